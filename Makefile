@@ -1,0 +1,44 @@
+# Two commands for a fresh clone: `make run` and `make test` (see README.md).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck cfn-lint unit integration e2e bench deploy clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(PY) -m devstack
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy layers/messaging/sinch_gateway functions devstack
+
+cfn-lint: install
+	$(VENV)/bin/cfn-lint template.yaml
+
+test: install lint typecheck cfn-lint
+	$(PY) -m pytest -n 2 -q
+
+bench: install
+	$(PY) -m devstack.bench
+
+# Real AWS: SAM CLI lives in its own environment (it pins an older boto3 than the project).
+deploy:
+	$(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/pip install --quiet aws-sam-cli
+	.venv-sam/bin/sam build
+	.venv-sam/bin/sam deploy --guided
+
+clean:
+	rm -rf $(VENV) .venv-sam .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
