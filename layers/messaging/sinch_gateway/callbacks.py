@@ -1,0 +1,11 @@
+"""Where Sinch sends delivery reports for our batches."""
+
+from __future__ import annotations
+
+DELIVERY_REPORT_PATH = "/v1/webhooks/sinch/delivery-reports"
+
+
+def delivery_report_url(public_base_url: str, domain_name: str | None, stage: str | None) -> str:
+    """The configured public URL, else the one API Gateway was called on (domain + stage)."""
+    base = public_base_url or f"https://{domain_name}/{stage}"
+    return base.rstrip("/") + DELIVERY_REPORT_PATH

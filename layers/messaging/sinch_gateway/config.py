@@ -1,0 +1,55 @@
+"""Settings read once per container from the function's environment (set by template.yaml)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    messages_table: str
+    send_queue_url: str
+    sinch_secret_id: str
+    public_base_url: str
+    allow_http_media: bool
+    max_send_attempts: int
+    retry_base_delay_s: float
+    retry_max_delay_s: float
+    sinch_connect_timeout_s: float
+    sinch_read_timeout_s: float
+    secret_max_age_s: int
+    send_lease_s: int
+    message_ttl_days: int
+    webhook_tolerance_s: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls(
+            messages_table=env.get("MESSAGES_TABLE", ""),
+            send_queue_url=env.get("SEND_QUEUE_URL", ""),
+            sinch_secret_id=env.get("SINCH_SECRET_ID", ""),
+            public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
+            allow_http_media=_flag("ALLOW_HTTP_MEDIA"),
+            max_send_attempts=int(env.get("MAX_SEND_ATTEMPTS", "6")),
+            retry_base_delay_s=float(env.get("RETRY_BASE_DELAY_S", "2")),
+            retry_max_delay_s=float(env.get("RETRY_MAX_DELAY_S", "900")),
+            sinch_connect_timeout_s=float(env.get("SINCH_CONNECT_TIMEOUT_S", "2")),
+            sinch_read_timeout_s=float(env.get("SINCH_READ_TIMEOUT_S", "5")),
+            secret_max_age_s=int(env.get("SECRET_MAX_AGE_S", "300")),
+            # longer than a send can take (connect + read timeouts, twice for a 401 refresh)
+            send_lease_s=int(env.get("SEND_LEASE_S", "30")),
+            message_ttl_days=int(env.get("MESSAGE_TTL_DAYS", "90")),
+            webhook_tolerance_s=int(env.get("WEBHOOK_TOLERANCE_S", "300")),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,127 @@
+"""DynamoDB persistence of messages. Every write that changes a status is conditional."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from sinch_gateway.message import MessageRecord, utcnow
+from sinch_gateway.models import StatusEvent
+from sinch_gateway.status import SENDABLE_STATUSES, Status
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items()}
+
+
+def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+class Transition(Enum):
+    MOVED = "moved"
+    STALE = "stale"  # the message is already at this status or further on
+    MISSING = "missing"  # no such message
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class MessageRepository:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    def create(self, record: MessageRecord) -> None:
+        item = record.model_dump(mode="json", exclude_none=True)
+        item["statusRank"] = record.status.rank
+        self._db.put_item(TableName=self._table, Item=_to_item(item),
+                          ConditionExpression="attribute_not_exists(id)")
+
+    def get(self, message_id: str) -> MessageRecord | None:
+        answer = self._db.get_item(TableName=self._table, Key={"id": {"S": message_id}},
+                                   ConsistentRead=True)
+        item = answer.get("Item")
+        return MessageRecord.model_validate(_from_item(item)) if item else None
+
+    def claim(self, message_id: str, lease_s: int) -> MessageRecord | None:
+        """Take the right to send: only one sender at a time, and only before Sinch has it.
+
+        The lease lets another sender take over if this one dies mid-send.
+        """
+        now = time.time()
+        try:
+            answer = self._db.update_item(
+                TableName=self._table,
+                Key={"id": {"S": message_id}},
+                UpdateExpression="SET attempts = attempts + :one, leaseUntil = :until, updatedAt = :now",
+                ConditionExpression="#s IN (:accepted, :retrying) AND "
+                "(attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_to_item({
+                    ":one": 1, ":until": int(now + lease_s), ":epoch": int(now),
+                    ":now": utcnow().isoformat(),
+                    ":accepted": Status.ACCEPTED.value, ":retrying": Status.RETRYING.value,
+                }),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return None
+            raise
+        return MessageRecord.model_validate(_from_item(answer["Attributes"]))
+
+    def transition(self, message_id: str, status: Status, *, code: int | str | None = None,
+                   detail: str | None = None, at: Any = None, **fields: Any) -> Transition:
+        """Move the message to `status` if that is forward.
+
+        A retry may repeat `retrying`; any other status must rank strictly higher. Setting a
+        status also ends a sender's lease.
+        """
+        now = utcnow()
+        event = StatusEvent(status=status, at=at or now, code=code, detail=detail)
+        updates = {"status": status.value, "statusRank": status.rank, "updatedAt": now.isoformat(),
+                   **{k: v for k, v in fields.items() if v is not None}}
+        names = {f"#f{i}": k for i, k in enumerate(updates)}
+        values = {f":v{i}": v for i, v in enumerate(updates.values())}
+        set_clause = ", ".join(f"#f{i} = :v{i}" for i in range(len(updates)))
+        rank_test = "<=" if status in SENDABLE_STATUSES else "<"
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"id": {"S": message_id}},
+                UpdateExpression=f"SET {set_clause}, events = list_append(events, :event) REMOVE leaseUntil",
+                ConditionExpression=f"attribute_exists(id) AND statusRank {rank_test} :rank",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_item({
+                    **values, ":rank": status.rank,
+                    ":event": [event.model_dump(mode="json", exclude_none=True)],
+                }),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return Transition.STALE if exc.response.get("Item") else Transition.MISSING
+            raise
+        return Transition.MOVED
+
+    def set_batch(self, message_id: str, batch_id: str) -> None:
+        """Record Sinch's batch id even when a delivery report already moved the status on."""
+        self._db.update_item(
+            TableName=self._table,
+            Key={"id": {"S": message_id}},
+            UpdateExpression="SET batchId = :b, updatedAt = :now REMOVE leaseUntil",
+            ConditionExpression="attribute_exists(id)",
+            ExpressionAttributeValues=_to_item({":b": batch_id, ":now": utcnow().isoformat()}),
+        )

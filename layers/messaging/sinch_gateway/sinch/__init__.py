@@ -1,0 +1,1 @@
+"""Adapters for Sinch's APIs."""

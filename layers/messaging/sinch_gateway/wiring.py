@@ -1,0 +1,37 @@
+"""Composition root: builds the services once per container, lazily (cold start matters)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import urllib3
+
+from sinch_gateway import aws
+from sinch_gateway.config import get_settings
+from sinch_gateway.credentials import CredentialStore
+from sinch_gateway.repository import MessageRepository
+from sinch_gateway.send_queue import SendQueue
+from sinch_gateway.sending import MessageSender
+from sinch_gateway.sinch.xms import XmsClient
+
+
+@lru_cache(maxsize=1)
+def credentials() -> CredentialStore:
+    settings = get_settings()
+    return CredentialStore(settings.sinch_secret_id, settings.secret_max_age_s)
+
+
+@lru_cache(maxsize=1)
+def repository() -> MessageRepository:
+    return MessageRepository(aws.dynamodb(), get_settings().messages_table)
+
+
+@lru_cache(maxsize=1)
+def sender() -> MessageSender:
+    settings = get_settings()
+    xms = XmsClient(
+        credentials(),
+        urllib3.PoolManager(maxsize=10, retries=False),
+        urllib3.Timeout(connect=settings.sinch_connect_timeout_s, read=settings.sinch_read_timeout_s),
+    )
+    return MessageSender(repository(), xms, SendQueue(aws.sqs(), settings.send_queue_url), settings)

@@ -1,0 +1,37 @@
+import pytest
+from pydantic import ValidationError
+
+from sinch_gateway.models import Channel, SendMessageRequest
+
+
+def test_sms_when_there_is_no_media() -> None:
+    request = SendMessageRequest.model_validate({"to": "+1 202 555 0143", "text": "Hello"})
+    assert request.channel is Channel.SMS
+    assert request.to == "+12025550143"
+
+
+def test_mms_when_there_is_media() -> None:
+    request = SendMessageRequest.model_validate(
+        {"to": "+12025550143", "mediaUrl": "https://cdn.example.com/a.jpg", "subject": "Hi"})
+    assert request.channel is Channel.MMS
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"text": "x"}, "to", "Field required"),
+        ({"to": "+12025550143"}, "", "text is required"),
+        ({"to": "+12025550143", "text": "x" * 1601}, "", "at most 1600"),
+        ({"to": "+12025550143", "mediaUrl": "https://a.test/a.jpg", "text": "x" * 5001}, "text", "5000"),
+        ({"to": "+12025550143", "text": "x", "subject": "s"}, "", "only allowed for an MMS"),
+        ({"to": "+12025550143", "mediaUrl": "https://a.test/a.jpg", "subject": "s" * 81}, "subject", "80"),
+        ({"to": "+12025550143", "text": "x", "colour": "red"}, "colour", "Extra inputs"),
+        ({"to": "12025550143", "text": "x"}, "to", "E.164"),
+        ({"to": "+12025550143", "mediaUrl": "not a url"}, "mediaUrl", "URL"),
+    ],
+)
+def test_invalid_requests_name_the_field(body: dict[str, object], field: str, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        SendMessageRequest.model_validate(body)
+    errors = info.value.errors()
+    assert any(".".join(str(p) for p in e["loc"]) == field and message in e["msg"] for e in errors), errors

@@ -1,0 +1,75 @@
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from urllib3 import HTTPResponse
+
+from sinch_gateway.sinch.xms import (
+    Accepted,
+    AuthFailed,
+    OutboundMessage,
+    Refused,
+    Transient,
+    batch_body,
+    classify,
+    parse_retry_after,
+)
+
+
+def response(status: int, body: object = None, headers: dict[str, str] | None = None) -> HTTPResponse:
+    data = json.dumps(body).encode() if body is not None else b""
+    return HTTPResponse(body=data, status=status, headers=headers or {}, preload_content=True)
+
+
+def test_201_with_a_batch_id_is_accepted() -> None:
+    assert classify(response(201, {"id": "01HZX3K9Q7B2M4N6P8R0S2T4V6"})) == Accepted(
+        "01HZX3K9Q7B2M4N6P8R0S2T4V6")
+
+
+def test_2xx_without_a_batch_id_is_an_ambiguous_transient() -> None:
+    outcome = classify(response(201, {"nope": 1}))
+    assert isinstance(outcome, Transient) and outcome.ambiguous
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, "syntax_invalid_parameter_format"),
+                                               (403, "missing_callback_url"), (404, "not_found")])
+def test_client_errors_are_refusals_with_sinchs_code(status: int, code: str) -> None:
+    outcome = classify(response(status, {"code": code, "text": "why"}))
+    assert outcome == Refused(status, code, "why")
+
+
+def test_a_refusal_without_a_json_body_still_has_a_code() -> None:
+    assert classify(response(400)) == Refused(400, "http_400", "")
+
+
+def test_401_is_an_auth_failure() -> None:
+    assert isinstance(classify(response(401, {"code": "unauthorized"})), AuthFailed)
+
+
+def test_429_honours_retry_after() -> None:
+    assert classify(response(429, {}, {"Retry-After": "3"})) == Transient("rate_limited", 3.0)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_are_transient(status: int) -> None:
+    outcome = classify(response(status, {"code": "internal_error"}))
+    assert isinstance(outcome, Transient) and not outcome.ambiguous
+
+
+def test_retry_after_as_an_http_date() -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    seconds = parse_retry_after(when)
+    assert seconds is not None and 25 <= seconds <= 31
+
+
+def test_batch_bodies_carry_our_id_and_callback() -> None:
+    sms = batch_body(OutboundMessage(to="+12025550143", client_reference="m-1",
+                                     callback_url="https://x.test/cb", text="Hi"), "+12025550100")
+    assert sms == {"to": ["+12025550143"], "from": "+12025550100", "type": "mt_text", "body": "Hi",
+                   "delivery_report": "per_recipient", "callback_url": "https://x.test/cb",
+                   "client_reference": "m-1"}
+    mms = batch_body(OutboundMessage(to="+12025550143", client_reference="m-2", callback_url="https://x.test/cb",
+                                     media_url="https://cdn.test/a.jpg", subject="S"), "+12025550100")
+    assert mms["type"] == "mt_media"
+    assert mms["body"] == {"url": "https://cdn.test/a.jpg", "subject": "S"}
