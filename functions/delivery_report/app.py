@@ -1,7 +1,5 @@
 """DeliveryReportFunction: Sinch delivery-report webhooks -> message status."""
 
-from __future__ import annotations
-
 import time
 from typing import Any
 

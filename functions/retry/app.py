@@ -1,7 +1,5 @@
 """RetryFunction: sends what waits on SendQueue, reporting partial batch failures."""
 
-from __future__ import annotations
-
 import json
 from typing import Any
 

@@ -1,7 +1,5 @@
 """SendFunction: the public messages API (POST /v1/messages, GET /v1/messages/{id}, GET /health)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -43,12 +41,12 @@ def send_message(message: SendMessageRequest) -> Response[MessageAccepted]:
                     headers={"Location": f"/v1/messages/{record.id}"})
 
 
-@app.get("/v1/messages/<message_id>", summary="A message and its status history")
+@app.get("/v1/messages/<id>", summary="A message and its status history")
 @tracer.capture_method
-def get_message(message_id: str) -> MessageView:
-    record = wiring.repository().get(message_id)
+def get_message(id: str) -> MessageView:  # the name is the path parameter's, as in template.yaml
+    record = wiring.repository().get(id)
     if record is None:
-        raise MessageNotFound(f"No message with id {message_id}.")
+        raise MessageNotFound(f"No message with id {id}.")
     return record.view()
 
 

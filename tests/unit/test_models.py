@@ -20,10 +20,11 @@ def test_mms_when_there_is_media() -> None:
     ("body", "field", "message"),
     [
         ({"text": "x"}, "to", "Field required"),
-        ({"to": "+12025550143"}, "", "text is required"),
-        ({"to": "+12025550143", "text": "x" * 1601}, "", "at most 1600"),
+        ({"to": "+12025550143"}, "text", "is required for an SMS"),
+        ({"to": "+12025550143", "text": "x" * 1601}, "text", "at most 1600"),
         ({"to": "+12025550143", "mediaUrl": "https://a.test/a.jpg", "text": "x" * 5001}, "text", "5000"),
-        ({"to": "+12025550143", "text": "x", "subject": "s"}, "", "only allowed for an MMS"),
+        ({"to": "+12025550143", "text": "x", "subject": "s"}, "subject", "only allowed for an MMS"),
+        ({"to": "+12025550143", "text": ""}, "text", "at least 1"),
         ({"to": "+12025550143", "mediaUrl": "https://a.test/a.jpg", "subject": "s" * 81}, "subject", "80"),
         ({"to": "+12025550143", "text": "x", "colour": "red"}, "colour", "Extra inputs"),
         ({"to": "12025550143", "text": "x"}, "to", "E.164"),
@@ -35,3 +36,9 @@ def test_invalid_requests_name_the_field(body: dict[str, object], field: str, me
         SendMessageRequest.model_validate(body)
     errors = info.value.errors()
     assert any(".".join(str(p) for p in e["loc"]) == field and message in e["msg"] for e in errors), errors
+
+
+def test_an_invalid_media_url_is_reported_once_not_as_a_missing_sms_text() -> None:
+    with pytest.raises(ValidationError) as info:
+        SendMessageRequest.model_validate({"to": "+12025550143", "mediaUrl": "ftp://x"})
+    assert [e["loc"] for e in info.value.errors()] == [("mediaUrl",)]

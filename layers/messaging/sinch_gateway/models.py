@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from sinch_gateway.phone import normalize_e164
@@ -39,12 +39,13 @@ class SendMessageRequest(_ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     to: E164
+    # Declared before text and subject: their rules depend on it (ValidationInfo.data).
+    media_url: HttpUrl | None = Field(default=None, description="Media for an MMS (https)")
     text: str | None = Field(
-        default=None, min_length=1, max_length=MMS_MAX_CHARS,
+        default=None, min_length=1, max_length=MMS_MAX_CHARS, validate_default=True,
         description=f"Message text: required for SMS (at most {SMS_MAX_CHARS} characters), "
         f"optional for MMS (at most {MMS_MAX_CHARS})",
     )
-    media_url: HttpUrl | None = Field(default=None, description="Media for an MMS (https)")
     subject: str | None = Field(default=None, min_length=1, max_length=SUBJECT_MAX_CHARS,
                                 description="MMS subject")
     client_reference: str | None = Field(default=None, min_length=1, max_length=128,
@@ -54,16 +55,23 @@ class SendMessageRequest(_ApiModel):
     def channel(self) -> Channel:
         return Channel.MMS if self.media_url else Channel.SMS
 
-    @model_validator(mode="after")
-    def _check_channel_rules(self) -> SendMessageRequest:
-        if self.media_url is None:
-            if self.text is None:
-                raise ValueError("text is required for an SMS (a message without mediaUrl)")
-            if len(self.text) > SMS_MAX_CHARS:
-                raise ValueError(f"text of an SMS must be at most {SMS_MAX_CHARS} characters")
-            if self.subject is not None:
-                raise ValueError("subject is only allowed for an MMS (with mediaUrl)")
-        return self
+    @field_validator("text")
+    @classmethod
+    def _sms_needs_text(cls, text: str | None, info: ValidationInfo) -> str | None:
+        if "media_url" not in info.data or info.data["media_url"] is not None:
+            return text  # an MMS, or mediaUrl was invalid and has its own error
+        if text is None:
+            raise ValueError("is required for an SMS (a message without mediaUrl)")
+        if len(text) > SMS_MAX_CHARS:
+            raise ValueError(f"must be at most {SMS_MAX_CHARS} characters for an SMS")
+        return text
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_is_for_mms(cls, subject: str | None, info: ValidationInfo) -> str | None:
+        if subject is not None and info.data.get("media_url", "invalid") is None:
+            raise ValueError("is only allowed for an MMS (with mediaUrl)")
+        return subject
 
 
 class StatusEvent(_ApiModel):
