@@ -9,6 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
+
 from sinch_gateway import api_problems, wiring
 from sinch_gateway.callbacks import DELIVERY_REPORT_PATH
 from sinch_gateway.config import get_settings
@@ -30,15 +31,21 @@ def delivery_report() -> Response[str]:
     secret = wiring.credentials().get().webhook_secret
     if secret is None:
         raise Unauthenticated("Webhook authentication is not configured.")
-    verify_signature(secret.get_secret_value(), raw, app.current_event.headers, now=time.time(),
-                     tolerance_s=get_settings().webhook_tolerance_s)
+    verify_signature(
+        secret.get_secret_value(),
+        raw,
+        app.current_event.headers,
+        now=time.time(),
+        tolerance_s=get_settings().webhook_tolerance_s,
+    )
     try:
         report = delivery_report_adapter.validate_json(raw)
     except ValidationError as exc:
         metrics.add_metric(name="DeliveryReportsMalformed", unit=MetricUnit.Count, value=1)
         fields = [(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()]
-        return api_problems.problem(400, "/problems/invalid-delivery-report",
-                                    "Not a delivery report we understand", errors=fields)
+        return api_problems.problem(
+            400, "/problems/invalid-delivery-report", "Not a delivery report we understand", errors=fields
+        )
     result = apply_report(wiring.repository(), report)
     metrics.add_metric(name="DeliveryReports", unit=MetricUnit.Count, value=1)
     return Response(status_code=200, content_type="application/json", body=f'{{"result": "{result}"}}')

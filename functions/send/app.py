@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from sinch_gateway import api_problems, wiring
 from sinch_gateway.callbacks import delivery_report_url
 from sinch_gateway.config import get_settings
@@ -31,14 +32,22 @@ def send_message(message: SendMessageRequest) -> Response[MessageAccepted]:
     callback_url = delivery_report_url(settings.public_base_url, context.domain_name, context.stage)
     record = wiring.sender().submit(message, callback_url)
     if record.status is Status.REJECTED:
-        raise SinchRejected(record.error_text or "Sinch refused the message.",
-                            errors=[("", f"Sinch error {record.error_code}")],
-                            extra={"messageId": record.id, "sinchCode": record.error_code})
+        raise SinchRejected(
+            record.error_text or "Sinch refused the message.",
+            errors=[("", f"Sinch error {record.error_code}")],
+            extra={"messageId": record.id, "sinchCode": record.error_code},
+        )
     if record.status is Status.FAILED:
-        raise SinchUnavailable("The message was recorded as failed; the operator must fix the Sinch "
-                               "credentials.", extra={"messageId": record.id})
-    return Response(status_code=202, content_type="application/json", body=record.accepted_view(),
-                    headers={"Location": f"/v1/messages/{record.id}"})
+        raise SinchUnavailable(
+            "The message was recorded as failed; the operator must fix the Sinch credentials.",
+            extra={"messageId": record.id},
+        )
+    return Response(
+        status_code=202,
+        content_type="application/json",
+        body=record.accepted_view(),
+        headers={"Location": f"/v1/messages/{record.id}"},
+    )
 
 
 @app.get("/v1/messages/<id>", summary="A message and its status history")

@@ -12,7 +12,8 @@ def test_sms_when_there_is_no_media() -> None:
 
 def test_mms_when_there_is_media() -> None:
     request = SendMessageRequest.model_validate(
-        {"to": "+12025550143", "mediaUrl": "https://cdn.example.com/a.jpg", "subject": "Hi"})
+        {"to": "+12025550143", "mediaUrl": "https://cdn.example.com/a.jpg", "subject": "Hi"}
+    )
     assert request.channel is Channel.MMS
 
 

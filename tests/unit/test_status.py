@@ -1,12 +1,20 @@
+import itertools
+
 import pytest
 
 from sinch_gateway.status import FINAL_STATUSES, Status, can_move, from_sinch
 
 
 def test_the_lifecycle_moves_forward() -> None:
-    path = [Status.ACCEPTED, Status.RETRYING, Status.SUBMITTED, Status.QUEUED, Status.DISPATCHED,
-            Status.DELIVERED]
-    for earlier, later in zip(path, path[1:], strict=False):
+    path = [
+        Status.ACCEPTED,
+        Status.RETRYING,
+        Status.SUBMITTED,
+        Status.QUEUED,
+        Status.DISPATCHED,
+        Status.DELIVERED,
+    ]
+    for earlier, later in itertools.pairwise(path):
         assert can_move(earlier, later)
         assert not can_move(later, earlier)
 
@@ -18,15 +26,31 @@ def test_a_final_status_is_final(final: Status) -> None:
 
 def test_final_statuses_are_the_contracts() -> None:
     assert {s.value for s in FINAL_STATUSES} == {
-        "delivered", "failed", "expired", "rejected", "cancelled", "aborted", "deleted"}
+        "delivered",
+        "failed",
+        "expired",
+        "rejected",
+        "cancelled",
+        "aborted",
+        "deleted",
+    }
 
 
 @pytest.mark.parametrize(
     ("wire", "ours"),
-    [("Queued", Status.QUEUED), ("Dispatched", Status.DISPATCHED), ("Delivered", Status.DELIVERED),
-     ("Failed", Status.FAILED), ("Expired", Status.EXPIRED), ("Rejected", Status.REJECTED),
-     ("Cancelled", Status.CANCELLED), ("Aborted", Status.ABORTED), ("Deleted", Status.DELETED),
-     ("Unknown", Status.FAILED), ("DELIVERED", Status.DELIVERED)],
+    [
+        ("Queued", Status.QUEUED),
+        ("Dispatched", Status.DISPATCHED),
+        ("Delivered", Status.DELIVERED),
+        ("Failed", Status.FAILED),
+        ("Expired", Status.EXPIRED),
+        ("Rejected", Status.REJECTED),
+        ("Cancelled", Status.CANCELLED),
+        ("Aborted", Status.ABORTED),
+        ("Deleted", Status.DELETED),
+        ("Unknown", Status.FAILED),
+        ("DELIVERED", Status.DELIVERED),
+    ],
 )
 def test_sinch_statuses_map_to_ours(wire: str, ours: Status) -> None:
     assert from_sinch(wire) is ours

@@ -29,8 +29,12 @@ def test_runtime_is_python_311_or_newer() -> None:
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_each_function_has_a_log_group_with_retention(name: str) -> None:
-    groups = [r for r in RESOURCES.values() if r["Type"] == "AWS::Logs::LogGroup"
-              and r["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}]
+    groups = [
+        r
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+        and r["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
+    ]
     assert len(groups) == 1 and groups[0]["Properties"]["RetentionInDays"]
 
 
@@ -38,9 +42,11 @@ def test_policies_are_sam_templates_scoped_to_our_resources() -> None:
     for fn in FUNCTIONS.values():
         for policy in fn["Properties"]["Policies"]:
             assert isinstance(policy, dict) and len(policy) == 1, "only SAM policy templates"
-            (template_name, args), = policy.items()
+            ((template_name, args),) = policy.items()
             assert template_name.endswith("Policy")
-            assert all(isinstance(v, dict) for v in args.values()), f"{template_name} must reference a resource"
+            assert all(isinstance(v, dict) for v in args.values()), (
+                f"{template_name} must reference a resource"
+            )
 
 
 def test_the_delivery_report_function_cannot_send_to_the_queue() -> None:
@@ -62,9 +68,12 @@ def test_send_queue_redrives_to_the_dead_letter_queue() -> None:
 
 def test_api_requires_a_key_except_for_health_and_sinch_callbacks() -> None:
     assert RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"] is True
-    keyless = {e["Properties"]["Path"] for fn in FUNCTIONS.values()
-               for e in fn["Properties"].get("Events", {}).values()
-               if e["Type"] == "Api" and e["Properties"].get("Auth", {}).get("ApiKeyRequired") is False}
+    keyless = {
+        e["Properties"]["Path"]
+        for fn in FUNCTIONS.values()
+        for e in fn["Properties"].get("Events", {}).values()
+        if e["Type"] == "Api" and e["Properties"].get("Auth", {}).get("ApiKeyRequired") is False
+    }
     assert keyless == {"/health", "/v1/webhooks/sinch/delivery-reports"}
 
 
@@ -82,7 +91,10 @@ def test_no_secret_value_in_the_template() -> None:
 
 def test_layer_requirements_match_the_project_dependencies() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    layer = [line.strip() for line in (ROOT / "layers/messaging/requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    layer = [
+        line.strip()
+        for line in (ROOT / "layers/messaging/requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     # boto3 is provided by the Lambda runtime and deliberately not shipped in the layer.
     assert sorted(layer) == sorted(d for d in project if not d.startswith("boto3"))

@@ -48,8 +48,9 @@ def test_expanded_template_has_no_lint_errors() -> None:
 
 
 def test_the_check_catches_a_reference_to_a_missing_resource() -> None:
-    broken = (ROOT / "template.yaml").read_text().replace(
-        "DeliveryReportFunction}", "DeliveryReportFunctio}", 1)
+    broken = (
+        (ROOT / "template.yaml").read_text().replace("DeliveryReportFunction}", "DeliveryReportFunctio}", 1)
+    )
     assert lint_errors(expand(broken)), "a dangling reference must be reported"
 
 

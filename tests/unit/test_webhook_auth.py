@@ -17,11 +17,15 @@ VECTOR_BODY = (
 VECTOR_SIGNATURE = "Yc+3R1pIS78xLASybulhs8BsSo9BPB3Pr92QCUoczfk="
 
 
-def headers(sig: str = VECTOR_SIGNATURE, nonce: str = VECTOR_NONCE,
-            timestamp: str = VECTOR_TIMESTAMP) -> dict[str, str]:
-    return {"X-Sinch-Webhook-Signature": sig, "x-sinch-webhook-signature-nonce": nonce,
-            "x-sinch-webhook-signature-timestamp": timestamp,
-            "x-sinch-webhook-signature-algorithm": "HmacSHA256"}
+def headers(
+    sig: str = VECTOR_SIGNATURE, nonce: str = VECTOR_NONCE, timestamp: str = VECTOR_TIMESTAMP
+) -> dict[str, str]:
+    return {
+        "X-Sinch-Webhook-Signature": sig,
+        "x-sinch-webhook-signature-nonce": nonce,
+        "x-sinch-webhook-signature-timestamp": timestamp,
+        "x-sinch-webhook-signature-algorithm": "HmacSHA256",
+    }
 
 
 def test_signature_matches_sinchs_test_vector() -> None:
@@ -45,7 +49,8 @@ def test_a_fresh_valid_signature_passes() -> None:
     ],
 )
 def test_tampered_stale_or_unsigned_callbacks_are_refused(
-        body: str, hdrs: dict[str, str], now: float, why: str) -> None:
+    body: str, hdrs: dict[str, str], now: float, why: str
+) -> None:
     with pytest.raises(Unauthenticated, match=why):
         verify_signature(VECTOR_SECRET, body, hdrs, now=now, tolerance_s=300)
 

@@ -24,7 +24,8 @@ def response(status: int, body: object = None, headers: dict[str, str] | None = 
 
 def test_201_with_a_batch_id_is_accepted() -> None:
     assert classify(response(201, {"id": "01HZX3K9Q7B2M4N6P8R0S2T4V6"})) == Accepted(
-        "01HZX3K9Q7B2M4N6P8R0S2T4V6")
+        "01HZX3K9Q7B2M4N6P8R0S2T4V6"
+    )
 
 
 def test_2xx_without_a_batch_id_is_an_ambiguous_transient() -> None:
@@ -32,8 +33,10 @@ def test_2xx_without_a_batch_id_is_an_ambiguous_transient() -> None:
     assert isinstance(outcome, Transient) and outcome.ambiguous
 
 
-@pytest.mark.parametrize(("status", "code"), [(400, "syntax_invalid_parameter_format"),
-                                               (403, "missing_callback_url"), (404, "not_found")])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "syntax_invalid_parameter_format"), (403, "missing_callback_url"), (404, "not_found")],
+)
 def test_client_errors_are_refusals_with_sinchs_code(status: int, code: str) -> None:
     outcome = classify(response(status, {"code": code, "text": "why"}))
     assert outcome == Refused(status, code, "why")
@@ -64,12 +67,30 @@ def test_retry_after_as_an_http_date() -> None:
 
 
 def test_batch_bodies_carry_our_id_and_callback() -> None:
-    sms = batch_body(OutboundMessage(to="+12025550143", client_reference="m-1",
-                                     callback_url="https://x.test/cb", text="Hi"), "+12025550100")
-    assert sms == {"to": ["+12025550143"], "from": "+12025550100", "type": "mt_text", "body": "Hi",
-                   "delivery_report": "per_recipient", "callback_url": "https://x.test/cb",
-                   "client_reference": "m-1"}
-    mms = batch_body(OutboundMessage(to="+12025550143", client_reference="m-2", callback_url="https://x.test/cb",
-                                     media_url="https://cdn.test/a.jpg", subject="S"), "+12025550100")
+    sms = batch_body(
+        OutboundMessage(
+            to="+12025550143", client_reference="m-1", callback_url="https://x.test/cb", text="Hi"
+        ),
+        "+12025550100",
+    )
+    assert sms == {
+        "to": ["+12025550143"],
+        "from": "+12025550100",
+        "type": "mt_text",
+        "body": "Hi",
+        "delivery_report": "per_recipient",
+        "callback_url": "https://x.test/cb",
+        "client_reference": "m-1",
+    }
+    mms = batch_body(
+        OutboundMessage(
+            to="+12025550143",
+            client_reference="m-2",
+            callback_url="https://x.test/cb",
+            media_url="https://cdn.test/a.jpg",
+            subject="S",
+        ),
+        "+12025550100",
+    )
     assert mms["type"] == "mt_media"
     assert mms["body"] == {"url": "https://cdn.test/a.jpg", "subject": "S"}

@@ -18,16 +18,24 @@ PROBLEM_JSON = "application/problem+json"
 logger = Logger(child=True)
 
 
-def problem(status: int, type_: str, title: str, detail: str | None = None, *,
-            errors: Iterable[tuple[str, str]] = (), headers: Mapping[str, str] | None = None,
-            extra: Mapping[str, object] | None = None) -> Response[str]:
+def problem(
+    status: int,
+    type_: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: Iterable[tuple[str, str]] = (),
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> Response[str]:
     body: dict[str, Any] = {"type": type_, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body["errors"] = [{"field": f, "message": m} for f, m in errors]
     body.update(extra or {})
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body),
-                    headers=dict(headers or {}))
+    return Response(
+        status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body), headers=dict(headers or {})
+    )
 
 
 def _field_name(loc: Sequence[Any]) -> str:
@@ -44,8 +52,12 @@ def _validation_message(err: Mapping[str, Any]) -> str:
 def validation_problem(exc: RequestValidationError) -> Response[str]:
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
-        return problem(400, "/problems/invalid-json", "The body is not valid JSON",
-                       "Send a JSON object with Content-Type: application/json.")
+        return problem(
+            400,
+            "/problems/invalid-json",
+            "The body is not valid JSON",
+            "Send a JSON object with Content-Type: application/json.",
+        )
     fields: list[tuple[str, str]] = []
     for err in errors:
         loc = tuple(err.get("loc", ()))
@@ -56,8 +68,13 @@ def validation_problem(exc: RequestValidationError) -> Response[str]:
         else:
             fields.append((_field_name(loc), _validation_message(err)))
     names = ", ".join(sorted({f for f, _ in fields}))
-    return problem(422, "/problems/validation-error", "The request is not valid",
-                   f"Check these fields: {names}.", errors=fields)
+    return problem(
+        422,
+        "/problems/validation-error",
+        "The request is not valid",
+        f"Check these fields: {names}.",
+        errors=fields,
+    )
 
 
 def register(app: APIGatewayRestResolver) -> None:
@@ -69,8 +86,7 @@ def register(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(GatewayError)
     def _on_domain(exc: GatewayError) -> Response[str]:
-        return problem(exc.status, exc.type, exc.title, exc.detail, errors=exc.errors,
-                       extra=exc.extra)
+        return problem(exc.status, exc.type, exc.title, exc.detail, errors=exc.errors, extra=exc.extra)
 
     @app.exception_handler(ServiceError)
     def _on_service_error(exc: ServiceError) -> Response[str]:
@@ -79,11 +95,19 @@ def register(app: APIGatewayRestResolver) -> None:
 
     @app.not_found
     def _on_not_found(_: NotFoundError) -> Response[str]:
-        return problem(404, "about:blank", "Not Found",
-                       f"No route for {app.current_event.http_method} {app.current_event.path}.")
+        return problem(
+            404,
+            "about:blank",
+            "Not Found",
+            f"No route for {app.current_event.http_method} {app.current_event.path}.",
+        )
 
     @app.exception_handler(Exception)
     def _on_unexpected(exc: Exception) -> Response[str]:
         logger.exception("unhandled error")
-        return problem(500, "about:blank", "Internal Server Error",
-                       "Something went wrong on our side; it has been logged.")
+        return problem(
+            500,
+            "about:blank",
+            "Internal Server Error",
+            "Something went wrong on our side; it has been logged.",
+        )

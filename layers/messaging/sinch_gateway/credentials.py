@@ -32,6 +32,7 @@ class CredentialStore:
 
     def get(self, *, refresh: bool = False) -> SinchCredentials:
         """The cached secret; `refresh` fetches it anew (after Sinch answered 401: rotated?)."""
-        raw: Any = parameters.get_secret(self._secret_id, transform="json", max_age=self._max_age_s,
-                                         force_fetch=refresh)
+        raw: Any = parameters.get_secret(
+            self._secret_id, transform="json", max_age=self._max_age_s, force_fetch=refresh
+        )
         return SinchCredentials.model_validate(raw)

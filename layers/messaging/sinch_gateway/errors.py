@@ -8,8 +8,13 @@ class GatewayError(Exception):
     type = "about:blank"
     title = "Internal error"
 
-    def __init__(self, detail: str, *, errors: list[tuple[str, str]] | None = None,
-                 extra: dict[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[tuple[str, str]] | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []

@@ -9,5 +9,4 @@ def check_media_url(url: str, *, allow_http: bool) -> None:
     scheme = url.split(":", 1)[0].lower()
     if scheme == "https" or (scheme == "http" and allow_http):
         return
-    raise InvalidRequest("The media URL is not allowed.",
-                         errors=[("mediaUrl", "must use https")])
+    raise InvalidRequest("The media URL is not allowed.", errors=[("mediaUrl", "must use https")])

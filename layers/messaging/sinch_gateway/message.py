@@ -46,16 +46,23 @@ class MessageRecord(BaseModel):
 
     def accepted_view(self) -> MessageAccepted:
         return MessageAccepted(
-            id=self.id, status=self.status, channel=self.channel, to=self.to,
-            client_reference=self.client_reference, segments=self.segments,
+            id=self.id,
+            status=self.status,
+            channel=self.channel,
+            to=self.to,
+            client_reference=self.client_reference,
+            segments=self.segments,
             encoding=self.encoding,
             created_at=self.created_at,
         )
 
     def view(self) -> MessageView:
-        error = (MessageError(code=self.error_code, text=self.error_text or "")
-                 if self.error_code else None)
+        error = MessageError(code=self.error_code, text=self.error_text or "") if self.error_code else None
         return MessageView(
-            **self.accepted_view().model_dump(), batch_id=self.batch_id, attempts=self.attempts,
-            error=error, events=self.events, updated_at=self.updated_at,
+            **self.accepted_view().model_dump(),
+            batch_id=self.batch_id,
+            attempts=self.attempts,
+            error=error,
+            events=self.events,
+            updated_at=self.updated_at,
         )

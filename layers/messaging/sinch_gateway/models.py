@@ -42,14 +42,22 @@ class SendMessageRequest(_ApiModel):
     # Declared before text and subject: their rules depend on it (ValidationInfo.data).
     media_url: HttpUrl | None = Field(default=None, description="Media for an MMS (https)")
     text: str | None = Field(
-        default=None, min_length=1, max_length=MMS_MAX_CHARS, validate_default=True,
+        default=None,
+        min_length=1,
+        max_length=MMS_MAX_CHARS,
+        validate_default=True,
         description=f"Message text: required for SMS (at most {SMS_MAX_CHARS} characters), "
         f"optional for MMS (at most {MMS_MAX_CHARS})",
     )
-    subject: str | None = Field(default=None, min_length=1, max_length=SUBJECT_MAX_CHARS,
-                                description="MMS subject")
-    client_reference: str | None = Field(default=None, min_length=1, max_length=128,
-                                         description="Your own reference, returned with the message")
+    subject: str | None = Field(
+        default=None, min_length=1, max_length=SUBJECT_MAX_CHARS, description="MMS subject"
+    )
+    client_reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Your own reference, returned with the message",
+    )
 
     @property
     def channel(self) -> Channel:

@@ -46,12 +46,12 @@ class MessageRepository:
     def create(self, record: MessageRecord) -> None:
         item = record.model_dump(mode="json", exclude_none=True)
         item["statusRank"] = record.status.rank
-        self._db.put_item(TableName=self._table, Item=_to_item(item),
-                          ConditionExpression="attribute_not_exists(id)")
+        self._db.put_item(
+            TableName=self._table, Item=_to_item(item), ConditionExpression="attribute_not_exists(id)"
+        )
 
     def get(self, message_id: str) -> MessageRecord | None:
-        answer = self._db.get_item(TableName=self._table, Key={"id": {"S": message_id}},
-                                   ConsistentRead=True)
+        answer = self._db.get_item(TableName=self._table, Key={"id": {"S": message_id}}, ConsistentRead=True)
         item = answer.get("Item")
         return MessageRecord.model_validate(_from_item(item)) if item else None
 
@@ -69,11 +69,16 @@ class MessageRepository:
                 ConditionExpression="#s IN (:accepted, :retrying) AND "
                 "(attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_to_item({
-                    ":one": 1, ":until": int(now + lease_s), ":epoch": int(now),
-                    ":now": utcnow().isoformat(),
-                    ":accepted": Status.ACCEPTED.value, ":retrying": Status.RETRYING.value,
-                }),
+                ExpressionAttributeValues=_to_item(
+                    {
+                        ":one": 1,
+                        ":until": int(now + lease_s),
+                        ":epoch": int(now),
+                        ":now": utcnow().isoformat(),
+                        ":accepted": Status.ACCEPTED.value,
+                        ":retrying": Status.RETRYING.value,
+                    }
+                ),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
@@ -82,8 +87,16 @@ class MessageRepository:
             raise
         return MessageRecord.model_validate(_from_item(answer["Attributes"]))
 
-    def transition(self, message_id: str, status: Status, *, code: int | str | None = None,
-                   detail: str | None = None, at: Any = None, **fields: Any) -> Transition:
+    def transition(
+        self,
+        message_id: str,
+        status: Status,
+        *,
+        code: int | str | None = None,
+        detail: str | None = None,
+        at: Any = None,
+        **fields: Any,
+    ) -> Transition:
         """Move the message to `status` if that is forward.
 
         A retry may repeat `retrying`; any other status must rank strictly higher. Setting a
@@ -91,8 +104,12 @@ class MessageRepository:
         """
         now = utcnow()
         event = StatusEvent(status=status, at=at or now, code=code, detail=detail)
-        updates = {"status": status.value, "statusRank": status.rank, "updatedAt": now.isoformat(),
-                   **{k: v for k, v in fields.items() if v is not None}}
+        updates = {
+            "status": status.value,
+            "statusRank": status.rank,
+            "updatedAt": now.isoformat(),
+            **{k: v for k, v in fields.items() if v is not None},
+        }
         names = {f"#f{i}": k for i, k in enumerate(updates)}
         values = {f":v{i}": v for i, v in enumerate(updates.values())}
         set_clause = ", ".join(f"#f{i} = :v{i}" for i in range(len(updates)))
@@ -104,10 +121,13 @@ class MessageRepository:
                 UpdateExpression=f"SET {set_clause}, events = list_append(events, :event) REMOVE leaseUntil",
                 ConditionExpression=f"attribute_exists(id) AND statusRank {rank_test} :rank",
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_to_item({
-                    **values, ":rank": status.rank,
-                    ":event": [event.model_dump(mode="json", exclude_none=True)],
-                }),
+                ExpressionAttributeValues=_to_item(
+                    {
+                        **values,
+                        ":rank": status.rank,
+                        ":event": [event.model_dump(mode="json", exclude_none=True)],
+                    }
+                ),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:

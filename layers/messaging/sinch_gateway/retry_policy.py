@@ -5,8 +5,14 @@ from __future__ import annotations
 import random
 
 
-def next_delay(attempt: int, *, base_s: float, cap_s: float, retry_after_s: float | None = None,
-               rng: random.Random | None = None) -> float:
+def next_delay(
+    attempt: int,
+    *,
+    base_s: float,
+    cap_s: float,
+    retry_after_s: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
     """Seconds to wait before attempt `attempt + 1`. Full jitter spreads a burst of failures;
     Sinch's own Retry-After is a floor, never shortened."""
     ceiling = min(cap_s, base_s * 2 ** max(0, attempt - 1))

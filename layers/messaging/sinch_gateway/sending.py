@@ -22,8 +22,9 @@ metrics = Metrics()
 
 
 class MessageSender:
-    def __init__(self, repository: MessageRepository, xms: XmsClient, queue: SendQueue,
-                 settings: Settings) -> None:
+    def __init__(
+        self, repository: MessageRepository, xms: XmsClient, queue: SendQueue, settings: Settings
+    ) -> None:
         self._repo = repository
         self._xms = xms
         self._queue = queue
@@ -33,17 +34,22 @@ class MessageSender:
         """Record a new message, then make its first send attempt."""
         segments = count_segments(request.text or "") if request.channel is Channel.SMS else None
         record = MessageRecord(
-            channel=request.channel, to=request.to, text=request.text,
+            channel=request.channel,
+            to=request.to,
+            text=request.text,
             media_url=str(request.media_url) if request.media_url else None,
-            subject=request.subject, client_reference=request.client_reference,
+            subject=request.subject,
+            client_reference=request.client_reference,
             callback_url=callback_url,
             segments=segments.segments if segments else None,
             encoding=segments.encoding if segments else None,
         ).expire_after(self._settings.message_ttl_days)
         record.events.append(StatusEvent(status=Status.ACCEPTED, at=record.created_at))
         self._repo.create(record)
-        logger.info("message accepted", extra={"message_id": record.id, "channel": record.channel,
-                                               "to": mask(record.to)})
+        logger.info(
+            "message accepted",
+            extra={"message_id": record.id, "channel": record.channel, "to": mask(record.to)},
+        )
         metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
         return self.attempt(record.id)
 
@@ -54,13 +60,21 @@ class MessageSender:
             current = self._repo.get(message_id)
             if current is None:
                 raise MessageNotFound(f"No message with id {message_id}.")
-            logger.info("not sending: already handled or being sent",
-                        extra={"message_id": message_id, "status": current.status})
+            logger.info(
+                "not sending: already handled or being sent",
+                extra={"message_id": message_id, "status": current.status},
+            )
             return current
-        outcome = self._xms.send(OutboundMessage(
-            to=record.to, client_reference=record.id, callback_url=record.callback_url or "",
-            text=record.text, media_url=record.media_url, subject=record.subject,
-        ))
+        outcome = self._xms.send(
+            OutboundMessage(
+                to=record.to,
+                client_reference=record.id,
+                callback_url=record.callback_url or "",
+                text=record.text,
+                media_url=record.media_url,
+                subject=record.subject,
+            )
+        )
         log = {"message_id": record.id, "attempt": record.attempts}
         match outcome:
             case Accepted(batch_id):
@@ -71,8 +85,9 @@ class MessageSender:
                 return record.model_copy(update={"status": Status.SUBMITTED, "batch_id": batch_id})
             case Refused(http_status, code, text):
                 metrics.add_metric(name="SinchRejected", unit=MetricUnit.Count, value=1)
-                logger.warning("Sinch refused the message",
-                               extra={**log, "http_status": http_status, "code": code})
+                logger.warning(
+                    "Sinch refused the message", extra={**log, "http_status": http_status, "code": code}
+                )
                 return self._end(record, Status.REJECTED, code, text)
             case AuthFailed(detail):
                 metrics.add_metric(name="SinchAuthFailures", unit=MetricUnit.Count, value=1)
@@ -88,16 +103,33 @@ class MessageSender:
 
     def _retry_later(self, record: MessageRecord, reason: str, retry_after_s: float | None) -> MessageRecord:
         if record.attempts >= self._settings.max_send_attempts:
-            logger.warning("giving up after the last attempt",
-                           extra={"message_id": record.id, "attempts": record.attempts, "reason": reason})
-            return self._end(record, Status.FAILED, "retries_exhausted",
-                             f"{record.attempts} attempts; last error: {reason}")
-        delay = next_delay(record.attempts, base_s=self._settings.retry_base_delay_s,
-                           cap_s=self._settings.retry_max_delay_s, retry_after_s=retry_after_s)
+            logger.warning(
+                "giving up after the last attempt",
+                extra={"message_id": record.id, "attempts": record.attempts, "reason": reason},
+            )
+            return self._end(
+                record,
+                Status.FAILED,
+                "retries_exhausted",
+                f"{record.attempts} attempts; last error: {reason}",
+            )
+        delay = next_delay(
+            record.attempts,
+            base_s=self._settings.retry_base_delay_s,
+            cap_s=self._settings.retry_max_delay_s,
+            retry_after_s=retry_after_s,
+        )
         # Enqueue before recording: if we die in between, the lease expires and the queued
         # retry still finds the message sendable.
         self._queue.enqueue_retry(record.id, delay)
         self._repo.transition(record.id, Status.RETRYING, detail=reason)
-        logger.info("will retry", extra={"message_id": record.id, "attempt": record.attempts,
-                                         "reason": reason, "delay_s": round(delay, 2)})
+        logger.info(
+            "will retry",
+            extra={
+                "message_id": record.id,
+                "attempt": record.attempts,
+                "reason": reason,
+                "delay_s": round(delay, 2),
+            },
+        )
         return record.model_copy(update={"status": Status.RETRYING})

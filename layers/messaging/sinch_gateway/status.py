@@ -35,8 +35,18 @@ _RANK: dict[Status, int] = {
     Status.SUBMITTED: 20,
     Status.QUEUED: 30,
     Status.DISPATCHED: 40,
-    **{s: FINAL_RANK for s in (Status.DELIVERED, Status.FAILED, Status.EXPIRED, Status.REJECTED,
-                               Status.CANCELLED, Status.ABORTED, Status.DELETED)},
+    **{
+        s: FINAL_RANK
+        for s in (
+            Status.DELIVERED,
+            Status.FAILED,
+            Status.EXPIRED,
+            Status.REJECTED,
+            Status.CANCELLED,
+            Status.ABORTED,
+            Status.DELETED,
+        )
+    },
 }
 FINAL_STATUSES = frozenset(s for s in Status if s.is_final)
 # Statuses in which nobody has handed the message to Sinch yet, so a sender may claim it.

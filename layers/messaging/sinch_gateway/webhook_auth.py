@@ -19,8 +19,9 @@ def signature(secret: str, body: str, nonce: str, timestamp: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
 
 
-def verify_signature(secret: str, body: str, headers: Mapping[str, str], *, now: float,
-                     tolerance_s: int) -> None:
+def verify_signature(
+    secret: str, body: str, headers: Mapping[str, str], *, now: float, tolerance_s: int
+) -> None:
     """Raise Unauthenticated unless the request carries a fresh, valid signature."""
     lowered = {k.lower(): v for k, v in headers.items()}
     given, nonce, timestamp = lowered.get(SIGNATURE), lowered.get(NONCE), lowered.get(TIMESTAMP)

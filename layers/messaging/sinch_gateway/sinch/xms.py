@@ -115,8 +115,9 @@ def classify(response: urllib3.BaseHTTPResponse) -> SendOutcome:
 
 
 class XmsClient:
-    def __init__(self, credentials: CredentialStore, http: urllib3.PoolManager,
-                 timeout: urllib3.Timeout) -> None:
+    def __init__(
+        self, credentials: CredentialStore, http: urllib3.PoolManager, timeout: urllib3.Timeout
+    ) -> None:
         self._credentials = credentials
         self._http = http
         self._timeout = timeout
@@ -134,11 +135,16 @@ class XmsClient:
     def _post_batch(self, credentials: SinchCredentials, body: dict[str, Any]) -> SendOutcome:
         try:
             response = self._http.request(
-                "POST", f"{credentials.xms_base_url}/batches",
+                "POST",
+                f"{credentials.xms_base_url}/batches",
                 body=json.dumps(body).encode(),
-                headers={"Authorization": f"Bearer {credentials.api_token.get_secret_value()}",
-                         "Content-Type": "application/json", "Accept": "application/json"},
-                timeout=self._timeout, retries=False,
+                headers={
+                    "Authorization": f"Bearer {credentials.api_token.get_secret_value()}",
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                },
+                timeout=self._timeout,
+                retries=False,
             )
         except (ConnectTimeoutError, NewConnectionError) as exc:
             # The request never reached Sinch.

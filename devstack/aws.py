@@ -1,0 +1,35 @@
+"""boto3 clients for the local AWS emulation (moto), never for a real account."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+
+# moto accepts any credentials; fixed fake ones keep a developer's real ones out of the picture.
+FAKE_ACCESS_KEY_ID = "testing"
+FAKE_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - not a secret
+
+
+@overload
+def client(service: Literal["sqs"], endpoint_url: str, region: str) -> SQSClient: ...
+@overload
+def client(service: Literal["dynamodb"], endpoint_url: str, region: str) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["secretsmanager"], endpoint_url: str, region: str) -> SecretsManagerClient: ...
+
+
+def client(service: str, endpoint_url: str, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=FAKE_ACCESS_KEY_ID,
+        aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+        region_name=region,
+    )
+    config = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=50)
+    return session.client(service, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload]

@@ -1,0 +1,282 @@
+"""Create the template's DynamoDB tables, SQS queues and Secrets Manager secrets in moto.
+
+One job: what CloudFormation would do for these three resource types, against the local
+endpoint. Physical names are ``{stack_name}-{LogicalId}`` unless the template names the resource.
+Each created resource is registered with the template, so ``Ref``/``Fn::GetAtt`` resolve to it.
+Other resource types are ignored (functions, APIs and layers are the other modules' business).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from devstack import aws
+from devstack.template import DYNAMODB_TABLE, SECRET, SQS_QUEUE, Template, TemplateError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+
+CREATED_TYPES = (DYNAMODB_TABLE, SQS_QUEUE, SECRET)
+
+
+@dataclass(frozen=True)
+class Queue:
+    logical_id: str
+    name: str
+    url: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class Table:
+    logical_id: str
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class Secret:
+    logical_id: str
+    name: str
+    arn: str
+
+
+@dataclass
+class StackResources:
+    tables: dict[str, Table] = field(default_factory=dict)
+    queues: dict[str, Queue] = field(default_factory=dict)
+    secrets: dict[str, Secret] = field(default_factory=dict)
+
+
+def create_resources(template: Template, endpoint_url: str) -> StackResources:
+    """Create every table, queue and secret of ``template`` in dependency order."""
+    dynamodb = aws.client("dynamodb", endpoint_url, template.region)
+    sqs = aws.client("sqs", endpoint_url, template.region)
+    secrets = aws.client("secretsmanager", endpoint_url, template.region)
+    created = StackResources()
+    for logical_id in creation_order(template):
+        kind = template.resources[logical_id]["Type"]
+        if kind == DYNAMODB_TABLE:
+            created.tables[logical_id] = create_table(template, dynamodb, logical_id)
+        elif kind == SQS_QUEUE:
+            created.queues[logical_id] = create_queue(template, sqs, logical_id)
+        else:
+            created.secrets[logical_id] = create_secret(template, secrets, logical_id)
+    return created
+
+
+def creation_order(template: Template) -> list[str]:
+    """The tables, queues and secrets, each after the ones it refers to (a DLQ before its queue)."""
+    wanted = {lid for lid, r in template.resources.items() if r.get("Type") in CREATED_TYPES}
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(logical_id: str) -> None:
+        if logical_id in order:
+            return
+        if logical_id in visiting:
+            raise TemplateError(f"circular reference through {logical_id}")
+        visiting.add(logical_id)
+        resource = template.resources[logical_id]
+        depends = resource.get("DependsOn") or []
+        depends = [depends] if isinstance(depends, str) else depends
+        for dependency in sorted(set(references(resource.get("Properties"))) | set(depends)):
+            if dependency in wanted:
+                visit(dependency)
+        visiting.discard(logical_id)
+        order.append(logical_id)
+
+    for logical_id in sorted(wanted):
+        visit(logical_id)
+    return order
+
+
+def references(value: Any) -> Iterable[str]:
+    """Logical ids (or parameter names) that ``value`` refers to through Ref, GetAtt or Sub."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref" and isinstance(arg, str):
+                yield arg
+                return
+            if key == "Fn::GetAtt":
+                yield (arg.split(".", 1)[0] if isinstance(arg, str) else arg[0])
+                return
+            if key == "Fn::Sub":
+                text = arg[0] if isinstance(arg, list) else arg
+                for expr in re.findall(r"\$\{([^}!][^}]*)\}", text):
+                    yield expr.split(".", 1)[0]
+                if isinstance(arg, list) and len(arg) > 1:
+                    yield from references(arg[1])
+                return
+        for item in value.values():
+            yield from references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from references(item)
+
+
+# --- DynamoDB -----------------------------------------------------------------------------------
+
+
+def create_table(template: Template, client: DynamoDBClient, logical_id: str) -> Table:
+    props = template.resolve(template.properties(logical_id))
+    name = template.table_name(logical_id)
+    billing = props.get("BillingMode", "PROVISIONED")
+    request: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": billing,
+    }
+    if billing == "PROVISIONED":
+        request["ProvisionedThroughput"] = _throughput(props.get("ProvisionedThroughput"))
+    if props.get("GlobalSecondaryIndexes"):
+        request["GlobalSecondaryIndexes"] = [
+            _index(index, with_throughput=billing == "PROVISIONED")
+            for index in props["GlobalSecondaryIndexes"]
+        ]
+    if props.get("LocalSecondaryIndexes"):
+        request["LocalSecondaryIndexes"] = [
+            _index(index, with_throughput=False) for index in props["LocalSecondaryIndexes"]
+        ]
+    stream = props.get("StreamSpecification")
+    if stream and stream.get("StreamViewType"):
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    if props.get("Tags"):
+        request["Tags"] = props["Tags"]
+    description = client.create_table(**request)["TableDescription"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and _true(ttl.get("Enabled")):
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+        )
+    arn = description["TableArn"]
+    attributes = {"Arn": arn}
+    if "LatestStreamArn" in description:
+        attributes["StreamArn"] = description["LatestStreamArn"]
+    template.register(logical_id, name, **attributes)
+    return Table(logical_id=logical_id, name=name, arn=arn)
+
+
+def _throughput(value: dict[str, Any] | None) -> dict[str, int]:
+    value = value or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+    return {
+        "ReadCapacityUnits": int(value["ReadCapacityUnits"]),
+        "WriteCapacityUnits": int(value["WriteCapacityUnits"]),
+    }
+
+
+def _index(index: dict[str, Any], *, with_throughput: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "IndexName": index["IndexName"],
+        "KeySchema": index["KeySchema"],
+        "Projection": index.get("Projection") or {"ProjectionType": "ALL"},
+    }
+    if with_throughput:
+        out["ProvisionedThroughput"] = _throughput(index.get("ProvisionedThroughput"))
+    return out
+
+
+# --- SQS ----------------------------------------------------------------------------------------
+
+_QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "MaximumMessageSize",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+    "KmsMasterKeyId",
+    "KmsDataKeyReusePeriodSeconds",
+    "SqsManagedSseEnabled",
+)
+
+
+def create_queue(template: Template, client: SQSClient, logical_id: str) -> Queue:
+    props = template.resolve(template.properties(logical_id))
+    name = template.queue_name(logical_id)
+    attributes: dict[str, str] = {}
+    for key in _QUEUE_ATTRIBUTES:
+        if key in props:
+            attributes[key] = _attribute(props[key])
+    for key in ("RedrivePolicy", "RedriveAllowPolicy"):
+        if key in props:
+            policy = props[key]
+            attributes[key] = policy if isinstance(policy, str) else json.dumps(policy)
+    tags = {tag["Key"]: str(tag["Value"]) for tag in props.get("Tags") or []}
+    if tags:
+        url = client.create_queue(QueueName=name, Attributes=attributes, tags=tags)["QueueUrl"]  # type: ignore[arg-type]
+    else:
+        url = client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    template.register(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
+    return Queue(logical_id=logical_id, name=name, url=url, arn=arn)
+
+
+def _attribute(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --- Secrets Manager ----------------------------------------------------------------------------
+
+_PASSWORD_OPTIONS = (
+    "ExcludeCharacters",
+    "ExcludeLowercase",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+)
+
+
+def create_secret(template: Template, client: SecretsManagerClient, logical_id: str) -> Secret:
+    props = template.resolve(template.properties(logical_id))
+    name = template.secret_name(logical_id)
+    if "SecretString" in props:
+        value = str(props["SecretString"])
+    else:
+        value = generate_secret_string(client, props.get("GenerateSecretString") or {})
+    request: dict[str, Any] = {"Name": name, "SecretString": value}
+    if props.get("Description"):
+        request["Description"] = str(props["Description"]).strip()
+    if props.get("Tags"):
+        request["Tags"] = props["Tags"]
+    arn = client.create_secret(**request)["ARN"]
+    template.register(logical_id, arn, Id=arn)
+    return Secret(logical_id=logical_id, name=name, arn=arn)
+
+
+def generate_secret_string(client: SecretsManagerClient, spec: dict[str, Any]) -> str:
+    """CloudFormation's GenerateSecretString, using Secrets Manager's own GetRandomPassword."""
+    options: dict[str, Any] = {"PasswordLength": int(spec.get("PasswordLength", 32))}
+    for key in _PASSWORD_OPTIONS:
+        if key in spec:
+            options[key] = spec[key] if key == "ExcludeCharacters" else _true(spec[key])
+    password = client.get_random_password(**options)["RandomPassword"]
+    template_text = spec.get("SecretStringTemplate")
+    string_key = spec.get("GenerateStringKey")
+    if template_text is None and string_key is None:
+        return password
+    if template_text is None or string_key is None:
+        raise TemplateError("GenerateSecretString needs both SecretStringTemplate and GenerateStringKey")
+    document = json.loads(template_text)
+    document[string_key] = password
+    return json.dumps(document)
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"

@@ -1,0 +1,397 @@
+"""The local stack: moto, the Sinch simulator, the template's resources, the API and the pollers.
+
+One job: start the parts in order, wire them together, describe the running stack in
+``<state>/stack.json``, and stop everything again. ``python -m devstack`` (``make run``) runs one
+in the foreground; tests can run one in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import string
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devstack import aws
+from devstack.gateway import ApiGateway, UsagePlan
+from devstack.poller import DEFAULT_CONCURRENCY, SqsPoller, SqsSource
+from devstack.resources import StackResources, create_resources
+from devstack.runtime import DEFAULT_POOL_SIZE, LambdaRuntime
+from devstack.template import (
+    DEFAULT_REGION,
+    DEFAULT_STACK_NAME,
+    SECRET,
+    Template,
+    TemplateError,
+    fake_id,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+SERVICE_PLAN_ID = "local-plan"
+FROM_NUMBER = "+12025550100"
+SINCH_REGION = "us"
+
+# Template parameters the local stack sets (a DEVSTACK_PARAM_<Name> variable still wins).
+LOCAL_PARAMETERS = {"AllowHttpMedia": "true"}  # PublicBaseUrl: the local API's URL
+
+
+@dataclass
+class StackConfig:
+    template_path: Path = REPO_ROOT / "template.yaml"
+    state_dir: Path | None = REPO_ROOT / ".local"  # None: no stack.json
+    api_port: int = 3000
+    aws_port: int = 4566
+    sinch_port: int = 4010
+    stack_name: str = DEFAULT_STACK_NAME
+    region: str = DEFAULT_REGION
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    pool_size: int = DEFAULT_POOL_SIZE
+    log_prefix: bool = True
+    report: bool = True  # Lambda's REPORT line per invocation
+    access_log: bool = True
+    usage_plan: bool = False  # throttle and quota per API key, from the Api's Auth.UsagePlan
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> StackConfig:
+        def flag(name: str, default: bool) -> bool:
+            value = environ.get(name)
+            return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+        state = environ.get("DEVSTACK_STATE_DIR")
+        return cls(
+            template_path=Path(environ.get("DEVSTACK_TEMPLATE", str(REPO_ROOT / "template.yaml"))),
+            state_dir=Path(state) if state else REPO_ROOT / ".local",
+            api_port=int(environ.get("API_PORT", "3000")),
+            aws_port=int(environ.get("AWS_PORT", "4566")),
+            sinch_port=int(environ.get("SINCH_PORT", "4010")),
+            stack_name=environ.get("DEVSTACK_STACK_NAME", DEFAULT_STACK_NAME),
+            region=environ.get("DEVSTACK_REGION", DEFAULT_REGION),
+            parameter_overrides={
+                name.removeprefix("DEVSTACK_PARAM_"): value
+                for name, value in environ.items()
+                if name.startswith("DEVSTACK_PARAM_")
+            },
+            pool_size=int(environ.get("DEVSTACK_POOL_SIZE", str(DEFAULT_POOL_SIZE))),
+            log_prefix=flag("DEVSTACK_LOG_PREFIX", True),
+            report=flag("DEVSTACK_REPORT", True),
+            access_log=flag("DEVSTACK_ACCESS_LOG", True),
+            usage_plan=flag("DEVSTACK_USAGE_PLAN", False),
+        )
+
+
+class _MotoServer:
+    """moto in server mode on a thread; unlike ThreadedMotoServer, a busy port is an error."""
+
+    def __init__(self, host: str, port: int) -> None:
+        from moto.server import ThreadedMotoServer
+
+        for name in ("werkzeug", "moto"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._error: BaseException | None = None
+        entry = self._server._server_entry
+
+        def guarded_entry() -> None:
+            try:
+                entry()
+            except BaseException as exc:
+                self._error = exc
+                self._server._server_ready_event.set()
+
+        self._server._server_entry = guarded_entry  # type: ignore[method-assign]
+
+    def start(self) -> str:
+        self._server.start()
+        if self._error is not None:
+            raise OSError(f"moto could not start: {self._error}") from self._error
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._error is None:
+            self._server.stop()
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig, *, log: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self.log = log or (lambda line: print(line, flush=True))
+        self.api_key = _api_key()
+        self.api_key_id = fake_id(self.api_key, 10)
+        self.api_token = secrets.token_hex(16)
+        self.webhook_secret = secrets.token_urlsafe(32)
+        self.template: Template | None = None
+        self.resources: StackResources | None = None
+        self.aws_endpoint_url = ""
+        self.sinch_url = ""
+        self.api_url = ""
+        self._moto: _MotoServer | None = None
+        self._simulator: Any = None
+        self._gateway: ApiGateway | None = None
+        self._runtime: LambdaRuntime | None = None
+        self._pollers: list[SqsPoller] = []
+        self._state_lock = threading.Lock()
+        self._stack_json: Path | None = None
+
+    # --- start ----------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        """Start everything; on failure, stop what was started and raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        config = self.config
+        template = Template(
+            config.template_path,
+            parameter_overrides=config.parameter_overrides,
+            stack_name=config.stack_name,
+            region=config.region,
+        )
+        self.template = template
+
+        self.log(f"[devstack] starting moto (AWS emulation) on {HOST}:{config.aws_port}")
+        self._moto = _MotoServer(HOST, config.aws_port)
+        self.aws_endpoint_url = self._moto.start()
+
+        self.log(f"[devstack] starting the Sinch simulator on {HOST}:{config.sinch_port}")
+        from devstack.sinch_simulator import SinchSimulator
+
+        self._simulator = SinchSimulator(
+            host=HOST,
+            port=config.sinch_port,
+            service_plan_id=SERVICE_PLAN_ID,
+            api_token=self.api_token,
+            webhook_secret=self.webhook_secret,
+        )
+        self._simulator.start()
+        self.sinch_url = str(self._simulator.url)
+
+        # Bind the API's port first: its URL is a template parameter (PublicBaseUrl).
+        self._gateway = ApiGateway(
+            template.routes(),
+            template.apis(),
+            api_keys={self.api_key: self.api_key_id},
+            host=HOST,
+            port=config.api_port,
+            account_id=template.account_id,
+            usage_plan=self._usage_plan(template) if config.usage_plan else None,
+            access_log=config.access_log,
+            log=self.log,
+        )
+        self.api_url = self._gateway.url
+        local = {**LOCAL_PARAMETERS, "PublicBaseUrl": self.api_url}
+        template.bind(
+            {
+                **{k: v for k, v in local.items() if template.declares_parameter(k)},
+                **config.parameter_overrides,
+            }
+        )
+
+        self.log("[devstack] creating the template's tables, queues and secrets")
+        self.resources = create_resources(template, self.aws_endpoint_url)
+        self._put_sinch_credentials()
+
+        mappings = [m for m in template.sqs_mappings() if m.enabled]
+        pool_sizes = {
+            m.function: max(config.pool_size, m.maximum_concurrency or DEFAULT_CONCURRENCY) for m in mappings
+        }
+        self._runtime = LambdaRuntime(
+            template.functions(),
+            aws_endpoint_url=self.aws_endpoint_url,
+            region=template.region,
+            pool_size=config.pool_size,
+            pool_sizes=pool_sizes,
+            log_prefix=config.log_prefix,
+            report=config.report,
+            on_cold_start=self._on_cold_start,
+            log=self.log,
+        )
+        self._gateway.invoker = self._runtime
+        self._gateway.start()
+
+        for mapping in mappings:
+            queue = self.resources.queues[mapping.queue]
+            source = SqsSource(
+                function=mapping.function,
+                queue_url=queue.url,
+                queue_arn=queue.arn,
+                region=template.region,
+                batch_size=mapping.batch_size,
+                maximum_batching_window=mapping.maximum_batching_window,
+                report_batch_item_failures=mapping.report_batch_item_failures,
+                concurrency=mapping.maximum_concurrency or DEFAULT_CONCURRENCY,
+            )
+            poller = SqsPoller(source, self._runtime, self._sqs_client, log=self.log)
+            poller.start()
+            self._pollers.append(poller)
+
+        if config.state_dir is not None:
+            self._stack_json = config.state_dir / "stack.json"
+            self.write_state()
+
+    def _sqs_client(self) -> SQSClient:
+        return aws.client("sqs", self.aws_endpoint_url, self.config.region)
+
+    def _usage_plan(self, template: Template) -> UsagePlan | None:
+        for api in template.apis():
+            props = template.properties(api) if api in template.resources else {}
+            plan = template.resolve((props.get("Auth") or {}).get("UsagePlan") or {})
+            throttle = plan.get("Throttle") or {}
+            quota = plan.get("Quota") or {}
+            if throttle or quota:
+                periods = {"DAY": 86400, "WEEK": 7 * 86400, "MONTH": 30 * 86400}
+                return UsagePlan(
+                    rate_limit=float(throttle.get("RateLimit", 10000)),
+                    burst_limit=int(throttle.get("BurstLimit", 5000)),
+                    quota_limit=int(quota["Limit"]) if "Limit" in quota else None,
+                    quota_period_seconds=periods.get(str(quota.get("Period", "DAY")).upper(), 86400),
+                )
+        return None
+
+    def sinch_secret_id(self) -> str | None:
+        assert self.resources is not None
+        if "SinchSecret" in self.resources.secrets:
+            return self.resources.secrets["SinchSecret"].arn
+        if len(self.resources.secrets) == 1:
+            return next(iter(self.resources.secrets.values())).arn
+        return None
+
+    def _put_sinch_credentials(self) -> None:
+        """Point the template's Sinch secret at the simulator, with the simulator's credentials."""
+        assert self.template is not None
+        secret_id = self.sinch_secret_id()
+        if secret_id is None:
+            kinds = sorted(self.template.resources_of_type(SECRET))
+            raise TemplateError(f"no SinchSecret in the template (secrets: {kinds})")
+        value = {
+            "service_plan_id": SERVICE_PLAN_ID,
+            "api_token": self.api_token,
+            "region": SINCH_REGION,
+            "base_url": self.sinch_url,
+            "from_number": FROM_NUMBER,
+            "webhook_secret": self.webhook_secret,
+        }
+        client = aws.client("secretsmanager", self.aws_endpoint_url, self.config.region)
+        client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
+
+    # --- state ----------------------------------------------------------------------------------
+
+    def _on_cold_start(self, function: str, init_ms: float) -> None:
+        if self._stack_json is not None:
+            with contextlib.suppress(OSError):
+                self.write_state()
+
+    def state(self) -> dict[str, Any]:
+        """What ``stack.json`` holds."""
+        assert self.template is not None and self.resources is not None
+        queues, tables = self.resources.queues, self.resources.tables
+        state: dict[str, Any] = {
+            "api_url": self.api_url,
+            "api_key": self.api_key,
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "region": self.template.region,
+            "sinch_url": self.sinch_url,
+            "send_queue_url": queues["SendQueue"].url if "SendQueue" in queues else None,
+            "dead_letter_queue_url": queues["DeadLetterQueue"].url if "DeadLetterQueue" in queues else None,
+            "messages_table": tables["MessagesTable"].name if "MessagesTable" in tables else None,
+            "secret_id": self.sinch_secret_id(),
+        }
+        if "IdempotencyTable" in tables:
+            state["idempotency_table"] = tables["IdempotencyTable"].name
+        state.update(
+            {
+                "stack_name": self.template.stack_name,
+                "api_key_id": self.api_key_id,
+                "service_plan_id": SERVICE_PLAN_ID,
+                "pid": os.getpid(),
+                "queues": {lid: q.url for lid, q in queues.items()},
+                "tables": {lid: t.name for lid, t in tables.items()},
+                "functions": self._functions_state(),
+            }
+        )
+        return state
+
+    def _functions_state(self) -> dict[str, Any]:
+        if self._runtime is None:
+            return {}
+        stats = self._runtime.stats()
+        return {
+            spec.logical_id: {
+                "name": spec.name,
+                "handler": spec.handler,
+                "codeUri": str(spec.code_dir),
+                "timeout": spec.timeout,
+                "memorySize": spec.memory_size,
+                "coldStarts": stats[spec.logical_id]["coldStarts"],
+                "initDurationsMs": stats[spec.logical_id]["initDurationsMs"],
+            }
+            for spec in self._runtime.functions()
+        }
+
+    def write_state(self) -> None:
+        """Write stack.json atomically (a reader never sees half of it)."""
+        assert self._stack_json is not None
+        with self._state_lock:
+            self._stack_json.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._stack_json.with_name(f".{self._stack_json.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.state(), indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, self._stack_json)
+
+    # --- stop -----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop everything that was started (safe to call more than once)."""
+        if self._stack_json is not None:
+            with self._state_lock, contextlib.suppress(OSError):
+                self._stack_json.unlink()
+            self._stack_json = None
+        if self._gateway is not None:
+            self._quietly(self._gateway.stop)
+            self._gateway = None
+        for poller in self._pollers:
+            poller.request_stop()
+        if self._runtime is not None:  # ends invocations in flight, so the pollers stop at once
+            self._quietly(self._runtime.close)
+            self._runtime = None
+        for poller in self._pollers:
+            self._quietly(poller.stop)
+        self._pollers = []
+        if self._simulator is not None:
+            self._quietly(self._simulator.stop)
+            self._simulator = None
+        if self._moto is not None:
+            self._quietly(self._moto.stop)
+            self._moto = None
+
+    def _quietly(self, stop: Callable[[], None]) -> None:
+        try:
+            stop()
+        except Exception as exc:
+            self.log(f"[devstack] while stopping: {type(exc).__name__}: {exc}")
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _api_key() -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(40))

@@ -1,0 +1,70 @@
+"""devstack.resources: the real template's tables, queues and secret, created in moto."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack import aws
+from devstack.resources import create_resources, creation_order
+from devstack.template import Template
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_dead_letter_queue_is_created_first() -> None:
+    order = creation_order(Template(TEMPLATE))
+    assert order.index("DeadLetterQueue") < order.index("SendQueue")
+    assert set(order) >= {"MessagesTable", "SendQueue", "DeadLetterQueue", "SinchSecret"}
+
+
+def test_create_the_template_resources(endpoint: str) -> None:
+    stack = f"t-{uuid.uuid4().hex[:8]}"  # moto's state is per process: keep names apart
+    template = Template(TEMPLATE, stack_name=stack)
+    created = create_resources(template, endpoint)
+
+    table = created.tables["MessagesTable"]
+    assert table.name == f"{stack}-MessagesTable"
+    dynamodb = aws.client("dynamodb", endpoint, "us-east-1")
+    description = dynamodb.describe_table(TableName=table.name)["Table"]
+    assert description["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = dynamodb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
+
+    sqs = aws.client("sqs", endpoint, "us-east-1")
+    send, dlq = created.queues["SendQueue"], created.queues["DeadLetterQueue"]
+    assert send.name == f"{stack}-SendQueue"
+    attributes = sqs.get_queue_attributes(QueueUrl=send.url, AttributeNames=["All"])["Attributes"]
+    assert attributes["VisibilityTimeout"] == "90"
+    assert attributes["MessageRetentionPeriod"] == "345600"
+    assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": 5}
+
+    secrets = aws.client("secretsmanager", endpoint, "us-east-1")
+    secret = created.secrets["SinchSecret"]
+    value = json.loads(secrets.get_secret_value(SecretId=secret.arn)["SecretString"])
+    assert value["region"] == "us"
+    assert len(value["webhook_secret"]) == 48 and value["webhook_secret"].isalnum()
+
+    # Ref now resolves to the physical ids, as the functions' environment needs.
+    env = template.function("SendFunction").environment
+    assert env["SEND_QUEUE_URL"] == send.url
+    assert env["SINCH_SECRET_ID"] == secret.arn
+    assert env["MESSAGES_TABLE"] == table.name

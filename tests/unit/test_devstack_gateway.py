@@ -1,0 +1,429 @@
+"""devstack.gateway: routing, the REST proxy event, API Gateway's own answers, proxy responses."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from devstack.gateway import ApiGateway, Request, RouteTable, UsagePlan, proxy_response
+from devstack.runtime import Invocation
+from devstack.template import ApiSpec, Route
+
+API = ApiSpec(
+    logical_id="Api", rest_api_id="abc123defg", stage="prod", api_key_required=True, binary_media_types=()
+)
+KEY = "k" * 40
+
+
+def route(method: str, path: str, function: str = "Fn", *, key: bool = True) -> Route:
+    return Route(
+        path=path,
+        method=method,
+        function=function,
+        api="Api",
+        event_id=f"{method}{path}",
+        api_key_required=key,
+    )
+
+
+ROUTES = [
+    route("POST", "/v1/messages"),
+    route("GET", "/v1/messages/{id}"),
+    route("GET", "/v1/messages/search"),
+    route("ANY", "/files/{proxy+}"),
+    route("GET", "/{proxy+}"),
+    route("GET", "/health", key=False),
+]
+
+
+class FakeInvoker:
+    """Calls plain Python functions in-process and records the events."""
+
+    def __init__(self, handler: Callable[[dict[str, Any]], Any]) -> None:
+        self.handler = handler
+        self.events: list[dict[str, Any]] = []
+
+    def invoke(self, function: str, event: Any) -> Invocation:
+        self.events.append(event)
+        try:
+            payload = self.handler(event)
+        except Exception as exc:
+            error = {"errorType": type(exc).__name__, "errorMessage": str(exc), "stackTrace": []}
+            return Invocation(function=function, request_id="r", ok=False, error=error)
+        return Invocation(function=function, request_id="r", ok=True, payload=payload)
+
+
+def ok(event: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": '{"ok": true}'}
+
+
+@pytest.fixture
+def gateway() -> Iterator[ApiGateway]:
+    gw = ApiGateway(ROUTES, {"Api": API}, api_keys={KEY: "keyid12345"}, invoker=FakeInvoker(ok))
+    yield gw
+    gw.stop()
+
+
+def request(
+    method: str, target: str, headers: list[tuple[str, str]] | None = None, body: bytes = b""
+) -> Request:
+    return Request(
+        method=method,
+        target=target,
+        headers=headers or [("Host", "127.0.0.1:3000")],
+        body=body,
+        source_ip="127.0.0.1",
+    )
+
+
+# --- routing ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "resource", "params"),
+    [
+        ("GET", "/v1/messages/search", "/v1/messages/search", {}),  # a literal beats {id}
+        ("GET", "/v1/messages/abc", "/v1/messages/{id}", {"id": "abc"}),  # {id} beats the root {proxy+}
+        ("POST", "/v1/messages", "/v1/messages", {}),
+        ("POST", "/v1/messages/", "/v1/messages", {}),  # a trailing slash is the same resource
+        ("DELETE", "/files/a/b/c.txt", "/files/{proxy+}", {"proxy": "a/b/c.txt"}),  # ANY
+        ("GET", "/other/x", "/{proxy+}", {"proxy": "other/x"}),
+        ("GET", "/v1/messages/abc/def", "/{proxy+}", {"proxy": "v1/messages/abc/def"}),  # backtracks
+    ],
+)
+def test_route_matching_precedence(method: str, path: str, resource: str, params: dict[str, str]) -> None:
+    match = RouteTable(ROUTES).match(method, path)
+    assert match is not None and match.route is not None
+    assert (match.route.path, match.path_parameters) == (resource, params)
+
+
+def test_a_resource_without_the_method_has_no_route() -> None:
+    table = RouteTable(ROUTES)
+    match = table.match("POST", "/v1/messages/abc")  # /v1/messages/{id} has only GET
+    assert match is not None and match.resource == "/v1/messages/{id}" and match.route is None
+    assert RouteTable([route("GET", "/a")]).match("GET", "/b") is None
+
+
+# --- the event ----------------------------------------------------------------------------------
+
+# What API Gateway (REST API, Lambda proxy integration) sends for the request below; the values
+# marked ANY differ on every request.
+ANY = object()
+EXPECTED_EVENT = {
+    "resource": "/v1/messages/{id}",
+    "path": "/v1/messages/m-1",
+    "httpMethod": "GET",
+    "headers": {
+        "Host": "127.0.0.1:3000",
+        "User-Agent": "curl/8.5.0",
+        "x-api-key": KEY,
+        "X-Multi": "two",
+        "X-Amzn-Trace-Id": ANY,
+        "X-Forwarded-For": "127.0.0.1",
+        "X-Forwarded-Port": ANY,
+        "X-Forwarded-Proto": "http",
+    },
+    "multiValueHeaders": {
+        "Host": ["127.0.0.1:3000"],
+        "User-Agent": ["curl/8.5.0"],
+        "x-api-key": [KEY],
+        "X-Multi": ["one", "two"],
+        "X-Amzn-Trace-Id": ANY,
+        "X-Forwarded-For": ["127.0.0.1"],
+        "X-Forwarded-Port": ANY,
+        "X-Forwarded-Proto": ["http"],
+    },
+    "queryStringParameters": {"verbose": "1", "tag": "b"},
+    "multiValueQueryStringParameters": {"verbose": ["1"], "tag": ["a", "b"]},
+    "pathParameters": {"id": "m-1"},
+    "stageVariables": None,
+    "requestContext": {
+        "resourceId": ANY,
+        "resourcePath": "/v1/messages/{id}",
+        "httpMethod": "GET",
+        "extendedRequestId": ANY,
+        "requestTime": ANY,
+        "path": "/prod/v1/messages/m-1",
+        "accountId": "123456789012",
+        "protocol": "HTTP/1.1",
+        "stage": "prod",
+        "domainPrefix": "127",
+        "requestTimeEpoch": ANY,
+        "requestId": ANY,
+        "identity": {
+            "cognitoIdentityPoolId": None,
+            "accountId": None,
+            "cognitoIdentityId": None,
+            "caller": None,
+            "sourceIp": "127.0.0.1",
+            "principalOrgId": None,
+            "accessKey": None,
+            "cognitoAuthenticationType": None,
+            "cognitoAuthenticationProvider": None,
+            "userArn": None,
+            "userAgent": "curl/8.5.0",
+            "user": None,
+            "apiKey": KEY,
+            "apiKeyId": "keyid12345",
+        },
+        "domainName": "127.0.0.1:3000",
+        "deploymentId": ANY,
+        "apiId": "abc123defg",
+    },
+    "body": None,
+    "isBase64Encoded": False,
+}
+
+
+def assert_shape(actual: Any, expected: Any, where: str = "event") -> None:
+    if expected is ANY:
+        return
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), where
+        assert list(actual) == list(expected) or set(actual) == set(expected), (
+            where,
+            set(actual) ^ set(expected),
+        )
+        for key, value in expected.items():
+            assert_shape(actual[key], value, f"{where}.{key}")
+    else:
+        assert actual == expected, where
+
+
+def test_event_matches_the_rest_proxy_shape(gateway: ApiGateway) -> None:
+    headers = [
+        ("Host", "127.0.0.1:3000"),
+        ("User-Agent", "curl/8.5.0"),
+        ("x-api-key", KEY),
+        ("X-Multi", "one"),
+        ("X-Multi", "two"),
+    ]
+    response, request_id, function = gateway.handle(
+        request("GET", "/v1/messages/m-1?verbose=1&tag=a&tag=b", headers)
+    )
+    assert response.status == 200 and function == "Fn"
+    (event,) = gateway.invoker.events  # type: ignore[union-attr]
+    assert_shape(event, EXPECTED_EVENT)
+    context = event["requestContext"]
+    assert context["requestId"] == request_id
+    assert re.fullmatch(r"\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000", context["requestTime"])
+    assert isinstance(context["requestTimeEpoch"], int)
+    assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}", event["headers"]["X-Amzn-Trace-Id"])
+    assert event["headers"]["X-Forwarded-Port"] == str(gateway.port)
+    assert ("x-amzn-RequestId", request_id) in response.headers
+
+
+def test_event_without_headers_query_or_params_uses_nulls(gateway: ApiGateway) -> None:
+    gateway.handle(request("GET", "/health"))
+    (event,) = gateway.invoker.events  # type: ignore[union-attr]
+    assert event["queryStringParameters"] is None
+    assert event["multiValueQueryStringParameters"] is None
+    assert event["pathParameters"] is None
+    assert event["body"] is None
+    assert "apiKey" not in event["requestContext"]["identity"]  # the route needs no key
+
+
+def test_text_and_binary_bodies(gateway: ApiGateway) -> None:
+    json_headers = [("Host", "h"), ("x-api-key", KEY), ("Content-Type", "application/json")]
+    gateway.handle(request("POST", "/v1/messages", json_headers, body='{"text": "héllo"}'.encode()))
+    gateway.handle(request("POST", "/v1/messages", json_headers, body=b"\xff\xfe\x00binary"))
+    text, binary = gateway.invoker.events  # type: ignore[union-attr]
+    assert (text["body"], text["isBase64Encoded"]) == ('{"text": "héllo"}', False)
+    assert binary["isBase64Encoded"] is True
+    assert base64.b64decode(binary["body"]) == b"\xff\xfe\x00binary"
+
+
+def test_binary_media_types_are_base64(gateway: ApiGateway) -> None:
+    gateway.apis["Api"] = ApiSpec("Api", "abc123defg", "prod", True, ("image/*",))
+    headers = [("Host", "h"), ("x-api-key", KEY), ("Content-Type", "image/png")]
+    gateway.handle(request("POST", "/v1/messages", headers, body=b"PNG"))
+    (event,) = gateway.invoker.events  # type: ignore[union-attr]
+    assert (event["body"], event["isBase64Encoded"]) == ("UE5H", True)
+
+
+# --- API Gateway's own answers ------------------------------------------------------------------
+
+
+def body_of(response: Any) -> Any:
+    return json.loads(response.body)
+
+
+def header(response: Any, name: str) -> str | None:
+    return next((v for k, v in response.headers if k.lower() == name.lower()), None)
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [("GET", "/"), ("GET", "/nowhere"), ("GET", "/v1"), ("POST", "/v1/messages/abc"), ("DELETE", "/health")],
+)
+def test_missing_authentication_token(gateway: ApiGateway, method: str, target: str) -> None:
+    gateway.routes = RouteTable([r for r in ROUTES if r.path != "/{proxy+}"])
+    response, _, function = gateway.handle(request(method, target, [("Host", "h"), ("x-api-key", KEY)]))
+    assert response.status == 403
+    assert body_of(response) == {"message": "Missing Authentication Token"}
+    assert header(response, "x-amzn-ErrorType") == "MissingAuthenticationTokenException"
+    assert header(response, "Content-Type") == "application/json"
+    assert function is None
+
+
+@pytest.mark.parametrize("headers", [[], [("x-api-key", "wrong")], [("x-api-key", "")]])
+def test_forbidden_without_a_valid_key(gateway: ApiGateway, headers: list[tuple[str, str]]) -> None:
+    response, _, function = gateway.handle(request("POST", "/v1/messages", [("Host", "h"), *headers]))
+    assert response.status == 403
+    assert body_of(response) == {"message": "Forbidden"}
+    assert header(response, "x-amzn-ErrorType") == "ForbiddenException"
+    assert function is None
+    assert gateway.invoker.events == []  # type: ignore[union-attr]
+
+
+def test_the_key_header_name_is_case_insensitive(gateway: ApiGateway) -> None:
+    response, _, _ = gateway.handle(request("POST", "/v1/messages", [("Host", "h"), ("X-API-Key", KEY)]))
+    assert response.status == 200
+
+
+def test_a_public_route_needs_no_key(gateway: ApiGateway) -> None:
+    response, _, _ = gateway.handle(request("GET", "/health"))
+    assert response.status == 200
+
+
+# --- proxy responses ----------------------------------------------------------------------------
+
+
+def test_multi_value_headers_are_read() -> None:
+    # Powertools' APIGatewayRestResolver answers with multiValueHeaders only.
+    response = proxy_response(
+        {
+            "statusCode": 202,
+            "multiValueHeaders": {"Content-Type": ["application/json"], "Set-Cookie": ["a=1", "b=2"]},
+            "body": "{}",
+            "isBase64Encoded": False,
+        }
+    )
+    assert response is not None
+    assert response.status == 202
+    assert response.headers == [
+        ("Content-Type", "application/json"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+    ]
+
+
+def test_headers_and_multi_value_headers_merge() -> None:
+    response = proxy_response(
+        {
+            "statusCode": 200,
+            "headers": {"Location": "/v1/messages/1", "X-Both": "single", "X-Count": 3},
+            "multiValueHeaders": {"x-both": ["multi"]},
+            "body": "",
+        }
+    )
+    assert response is not None
+    assert ("x-both", "multi") in response.headers
+    assert ("X-Both", "single") not in response.headers  # multiValueHeaders wins
+    assert ("Location", "/v1/messages/1") in response.headers
+    assert ("X-Count", "3") in response.headers
+    assert ("Content-Type", "application/json") in response.headers  # API Gateway's default
+
+
+def test_base64_body_and_remapped_headers() -> None:
+    response = proxy_response(
+        {"statusCode": 200, "headers": {"Content-Length": "1"}, "body": "AAEC", "isBase64Encoded": True}
+    )
+    assert response is not None
+    assert response.body == b"\x00\x01\x02"
+    assert ("x-amzn-Remapped-Content-Length", "1") in response.headers
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "a string",
+        ["a list"],
+        {"statusCode": 200, "body": {"not": "a string"}},
+        {"statusCode": 200, "body": "", "extra": 1},
+        {"statusCode": "two hundred"},
+        {"statusCode": 200, "headers": {"X": {"nested": 1}}},
+        {"statusCode": 200, "multiValueHeaders": {"X": "not a list"}},
+        {"statusCode": 200, "body": "!!", "isBase64Encoded": True},
+    ],
+)
+def test_malformed_responses_are_502(gateway: ApiGateway, payload: Any) -> None:
+    assert proxy_response(payload) is None
+    gateway.invoker = FakeInvoker(lambda event: payload)
+    response, _, _ = gateway.handle(request("GET", "/health"))
+    assert response.status == 502
+    assert body_of(response) == {"message": "Internal server error"}
+    assert header(response, "x-amzn-ErrorType") == "InternalServerErrorException"
+
+
+def test_a_handler_error_is_502(gateway: ApiGateway) -> None:
+    def boom(event: dict[str, Any]) -> Any:
+        raise RuntimeError("boom")
+
+    gateway.invoker = FakeInvoker(boom)
+    response, _, _ = gateway.handle(request("GET", "/health"))
+    assert response.status == 502
+    assert body_of(response) == {"message": "Internal server error"}
+
+
+# --- over HTTP ----------------------------------------------------------------------------------
+
+
+def test_over_http(gateway: ApiGateway) -> None:
+    gateway.invoker = FakeInvoker(
+        lambda event: {
+            "statusCode": 201,
+            "multiValueHeaders": {"Content-Type": ["application/json"], "X-Echo": [event["httpMethod"]]},
+            "body": json.dumps({"body": event["body"], "b64": event["isBase64Encoded"]}),
+            "isBase64Encoded": False,
+        }
+    )
+    gateway.start()
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=5)
+    try:
+        connection.request("POST", "/v1/messages", body=b'{"to": "+1"}', headers={"X-Api-Key": KEY})
+        response = connection.getresponse()
+        assert response.status == 201
+        assert response.getheader("X-Echo") == "POST"
+        assert response.getheader("x-amzn-RequestId")
+        assert json.loads(response.read()) == {"body": '{"to": "+1"}', "b64": False}
+        # the same (keep-alive) connection: an unknown path
+        connection.request("GET", "/v1/messages/a/b/c/d?x=1", headers={"X-Api-Key": KEY})
+        response = connection.getresponse()
+        assert response.status in (200, 201)  # /{proxy+} takes it
+        response.read()
+    finally:
+        connection.close()
+
+
+def test_over_10_mb_is_413(gateway: ApiGateway) -> None:
+    gateway.start()
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=5)
+    try:
+        connection.putrequest("POST", "/v1/messages")
+        connection.putheader("x-api-key", KEY)
+        connection.putheader("Content-Length", str(10 * 1024 * 1024 + 1))
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 413
+        assert response.read() == b"HTTP content length exceeded 10485760 bytes."
+    finally:
+        connection.close()
+    assert gateway.invoker.events == []  # type: ignore[union-attr]
+
+
+def test_usage_plan_throttles_per_key(gateway: ApiGateway) -> None:
+    gateway.usage_plan = UsagePlan(rate_limit=0.001, burst_limit=2, quota_limit=100)
+    statuses = [gateway.handle(request("POST", "/v1/messages", [("x-api-key", KEY)]))[0] for _ in range(3)]
+    assert [r.status for r in statuses] == [200, 200, 429]
+    assert body_of(statuses[2]) == {"message": "Too Many Requests"}
+    gateway.usage_plan = UsagePlan(rate_limit=1000, burst_limit=1000, quota_limit=1)
+    statuses = [gateway.handle(request("POST", "/v1/messages", [("x-api-key", KEY)]))[0] for _ in range(2)]
+    assert [r.status for r in statuses] == [200, 429]
+    assert body_of(statuses[1]) == {"message": "Limit Exceeded"}
