@@ -1,0 +1,230 @@
+"""Handlers called in this process against moto server and the Sinch simulator over HTTP.
+
+The resources come from template.yaml (as the local stack creates them) and each handler sees
+its function's environment from the template, so these tests exercise the deployed wiring.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+import urllib3
+from moto.server import ThreadedMotoServer
+
+from devstack import aws
+from devstack.resources import create_resources
+from devstack.runtime import function_environment
+from devstack.sinch_simulator import SinchSimulator
+from devstack.template import Template
+from sinch_gateway.webhook_auth import signature
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+WEBHOOK_SECRET = "integration-webhook-secret"
+API_TOKEN = "integration-token"
+SENDER = "+12025550100"
+FUNCTION_DIRS = {
+    "SendFunction": "send",
+    "RetryFunction": "retry",
+    "DeliveryReportFunction": "delivery_report",
+}
+
+
+@dataclass
+class Context:
+    function_name: str = "test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
+    aws_request_id: str = "req"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+class Env:
+    """What a test needs: the handlers, the simulator, and AWS clients on moto."""
+
+    def __init__(self, template: Template, endpoint: str, sim: SinchSimulator, secret_id: str) -> None:
+        self.template = template
+        self.endpoint = endpoint
+        self.sim = sim
+        self.secret_id = secret_id
+        self.http = urllib3.PoolManager()
+        self.ddb = aws.client("dynamodb", endpoint, template.region)
+        self.sqs = aws.client("sqs", endpoint, template.region)
+        self.secrets = aws.client("secretsmanager", endpoint, template.region)
+        self.table = template.table_name("MessagesTable")
+        self.queue_url = self.sqs.get_queue_url(QueueName=template.queue_name("SendQueue"))["QueueUrl"]
+        self.modules: dict[str, ModuleType] = {}
+
+    # --- handlers ------------------------------------------------------------------------------
+    def handler(self, function: str) -> Callable[[dict[str, Any]], Any]:
+        if function not in self.modules:
+            path = ROOT / "functions" / FUNCTION_DIRS[function] / "app.py"
+            spec = importlib.util.spec_from_file_location(f"handler_{FUNCTION_DIRS[function]}", path)
+            assert spec and spec.loader
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self.modules[function] = module
+        module = self.modules[function]
+        return lambda event: module.lambda_handler(event, Context())
+
+    def api(
+        self,
+        function: str,
+        method: str,
+        *,
+        path: str,
+        body: str | None = None,
+        headers: dict[str, str] | None = None,
+        resource: str | None = None,
+    ) -> tuple[int, Any]:
+        hdrs = {"content-type": "application/json", **(headers or {})}
+        event = json.loads((ROOT / "events" / "api-send-sms.json").read_text())
+        event.update(
+            httpMethod=method,
+            path=path,
+            resource=resource or path,
+            body=body,
+            headers=hdrs,
+            multiValueHeaders={k: [v] for k, v in hdrs.items()},
+        )
+        answer = self.handler(function)(event)
+        return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
+
+    def send(self, body: dict[str, Any]) -> tuple[int, Any]:
+        return self.api("SendFunction", "POST", path="/v1/messages", body=json.dumps(body))
+
+    def report(
+        self, report: dict[str, Any], *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+    ) -> tuple[int, Any]:
+        body = json.dumps(report)
+        nonce, ts = uuid.uuid4().hex, str(timestamp if timestamp is not None else int(time.time()))
+        headers = {
+            "x-sinch-webhook-signature": signature(secret, body, nonce, ts),
+            "x-sinch-webhook-signature-nonce": nonce,
+            "x-sinch-webhook-signature-timestamp": ts,
+        }
+        return self.api(
+            "DeliveryReportFunction",
+            "POST",
+            path="/v1/webhooks/sinch/delivery-reports",
+            body=body,
+            headers=headers,
+        )
+
+    def retry(self, *bodies: str) -> dict[str, Any]:
+        template = json.loads((ROOT / "events" / "sqs-retry.json").read_text())["Records"][0]
+        records = [{**template, "messageId": str(uuid.uuid4()), "body": b} for b in bodies]
+        result: dict[str, Any] = self.handler("RetryFunction")({"Records": records})
+        return {"result": result, "ids": [r["messageId"] for r in records]}
+
+    # --- the world -----------------------------------------------------------------------------
+    def sim_call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.http.request(
+            method,
+            self.sim.url + path,
+            body=json.dumps(body).encode() if body is not None else None,
+            headers={"content-type": "application/json"},
+        )
+        return json.loads(response.data) if response.data else None
+
+    def faults(self, *rules: dict[str, Any]) -> None:
+        self.sim_call("POST", "/_sim/faults", {"rules": list(rules)})
+
+    def batch_requests(self) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.sim_call("GET", "/_sim/requests")
+            if r["method"] == "POST" and r["path"].endswith("/batches")
+        ]
+
+    def stored(self, message_id: str) -> dict[str, Any]:
+        status, body = self.api(
+            "SendFunction", "GET", path=f"/v1/messages/{message_id}", resource="/v1/messages/{id}"
+        )
+        assert status == 200, body
+        return dict(body)
+
+    def queued(self, wait_s: int = 0) -> list[dict[str, Any]]:
+        answer = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
+        )
+        return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+    def drain(self) -> None:
+        """Empty SendQueue (PurgeQueue is allowed once a minute, in moto as in SQS)."""
+        while messages := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
+            for message in messages:
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def set_secret(self, **changes: str) -> None:
+        value = {
+            "service_plan_id": "local-plan",
+            "api_token": API_TOKEN,
+            "region": "us",
+            "base_url": self.sim.url,
+            "from_number": SENDER,
+            "webhook_secret": WEBHOOK_SECRET,
+        }
+        self.secrets.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(value | changes))
+
+
+@pytest.fixture(scope="session")
+def world() -> Iterator[Env]:
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    sim = SinchSimulator(
+        port=0,
+        service_plan_id="local-plan",
+        api_token=API_TOKEN,
+        webhook_secret=WEBHOOK_SECRET,
+        callback_delay_s=60,
+    )
+    sim.start()
+    template = Template(
+        ROOT / "template.yaml",
+        stack_name=f"it-{uuid.uuid4().hex[:8]}",
+        parameter_overrides={
+            "PublicBaseUrl": "http://127.0.0.1:9",
+            "AllowHttpMedia": "true",
+            "MaxSendAttempts": "3",
+        },
+    )
+    resources = create_resources(template, endpoint)
+    spec = template.function("SendFunction")
+    saved = dict(os.environ)
+    os.environ.update(function_environment(spec, aws_endpoint_url=endpoint, region=template.region))
+    # Short enough that a simulated slow Sinch is a timeout without slowing the suite.
+    os.environ.update(SINCH_READ_TIMEOUT_S="0.5", SINCH_CONNECT_TIMEOUT_S="0.5", RETRY_BASE_DELAY_S="0")
+    env = Env(template, endpoint, sim, resources.secrets["SinchSecret"].arn)
+    env.set_secret()
+    try:
+        yield env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        sim.stop()
+        moto.stop()
+
+
+@pytest.fixture
+def env(world: Env) -> Iterator[Env]:
+    world.sim_call("POST", "/_sim/reset")
+    world.set_secret()
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
+    world.drain()
+    yield world
