@@ -6,6 +6,7 @@ its function's environment from the template, so these tests exercise the deploy
 
 import importlib.util
 import json
+import logging
 import os
 import pathlib
 import time
@@ -180,11 +181,18 @@ class Env:
 
 
 @pytest.fixture(scope="session")
-def world() -> Iterator[Env]:
+def endpoint() -> Iterator[str]:
+    """moto in server mode. Its state is per process: tests use names of their own."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    yield f"http://{host}:{port}"
+    moto.stop()
+
+
+@pytest.fixture(scope="session")
+def world(endpoint: str) -> Iterator[Env]:
     sim = SinchSimulator(
         port=0,
         service_plan_id="local-plan",
@@ -216,7 +224,6 @@ def world() -> Iterator[Env]:
         os.environ.clear()
         os.environ.update(saved)
         sim.stop()
-        moto.stop()
 
 
 @pytest.fixture
