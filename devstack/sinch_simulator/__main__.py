@@ -1,0 +1,60 @@
+"""Run the Sinch simulator alone.
+
+    python -m devstack.sinch_simulator --port 4010 [--service-plan-id ID] [--api-token TOKEN]
+        [--webhook-secret SECRET]
+
+The environment variable SIM_RATE_LIMIT sets the rate limit (requests per second per service plan).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+
+from .simulator import SinchSimulator
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack.sinch_simulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4010)
+    parser.add_argument("--service-plan-id", default="local-plan")
+    parser.add_argument("--api-token", default="tok")
+    parser.add_argument("--webhook-secret", default=None)
+    parser.add_argument("--callback-delay-s", type=float, default=0.2)
+    parser.add_argument("--callback-retry-base-s", type=float, default=0.05)
+    parser.add_argument("--media-max-bytes", type=int, default=1_048_576)
+    args = parser.parse_args(argv)
+    rate_limit = os.environ.get("SIM_RATE_LIMIT")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    sim = SinchSimulator(
+        args.host,
+        args.port,
+        service_plan_id=args.service_plan_id,
+        api_token=args.api_token,
+        webhook_secret=args.webhook_secret,
+        callback_delay_s=args.callback_delay_s,
+        callback_retry_base_s=args.callback_retry_base_s,
+        rate_limit=float(rate_limit) if rate_limit else None,
+        media_max_bytes=args.media_max_bytes,
+    ).start()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    print(
+        f"Sinch simulator on {sim.url} (XMS under /xms/v1/{args.service_plan_id}, control under /_sim/)",
+        flush=True,
+    )
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+
+
+if __name__ == "__main__":
+    main()

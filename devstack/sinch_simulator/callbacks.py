@@ -1,0 +1,105 @@
+"""Delivery-report callbacks: POSTed, signed, and retried the way Sinch retries them (§4.5)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import urllib3
+
+from .common import dumps, iso, loads_or_text, utcnow
+from .recorder import Log
+from .scheduler import Scheduler
+from .signing import signature_headers
+
+MAX_RETRIES = 15  # Sinch: 5 s, 10 s, ... 81920 s; here the base is callback_retry_base_s
+ATTEMPT_TIMEOUT = urllib3.Timeout(connect=2.0, read=5.0)
+
+
+def split_userinfo(url: str) -> tuple[str, str | None]:
+    """A URL with `user:pass@` becomes the bare URL plus a Basic Authorization header."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    auth = "Basic " + base64.b64encode(credentials.encode()).decode()
+    return urlunsplit(parts._replace(netloc=netloc)), auth
+
+
+class CallbackSender:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        http: urllib3.PoolManager,
+        log: Log,
+        secret: Callable[[], str | None],
+        retry_base_s: Callable[[], float],
+    ) -> None:
+        self._scheduler = scheduler
+        self._http = http
+        self._log = log
+        self._secret = secret  # read per attempt: the secret may change through /_sim/config
+        self._retry_base_s = retry_base_s
+
+    def send(self, url: str, reports: list[dict[str, Any]], *, copies: int = 1, delay_s: float = 0) -> None:
+        """Send the reports in this order, each `copies` times; retries go on in the background.
+
+        Without a delay the first attempts are made on the caller's thread, so a delivery task has
+        sent a batch's Dispatched report before it schedules the final one: no accidental reordering.
+        """
+        if not reports:
+            return
+        if delay_s > 0:
+            self._scheduler.call_later(delay_s, self._send_in_order, url, reports, copies)
+        else:
+            self._send_in_order(url, reports, copies)
+
+    def _send_in_order(self, url: str, reports: list[dict[str, Any]], copies: int) -> None:
+        target, auth = split_userinfo(url)
+        for report in reports:
+            body = dumps(report)
+            for _ in range(copies):
+                self._attempt(target, auth, body, 0)
+
+    def _attempt(self, url: str, auth: str | None, body: bytes, retry: int) -> None:
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = auth
+        secret = self._secret()
+        if secret:
+            headers.update(signature_headers(secret, body))
+        status: int | None = None
+        error: str | None = None
+        try:
+            resp = self._http.request(
+                "POST",
+                url,
+                body=body,
+                headers=headers,
+                timeout=ATTEMPT_TIMEOUT,
+                retries=False,
+                redirect=False,
+            )
+            status = resp.status
+        except urllib3.exceptions.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        self._log.append(
+            {
+                "at": iso(utcnow()),
+                "url": url,
+                "headers": headers,
+                "body": loads_or_text(body),
+                "attempt": retry + 1,
+                "status": status,
+                "error": error,
+            }
+        )
+        # 5xx, 429 and no answer at all are retried; any other answer is final.
+        if (status is None or status >= 500 or status == 429) and retry < MAX_RETRIES:
+            self._scheduler.call_later(
+                self._retry_base_s() * 2**retry, self._attempt, url, auth, body, retry + 1
+            )

@@ -1,0 +1,64 @@
+"""The /_sim/… control API (design.md §3): request log, reset, faults, config, callbacks, media list."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .common import Response, error_response
+from .config import SimConfig
+from .faults import FaultSet
+from .media import SAMPLE_NAMES
+from .recorder import Log
+
+
+class Control:
+    def __init__(
+        self, config: SimConfig, requests: Log, callbacks: Log, faults: FaultSet, reset: Callable[[], None]
+    ) -> None:
+        self._config = config
+        self._faults = faults
+        self._reset = reset
+
+        self._routes: dict[tuple[str, str], Callable[[bytes], Any]] = {
+            ("GET", "/_sim/requests"): lambda _: requests.snapshot(),
+            ("GET", "/_sim/callbacks"): lambda _: callbacks.snapshot(),
+            ("POST", "/_sim/reset"): self._do_reset,
+            ("GET", "/_sim/faults"): lambda _: faults.as_json(),
+            ("POST", "/_sim/faults"): self._set_faults,
+            ("GET", "/_sim/config"): lambda _: config.as_json(),
+            ("POST", "/_sim/config"): self._set_config,
+            ("GET", "/_sim/media"): lambda _: list(SAMPLE_NAMES),
+        }
+
+    def handle(self, method: str, path: str, body: bytes) -> Response:
+        route = path.rstrip("/")
+        action = self._routes.get((method, route))
+        if action is not None:
+            try:
+                return Response(200, action(body))
+            except ValueError as exc:
+                return error_response(400, "invalid_request", str(exc))
+        if any(known == route for _, known in self._routes):
+            return error_response(405, "method_not_allowed", f"{method} is not allowed on {route}")
+        return error_response(404, "not_found", f"No such control endpoint: {path}")
+
+    def _do_reset(self, _: bytes) -> dict[str, Any]:
+        self._reset()
+        return {"reset": True}
+
+    def _set_faults(self, body: bytes) -> dict[str, Any]:
+        self._faults.replace(_json(body))
+        return self._faults.as_json()
+
+    def _set_config(self, body: bytes) -> dict[str, Any]:
+        self._config.update(_json(body))
+        return self._config.as_json()
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"{}")
+    except ValueError:
+        raise ValueError("the body is not valid JSON") from None

@@ -1,0 +1,150 @@
+"""What happens to a batch after the 201: media fetch, Dispatched, a final status, and callbacks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .callbacks import CallbackSender
+from .common import utcnow
+from .encoding import count_parts
+from .faults import FaultRule, FaultSet
+from .media import MediaFetcher
+from .store import DISPATCHED, BatchStore, Change
+from .validation import BatchRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Effects:
+    """What a `callbacks` fault rule does to one batch (picked once per batch, when it goes out)."""
+
+    final: str = "Delivered"
+    code: int = 0
+    copies: int = 1
+    reorder: bool = False
+    delay_s: float = 0.0
+
+    @classmethod
+    def of(cls, rule: FaultRule | None, request: BatchRequest) -> _Effects:
+        if rule is None:
+            return cls()
+        final, code = rule.final or "Delivered", rule.final_code or 0
+        if rule.final == "Rejected" and rule.code is None and request.is_media:
+            code = 415  # MMS gateway rejection
+        return cls(final, code, 1 + rule.duplicate, rule.reorder, rule.delay_ms / 1000)
+
+
+class Delivery:
+    def __init__(
+        self,
+        *,
+        store: BatchStore,
+        scheduler_call_later: Callable[..., None],
+        callbacks: CallbackSender,
+        faults: FaultSet,
+        media: MediaFetcher,
+        delay_s: Callable[[], float],
+        media_max_bytes: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._later = scheduler_call_later
+        self._callbacks = callbacks
+        self._faults = faults
+        self._media = media
+        self._delay_s = delay_s  # read when used: /_sim/config may change them
+        self._media_max_bytes = media_max_bytes
+
+    def schedule(self, batch_id: str, send_at: datetime | None) -> None:
+        wait = max(0.0, (send_at - utcnow()).total_seconds()) if send_at else 0.0
+        self._later(wait + self._delay_s(), self._dispatch, batch_id)
+
+    def cancel(self, batch_id: str) -> dict[str, Any] | None:
+        """DELETE: recipients not yet sent end Cancelled (407); those in flight still finish."""
+        batch = self._store.cancel(batch_id)
+        request = self._store.request(batch_id)
+        if batch is None or request is None:
+            return None
+        changes = [
+            self._store.set_status(batch_id, m, "Cancelled", 407) for m in self._store.queued(batch_id)
+        ]
+        # Sent from the scheduler: the DELETE answers without waiting for the callback receiver.
+        self._later(0, self._send, request, _Effects(), self._reports(request, changes))
+        return batch
+
+    def _dispatch(self, batch_id: str) -> None:
+        request = self._store.request(batch_id)
+        waiting = self._store.queued(batch_id)
+        if request is None or not waiting:  # reset, or canceled before it went out
+            return
+        effects = _Effects.of(self._faults.pick("callbacks"), request)
+        if request.media_url is not None:
+            problem = self._media.problem(
+                request.media_url, self._media_max_bytes(), self._faults.pick("media")
+            )
+            if problem is not None:
+                log.info("batch %s: media refused (%s): recipients fail with 414", batch_id, problem)
+                failed = [self._store.set_status(batch_id, m, "Failed", 414) for m in waiting]
+                self._send(request, effects, self._reports(request, failed))
+                return
+        changes: list[Change | None] = []
+        sent: list[str] = []
+        for msisdn in waiting:
+            status, code = self._refusal(request, msisdn) or (DISPATCHED, 401)
+            change = self._store.set_status(batch_id, msisdn, status, code)
+            changes.append(change)
+            if change is not None and status == DISPATCHED:
+                sent.append(msisdn)
+        reports = self._reports(request, changes)
+        held: list[dict[str, Any]] = []
+        if effects.reorder and sent:
+            held = reports  # sent after the final reports, by _finish
+        else:
+            self._send(request, effects, reports)
+        if sent:
+            self._later(self._delay_s(), self._finish, batch_id, sent, effects, held)
+
+    def _finish(self, batch_id: str, sent: list[str], effects: _Effects, held: list[dict[str, Any]]) -> None:
+        request = self._store.request(batch_id)
+        if request is None:
+            return
+        changes = [
+            self._store.set_status(batch_id, m, effects.final, effects.code, from_operator=True) for m in sent
+        ]
+        # With `reorder`, the held Dispatched reports go after the final ones.
+        self._send(request, effects, self._reports(request, changes) + held)
+
+    @staticmethod
+    def _refusal(request: BatchRequest, msisdn: str) -> tuple[str, int] | None:
+        """Sinch aborts a message before sending it when its parameters or parts do not fit."""
+        body = request.body_for(msisdn)
+        if body is None:
+            return "Aborted", 405  # unmatched parameter
+        limited = request.max_parts and not request.truncate_concat and not request.is_media
+        if limited and count_parts(body).number_of_parts > (request.max_parts or 0):
+            return "Aborted", 411  # exceeded parts limit
+        return None
+
+    @staticmethod
+    def _reports(request: BatchRequest, changes: list[Change | None]) -> list[dict[str, Any]]:
+        """The callbacks these changes call for under the batch's `delivery_report` setting."""
+        mode = request.delivery_report
+        reports: list[dict[str, Any]] = []
+        for change in changes:
+            if change is None:
+                continue
+            if mode == "per_recipient" or (mode == "per_recipient_final" and change.final):
+                reports.append(change.report)
+            if change.batch_report is not None:
+                reports.append(change.batch_report)
+        return reports
+
+    def _send(self, request: BatchRequest, effects: _Effects, reports: list[dict[str, Any]]) -> None:
+        if request.callback_url is not None and reports:
+            self._callbacks.send(
+                request.callback_url, reports, copies=effects.copies, delay_s=effects.delay_s
+            )

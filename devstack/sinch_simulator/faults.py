@@ -1,0 +1,162 @@
+"""Fault rules (design.md §3): which requests, media fetches or callbacks misbehave, and how."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+REQUEST_MATCHES = ("batches", "dry_run", "batch_lookup", "mms_api")
+MATCHES = (*REQUEST_MATCHES, "media", "callbacks")
+_EFFECTS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(
+        REQUEST_MATCHES,
+        frozenset({"status", "retry_after", "delay_ms", "drop_connection", "accept_then_drop"}),
+    ),
+    "media": frozenset({"status", "delay_ms", "drop_connection"}),
+    "callbacks": frozenset({"final", "code", "duplicate", "reorder", "delay_ms"}),
+}
+_OPTIONS = frozenset({"match", "times", "probability"})
+
+# Default receipt code for a forced final status (sinch-api.md §4.2); a rule may give `code`.
+FINAL_CODES = {
+    "Delivered": 0,
+    "Failed": 402,
+    "Expired": 406,
+    "Rejected": 408,
+    "Aborted": 403,
+    "Cancelled": 407,
+    "Deleted": 403,
+    "Unknown": 403,
+}
+
+
+@dataclass
+class FaultRule:
+    match: str
+    status: int | None = None
+    retry_after: float | None = None
+    delay_ms: float = 0
+    drop_connection: bool = False
+    accept_then_drop: bool = False
+    final: str | None = None
+    code: int | None = None
+    duplicate: int = 0
+    reorder: bool = False
+    times: int | None = None  # matches left; None = unlimited
+    probability: float | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> FaultRule:
+        if not isinstance(raw, dict):
+            raise ValueError("each rule must be an object")
+        match = raw.get("match")
+        if match not in MATCHES:
+            raise ValueError(f"match must be one of {', '.join(MATCHES)}")
+        unknown = set(raw) - _OPTIONS - _EFFECTS[match]
+        if unknown:
+            raise ValueError(f"{match} rules do not take {', '.join(sorted(unknown))}")
+        rule = cls(match=match)
+        for name, value in raw.items():
+            if name != "match":
+                setattr(rule, name, _checked(name, value))
+        if rule.retry_after is not None and rule.status is None:
+            rule.status = 429
+        rule._check_effects()
+        return rule
+
+    def _check_effects(self) -> None:
+        if self.match == "callbacks":
+            if self.code is not None and self.final is None:
+                raise ValueError("code needs final")
+            if not (self.final or self.duplicate or self.reorder or self.delay_ms):
+                raise ValueError("a callbacks rule needs final, duplicate, reorder or delay_ms")
+            return
+        answers = [self.status is not None, self.drop_connection, self.accept_then_drop]
+        if sum(answers) > 1:
+            raise ValueError("status, drop_connection and accept_then_drop exclude each other")
+        if not any(answers) and not self.delay_ms:
+            raise ValueError("a rule needs status, delay_ms, drop_connection or accept_then_drop")
+
+    @property
+    def final_code(self) -> int | None:
+        if self.final is None:
+            return None
+        return self.code if self.code is not None else FINAL_CODES[self.final]
+
+    def as_json(self) -> dict[str, Any]:
+        """Only what was set, so GET /_sim/faults reads like what was posted (times = what is left)."""
+        defaults = FaultRule(self.match)
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name == "match" or getattr(self, f.name) != getattr(defaults, f.name)
+        }
+
+
+def _checked(name: str, value: Any) -> Any:
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    def integer(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    checks: dict[str, Callable[[Any], bool]] = {
+        "status": lambda v: integer(v) and 400 <= v <= 599,
+        "retry_after": lambda v: number(v) and v >= 0,
+        "delay_ms": lambda v: number(v) and v >= 0,
+        "drop_connection": lambda v: isinstance(v, bool),
+        "accept_then_drop": lambda v: isinstance(v, bool),
+        "final": lambda v: v in FINAL_CODES,
+        "code": lambda v: integer(v) and v >= 0,
+        "duplicate": lambda v: integer(v) and v >= 0,
+        "reorder": lambda v: isinstance(v, bool),
+        "times": lambda v: integer(v) and v >= 1,
+        "probability": lambda v: number(v) and 0 <= v <= 1,
+    }
+    if not checks[name](value):
+        raise ValueError(f"invalid {name}: {value!r}")
+    return value
+
+
+class FaultSet:
+    """The live rules. The first live rule matching a request wins; `times` counts down on use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self._seed: int | None = None
+        self._rng = random.Random()
+
+    def replace(self, body: Any) -> None:
+        """From `{"seed": 7, "rules": [...]}`; raises ValueError and keeps the old rules if invalid."""
+        if not isinstance(body, dict) or not isinstance(body.get("rules"), list):
+            raise ValueError('the body must be {"rules": [...]} with an optional "seed"')
+        seed = body.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ValueError("seed must be an integer")
+        rules = [FaultRule.parse(raw) for raw in body["rules"]]
+        with self._lock:
+            self._rules, self._seed, self._rng = rules, seed, random.Random(seed)
+
+    def clear(self) -> None:
+        self.replace({"rules": []})
+
+    def pick(self, match: str) -> FaultRule | None:
+        with self._lock:
+            for rule in self._rules:
+                if rule.match != match or rule.times == 0:
+                    continue
+                # Draw only for candidate rules, so a seeded run repeats for the same requests.
+                if rule.probability is not None and self._rng.random() >= rule.probability:
+                    continue
+                if rule.times is not None:
+                    rule.times -= 1
+                return FaultRule(**{f.name: getattr(rule, f.name) for f in fields(rule)})
+            return None
+
+    def as_json(self) -> dict[str, Any]:
+        with self._lock:
+            return {"seed": self._seed, "rules": [rule.as_json() for rule in self._rules]}

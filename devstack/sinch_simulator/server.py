@@ -1,0 +1,223 @@
+"""HTTP layer: reads each request, records Sinch API calls, applies request faults, writes answers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .common import STATUS_CODES, Response, dumps, error_response, iso, loads_or_text, utcnow
+from .config import SimConfig
+from .control import Control
+from .faults import FaultRule, FaultSet
+from .media import sample
+from .recorder import Log
+from .xms import ApiRequest, XmsApi, fault_match
+
+log = logging.getLogger(__name__)
+
+MEDIA_PREFIX = "/_sim/media/"
+CHUNK = 512
+
+
+@dataclass(frozen=True)
+class Services:
+    xms: XmsApi
+    control: Control
+    requests: Log
+    faults: FaultSet
+    config: SimConfig
+
+
+class SimServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], services: Services) -> None:
+        super().__init__(address, _Handler)
+        self.services = services
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def track(self, conn: socket.socket, add: bool) -> None:
+        with self._open_lock:
+            if add:
+                self._open.add(conn)
+            else:
+                self._open.discard(conn)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):  # the client went away: nothing to report
+            return
+        log.exception("error serving %s", client_address)
+
+    def close_connections(self) -> None:
+        """Close keep-alive connections too, so stop() leaves no handler thread waiting on a client."""
+        with self._open_lock:
+            conns, self._open = list(self._open), set()
+        for conn in conns:
+            _shutdown(conn)
+
+
+def _shutdown(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by the peer
+        conn.shutdown(socket.SHUT_RDWR)
+
+
+def injected(rule: FaultRule) -> Response:
+    status = rule.status or 500
+    headers = {}
+    if rule.retry_after is not None:
+        value = rule.retry_after
+        headers["Retry-After"] = str(int(value)) if float(value).is_integer() else str(value)
+    return error_response(
+        status, STATUS_CODES.get(status, "error"), "Fault injected by the simulator", headers
+    )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive like Sinch, and chunked media needs 1.1
+    timeout = 120  # idle keep-alive connections are closed after this
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    server: SimServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, add=False)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        url = urlsplit(self.path)
+        body = self._read_body()
+        if url.path.startswith(MEDIA_PREFIX):
+            self._media(url.path[len(MEDIA_PREFIX) :])
+        elif url.path == "/_sim" or url.path.startswith("/_sim/"):
+            self._write(self.server.services.control.handle(self.command, url.path, body))
+        else:
+            self._api(url.path, dict(parse_qsl(url.query, keep_blank_values=True)), body)
+
+    def _api(self, path: str, query: dict[str, str], body: bytes) -> None:
+        services = self.server.services
+        lower_headers = {name.lower(): value for name, value in self.headers.items()}
+        entry = services.requests.append(
+            {
+                "at": iso(utcnow()),
+                "method": self.command,
+                "path": path,
+                "query": query,
+                "headers": dict(self.headers.items()),
+                "body": loads_or_text(body),
+                "response": None,
+            }
+        )
+        match = fault_match(self.command, path)
+        rule = services.faults.pick(match) if match else None
+        if rule is not None and rule.delay_ms:
+            time.sleep(rule.delay_ms / 1000)
+        if rule is not None and rule.drop_connection:
+            self._drop()
+            return
+        if rule is not None and rule.status is not None:
+            response = injected(rule)
+        else:
+            try:
+                response = services.xms.handle(ApiRequest(self.command, path, query, lower_headers, body))
+            except Exception:  # a simulator bug answers like Sinch's 500, and is logged
+                log.exception("simulator failed on %s %s", self.command, path)
+                response = error_response(500, "internal_error", "Internal error in the simulator")
+        data, headers = _encode(response)
+        dropped = rule is not None and rule.accept_then_drop
+        recorded = {"status": response.status, "headers": headers, "body": response.body}
+        services.requests.update(entry, response=recorded, **({"dropped": True} if dropped else {}))
+        if dropped:  # done the work, lose the answer
+            self._drop()
+        else:
+            self._send(response.status, headers, data)
+
+    def _media(self, name: str) -> None:
+        if self.command not in ("GET", "HEAD"):
+            self._write(error_response(405, "method_not_allowed", "Media answers GET and HEAD"))
+            return
+        found = sample(name, self.server.services.config.media_max_bytes)
+        if found is None:
+            self._write(error_response(404, "not_found", f"No sample media named {name!r}"))
+            return
+        if not found.chunked:
+            self._send(200, {"Content-Type": found.content_type}, found.body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", found.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if self.command == "GET":
+            for start in range(0, len(found.body), CHUNK):
+                piece = found.body[start : start + CHUNK]
+                self.wfile.write(f"{len(piece):X}\r\n".encode() + piece + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline().strip():  # trailers
+                pass
+            return b"".join(parts)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _write(self, response: Response) -> None:
+        data, headers = _encode(response)
+        self._send(response.status, headers, data)
+
+    def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _drop(self) -> None:
+        """Close the socket without a byte of answer: the client sees the connection die."""
+        self.close_connection = True
+        _shutdown(self.connection)
+
+
+def _encode(response: Response) -> tuple[bytes, dict[str, str]]:
+    if isinstance(response.body, bytes):
+        return response.body, dict(response.headers)
+    data = b"" if response.body is None else dumps(response.body)
+    return data, {"Content-Type": "application/json", **response.headers}

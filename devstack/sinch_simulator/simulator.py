@@ -1,0 +1,137 @@
+"""SinchSimulator: wires the parts together and runs them on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+import urllib3
+
+from .callbacks import CallbackSender
+from .config import SimConfig
+from .control import Control
+from .delivery import Delivery
+from .faults import FaultSet
+from .media import MediaFetcher
+from .ratelimit import RateLimiter
+from .recorder import Log
+from .scheduler import Scheduler
+from .server import Services, SimServer
+from .store import BatchStore
+from .xms import XmsApi
+
+
+class SinchSimulator:
+    """A local stand-in for Sinch's XMS REST API, with delivery callbacks and fault injection."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        service_plan_id: str = "local-plan",
+        api_token: str = "tok",  # noqa: S107 (a local placeholder; the real token lives in the secret)
+        webhook_secret: str | None = None,
+        callback_delay_s: float = 0.2,
+        callback_retry_base_s: float = 0.05,
+        rate_limit: float | None = None,
+        media_max_bytes: int = 1_048_576,
+    ) -> None:
+        self._address = (host, port)
+        self.config = SimConfig(
+            service_plan_id=service_plan_id,
+            api_token=api_token,
+            webhook_secret=webhook_secret,
+            callback_delay_s=callback_delay_s,
+            callback_retry_base_s=callback_retry_base_s,
+            rate_limit=rate_limit,
+            media_max_bytes=media_max_bytes,
+        )
+        self.requests = Log()
+        self.callbacks = Log()
+        self.faults = FaultSet()
+        self.store = BatchStore()
+        self._limiter = RateLimiter()
+        self._scheduler: Scheduler | None = None
+        self._http: urllib3.PoolManager | None = None
+        self._server: SimServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> SinchSimulator:
+        """Listen and serve in a daemon thread; returns once the socket accepts connections."""
+        if self._server is not None:
+            raise RuntimeError("the simulator is already running")
+        config = self.config
+        self._scheduler = scheduler = Scheduler()
+        self._http = urllib3.PoolManager(num_pools=20, maxsize=16)  # one per scheduler worker
+        sender = CallbackSender(
+            scheduler,
+            self._http,
+            self.callbacks,
+            lambda: config.webhook_secret,
+            lambda: config.callback_retry_base_s,
+        )
+        delivery = Delivery(
+            store=self.store,
+            scheduler_call_later=scheduler.call_later,
+            callbacks=sender,
+            faults=self.faults,
+            media=MediaFetcher(self._http),
+            delay_s=lambda: config.callback_delay_s,
+            media_max_bytes=lambda: config.media_max_bytes,
+        )
+        services = Services(
+            xms=XmsApi(config, self.store, delivery, self._limiter),
+            control=Control(config, self.requests, self.callbacks, self.faults, self.reset),
+            requests=self.requests,
+            faults=self.faults,
+            config=config,
+        )
+        self._server = SimServer(self._address, services)  # bound and listening from here
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="sinch-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the simulator is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def reset(self) -> None:
+        """Forget requests, callbacks, batches and faults; pending deliveries and retries are dropped."""
+        if self._scheduler is not None:
+            self._scheduler.clear()
+        for part in (self.requests, self.callbacks, self.store, self.faults, self._limiter):
+            part.clear()
+
+    def stop(self) -> None:
+        """Stop serving, close open connections, and drop pending deliveries and callbacks."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
+        if self._http is not None:
+            self._http.clear()
+            self._http = None
+
+    def __enter__(self) -> SinchSimulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,213 @@
+"""The XMS REST API under /xms/v1/{service_plan_id}: auth, rate limit, routes (sinch-api.md §1, §3, §4)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+from .common import ApiError, Response, parse_iso, utcnow
+from .config import SimConfig
+from .delivery import Delivery
+from .encoding import count_parts
+from .ratelimit import RateLimiter
+from .store import BatchStore
+from .validation import parse_batch_request
+
+PREFIX = "/xms/v1/"
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 30, 100
+DEFAULT_DRY_RUN_RECIPIENTS = 100
+LIST_DEFAULT_WINDOW = timedelta(hours=24)  # Sinch lists the last 24 h unless start_date says otherwise
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes
+
+
+def fault_match(method: str, path: str) -> str | None:
+    """The fault-rule `match` a request falls under, if any."""
+    rest = _segments(path)
+    if rest is None:
+        return None
+    match method, rest[1:]:
+        case "POST", ["batches"]:
+            return "batches"
+        case "POST", ["batches", "dry_run"]:
+            return "dry_run"
+        case "GET", ["batches"] | ["batches", _]:
+            return "batch_lookup"
+    return None
+
+
+def _segments(path: str) -> list[str] | None:
+    """[service_plan_id, ...] for an XMS path, else None."""
+    if not path.startswith(PREFIX):
+        return None
+    parts = [unquote(p) for p in path[len(PREFIX) :].strip("/").split("/")]
+    return parts if parts[0] else None
+
+
+class XmsApi:
+    def __init__(
+        self, config: SimConfig, store: BatchStore, delivery: Delivery, limiter: RateLimiter
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._delivery = delivery
+        self._limiter = limiter
+
+    def handle(self, req: ApiRequest) -> Response:
+        try:
+            return self._route(req)
+        except ApiError as exc:
+            return exc.response()
+
+    def _route(self, req: ApiRequest) -> Response:
+        segments = _segments(req.path)
+        if segments is None:
+            raise ApiError(404, "not_found", f"No such resource: {req.path}")
+        plan, rest = segments[0], segments[1:]
+        self._authorize(plan, req.headers.get("authorization") or "")
+        if not self._limiter.allow(plan, self._config.rate_limit):
+            raise ApiError(
+                429, "too_many_requests", "Too many requests for this service plan", {"Retry-After": "1"}
+            )
+        match req.method, rest:
+            case "POST", ["batches"]:
+                response = self._create(req)
+            case "GET", ["batches"]:
+                response = self._list(req.query)
+            case "POST", ["batches", "dry_run"]:
+                response = self._dry_run(req)
+            case "GET", ["batches", batch_id]:
+                response = Response(200, _found(self._store.get(batch_id), "batch", batch_id))
+            case "DELETE", ["batches", batch_id]:
+                response = Response(200, _found(self._delivery.cancel(batch_id), "batch", batch_id))
+            case "GET", ["batches", batch_id, "delivery_report"]:
+                response = self._batch_report(batch_id, req.query)
+            case "GET", ["batches", batch_id, "delivery_report", msisdn]:
+                report = self._store.recipient_report(batch_id, msisdn)
+                response = Response(200, _found(report, "delivery report", f"{batch_id}/{msisdn}"))
+            case _, ["batches"] | ["batches", _] | ["batches", _, "delivery_report", *_] if len(rest) <= 4:
+                raise ApiError(405, "method_not_allowed", f"{req.method} is not supported here")
+            case _:
+                raise ApiError(404, "not_found", f"No such resource: {req.path}")
+        return response
+
+    def _authorize(self, plan: str, authorization: str) -> None:
+        scheme, _, token = authorization.partition(" ")
+        plan_ok = hmac.compare_digest(plan.encode(), self._config.service_plan_id.encode())
+        token_ok = hmac.compare_digest(token.strip().encode(), self._config.api_token.encode())
+        if not (plan_ok and token_ok and scheme.lower() == "bearer"):
+            raise ApiError(401, "unauthorized", "Invalid or missing API token for this service plan")
+
+    @staticmethod
+    def _json(req: ApiRequest) -> Any:
+        content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
+        try:
+            return json.loads(req.body)
+        except ValueError:
+            raise ApiError(400, "syntax_invalid_json", "The request body is not valid JSON") from None
+
+    def _create(self, req: ApiRequest) -> Response:
+        now = utcnow()  # one clock reading: expire_at defaults to exactly created_at + 3 days
+        request = parse_batch_request(self._json(req), now)
+        batch = self._store.create(request, now)
+        self._delivery.schedule(batch["id"], request.send_at)
+        return Response(201, batch)
+
+    def _dry_run(self, req: ApiRequest) -> Response:
+        request = parse_batch_request(self._json(req), utcnow())
+        per_recipient = _bool(req.query, "per_recipient")
+        limit = _int(req.query, "number_of_recipients", DEFAULT_DRY_RUN_RECIPIENTS, 0, 1000)
+        details, messages = [], 0
+        for msisdn in request.to:
+            body = request.body_for(msisdn) or request.text
+            parts = count_parts(body)
+            count = 1 if request.is_media else parts.number_of_parts
+            if request.max_parts and request.truncate_concat:
+                count = min(count, request.max_parts)
+            messages += count
+            details.append(
+                {"recipient": msisdn, "body": body, "number_of_parts": count, "encoding": parts.encoding}
+            )
+        result: dict[str, Any] = {"number_of_recipients": len(request.to), "number_of_messages": messages}
+        if per_recipient:
+            result["per_recipient"] = details[:limit]
+        return Response(200, result)
+
+    def _list(self, query: Mapping[str, str]) -> Response:
+        page = _int(query, "page", 0, 0, 1_000_000)
+        page_size = _int(query, "page_size", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        start = _date(query, "start_date") or utcnow() - LIST_DEFAULT_WINDOW
+        senders = set(query["from"].split(",")) if query.get("from") else None
+        count, batches = self._store.search(
+            page,
+            page_size,
+            client_reference=query.get("client_reference"),
+            senders=senders,
+            start=start,
+            end=_date(query, "end_date"),
+        )
+        return Response(200, {"count": count, "page": page, "page_size": len(batches), "batches": batches})
+
+    def _batch_report(self, batch_id: str, query: Mapping[str, str]) -> Response:
+        kind = query.get("type", "summary")
+        if kind not in ("summary", "full"):
+            raise ApiError(404, "not_found", f"Unknown delivery report type '{kind}'")
+        statuses = set(query["status"].split(",")) if query.get("status") else None
+        codes = None
+        if query.get("code"):
+            try:
+                codes = {int(c) for c in query["code"].split(",")}
+            except ValueError:
+                raise ApiError(
+                    400, "syntax_invalid_parameter_format", "code must be a list of integers"
+                ) from None
+        report = self._store.batch_report(batch_id, kind == "full", statuses, codes)
+        return Response(200, _found(report, "batch", batch_id))
+
+
+def _found(value: dict[str, Any] | None, what: str, key: str) -> dict[str, Any]:
+    if value is None:
+        raise ApiError(404, "not_found", f"No {what} found for {key}")
+    return value
+
+
+def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ApiError(
+            400, "syntax_invalid_parameter_format", f"{name} must be an integer from {low} to {high}"
+        )
+    return int(raw)
+
+
+def _bool(query: Mapping[str, str], name: str) -> bool:
+    raw = query.get(name, "false").lower()
+    if raw not in ("true", "false"):
+        raise ApiError(400, "syntax_invalid_parameter_format", f"{name} must be true or false")
+    return raw == "true"
+
+
+def _date(query: Mapping[str, str], name: str) -> datetime | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_iso(raw)
+    except ValueError:
+        raise ApiError(400, "syntax_invalid_parameter_format", f"{name} must be an ISO-8601 date") from None

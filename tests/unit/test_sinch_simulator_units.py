@@ -1,0 +1,248 @@
+"""Unit tests of the Sinch simulator's pure parts: signing, part counting, validation, faults."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from devstack.sinch_simulator.callbacks import split_userinfo
+from devstack.sinch_simulator.common import ApiError, iso, new_ulid
+from devstack.sinch_simulator.encoding import count_parts
+from devstack.sinch_simulator.faults import FaultRule, FaultSet
+from devstack.sinch_simulator.ratelimit import RateLimiter
+from devstack.sinch_simulator.signing import (
+    ALGORITHM,
+    NONCE,
+    SIGNATURE,
+    TIMESTAMP,
+    signature,
+    signature_headers,
+)
+from devstack.sinch_simulator.validation import parse_batch_request
+from tests.sinch_vectors import VECTOR_BODY, VECTOR_NONCE, VECTOR_SECRET, VECTOR_SIGNATURE, VECTOR_TIMESTAMP
+
+NOW = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+TO = "+12025550143"
+FROM = "+12025550100"
+
+
+# --- signing (sinch-api.md §4.6) ------------------------------------------------------------------
+
+
+def test_signature_reproduces_sinchs_published_test_vector() -> None:
+    got = signature(VECTOR_SECRET, VECTOR_BODY.encode(), VECTOR_NONCE, VECTOR_TIMESTAMP)
+    assert got == VECTOR_SIGNATURE
+
+
+def test_signature_headers_match_an_independent_hmac() -> None:
+    body = b'{"type":"recipient_delivery_report_sms","code":0}'
+    headers = signature_headers("whsec", body)
+    assert headers[ALGORITHM] == "HmacSHA256"
+    assert re.fullmatch(r"\d{10}", headers[TIMESTAMP])
+    signed = f"{body.decode()}.{headers[NONCE]}.{headers[TIMESTAMP]}".encode()
+    expected = base64.b64encode(hmac.new(b"whsec", signed, hashlib.sha256).digest()).decode()
+    assert headers[SIGNATURE] == expected
+    assert signature_headers("whsec", body)[NONCE] != headers[NONCE]  # a fresh nonce each time
+
+
+def test_userinfo_in_a_callback_url_becomes_basic_auth() -> None:
+    url, auth = split_userinfo("http://hook%40user:p%3Ass@127.0.0.1:8080/cb?x=1")
+    assert url == "http://127.0.0.1:8080/cb?x=1"
+    assert auth == "Basic " + base64.b64encode(b"hook@user:p:ss").decode()
+    assert split_userinfo("http://127.0.0.1/cb") == ("http://127.0.0.1/cb", None)
+
+
+# --- ids and timestamps ---------------------------------------------------------------------------
+
+
+def test_batch_ids_are_26_crockford_base32_chars_and_unique() -> None:
+    ids = {new_ulid() for _ in range(200)}
+    assert len(ids) == 200
+    assert all(re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{26}", i) for i in ids)
+
+
+def test_timestamps_have_milliseconds_and_z() -> None:
+    assert iso(datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)) == "2024-05-01T10:00:00.123Z"
+
+
+# --- part counting (dry run) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "parts"),
+    [
+        ("", "GSM", 1),
+        ("a" * 160, "GSM", 1),
+        ("a" * 161, "GSM", 2),
+        ("a" * 306, "GSM", 2),
+        ("a" * 307, "GSM", 3),
+        ("€" * 80, "GSM", 1),  # extension chars count two septets: 160
+        ("€" * 81, "GSM", 2),
+        ("a" * 152 + "€" + "a" * 8, "GSM", 2),  # 162 septets; the escape pair moves to part 2
+        ("a" * 152 + "€" + "a" * 153, "GSM", 3),  # ...which then overflows it
+        ("Ünïcödé? nö: ü is GSM, ï is not", "UNICODE", 1),
+        ("ï" * 70, "UNICODE", 1),
+        ("ï" * 71, "UNICODE", 2),
+        ("ï" * 134, "UNICODE", 2),
+        ("ï" * 135, "UNICODE", 3),
+        ("😀" * 35, "UNICODE", 1),  # surrogate pairs: 70 code units
+        ("😀" * 36, "UNICODE", 2),
+    ],
+)
+def test_part_counting(text: str, encoding: str, parts: int) -> None:
+    got = count_parts(text)
+    assert (got.encoding, got.number_of_parts) == (encoding, parts)
+
+
+# --- batch validation ------------------------------------------------------------------------------
+
+
+def _error(body: object) -> tuple[int, str]:
+    with pytest.raises(ApiError) as caught:
+        parse_batch_request(body, NOW)
+    return caught.value.status, caught.value.code
+
+
+def test_a_valid_text_batch_is_echoed_with_defaults() -> None:
+    req = parse_batch_request({"to": [TO], "from": FROM, "body": "Hi", "client_reference": "r-1"}, NOW)
+    assert req.type == "mt_text"
+    assert req.echo["delivery_report"] == "none"
+    assert req.echo["flash_message"] is False
+    assert req.expire_at == NOW + timedelta(days=3)
+
+
+def test_expire_at_defaults_to_three_days_after_send_at() -> None:
+    send_at = NOW + timedelta(hours=2)
+    req = parse_batch_request({"to": [TO], "from": FROM, "body": "Hi", "send_at": iso(send_at)}, NOW)
+    assert req.expire_at == send_at + timedelta(days=3)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"to": None}, 400, "syntax_constraint_violation"),
+        ({"to": []}, 400, "syntax_constraint_violation"),
+        ({"to": TO}, 400, "syntax_invalid_parameter_format"),
+        ({"to": ["12345"]}, 400, "syntax_invalid_parameter_format"),
+        ({"to": ["+1202555014x"]}, 400, "syntax_invalid_parameter_format"),
+        ({"to": [TO] * 1001}, 400, "syntax_constraint_violation"),  # counted before duplicates go
+        ({"from": None}, 400, "syntax_constraint_violation"),
+        ({"from": "not a valid sender!"}, 400, "syntax_invalid_parameter_format"),
+        ({"body": None}, 400, "syntax_constraint_violation"),
+        ({"body": 7}, 400, "syntax_invalid_parameter_format"),
+        ({"body": "x" * 2001}, 400, "syntax_constraint_violation"),
+        ({"type": "mt_binary"}, 400, "syntax_constraint_violation"),
+        ({"type": "mt_fax"}, 400, "syntax_invalid_parameter_format"),
+        ({"delivery_report": "sometimes"}, 400, "syntax_invalid_parameter_format"),
+        ({"delivery_report": "full"}, 403, "missing_callback_url"),
+        ({"callback_url": "ftp://127.0.0.1/x"}, 400, "syntax_invalid_parameter_format"),
+        ({"client_reference": "x" * 129}, 400, "syntax_constraint_violation"),
+        ({"send_at": "tomorrow"}, 400, "syntax_invalid_parameter_format"),
+        (
+            {"send_at": iso(NOW + timedelta(hours=2)), "expire_at": iso(NOW + timedelta(hours=1))},
+            400,
+            "syntax_constraint_violation",
+        ),
+        ({"expire_at": iso(NOW + timedelta(days=4))}, 400, "syntax_constraint_violation"),
+        ({"flash_message": "yes"}, 400, "syntax_invalid_parameter_format"),
+        ({"type": "mt_media", "body": {"message": "text only"}}, 400, "syntax_constraint_violation"),
+        ({"type": "mt_media", "body": "a string"}, 400, "syntax_invalid_parameter_format"),
+        ({"type": "mt_media", "body": {"url": "not a url"}}, 400, "syntax_invalid_parameter_format"),
+        (
+            {"type": "mt_media", "body": {"url": "https://x.test/a.jpg", "subject": "s" * 81}},
+            400,
+            "syntax_constraint_violation",
+        ),
+    ],
+)
+def test_invalid_batches_are_refused_like_sinch(change: dict[str, object], status: int, code: str) -> None:
+    body = {"to": [TO], "from": FROM, "body": "Hi", **change}
+    assert _error({k: v for k, v in body.items() if v is not None}) == (status, code)
+
+
+def test_a_body_that_is_not_an_object_is_invalid_json() -> None:
+    assert _error(["to"]) == (400, "syntax_invalid_json")
+
+
+def test_parameters_are_substituted_per_recipient() -> None:
+    req = parse_batch_request(
+        {
+            "to": [TO, "+12025550144", "+12025550145"],
+            "from": FROM,
+            "body": "Hi ${name}, ${other}",
+            "parameters": {"name": {"12025550143": "Ann", "default": "there"}, "x": {}},
+        },
+        NOW,
+    )
+    assert req.body_for(TO) == "Hi Ann, ${other}"
+    assert req.body_for("+12025550144") == "Hi there, ${other}"
+    unmatched = parse_batch_request(
+        {"to": [TO], "from": FROM, "body": "Hi ${name}", "parameters": {"name": {"+12025550199": "Bo"}}}, NOW
+    )
+    assert unmatched.body_for(TO) is None
+
+
+# --- fault rules ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"match": "nothing", "status": 500},
+        {"match": "batches"},
+        {"match": "batches", "status": 200},
+        {"match": "batches", "status": 503, "drop_connection": True},
+        {"match": "batches", "final": "Failed"},
+        {"match": "callbacks", "status": 503},
+        {"match": "callbacks", "final": "Lost"},
+        {"match": "callbacks", "code": 402},
+        {"match": "media", "accept_then_drop": True},
+        {"match": "batches", "status": 503, "times": 0},
+        {"match": "batches", "status": 503, "probability": 1.5},
+    ],
+)
+def test_invalid_fault_rules_are_refused(rule: dict[str, object]) -> None:
+    faults = FaultSet()
+    with pytest.raises(ValueError):
+        faults.replace({"rules": [rule]})
+
+
+def test_times_counts_down_and_the_first_live_rule_wins() -> None:
+    faults = FaultSet()
+    faults.replace(
+        {"rules": [{"match": "batches", "status": 503, "times": 2}, {"match": "batches", "status": 500}]}
+    )
+    picked = [rule.status for _ in range(4) if (rule := faults.pick("batches"))]
+    assert picked == [503, 503, 500, 500]
+    assert faults.pick("dry_run") is None
+    assert faults.as_json()["rules"][0] == {"match": "batches", "status": 503, "times": 0}
+
+
+def test_retry_after_alone_means_429() -> None:
+    assert FaultRule.parse({"match": "batches", "retry_after": 2}).status == 429
+
+
+def test_probability_is_repeatable_with_a_seed() -> None:
+    def run() -> list[bool]:
+        faults = FaultSet()
+        faults.replace({"seed": 7, "rules": [{"match": "batches", "status": 429, "probability": 0.3}]})
+        return [faults.pick("batches") is not None for _ in range(50)]
+
+    first = run()
+    assert first == run()
+    assert 0 < sum(first) < 50
+
+
+# --- rate limit --------------------------------------------------------------------------------------
+
+
+def test_rate_limit_is_per_plan_and_refusals_do_not_count() -> None:
+    limiter = RateLimiter()
+    assert [limiter.allow("a", 2) for _ in range(3)] == [True, True, False]
+    assert limiter.allow("b", 2)
+    assert limiter.allow("a", None)
