@@ -43,12 +43,15 @@ class MessageRepository:
         self._db = client
         self._table = table
 
-    def create(self, record: MessageRecord) -> None:
-        item = record.model_dump(mode="json", exclude_none=True)
-        item["statusRank"] = record.status.rank
+    def create_claimed(self, record: MessageRecord, lease_s: int) -> MessageRecord:
+        """Store a new message, claimed for its first attempt by the caller (see `claim`)."""
+        claimed = record.model_copy(update={"attempts": record.attempts + 1})
+        item = claimed.model_dump(mode="json", exclude_none=True)
+        item.update(statusRank=record.status.rank, leaseUntil=int(time.time() + lease_s))
         self._db.put_item(
             TableName=self._table, Item=_to_item(item), ConditionExpression="attribute_not_exists(id)"
         )
+        return claimed
 
     def get(self, message_id: str) -> MessageRecord | None:
         answer = self._db.get_item(TableName=self._table, Key={"id": {"S": message_id}}, ConsistentRead=True)
