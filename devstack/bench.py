@@ -328,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, ours, base in cold_init(stack, args.repeats):
             report.append(f"  {name:<24} {ours:7.0f} ms   baseline {base:6.0f} ms   ratio {ours / base:4.2f}")
         report.append(
-            f"warm per request (median of {args.requests}; baseline: the same AWS/Sinch calls made directly)"
+            f"warm per request (median of {args.requests}; "
+            "baseline: the same requests replayed with plain boto3 and urllib3)"
         )
         for name, ours, base in warm_requests(stack, args.requests):
             report.append(
