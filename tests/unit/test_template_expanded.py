@@ -84,3 +84,7 @@ def test_the_queue_mapping_reports_partial_failures_and_bounds_concurrency() -> 
 def test_api_keys_are_enforced_with_a_usage_plan() -> None:
     types = {r["Type"] for r in RESOURCES.values()}
     assert {"AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey", "AWS::ApiGateway::UsagePlanKey"} <= types
+
+
+def test_the_template_itself_has_no_lint_errors() -> None:
+    assert lint_errors(yaml_parse((ROOT / "template.yaml").read_text())) == []

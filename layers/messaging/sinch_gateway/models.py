@@ -6,7 +6,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+)
 from pydantic.alias_generators import to_camel
 
 from sinch_gateway.phone import normalize_e164
@@ -85,8 +95,13 @@ class SendMessageRequest(_ApiModel):
 class StatusEvent(_ApiModel):
     status: Status
     at: datetime
-    code: int | str | None = None
+    code: int | str | None = Field(default=None, description="Sinch's code for this status, if any")
     detail: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An event says only what happened: no "code": null on our own events.
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class MessageError(_ApiModel):
