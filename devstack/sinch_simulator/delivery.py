@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sinch_gateway.segments import count_segments
+
 from .callbacks import CallbackSender
 from .common import utcnow
-from .encoding import count_parts
 from .faults import FaultRule, FaultSet
 from .media import MediaFetcher
 from .store import DISPATCHED, BatchStore, Change
@@ -125,7 +126,7 @@ class Delivery:
         if body is None:
             return "Aborted", 405  # unmatched parameter
         limited = request.max_parts and not request.truncate_concat and not request.is_media
-        if limited and count_parts(body).number_of_parts > (request.max_parts or 0):
+        if limited and count_segments(body).segments > (request.max_parts or 0):
             return "Aborted", 411  # exceeded parts limit
         return None
 

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
+from sinch_gateway.segments import count_segments
+
 from .common import ApiError, Response, parse_iso, utcnow
 from .config import SimConfig
 from .delivery import Delivery
-from .encoding import count_parts
 from .ratelimit import RateLimiter
 from .store import BatchStore
 from .validation import parse_batch_request
@@ -134,8 +135,8 @@ class XmsApi:
         details, messages = [], 0
         for msisdn in request.to:
             body = request.body_for(msisdn) or request.text
-            parts = count_parts(body)
-            count = 1 if request.is_media else parts.number_of_parts
+            parts = count_segments(body)
+            count = 1 if request.is_media else parts.segments
             if request.max_parts and request.truncate_concat:
                 count = min(count, request.max_parts)
             messages += count

@@ -25,6 +25,8 @@ from sinch_gateway.segments import GSM7_BASIC, GSM7_EXTENSION, count_segments
         ("ç" * 71, "UNICODE", 2),
         ("漢" * 134, "UNICODE", 2),
         ("漢" * 135, "UNICODE", 3),
+        ("Ünïcödé? nö: ü is GSM, ï is not", "UNICODE", 1),
+        ("a" * 152 + "€" + "a" * 8, "GSM", 2),  # 162 septets; the escape pair moves to part 2
         ("😀" * 35, "UNICODE", 1),  # a surrogate pair is two UTF-16 units
         ("😀" * 36, "UNICODE", 2),
     ],

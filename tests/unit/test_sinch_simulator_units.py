@@ -12,7 +12,6 @@ import pytest
 
 from devstack.sinch_simulator.callbacks import split_userinfo
 from devstack.sinch_simulator.common import ApiError, iso, new_ulid
-from devstack.sinch_simulator.encoding import count_parts
 from devstack.sinch_simulator.faults import FaultRule, FaultSet
 from devstack.sinch_simulator.ratelimit import RateLimiter
 from devstack.sinch_simulator.signing import (
@@ -68,35 +67,6 @@ def test_batch_ids_are_26_crockford_base32_chars_and_unique() -> None:
 
 def test_timestamps_have_milliseconds_and_z() -> None:
     assert iso(datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC)) == "2024-05-01T10:00:00.123Z"
-
-
-# --- part counting (dry run) ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "encoding", "parts"),
-    [
-        ("", "GSM", 1),
-        ("a" * 160, "GSM", 1),
-        ("a" * 161, "GSM", 2),
-        ("a" * 306, "GSM", 2),
-        ("a" * 307, "GSM", 3),
-        ("€" * 80, "GSM", 1),  # extension chars count two septets: 160
-        ("€" * 81, "GSM", 2),
-        ("a" * 152 + "€" + "a" * 8, "GSM", 2),  # 162 septets; the escape pair moves to part 2
-        ("a" * 152 + "€" + "a" * 153, "GSM", 3),  # ...which then overflows it
-        ("Ünïcödé? nö: ü is GSM, ï is not", "UNICODE", 1),
-        ("ï" * 70, "UNICODE", 1),
-        ("ï" * 71, "UNICODE", 2),
-        ("ï" * 134, "UNICODE", 2),
-        ("ï" * 135, "UNICODE", 3),
-        ("😀" * 35, "UNICODE", 1),  # surrogate pairs: 70 code units
-        ("😀" * 36, "UNICODE", 2),
-    ],
-)
-def test_part_counting(text: str, encoding: str, parts: int) -> None:
-    got = count_parts(text)
-    assert (got.encoding, got.number_of_parts) == (encoding, parts)
 
 
 # --- batch validation ------------------------------------------------------------------------------
