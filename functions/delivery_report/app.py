@@ -3,7 +3,6 @@
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,11 +14,9 @@ from sinch_gateway.callbacks import DELIVERY_REPORT_PATH
 from sinch_gateway.config import get_settings
 from sinch_gateway.delivery_reports import apply_report, delivery_report_adapter
 from sinch_gateway.errors import Unauthenticated
+from sinch_gateway.telemetry import logger, metrics, tracer
 from sinch_gateway.webhook_auth import verify_signature
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
 api_problems.register(app)
 

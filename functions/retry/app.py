@@ -3,7 +3,6 @@
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -11,10 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import wiring
 from sinch_gateway.send_queue import RETRY_KIND
+from sinch_gateway.telemetry import logger, metrics, tracer
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -28,8 +25,8 @@ def record_handler(record: SQSRecord) -> None:
     if not isinstance(body, dict) or body.get("kind") != RETRY_KIND or "messageId" not in body:
         # Left to fail: after maxReceiveCount SQS moves it to the DLQ for a human to look at.
         raise UnknownQueueMessage(f"not a send request this version understands: {record.message_id}")
-    logger.append_keys(message_id=body["messageId"])
-    wiring.sender().attempt(str(body["messageId"]))
+    with logger.append_context_keys(message_id=body["messageId"]):
+        wiring.sender().attempt(str(body["messageId"]))
 
 
 @logger.inject_lambda_context

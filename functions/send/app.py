@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,10 +13,8 @@ from sinch_gateway.errors import MessageNotFound, SinchRejected, SinchUnavailabl
 from sinch_gateway.media import check_media_url
 from sinch_gateway.models import Health, MessageAccepted, MessageView, SendMessageRequest
 from sinch_gateway.status import Status
+from sinch_gateway.telemetry import logger, metrics, tracer
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
 api_problems.register(app)
 
