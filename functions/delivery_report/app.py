@@ -1,5 +1,6 @@
 """DeliveryReportFunction: Sinch delivery-report webhooks -> message status."""
 
+import json
 import time
 from typing import Any
 
@@ -26,7 +27,8 @@ api_problems.register(app)
 def delivery_report() -> Response[str]:
     raw = app.current_event.decoded_body or ""
     secret = wiring.credentials().get().webhook_secret
-    if secret is None:
+    if secret is None or not secret.get_secret_value():
+        # An empty key would make every signature forgeable: refuse rather than accept all.
         raise Unauthenticated("Webhook authentication is not configured.")
     verify_signature(
         secret.get_secret_value(),
@@ -45,7 +47,7 @@ def delivery_report() -> Response[str]:
         )
     result = apply_report(wiring.repository(), report)
     metrics.add_metric(name="DeliveryReports", unit=MetricUnit.Count, value=1)
-    return Response(status_code=200, content_type="application/json", body=f'{{"result": "{result}"}}')
+    return Response(status_code=200, content_type="application/json", body=json.dumps({"result": result}))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -109,3 +109,17 @@ def test_unauthenticated_reports_are_refused_and_write_nothing(env: Env) -> None
         assert status == 401
         assert body["type"] == "/problems/unauthenticated"
     assert env.stored(message_id) == before
+
+
+def test_without_a_webhook_secret_every_report_is_refused(env: Env) -> None:
+    message_id, batch = submitted(env)
+    before = env.stored(message_id)
+    env.set_secret(webhook_secret="")
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
+
+    status, _ = env.report(report(message_id, batch, "Delivered", 0), secret="")
+
+    assert status == 401
+    assert env.stored(message_id) == before
