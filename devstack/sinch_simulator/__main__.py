@@ -1,7 +1,11 @@
 """Run the Sinch simulator alone.
 
     python -m devstack.sinch_simulator --port 4010 [--service-plan-id ID] [--api-token TOKEN]
-        [--webhook-secret SECRET]
+        [--webhook-secret SECRET] [--project-id ID --key-id KEY_ID --key-secret KEY_SECRET]
+        [--token-ttl-s SECONDS]
+
+With --project-id, --key-id and --key-secret, POST /oauth2/token issues OAuth2 tokens for
+/xms/v1/{project_id} as well.
 
 The environment variable SIM_RATE_LIMIT sets the rate limit (requests per second per service plan).
 """
@@ -27,6 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--callback-delay-s", type=float, default=0.2)
     parser.add_argument("--callback-retry-base-s", type=float, default=0.05)
     parser.add_argument("--media-max-bytes", type=int, default=1_048_576)
+    parser.add_argument("--project-id", default=None)
+    parser.add_argument("--key-id", default=None)
+    parser.add_argument("--key-secret", default=None)
+    parser.add_argument("--token-ttl-s", type=float, default=3600)
     args = parser.parse_args(argv)
     rate_limit = os.environ.get("SIM_RATE_LIMIT")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -41,11 +49,17 @@ def main(argv: list[str] | None = None) -> None:
         callback_retry_base_s=args.callback_retry_base_s,
         rate_limit=float(rate_limit) if rate_limit else None,
         media_max_bytes=args.media_max_bytes,
+        project_id=args.project_id,
+        key_id=args.key_id,
+        key_secret=args.key_secret,
+        token_ttl_s=args.token_ttl_s,
     ).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+    project = f" and /xms/v1/{args.project_id} (OAuth2 via /oauth2/token)" if args.project_id else ""
     print(
-        f"Sinch simulator on {sim.url} (XMS under /xms/v1/{args.service_plan_id}, control under /_sim/)",
+        f"Sinch simulator on {sim.url} (XMS under /xms/v1/{args.service_plan_id}{project},"
+        " control under /_sim/)",
         flush=True,
     )
     try:

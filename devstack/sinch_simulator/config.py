@@ -13,6 +13,7 @@ _MUTABLE: dict[str, Callable[[Any], bool]] = {
     "callback_retry_base_s": lambda v: _number(v) and v >= 0,
     "media_max_bytes": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
     "webhook_secret": lambda v: v is None or (isinstance(v, str) and v != ""),
+    "token_ttl_s": lambda v: _number(v) and v > 0,  # for tokens issued from then on
 }
 
 
@@ -29,6 +30,8 @@ class SimConfig:
     callback_retry_base_s: float
     rate_limit: float | None
     media_max_bytes: int
+    project_id: str | None = None  # set when project (OAuth2) authentication is on
+    token_ttl_s: float = 3600
 
     def update(self, changes: Any) -> None:
         """Apply a JSON object of changes, all or nothing; ValueError names what is wrong."""
@@ -46,4 +49,9 @@ class SimConfig:
     def as_json(self) -> dict[str, Any]:
         """What /_sim/config shows: the settable values (the secrets stay out)."""
         shown = {name: getattr(self, name) for name in _MUTABLE if name != "webhook_secret"}
-        return {"service_plan_id": self.service_plan_id, **shown, "signing": self.webhook_secret is not None}
+        return {
+            "service_plan_id": self.service_plan_id,
+            "project_id": self.project_id,
+            **shown,
+            "signing": self.webhook_secret is not None,
+        }

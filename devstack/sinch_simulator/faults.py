@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-REQUEST_MATCHES = ("batches", "dry_run", "batch_lookup", "mms_api")
+REQUEST_MATCHES = ("batches", "dry_run", "batch_lookup", "mms_api", "oauth")  # oauth: POST /oauth2/token
 MATCHES = (*REQUEST_MATCHES, "media", "callbacks")
 _EFFECTS: dict[str, frozenset[str]] = {
     **dict.fromkeys(

@@ -18,6 +18,7 @@ from .config import SimConfig
 from .control import Control
 from .faults import FaultRule, FaultSet
 from .media import sample
+from .oauth import TOKEN_PATH, TokenIssuer, fault_error, oauth_error
 from .recorder import Log
 from .xms import ApiRequest, XmsApi, fault_match
 
@@ -34,6 +35,7 @@ class Services:
     requests: Log
     faults: FaultSet
     config: SimConfig
+    tokens: TokenIssuer | None = None  # the OAuth2 token endpoint, when project auth is on
 
 
 class SimServer(ThreadingHTTPServer):
@@ -71,11 +73,14 @@ def _shutdown(conn: socket.socket) -> None:
 
 
 def injected(rule: FaultRule) -> Response:
+    """A fault's answer, shaped like the API it hits: OAuth2 errors for the token endpoint, else XMS."""
     status = rule.status or 500
     headers = {}
     if rule.retry_after is not None:
         value = rule.retry_after
         headers["Retry-After"] = str(int(value)) if float(value).is_integer() else str(value)
+    if rule.match == "oauth":
+        return oauth_error(status, fault_error(status), "Fault injected by the simulator", headers)
     return error_response(
         status, STATUS_CODES.get(status, "error"), "Fault injected by the simulator", headers
     )
@@ -151,7 +156,10 @@ class _Handler(BaseHTTPRequestHandler):
             response = injected(rule)
         else:
             try:
-                response = services.xms.handle(ApiRequest(self.command, path, query, lower_headers, body))
+                if path == TOKEN_PATH and services.tokens is not None:
+                    response = services.tokens.handle(self.command, lower_headers, body)
+                else:
+                    response = services.xms.handle(ApiRequest(self.command, path, query, lower_headers, body))
             except Exception:  # a simulator bug answers like Sinch's 500, and is logged
                 log.exception("simulator failed on %s %s", self.command, path)
                 response = error_response(500, "internal_error", "Internal error in the simulator")

@@ -13,6 +13,7 @@ from .control import Control
 from .delivery import Delivery
 from .faults import FaultSet
 from .media import MediaFetcher
+from .oauth import ProjectCredentials, TokenIssuer
 from .ratelimit import RateLimiter
 from .recorder import Log
 from .scheduler import Scheduler
@@ -22,7 +23,11 @@ from .xms import XmsApi
 
 
 class SinchSimulator:
-    """A local stand-in for Sinch's XMS REST API, with delivery callbacks and fault injection."""
+    """A local stand-in for Sinch's XMS REST API, with delivery callbacks and fault injection.
+
+    With `project_id`, `key_id` and `key_secret` it also does project (OAuth2) authentication:
+    `POST /oauth2/token` issues bearer tokens that XMS accepts under `/xms/v1/{project_id}`.
+    """
 
     def __init__(
         self,
@@ -36,7 +41,18 @@ class SinchSimulator:
         callback_retry_base_s: float = 0.05,
         rate_limit: float | None = None,
         media_max_bytes: int = 1_048_576,
+        project_id: str | None = None,
+        key_id: str | None = None,
+        key_secret: str | None = None,
+        token_ttl_s: float = 3600,
     ) -> None:
+        project = (project_id, key_id, key_secret)
+        if any(v is not None for v in project) and not all(project):
+            raise ValueError("project authentication needs project_id, key_id and key_secret, all non-empty")
+        if project_id is not None and project_id == service_plan_id:
+            raise ValueError("project_id and service_plan_id must differ (both name the XMS path)")
+        if not token_ttl_s > 0:
+            raise ValueError("token_ttl_s must be positive")
         self._address = (host, port)
         self.config = SimConfig(
             service_plan_id=service_plan_id,
@@ -46,7 +62,15 @@ class SinchSimulator:
             callback_retry_base_s=callback_retry_base_s,
             rate_limit=rate_limit,
             media_max_bytes=media_max_bytes,
+            project_id=project_id,
+            token_ttl_s=token_ttl_s,
         )
+        config = self.config
+        # Issued tokens live as long as the simulator: reset() keeps them, so it logs no client out.
+        self.tokens: TokenIssuer | None = None
+        if project_id and key_id and key_secret:
+            credentials = ProjectCredentials(project_id, key_id, key_secret)
+            self.tokens = TokenIssuer(credentials, lambda: config.token_ttl_s)
         self.requests = Log()
         self.callbacks = Log()
         self.faults = FaultSet()
@@ -81,11 +105,12 @@ class SinchSimulator:
             media_max_bytes=lambda: config.media_max_bytes,
         )
         services = Services(
-            xms=XmsApi(config, self.store, delivery, self._limiter),
+            xms=XmsApi(config, self.store, delivery, self._limiter, self.tokens),
             control=Control(config, self.requests, self.callbacks, self.faults, self.reset),
             requests=self.requests,
             faults=self.faults,
             config=config,
+            tokens=self.tokens,
         )
         self._server = SimServer(self._address, services)  # bound and listening from here
         self._thread = threading.Thread(
@@ -105,7 +130,11 @@ class SinchSimulator:
         return f"http://{host!s}:{port}"
 
     def reset(self) -> None:
-        """Forget requests, callbacks, batches and faults; pending deliveries and retries are dropped."""
+        """Forget requests, callbacks, batches and faults; pending deliveries and retries are dropped.
+
+        Issued OAuth2 tokens stay valid (and settings stay as they are), so a running client is
+        not logged out by a test's reset.
+        """
         if self._scheduler is not None:
             self._scheduler.clear()
         for part in (self.requests, self.callbacks, self.store, self.faults, self._limiter):

@@ -1,4 +1,5 @@
-"""The XMS REST API under /xms/v1/{service_plan_id}: auth, rate limit, routes (sinch-api.md §1, §3, §4)."""
+"""The XMS REST API under /xms/v1/{service_plan_id} (API token) and /xms/v1/{project_id} (OAuth2 token):
+auth, rate limit, routes (sinch-api.md §1, §3, §4)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sinch_gateway.segments import count_segments
 from .common import ApiError, Response, parse_iso, utcnow
 from .config import SimConfig
 from .delivery import Delivery
+from .oauth import TOKEN_PATH, TokenIssuer, TokenState
 from .ratelimit import RateLimiter
 from .store import BatchStore
 from .validation import parse_batch_request
@@ -36,6 +38,8 @@ class ApiRequest:
 
 def fault_match(method: str, path: str) -> str | None:
     """The fault-rule `match` a request falls under, if any."""
+    if method == "POST" and path == TOKEN_PATH:
+        return "oauth"
     rest = _segments(path)
     if rest is None:
         return None
@@ -50,7 +54,7 @@ def fault_match(method: str, path: str) -> str | None:
 
 
 def _segments(path: str) -> list[str] | None:
-    """[service_plan_id, ...] for an XMS path, else None."""
+    """[service_plan_id or project_id, ...] for an XMS path, else None."""
     if not path.startswith(PREFIX):
         return None
     parts = [unquote(p) for p in path[len(PREFIX) :].strip("/").split("/")]
@@ -59,12 +63,18 @@ def _segments(path: str) -> list[str] | None:
 
 class XmsApi:
     def __init__(
-        self, config: SimConfig, store: BatchStore, delivery: Delivery, limiter: RateLimiter
+        self,
+        config: SimConfig,
+        store: BatchStore,
+        delivery: Delivery,
+        limiter: RateLimiter,
+        tokens: TokenIssuer | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._delivery = delivery
         self._limiter = limiter
+        self._tokens = tokens  # None: no project authentication
 
     def handle(self, req: ApiRequest) -> Response:
         try:
@@ -76,9 +86,9 @@ class XmsApi:
         segments = _segments(req.path)
         if segments is None:
             raise ApiError(404, "not_found", f"No such resource: {req.path}")
-        plan, rest = segments[0], segments[1:]
-        self._authorize(plan, req.headers.get("authorization") or "")
-        if not self._limiter.allow(plan, self._config.rate_limit):
+        account, rest = segments[0], segments[1:]  # a service plan id or a project id
+        self._authorize(account, req.headers.get("authorization") or "")
+        if not self._limiter.allow(account, self._config.rate_limit):
             raise ApiError(
                 429, "too_many_requests", "Too many requests for this service plan", {"Retry-After": "1"}
             )
@@ -104,11 +114,15 @@ class XmsApi:
                 raise ApiError(404, "not_found", f"No such resource: {req.path}")
         return response
 
-    def _authorize(self, plan: str, authorization: str) -> None:
+    def _authorize(self, account: str, authorization: str) -> None:
+        """The service plan's API token on its path; a live issued token on the project's path."""
         scheme, _, token = authorization.partition(" ")
-        plan_ok = hmac.compare_digest(plan.encode(), self._config.service_plan_id.encode())
-        token_ok = hmac.compare_digest(token.strip().encode(), self._config.api_token.encode())
-        if not (plan_ok and token_ok and scheme.lower() == "bearer"):
+        bearer, token = scheme.lower() == "bearer", token.strip()
+        if self._tokens is not None and _same(account, self._tokens.project_id):
+            _authorize_project(self._tokens, token if bearer else None)
+            return
+        plan_ok = _same(account, self._config.service_plan_id)
+        if not (plan_ok and bearer and _same(token, self._config.api_token)):
             raise ApiError(401, "unauthorized", "Invalid or missing API token for this service plan")
 
     @staticmethod
@@ -178,6 +192,26 @@ class XmsApi:
                 ) from None
         report = self._store.batch_report(batch_id, kind == "full", statuses, codes)
         return Response(200, _found(report, "batch", batch_id))
+
+
+def _authorize_project(tokens: TokenIssuer, token: str | None) -> None:
+    """RFC 6750 §3 challenges; the SDK renews its token when the challenge says "expired"."""
+    state = tokens.check(token) if token else None
+    if state is TokenState.VALID:
+        return
+    if state is TokenState.EXPIRED:
+        challenge = 'Bearer error="invalid_token", error_description="expired"'
+        text = "The access token has expired"
+    elif state is TokenState.UNKNOWN:
+        challenge = 'Bearer error="invalid_token", error_description="unknown token"'
+        text = "Invalid access token for this project"
+    else:
+        challenge, text = "Bearer", "Missing access token for this project"
+    raise ApiError(401, "unauthorized", text, {"WWW-Authenticate": challenge})
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def _found(value: dict[str, Any] | None, what: str, key: str) -> dict[str, Any]:
