@@ -9,31 +9,11 @@ from dataclasses import dataclass
 
 import urllib3
 
+from sinch_gateway.media_preflight import SUPPORTED_CONTENT_TYPES
+
 from .faults import FaultRule
 
 FETCH_TIMEOUT_S = 5.0
-# What Sinch accepts for MMS (sinch-api.md §5, §6.2); application/octet-stream is refused.
-SUPPORTED_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/jpg",
-        "image/png",
-        "image/gif",
-        "audio/mpeg",
-        "audio/mp3",
-        "audio/wav",
-        "audio/x-wav",
-        "audio/amr",
-        "video/mp4",
-        "video/mpeg",
-        "video/3gpp",
-        "video/quicktime",
-        "text/vcard",
-        "text/calendar",
-        "application/pdf",
-        "text/plain",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -140,7 +120,10 @@ def _check(resp: urllib3.BaseHTTPResponse, max_bytes: int) -> str | None:
         (resp.status != 200, f"media host answered {resp.status}"),
         ("chunked" in resp.headers.get("Transfer-Encoding", "").lower(), "media is sent chunked"),
         (size is None, "media has no Content-Length"),
-        (content_type not in SUPPORTED_TYPES, f"unsupported media Content-Type {content_type or '(none)'}"),
+        (
+            content_type not in SUPPORTED_CONTENT_TYPES,
+            f"unsupported media Content-Type {content_type or '(none)'}",
+        ),
         (size is not None and size > max_bytes, f"media is {length} bytes, over the {max_bytes} byte limit"),
     )
     problem = next((text for failed, text in problems if failed), None)

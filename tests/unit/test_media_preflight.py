@@ -1,0 +1,642 @@
+"""media_preflight without a network: addresses, URL rules, allowlist, redirects and the final answer.
+
+Host names resolve through a fake getaddrinfo and requests go to a fake `_exchange`, so nothing
+here looks up a name or opens a socket.
+"""
+
+import ipaddress
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sinch_gateway import media_preflight
+from sinch_gateway.config import Settings
+from sinch_gateway.errors import InvalidRequest
+from sinch_gateway.media_preflight import (
+    MediaInfo,
+    MediaPolicy,
+    _Answer,
+    _Target,
+    is_public_address,
+    preflight,
+)
+
+PUBLIC_V4 = "93.184.216.34"
+PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"
+JPEG = {"content-type": "image/jpeg", "content-length": "2048"}
+
+
+def message(exc: pytest.ExceptionInfo[InvalidRequest]) -> str:
+    assert exc.value.status == 422
+    [(name, text)] = exc.value.errors
+    assert name == "mediaUrl"
+    return text
+
+
+@dataclass
+class Resolver:
+    """Names to addresses; IP literals resolve to themselves; anything else does not resolve."""
+
+    names: dict[str, list[str]] = field(default_factory=dict)
+    lookups: list[str] = field(default_factory=list)
+
+    def __call__(self, host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        self.lookups.append(host)
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            if host not in self.names:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+            addresses = self.names[host]
+        return [
+            (
+                socket.AF_INET6 if ":" in a else socket.AF_INET,
+                socket.SOCK_STREAM,
+                6,
+                "",
+                (a, port, 0, 0) if ":" in a else (a, port),
+            )
+            for a in addresses
+        ]
+
+
+@dataclass
+class Server:
+    """Answers by (method, url without query); records every request made."""
+
+    answers: dict[tuple[str, str], _Answer] = field(default_factory=dict)
+    requests: list[tuple[str, str, str, str]] = field(default_factory=list)  # method, address, host, target
+
+    def __call__(self, target: _Target, address: str, method: str, timeout_s: float) -> _Answer:
+        self.requests.append((method, address, target.host_header, target.request_target))
+        answer = self.answers.get((method, target.url.split("?", maxsplit=1)[0]))
+        if answer is None:
+            return _Answer(404, {}, ranged=method == "GET")
+        return _Answer(answer.status, answer.headers, ranged=method == "GET")
+
+    def serve(self, url: str, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        for method in ("HEAD", "GET"):
+            self.answers[(method, url)] = _Answer(status, JPEG if headers is None else headers)
+
+
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch) -> Resolver:
+    fake = Resolver({"media.example": [PUBLIC_V4]})
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return fake
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch, resolver: Resolver) -> Iterator[Server]:
+    fake = Server()
+    monkeypatch.setattr(media_preflight, "_exchange", fake)
+    yield fake
+
+
+HTTPS = MediaPolicy(allow_http=False)
+HTTP_OK = MediaPolicy(allow_http=True)
+
+
+# --- which addresses may be fetched --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        # public
+        ("8.8.8.8", True),
+        (PUBLIC_V4, True),
+        ("100.63.255.255", True),  # just below CGNAT
+        ("100.128.0.0", True),  # just above CGNAT
+        (PUBLIC_V6, True),
+        ("2606:4700:4700::1111", True),
+        ("::ffff:8.8.8.8", True),  # IPv4-mapped public
+        ("64:ff9b::808:808", True),  # NAT64 of a public address
+        ("2002:808:808::1", True),  # 6to4 of a public address
+        # IPv4 private, loopback, link-local and metadata
+        ("10.0.0.1", False),
+        ("172.16.0.1", False),
+        ("172.31.255.255", False),
+        ("192.168.1.1", False),
+        ("127.0.0.1", False),
+        ("127.255.255.254", False),
+        ("169.254.169.254", False),  # EC2/ECS metadata
+        ("169.254.170.2", False),  # ECS task credentials
+        ("169.254.0.1", False),
+        # IPv4 special
+        ("0.0.0.0", False),  # noqa: S104
+        ("0.1.2.3", False),
+        ("100.64.0.1", False),  # CGNAT
+        ("100.127.255.254", False),
+        ("224.0.0.1", False),  # multicast
+        ("239.255.255.250", False),
+        ("240.0.0.1", False),  # reserved
+        ("255.255.255.255", False),
+        ("192.0.0.1", False),
+        ("192.0.2.1", False),  # documentation
+        ("198.18.0.1", False),  # benchmarking
+        # IPv6
+        ("::1", False),
+        ("::", False),
+        ("fe80::1", False),
+        ("fe80::1%1", False),
+        ("fd00:ec2::254", False),  # EC2 IPv6 metadata (ULA)
+        ("fc00::1", False),
+        ("ff02::1", False),  # multicast
+        ("fec0::1", False),  # deprecated site-local
+        ("2001:db8::1", False),  # documentation
+        # IPv6 carrying a forbidden IPv4 address
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:169.254.169.254", False),
+        ("::ffff:10.0.0.1", False),
+        ("::ffff:100.64.0.1", False),
+        ("::ffff:0.0.0.0", False),
+        ("::127.0.0.1", False),  # IPv4-compatible (deprecated; refused whatever it holds)
+        ("::8.8.8.8", False),
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254
+        ("64:ff9b::7f00:1", False),
+        ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of the metadata address
+        ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
+    ],
+)
+def test_address_classification(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+    assert is_public_address(ipaddress.ip_address(address)) is public
+
+
+FORBIDDEN_V4 = [
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "100.64.0.0/10",
+    )
+] + [
+    ipaddress.ip_network("224.0.0.0/4"),
+    ipaddress.ip_network("240.0.0.0/4"),
+    ipaddress.ip_network("0.0.0.0/8"),
+]
+
+
+@st.composite
+def forbidden_v4(draw: st.DrawFn) -> ipaddress.IPv4Address:
+    network = draw(st.sampled_from(FORBIDDEN_V4))
+    offset = draw(st.integers(0, network.num_addresses - 1))
+    return ipaddress.IPv4Address(int(network.network_address) + offset)
+
+
+@given(forbidden_v4())
+def test_every_address_of_a_forbidden_ipv4_range_is_refused_in_every_form(ip: ipaddress.IPv4Address) -> None:
+    forms = [
+        ip,
+        ipaddress.IPv6Address(f"::ffff:{ip}"),
+        ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | int(ip)),
+        ipaddress.IPv6Address((0x2002 << 112) | (int(ip) << 80) | 1),
+    ]
+    assert not any(is_public_address(form) for form in forms)
+
+
+@given(st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address))
+def test_mapped_and_nat64_forms_are_judged_as_their_ipv4_address(ip: ipaddress.IPv4Address) -> None:
+    verdict = is_public_address(ip)
+    assert is_public_address(ipaddress.IPv6Address(f"::ffff:{ip}")) is verdict
+    assert (
+        is_public_address(ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | int(ip))) is verdict
+    )
+
+
+# --- URL rules -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "policy"),
+    [
+        ("http://media.example/a.jpg", HTTPS),
+        ("HTTP://media.example/a.jpg", HTTPS),
+        ("ftp://media.example/a.jpg", HTTP_OK),
+        ("file:///etc/passwd", HTTP_OK),
+        ("gopher://media.example/", HTTP_OK),
+        ("data:image/jpeg;base64,AAAA", HTTP_OK),
+        ("javascript:alert(1)", HTTP_OK),
+        ("//media.example/a.jpg", HTTP_OK),
+        ("media.example/a.jpg", HTTP_OK),
+        ("", HTTP_OK),
+    ],
+)
+def test_scheme_must_be_https_or_allowed_http(url: str, policy: MediaPolicy, server: Server) -> None:
+    with pytest.raises(InvalidRequest) as exc:
+        preflight(url, policy)
+    assert message(exc) == "must use https"
+    assert server.requests == []
+
+
+def test_http_is_fine_where_allowed(server: Server) -> None:
+    server.serve("http://media.example/a.jpg")
+    assert preflight("http://media.example/a.jpg", HTTP_OK).url == "http://media.example/a.jpg"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user@media.example/a.jpg",
+        "https://user:secret@media.example/a.jpg",
+        "https://:secret@media.example/a.jpg",
+        "https://@media.example/a.jpg",
+        "https://10.0.0.1\\@media.example/a.jpg",
+        "https://media.example@10.0.0.1/a.jpg",
+    ],
+)
+def test_userinfo_is_refused(url: str, server: Server, resolver: Resolver) -> None:
+    with pytest.raises(InvalidRequest) as exc:
+        preflight(url, HTTPS)
+    assert message(exc) == "must not contain a user name or password"
+    assert server.requests == [] and resolver.lookups == []
+
+
+@pytest.mark.parametrize(
+    ("url", "text"),
+    [
+        ("https:///a.jpg", "has no host"),
+        ("https://media.example:99999/a.jpg", "is not a valid URL (host or port)"),
+        ("https://media.example:0/a.jpg", "is not a valid URL (host or port)"),
+        ("https://media.example:https/a.jpg", "is not a valid URL (host or port)"),
+        ("https://[::1/a.jpg", "is not a valid URL (host or port)"),
+        ("https://a..b/a.jpg", "is not a valid URL (host or port)"),
+    ],
+)
+def test_malformed_urls(url: str, text: str, server: Server) -> None:
+    with pytest.raises(InvalidRequest) as exc:
+        preflight(url, HTTPS)
+    assert message(exc) == text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/a.jpg",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[fd00:ec2::254]/latest/meta-data/",
+        "https://[::ffff:169.254.169.254]/a.jpg",
+        "https://[::1]:4010/a.jpg",
+        "https://10.1.2.3/a.jpg",
+        "https://100.64.1.1/a.jpg",
+    ],
+)
+def test_literal_forbidden_addresses_are_refused(url: str, server: Server) -> None:
+    with pytest.raises(InvalidRequest) as exc:
+        preflight(url, HTTPS)
+    assert message(exc).startswith("resolves to a forbidden address")
+    assert server.requests == []
+
+
+def test_a_name_with_one_forbidden_address_among_public_ones_is_refused(
+    resolver: Resolver, server: Server
+) -> None:
+    resolver.names["mixed.example"] = [PUBLIC_V4, PUBLIC_V6, "10.0.0.7"]
+    with pytest.raises(InvalidRequest) as exc:
+        preflight("https://mixed.example/a.jpg", HTTPS)
+    assert message(exc).startswith("resolves to a forbidden address")
+    assert server.requests == []
+
+
+def test_a_name_that_does_not_resolve(server: Server) -> None:
+    with pytest.raises(InvalidRequest) as exc:
+        preflight("https://nowhere.example/a.jpg", HTTPS)
+    assert message(exc) == "could not be reached (its host name does not resolve)"
+
+
+def test_the_request_goes_to_the_checked_address_with_the_name_in_host(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A second lookup would hand out loopback (DNS rebinding): there must be no second lookup.
+    answers = iter([[PUBLIC_V4], ["127.0.0.1"]])
+    real = Resolver()
+
+    def rebinding(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        real.names[host] = next(answers)
+        return real(host, port)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    server.serve("https://rebind.example:8443/a.jpg")
+    info = preflight("https://rebind.example:8443/a.jpg?sig=1#frag", HTTPS)
+    assert info == MediaInfo("https://rebind.example:8443/a.jpg?sig=1", "image/jpeg", 2048)
+    assert server.requests == [("HEAD", PUBLIC_V4, "rebind.example:8443", "/a.jpg?sig=1")]
+    assert real.lookups == ["rebind.example"]
+
+
+def test_idn_host_is_sent_as_punycode(resolver: Resolver, server: Server) -> None:
+    resolver.names["xn--bcher-kva.example"] = [PUBLIC_V4]
+    server.serve("https://xn--bcher-kva.example/a.jpg")
+    assert preflight("https://bücher.example/a.jpg", HTTPS).url == "https://xn--bcher-kva.example/a.jpg"
+    assert server.requests[0][2] == "xn--bcher-kva.example"
+
+
+# --- the allowlist of private media hosts --------------------------------------------------------
+
+
+def test_allowlisted_host_and_port_may_be_private(server: Server) -> None:
+    server.serve("http://127.0.0.1:4010/a.jpg")
+    policy = MediaPolicy(allow_http=True, allowed_private_hosts=frozenset({"127.0.0.1:4010"}))
+    assert preflight("http://127.0.0.1:4010/a.jpg", policy).content_length == 2048
+    assert server.requests == [("HEAD", "127.0.0.1", "127.0.0.1:4010", "/a.jpg")]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:4011/a.jpg",  # another port
+        "http://127.0.0.1/a.jpg",  # the default port
+        "http://localhost:4010/a.jpg",  # another name for the same address
+        "http://rebind.example:4010/a.jpg",  # a name that resolves to it
+    ],
+)
+def test_allowlist_is_exactly_host_and_port(url: str, resolver: Resolver, server: Server) -> None:
+    resolver.names.update({"localhost": ["127.0.0.1"], "rebind.example": ["127.0.0.1"]})
+    policy = MediaPolicy(allow_http=True, allowed_private_hosts=frozenset({"127.0.0.1:4010"}))
+    with pytest.raises(InvalidRequest) as exc:
+        preflight(url, policy)
+    assert message(exc).startswith("resolves to a forbidden address")
+    assert server.requests == []
+
+
+def test_allowlist_entries_are_normalised(resolver: Resolver, server: Server) -> None:
+    resolver.names["sim.local"] = ["10.0.0.5"]
+    server.serve("http://sim.local:4010/a.jpg")
+    server.serve("http://[::1]:4010/a.jpg")
+    policy = MediaPolicy(
+        allow_http=True, allowed_private_hosts=frozenset({" SIM.local:4010 ", "[::1]:4010", ""})
+    )
+    assert policy.allowed_private_hosts == {"sim.local:4010", "[::1]:4010"}
+    preflight("http://Sim.Local:4010/a.jpg", policy)
+    preflight("http://[::1]:4010/a.jpg", policy)
+    assert [r[1] for r in server.requests] == ["10.0.0.5", "::1"]
+
+
+def test_policy_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOW_HTTP_MEDIA", "true")
+    monkeypatch.setenv("MEDIA_ALLOWED_PRIVATE_HOSTS", "127.0.0.1:4010, Sim.Local:80,,")
+    monkeypatch.setenv("MEDIA_MAX_BYTES", "500000")
+    policy = MediaPolicy.from_settings(Settings.from_env())
+    assert policy == MediaPolicy(
+        allow_http=True,
+        allowed_private_hosts=frozenset({"127.0.0.1:4010", "sim.local:80"}),
+        max_bytes=500_000,
+    )
+    for name in ("ALLOW_HTTP_MEDIA", "MEDIA_ALLOWED_PRIVATE_HOSTS", "MEDIA_MAX_BYTES"):
+        monkeypatch.delenv(name)
+    assert MediaPolicy.from_settings(Settings.from_env()) == MediaPolicy(allow_http=False)
+
+
+# --- redirects -----------------------------------------------------------------------------------
+
+
+def chain(server: Server, hops: int, status: int = 302) -> str:
+    """/hop/<hops> redirects to /hop/<hops-1> ... to /a.jpg: `hops` redirects in all."""
+    for n in range(hops, 0, -1):
+        location = "/a.jpg" if n == 1 else f"/hop/{n - 1}"
+        for method in ("HEAD", "GET"):
+            server.answers[(method, f"https://media.example/hop/{n}")] = _Answer(
+                status, {"location": location}
+            )
+    server.serve("https://media.example/a.jpg")
+    return f"https://media.example/hop/{hops}" if hops else "https://media.example/a.jpg"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize("hops", [0, 1, 2, 3])
+def test_up_to_max_redirects_are_followed(hops: int, status: int, server: Server) -> None:
+    info = preflight(chain(server, hops, status), HTTPS)
+    assert info.url == "https://media.example/a.jpg"
+    assert len(server.requests) == hops + 1
+
+
+def test_one_redirect_too_many_is_refused(server: Server) -> None:
+    with pytest.raises(InvalidRequest) as exc:
+        preflight(chain(server, 4), HTTPS)
+    assert message(exc) == "redirects more than 3 times"
+    assert len(server.requests) == 4  # the 4th redirect is never followed
+
+
+@pytest.mark.parametrize("limit", [0, 1, 5])
+def test_redirect_limit_follows_the_policy(limit: int, server: Server) -> None:
+    policy = MediaPolicy(allow_http=False, max_redirects=limit)
+    assert preflight(chain(server, limit), policy).url == "https://media.example/a.jpg"
+    with pytest.raises(InvalidRequest) as exc:
+        preflight(chain(server, limit + 1), policy)
+    assert message(exc) == f"redirects more than {limit} times"
+
+
+@pytest.mark.parametrize(
+    ("location", "final"),
+    [
+        ("/b/c.jpg", "https://media.example/b/c.jpg"),
+        ("c.jpg", "https://media.example/dir/c.jpg"),
+        ("../c.jpg", "https://media.example/c.jpg"),
+        ("//cdn.example/c.jpg", "https://cdn.example/c.jpg"),
+        ("https://cdn.example/c.jpg?x=1#f", "https://cdn.example/c.jpg?x=1"),
+    ],
+)
+def test_relative_locations_resolve_against_the_current_url(
+    location: str, final: str, resolver: Resolver, server: Server
+) -> None:
+    resolver.names["cdn.example"] = [PUBLIC_V6]
+    server.answers[("HEAD", "https://media.example/dir/a.jpg")] = _Answer(302, {"location": location})
+    server.serve(final.split("?", maxsplit=1)[0])
+    assert preflight("https://media.example/dir/a.jpg", HTTPS).url == final
+
+
+@pytest.mark.parametrize(
+    ("location", "text"),
+    [
+        ("https://10.0.0.1/a.jpg", "redirects to a URL that resolves to a forbidden address"),
+        ("http://169.254.169.254/latest/meta-data/", "redirects to a URL that must use https"),
+        (
+            "https://169.254.169.254/latest/meta-data/",
+            "redirects to a URL that resolves to a forbidden address",
+        ),
+        ("https://[fd00:ec2::254]/", "redirects to a URL that resolves to a forbidden address"),
+        ("https://inside.example/a.jpg", "redirects to a URL that resolves to a forbidden address"),
+        ("https://u:p@cdn.example/a.jpg", "redirects to a URL that must not contain a user name or password"),
+        ("file:///etc/passwd", "redirects to a URL that must use https"),
+        ("https://gone.example/a.jpg", "redirects to a URL that could not be reached"),
+    ],
+)
+def test_every_hop_is_checked_before_it_is_fetched(
+    location: str, text: str, resolver: Resolver, server: Server
+) -> None:
+    resolver.names["inside.example"] = ["192.168.0.10"]
+    server.answers[("HEAD", "https://media.example/a.jpg")] = _Answer(307, {"location": location})
+    with pytest.raises(InvalidRequest) as exc:
+        preflight("https://media.example/a.jpg", HTTPS)
+    assert message(exc).startswith(text)
+    assert [r[1] for r in server.requests] == [PUBLIC_V4]  # nothing sent to the redirect target
+
+
+def test_a_redirect_without_location(server: Server) -> None:
+    server.answers[("HEAD", "https://media.example/a.jpg")] = _Answer(302, {})
+    with pytest.raises(InvalidRequest) as exc:
+        preflight("https://media.example/a.jpg", HTTPS)
+    assert message(exc) == "answered HTTP 302 without a Location"
+
+
+# --- HEAD, the ranged GET, and the final answer --------------------------------------------------
+
+
+@pytest.mark.parametrize("head_status", [405, 501])
+def test_ranged_get_when_head_is_not_supported(head_status: int, server: Server) -> None:
+    url = "https://media.example/a.jpg"
+    server.answers[("HEAD", url)] = _Answer(head_status)
+    server.answers[("GET", url)] = _Answer(
+        206, {"content-type": "image/png", "content-range": "bytes 0-0/5000"}
+    )
+    assert preflight(url, HTTPS) == MediaInfo(url, "image/png", 5000)
+    assert [r[0] for r in server.requests] == ["HEAD", "GET"]
+
+
+def test_head_answering_404_is_not_retried_with_get(server: Server) -> None:
+    with pytest.raises(InvalidRequest) as exc:
+        preflight("https://media.example/none.jpg", HTTPS)
+    assert message(exc) == "answered HTTP 404"
+    assert [r[0] for r in server.requests] == ["HEAD"]
+
+
+def judge(answer: _Answer, max_bytes: int = 1_048_576) -> MediaInfo:
+    return media_preflight._judge(
+        "https://m.example/a", answer, MediaPolicy(allow_http=False, max_bytes=max_bytes)
+    )
+
+
+def judge_message(answer: _Answer, max_bytes: int = 1_048_576) -> str:
+    with pytest.raises(InvalidRequest) as exc:
+        judge(answer, max_bytes)
+    return message(exc)
+
+
+@pytest.mark.parametrize("status", [201, 204, 206, 304, 403, 404, 410, 500, 503])
+def test_head_must_answer_200(status: int) -> None:
+    assert judge_message(_Answer(status, JPEG)) == f"answered HTTP {status}"
+
+
+def test_ranged_get_may_answer_200_or_206() -> None:
+    assert judge(_Answer(200, JPEG, ranged=True)).content_length == 2048
+    ranged = {"content-type": "image/gif", "content-range": "bytes 0-0/77", "content-length": "1"}
+    assert judge(_Answer(206, ranged, ranged=True)).content_length == 77
+    assert judge_message(_Answer(206, {**ranged, "content-range": "bytes 0-0/*"}, ranged=True)) == (
+        "has no Content-Length (chunked transfer is not accepted by Sinch)"
+    )
+    assert judge_message(_Answer(416, JPEG, ranged=True)) == "answered HTTP 416"
+
+
+@pytest.mark.parametrize("content_type", sorted(media_preflight.SUPPORTED_CONTENT_TYPES))
+def test_supported_content_types(content_type: str) -> None:
+    assert judge(_Answer(200, {**JPEG, "content-type": content_type})).content_type == content_type
+
+
+@pytest.mark.parametrize(
+    ("header", "kind"),
+    [
+        ("IMAGE/JPEG; charset=binary", "image/jpeg"),
+        (" image/png ;q=1", "image/png"),
+        ("Text/VCard", "text/vcard"),
+    ],
+)
+def test_content_type_parameters_and_case_are_ignored(header: str, kind: str) -> None:
+    assert judge(_Answer(200, {**JPEG, "content-type": header})).content_type == kind
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/octet-stream", "text/html", "image/webp", "image/svg+xml"]
+)
+def test_unsupported_content_types(content_type: str) -> None:
+    text = judge_message(_Answer(200, {**JPEG, "content-type": content_type + "; charset=utf-8"}))
+    assert text == f"has an unsupported Content-Type {content_type}"
+
+
+def test_missing_content_type() -> None:
+    assert judge_message(_Answer(200, {"content-length": "10"})) == "has no Content-Type"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"content-type": "image/jpeg"},
+        {"content-type": "image/jpeg", "transfer-encoding": "chunked"},
+        {"content-type": "image/jpeg", "transfer-encoding": "gzip, chunked", "content-length": "10"},
+        {"content-type": "image/jpeg", "content-length": "ten"},
+        {"content-type": "image/jpeg", "content-length": "-1"},
+        {"content-type": "image/jpeg", "content-length": "10, 12"},  # two Content-Length headers
+    ],
+)
+def test_a_content_length_is_required(headers: dict[str, str]) -> None:
+    assert (
+        judge_message(_Answer(200, headers))
+        == "has no Content-Length (chunked transfer is not accepted by Sinch)"
+    )
+
+
+def test_size_limit() -> None:
+    assert judge(_Answer(200, {**JPEG, "content-length": "1000"}), max_bytes=1000).content_length == 1000
+    text = judge_message(_Answer(200, {**JPEG, "content-length": "1001"}), max_bytes=1000)
+    assert text == "is 1001 bytes; the limit is 1000 bytes"
+    assert judge_message(_Answer(200, {**JPEG, "content-length": "0"})) == "is empty (Content-Length 0)"
+
+
+@given(st.integers(1, 10**12), st.integers(1, 10**7))
+def test_size_limit_property(size: int, limit: int) -> None:
+    answer = _Answer(200, {**JPEG, "content-length": str(size)})
+    if size <= limit:
+        assert judge(answer, limit).content_length == size
+    else:
+        assert judge_message(answer, limit) == f"is {size} bytes; the limit is {limit} bytes"
+
+
+# --- reaching the host ---------------------------------------------------------------------------
+
+
+def test_the_next_address_is_tried_only_when_connecting_fails(
+    resolver: Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from urllib3.exceptions import NewConnectionError, ReadTimeoutError
+
+    resolver.names["two.example"] = [PUBLIC_V6, PUBLIC_V4]
+    tried: list[str] = []
+
+    def exchange(failure: Callable[[], Exception]) -> Callable[..., _Answer]:
+        def fake(target: _Target, address: str, method: str, timeout_s: float) -> _Answer:
+            tried.append(address)
+            if address == PUBLIC_V6:
+                raise failure()
+            return _Answer(200, JPEG)
+
+        return fake
+
+    refused = NewConnectionError(None, "refused")  # type: ignore[arg-type]
+    monkeypatch.setattr(media_preflight, "_exchange", exchange(lambda: refused))
+    assert preflight("https://two.example/a.jpg", HTTPS).content_length == 2048
+    assert tried == [PUBLIC_V6, PUBLIC_V4]
+
+    tried.clear()
+    slow = ReadTimeoutError(None, "/", "slow")  # type: ignore[arg-type]
+    monkeypatch.setattr(media_preflight, "_exchange", exchange(lambda: slow))
+    with pytest.raises(InvalidRequest) as exc:
+        preflight("https://two.example/a.jpg", HTTPS)
+    assert message(exc) == "could not be reached (timed out)"
+    assert tried == [PUBLIC_V6]
+
+
+def test_the_whole_preflight_has_a_deadline(server: Server) -> None:
+    server.serve("https://media.example/a.jpg")
+    with pytest.raises(InvalidRequest) as exc:
+        preflight("https://media.example/a.jpg", MediaPolicy(allow_http=False, total_timeout_s=0))
+    assert message(exc) == "could not be reached (timed out)"
+    assert server.requests == []
