@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck cfn-lint unit integration e2e bench deploy clean
+.PHONY: install run test lint typecheck cfn-lint bench openapi deploy clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ test: install lint typecheck cfn-lint
 
 bench: install
 	$(PY) -m devstack.bench
+
+# docs/openapi.json is generated from the code; a test fails when it is stale.
+openapi: install
+	$(PY) -m devstack.openapi
 
 # Real AWS: SAM CLI lives in its own environment (it pins an older boto3 than the project).
 deploy:

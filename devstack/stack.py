@@ -43,7 +43,8 @@ FROM_NUMBER = "+12025550100"
 SINCH_REGION = "us"
 
 # Template parameters the local stack sets (a DEVSTACK_PARAM_<Name> variable still wins).
-LOCAL_PARAMETERS = {"AllowHttpMedia": "true"}  # PublicBaseUrl: the local API's URL
+# Plus PublicBaseUrl (the local API's URL) and MediaAllowedPrivateHosts (the simulator only).
+LOCAL_PARAMETERS = {"AllowHttpMedia": "true"}
 
 
 @dataclass
@@ -195,7 +196,11 @@ class LocalStack:
             log=self.log,
         )
         self.api_url = self._gateway.url
-        local = {**LOCAL_PARAMETERS, "PublicBaseUrl": self.api_url}
+        local = {
+            **LOCAL_PARAMETERS,
+            "PublicBaseUrl": self.api_url,
+            "MediaAllowedPrivateHosts": self.sinch_url.removeprefix("http://"),
+        }
         template.bind(
             {
                 **{k: v for k, v in local.items() if template.declares_parameter(k)},

@@ -1,53 +1,109 @@
-"""SendFunction: the public messages API (POST /v1/messages, GET /v1/messages/{id}, GET /health)."""
+"""SendFunction: the public messages API under /v1, and /health."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sinch_gateway import api_problems, wiring
+from sinch_gateway import api_problems, listing, send_api, wiring
 from sinch_gateway.callbacks import delivery_report_url
 from sinch_gateway.config import get_settings
-from sinch_gateway.errors import MessageNotFound, SinchRejected, SinchUnavailable
-from sinch_gateway.media import check_media_url
-from sinch_gateway.models import Health, MessageAccepted, MessageView, SendMessageRequest
-from sinch_gateway.status import Status
+from sinch_gateway.errors import MessageNotFound
+from sinch_gateway.media_preflight import MediaPolicy, preflight
+from sinch_gateway.models import (
+    DryRunResult,
+    Health,
+    MessageAccepted,
+    MessagePage,
+    MessageView,
+    SendMessageRequest,
+)
 from sinch_gateway.telemetry import logger, metrics, tracer
 
 app = APIGatewayRestResolver(enable_validation=True)
+app.configure_openapi(
+    title="Sinch messaging gateway",
+    version="1.0.0",
+    description="Send SMS and MMS through Sinch and follow each message to a final delivery status. "
+    "Errors are application/problem+json (RFC 9457).",
+    security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+    security=[{"apiKey": []}],
+)
+app.enable_swagger(path="/v1/docs", title="Sinch messaging gateway")
 api_problems.register(app)
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x20-\x7e]+$",
+        description="Same key and body within 24 h: the first answer again, and nothing sent twice",
+    ),
+]
+DryRunFlag = Annotated[
+    bool,
+    Header(alias="X-Dry-Run", description="true: show what Sinch would send, send nothing, record nothing"),
+]
 
-@app.post("/v1/messages", summary="Send an SMS or MMS", responses={202: {"description": "Accepted"}})
+
+@app.post(
+    "/v1/messages",
+    summary="Send an SMS or MMS",
+    responses=api_problems.documented(
+        {202: ("Accepted", MessageAccepted), 200: ("Dry run: what would be sent", DryRunResult)},
+        400,
+        409,
+        413,
+        415,
+        502,
+        503,
+    ),
+)
 @tracer.capture_method
-def send_message(message: SendMessageRequest) -> Response[MessageAccepted]:
+def send_message(
+    message: SendMessageRequest, idempotency_key: IdempotencyKey = None, dry_run: DryRunFlag = False
+) -> Response[Any]:
     settings = get_settings()
     if message.media_url is not None:
-        check_media_url(str(message.media_url), allow_http=settings.allow_http_media)
-    context = app.current_event.request_context
-    callback_url = delivery_report_url(settings.public_base_url, context.domain_name, context.stage)
-    record = wiring.sender().submit(message, callback_url)
-    if record.status is Status.REJECTED:
-        raise SinchRejected(
-            record.error_text or "Sinch refused the message.",
-            errors=[("", f"Sinch error {record.error_code}")],
-            extra={"messageId": record.id, "sinchCode": record.error_code},
-        )
-    if record.status is Status.FAILED:
-        raise SinchUnavailable(
-            "The message was recorded as failed; the operator must fix the Sinch credentials.",
-            extra={"messageId": record.id},
-        )
-    return Response(
-        status_code=202,
-        content_type="application/json",
-        body=record.accepted_view(),
-        headers={"Location": f"/v1/messages/{record.id}"},
+        preflight(str(message.media_url), MediaPolicy.from_settings(settings))
+    if dry_run:
+        return Response(200, "application/json", wiring.sender().dry_run(message).model_dump_json())
+    request_context = app.current_event.request_context
+    callback_url = delivery_report_url(
+        settings.public_base_url, request_context.domain_name, request_context.stage
     )
+    if idempotency_key is None:
+        return send_api.send_answer(message, callback_url).response()
+    api_key_id = request_context.identity.api_key_id or ""
+    return send_api.send_idempotently(
+        idempotency_key, api_key_id, message, callback_url, app.lambda_context
+    ).response()
 
 
-@app.get("/v1/messages/<id>", summary="A message and its status history")
+@app.get(
+    "/v1/messages",
+    summary="Messages with a clientReference, newest first",
+    responses=api_problems.documented({200: ("A page of messages", MessagePage)}),
+)
+@tracer.capture_method
+def list_messages(
+    client_reference: Annotated[str, Query(alias="clientReference", min_length=1, max_length=128)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
+) -> MessagePage:
+    return listing.page_by_client_reference(wiring.repository(), client_reference, limit, next_token)
+
+
+@app.get(
+    "/v1/messages/<id>",
+    summary="A message and its status history",
+    responses=api_problems.documented({200: ("The message", MessageView)}, 404),
+)
 @tracer.capture_method
 def get_message(id: str) -> MessageView:  # the name is the path parameter's, as in template.yaml
     record = wiring.repository().get(id)
@@ -56,7 +112,27 @@ def get_message(id: str) -> MessageView:  # the name is the path parameter's, as
     return record.view()
 
 
-@app.get("/health", summary="Liveness")
+@app.delete(
+    "/v1/messages/<id>",
+    summary="Cancel a message that is not sent yet (scheduled with sendAt, or waiting to be retried)",
+    responses=api_problems.documented({200: ("The cancelled message", MessageView)}, 404, 409, 502, 503),
+)
+@tracer.capture_method
+def cancel_message(id: str) -> MessageView:
+    return wiring.sender().cancel(id).view()
+
+
+@app.get("/v1/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(200, "application/json", app.get_openapi_json_schema())
+
+
+@app.get(
+    "/health",
+    summary="Liveness (no API key needed)",
+    security=[{}],
+    responses=api_problems.documented({200: ("Alive", Health)}),
+)
 def health() -> Health:
     return Health()
 
@@ -65,4 +141,6 @@ def health() -> Health:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if (rejection := api_problems.reject_unreadable_body(event)) is not None:
+        return rejection.proxy()
     return app.resolve(event, context)

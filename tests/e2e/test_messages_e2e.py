@@ -61,7 +61,10 @@ def test_an_mms_reaches_delivered(local: LocalStack) -> None:
 
 
 def test_an_mms_whose_media_sinch_cannot_fetch_ends_failed(local: LocalStack) -> None:
-    answer = local.api("POST", "/v1/messages", mms(local, "too-large.jpg"))
+    # Our preflight sees the media fine; Sinch's own fetch of it then fails.
+    local.sim("POST", "/_sim/faults", {"rules": [{"match": "media", "status": 404}]})
+
+    answer = local.api("POST", "/v1/messages", mms(local, "sample.jpg"))
 
     assert answer.status == 202, answer.body
     final = local.wait_final(answer.body["id"])

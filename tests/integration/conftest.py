@@ -77,7 +77,7 @@ class Env:
         module = self.modules[function]
         return lambda event: module.lambda_handler(event, Context())
 
-    def api(
+    def call(
         self,
         function: str,
         method: str,
@@ -86,7 +86,9 @@ class Env:
         body: str | None = None,
         headers: dict[str, str] | None = None,
         resource: str | None = None,
-    ) -> tuple[int, Any]:
+        query: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The raw proxy result of one API Gateway REST event."""
         hdrs = {"content-type": "application/json", **(headers or {})}
         event = json.loads((ROOT / "events" / "api-send-sms.json").read_text())
         event.update(
@@ -96,8 +98,14 @@ class Env:
             body=body,
             headers=hdrs,
             multiValueHeaders={k: [v] for k, v in hdrs.items()},
+            queryStringParameters=query,
+            multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
         )
-        answer = self.handler(function)(event)
+        result: dict[str, Any] = self.handler(function)(event)
+        return result
+
+    def api(self, function: str, method: str, **kwargs: Any) -> tuple[int, Any]:
+        answer = self.call(function, method, **kwargs)
         return answer["statusCode"], json.loads(answer["body"]) if answer.get("body") else None
 
     def send(self, body: dict[str, Any]) -> tuple[int, Any]:

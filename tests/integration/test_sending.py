@@ -93,7 +93,7 @@ def test_a_token_sinch_refuses_even_after_refreshing_fails_the_message(env: Env)
     status, body = env.send(SMS)
 
     assert status == 502
-    assert body["type"] == "/problems/sinch-unavailable"
+    assert body["type"] == "/problems/sinch-misconfigured"
     assert "wrong-token" not in json.dumps(body)
     stored = env.stored(body["messageId"])
     assert (stored["status"], stored["error"]["code"]) == ("failed", "sinch_unauthorized")

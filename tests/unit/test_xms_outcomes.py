@@ -1,5 +1,5 @@
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
@@ -11,6 +11,8 @@ from sinch_gateway.sinch.xms import (
     OutboundMessage,
     Refused,
     Transient,
+    as_dry_run,
+    as_send_outcome,
     batch_body,
     classify,
     parse_retry_after,
@@ -23,13 +25,12 @@ def response(status: int, body: object = None, headers: dict[str, str] | None = 
 
 
 def test_201_with_a_batch_id_is_accepted() -> None:
-    assert classify(response(201, {"id": "01HZX3K9Q7B2M4N6P8R0S2T4V6"})) == Accepted(
-        "01HZX3K9Q7B2M4N6P8R0S2T4V6"
-    )
+    answered = classify(response(201, {"id": "01HZX3K9Q7B2M4N6P8R0S2T4V6"}))
+    assert as_send_outcome(answered) == Accepted("01HZX3K9Q7B2M4N6P8R0S2T4V6")
 
 
 def test_2xx_without_a_batch_id_is_an_ambiguous_transient() -> None:
-    outcome = classify(response(201, {"nope": 1}))
+    outcome = as_send_outcome(classify(response(201, {"nope": 1})))
     assert isinstance(outcome, Transient) and outcome.ambiguous
 
 
@@ -94,3 +95,33 @@ def test_batch_bodies_carry_our_id_and_callback() -> None:
     )
     assert mms["type"] == "mt_media"
     assert mms["body"] == {"url": "https://cdn.test/a.jpg", "subject": "S"}
+
+
+def test_a_scheduled_batch_carries_send_at_in_utc() -> None:
+    when = datetime(2026, 12, 1, 11, 30, tzinfo=timezone(timedelta(hours=1)))
+    body = batch_body(
+        OutboundMessage(
+            to="+12025550143", client_reference="m", callback_url="https://x.test/cb", text="Hi", send_at=when
+        ),
+        "+12025550100",
+    )
+    assert body["send_at"] == "2026-12-01T10:30:00.000Z"
+
+
+def test_a_dry_run_answer_is_read_per_recipient() -> None:
+    answer = classify(
+        response(
+            200,
+            {
+                "number_of_recipients": 1,
+                "number_of_messages": 2,
+                "per_recipient": [
+                    {"recipient": "12025550143", "body": "x", "number_of_parts": 2, "encoding": "UNICODE"}
+                ],
+            },
+        )
+    )
+    dry = as_dry_run(answer)
+    assert not isinstance(dry, (Transient, Refused, AuthFailed))
+    assert dry.number_of_messages == 2
+    assert [(r.number_of_parts, r.encoding) for r in dry.recipients] == [(2, "UNICODE")]

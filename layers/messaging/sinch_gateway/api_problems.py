@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -13,12 +14,42 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError, Servic
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from sinch_gateway.errors import GatewayError
+from sinch_gateway.models import Problem
 
 PROBLEM_JSON = "application/problem+json"
+MAX_BODY_BYTES = 64 * 1024
 logger = Logger(child=True)
 
 
-def problem(
+@dataclass(frozen=True)
+class HttpAnswer:
+    """An answer as plain data, so that it can be stored and replayed byte for byte."""
+
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def response(self) -> Response[str]:
+        return Response(status_code=self.status, body=self.body, headers=self.headers)
+
+    def proxy(self) -> dict[str, Any]:
+        """As a Lambda proxy integration result, for answers given before the resolver runs."""
+        return {
+            "statusCode": self.status,
+            "headers": self.headers,
+            "body": self.body,
+            "isBase64Encoded": False,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "body": self.body, "headers": self.headers}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HttpAnswer:
+        return cls(int(data["status"]), str(data["body"]), dict(data["headers"]))
+
+
+def problem_answer(
     status: int,
     type_: str,
     title: str,
@@ -27,26 +58,52 @@ def problem(
     errors: Iterable[tuple[str, str]] = (),
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, object] | None = None,
-) -> Response[str]:
+) -> HttpAnswer:
     body: dict[str, Any] = {"type": type_, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body["errors"] = [{"field": f, "message": m} for f, m in errors]
     body.update(extra or {})
-    return Response(
-        status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body), headers=dict(headers or {})
+    return HttpAnswer(status, json.dumps(body), {"Content-Type": PROBLEM_JSON, **(headers or {})})
+
+
+def error_answer(exc: GatewayError) -> HttpAnswer:
+    return problem_answer(
+        exc.status, exc.type, exc.title, exc.detail, errors=exc.errors, headers=exc.headers, extra=exc.extra
     )
 
 
+def problem(status: int, type_: str, title: str, detail: str | None = None, **kwargs: Any) -> Response[str]:
+    return problem_answer(status, type_, title, detail, **kwargs).response()
+
+
+def documented(success: Mapping[int, tuple[str, type[Any]]], *problems: int) -> dict[int, Any]:
+    """A route's documented answers: its successes, and as problems these statuses and 422."""
+    answers: dict[int, Any] = {
+        status: {"description": description, "content": {"application/json": {"model": model}}}
+        for status, (description, model) in success.items()
+    }
+    content = {PROBLEM_JSON: {"model": Problem}}
+    for status in sorted({*problems, 422}):
+        answers[status] = {"description": HTTPStatus(status).phrase, "content": content}
+    return answers
+
+
 def _field_name(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
+    if len(loc) == 2 and loc[0] == "header":
+        # API Gateway lowercases nothing, Powertools everything: name the header as documented.
+        return "-".join(part.capitalize() for part in str(loc[1]).split("-"))
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     return ".".join(parts) or "body"
 
 
 def _validation_message(err: Mapping[str, Any]) -> str:
-    msg = str(err.get("msg", "is not valid"))
+    if err.get("type") == "extra_forbidden":
+        return "is not a known field"
+    if err.get("type") == "missing":
+        return "is required"
     # pydantic prefixes messages from our own validators; the field name already says where.
-    return msg.removeprefix("Value error, ")
+    return str(err.get("msg", "is not valid")).removeprefix("Value error, ")
 
 
 def validation_problem(exc: RequestValidationError) -> Response[str]:
@@ -58,15 +115,7 @@ def validation_problem(exc: RequestValidationError) -> Response[str]:
             "The body is not valid JSON",
             "Send a JSON object with Content-Type: application/json.",
         )
-    fields: list[tuple[str, str]] = []
-    for err in errors:
-        loc = tuple(err.get("loc", ()))
-        if err.get("type") == "extra_forbidden":
-            fields.append((_field_name(loc), "is not a known field"))
-        elif err.get("type") == "missing":
-            fields.append((_field_name(loc), "is required"))
-        else:
-            fields.append((_field_name(loc), _validation_message(err)))
+    fields = [(_field_name(tuple(e.get("loc", ()))), _validation_message(e)) for e in errors]
     names = ", ".join(sorted({f for f, _ in fields}))
     return problem(
         422,
@@ -75,6 +124,39 @@ def validation_problem(exc: RequestValidationError) -> Response[str]:
         f"Check these fields: {names}.",
         errors=fields,
     )
+
+
+def _header(event: Mapping[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def reject_unreadable_body(event: Mapping[str, Any]) -> HttpAnswer | None:
+    """413 and 415 come before any parsing, so a client learns the real reason first."""
+    if event.get("httpMethod") not in ("POST", "PUT", "PATCH") or event.get("body") is None:
+        return None
+    size = len(str(event["body"]).encode()) * (3 if event.get("isBase64Encoded") else 4) // 4
+    if size > MAX_BODY_BYTES:
+        return problem_answer(
+            413, "/problems/body-too-large", "The body is too large", f"At most {MAX_BODY_BYTES} bytes."
+        )
+    media_type = (_header(event, "content-type") or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        return problem_answer(
+            415,
+            "/problems/unsupported-media-type",
+            "Unsupported Content-Type",
+            f"Send application/json, not {media_type or 'no Content-Type'}.",
+        )
+    return None
+
+
+def _allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
+    # Powertools has no public "which methods match this path": its route lists are read directly.
+    routes = app._static_routes + app._dynamic_routes
+    return sorted({r.method for r in routes if r.rule.match(path)})
 
 
 def register(app: APIGatewayRestResolver) -> None:
@@ -86,7 +168,7 @@ def register(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(GatewayError)
     def _on_domain(exc: GatewayError) -> Response[str]:
-        return problem(exc.status, exc.type, exc.title, exc.detail, errors=exc.errors, extra=exc.extra)
+        return error_answer(exc).response()
 
     @app.exception_handler(ServiceError)
     def _on_service_error(exc: ServiceError) -> Response[str]:
@@ -95,12 +177,17 @@ def register(app: APIGatewayRestResolver) -> None:
 
     @app.not_found
     def _on_not_found(_: NotFoundError) -> Response[str]:
-        return problem(
-            404,
-            "about:blank",
-            "Not Found",
-            f"No route for {app.current_event.http_method} {app.current_event.path}.",
-        )
+        method, path = app.current_event.http_method, app.current_event.path
+        allowed = _allowed_methods(app, path)
+        if allowed:
+            return problem(
+                405,
+                "/problems/method-not-allowed",
+                "Method Not Allowed",
+                f"{path} accepts {', '.join(allowed)}, not {method}.",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return problem(404, "/problems/no-such-route", "Not Found", f"No route for {method} {path}.")
 
     @app.exception_handler(Exception)
     def _on_unexpected(exc: Exception) -> Response[str]:

@@ -11,9 +11,14 @@ def _flag(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes"}
 
 
+def _host_list(name: str) -> frozenset[str]:
+    return frozenset(h.strip().lower() for h in os.environ.get(name, "").split(",") if h.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     messages_table: str
+    idempotency_table: str
     send_queue_url: str
     sinch_secret_id: str
     public_base_url: str
@@ -27,12 +32,16 @@ class Settings:
     send_lease_s: int
     message_ttl_days: int
     webhook_tolerance_s: int
+    # host:port media servers allowed to be private (the local stack's simulator); empty in AWS
+    media_allowed_private_hosts: frozenset[str] = frozenset()
+    media_max_bytes: int = 1_048_576
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
         return cls(
             messages_table=env.get("MESSAGES_TABLE", ""),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             send_queue_url=env.get("SEND_QUEUE_URL", ""),
             sinch_secret_id=env.get("SINCH_SECRET_ID", ""),
             public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
@@ -47,6 +56,8 @@ class Settings:
             send_lease_s=int(env.get("SEND_LEASE_S", "30")),
             message_ttl_days=int(env.get("MESSAGE_TTL_DAYS", "90")),
             webhook_tolerance_s=int(env.get("WEBHOOK_TOLERANCE_S", "300")),
+            media_allowed_private_hosts=_host_list("MEDIA_ALLOWED_PRIVATE_HOSTS"),
+            media_max_bytes=int(env.get("MEDIA_MAX_BYTES", "1048576")),
         )
 
 

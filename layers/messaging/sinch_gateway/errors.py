@@ -14,11 +14,13 @@ class GatewayError(Exception):
         *,
         errors: list[tuple[str, str]] | None = None,
         extra: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
         self.extra = extra or {}
+        self.headers = headers or {}
 
 
 class InvalidRequest(GatewayError):
@@ -33,23 +35,60 @@ class MessageNotFound(GatewayError):
     title = "No such message"
 
 
+class Conflict(GatewayError):
+    """The request cannot be done in the message's present state (or with this idempotency key)."""
+
+    status = 409
+    type = "/problems/conflict"
+    title = "Conflict"
+
+
 class SinchRejected(GatewayError):
-    """Sinch refused the message for good (4xx); it will not be retried."""
+    """Sinch found the message itself invalid (HTTP 400); it will not be retried."""
 
     status = 422
     type = "/problems/sinch-rejected"
     title = "Sinch rejected the message"
 
 
-class SinchUnavailable(GatewayError):
-    """Sinch could not be used at all (credentials refused): the operator must act."""
+class SinchForbidden(GatewayError):
+    """Sinch refused to send it for this account (HTTP 403); it will not be retried."""
+
+    status = 422
+    type = "/problems/sinch-forbidden"
+    title = "Sinch refused to send the message"
+
+
+class SinchMisconfigured(GatewayError):
+    """Sinch answered as if our own setup were wrong (401 after a refresh, 404, 405, 415...)."""
 
     status = 502
+    type = "/problems/sinch-misconfigured"
+    title = "The gateway's Sinch setup is wrong"
+
+
+class SinchUnavailable(GatewayError):
+    """Sinch could not answer now; asking again later may work."""
+
+    status = 503
     type = "/problems/sinch-unavailable"
-    title = "Sinch refused our credentials"
+    title = "Sinch is unavailable"
 
 
 class Unauthenticated(GatewayError):
     status = 401
     type = "/problems/unauthenticated"
     title = "Authentication failed"
+
+
+def sinch_refusal(http_status: int, code: str, text: str, **extra: object) -> GatewayError:
+    """What a Sinch refusal means for our client (the table is in the README)."""
+    detail = f"Sinch answered {http_status} {code}: {text}".rstrip(": ")
+    kind: type[GatewayError]
+    if http_status == 400:
+        kind = SinchRejected
+    elif http_status == 403:
+        kind = SinchForbidden
+    else:
+        kind = SinchMisconfigured
+    return kind(detail, extra={"sinchStatus": http_status, "sinchCode": code, **extra})

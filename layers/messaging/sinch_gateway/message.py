@@ -28,12 +28,14 @@ class MessageRecord(BaseModel):
     media_url: str | None = None
     subject: str | None = None
     client_reference: str | None = None
+    send_at: datetime | None = None
     callback_url: str | None = None
     batch_id: str | None = None
     status: Status = Status.ACCEPTED
     attempts: int = 0
     error_code: str | None = None
     error_text: str | None = None
+    sinch_http_status: int | None = None
     segments: int | None = None
     encoding: Literal["GSM", "UNICODE"] | None = None
     events: list[StatusEvent] = Field(default_factory=list)
@@ -53,6 +55,7 @@ class MessageRecord(BaseModel):
             client_reference=self.client_reference,
             segments=self.segments,
             encoding=self.encoding,
+            send_at=self.send_at,
             created_at=self.created_at,
         )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,12 +20,13 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from sinch_gateway.phone import normalize_e164
+from sinch_gateway.phone import mms_unavailable_reason, normalize_e164
 from sinch_gateway.status import Status
 
 SMS_MAX_CHARS = 1600
 MMS_MAX_CHARS = 5000
 SUBJECT_MAX_CHARS = 80
+MAX_SCHEDULE_AHEAD = timedelta(days=3)  # Sinch expires a batch 3 days after send_at at most
 
 
 class Channel(StrEnum):
@@ -48,9 +50,9 @@ class SendMessageRequest(_ApiModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    to: E164
-    # Declared before text and subject: their rules depend on it (ValidationInfo.data).
+    # Declared first: the rules of `to`, `text` and `subject` depend on it (ValidationInfo.data).
     media_url: HttpUrl | None = Field(default=None, description="Media for an MMS (https)")
+    to: E164
     text: str | None = Field(
         default=None,
         min_length=1,
@@ -68,10 +70,34 @@ class SendMessageRequest(_ApiModel):
         max_length=128,
         description="Your own reference, returned with the message",
     )
+    send_at: AwareDatetime | None = Field(
+        default=None,
+        description="When to send (ISO 8601 with a time zone), in the future and at most 3 days ahead",
+        examples=["2026-12-01T10:00:00Z"],
+    )
 
     @property
     def channel(self) -> Channel:
         return Channel.MMS if self.media_url else Channel.SMS
+
+    @field_validator("to")
+    @classmethod
+    def _mms_needs_a_country_sinch_serves(cls, to: str, info: ValidationInfo) -> str:
+        if info.data.get("media_url") is not None and (reason := mms_unavailable_reason(to)):
+            raise ValueError(reason)
+        return to
+
+    @field_validator("send_at")
+    @classmethod
+    def _schedule_within_sinchs_window(cls, send_at: datetime | None) -> datetime | None:
+        if send_at is None:
+            return None
+        now = datetime.now(UTC)
+        if send_at <= now:
+            raise ValueError("must be in the future")
+        if send_at > now + MAX_SCHEDULE_AHEAD:
+            raise ValueError("must be at most 3 days ahead")
+        return send_at.astimezone(UTC)
 
     @field_validator("text")
     @classmethod
@@ -119,6 +145,7 @@ class MessageAccepted(_ApiModel):
     client_reference: str | None = None
     segments: int | None = Field(default=None, description="SMS segments the text needs")
     encoding: Literal["GSM", "UNICODE"] | None = None
+    send_at: datetime | None = Field(default=None, description="When Sinch is to send it, if scheduled")
     created_at: datetime
 
 
@@ -132,6 +159,29 @@ class MessageView(MessageAccepted):
     updated_at: datetime
 
 
+class MessagePage(_ApiModel):
+    """Answer to GET /v1/messages: newest first."""
+
+    items: list[MessageView]
+    next_token: str | None = Field(default=None, description="Pass as nextToken for the next page")
+
+
+class DryRunRecipient(_ApiModel):
+    to: str
+    segments: int
+    encoding: Literal["GSM", "UNICODE"]
+    body: str
+
+
+class DryRunResult(_ApiModel):
+    """Answer to POST /v1/messages with X-Dry-Run: true. Nothing was sent or recorded."""
+
+    dry_run: Literal[True] = True
+    channel: Channel
+    number_of_messages: int = Field(description="Messages Sinch would bill")
+    recipients: list[DryRunRecipient]
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
@@ -142,11 +192,12 @@ class FieldProblem(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details; some problems add members (sinchCode, messageId...)."""
+
+    model_config = ConfigDict(extra="allow")
 
     type: str
     title: str
     status: int
     detail: str | None = None
     errors: list[FieldProblem] = Field(default_factory=list)
-    extra: dict[str, Any] = Field(default_factory=dict, exclude=True)

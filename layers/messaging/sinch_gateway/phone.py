@@ -30,3 +30,21 @@ def normalize_e164(value: str) -> str:
 def mask(number: str) -> str:
     """Keep the country code and area for debugging; hide the subscriber part."""
     return number[:-4] + "****" if len(number) > 6 else "****"
+
+
+# Where Sinch delivers MMS over the XMS API (sinch-api.md section 5).
+MMS_REGIONS = {"US": "the United States", "CA": "Canada", "AU": "Australia", "PR": "Puerto Rico"}
+
+
+def mms_unavailable_reason(e164: str) -> str | None:
+    """Why an MMS cannot go to this number, or None when it can."""
+    number = phonenumbers.parse(e164, None)
+    region = phonenumbers.region_code_for_number(number)
+    if region in MMS_REGIONS:
+        return None
+    # The geocoder's data is large: loaded only on this (rare) error path.
+    from phonenumbers import geocoder
+
+    country = geocoder.country_name_for_number(number, "en") or region or "its country"
+    offered = ", ".join(MMS_REGIONS.values())
+    return f"MMS cannot be sent to {country} ({region}); Sinch offers MMS only in {offered}"

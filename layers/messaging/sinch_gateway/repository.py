@@ -34,6 +34,15 @@ class Transition(Enum):
     MISSING = "missing"  # no such message
 
 
+CLIENT_REFERENCE_INDEX = "byClientReference"
+
+
+def _alive(item: dict[str, Any]) -> bool:
+    # DynamoDB deletes expired items only eventually (moto never): past its TTL an item is gone.
+    ttl = item.get("ttl", {}).get("N")
+    return ttl is None or int(ttl) > time.time()
+
+
 def _condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -56,7 +65,25 @@ class MessageRepository:
     def get(self, message_id: str) -> MessageRecord | None:
         answer = self._db.get_item(TableName=self._table, Key={"id": {"S": message_id}}, ConsistentRead=True)
         item = answer.get("Item")
-        return MessageRecord.model_validate(_from_item(item)) if item else None
+        return MessageRecord.model_validate(_from_item(item)) if item and _alive(item) else None
+
+    def list_by_client_reference(
+        self, client_reference: str, limit: int, start_after: dict[str, Any] | None = None
+    ) -> tuple[list[MessageRecord], dict[str, Any] | None]:
+        """One page, newest first, and the key to continue after it (None on the last page)."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": CLIENT_REFERENCE_INDEX,
+            "KeyConditionExpression": "clientReference = :ref",
+            "ExpressionAttributeValues": {":ref": {"S": client_reference}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_after:
+            query["ExclusiveStartKey"] = start_after
+        answer = self._db.query(**query)
+        records = [MessageRecord.model_validate(_from_item(i)) for i in answer.get("Items", []) if _alive(i)]
+        return records, answer.get("LastEvaluatedKey")
 
     def claim(self, message_id: str, lease_s: int) -> MessageRecord | None:
         """Take the right to send: only one sender at a time, and only before Sinch has it.

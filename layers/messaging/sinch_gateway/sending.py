@@ -6,16 +6,32 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sinch_gateway.config import Settings
-from sinch_gateway.errors import MessageNotFound
-from sinch_gateway.message import MessageRecord
-from sinch_gateway.models import Channel, SendMessageRequest, StatusEvent
+from sinch_gateway.errors import (
+    Conflict,
+    GatewayError,
+    MessageNotFound,
+    SinchMisconfigured,
+    SinchUnavailable,
+    sinch_refusal,
+)
+from sinch_gateway.message import MessageRecord, utcnow
+from sinch_gateway.models import Channel, DryRunRecipient, DryRunResult, SendMessageRequest, StatusEvent
 from sinch_gateway.phone import mask
 from sinch_gateway.repository import MessageRepository, Transition
 from sinch_gateway.retry_policy import next_delay
 from sinch_gateway.segments import count_segments
 from sinch_gateway.send_queue import SendQueue
-from sinch_gateway.sinch.xms import Accepted, AuthFailed, OutboundMessage, Refused, Transient, XmsClient
-from sinch_gateway.status import Status
+from sinch_gateway.sinch.xms import (
+    Accepted,
+    Answered,
+    AuthFailed,
+    DryRun,
+    OutboundMessage,
+    Refused,
+    Transient,
+    XmsClient,
+)
+from sinch_gateway.status import SENDABLE_STATUSES, Status
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -40,6 +56,7 @@ class MessageSender:
             media_url=str(request.media_url) if request.media_url else None,
             subject=request.subject,
             client_reference=request.client_reference,
+            send_at=request.send_at,
             callback_url=callback_url,
             segments=segments.segments if segments else None,
             encoding=segments.encoding if segments else None,
@@ -70,16 +87,7 @@ class MessageSender:
 
     def _send(self, record: MessageRecord) -> MessageRecord:
         """Hand a claimed message to Sinch and record what came of it."""
-        outcome = self._xms.send(
-            OutboundMessage(
-                to=record.to,
-                client_reference=record.id,
-                callback_url=record.callback_url or "",
-                text=record.text,
-                media_url=record.media_url,
-                subject=record.subject,
-            )
-        )
+        outcome = self._xms.send(outbound(record))
         log = {"message_id": record.id, "attempt": record.attempts}
         match outcome:
             case Accepted(batch_id):
@@ -96,18 +104,42 @@ class MessageSender:
                 logger.warning(
                     "Sinch refused the message", extra={**log, "http_status": http_status, "code": code}
                 )
-                return self._end(record, Status.REJECTED, code, text)
+                # 400/403: the message itself was refused; anything else says our setup is wrong.
+                status = Status.REJECTED if http_status in (400, 403) else Status.FAILED
+                return self._end(record, status, code, text, sinch_http_status=http_status)
             case AuthFailed(detail):
                 metrics.add_metric(name="SinchAuthFailures", unit=MetricUnit.Count, value=1)
                 logger.error("Sinch refused our credentials, also after refreshing them", extra=log)
-                return self._end(record, Status.FAILED, "sinch_unauthorized", detail)
+                return self._end(record, Status.FAILED, "sinch_unauthorized", detail, sinch_http_status=401)
             case Transient(reason, retry_after_s, _):
                 metrics.add_metric(name="SinchTransientFailures", unit=MetricUnit.Count, value=1)
                 return self._retry_later(record, reason, retry_after_s)
 
-    def _end(self, record: MessageRecord, status: Status, code: str, text: str) -> MessageRecord:
-        self._repo.transition(record.id, status, code=code, detail=text, errorCode=code, errorText=text)
-        return record.model_copy(update={"status": status, "error_code": code, "error_text": text})
+    def _end(
+        self,
+        record: MessageRecord,
+        status: Status,
+        code: str,
+        text: str,
+        sinch_http_status: int | None = None,
+    ) -> MessageRecord:
+        self._repo.transition(
+            record.id,
+            status,
+            code=code,
+            detail=text,
+            errorCode=code,
+            errorText=text,
+            sinchHttpStatus=sinch_http_status,
+        )
+        return record.model_copy(
+            update={
+                "status": status,
+                "error_code": code,
+                "error_text": text,
+                "sinch_http_status": sinch_http_status,
+            }
+        )
 
     def _retry_later(self, record: MessageRecord, reason: str, retry_after_s: float | None) -> MessageRecord:
         if record.attempts >= self._settings.max_send_attempts:
@@ -141,3 +173,88 @@ class MessageSender:
             },
         )
         return record.model_copy(update={"status": Status.RETRYING})
+
+    def dry_run(self, request: SendMessageRequest) -> DryRunResult:
+        """What Sinch would send for this request; nothing is recorded or sent."""
+        message = OutboundMessage(
+            to=request.to,
+            client_reference="dry-run",
+            callback_url="",
+            text=request.text,
+            media_url=str(request.media_url) if request.media_url else None,
+            subject=request.subject,
+            send_at=request.send_at,
+        )
+        match self._xms.dry_run(message):
+            case DryRun(number_of_messages, recipients):
+                return DryRunResult(
+                    channel=request.channel,
+                    number_of_messages=number_of_messages,
+                    recipients=[
+                        DryRunRecipient(
+                            to=request.to,
+                            segments=r.number_of_parts,
+                            encoding="UNICODE" if r.encoding == "UNICODE" else "GSM",
+                            body=r.body,
+                        )
+                        for r in recipients
+                    ],
+                )
+            case outcome:
+                raise unavailable_error(outcome)
+
+    def cancel(self, message_id: str) -> MessageRecord:
+        """Cancel a message Sinch has not sent yet: unsent here, or scheduled there."""
+        record = self._repo.get(message_id)
+        if record is None:
+            raise MessageNotFound(f"No message with id {message_id}.")
+        if record.status in SENDABLE_STATUSES:
+            # Claiming first: a sender holding the message must not hand it to Sinch meanwhile.
+            if self._repo.claim(message_id, self._settings.send_lease_s) is None:
+                raise Conflict("The message is being sent right now.", headers={"Retry-After": "5"})
+            return self._cancelled(record, "cancelled before it reached Sinch")
+        scheduled = record.send_at is not None and record.send_at > utcnow()
+        if not (scheduled and record.batch_id and record.status in (Status.SUBMITTED, Status.QUEUED)):
+            raise Conflict(f"The message is {record.status}: only a message not sent yet can be cancelled.")
+        match self._xms.cancel(record.batch_id):
+            case Answered():
+                return self._cancelled(record, f"batch {record.batch_id} cancelled at Sinch")
+            case Refused(http_status, code, text):
+                raise Conflict(f"Sinch would not cancel it ({http_status} {code}: {text}).")
+            case outcome:
+                raise unavailable_error(outcome)
+
+    def _cancelled(self, record: MessageRecord, detail: str) -> MessageRecord:
+        if self._repo.transition(record.id, Status.CANCELLED, detail=detail) is not Transition.MOVED:
+            current = self._repo.get(record.id)
+            raise Conflict(
+                f"The message is {current.status if current else 'gone'}: it can no longer be cancelled."
+            )
+        metrics.add_metric(name="MessagesCancelled", unit=MetricUnit.Count, value=1)
+        return self._repo.get(record.id) or record
+
+
+def outbound(record: MessageRecord) -> OutboundMessage:
+    return OutboundMessage(
+        to=record.to,
+        client_reference=record.id,
+        callback_url=record.callback_url or "",
+        text=record.text,
+        media_url=record.media_url,
+        subject=record.subject,
+        send_at=record.send_at,
+    )
+
+
+def unavailable_error(outcome: Transient | Refused | AuthFailed) -> GatewayError:
+    """A Sinch failure on a call we do not retry ourselves (dry run, cancel)."""
+    match outcome:
+        case Transient(reason, retry_after_s, _):
+            retry = str(max(1, round(retry_after_s or 5)))
+            return SinchUnavailable(
+                f"Sinch did not answer ({reason}); try again.", headers={"Retry-After": retry}
+            )
+        case Refused(http_status, code, text):
+            return sinch_refusal(http_status, code, text)
+        case AuthFailed(detail):
+            return SinchMisconfigured(f"Sinch refused the gateway's credentials: {detail}.")

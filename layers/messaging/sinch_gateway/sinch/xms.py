@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
@@ -22,6 +24,7 @@ class OutboundMessage:
     text: str | None = None
     media_url: str | None = None
     subject: str | None = None
+    send_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -52,17 +55,43 @@ class AuthFailed:
     detail: str
 
 
+@dataclass(frozen=True)
+class Answered:
+    """A 2xx answer, with its JSON body."""
+
+    data: Any
+
+
+@dataclass(frozen=True)
+class DryRunPart:
+    recipient: str
+    number_of_parts: int
+    encoding: str
+    body: str
+
+
+@dataclass(frozen=True)
+class DryRun:
+    number_of_messages: int
+    recipients: tuple[DryRunPart, ...]
+
+
+CallOutcome = Answered | Transient | Refused | AuthFailed
 SendOutcome = Accepted | Transient | Refused | AuthFailed
+DryRunOutcome = DryRun | Transient | Refused | AuthFailed
 
 
 def batch_body(message: OutboundMessage, sender: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "to": [message.to],
-        "from": sender,
-        "delivery_report": "per_recipient",
-        "callback_url": message.callback_url,
-        "client_reference": message.client_reference,
-    }
+    body: dict[str, Any] = {"to": [message.to], "from": sender, "client_reference": message.client_reference}
+    # Every status change of every message comes back to us; a dry run has nowhere to report to.
+    if message.callback_url:
+        body.update(delivery_report="per_recipient", callback_url=message.callback_url)
+    else:
+        body["delivery_report"] = "none"
+    if message.send_at:
+        body["send_at"] = (
+            message.send_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
     if message.media_url:
         media: dict[str, str] = {"url": message.media_url}
         if message.text:
@@ -96,14 +125,13 @@ def _error_of(response: urllib3.BaseHTTPResponse) -> tuple[str, str]:
         return f"http_{response.status}", ""
 
 
-def classify(response: urllib3.BaseHTTPResponse) -> SendOutcome:
+def classify(response: urllib3.BaseHTTPResponse) -> CallOutcome:
     status = response.status
     if 200 <= status < 300:
         try:
-            return Accepted(batch_id=str(json.loads(response.data)["id"]))
-        except (ValueError, KeyError, TypeError):
-            # Sinch took it but we cannot tell which batch: treat like a lost answer.
-            return Transient("malformed_response", ambiguous=True)
+            return Answered(json.loads(response.data) if response.data else None)
+        except ValueError:
+            return Answered(None)
     if status == 401:
         return AuthFailed("Sinch answered 401 Unauthorized")
     if status == 429:
@@ -112,6 +140,32 @@ def classify(response: urllib3.BaseHTTPResponse) -> SendOutcome:
         return Transient(f"sinch_{status}", parse_retry_after(response.headers.get("Retry-After")))
     code, text = _error_of(response)
     return Refused(status, code, text)
+
+
+def as_send_outcome(outcome: CallOutcome) -> SendOutcome:
+    if not isinstance(outcome, Answered):
+        return outcome
+    batch_id = outcome.data.get("id") if isinstance(outcome.data, dict) else None
+    if not batch_id:
+        # Sinch took it but we cannot tell which batch: treat it like a lost answer.
+        return Transient("malformed_response", ambiguous=True)
+    return Accepted(str(batch_id))
+
+
+def as_dry_run(outcome: CallOutcome) -> DryRunOutcome:
+    if not isinstance(outcome, Answered):
+        return outcome
+    data = outcome.data if isinstance(outcome.data, dict) else {}
+    recipients = tuple(
+        DryRunPart(
+            str(r.get("recipient", "")),
+            int(r.get("number_of_parts", 1)),
+            str(r.get("encoding", "GSM")),
+            str(r.get("body", "")),
+        )
+        for r in data.get("per_recipient") or []
+    )
+    return DryRun(int(data.get("number_of_messages", 0)), recipients)
 
 
 class XmsClient:
@@ -123,21 +177,46 @@ class XmsClient:
         self._timeout = timeout
 
     def send(self, message: OutboundMessage) -> SendOutcome:
-        outcome: SendOutcome = AuthFailed("not tried")
+        return as_send_outcome(self._call("POST", "/batches", message))
+
+    def dry_run(self, message: OutboundMessage) -> DryRunOutcome:
+        query = {"per_recipient": "true", "number_of_recipients": "1"}
+        return as_dry_run(self._call("POST", "/batches/dry_run", message, query))
+
+    def cancel(self, batch_id: str) -> CallOutcome:
+        return self._call("DELETE", f"/batches/{quote(batch_id, safe='')}")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        message: OutboundMessage | None = None,
+        query: dict[str, str] | None = None,
+    ) -> CallOutcome:
+        outcome: CallOutcome = AuthFailed("not tried")
         # A 401 may mean the secret was rotated: fetch it anew and try once more.
         for refresh in (False, True):
             credentials = self._credentials.get(refresh=refresh)
-            outcome = self._post_batch(credentials, batch_body(message, credentials.from_number))
+            body = batch_body(message, credentials.from_number) if message else None
+            outcome = self._once(credentials, method, path, body, query)
             if not isinstance(outcome, AuthFailed):
                 return outcome
         return outcome
 
-    def _post_batch(self, credentials: SinchCredentials, body: dict[str, Any]) -> SendOutcome:
+    def _once(
+        self,
+        credentials: SinchCredentials,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        query: dict[str, str] | None,
+    ) -> CallOutcome:
+        url = f"{credentials.xms_base_url}{path}" + (f"?{urlencode(query)}" if query else "")
         try:
             response = self._http.request(
-                "POST",
-                f"{credentials.xms_base_url}/batches",
-                body=json.dumps(body).encode(),
+                method,
+                url,
+                body=json.dumps(body).encode() if body is not None else None,
                 headers={
                     "Authorization": f"Bearer {credentials.api_token.get_secret_value()}",
                     "Content-Type": "application/json",
@@ -150,6 +229,6 @@ class XmsClient:
             # The request never reached Sinch.
             return Transient(f"connect_error: {type(exc).__name__}")
         except HTTPError as exc:
-            # Read timeout or dropped connection: Sinch may have accepted the batch.
+            # Read timeout or dropped connection: Sinch may have acted on the request.
             return Transient(f"no_answer: {type(exc).__name__}", ambiguous=True)
         return classify(response)

@@ -1,0 +1,94 @@
+"""The answer to POST /v1/messages, given once per Idempotency-Key and replayed after that."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sinch_gateway import aws, wiring
+from sinch_gateway.api_problems import HttpAnswer, error_answer
+from sinch_gateway.config import get_settings
+from sinch_gateway.errors import Conflict, GatewayError, SinchMisconfigured, SinchUnavailable, sinch_refusal
+from sinch_gateway.message import MessageRecord
+from sinch_gateway.models import SendMessageRequest
+from sinch_gateway.status import Status
+
+IDEMPOTENCY_WINDOW_S = 24 * 60 * 60
+
+
+def send_answer(message: SendMessageRequest, callback_url: str) -> HttpAnswer:
+    record = wiring.sender().submit(message, callback_url)
+    if record.status in (Status.REJECTED, Status.FAILED):
+        return error_answer(refusal_error(record))
+    return HttpAnswer(
+        202,
+        record.accepted_view().model_dump_json(),
+        {"Content-Type": "application/json", "Location": f"/v1/messages/{record.id}"},
+    )
+
+
+def refusal_error(record: MessageRecord) -> GatewayError:
+    """Why a message ended at its first attempt, as the client should hear it."""
+    if record.sinch_http_status == 401:
+        return SinchMisconfigured(
+            "Sinch refused the gateway's credentials; the message was recorded as failed.",
+            extra={"messageId": record.id},
+        )
+    if record.sinch_http_status is None:
+        return SinchUnavailable(
+            record.error_text or "Sinch could not be reached.", extra={"messageId": record.id}
+        )
+    return sinch_refusal(
+        record.sinch_http_status, record.error_code or "", record.error_text or "", messageId=record.id
+    )
+
+
+@lru_cache(maxsize=1)
+def _idempotency() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+    # Built on first use, not at import: the persistence layer creates a boto3 client.
+    config = IdempotencyConfig(
+        # Keys are per API key: two clients choosing the same key do not collide.
+        event_key_jmespath="[apiKeyId, key]",
+        payload_validation_jmespath="body",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=IDEMPOTENCY_WINDOW_S,
+    )
+    store = DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table, boto3_client=aws.dynamodb())
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
+    def send_once(request: dict[str, Any], message: SendMessageRequest, callback_url: str) -> dict[str, Any]:
+        return send_answer(message, callback_url).as_dict()
+
+    return config, send_once
+
+
+def send_idempotently(
+    key: str, api_key_id: str, message: SendMessageRequest, callback_url: str, context: LambdaContext
+) -> HttpAnswer:
+    """The first answer for this key and body; a different body or a request in flight is a 409."""
+    config, send_once = _idempotency()
+    config.register_lambda_context(context)
+    request = {"apiKeyId": api_key_id, "key": key, "body": message.model_dump(mode="json")}
+    try:
+        return HttpAnswer.from_dict(send_once(request=request, message=message, callback_url=callback_url))
+    except IdempotencyValidationError:
+        raise Conflict(
+            "This Idempotency-Key was used with another body in the last 24 hours; use a new key.",
+            errors=[("Idempotency-Key", "was used with another body")],
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed.", headers={"Retry-After": "1"}
+        ) from None
