@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import urllib3
+from aws_lambda_powertools.utilities import parameters
 from moto.server import ThreadedMotoServer
 
 from devstack import aws
@@ -30,6 +31,11 @@ from sinch_gateway.webhook_auth import signature
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "integration-webhook-secret"
 API_TOKEN = "integration-token"
+PROJECT = {
+    "project_id": "integration-project",
+    "key_id": "integration-key",
+    "key_secret": "integration-key-secret",
+}
 SENDER = "+12025550100"
 FUNCTION_DIRS = {
     "SendFunction": "send",
@@ -176,6 +182,11 @@ class Env:
             for message in messages:
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
+    def use_oauth(self, **changes: str) -> None:
+        """Switch the secret to project (OAuth2) auth against the simulator's token endpoint."""
+        self.set_secret(auth="oauth", auth_url=f"{self.sim.url}/oauth2/token", **{**PROJECT, **changes})
+        parameters.clear_caches()
+
     def set_secret(self, **changes: str) -> None:
         value = {
             "service_plan_id": "local-plan",
@@ -207,6 +218,7 @@ def world(endpoint: str) -> Iterator[Env]:
         api_token=API_TOKEN,
         webhook_secret=WEBHOOK_SECRET,
         callback_delay_s=60,
+        **PROJECT,
     )
     sim.start()
     template = Template(
@@ -238,8 +250,6 @@ def world(endpoint: str) -> Iterator[Env]:
 def env(world: Env) -> Iterator[Env]:
     world.sim_call("POST", "/_sim/reset")
     world.set_secret()
-    from aws_lambda_powertools.utilities import parameters
-
     parameters.clear_caches()
     world.drain()
     yield world

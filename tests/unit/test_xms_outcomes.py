@@ -125,3 +125,32 @@ def test_a_dry_run_answer_is_read_per_recipient() -> None:
     assert not isinstance(dry, (Transient, Refused, AuthFailed))
     assert dry.number_of_messages == 2
     assert [(r.number_of_parts, r.encoding) for r in dry.recipients] == [(2, "UNICODE")]
+
+
+def test_the_host_follows_region_and_auth_style() -> None:
+    from sinch_gateway.credentials import SinchCredentials
+
+    plan = SinchCredentials.model_validate(
+        {"service_plan_id": "plan", "api_token": "t", "region": "eu", "from_number": "+12025550100"}
+    )
+    project = SinchCredentials.model_validate(
+        {
+            "auth": "oauth",
+            "project_id": "proj",
+            "key_id": "k",
+            "key_secret": "s",
+            "region": "au",
+            "from_number": "+12025550100",
+        }
+    )
+    assert plan.xms_base_url == "https://eu.sms.api.sinch.com/xms/v1/plan"
+    assert project.xms_base_url == "https://zt.au.sms.api.sinch.com/xms/v1/proj"
+
+
+def test_a_secret_missing_what_its_auth_style_needs_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from sinch_gateway.credentials import SinchCredentials
+
+    with pytest.raises(ValidationError, match="key_id, key_secret"):
+        SinchCredentials.model_validate({"auth": "oauth", "project_id": "p", "from_number": "+12025550100"})

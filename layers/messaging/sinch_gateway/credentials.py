@@ -1,28 +1,56 @@
-"""Sinch credentials from Secrets Manager, cached by Powertools Parameters."""
+"""Sinch credentials from Secrets Manager, cached by Powertools Parameters.
+
+Two auth styles, as Sinch offers them: a service plan id with its API token, or a project id
+with OAuth2 client credentials (key id and secret) exchanged for short-lived access tokens.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities import parameters
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, model_validator
 
 SinchRegion = Literal["us", "eu", "au", "br", "ca"]
+DEFAULT_AUTH_URL = "https://auth.sinch.com/oauth2/token"
 
 
 class SinchCredentials(BaseModel):
-    service_plan_id: str
-    api_token: SecretStr
+    auth: Literal["service_plan", "oauth"] = "service_plan"
+    service_plan_id: str | None = None
+    api_token: SecretStr | None = None
+    project_id: str | None = None
+    key_id: str | None = None
+    key_secret: SecretStr | None = None
+    auth_url: str = DEFAULT_AUTH_URL
     region: SinchRegion = "us"
     # Overrides the regional host; the local stack points it at the simulator.
     base_url: str | None = None
     from_number: str
     webhook_secret: SecretStr | None = None
 
+    @model_validator(mode="after")
+    def _complete_for_its_auth_style(self) -> SinchCredentials:
+        needed = (
+            ("project_id", "key_id", "key_secret")
+            if self.auth == "oauth"
+            else ("service_plan_id", "api_token")
+        )
+        missing = [name for name in needed if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"the Sinch secret lacks {', '.join(missing)} for auth {self.auth}")
+        return self
+
     @property
     def xms_base_url(self) -> str:
-        host = self.base_url.rstrip("/") if self.base_url else f"https://{self.region}.sms.api.sinch.com"
-        return f"{host}/xms/v1/{self.service_plan_id}"
+        if self.base_url:
+            host = self.base_url.rstrip("/")
+        elif self.auth == "oauth":
+            host = f"https://zt.{self.region}.sms.api.sinch.com"
+        else:
+            host = f"https://{self.region}.sms.api.sinch.com"
+        account = self.project_id if self.auth == "oauth" else self.service_plan_id
+        return f"{host}/xms/v1/{account}"
 
 
 class CredentialStore:

@@ -12,8 +12,9 @@ from urllib.parse import quote, urlencode
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 
-from sinch_gateway.credentials import CredentialStore, SinchCredentials
+from sinch_gateway.credentials import CredentialStore
 from sinch_gateway.message import utcnow
+from sinch_gateway.sinch.tokens import BearerTokens, TokenFailure
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,7 @@ class XmsClient:
         self._credentials = credentials
         self._http = http
         self._timeout = timeout
+        self._tokens = BearerTokens(http, timeout)
 
     def send(self, message: OutboundMessage) -> SendOutcome:
         return as_send_outcome(self._call("POST", "/batches", message))
@@ -194,31 +196,38 @@ class XmsClient:
         query: dict[str, str] | None = None,
     ) -> CallOutcome:
         outcome: CallOutcome = AuthFailed("not tried")
-        # A 401 may mean the secret was rotated: fetch it anew and try once more.
+        # A 401 may mean the secret was rotated or the access token expired: fetch both anew
+        # and try once more.
         for refresh in (False, True):
             credentials = self._credentials.get(refresh=refresh)
+            bearer = self._tokens.bearer(credentials, refresh=refresh)
+            if isinstance(bearer, TokenFailure):
+                outcome = Transient(bearer.detail) if bearer.transient else AuthFailed(bearer.detail)
+                continue
             body = batch_body(message, credentials.from_number) if message else None
-            outcome = self._once(credentials, method, path, body, query)
+            outcome = self._once(bearer, credentials.xms_base_url, method, path, body=body, query=query)
             if not isinstance(outcome, AuthFailed):
                 return outcome
         return outcome
 
     def _once(
         self,
-        credentials: SinchCredentials,
+        bearer: str,
+        base_url: str,
         method: str,
         path: str,
+        *,
         body: dict[str, Any] | None,
         query: dict[str, str] | None,
     ) -> CallOutcome:
-        url = f"{credentials.xms_base_url}{path}" + (f"?{urlencode(query)}" if query else "")
+        url = f"{base_url}{path}" + (f"?{urlencode(query)}" if query else "")
         try:
             response = self._http.request(
                 method,
                 url,
                 body=json.dumps(body).encode() if body is not None else None,
                 headers={
-                    "Authorization": f"Bearer {credentials.api_token.get_secret_value()}",
+                    "Authorization": f"Bearer {bearer}",
                     "Content-Type": "application/json",
                     "Accept": "application/json",
                 },
