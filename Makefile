@@ -22,7 +22,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy layers/messaging/sinch_gateway functions devstack
+	$(VENV)/bin/mypy layers/messaging/sinch_gateway functions devstack tests
 
 cfn-lint: install
 	$(VENV)/bin/cfn-lint template.yaml

@@ -185,7 +185,7 @@ class Env:
     def use_oauth(self, **changes: str) -> None:
         """Switch the secret to project (OAuth2) auth against the simulator's token endpoint."""
         self.set_secret(auth="oauth", auth_url=f"{self.sim.url}/oauth2/token", **{**PROJECT, **changes})
-        parameters.clear_caches()
+        forget_cached_secrets()
 
     def set_secret(self, **changes: str) -> None:
         value = {
@@ -197,6 +197,10 @@ class Env:
             "webhook_secret": WEBHOOK_SECRET,
         }
         self.secrets.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(value | changes))
+
+
+def forget_cached_secrets() -> None:
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
 
 
 @pytest.fixture(scope="session")
@@ -218,7 +222,9 @@ def world(endpoint: str) -> Iterator[Env]:
         api_token=API_TOKEN,
         webhook_secret=WEBHOOK_SECRET,
         callback_delay_s=60,
-        **PROJECT,
+        project_id=PROJECT["project_id"],
+        key_id=PROJECT["key_id"],
+        key_secret=PROJECT["key_secret"],
     )
     sim.start()
     template = Template(
@@ -250,6 +256,6 @@ def world(endpoint: str) -> Iterator[Env]:
 def env(world: Env) -> Iterator[Env]:
     world.sim_call("POST", "/_sim/reset")
     world.set_secret()
-    parameters.clear_caches()
+    forget_cached_secrets()
     world.drain()
     yield world

@@ -3,7 +3,7 @@
 import time
 from typing import Any
 
-from tests.integration.conftest import Env
+from tests.integration.conftest import Env, forget_cached_secrets
 
 SMS = {"to": "+12025550143", "text": "Hello from the tests"}
 
@@ -115,9 +115,7 @@ def test_without_a_webhook_secret_every_report_is_refused(env: Env) -> None:
     message_id, batch = submitted(env)
     before = env.stored(message_id)
     env.set_secret(webhook_secret="")
-    from aws_lambda_powertools.utilities import parameters
-
-    parameters.clear_caches()
+    forget_cached_secrets()
 
     status, _ = env.report(report(message_id, batch, "Delivered", 0), secret="")
 

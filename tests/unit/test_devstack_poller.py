@@ -75,7 +75,7 @@ def test_fifo_attributes_and_no_message_attributes() -> None:
         },
     }
     del message["MessageAttributes"], message["MD5OfMessageAttributes"]
-    (record,) = sqs_event([message], QUEUE_ARN, "us-east-1")["Records"]
+    (record,) = sqs_event([message], QUEUE_ARN, "us-east-1")["Records"]  # type: ignore[list-item]
     assert record["attributes"]["MessageGroupId"] == "g"
     assert record["attributes"]["MessageDeduplicationId"] == "d"
     assert record["attributes"]["SequenceNumber"] == "1"

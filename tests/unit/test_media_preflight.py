@@ -197,7 +197,7 @@ def forbidden_v4(draw: st.DrawFn) -> ipaddress.IPv4Address:
 
 @given(forbidden_v4())
 def test_every_address_of_a_forbidden_ipv4_range_is_refused_in_every_form(ip: ipaddress.IPv4Address) -> None:
-    forms = [
+    forms: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [
         ip,
         ipaddress.IPv6Address(f"::ffff:{ip}"),
         ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | int(ip)),
