@@ -43,3 +43,25 @@ def test_an_invalid_media_url_is_reported_once_not_as_a_missing_sms_text() -> No
     with pytest.raises(ValidationError) as info:
         SendMessageRequest.model_validate({"to": "+12025550143", "mediaUrl": "ftp://x"})
     assert [e["loc"] for e in info.value.errors()] == [("mediaUrl",)]
+
+
+def test_mms_only_to_countries_sinch_serves_and_the_error_names_the_country() -> None:
+    media = "https://cdn.example.com/a.jpg"
+    for allowed in ("+12025550143", "+61491570156", "+17875550143"):  # US, AU, Puerto Rico
+        assert SendMessageRequest.model_validate({"to": allowed, "mediaUrl": media}).channel is Channel.MMS
+    with pytest.raises(ValidationError) as info:
+        SendMessageRequest.model_validate({"to": "+18765550143", "mediaUrl": media})
+    (error,) = info.value.errors()
+    assert error["loc"] == ("to",)
+    assert "Jamaica (JM)" in error["msg"]
+
+
+def test_send_at_is_normalised_to_utc() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    local = (datetime.now(UTC) + timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5)))
+    request = SendMessageRequest.model_validate(
+        {**{"to": "+12025550143", "text": "x"}, "sendAt": local.isoformat()}
+    )
+    assert request.send_at == local
+    assert request.send_at is not None and request.send_at.utcoffset() == timedelta(0)
