@@ -199,6 +199,21 @@ class Env:
         self.secrets.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(value | changes))
 
 
+@pytest.fixture(scope="module")
+def http() -> Iterator[urllib3.PoolManager]:
+    pool = urllib3.PoolManager(retries=False, timeout=10)
+    yield pool
+    pool.clear()
+
+
+def control(
+    sim: SinchSimulator, http: urllib3.PoolManager, method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
+    """A call to the simulator's /_sim control API: (status, JSON)."""
+    resp = http.request(method, sim.url + path, body=None if body is None else json.dumps(body))
+    return resp.status, resp.json() if resp.data else None
+
+
 def forget_cached_secrets() -> None:
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
 

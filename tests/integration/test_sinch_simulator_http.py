@@ -26,6 +26,7 @@ import pytest
 import urllib3
 
 from devstack.sinch_simulator import SinchSimulator
+from tests.integration.conftest import control
 
 PLAN, TOKEN, SECRET = "local-plan", "tok", "whsec"
 TO, TO2, FROM = "+12025550143", "+12025550144", "+12025550100"
@@ -105,13 +106,6 @@ def sim() -> Iterator[SinchSimulator]:
     simulator.stop()
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[urllib3.PoolManager]:
-    pool = urllib3.PoolManager(retries=False, timeout=10)
-    yield pool
-    pool.clear()
-
-
 @pytest.fixture(autouse=True)
 def _fresh(sim: SinchSimulator, http: urllib3.PoolManager) -> None:
     assert control(sim, http, "POST", "/_sim/reset")[0] == 200
@@ -124,13 +118,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
-
-
-def control(
-    sim: SinchSimulator, http: urllib3.PoolManager, method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
-    resp = http.request(method, sim.url + path, body=None if body is None else json.dumps(body))
-    return resp.status, resp.json() if resp.data else None
 
 
 def xms(

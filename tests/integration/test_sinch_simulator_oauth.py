@@ -18,6 +18,7 @@ import pytest
 import urllib3
 
 from devstack.sinch_simulator import SinchSimulator
+from tests.integration.conftest import control
 
 PLAN, TOKEN = "local-plan", "tok"
 PROJECT, KEY_ID, KEY_SECRET = "local-project", "local-key-id", "local-key-secret"
@@ -39,24 +40,10 @@ def sim() -> Iterator[SinchSimulator]:
     simulator.stop()
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[urllib3.PoolManager]:
-    pool = urllib3.PoolManager(retries=False, timeout=10)
-    yield pool
-    pool.clear()
-
-
 @pytest.fixture(autouse=True)
 def _fresh(sim: SinchSimulator, http: urllib3.PoolManager) -> None:
     assert control(sim, http, "POST", "/_sim/reset")[0] == 200
     assert control(sim, http, "POST", "/_sim/config", {"rate_limit": None, "token_ttl_s": 3600})[0] == 200
-
-
-def control(
-    sim: SinchSimulator, http: urllib3.PoolManager, method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
-    resp = http.request(method, sim.url + path, body=None if body is None else json.dumps(body))
-    return resp.status, resp.json() if resp.data else None
 
 
 def basic(user: str, password: str) -> str:
