@@ -65,3 +65,9 @@ def test_send_at_is_normalised_to_utc() -> None:
     )
     assert request.send_at == local
     assert request.send_at is not None and request.send_at.utcoffset() == timedelta(0)
+
+
+def test_python_field_names_are_not_accepted_as_aliases() -> None:
+    with pytest.raises(ValidationError) as info:
+        SendMessageRequest.model_validate({"to": "+12025550143", "text": "x", "client_reference": "r"})
+    assert [e["loc"] for e in info.value.errors()] == [("client_reference",)]

@@ -48,7 +48,8 @@ E164 = Annotated[
 class SendMessageRequest(_ApiModel):
     """A message to send: SMS when `mediaUrl` is absent, MMS when present."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Only the documented (camelCase) names: `media_url` is as unknown to clients as any typo.
+    model_config = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
 
     # Declared first: the rules of `to`, `text` and `subject` depend on it (ValidationInfo.data).
     media_url: HttpUrl | None = Field(default=None, description="Media for an MMS (https)")
