@@ -168,11 +168,24 @@ class Env:
         assert status == 200, body
         return dict(body)
 
-    def queued(self, wait_s: int = 0) -> list[dict[str, Any]]:
-        answer = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
-        )
-        return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+    def retry_queued(self, message_id: str, wait_s: float = 0) -> dict[str, Any] | None:
+        """The retry of `message_id` waiting on SendQueue (taken off it), if it shows within wait_s.
+
+        Other tests' delayed retries may surface meanwhile: they are left alone.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+            )
+            for message in answer.get("Messages", []):
+                body: dict[str, Any] = json.loads(message["Body"])
+                if body.get("messageId") == message_id:
+                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    return body
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.1)
 
     def drain(self) -> None:
         """Empty SendQueue (PurgeQueue is allowed once a minute, in moto as in SQS)."""

@@ -1,7 +1,6 @@
 """Sending: how each Sinch outcome ends, seen through the handlers and the simulator."""
 
 import json
-import time
 
 from tests.integration.conftest import API_TOKEN, Env
 
@@ -22,7 +21,7 @@ def test_accepted_message_is_recorded_with_sinchs_batch_id(env: Env) -> None:
     assert stored["batchId"] == request["response"]["body"]["id"]
     assert request["body"]["from"] == "+12025550100"
     assert request["body"]["delivery_report"] == "per_recipient"
-    assert env.queued() == []
+    assert env.retry_queued(body["id"]) is None
 
 
 def test_a_429_waits_at_least_retry_after(env: Env) -> None:
@@ -31,9 +30,8 @@ def test_a_429_waits_at_least_retry_after(env: Env) -> None:
     status, body = env.send(SMS)
 
     assert (status, body["status"]) == (202, "retrying")
-    assert env.queued() == []  # not visible before Retry-After
-    time.sleep(2.2)
-    assert env.queued(wait_s=1) == [{"kind": "retry", "messageId": body["id"]}]
+    assert env.retry_queued(body["id"], wait_s=1.5) is None  # not visible before Retry-After
+    assert env.retry_queued(body["id"], wait_s=2) == {"kind": "retry", "messageId": body["id"]}
 
 
 def test_a_timeout_is_retried_later(env: Env) -> None:
@@ -43,7 +41,7 @@ def test_a_timeout_is_retried_later(env: Env) -> None:
 
     assert (status, body["status"]) == (202, "retrying")
     assert env.stored(body["id"])["events"][-1]["detail"].startswith("no_answer")
-    assert env.queued(wait_s=1) == [{"kind": "retry", "messageId": body["id"]}]
+    assert env.retry_queued(body["id"], wait_s=3) == {"kind": "retry", "messageId": body["id"]}
 
 
 def test_a_dropped_connection_is_retried_later(env: Env) -> None:
@@ -52,7 +50,7 @@ def test_a_dropped_connection_is_retried_later(env: Env) -> None:
     status, body = env.send(SMS)
 
     assert (status, body["status"]) == (202, "retrying")
-    assert env.queued(wait_s=1) == [{"kind": "retry", "messageId": body["id"]}]
+    assert env.retry_queued(body["id"], wait_s=3) == {"kind": "retry", "messageId": body["id"]}
 
 
 def test_after_the_last_attempt_the_message_is_failed_with_the_reason(env: Env) -> None:
@@ -126,4 +124,4 @@ def test_a_permanent_refusal_is_not_retried(env: Env) -> None:
 
     assert status == 422
     assert env.stored(body["messageId"])["status"] == "rejected"
-    assert env.queued(wait_s=1) == []
+    assert env.retry_queued(body["messageId"], wait_s=1) is None

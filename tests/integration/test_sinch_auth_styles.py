@@ -71,4 +71,4 @@ def test_an_expired_token_with_the_token_endpoint_down_is_retried_later(env: Env
     status, body = env.send(SMS)
 
     assert (status, body["status"]) == (202, "retrying")
-    assert env.queued(wait_s=1) == [{"kind": "retry", "messageId": body["id"]}]
+    assert env.retry_queued(body["id"], wait_s=3) == {"kind": "retry", "messageId": body["id"]}

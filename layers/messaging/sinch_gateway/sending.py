@@ -26,8 +26,10 @@ from sinch_gateway.sinch.xms import (
     Answered,
     AuthFailed,
     DryRun,
+    NotFound,
     OutboundMessage,
     Refused,
+    SendOutcome,
     Transient,
     XmsClient,
 )
@@ -87,7 +89,9 @@ class MessageSender:
 
     def _send(self, record: MessageRecord) -> MessageRecord:
         """Hand a claimed message to Sinch and record what came of it."""
-        outcome = self._xms.send(outbound(record))
+        outcome = self._earlier_batch(record) if record.attempts > 1 else NotFound()
+        if isinstance(outcome, NotFound):
+            outcome = self._xms.send(outbound(record))
         log = {"message_id": record.id, "attempt": record.attempts}
         match outcome:
             case Accepted(batch_id):
@@ -111,9 +115,30 @@ class MessageSender:
                 metrics.add_metric(name="SinchAuthFailures", unit=MetricUnit.Count, value=1)
                 logger.error("Sinch refused our credentials, also after refreshing them", extra=log)
                 return self._end(record, Status.FAILED, "sinch_unauthorized", detail, sinch_http_status=401)
-            case Transient(reason, retry_after_s, _):
+            case Transient(reason, retry_after_s, ambiguous):
                 metrics.add_metric(name="SinchTransientFailures", unit=MetricUnit.Count, value=1)
+                if ambiguous:
+                    # Give a slow Sinch time to create the batch, so the next attempt's lookup sees it.
+                    retry_after_s = max(retry_after_s or 0.0, 2 * self._settings.sinch_read_timeout_s)
                 return self._retry_later(record, reason, retry_after_s)
+
+    def _earlier_batch(self, record: MessageRecord) -> SendOutcome | NotFound:
+        """Before sending again: did Sinch accept an earlier attempt whose answer we lost?
+
+        A timeout or dropped connection can hide an accepted batch; our id is its client_reference,
+        so Sinch can tell. Anything but a clear "no such batch" keeps us from sending blind.
+        """
+        found = self._xms.find_batch(record.id)
+        if isinstance(found, Refused):
+            # A refused lookup is no answer: the batch may still exist.
+            return Transient(f"lookup_refused_{found.http_status}")
+        if isinstance(found, Accepted):
+            metrics.add_metric(name="SinchBatchesAdopted", unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "adopting a batch Sinch accepted earlier",
+                extra={"message_id": record.id, "batch_id": found.batch_id},
+            )
+        return found
 
     def _end(
         self,

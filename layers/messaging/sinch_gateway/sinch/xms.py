@@ -43,6 +43,11 @@ class Transient:
 
 
 @dataclass(frozen=True)
+class NotFound:
+    """Sinch holds no batch for the reference."""
+
+
+@dataclass(frozen=True)
 class Refused:
     """Sinch refused the batch for good (4xx other than 401/429)."""
 
@@ -187,6 +192,23 @@ class XmsClient:
 
     def cancel(self, batch_id: str) -> CallOutcome:
         return self._call("DELETE", f"/batches/{quote(batch_id, safe='')}")
+
+    def find_batch(self, client_reference: str) -> SendOutcome | NotFound:
+        """The batch Sinch already holds for our message, if an earlier answer was lost."""
+        outcome = self._call(
+            "GET", "/batches", query={"client_reference": client_reference, "page_size": "10"}
+        )
+        if not isinstance(outcome, Answered):
+            return outcome
+        batches = outcome.data.get("batches") if isinstance(outcome.data, dict) else None
+        for batch in batches or []:
+            if (
+                isinstance(batch, dict)
+                and batch.get("client_reference") == client_reference
+                and batch.get("id")
+            ):
+                return Accepted(str(batch["id"]))
+        return NotFound()
 
     def _call(
         self,
