@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -591,6 +592,14 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
         def handle_one_request(self) -> None:
             with contextlib.suppress(ConnectionError, socket.timeout):
                 super().handle_one_request()
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            if code != HTTPStatus.NOT_IMPLEMENTED:
+                super().send_error(code, message, explain)
+                return
+            # A method no API Gateway method can have (TRACE, CONNECT...): no resource matches it,
+            # so it gets the gateway's own answer for that, not http.server's HTML page.
+            self._write(missing_authentication_token())
 
     for method in _METHODS:
         setattr(Handler, f"do_{method}", Handler._serve)

@@ -152,3 +152,10 @@ def test_the_openapi_document_and_docs_are_served_behind_the_api_key(local: Loca
     assert set(document.body["paths"]) >= {"/v1/messages", "/v1/messages/{id}"}
     assert docs.status == 200 and "swagger" in str(docs.body).lower()
     assert local.api("GET", "/v1/openapi.json", key=None).status == 403
+
+
+def test_a_method_api_gateway_cannot_route_gets_its_own_403(local: LocalStack) -> None:
+    answer = local.api("TRACE", "/health")
+
+    assert answer.status == 403
+    assert answer.body == {"message": "Missing Authentication Token"}

@@ -60,3 +60,9 @@ def test_a_next_token_round_trips_and_is_bound_to_its_listing() -> None:
     assert decode_token(token, "order-7") == key
     with pytest.raises(Exception, match="nextToken"):
         decode_token(token, "order-8")
+
+
+def test_a_body_that_is_not_utf8_is_a_400_not_a_crash() -> None:
+    answer = reject_unreadable_body(event(base64.b64encode(b"\xd0_\x9fA\x89").decode(), base64_body=True))
+    assert answer is not None and answer.status == 400
+    assert json.loads(answer.body)["type"] == "/problems/invalid-json"

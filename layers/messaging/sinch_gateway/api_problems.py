@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -133,6 +135,14 @@ def _header(event: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
+def _is_utf8_base64(body: str) -> bool:
+    try:
+        base64.b64decode(body, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return True
+
+
 def reject_unreadable_body(event: Mapping[str, Any]) -> HttpAnswer | None:
     """413 and 415 come before any parsing, so a client learns the real reason first."""
     if event.get("httpMethod") not in ("POST", "PUT", "PATCH") or event.get("body") is None:
@@ -143,6 +153,11 @@ def reject_unreadable_body(event: Mapping[str, Any]) -> HttpAnswer | None:
     if size > MAX_BODY_BYTES:
         return problem_answer(
             413, "/problems/body-too-large", "The body is too large", f"At most {MAX_BODY_BYTES} bytes."
+        )
+    if event.get("isBase64Encoded") and not _is_utf8_base64(body):
+        # JSON is UTF-8; the bytes would otherwise fail deep inside the resolver as a 500.
+        return problem_answer(
+            400, "/problems/invalid-json", "The body is not valid JSON", "The body is not UTF-8 text."
         )
     media_type = (_header(event, "content-type") or "").split(";")[0].strip().lower()
     if media_type != "application/json":

@@ -73,8 +73,8 @@ class SendMessageRequest(_ApiModel):
     )
     send_at: AwareDatetime | None = Field(
         default=None,
-        description="When to send (ISO 8601 with a time zone), in the future and at most 3 days ahead",
-        examples=["2026-12-01T10:00:00Z"],
+        description="When to send (ISO 8601 with a time zone, e.g. 2026-12-01T10:00:00Z), "
+        "in the future and at most 3 days ahead",
     )
 
     @property
