@@ -69,6 +69,7 @@ class Env:
         self.secrets = aws.client("secretsmanager", endpoint, template.region)
         self.table = template.table_name("MessagesTable")
         self.queue_url = self.sqs.get_queue_url(QueueName=template.queue_name("SendQueue"))["QueueUrl"]
+        self.dlq_url = self.sqs.get_queue_url(QueueName=template.queue_name("DeadLetterQueue"))["QueueUrl"]
         self.modules: dict[str, ModuleType] = {}
 
     # --- handlers ------------------------------------------------------------------------------
@@ -187,6 +188,18 @@ class Env:
                 return None
             time.sleep(0.1)
 
+    def dead_letters(self) -> list[tuple[str, dict[str, str]]]:
+        """Everything on the DeadLetterQueue now (taken off it): body and attributes."""
+        found: list[tuple[str, dict[str, str]]] = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            for m in messages:
+                attributes = {k: v.get("StringValue", "") for k, v in m.get("MessageAttributes", {}).items()}
+                found.append((m["Body"], attributes))
+                self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+        return found
+
     def drain(self) -> None:
         """Empty SendQueue (PurgeQueue is allowed once a minute, in moto as in SQS)."""
         while messages := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
@@ -286,4 +299,5 @@ def env(world: Env) -> Iterator[Env]:
     world.set_secret()
     forget_cached_secrets()
     world.drain()
+    world.dead_letters()
     yield world

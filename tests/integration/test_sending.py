@@ -98,14 +98,15 @@ def test_a_token_sinch_refuses_even_after_refreshing_fails_the_message(env: Env)
     assert len(env.batch_requests()) == 2  # the first try and the one after refreshing
 
 
-def test_one_bad_queue_record_fails_alone(env: Env) -> None:
+def test_one_bad_queue_record_neither_fails_nor_resends_the_others(env: Env) -> None:
     env.faults({"match": "batches", "status": 503, "times": 1})
     _, body = env.send(SMS)
 
     outcome = env.retry("not json at all", retry_body(body["id"]))
 
-    assert outcome["result"] == {"batchItemFailures": [{"itemIdentifier": outcome["ids"][0]}]}
+    assert outcome["result"] == {"batchItemFailures": []}  # the bad one is parked, not retried
     assert env.stored(body["id"])["status"] == "submitted"
+    assert [r["response"]["status"] for r in env.batch_requests()] == [503, 201]
 
 
 def test_a_queued_retry_of_a_sent_message_sends_nothing(env: Env) -> None:

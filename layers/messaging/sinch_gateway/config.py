@@ -20,6 +20,8 @@ class Settings:
     messages_table: str
     idempotency_table: str
     send_queue_url: str
+    dead_letter_queue_url: str
+    api_base_url: str
     sinch_secret_id: str
     public_base_url: str
     allow_http_media: bool
@@ -43,6 +45,8 @@ class Settings:
             messages_table=env.get("MESSAGES_TABLE", ""),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             send_queue_url=env.get("SEND_QUEUE_URL", ""),
+            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", ""),
+            api_base_url=env.get("API_BASE_URL", "").rstrip("/"),
             sinch_secret_id=env.get("SINCH_SECRET_ID", ""),
             public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
             allow_http_media=_flag("ALLOW_HTTP_MEDIA"),

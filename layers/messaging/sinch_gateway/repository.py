@@ -52,15 +52,32 @@ class MessageRepository:
         self._db = client
         self._table = table
 
-    def create_claimed(self, record: MessageRecord, lease_s: int) -> MessageRecord:
-        """Store a new message, claimed for its first attempt by the caller (see `claim`)."""
+    def create_claimed(self, record: MessageRecord, lease_s: int) -> MessageRecord | None:
+        """Store a new message, claimed for its first attempt by the caller (see `claim`).
+
+        None when a message with that id exists already (a duplicate delivery of a request).
+        """
         claimed = record.model_copy(update={"attempts": record.attempts + 1})
         item = claimed.model_dump(mode="json", exclude_none=True)
         item.update(statusRank=record.status.rank, leaseUntil=int(time.time() + lease_s))
-        self._db.put_item(
-            TableName=self._table, Item=_to_item(item), ConditionExpression="attribute_not_exists(id)"
-        )
-        return claimed
+        return claimed if self._put_new(item) else None
+
+    def create_final(self, record: MessageRecord) -> bool:
+        """Store a message that ends as it is created (refused before any attempt)."""
+        item = record.model_dump(mode="json", exclude_none=True)
+        item["statusRank"] = record.status.rank
+        return self._put_new(item)
+
+    def _put_new(self, item: dict[str, Any]) -> bool:
+        try:
+            self._db.put_item(
+                TableName=self._table, Item=_to_item(item), ConditionExpression="attribute_not_exists(id)"
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
 
     def get(self, message_id: str) -> MessageRecord | None:
         answer = self._db.get_item(TableName=self._table, Key={"id": {"S": message_id}}, ConsistentRead=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -48,10 +50,17 @@ class MessageSender:
         self._queue = queue
         self._settings = settings
 
-    def submit(self, request: SendMessageRequest, callback_url: str) -> MessageRecord:
-        """Record a new message, then make its first send attempt."""
+    def submit(
+        self, request: SendMessageRequest, callback_url: str, message_id: str | None = None
+    ) -> MessageRecord:
+        """Record a new message, then make its first send attempt.
+
+        `message_id` is given for requests that may arrive twice (from the queue): the second
+        arrival finds the message and goes no further than an attempt would.
+        """
         segments = count_segments(request.text or "") if request.channel is Channel.SMS else None
         record = MessageRecord(
+            **({"id": message_id} if message_id else {}),
             channel=request.channel,
             to=request.to,
             text=request.text,
@@ -65,7 +74,10 @@ class MessageSender:
         ).expire_after(self._settings.message_ttl_days)
         record.events.append(StatusEvent(status=Status.ACCEPTED, at=record.created_at))
         # Created already claimed for its first attempt: one write fewer on the API's hot path.
-        record = self._repo.create_claimed(record, self._settings.send_lease_s)
+        created = self._repo.create_claimed(record, self._settings.send_lease_s)
+        if created is None:
+            return self.attempt(record.id)
+        record = created
         logger.info(
             "message accepted",
             extra={"message_id": record.id, "channel": record.channel, "to": mask(record.to)},
@@ -167,17 +179,28 @@ class MessageSender:
         )
 
     def _retry_later(self, record: MessageRecord, reason: str, retry_after_s: float | None) -> MessageRecord:
-        if record.attempts >= self._settings.max_send_attempts:
+        # Sinch's rate limit says "slower", not "broken": waiting for it uses up no attempt.
+        counted = reason != "rate_limited"
+        if counted and record.attempts >= self._settings.max_send_attempts:
             logger.warning(
                 "giving up after the last attempt",
                 extra={"message_id": record.id, "attempts": record.attempts, "reason": reason},
             )
-            return self._end(
-                record,
-                Status.FAILED,
-                "retries_exhausted",
-                f"{record.attempts} attempts; last error: {reason}",
+            text = f"{record.attempts} attempts; last error: {reason}"
+            ended = self._end(record, Status.FAILED, "retries_exhausted", text)
+            self._queue.dead_letter(
+                json.dumps(
+                    {
+                        "kind": "failed",
+                        "messageId": record.id,
+                        "reason": "retries_exhausted",
+                        "lastError": reason,
+                    }
+                ),
+                f"retries_exhausted: {text}",
+                record.id,
             )
+            return ended
         delay = next_delay(
             record.attempts,
             base_s=self._settings.retry_base_delay_s,
@@ -187,7 +210,8 @@ class MessageSender:
         # Enqueue before recording: if we die in between, the lease expires and the queued
         # retry still finds the message sendable.
         self._queue.enqueue_retry(record.id, delay)
-        self._repo.transition(record.id, Status.RETRYING, detail=reason)
+        refund = {} if counted else {"attempts": record.attempts - 1}
+        self._repo.transition(record.id, Status.RETRYING, detail=reason, **refund)
         logger.info(
             "will retry",
             extra={
@@ -252,6 +276,8 @@ class MessageSender:
     def _cancelled(self, record: MessageRecord, detail: str) -> MessageRecord:
         if self._repo.transition(record.id, Status.CANCELLED, detail=detail) is not Transition.MOVED:
             current = self._repo.get(record.id)
+            if current is not None and current.status is Status.CANCELLED:
+                return current  # Sinch's own Cancelled report came in first: same outcome
             raise Conflict(
                 f"The message is {current.status if current else 'gone'}: it can no longer be cancelled."
             )

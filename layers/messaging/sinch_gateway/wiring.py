@@ -9,6 +9,7 @@ import urllib3
 from sinch_gateway import aws
 from sinch_gateway.config import get_settings
 from sinch_gateway.credentials import CredentialStore
+from sinch_gateway.queue_intake import QueueIntake
 from sinch_gateway.repository import MessageRepository
 from sinch_gateway.send_queue import SendQueue
 from sinch_gateway.sending import MessageSender
@@ -27,6 +28,17 @@ def repository() -> MessageRepository:
 
 
 @lru_cache(maxsize=1)
+def send_queue() -> SendQueue:
+    settings = get_settings()
+    return SendQueue(aws.sqs(), settings.send_queue_url, settings.dead_letter_queue_url)
+
+
+@lru_cache(maxsize=1)
+def queue_intake() -> QueueIntake:
+    return QueueIntake(sender(), repository(), send_queue(), get_settings())
+
+
+@lru_cache(maxsize=1)
 def sender() -> MessageSender:
     settings = get_settings()
     xms = XmsClient(
@@ -34,4 +46,9 @@ def sender() -> MessageSender:
         urllib3.PoolManager(maxsize=10, retries=False),
         urllib3.Timeout(connect=settings.sinch_connect_timeout_s, read=settings.sinch_read_timeout_s),
     )
-    return MessageSender(repository(), xms, SendQueue(aws.sqs(), settings.send_queue_url), settings)
+    return MessageSender(
+        repository(),
+        xms,
+        SendQueue(aws.sqs(), settings.send_queue_url, settings.dead_letter_queue_url),
+        settings,
+    )

@@ -1,0 +1,124 @@
+"""What a SendQueue message asks for: our own retry of a message, or a send request that another
+AWS service published (the body of POST /v1/messages, plus an optional idempotencyKey)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sinch_gateway.callbacks import delivery_report_url
+from sinch_gateway.config import Settings
+from sinch_gateway.errors import MessageNotFound
+from sinch_gateway.message import MessageRecord
+from sinch_gateway.models import Channel, SendMessageRequest, StatusEvent
+from sinch_gateway.repository import MessageRepository
+from sinch_gateway.send_queue import RETRY_KIND, SendQueue
+from sinch_gateway.sending import MessageSender
+from sinch_gateway.status import Status
+
+logger = Logger(child=True)
+metrics = Metrics()
+# Ids of queued requests are derived, so that a request delivered twice is one message.
+_QUEUE_NAMESPACE = uuid.UUID("6f0b3a52-8f2e-4f57-9d0e-3b1f4c2a7e10")
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    kind: Literal["retry"]
+    message_id: str = Field(alias="messageId", min_length=1)
+    not_before: float | None = Field(default=None, alias="notBefore")
+
+
+class QueuedSendRequest(SendMessageRequest):
+    """A send request published to SendQueue."""
+
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x20-\x7e]+$",
+        description="Same key within the message's lifetime: one message, sent once",
+    )
+
+
+def queued_message_id(sqs_message_id: str, idempotency_key: str | None) -> str:
+    name = f"key:{idempotency_key}" if idempotency_key else f"sqs:{sqs_message_id}"
+    return str(uuid.uuid5(_QUEUE_NAMESPACE, name))
+
+
+class QueueIntake:
+    def __init__(
+        self, sender: MessageSender, repository: MessageRepository, queue: SendQueue, settings: Settings
+    ) -> None:
+        self._sender = sender
+        self._repo = repository
+        self._queue = queue
+        self._settings = settings
+
+    def handle(self, body: str, sqs_message_id: str) -> None:
+        try:
+            data: Any = json.loads(body)
+        except ValueError:
+            self._reject(body, sqs_message_id, "the body is not JSON", None)
+            return
+        if isinstance(data, dict) and data.get("kind") == RETRY_KIND:
+            try:
+                retry = RetryRequest.model_validate(data)
+            except ValidationError:
+                self._queue.dead_letter(body, "invalid_request: a retry without a messageId", None)
+                return
+            self._retry(retry, body)
+            return
+        try:
+            request = QueuedSendRequest.model_validate(data)
+        except ValidationError as exc:
+            reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            self._reject(body, sqs_message_id, reason, data if isinstance(data, dict) else None)
+            return
+        message_id = queued_message_id(sqs_message_id, request.idempotency_key)
+        callback = delivery_report_url(
+            self._settings.public_base_url or self._settings.api_base_url, None, None
+        )
+        metrics.add_metric(name="QueuedRequests", unit=MetricUnit.Count, value=1)
+        self._sender.submit(request, callback, message_id)
+
+    def _retry(self, request: RetryRequest, body: str) -> None:
+        wait = (request.not_before or 0) - time.time()
+        if wait > 1:
+            # Still too early: SQS cannot delay longer than 15 minutes, so go round again.
+            self._queue.enqueue_retry(request.message_id, wait)
+            return
+        try:
+            self._sender.attempt(request.message_id)
+        except MessageNotFound:
+            self._queue.dead_letter(body, "unknown_message: no such message (expired or never stored)", None)
+
+    def _reject(self, body: str, sqs_message_id: str, reason: str, data: dict[str, Any] | None) -> None:
+        """Malformed: never retried. Recorded as rejected (GET finds it) and parked on the DLQ."""
+        message_id = queued_message_id(sqs_message_id, None)
+        fields = data or {}
+        record = MessageRecord(
+            id=message_id,
+            channel=Channel.MMS if fields.get("mediaUrl") else Channel.SMS,
+            to=str(fields.get("to", ""))[:32],
+            client_reference=str(fields["clientReference"])[:128] if fields.get("clientReference") else None,
+            status=Status.REJECTED,
+            error_code="invalid_request",
+            error_text=reason[:1000],
+        ).expire_after(self._settings.message_ttl_days)
+        record.events.append(
+            StatusEvent(status=Status.REJECTED, at=record.created_at, detail=record.error_text)
+        )
+        self._repo.create_final(record)
+        self._queue.dead_letter(body, f"invalid_request: {reason}", message_id)
+        metrics.add_metric(name="QueuedRequestsRejected", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "rejected a malformed queued request", extra={"message_id": message_id, "reason": reason}
+        )

@@ -1,0 +1,118 @@
+"""SendQueue: requests other services publish, retries, and what ends on the DeadLetterQueue."""
+
+import json
+import time
+from typing import Any
+
+from tests.integration.conftest import Env
+
+SMS = {"to": "+12025550143", "text": "Published by another service"}
+
+
+def published(env: Env, *bodies: Any) -> dict[str, Any]:
+    return env.retry(*(b if isinstance(b, str) else json.dumps(b) for b in bodies))
+
+
+def derived_id(sqs_message_id: str, key: str | None = None) -> str:
+    from sinch_gateway.queue_intake import queued_message_id
+
+    return queued_message_id(sqs_message_id, key)
+
+
+def test_a_published_request_becomes_a_message_the_api_finds(env: Env) -> None:
+    outcome = published(env, {**SMS, "clientReference": "from-sqs"})
+
+    assert outcome["result"] == {"batchItemFailures": []}
+    message = env.stored(derived_id(outcome["ids"][0]))
+    assert (message["status"], message["clientReference"]) == ("submitted", "from-sqs")
+    (sent,) = env.batch_requests()
+    assert sent["body"]["client_reference"] == message["id"]
+
+
+def test_the_same_sqs_message_delivered_twice_is_sent_once(env: Env) -> None:
+    first = published(env, SMS)
+    record = {**json.loads(open_event()), "messageId": first["ids"][0], "body": json.dumps(SMS)}
+
+    again = env.handler("RetryFunction")({"Records": [record]})
+
+    assert again == {"batchItemFailures": []}
+    assert len(env.batch_requests()) == 1
+
+
+def open_event() -> str:
+    from tests.integration.conftest import ROOT
+
+    return json.dumps(json.loads((ROOT / "events" / "sqs-retry.json").read_text())["Records"][0])
+
+
+def test_one_idempotency_key_is_one_message_across_publications(env: Env) -> None:
+    key = f"order-{time.time()}"
+    published(env, {**SMS, "idempotencyKey": key})
+    published(env, {**SMS, "idempotencyKey": key})
+
+    assert len(env.batch_requests()) == 1
+    assert env.stored(derived_id("ignored", key))["status"] == "submitted"
+
+
+def test_malformed_requests_are_rejected_recorded_and_parked_with_the_reason(env: Env) -> None:
+    outcome = published(env, "{not json", {"to": "+15551234567", "text": "x"}, {"text": "no recipient"})
+
+    assert outcome["result"] == {"batchItemFailures": []}, "never retried"
+    assert env.batch_requests() == []
+    reasons = {}
+    for body, attributes in env.dead_letters():
+        reasons[attributes["messageId"]] = (body, attributes["reason"])
+    for sqs_id, field in zip(outcome["ids"], ["not JSON", "to:", "to:"], strict=True):
+        message_id = derived_id(sqs_id)
+        stored = env.stored(message_id)
+        assert stored["status"] == "rejected"
+        assert stored["error"]["code"] == "invalid_request"
+        assert field in stored["error"]["text"]
+        assert field in reasons[message_id][1]
+
+
+def test_after_the_last_attempt_the_queue_message_goes_to_the_dead_letter_queue_with_why(env: Env) -> None:
+    env.faults({"match": "batches", "status": 503})
+    _, body = env.send(SMS)
+    retry = json.dumps({"kind": "retry", "messageId": body["id"]})
+    env.retry(retry)
+    env.retry(retry)  # MaxSendAttempts is 3 in these tests
+
+    ((parked, attributes),) = env.dead_letters()
+    assert attributes["messageId"] == body["id"]
+    assert attributes["reason"].startswith("retries_exhausted")
+    assert json.loads(parked)["lastError"] == "sinch_503"
+    assert env.stored(body["id"])["status"] == "failed"
+
+
+def test_sinchs_rate_limit_does_not_use_up_attempts(env: Env) -> None:
+    env.faults({"match": "batches", "status": 429, "retry_after": 0, "times": 5})
+    _, body = env.send(SMS)
+    retry = json.dumps({"kind": "retry", "messageId": body["id"]})
+    for _ in range(5):  # more 429s than MaxSendAttempts (3)
+        env.retry(retry)
+
+    stored = env.stored(body["id"])
+    assert stored["status"] == "submitted"
+    assert [r["response"]["status"] for r in env.batch_requests()] == [429] * 5 + [201]
+    assert env.dead_letters() == []
+
+
+def test_a_wait_longer_than_sqs_can_delay_goes_round_again(env: Env) -> None:
+    env.faults({"match": "batches", "status": 503, "times": 1})
+    _, body = env.send(SMS)
+    later = json.dumps({"kind": "retry", "messageId": body["id"], "notBefore": time.time() + 3600})
+
+    outcome = env.retry(later)
+
+    assert outcome["result"] == {"batchItemFailures": []}
+    assert len(env.batch_requests()) == 1, "not sent before its time"
+    assert env.stored(body["id"])["status"] == "retrying"
+
+
+def test_a_retry_of_an_unknown_message_is_parked_not_retried(env: Env) -> None:
+    outcome = env.retry(json.dumps({"kind": "retry", "messageId": "no-such-message"}))
+
+    assert outcome["result"] == {"batchItemFailures": []}
+    ((_, attributes),) = env.dead_letters()
+    assert attributes["reason"].startswith("unknown_message")
