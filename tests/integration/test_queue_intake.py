@@ -116,3 +116,15 @@ def test_a_retry_of_an_unknown_message_is_parked_not_retried(env: Env) -> None:
     assert outcome["result"] == {"batchItemFailures": []}
     ((_, attributes),) = env.dead_letters()
     assert attributes["reason"].startswith("unknown_message")
+
+
+def test_the_sample_event_in_events_is_sent(env: Env) -> None:
+    from tests.integration.conftest import ROOT
+
+    event = json.loads((ROOT / "events" / "sqs-send-request.json").read_text())
+
+    assert env.handler("RetryFunction")(event) == {"batchItemFailures": []}
+    (sent,) = env.batch_requests()
+    assert sent["body"]["to"] == ["+12025550143"]
+    stored = env.stored(derived_id("ignored", "parcel-88-out-for-delivery"))
+    assert stored["clientReference"] == "parcel-88"
