@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck cfn-lint bench openapi deploy clean
+.PHONY: install run test lint typecheck cfn-lint bench fault-suite openapi deploy clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ test: install lint typecheck cfn-lint
 
 bench: install
 	$(PY) -m devstack.bench
+
+# Lost / doubled / final counts under every fault at once, on a fresh local stack: make fault-suite N=10000
+N ?= 1000
+fault-suite: install
+	$(PY) -m devstack.fault_suite --count $(N)
 
 # docs/openapi.json is generated from the code; a test fails when it is stale.
 openapi: install

@@ -104,6 +104,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         "SINCH_PORT": "0",
         "DEVSTACK_STATE_DIR": str(state),
         "DEVSTACK_PARAM_MaxSendAttempts": "4",
+        # The functions read these from their environment: short waits keep fault tests quick.
+        "RETRY_BASE_DELAY_S": "0.2",
+        "RETRY_MAX_DELAY_S": "3",
+        "SINCH_READ_TIMEOUT_S": "2",
         "PYTHONUNBUFFERED": "1",
     }
     log = (state / "stack.log").open("w")

@@ -282,7 +282,9 @@ def world(endpoint: str) -> Iterator[Env]:
     saved = dict(os.environ)
     os.environ.update(function_environment(spec, aws_endpoint_url=endpoint, region=template.region))
     # Short enough that a simulated slow Sinch is a timeout without slowing the suite.
-    os.environ.update(SINCH_READ_TIMEOUT_S="0.5", SINCH_CONNECT_TIMEOUT_S="0.5", RETRY_BASE_DELAY_S="0")
+    os.environ.update(
+        SINCH_READ_TIMEOUT_S="0.5", SINCH_CONNECT_TIMEOUT_S="0.5", RETRY_BASE_DELAY_S="0", SEND_LEASE_S="3"
+    )
     env = Env(template, endpoint, sim, resources.secrets["SinchSecret"].arn)
     env.set_secret()
     try:

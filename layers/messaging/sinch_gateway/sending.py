@@ -92,9 +92,14 @@ class MessageSender:
             current = self._repo.get(message_id)
             if current is None:
                 raise MessageNotFound(f"No message with id {message_id}.")
+            if current.status in SENDABLE_STATUSES:
+                # Another sender holds it right now. Its outcome may still need this retry (it
+                # may have queued its own just before letting go): come back when its lease ends.
+                self._queue.enqueue_retry(message_id, max(1.0, self._settings.send_lease_s / 3))
+                logger.info("being sent elsewhere: retry kept for later", extra={"message_id": message_id})
+                return current
             logger.info(
-                "not sending: already handled or being sent",
-                extra={"message_id": message_id, "status": current.status},
+                "not sending: already handled", extra={"message_id": message_id, "status": current.status}
             )
             return current
         return self._send(record)

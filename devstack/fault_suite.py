@@ -1,0 +1,225 @@
+"""The promise under injected faults: every accepted message reaches exactly one final status,
+and Sinch accepts at most one batch per message.
+
+Sends messages through the API and through SendQueue while the Sinch simulator fails in every
+way it can (5xx, 429 with Retry-After, slow answers, dropped connections, answers lost after
+accepting, duplicated and reordered delivery reports, other final statuses), waits for every
+message to settle, then counts. `make fault-suite N=10000` (or `python -m devstack.fault_suite
+--count N`) runs it on a fresh local stack; tests/e2e/test_fault_suite.py runs it on a small count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+FINAL = {"delivered", "failed", "expired", "rejected", "cancelled", "aborted", "deleted"}
+FAULTS: dict[str, Any] = {
+    "seed": 7,
+    "rules": [
+        {"match": "batches", "status": 503, "probability": 0.25},
+        {"match": "batches", "status": 429, "retry_after": 1, "probability": 0.05},
+        {"match": "batches", "accept_then_drop": True, "probability": 0.05},
+        {"match": "batches", "drop_connection": True, "probability": 0.03},
+        {"match": "batches", "delay_ms": 2500, "probability": 0.02},  # past the read timeout
+        {"match": "batch_lookup", "status": 503, "probability": 0.05},
+        {"match": "callbacks", "duplicate": 1, "reorder": True, "probability": 0.3},
+        {"match": "callbacks", "final": "Failed", "probability": 0.03},
+        {"match": "callbacks", "final": "Expired", "probability": 0.02},
+        {"match": "callbacks", "delay_ms": 300, "probability": 0.1},
+    ],
+}
+
+
+@dataclass
+class Report:
+    sent: int = 0
+    accepted: list[str] = field(default_factory=list)
+    final: Counter[str] = field(default_factory=Counter)
+    not_final: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    doubled: list[str] = field(default_factory=list)
+    dead_letter_mismatch: list[str] = field(default_factory=list)
+    queue_left: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.not_final or self.lost or self.doubled or self.dead_letter_mismatch or self.queue_left
+        )
+
+    def summary(self) -> str:
+        finals = ", ".join(f"{k} {v}" for k, v in sorted(self.final.items()))
+        return (
+            f"sent {self.sent}, accepted {len(self.accepted)}, final {sum(self.final.values())} ({finals}); "
+            f"lost {len(self.lost)}, doubled {len(self.doubled)}, not final {len(self.not_final)}, "
+            f"dead-letter mismatches {len(self.dead_letter_mismatch)}, left on the queue {self.queue_left}; "
+            f"{self.seconds:.0f} s"
+        )
+
+
+def _http(method: str, url: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
+    headers = {"content-type": "application/json", **({"x-api-key": key} if key else {})}
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - loopback
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
+    """Send `count` messages (a quarter through SendQueue) under FAULTS against the stack `config`."""
+    api, key, sim = config["api_url"].rstrip("/"), config["api_key"], config["sinch_url"].rstrip("/")
+    aws = {
+        "endpoint_url": config["aws_endpoint_url"],
+        "region_name": config["region"],
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    sqs = boto3.client("sqs", **aws)
+    started = time.monotonic()
+    report = Report()
+    _http("POST", f"{sim}/_sim/reset")
+    _http("POST", f"{sim}/_sim/faults", FAULTS)
+    reference = f"fault-suite-{int(time.time())}"
+
+    def through_api(n: int) -> str | None:
+        status, body = _http(
+            "POST",
+            f"{api}/v1/messages",
+            {"to": "+12025550143", "text": f"fault suite {n}", "clientReference": reference},
+            key,
+        )
+        return body["id"] if status == 202 else None
+
+    def through_queue(n: int) -> None:
+        sqs.send_message(
+            QueueUrl=config["send_queue_url"],
+            MessageBody=json.dumps(
+                {
+                    "to": "+12025550144",
+                    "text": f"fault suite {n}",
+                    "clientReference": reference,
+                    "idempotencyKey": f"{reference}-{n}",
+                }
+            ),
+        )
+
+    queued = count // 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = [i for i in pool.map(through_api, range(count - queued)) if i]
+        list(pool.map(through_queue, range(queued)))
+    report.sent = count
+    messages = _settle(api, key, reference, count, timeout_s)
+    report.accepted = list(messages)
+    report.lost = [i for i in ids if i not in messages] + (["(queued)"] * max(0, count - len(messages)))
+    for message_id, message in messages.items():
+        if message["status"] in FINAL:
+            report.final[message["status"]] += 1
+        else:
+            report.not_final.append(message_id)
+    _http("POST", f"{sim}/_sim/faults", {"rules": []})
+    report.doubled = _doubled(sim)
+    report.dead_letter_mismatch = _dead_letter_mismatch(sqs, config["dead_letter_queue_url"], messages)
+    attributes = sqs.get_queue_attributes(QueueUrl=config["send_queue_url"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    report.queue_left = sum(
+        int(attributes.get(a, 0))
+        for a in (
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        )
+    )
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _listing(api: str, key: str, reference: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    token: str | None = None
+    while True:
+        query = f"clientReference={reference}&limit=100" + (f"&nextToken={token}" if token else "")
+        _, page = _http("GET", f"{api}/v1/messages?{query}", key=key)
+        found.update({m["id"]: m for m in page["items"]})
+        token = page.get("nextToken")
+        if not token:
+            return found
+
+
+def _settle(api: str, key: str, reference: str, count: int, timeout_s: float) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        messages = _listing(api, key, reference)
+        settled = len(messages) >= count and all(m["status"] in FINAL for m in messages.values())
+        if settled or time.monotonic() > deadline:
+            return messages
+        time.sleep(2)
+
+
+def _doubled(sim: str) -> list[str]:
+    """Client references of which Sinch accepted more than one batch (dropped answers included)."""
+    _, requests = _http("GET", f"{sim}/_sim/requests")
+    accepted = Counter(
+        r["body"].get("client_reference")
+        for r in requests
+        if r["method"] == "POST"
+        and r["path"].endswith("/batches")
+        and isinstance(r["body"], dict)
+        and r["response"] is not None
+        and r["response"]["status"] == 201
+    )
+    return [str(ref) for ref, n in accepted.items() if n > 1]
+
+
+def _dead_letter_mismatch(sqs: Any, url: str, messages: dict[str, dict[str, Any]]) -> list[str]:
+    """The DLQ must hold exactly the messages that ended failed with retries_exhausted."""
+    parked: set[str] = set()
+    while batch := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
+        for m in batch:
+            parked.add(m.get("MessageAttributes", {}).get("messageId", {}).get("StringValue", "?"))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    exhausted = {
+        i
+        for i, m in messages.items()
+        if m["status"] == "failed" and (m.get("error") or {}).get("code") == "retries_exhausted"
+    }
+    return sorted(parked ^ exhausted)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds to wait for every message to settle"
+    )
+    args = parser.parse_args(argv)
+    from devstack.stack import LocalStack, StackConfig
+
+    config = StackConfig(
+        state_dir=None, api_port=0, aws_port=0, sinch_port=0, log_prefix=False, report=False, access_log=False
+    )
+    with LocalStack(config, log=lambda line: None) as stack:
+        report = run(stack.state(), args.count, args.timeout)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
