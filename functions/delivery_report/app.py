@@ -1,4 +1,4 @@
-"""DeliveryReportFunction: Sinch delivery-report webhooks -> message status."""
+"""DeliveryReportFunction: Sinch delivery-report webhooks -> message status and events."""
 
 import json
 import time
@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from sinch_gateway import api_problems, wiring
@@ -16,7 +17,7 @@ from sinch_gateway.config import get_settings
 from sinch_gateway.delivery_reports import apply_report, delivery_report_adapter
 from sinch_gateway.errors import Unauthenticated
 from sinch_gateway.telemetry import logger, metrics, tracer
-from sinch_gateway.webhook_auth import verify_signature
+from sinch_gateway.webhook_auth import Nonce, authenticate
 
 app = APIGatewayRestResolver(enable_validation=True)
 api_problems.register(app)
@@ -26,14 +27,12 @@ api_problems.register(app)
 @tracer.capture_method
 def delivery_report() -> Response[str]:
     raw = app.current_event.decoded_body or ""
-    secret = wiring.credentials().get().webhook_secret
-    if secret is None or not secret.get_secret_value():
-        # An empty key would make every signature forgeable: refuse rather than accept all.
-        raise Unauthenticated("Webhook authentication is not configured.")
-    verify_signature(
-        secret.get_secret_value(),
+    credentials = wiring.credentials().get()
+    verified = authenticate(
         raw,
         app.current_event.headers,
+        hmac_secret=credentials.webhook_hmac_secret,
+        basic_credentials=credentials.webhook_basic_credentials,
         now=time.time(),
         tolerance_s=get_settings().webhook_tolerance_s,
     )
@@ -45,9 +44,28 @@ def delivery_report() -> Response[str]:
         return api_problems.problem(
             400, "/problems/invalid-delivery-report", "Not a delivery report we understand", errors=fields
         )
-    result = apply_report(wiring.repository(), report)
+    # After parsing: a report we refuse as malformed leaves no trace, not even its nonce.
+    if verified.nonce is not None and not wiring.nonces().claim(verified.nonce):
+        metrics.add_metric(name="DeliveryReportsReplayed", unit=MetricUnit.Count, value=1)
+        raise Unauthenticated("This signed callback has been received before.")
+    try:
+        result = apply_report(wiring.repository(), wiring.unmatched_reports(), report, raw)
+    except Exception:
+        if verified.nonce is not None:
+            _forget_nonce(verified.nonce)
+        raise  # a 5xx: Sinch retries it
     metrics.add_metric(name="DeliveryReports", unit=MetricUnit.Count, value=1)
+    if result in ("unknown_message", "unknown_status"):
+        metrics.add_metric(name="DeliveryReportsUnmatched", unit=MetricUnit.Count, value=1)
     return Response(status_code=200, content_type="application/json", body=json.dumps({"result": result}))
+
+
+def _forget_nonce(nonce: Nonce) -> None:
+    try:
+        wiring.nonces().release(nonce)
+    except (BotoCoreError, ClientError):
+        # The original error matters more; at worst an unchanged resend is refused as a replay.
+        logger.warning("could not release the nonce of a failed report")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -37,6 +37,7 @@ class Settings:
     # host:port media servers allowed to be private (the local stack's simulator); empty in AWS
     media_allowed_private_hosts: frozenset[str] = frozenset()
     media_max_bytes: int = 1_048_576
+    unmatched_report_ttl_days: int = 7
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,6 +63,7 @@ class Settings:
             webhook_tolerance_s=int(env.get("WEBHOOK_TOLERANCE_S", "300")),
             media_allowed_private_hosts=_host_list("MEDIA_ALLOWED_PRIVATE_HOSTS"),
             media_max_bytes=int(env.get("MEDIA_MAX_BYTES", "1048576")),
+            unmatched_report_ttl_days=int(env.get("UNMATCHED_REPORT_TTL_DAYS", "7")),
         )
 
 

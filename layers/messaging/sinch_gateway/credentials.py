@@ -28,6 +28,8 @@ class SinchCredentials(BaseModel):
     base_url: str | None = None
     from_number: str
     webhook_secret: SecretStr | None = None
+    # "user:password" that Sinch sends as Basic auth on callbacks, if it is set up that way.
+    webhook_basic_auth: SecretStr | None = None
 
     @model_validator(mode="after")
     def _complete_for_its_auth_style(self) -> SinchCredentials:
@@ -40,6 +42,23 @@ class SinchCredentials(BaseModel):
         if missing:
             raise ValueError(f"the Sinch secret lacks {', '.join(missing)} for auth {self.auth}")
         return self
+
+    @property
+    def webhook_hmac_secret(self) -> str | None:
+        """The HMAC key for callbacks; None when unset or empty (an empty key signs nothing)."""
+        value = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        return value or None
+
+    @property
+    def webhook_basic_credentials(self) -> str | None:
+        """`user:password` for Basic-authenticated callbacks; None unless set in that shape.
+
+        Not a validation error: a bad webhook setting must not stop sending, and an error would
+        echo the value.
+        """
+        value = self.webhook_basic_auth.get_secret_value() if self.webhook_basic_auth else ""
+        user, colon, _ = value.partition(":")
+        return value if user and colon else None
 
     @property
     def xms_base_url(self) -> str:

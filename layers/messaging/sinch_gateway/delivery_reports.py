@@ -1,4 +1,4 @@
-"""Sinch delivery reports: parse them and move each message's status forward."""
+"""Sinch delivery reports: parse them, move each message's status forward, keep every one."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from typing import Annotated, Literal
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from sinch_gateway.message import utcnow
+from sinch_gateway.models import StatusEvent
 from sinch_gateway.repository import MessageRepository, Transition
 from sinch_gateway.status import Status, from_sinch
+from sinch_gateway.unmatched_reports import UnmatchedReports
 
 logger = Logger(child=True)
 
@@ -61,18 +64,42 @@ def _status_and_code(report: RecipientDeliveryReport | BatchDeliveryReport) -> t
     return max(known, key=lambda pair: pair[0].rank)
 
 
-def apply_report(repository: MessageRepository, report: RecipientDeliveryReport | BatchDeliveryReport) -> str:
-    """Apply one report; returns what happened (for logs and metrics). Never raises for a
-    duplicate, late or unknown report: those are normal in Sinch's world."""
+def apply_report(
+    repository: MessageRepository,
+    unmatched: UnmatchedReports,
+    report: RecipientDeliveryReport | BatchDeliveryReport,
+    raw: str,
+) -> str:
+    """Apply one report; returns what happened (for logs and metrics).
+
+    Every report is kept: as an event on its message (marked stale when it did not move the
+    status), or, when no message takes it, as an unmatched report. Duplicate, late and unknown
+    reports are normal in Sinch's world: none of them raises.
+    """
     status, code = _status_and_code(report)
     log = {"batch_id": report.batch_id, "message_id": report.client_reference, "report_type": report.type}
     if status is None:
         logger.warning("report with a status we do not know", extra=log)
+        unmatched.keep(report.batch_id, raw, "unknown_status")
         return "unknown_status"
     if not report.client_reference:
         logger.warning("report without our client_reference", extra=log)
+        unmatched.keep(report.batch_id, raw, "unknown_message")
         return "unknown_message"
-    at = report.at if isinstance(report, RecipientDeliveryReport) else None
-    result = repository.transition(report.client_reference, status, code=code, at=at)
+    if isinstance(report, RecipientDeliveryReport):
+        at, operator_at = report.at, report.operator_status_at
+    else:
+        at, operator_at = utcnow(), None  # a batch report carries no time of its own
+    event = StatusEvent(status=status, at=at, code=code, operator_at=operator_at)
+    result = repository.advance(report.client_reference, event)
+    if result is Transition.STALE:
+        # The status write is conditional, so it cannot also append when its condition fails
+        # (DynamoDB has no per-clause condition): a second write keeps the report as an event.
+        if not repository.append_event(report.client_reference, event.model_copy(update={"stale": True})):
+            logger.warning("stale report not kept: the message is gone or has too many events", extra=log)
+    elif result is Transition.MISSING:
+        logger.warning("report for a message we do not have", extra=log)
+        unmatched.keep(report.batch_id, raw, "unknown_message")
+        return "unknown_message"
     logger.info("delivery report applied", extra={**log, "status": status, "result": result.value})
-    return "unknown_message" if result is Transition.MISSING else result.value
+    return str(result.value)

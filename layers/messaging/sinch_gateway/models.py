@@ -124,6 +124,14 @@ class StatusEvent(_ApiModel):
     at: datetime
     code: int | str | None = Field(default=None, description="Sinch's code for this status, if any")
     detail: str | None = None
+    operator_at: datetime | None = Field(
+        default=None, description="When the operator reported this status (Sinch's operator_status_at)"
+    )
+    stale: bool | None = Field(
+        default=None,
+        description="True for a delivery report that came after a later or equal status "
+        "(duplicate, late or out of order): kept here, but it did not change the status",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:

@@ -35,6 +35,21 @@ class Transition(Enum):
 
 
 CLIENT_REFERENCE_INDEX = "byClientReference"
+# A stale report's event is not kept past this many events: an item must stay under 400 KB.
+MAX_EVENTS = 100
+
+
+def bookkeeping_id(kind: str, *parts: str) -> str:
+    """Id of a non-message item in MessagesTable (a webhook nonce, an unmatched report).
+
+    Message ids are UUIDs, so an id with '#' never names a message. These items carry no
+    clientReference either, so the sparse byClientReference index never lists them.
+    """
+    return "#".join((kind, *parts))
+
+
+def is_message_id(value: str) -> bool:
+    return "#" not in value
 
 
 def _alive(item: dict[str, Any]) -> bool:
@@ -80,6 +95,8 @@ class MessageRepository:
         return True
 
     def get(self, message_id: str) -> MessageRecord | None:
+        if not is_message_id(message_id):
+            return None
         answer = self._db.get_item(TableName=self._table, Key={"id": {"S": message_id}}, ConsistentRead=True)
         item = answer.get("Item")
         return MessageRecord.model_validate(_from_item(item)) if item and _alive(item) else None
@@ -144,13 +161,19 @@ class MessageRepository:
         at: Any = None,
         **fields: Any,
     ) -> Transition:
-        """Move the message to `status` if that is forward.
+        """Move the message to `status` if that is forward (see `advance`)."""
+        event = StatusEvent(status=status, at=at or utcnow(), code=code, detail=detail)
+        return self.advance(message_id, event, **fields)
+
+    def advance(self, message_id: str, event: StatusEvent, **fields: Any) -> Transition:
+        """Move the message to `event.status` if that is forward, and record the event.
 
         A retry may repeat `retrying`; any other status must rank strictly higher. Setting a
-        status also ends a sender's lease.
+        status also ends a sender's lease. One conditional write.
         """
-        now = utcnow()
-        event = StatusEvent(status=status, at=at or now, code=code, detail=detail)
+        if not is_message_id(message_id):
+            return Transition.MISSING
+        status, now = event.status, utcnow()
         updates = {
             "status": status.value,
             "statusRank": status.rank,
@@ -166,7 +189,7 @@ class MessageRepository:
                 TableName=self._table,
                 Key={"id": {"S": message_id}},
                 UpdateExpression=f"SET {set_clause}, events = list_append(events, :event) REMOVE leaseUntil",
-                ConditionExpression=f"attribute_exists(id) AND statusRank {rank_test} :rank",
+                ConditionExpression=f"attribute_exists(statusRank) AND statusRank {rank_test} :rank",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=_to_item(
                     {
@@ -179,9 +202,35 @@ class MessageRepository:
             )
         except ClientError as exc:
             if _condition_failed(exc):
-                return Transition.STALE if exc.response.get("Item") else Transition.MISSING
+                # Only messages have a statusRank: any other item is no message of ours.
+                old = exc.response.get("Item")
+                is_message = isinstance(old, dict) and "statusRank" in old
+                return Transition.STALE if is_message else Transition.MISSING
             raise
         return Transition.MOVED
+
+    def append_event(self, message_id: str, event: StatusEvent) -> bool:
+        """Add an event that changes nothing else (not even updatedAt, which dates the status).
+
+        False when there is no such message or it holds MAX_EVENTS events already.
+        """
+        if not is_message_id(message_id):
+            return False
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"id": {"S": message_id}},
+                UpdateExpression="SET events = list_append(events, :event)",
+                ConditionExpression="attribute_exists(statusRank) AND size(events) < :max",
+                ExpressionAttributeValues=_to_item(
+                    {":event": [event.model_dump(mode="json", exclude_none=True)], ":max": MAX_EVENTS}
+                ),
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
 
     def set_batch(self, message_id: str, batch_id: str) -> None:
         """Record Sinch's batch id even when a delivery report already moved the status on."""

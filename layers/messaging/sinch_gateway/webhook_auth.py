@@ -1,17 +1,40 @@
-"""Authenticating Sinch callbacks: HMAC-SHA256 signatures as Sinch signs them (sinch-api.md §4.6)."""
+"""Authenticating Sinch callbacks: HMAC-SHA256 signatures as Sinch signs them (sinch-api.md §4.6),
+or Basic auth where it is configured as the alternative."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 from sinch_gateway.errors import Unauthenticated
 
 SIGNATURE = "x-sinch-webhook-signature"
 NONCE = "x-sinch-webhook-signature-nonce"
 TIMESTAMP = "x-sinch-webhook-signature-timestamp"
+AUTHORIZATION = "authorization"
+# Sinch's nonces are 26-character ULIDs; a bound keeps the nonce a valid DynamoDB key.
+MAX_NONCE_CHARS = 128
+
+
+@dataclass(frozen=True)
+class Nonce:
+    value: str
+    fresh_until: int  # epoch seconds: from then on the timestamp window refuses a replay anyway
+
+
+@dataclass(frozen=True)
+class Verified:
+    """How a callback proved it is Sinch's. Only a signed one has a nonce, to be refused if
+    seen again; Basic auth has none, so it gets no replay check."""
+
+    method: Literal["hmac", "basic"]
+    nonce: Nonce | None = None
 
 
 def signature(secret: str, body: str, nonce: str, timestamp: str) -> str:
@@ -19,20 +42,72 @@ def signature(secret: str, body: str, nonce: str, timestamp: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
 
 
+def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
 def verify_signature(
     secret: str, body: str, headers: Mapping[str, str], *, now: float, tolerance_s: int
-) -> None:
+) -> Verified:
     """Raise Unauthenticated unless the request carries a fresh, valid signature."""
-    lowered = {k.lower(): v for k, v in headers.items()}
+    lowered = _lowered(headers)
     given, nonce, timestamp = lowered.get(SIGNATURE), lowered.get(NONCE), lowered.get(TIMESTAMP)
     if not (given and nonce and timestamp):
         raise Unauthenticated("The callback is not signed.")
+    if len(nonce) > MAX_NONCE_CHARS:
+        raise Unauthenticated("The signature nonce is too long.")
     try:
-        age = abs(now - float(timestamp))
+        signed_at = float(timestamp)
     except ValueError:
         raise Unauthenticated("The signature timestamp is not a number.") from None
-    if age > tolerance_s:
+    if not math.isfinite(signed_at) or abs(now - signed_at) > tolerance_s:
         # Outside the window a captured callback could be replayed.
         raise Unauthenticated("The signature timestamp is outside the accepted window.")
     if not hmac.compare_digest(signature(secret, body, nonce, timestamp), given):
         raise Unauthenticated("The signature does not match.")
+    return Verified("hmac", Nonce(nonce, math.ceil(signed_at + tolerance_s)))
+
+
+def verify_basic(expected: str, headers: Mapping[str, str]) -> Verified:
+    """Raise Unauthenticated unless `Authorization: Basic` carries `expected` ("user:password")."""
+    scheme, _, token = _lowered(headers).get(AUTHORIZATION, "").strip().partition(" ")
+    if scheme.lower() != "basic" or not token.strip():
+        raise Unauthenticated("The callback carries no Basic credentials.")
+    try:
+        given = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise Unauthenticated("The Basic credentials are not valid base64.") from None
+    # Digests first: compare_digest is constant-time only for inputs of equal length.
+    if not hmac.compare_digest(hashlib.sha256(given).digest(), hashlib.sha256(expected.encode()).digest()):
+        raise Unauthenticated("The Basic credentials do not match.")
+    return Verified("basic")
+
+
+def authenticate(
+    body: str,
+    headers: Mapping[str, str],
+    *,
+    hmac_secret: str | None,
+    basic_credentials: str | None,
+    now: float,
+    tolerance_s: int,
+) -> Verified:
+    """A valid signature, or valid Basic credentials where those are configured; else 401."""
+    if not hmac_secret and not basic_credentials:
+        # An empty key would make every signature forgeable: refuse rather than accept all.
+        raise Unauthenticated("Webhook authentication is not configured.")
+    refusals: list[Unauthenticated] = []
+    if hmac_secret:
+        try:
+            return verify_signature(hmac_secret, body, headers, now=now, tolerance_s=tolerance_s)
+        except Unauthenticated as exc:
+            refusals.append(exc)
+    if basic_credentials:
+        try:
+            return verify_basic(basic_credentials, headers)
+        except Unauthenticated as exc:
+            refusals.append(exc)
+    # Explain the failure of the scheme the caller tried (the signature's, if it tried both).
+    lowered = _lowered(headers)
+    tried_basic_only = AUTHORIZATION in lowered and SIGNATURE not in lowered
+    raise refusals[-1] if tried_basic_only else refusals[0]

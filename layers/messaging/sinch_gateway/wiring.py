@@ -10,10 +10,12 @@ from sinch_gateway import aws
 from sinch_gateway.config import get_settings
 from sinch_gateway.credentials import CredentialStore
 from sinch_gateway.queue_intake import QueueIntake
+from sinch_gateway.replay_guard import NonceStore
 from sinch_gateway.repository import MessageRepository
 from sinch_gateway.send_queue import SendQueue
 from sinch_gateway.sending import MessageSender
 from sinch_gateway.sinch.xms import XmsClient
+from sinch_gateway.unmatched_reports import UnmatchedReports
 
 
 @lru_cache(maxsize=1)
@@ -25,6 +27,17 @@ def credentials() -> CredentialStore:
 @lru_cache(maxsize=1)
 def repository() -> MessageRepository:
     return MessageRepository(aws.dynamodb(), get_settings().messages_table)
+
+
+@lru_cache(maxsize=1)
+def nonces() -> NonceStore:
+    return NonceStore(aws.dynamodb(), get_settings().messages_table)
+
+
+@lru_cache(maxsize=1)
+def unmatched_reports() -> UnmatchedReports:
+    settings = get_settings()
+    return UnmatchedReports(aws.dynamodb(), settings.messages_table, settings.unmatched_report_ttl_days)
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,50 @@
+"""Delivery reports that no message took, kept a while for investigation.
+
+Sinch may report on a batch we never recorded (a message already expired, a batch sent from
+another system on the same service plan): that is no error, but it should not vanish either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+from sinch_gateway.message import utcnow
+from sinch_gateway.repository import bookkeeping_id
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Reason = Literal["unknown_message", "unknown_status"]
+# At most 4 bytes a character: far under DynamoDB's 400 KB per item. Sinch's reports on our
+# one-recipient batches are tiny.
+MAX_REPORT_CHARS = 50_000
+MAX_BATCH_ID_CHARS = 100
+
+
+class UnmatchedReports:
+    def __init__(self, client: DynamoDBClient, table: str, keep_days: int) -> None:
+        self._db = client
+        self._table = table
+        self._keep_s = keep_days * 86_400
+
+    def keep(self, batch_id: str, raw: str, reason: Reason) -> str:
+        """Store the raw report (one put); returns its id.
+
+        The id ends with a digest of the body: a resent copy overwrites its first copy instead
+        of adding another.
+        """
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:32]
+        item_id = bookkeeping_id("unmatched", batch_id[:MAX_BATCH_ID_CHARS], digest)
+        item: dict[str, Any] = {
+            "id": {"S": item_id},
+            "reason": {"S": reason},
+            "report": {"S": raw[:MAX_REPORT_CHARS]},
+            "receivedAt": {"S": utcnow().isoformat()},
+            "ttl": {"N": str(int(time.time()) + self._keep_s)},
+        }
+        if len(raw) > MAX_REPORT_CHARS:
+            item["truncated"] = {"BOOL": True}
+        self._db.put_item(TableName=self._table, Item=item)
+        return item_id

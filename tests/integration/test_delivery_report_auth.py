@@ -1,0 +1,169 @@
+"""Delivery-report webhooks: who may post them (HMAC or Basic auth) and that none is taken twice."""
+
+import base64
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from sinch_gateway.webhook_auth import signature
+from tests.integration.conftest import WEBHOOK_SECRET, Env, forget_cached_secrets
+from tests.integration.test_delivery_reports import report, submitted
+
+BASIC = "sinch-callbacks:s3cret-pa55"
+
+
+def signed(body: str, *, nonce: str | None = None, timestamp: int | None = None) -> dict[str, str]:
+    nonce, ts = nonce or uuid.uuid4().hex, str(timestamp or int(time.time()))
+    return {
+        "x-sinch-webhook-signature": signature(WEBHOOK_SECRET, body, nonce, ts),
+        "x-sinch-webhook-signature-nonce": nonce,
+        "x-sinch-webhook-signature-timestamp": ts,
+    }
+
+
+def basic(credentials: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+
+def post(env: Env, body: str, headers: dict[str, str]) -> tuple[int, Any]:
+    return env.api(
+        "DeliveryReportFunction",
+        "POST",
+        path="/v1/webhooks/sinch/delivery-reports",
+        body=body,
+        headers=headers,
+    )
+
+
+def nonce_item(env: Env, nonce: str) -> dict[str, Any] | None:
+    answer = env.ddb.get_item(TableName=env.table, Key={"id": {"S": f"nonce#{nonce}"}}, ConsistentRead=True)
+    return answer.get("Item")
+
+
+def use_basic_auth(env: Env, credentials: str = BASIC, **changes: str) -> None:
+    env.set_secret(webhook_basic_auth=credentials, **changes)
+    forget_cached_secrets()
+
+
+# --- replays -----------------------------------------------------------------------------------
+
+
+def test_a_replayed_signed_report_is_refused_and_writes_nothing(env: Env) -> None:
+    message_id, batch = submitted(env)
+    body = json.dumps(report(message_id, batch, "Dispatched", 401))
+    headers = signed(body, nonce="01JD8Y5K3M2N4P6Q8R0S2T4V6W" + uuid.uuid4().hex[:6])
+    assert post(env, body, headers)[0] == 200
+    before = env.stored(message_id)
+    stored_nonce = nonce_item(env, headers["x-sinch-webhook-signature-nonce"])
+
+    status, answer = post(env, body, headers)
+
+    assert status == 401
+    assert answer["type"] == "/problems/unauthenticated"
+    assert env.stored(message_id) == before  # not even a stale event
+    assert nonce_item(env, headers["x-sinch-webhook-signature-nonce"]) == stored_nonce
+
+
+def test_a_nonce_is_kept_just_past_its_timestamp_window(env: Env) -> None:
+    message_id, batch = submitted(env)
+    body = json.dumps(report(message_id, batch, "Dispatched", 401))
+    signed_at = int(time.time()) - 100
+    headers = signed(body, timestamp=signed_at)
+
+    assert post(env, body, headers)[0] == 200
+
+    item = nonce_item(env, headers["x-sinch-webhook-signature-nonce"])
+    assert item is not None
+    assert set(item) == {"id", "ttl"}  # no clientReference: never listed as a message
+    assert int(item["ttl"]["N"]) == signed_at + 300 + 1
+
+
+def test_the_same_nonce_on_another_body_is_refused_too(env: Env) -> None:
+    message_id, batch = submitted(env)
+    nonce = uuid.uuid4().hex
+    first = json.dumps(report(message_id, batch, "Dispatched", 401))
+    assert post(env, first, signed(first, nonce=nonce))[0] == 200
+    before = env.stored(message_id)
+
+    second = json.dumps(report(message_id, batch, "Delivered", 0))
+    assert post(env, second, signed(second, nonce=nonce))[0] == 401
+
+    assert env.stored(message_id) == before
+
+
+def test_a_malformed_report_leaves_no_nonce_behind(env: Env) -> None:
+    message_id, batch = submitted(env)
+    body = json.dumps(report(message_id, batch, "Delivered", 0, type="recipient_delivery_report_fax"))
+    headers = signed(body)
+
+    assert post(env, body, headers)[0] == 400
+    assert nonce_item(env, headers["x-sinch-webhook-signature-nonce"]) is None
+
+
+def test_a_report_that_failed_with_a_5xx_may_come_again_unchanged(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message_id, batch = submitted(env)
+    body = json.dumps(report(message_id, batch, "Delivered", 0))
+    headers = signed(body)
+    env.handler("DeliveryReportFunction")
+
+    def unavailable(*_: Any) -> str:
+        raise RuntimeError("DynamoDB is having a bad day")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(env.modules["DeliveryReportFunction"], "apply_report", unavailable)
+        assert post(env, body, headers)[0] == 500
+    assert nonce_item(env, headers["x-sinch-webhook-signature-nonce"]) is None
+
+    assert post(env, body, headers) == (200, {"result": "moved"})
+    assert env.stored(message_id)["status"] == "delivered"
+
+
+# --- Basic auth --------------------------------------------------------------------------------
+
+
+def test_basic_auth_is_accepted_when_configured(env: Env) -> None:
+    message_id, batch = submitted(env)
+    use_basic_auth(env)
+    body = json.dumps(report(message_id, batch, "Delivered", 0))
+
+    assert post(env, body, basic(BASIC)) == (200, {"result": "moved"})
+    assert env.stored(message_id)["status"] == "delivered"
+
+
+def test_basic_auth_works_without_an_hmac_secret_and_signatures_then_do_not(env: Env) -> None:
+    message_id, batch = submitted(env)
+    use_basic_auth(env, webhook_secret="")
+    dispatched = json.dumps(report(message_id, batch, "Dispatched", 401))
+
+    assert post(env, dispatched, signed(dispatched))[0] == 401
+    assert post(env, dispatched, basic(BASIC))[0] == 200
+
+
+def test_a_wrong_or_unconfigured_basic_login_is_refused_and_writes_nothing(
+    env: Env, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message_id, batch = submitted(env)
+    before = env.stored(message_id)
+    body = json.dumps(report(message_id, batch, "Delivered", 0))
+    for ours in ("sinch-gateway", "aws_lambda_powertools"):  # not botocore: it logs our own test setup
+        caplog.set_level(logging.DEBUG, logger=ours)
+
+    unconfigured = post(env, body, basic(BASIC))
+    use_basic_auth(env)
+    wrong = [post(env, body, basic(c)) for c in ("sinch-callbacks:guess", "other:s3cret-pa55", "s3cret-pa55")]
+    neither = post(env, body, {})
+
+    for status, answer in (unconfigured, *wrong, neither):
+        assert status == 401
+        assert answer["type"] == "/problems/unauthenticated"
+        assert "s3cret" not in json.dumps(answer) and WEBHOOK_SECRET not in json.dumps(answer)
+    assert env.stored(message_id) == before
+    assert caplog.records
+    logged = " ".join(f"{r.__dict__} {r.exc_text}" for r in caplog.records) + capsys.readouterr().out
+    assert "s3cret" not in logged and WEBHOOK_SECRET not in logged

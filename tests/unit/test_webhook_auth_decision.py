@@ -1,0 +1,142 @@
+"""Which callbacks `authenticate` lets in: a valid signature, or Basic auth where configured."""
+
+import base64
+
+import pytest
+
+from sinch_gateway.credentials import SinchCredentials
+from sinch_gateway.errors import Unauthenticated
+from sinch_gateway.webhook_auth import Nonce, Verified, authenticate
+from tests.sinch_vectors import VECTOR_BODY, VECTOR_NONCE, VECTOR_SECRET, VECTOR_SIGNATURE, VECTOR_TIMESTAMP
+
+NOW = int(VECTOR_TIMESTAMP) + 10
+BASIC = "sinch:correct horse:battery"  # a password may hold ':' too
+SIGNED = {
+    "x-sinch-webhook-signature": VECTOR_SIGNATURE,
+    "x-sinch-webhook-signature-nonce": VECTOR_NONCE,
+    "x-sinch-webhook-signature-timestamp": VECTOR_TIMESTAMP,
+}
+
+
+def basic(credentials: str, scheme: str = "Basic") -> dict[str, str]:
+    return {"Authorization": f"{scheme} {base64.b64encode(credentials.encode()).decode()}"}
+
+
+def decide(
+    headers: dict[str, str], *, secret: str | None = VECTOR_SECRET, basic_credentials: str | None = BASIC
+) -> Verified:
+    return authenticate(
+        VECTOR_BODY,
+        headers,
+        hmac_secret=secret,
+        basic_credentials=basic_credentials,
+        now=NOW,
+        tolerance_s=300,
+    )
+
+
+def test_a_valid_signature_passes_with_its_nonce_fresh_until_the_window_closes() -> None:
+    assert decide(SIGNED) == Verified("hmac", Nonce(VECTOR_NONCE, int(VECTOR_TIMESTAMP) + 300))
+
+
+@pytest.mark.parametrize("basic_credentials", [BASIC, None])
+def test_a_valid_signature_passes_whether_or_not_basic_auth_is_configured(
+    basic_credentials: str | None,
+) -> None:
+    assert decide(SIGNED, basic_credentials=basic_credentials).method == "hmac"
+
+
+def test_valid_basic_credentials_pass_without_a_nonce() -> None:
+    assert decide(basic(BASIC)) == Verified("basic")
+
+
+def test_valid_basic_credentials_pass_even_beside_a_bad_signature() -> None:
+    bad_signature = {**SIGNED, "x-sinch-webhook-signature": "AAAA"}
+    assert decide({**bad_signature, **basic(BASIC)}) == Verified("basic")
+
+
+def test_basic_credentials_pass_without_an_hmac_secret() -> None:
+    assert decide(basic(BASIC), secret=None).method == "basic"
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        (basic("sinch:wrong"), "do not match"),
+        (basic("sinch"), "do not match"),
+        (basic(BASIC, scheme="Bearer"), "no Basic credentials"),
+        ({"Authorization": "Basic not*base64"}, "not valid base64"),
+        ({"Authorization": "Basic "}, "no Basic credentials"),
+        ({}, "not signed"),
+        ({**SIGNED, "x-sinch-webhook-signature": "AAAA", **basic("sinch:wrong")}, "signature does not match"),
+    ],
+)
+def test_anything_else_is_refused(headers: dict[str, str], why: str) -> None:
+    with pytest.raises(Unauthenticated, match=why):
+        decide(headers)
+
+
+def test_basic_credentials_are_refused_when_basic_auth_is_not_configured() -> None:
+    with pytest.raises(Unauthenticated, match="not signed"):
+        decide(basic(BASIC), basic_credentials=None)
+
+
+def test_nothing_configured_refuses_everything() -> None:
+    for headers in (SIGNED, basic(BASIC), {}):
+        with pytest.raises(Unauthenticated, match="not configured"):
+            decide(headers, secret=None, basic_credentials=None)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "nonce"), [("nan", VECTOR_NONCE), ("inf", VECTOR_NONCE), (VECTOR_TIMESTAMP, "n" * 129)]
+)
+def test_a_timestamp_that_is_no_time_or_an_oversized_nonce_is_refused(timestamp: str, nonce: str) -> None:
+    headers = {
+        **SIGNED,
+        "x-sinch-webhook-signature-timestamp": timestamp,
+        "x-sinch-webhook-signature-nonce": nonce,
+    }
+    with pytest.raises(Unauthenticated):
+        decide(headers, basic_credentials=None)
+
+
+def test_refusals_name_no_secret() -> None:
+    for headers in (basic("sinch:wrong"), {**SIGNED, "x-sinch-webhook-signature": "AAAA"}):
+        with pytest.raises(Unauthenticated) as refused:
+            decide(headers)
+        text = str(refused.value.detail) + repr(refused.value)
+        assert VECTOR_SECRET not in text and "battery" not in text
+
+
+# --- the secret's webhook fields -----------------------------------------------------------------
+PLAN = {"service_plan_id": "plan", "api_token": "token", "from_number": "+12025550100"}
+
+
+@pytest.mark.parametrize(
+    ("value", "credentials"),
+    [
+        ("sinch:pw", "sinch:pw"),
+        ("sinch:", "sinch:"),
+        ("sinch:a:b", "sinch:a:b"),
+        ("no-colon", None),  # not user:password: Basic auth stays off
+        (":pw", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_basic_auth_is_on_only_for_a_user_password_pair(value: str | None, credentials: str | None) -> None:
+    secret = SinchCredentials.model_validate({**PLAN, "webhook_basic_auth": value})
+    assert secret.webhook_basic_credentials == credentials
+
+
+def test_the_webhook_secrets_never_show_in_the_model() -> None:
+    secret = SinchCredentials.model_validate(
+        {**PLAN, "webhook_basic_auth": "sinch:hunter2", "webhook_secret": "k3y"}
+    )
+    shown = repr(secret) + str(secret) + secret.model_dump_json()
+    assert "hunter2" not in shown and "k3y" not in shown
+    assert secret.webhook_hmac_secret == "k3y"
+
+
+def test_an_empty_webhook_secret_is_no_secret() -> None:
+    assert SinchCredentials.model_validate({**PLAN, "webhook_secret": ""}).webhook_hmac_secret is None
