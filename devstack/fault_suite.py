@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 
 FINAL = {"delivered", "failed", "expired", "rejected", "cancelled", "aborted", "deleted"}
+RATE_LIMIT = 40  # requests per second per service plan
 FAULTS: dict[str, Any] = {
     "seed": 7,
     "rules": [
@@ -36,6 +37,7 @@ FAULTS: dict[str, Any] = {
         {"match": "callbacks", "duplicate": 1, "reorder": True, "probability": 0.3},
         {"match": "callbacks", "final": "Failed", "probability": 0.03},
         {"match": "callbacks", "final": "Expired", "probability": 0.02},
+        {"match": "callbacks", "final": "Rejected", "probability": 0.02},
         {"match": "callbacks", "delay_ms": 300, "probability": 0.1},
     ],
 }
@@ -94,6 +96,8 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
     report = Report()
     _http("POST", f"{sim}/_sim/reset")
     _http("POST", f"{sim}/_sim/faults", FAULTS)
+    # And Sinch's own per-plan rate limit on top: 429s the gateway must slow down for.
+    _http("POST", f"{sim}/_sim/config", {"rate_limit": RATE_LIMIT})
     reference = f"fault-suite-{int(time.time())}"
 
     def through_api(n: int) -> str | None:
@@ -132,6 +136,7 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
         else:
             report.not_final.append(message_id)
     _http("POST", f"{sim}/_sim/faults", {"rules": []})
+    _http("POST", f"{sim}/_sim/config", {"rate_limit": None})
     report.doubled = _doubled(sim)
     report.dead_letter_mismatch = _dead_letter_mismatch(sqs, config["dead_letter_queue_url"], messages)
     attributes = sqs.get_queue_attributes(QueueUrl=config["send_queue_url"], AttributeNames=["All"])[

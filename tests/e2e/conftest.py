@@ -104,10 +104,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         "SINCH_PORT": "0",
         "DEVSTACK_STATE_DIR": str(state),
         "DEVSTACK_PARAM_MaxSendAttempts": "4",
-        # The functions read these from their environment: short waits keep fault tests quick.
-        "RETRY_BASE_DELAY_S": "0.2",
-        "RETRY_MAX_DELAY_S": "3",
-        "SINCH_READ_TIMEOUT_S": "2",
+        # Short waits keep fault tests quick.
+        "DEVSTACK_PARAM_RetryBaseDelaySeconds": "0.2",
+        "DEVSTACK_PARAM_RetryMaxDelaySeconds": "3",
+        "SINCH_READ_TIMEOUT_S": "2",  # not a template parameter: read from the environment
         "PYTHONUNBUFFERED": "1",
     }
     log = (state / "stack.log").open("w")

@@ -288,7 +288,7 @@ def test_a_forged_next_token_is_a_422(env: Env) -> None:
     [
         (400, 422, "/problems/sinch-rejected", "rejected"),
         (403, 422, "/problems/sinch-forbidden", "rejected"),
-        (404, 502, "/problems/sinch-misconfigured", "failed"),
+        (404, 502, "/problems/sinch-misconfigured", "rejected"),
     ],
 )
 def test_sinch_refusals_map_to_documented_problems(

@@ -125,9 +125,9 @@ class MessageSender:
                 logger.warning(
                     "Sinch refused the message", extra={**log, "http_status": http_status, "code": code}
                 )
-                # 400/403: the message itself was refused; anything else says our setup is wrong.
-                status = Status.REJECTED if http_status in (400, 403) else Status.FAILED
-                return self._end(record, status, code, text, sinch_http_status=http_status)
+                # Refused for good: never retried. (The answer to an API client still tells a
+                # refused message, 400/403, from a setup Sinch does not know, 404 and the like.)
+                return self._end(record, Status.REJECTED, code, text, sinch_http_status=http_status)
             case AuthFailed(detail):
                 metrics.add_metric(name="SinchAuthFailures", unit=MetricUnit.Count, value=1)
                 logger.error("Sinch refused our credentials, also after refreshing them", extra=log)
