@@ -46,6 +46,7 @@ FAULTS: dict[str, Any] = {
 @dataclass
 class Report:
     sent: int = 0
+    refused: Counter[int] = field(default_factory=Counter)  # API answers other than 202, by status
     accepted: list[str] = field(default_factory=list)
     final: Counter[str] = field(default_factory=Counter)
     not_final: list[str] = field(default_factory=list)
@@ -64,7 +65,8 @@ class Report:
     def summary(self) -> str:
         finals = ", ".join(f"{k} {v}" for k, v in sorted(self.final.items()))
         return (
-            f"sent {self.sent}, accepted {len(self.accepted)}, final {sum(self.final.values())} ({finals}); "
+            f"sent {self.sent}, refused by the API {dict(self.refused)}, accepted {len(self.accepted)}, "
+            f"final {sum(self.final.values())} ({finals}); "
             f"lost {len(self.lost)}, doubled {len(self.doubled)}, not final {len(self.not_final)}, "
             f"dead-letter mismatches {len(self.dead_letter_mismatch)}, left on the queue {self.queue_left}; "
             f"{self.seconds:.0f} s"
@@ -107,7 +109,11 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
             {"to": "+12025550143", "text": f"fault suite {n}", "clientReference": reference},
             key,
         )
-        return body["id"] if status == 202 else None
+        if status != 202:
+            report.refused[status] += 1
+            # A refused request can still have a record (e.g. 502 after Sinch refused our token).
+            return body.get("messageId") if isinstance(body, dict) else None
+        return str(body["id"])
 
     def through_queue(n: int) -> None:
         sqs.send_message(
@@ -127,9 +133,11 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
         ids = [i for i in pool.map(through_api, range(count - queued)) if i]
         list(pool.map(through_queue, range(queued)))
     report.sent = count
-    messages = _settle(api, key, reference, count, timeout_s)
+    messages = _settle(api, key, reference, len(ids) + queued, timeout_s)
     report.accepted = list(messages)
-    report.lost = [i for i in ids if i not in messages] + (["(queued)"] * max(0, count - len(messages)))
+    report.lost = [i for i in ids if i not in messages] + ["(queued)"] * max(
+        0, len(ids) + queued - len(messages)
+    )
     for message_id, message in messages.items():
         if message["status"] in FINAL:
             report.final[message["status"]] += 1
