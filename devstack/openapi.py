@@ -23,6 +23,7 @@ def generate() -> str:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.describe_api()
     document = json.loads(module.app.get_openapi_json_schema())
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
