@@ -30,8 +30,8 @@ def test_a_429_waits_at_least_retry_after(env: Env) -> None:
     status, body = env.send(SMS)
 
     assert (status, body["status"]) == (202, "retrying")
-    assert env.retry_queued(body["id"], wait_s=1.5) is None  # not visible before Retry-After
-    assert env.retry_queued(body["id"], wait_s=2) == {"kind": "retry", "messageId": body["id"]}
+    assert env.retry_queued(body["id"], wait_s=1) is None  # not visible before Retry-After
+    assert env.retry_queued(body["id"], wait_s=3) == {"kind": "retry", "messageId": body["id"]}
 
 
 def test_a_timeout_is_retried_later(env: Env) -> None:
