@@ -80,9 +80,9 @@ def send_message(
     message: SendMessageRequest, idempotency_key: IdempotencyKey = None, dry_run: DryRunFlag = False
 ) -> Response[Any]:
     settings = get_settings()
-    if message.media_url is not None:
-        preflight(str(message.media_url), MediaPolicy.from_settings(settings))
     if dry_run:
+        if message.media_url is not None:
+            preflight(str(message.media_url), MediaPolicy.from_settings(settings))
         return Response(200, "application/json", wiring.sender().dry_run(message).model_dump_json())
     request_context = app.current_event.request_context
     callback_url = delivery_report_url(

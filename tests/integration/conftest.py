@@ -274,6 +274,7 @@ def world(endpoint: str) -> Iterator[Env]:
         parameter_overrides={
             "PublicBaseUrl": "http://127.0.0.1:9",
             "AllowHttpMedia": "true",
+            "MediaAllowedPrivateHosts": sim.url.removeprefix("http://"),
             "MaxSendAttempts": "3",
         },
     )

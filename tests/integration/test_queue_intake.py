@@ -128,3 +128,13 @@ def test_the_sample_event_in_events_is_sent(env: Env) -> None:
     assert sent["body"]["to"] == ["+12025550143"]
     stored = env.stored(derived_id("ignored", "parcel-88-out-for-delivery"))
     assert stored["clientReference"] == "parcel-88"
+
+
+def test_a_published_mms_whose_media_sinch_would_refuse_is_rejected_with_the_check(env: Env) -> None:
+    outcome = published(env, {"to": "+12025550143", "mediaUrl": f"{env.sim.url}/_sim/media/wrong-type.jpg"})
+
+    assert outcome["result"] == {"batchItemFailures": []}
+    stored = env.stored(derived_id(outcome["ids"][0]))
+    assert stored["status"] == "rejected"
+    assert "mediaUrl" in stored["error"]["text"] and "Content-Type" in stored["error"]["text"]
+    assert env.batch_requests() == []
