@@ -14,7 +14,7 @@ from sinch_gateway import api_problems, listing, send_api, wiring
 from sinch_gateway.callbacks import delivery_report_url
 from sinch_gateway.config import get_settings
 from sinch_gateway.errors import MessageNotFound
-from sinch_gateway.media_preflight import MediaPolicy, preflight
+from sinch_gateway.media_preflight import check_message_media
 from sinch_gateway.models import (
     DryRunResult,
     Health,
@@ -81,8 +81,7 @@ def send_message(
 ) -> Response[Any]:
     settings = get_settings()
     if dry_run:
-        if message.media_url is not None:
-            preflight(str(message.media_url), MediaPolicy.from_settings(settings))
+        check_message_media(message.media_url, settings)
         return Response(200, "application/json", wiring.sender().dry_run(message).model_dump_json())
     request_context = app.current_event.request_context
     callback_url = delivery_report_url(

@@ -141,6 +141,12 @@ def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Addre
     )
 
 
+def check_message_media(media_url: object | None, settings: Settings) -> None:
+    """The preflight for a message's media under the deployment's policy; nothing for an SMS."""
+    if media_url is not None:
+        preflight(str(media_url), MediaPolicy.from_settings(settings))
+
+
 def preflight(url: str, policy: MediaPolicy) -> MediaInfo:
     """Check `url` as design.md §4 asks; raises InvalidRequest naming the check that failed."""
     deadline = time.monotonic() + policy.total_timeout_s

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sinch_gateway.callbacks import delivery_report_url
 from sinch_gateway.config import Settings
 from sinch_gateway.errors import InvalidRequest, MessageNotFound
-from sinch_gateway.media_preflight import MediaPolicy, preflight
+from sinch_gateway.media_preflight import check_message_media
 from sinch_gateway.message import MessageRecord
 from sinch_gateway.models import Channel, SendMessageRequest, StatusEvent
 from sinch_gateway.repository import MessageRepository
@@ -83,12 +83,11 @@ class QueueIntake:
             reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
             self._reject(body, sqs_message_id, reason, data if isinstance(data, dict) else None)
             return
-        if request.media_url is not None:
-            try:
-                preflight(str(request.media_url), MediaPolicy.from_settings(self._settings))
-            except InvalidRequest as exc:
-                self._reject(body, sqs_message_id, "; ".join(f"{f}: {m}" for f, m in exc.errors), data)
-                return
+        try:
+            check_message_media(request.media_url, self._settings)
+        except InvalidRequest as exc:
+            self._reject(body, sqs_message_id, "; ".join(f"{f}: {m}" for f, m in exc.errors), data)
+            return
         message_id = queued_message_id(sqs_message_id, request.idempotency_key)
         callback = delivery_report_url(
             self._settings.public_base_url or self._settings.api_base_url, None, None

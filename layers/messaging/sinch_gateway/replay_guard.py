@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from sinch_gateway.repository import bookkeeping_id
+from sinch_gateway.repository import bookkeeping_id, condition_failed
 from sinch_gateway.webhook_auth import Nonce
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class NonceStore:
                 ConditionExpression="attribute_not_exists(id)",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True

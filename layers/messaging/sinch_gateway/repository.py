@@ -58,7 +58,7 @@ def _alive(item: dict[str, Any]) -> bool:
     return ttl is None or int(ttl) > time.time()
 
 
-def _condition_failed(exc: ClientError) -> bool:
+def condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
@@ -89,7 +89,7 @@ class MessageRepository:
                 TableName=self._table, Item=_to_item(item), ConditionExpression="attribute_not_exists(id)"
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -146,7 +146,7 @@ class MessageRepository:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return None
             raise
         return MessageRecord.model_validate(_from_item(answer["Attributes"]))
@@ -201,7 +201,7 @@ class MessageRepository:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 # Only messages have a statusRank: any other item is no message of ours.
                 old = exc.response.get("Item")
                 is_message = isinstance(old, dict) and "statusRank" in old
@@ -227,7 +227,7 @@ class MessageRepository:
                 ),
             )
         except ClientError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True

@@ -28,7 +28,7 @@ from sinch_gateway.errors import (
     SinchUnavailable,
     sinch_refusal,
 )
-from sinch_gateway.media_preflight import MediaPolicy, preflight
+from sinch_gateway.media_preflight import check_message_media
 from sinch_gateway.message import MessageRecord
 from sinch_gateway.models import SendMessageRequest
 from sinch_gateway.status import Status
@@ -38,11 +38,10 @@ IDEMPOTENCY_WINDOW_S = 24 * 60 * 60
 
 def send_answer(message: SendMessageRequest, callback_url: str) -> HttpAnswer:
     """Checks the media, records and sends: the whole answer, so a replay is the same answer."""
-    if message.media_url is not None:
-        try:
-            preflight(str(message.media_url), MediaPolicy.from_settings(get_settings()))
-        except InvalidRequest as exc:
-            return error_answer(exc)
+    try:
+        check_message_media(message.media_url, get_settings())
+    except InvalidRequest as exc:
+        return error_answer(exc)
     record = wiring.sender().submit(message, callback_url)
     if record.status in (Status.REJECTED, Status.FAILED):
         return error_answer(refusal_error(record))
