@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
@@ -18,6 +19,8 @@ FAKE_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - not a secret
 def client(service: Literal["sqs"], endpoint_url: str, region: str) -> SQSClient: ...
 @overload
 def client(service: Literal["dynamodb"], endpoint_url: str, region: str) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["apigateway"], endpoint_url: str, region: str) -> APIGatewayClient: ...
 @overload
 def client(service: Literal["secretsmanager"], endpoint_url: str, region: str) -> SecretsManagerClient: ...
 

@@ -266,6 +266,7 @@ def queue_throughput(stack: LocalStack, count: int) -> tuple[float, float]:
             TableName=table,
             Item={
                 "id": {"S": message_id},
+                "tenantId": {"S": stack.tenants[0].api_key_id},
                 "channel": {"S": "sms"},
                 "to": {"S": "+12025550143"},
                 "text": {"S": "bench"},

@@ -118,6 +118,7 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
     def through_queue(n: int) -> None:
         sqs.send_message(
             QueueUrl=config["send_queue_url"],
+            MessageAttributes={"tenant": {"DataType": "String", "StringValue": config["api_key_id"]}},
             MessageBody=json.dumps(
                 {
                     "to": "+12025550144",

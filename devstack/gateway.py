@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from devstack.runtime import Invoker
@@ -376,6 +376,12 @@ class UsagePlan:
 # --- the gateway --------------------------------------------------------------------------------
 
 
+class ApiKeys(Protocol):
+    """The valid API keys: each key's id by its value (a dict, or the stack's usage plan)."""
+
+    def get(self, value: str, /) -> str | None: ...
+
+
 class ApiGateway:
     """The local REST API: routes from the template, API keys, and a function invoker."""
 
@@ -384,7 +390,7 @@ class ApiGateway:
         routes: Iterable[Route],
         apis: Mapping[str, ApiSpec],
         *,
-        api_keys: Mapping[str, str],
+        api_keys: ApiKeys,
         invoker: Invoker | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -393,10 +399,10 @@ class ApiGateway:
         access_log: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        """``api_keys`` maps each valid key value to its key id. Binds the port at once."""
+        """``api_keys`` gives each valid key value's key id. Binds the port at once."""
         self.routes = RouteTable(routes)
         self.apis = dict(apis)
-        self.api_keys = dict(api_keys)
+        self.api_keys = api_keys
         self.invoker = invoker
         self.account_id = account_id
         self.usage_plan = usage_plan
@@ -500,13 +506,14 @@ class ApiGateway:
         if not route.api_key_required:
             return None, None
         key = _header(request.headers, "x-api-key")
-        if key is None or key not in self.api_keys:
+        key_id = self.api_keys.get(key) if key else None
+        if key is None or key_id is None:
             return None, forbidden()
         if self.usage_plan is not None:
             throttled = self.usage_plan.check(key)
             if throttled is not None:
                 return None, throttled
-        return (key, self.api_keys[key]), None
+        return (key, key_id), None
 
 
 class _Server(ThreadingHTTPServer):

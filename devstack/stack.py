@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import secrets
-import string
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,8 +29,9 @@ from devstack.template import (
     SECRET,
     Template,
     TemplateError,
-    fake_id,
 )
+from devstack.tenants import LocalTenant, UsagePlanKeys, create_local_tenants, create_usage_plan
+from ops.tenants import Target
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -128,8 +128,8 @@ class LocalStack:
     def __init__(self, config: StackConfig, *, log: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.log = log or (lambda line: print(line, flush=True))
-        self.api_key = _api_key()
-        self.api_key_id = fake_id(self.api_key, 10)
+        self.tenants: list[LocalTenant] = []
+        self.usage_plan_id = ""
         self.api_token = secrets.token_hex(16)
         self.webhook_secret = secrets.token_urlsafe(32)
         self.template: Template | None = None
@@ -187,7 +187,7 @@ class LocalStack:
         self._gateway = ApiGateway(
             template.routes(),
             template.apis(),
-            api_keys={self.api_key: self.api_key_id},
+            api_keys={},  # the usage plan's keys, once moto holds them (below)
             host=HOST,
             port=config.api_port,
             account_id=template.account_id,
@@ -211,6 +211,7 @@ class LocalStack:
         self.log("[devstack] creating the template's tables, queues and secrets")
         self.resources = create_resources(template, self.aws_endpoint_url)
         self._put_sinch_credentials()
+        self._create_tenants(template)
 
         mappings = [m for m in template.sqs_mappings() if m.enabled]
         pool_sizes = {
@@ -249,6 +250,29 @@ class LocalStack:
         if config.state_dir is not None:
             self._stack_json = config.state_dir / "stack.json"
             self.write_state()
+
+    def _create_tenants(self, template: Template) -> None:
+        """The usage plan and the local tenants, made in moto the way an operator makes them."""
+        assert self._gateway is not None and self.resources is not None
+        if "TenantsTable" not in self.resources.tables:
+            raise TemplateError("no TenantsTable in the template")
+        apigateway = aws.client("apigateway", self.aws_endpoint_url, self.config.region)
+        self.usage_plan_id = create_usage_plan(apigateway, f"{template.stack_name}-UsagePlan")
+        target = Target(
+            tenants_table=self.resources.tables["TenantsTable"].name,
+            usage_plan_id=self.usage_plan_id,
+            apigateway=apigateway,
+            dynamodb=aws.client("dynamodb", self.aws_endpoint_url, self.config.region),
+        )
+        self.tenants = create_local_tenants(target)
+        self._gateway.api_keys = UsagePlanKeys(
+            lambda: aws.client("apigateway", self.aws_endpoint_url, self.config.region), self.usage_plan_id
+        )
+
+    @property
+    def api_key(self) -> str:
+        """The first tenant's key: the one examples use."""
+        return self.tenants[0].api_key
 
     def _sqs_client(self) -> SQSClient:
         return aws.client("sqs", self.aws_endpoint_url, self.config.region)
@@ -309,6 +333,7 @@ class LocalStack:
         state: dict[str, Any] = {
             "api_url": self.api_url,
             "api_key": self.api_key,
+            "tenants": [tenant.as_json() for tenant in self.tenants],
             "aws_endpoint_url": self.aws_endpoint_url,
             "region": self.template.region,
             "sinch_url": self.sinch_url,
@@ -322,7 +347,9 @@ class LocalStack:
         state.update(
             {
                 "stack_name": self.template.stack_name,
-                "api_key_id": self.api_key_id,
+                "api_key_id": self.tenants[0].api_key_id,
+                "usage_plan_id": self.usage_plan_id,
+                "tenants_table": tables["TenantsTable"].name,
                 "service_plan_id": SERVICE_PLAN_ID,
                 "pid": os.getpid(),
                 "queues": {lid: q.url for lid, q in queues.items()},
@@ -395,8 +422,3 @@ class LocalStack:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def _api_key() -> str:
-    alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(40))

@@ -17,8 +17,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     # Raises only for what may pass on a second try (AWS or Sinch trouble): SQS redelivers that.
+    tenant = record.message_attributes["tenant"]
     with logger.append_context_keys(sqs_message_id=record.message_id):
-        wiring.queue_intake().handle(record.body, record.message_id)
+        wiring.queue_intake().handle(record.body, record.message_id, tenant.string_value if tenant else None)
 
 
 @logger.inject_lambda_context

@@ -11,10 +11,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import api_problems, listing, send_api, wiring
+from sinch_gateway.admission import admit
 from sinch_gateway.callbacks import delivery_report_url
 from sinch_gateway.config import get_settings
-from sinch_gateway.errors import MessageNotFound
-from sinch_gateway.media_preflight import check_message_media
+from sinch_gateway.errors import MessageNotFound, NoTenant
 from sinch_gateway.models import (
     DryRunResult,
     Health,
@@ -45,6 +45,15 @@ def describe_api() -> None:
 
 
 api_problems.register(app)
+
+
+def current_tenant() -> str:
+    """The caller's tenant: the id of the API key API Gateway checked."""
+    tenant_id = app.current_event.request_context.identity.api_key_id
+    if not tenant_id:  # every /v1 route requires a key: only a misconfigured route gets here
+        raise NoTenant("This route needs an x-api-key.")
+    return tenant_id
+
 
 IdempotencyKey = Annotated[
     str | None,
@@ -80,18 +89,18 @@ def send_message(
     message: SendMessageRequest, idempotency_key: IdempotencyKey = None, dry_run: DryRunFlag = False
 ) -> Response[Any]:
     settings = get_settings()
+    tenant_id = current_tenant()
     if dry_run:
-        check_message_media(message.media_url, settings)
+        admit(message, tenant_id, wiring.tenants(), settings)
         return Response(200, "application/json", wiring.sender().dry_run(message).model_dump_json())
     request_context = app.current_event.request_context
     callback_url = delivery_report_url(
         settings.public_base_url, request_context.domain_name, request_context.stage
     )
     if idempotency_key is None:
-        return send_api.send_answer(message, callback_url).response()
-    api_key_id = request_context.identity.api_key_id or ""
+        return send_api.send_answer(message, callback_url, tenant_id).response()
     return send_api.send_idempotently(
-        idempotency_key, api_key_id, message, callback_url, app.lambda_context
+        idempotency_key, tenant_id, message, callback_url, app.lambda_context
     ).response()
 
 
@@ -106,7 +115,9 @@ def list_messages(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
 ) -> MessagePage:
-    return listing.page_by_client_reference(wiring.repository(), client_reference, limit, next_token)
+    return listing.page_by_client_reference(
+        wiring.repository(), current_tenant(), client_reference, limit, next_token
+    )
 
 
 @app.get(
@@ -116,7 +127,7 @@ def list_messages(
 )
 @tracer.capture_method
 def get_message(id: str) -> MessageView:  # the name is the path parameter's, as in template.yaml
-    record = wiring.repository().get(id)
+    record = wiring.repository().get_for_tenant(current_tenant(), id)
     if record is None:
         raise MessageNotFound(f"No message with id {id}.")
     return record.view()
@@ -129,7 +140,7 @@ def get_message(id: str) -> MessageView:  # the name is the path parameter's, as
 )
 @tracer.capture_method
 def cancel_message(id: str) -> MessageView:
-    return wiring.sender().cancel(id).view()
+    return wiring.sender().cancel(current_tenant(), id).view()
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)

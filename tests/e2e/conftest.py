@@ -70,6 +70,7 @@ class LocalStack:
         key: str | None = "valid",
         headers: dict[str, str] | None = None,
     ) -> Answer:
+        """A call to the API; `key` "valid" is the first tenant's key."""
         hdrs = {"content-type": "application/json"}
         if key is not None:
             hdrs["x-api-key"] = self.config["api_key"] if key == "valid" else key
@@ -108,6 +109,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         "DEVSTACK_PARAM_RetryBaseDelaySeconds": "0.2",
         "DEVSTACK_PARAM_RetryMaxDelaySeconds": "3",
         "SINCH_READ_TIMEOUT_S": "2",  # not a template parameter: read from the environment
+        "DEVSTACK_PARAM_TenantPolicyCacheSeconds": "1",  # policy changes show quickly
         "PYTHONUNBUFFERED": "1",
     }
     log = (state / "stack.log").open("w")

@@ -26,6 +26,7 @@ from devstack.resources import create_resources
 from devstack.runtime import function_environment
 from devstack.sinch_simulator import SinchSimulator
 from devstack.template import Template
+from sinch_gateway.tenants import Tenant, TenantPolicy, tenant_to_item
 from sinch_gateway.webhook_auth import signature
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -37,6 +38,9 @@ PROJECT = {
     "key_secret": "integration-key-secret",
 }
 SENDER = "+12025550100"
+# The API key id of events/api-*.json: the tenant every handler call acts for.
+TENANT = "k1l2m3n4o5"
+OTHER_TENANT = "z9y8x7w6v5"
 FUNCTION_DIRS = {
     "SendFunction": "send",
     "RetryFunction": "retry",
@@ -68,6 +72,7 @@ class Env:
         self.sqs = aws.client("sqs", endpoint, template.region)
         self.secrets = aws.client("secretsmanager", endpoint, template.region)
         self.table = template.table_name("MessagesTable")
+        self.tenants_table = template.table_name("TenantsTable")
         self.queue_url = self.sqs.get_queue_url(QueueName=template.queue_name("SendQueue"))["QueueUrl"]
         self.dlq_url = self.sqs.get_queue_url(QueueName=template.queue_name("DeadLetterQueue"))["QueueUrl"]
         self.modules: dict[str, ModuleType] = {}
@@ -94,10 +99,12 @@ class Env:
         headers: dict[str, str] | None = None,
         resource: str | None = None,
         query: dict[str, str] | None = None,
+        tenant: str = TENANT,
     ) -> dict[str, Any]:
-        """The raw proxy result of one API Gateway REST event."""
+        """The raw proxy result of one API Gateway REST event, made with `tenant`'s API key."""
         hdrs = {"content-type": "application/json", **(headers or {})}
         event = json.loads((ROOT / "events" / "api-send-sms.json").read_text())
+        event["requestContext"]["identity"]["apiKeyId"] = tenant
         event.update(
             httpMethod=method,
             path=path,
@@ -136,9 +143,14 @@ class Env:
             headers=headers,
         )
 
-    def retry(self, *bodies: str) -> dict[str, Any]:
+    def retry(self, *bodies: str, tenant: str | None = TENANT) -> dict[str, Any]:
+        """RetryFunction on SendQueue records with these bodies, published by `tenant`."""
         template = json.loads((ROOT / "events" / "sqs-retry.json").read_text())["Records"][0]
-        records = [{**template, "messageId": str(uuid.uuid4()), "body": b} for b in bodies]
+        attributes = {} if tenant is None else {"tenant": {"stringValue": tenant, "dataType": "String"}}
+        records = [
+            {**template, "messageId": str(uuid.uuid4()), "body": b, "messageAttributes": attributes}
+            for b in bodies
+        ]
         result: dict[str, Any] = self.handler("RetryFunction")({"Records": records})
         return {"result": result, "ids": [r["messageId"] for r in records]}
 
@@ -161,6 +173,11 @@ class Env:
             for r in self.sim_call("GET", "/_sim/requests")
             if r["method"] == "POST" and r["path"].endswith("/batches")
         ]
+
+    def register(self, tenant_id: str, policy: TenantPolicy | None = None) -> None:
+        """Put a tenant's item (its policy) in TenantsTable."""
+        tenant = Tenant(tenant_id=tenant_id, name=tenant_id, policy=policy or TenantPolicy())
+        self.ddb.put_item(TableName=self.tenants_table, Item=tenant_to_item(tenant))
 
     def stored(self, message_id: str) -> dict[str, Any]:
         status, body = self.api(
@@ -284,7 +301,11 @@ def world(endpoint: str) -> Iterator[Env]:
     os.environ.update(function_environment(spec, aws_endpoint_url=endpoint, region=template.region))
     # Short enough that a simulated slow Sinch is a timeout without slowing the suite.
     os.environ.update(
-        SINCH_READ_TIMEOUT_S="0.5", SINCH_CONNECT_TIMEOUT_S="0.5", RETRY_BASE_DELAY_S="0", SEND_LEASE_S="3"
+        SINCH_READ_TIMEOUT_S="0.5",
+        SINCH_CONNECT_TIMEOUT_S="0.5",
+        RETRY_BASE_DELAY_S="0",
+        SEND_LEASE_S="3",
+        TENANT_POLICY_CACHE_S="0",  # a policy a test sets applies at once
     )
     env = Env(template, endpoint, sim, resources.secrets["SinchSecret"].arn)
     env.set_secret()
@@ -303,4 +324,6 @@ def env(world: Env) -> Iterator[Env]:
     forget_cached_secrets()
     world.drain()
     world.dead_letters()
+    for tenant in (TENANT, OTHER_TENANT):
+        world.register(tenant)
     yield world

@@ -63,6 +63,12 @@ Resources:
       BillingMode: PAY_PER_REQUEST
       AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
       KeySchema: [{AttributeName: id, KeyType: HASH}]
+  TenantsTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: tenantId, AttributeType: S}]
+      KeySchema: [{AttributeName: tenantId, KeyType: HASH}]
   Queue:
     Type: AWS::SQS::Queue
     Properties:
@@ -137,8 +143,13 @@ def test_local_stack_end_to_end(tmp_path: Path) -> None:
 
         status, body = get(f"{state['api_url']}/things/42", {})
         assert (status, body) == (403, {"message": "Forbidden"})
-        status, body = get(f"{state['api_url']}/things/42", {"x-api-key": state["api_key"]})
-        assert status == 200, (body, lines)
+        acme, globex = state["tenants"]
+        assert (acme["name"], globex["name"]) == ("acme", "globex")
+        assert state["api_key"] == acme["api_key"] != globex["api_key"]
+        assert acme["callback_secret"] and acme["callback_secret"] != globex["callback_secret"]
+        for tenant in (acme, globex):
+            status, body = get(f"{state['api_url']}/things/42", {"x-api-key": tenant["api_key"]})
+            assert status == 200, (body, lines)
         assert body == {
             "id": "42",
             "sinch": state["sinch_url"],

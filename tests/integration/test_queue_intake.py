@@ -4,7 +4,7 @@ import json
 import time
 from typing import Any
 
-from tests.integration.conftest import Env
+from tests.integration.conftest import TENANT, Env
 
 SMS = {"to": "+12025550143", "text": "Published by another service"}
 
@@ -16,7 +16,7 @@ def published(env: Env, *bodies: Any) -> dict[str, Any]:
 def derived_id(sqs_message_id: str, key: str | None = None) -> str:
     from sinch_gateway.queue_intake import queued_message_id
 
-    return queued_message_id(sqs_message_id, key)
+    return queued_message_id(TENANT, sqs_message_id, key)
 
 
 def test_a_published_request_becomes_a_message_the_api_finds(env: Env) -> None:
@@ -31,12 +31,18 @@ def test_a_published_request_becomes_a_message_the_api_finds(env: Env) -> None:
 
 def test_the_same_sqs_message_delivered_twice_is_sent_once(env: Env) -> None:
     first = published(env, SMS)
-    record = {**json.loads(open_event()), "messageId": first["ids"][0], "body": json.dumps(SMS)}
+    record = {
+        **json.loads(open_event()),
+        "messageId": first["ids"][0],
+        "body": json.dumps(SMS),
+        "messageAttributes": {"tenant": {"stringValue": TENANT, "dataType": "String"}},
+    }
 
     again = env.handler("RetryFunction")({"Records": [record]})
 
     assert again == {"batchItemFailures": []}
     assert len(env.batch_requests()) == 1
+    assert env.dead_letters() == [], "taken as the same message, not refused"
 
 
 def open_event() -> str:

@@ -55,11 +55,12 @@ def test_sinch_refusals_map_to_our_problems(status: int, kind: type) -> None:
 
 
 def test_a_next_token_round_trips_and_is_bound_to_its_listing() -> None:
-    key = {"id": {"S": "m-1"}, "clientReference": {"S": "order-7"}, "createdAt": {"S": "2026-11-23T19:00:00"}}
+    key = {"id": {"S": "m-1"}, "tenantRef": {"S": "t1#order-7"}, "createdAt": {"S": "2026-11-23T19:00:00"}}
     token = encode_token(key)
-    assert decode_token(token, "order-7") == key
-    with pytest.raises(Exception, match="nextToken"):
-        decode_token(token, "order-8")
+    assert decode_token(token, "t1#order-7") == key
+    for other_listing in ("t1#order-8", "t2#order-7"):
+        with pytest.raises(Exception, match="nextToken"):
+            decode_token(token, other_listing)
 
 
 def test_a_body_that_is_not_utf8_is_a_400_not_a_crash() -> None:

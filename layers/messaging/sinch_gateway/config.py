@@ -18,6 +18,7 @@ def _host_list(name: str) -> frozenset[str]:
 @dataclass(frozen=True)
 class Settings:
     messages_table: str
+    tenants_table: str
     idempotency_table: str
     send_queue_url: str
     dead_letter_queue_url: str
@@ -38,12 +39,16 @@ class Settings:
     media_allowed_private_hosts: frozenset[str] = frozenset()
     media_max_bytes: int = 1_048_576
     unmatched_report_ttl_days: int = 7
+    # Tenant for SendQueue requests without a `tenant` attribute; empty: such requests are refused.
+    default_queue_tenant: str = ""
+    tenant_policy_cache_s: float = 60.0
 
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
         return cls(
             messages_table=env.get("MESSAGES_TABLE", ""),
+            tenants_table=env.get("TENANTS_TABLE", ""),
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             send_queue_url=env.get("SEND_QUEUE_URL", ""),
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", ""),
@@ -64,6 +69,8 @@ class Settings:
             media_allowed_private_hosts=_host_list("MEDIA_ALLOWED_PRIVATE_HOSTS"),
             media_max_bytes=int(env.get("MEDIA_MAX_BYTES", "1048576")),
             unmatched_report_ttl_days=int(env.get("UNMATCHED_REPORT_TTL_DAYS", "7")),
+            default_queue_tenant=env.get("DEFAULT_QUEUE_TENANT", "").strip(),
+            tenant_policy_cache_s=float(env.get("TENANT_POLICY_CACHE_S", "60")),
         )
 
 

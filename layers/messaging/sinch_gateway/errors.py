@@ -29,6 +29,28 @@ class InvalidRequest(GatewayError):
     title = "The request is not valid"
 
 
+class DestinationNotAllowed(InvalidRequest):
+    """The tenant's policy does not allow the recipient's country."""
+
+    type = "/problems/destination-not-allowed"
+    title = "Destination not allowed"
+
+
+class MmsNotAllowed(InvalidRequest):
+    """The tenant's policy does not allow MMS."""
+
+    type = "/problems/mms-not-allowed"
+    title = "MMS not allowed"
+
+
+class NoTenant(GatewayError):
+    """A request that reached us without the API key API Gateway should have checked."""
+
+    status = 403
+    type = "/problems/no-api-key"
+    title = "No API key"
+
+
 class MessageNotFound(GatewayError):
     status = 404
     type = "/problems/not-found"

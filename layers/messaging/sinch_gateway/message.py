@@ -21,6 +21,7 @@ class MessageRecord(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    tenant_id: str = Field(min_length=1, description="The API key id the message belongs to")
     channel: Channel
     to: str
     sender: str | None = None

@@ -38,13 +38,28 @@ MMS_REGIONS = {"US": "the United States", "CA": "Canada", "AU": "Australia", "PR
 
 def mms_unavailable_reason(e164: str) -> str | None:
     """Why an MMS cannot go to this number, or None when it can."""
-    number = phonenumbers.parse(e164, None)
-    region = phonenumbers.region_code_for_number(number)
-    if region in MMS_REGIONS:
+    if region_of(e164) in MMS_REGIONS:
         return None
-    # The geocoder's data is large: loaded only on this (rare) error path.
-    from phonenumbers import geocoder
-
-    country = geocoder.country_name_for_number(number, "en") or region or "its country"
     offered = ", ".join(MMS_REGIONS.values())
-    return f"MMS cannot be sent to {country} ({region}); Sinch offers MMS only in {offered}"
+    return f"MMS cannot be sent to {country_label(e164)}; Sinch offers MMS only in {offered}"
+
+
+def region_of(e164: str) -> str | None:
+    """The ISO 3166 region of a valid E.164 number ("US", "JM"), or None when it has none."""
+    return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+
+
+def country_label(e164: str) -> str:
+    """The number's country for people to read: "Jamaica (JM)"."""
+    region = region_of(e164)
+    if region is None:
+        return "its country"
+    # Region names are a large table: loaded only on these (rare) refusal paths. The geocoder's
+    # country_name_for_number gives "" for regions sharing a calling code (AU with CX and CC).
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    names = LOCALE_DATA.get(region, {})
+    name = names.get("en", "")
+    if name.startswith("*"):  # "*aa": the name is held under that other language
+        name = names.get(name[1:], "")
+    return f"{name} ({region})" if name else region

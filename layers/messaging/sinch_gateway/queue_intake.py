@@ -12,16 +12,17 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sinch_gateway.admission import admit
 from sinch_gateway.callbacks import delivery_report_url
 from sinch_gateway.config import Settings
 from sinch_gateway.errors import InvalidRequest, MessageNotFound
-from sinch_gateway.media_preflight import check_message_media
 from sinch_gateway.message import MessageRecord
 from sinch_gateway.models import Channel, SendMessageRequest, StatusEvent
 from sinch_gateway.repository import MessageRepository
 from sinch_gateway.send_queue import RETRY_KIND, SendQueue
 from sinch_gateway.sending import MessageSender
 from sinch_gateway.status import Status
+from sinch_gateway.tenants import TenantDirectory
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -49,26 +50,34 @@ class QueuedSendRequest(SendMessageRequest):
     )
 
 
-def queued_message_id(sqs_message_id: str, idempotency_key: str | None) -> str:
+def queued_message_id(tenant_id: str, sqs_message_id: str, idempotency_key: str | None) -> str:
+    # The tenant is part of the name: two tenants choosing the same key get two messages.
     name = f"key:{idempotency_key}" if idempotency_key else f"sqs:{sqs_message_id}"
-    return str(uuid.uuid5(_QUEUE_NAMESPACE, name))
+    return str(uuid.uuid5(_QUEUE_NAMESPACE, f"{tenant_id}/{name}"))
 
 
 class QueueIntake:
     def __init__(
-        self, sender: MessageSender, repository: MessageRepository, queue: SendQueue, settings: Settings
+        self,
+        sender: MessageSender,
+        repository: MessageRepository,
+        tenants: TenantDirectory,
+        queue: SendQueue,
+        settings: Settings,
     ) -> None:
         self._sender = sender
         self._repo = repository
+        self._tenants = tenants
         self._queue = queue
         self._settings = settings
 
-    def handle(self, body: str, sqs_message_id: str) -> None:
+    def handle(self, body: str, sqs_message_id: str, tenant_attribute: str | None = None) -> None:
+        """One SendQueue message. `tenant_attribute`: its `tenant` message attribute, if any."""
         try:
             data: Any = json.loads(body)
+            parsed = True
         except ValueError:
-            self._reject(body, sqs_message_id, "the body is not JSON", None)
-            return
+            data, parsed = None, False
         if isinstance(data, dict) and data.get("kind") == RETRY_KIND:
             try:
                 retry = RetryRequest.model_validate(data)
@@ -77,23 +86,50 @@ class QueueIntake:
                 return
             self._retry(retry, body)
             return
+        tenant_id = self._tenant_of(body, tenant_attribute)
+        if tenant_id is None:
+            return
+        if not parsed:
+            self._reject(body, tenant_id, sqs_message_id, "the body is not JSON", None)
+            return
         try:
             request = QueuedSendRequest.model_validate(data)
         except ValidationError as exc:
             reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-            self._reject(body, sqs_message_id, reason, data if isinstance(data, dict) else None)
+            self._reject(body, tenant_id, sqs_message_id, reason, data if isinstance(data, dict) else None)
             return
         try:
-            check_message_media(request.media_url, self._settings)
+            admit(request, tenant_id, self._tenants, self._settings)
         except InvalidRequest as exc:
-            self._reject(body, sqs_message_id, "; ".join(f"{f}: {m}" for f, m in exc.errors), data)
+            reason = "; ".join(f"{f}: {m}" for f, m in exc.errors)
+            # A policy refusal says which (destination_not_allowed...); a bad request is one kind.
+            code = "invalid_request" if exc.type == InvalidRequest.type else exc.type.rsplit("/", 1)[-1]
+            self._reject(body, tenant_id, sqs_message_id, reason, data, code=code.replace("-", "_"))
             return
-        message_id = queued_message_id(sqs_message_id, request.idempotency_key)
+        message_id = queued_message_id(tenant_id, sqs_message_id, request.idempotency_key)
         callback = delivery_report_url(
             self._settings.public_base_url or self._settings.api_base_url, None, None
         )
         metrics.add_metric(name="QueuedRequests", unit=MetricUnit.Count, value=1)
-        self._sender.submit(request, callback, message_id)
+        self._sender.submit(request, callback, tenant_id, message_id)
+
+    def _tenant_of(self, body: str, attribute: str | None) -> str | None:
+        """The registered tenant the request belongs to; None when it was parked on the DLQ.
+
+        A tenant must be registered (have an item), not merely named: a typo in the attribute
+        would otherwise create messages that no API key can ever see.
+        """
+        tenant_id = (attribute or "").strip() or self._settings.default_queue_tenant
+        if not tenant_id:
+            reason = "missing_tenant: the message has no `tenant` attribute (your API key id)"
+        elif self._tenants.get(tenant_id) is None:
+            reason = f"unknown_tenant: no tenant {tenant_id[:64]!r} is registered"
+        else:
+            return tenant_id
+        self._queue.dead_letter(body, reason, None)
+        metrics.add_metric(name="QueuedRequestsRejected", unit=MetricUnit.Count, value=1)
+        logger.warning("refused a queued request without a known tenant", extra={"reason": reason})
+        return None
 
     def _retry(self, request: RetryRequest, body: str) -> None:
         wait = (request.not_before or 0) - time.time()
@@ -106,24 +142,35 @@ class QueueIntake:
         except MessageNotFound:
             self._queue.dead_letter(body, "unknown_message: no such message (expired or never stored)", None)
 
-    def _reject(self, body: str, sqs_message_id: str, reason: str, data: dict[str, Any] | None) -> None:
-        """Malformed: never retried. Recorded as rejected (GET finds it) and parked on the DLQ."""
-        message_id = queued_message_id(sqs_message_id, None)
+    def _reject(
+        self,
+        body: str,
+        tenant_id: str,
+        sqs_message_id: str,
+        reason: str,
+        data: dict[str, Any] | None,
+        *,
+        code: str = "invalid_request",
+    ) -> None:
+        """Not sendable: never retried. Recorded as rejected (the tenant's GET finds it) and
+        parked on the DLQ."""
+        message_id = queued_message_id(tenant_id, sqs_message_id, None)
         fields = data or {}
         record = MessageRecord(
             id=message_id,
+            tenant_id=tenant_id,
             channel=Channel.MMS if fields.get("mediaUrl") else Channel.SMS,
             to=str(fields.get("to", ""))[:32],
             client_reference=str(fields["clientReference"])[:128] if fields.get("clientReference") else None,
             status=Status.REJECTED,
-            error_code="invalid_request",
+            error_code=code,
             error_text=reason[:1000],
         ).expire_after(self._settings.message_ttl_days)
         record.events.append(
             StatusEvent(status=Status.REJECTED, at=record.created_at, detail=record.error_text)
         )
         self._repo.create_final(record)
-        self._queue.dead_letter(body, f"invalid_request: {reason}", message_id)
+        self._queue.dead_letter(body, f"{code}: {reason}", message_id)
         metrics.add_metric(name="QueuedRequestsRejected", unit=MetricUnit.Count, value=1)
         logger.warning(
             "rejected a malformed queued request", extra={"message_id": message_id, "reason": reason}

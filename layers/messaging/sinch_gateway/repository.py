@@ -43,7 +43,7 @@ def bookkeeping_id(kind: str, *parts: str) -> str:
     """Id of a non-message item in MessagesTable (a webhook nonce, an unmatched report).
 
     Message ids are UUIDs, so an id with '#' never names a message. These items carry no
-    clientReference either, so the sparse byClientReference index never lists them.
+    tenantRef either, so the sparse byClientReference index never lists them.
     """
     return "#".join((kind, *parts))
 
@@ -56,6 +56,19 @@ def _alive(item: dict[str, Any]) -> bool:
     # DynamoDB deletes expired items only eventually (moto never): past its TTL an item is gone.
     ttl = item.get("ttl", {}).get("N")
     return ttl is None or int(ttl) > time.time()
+
+
+def tenant_ref(tenant_id: str, client_reference: str) -> str:
+    """The byClientReference key: a listing is per tenant, even for the same clientReference."""
+    return f"{tenant_id}#{client_reference}"
+
+
+def _message_item(record: MessageRecord) -> dict[str, Any]:
+    item = record.model_dump(mode="json", exclude_none=True)
+    item["statusRank"] = record.status.rank
+    if record.client_reference:
+        item["tenantRef"] = tenant_ref(record.tenant_id, record.client_reference)
+    return item
 
 
 def condition_failed(exc: ClientError) -> bool:
@@ -73,15 +86,13 @@ class MessageRepository:
         None when a message with that id exists already (a duplicate delivery of a request).
         """
         claimed = record.model_copy(update={"attempts": record.attempts + 1})
-        item = claimed.model_dump(mode="json", exclude_none=True)
-        item.update(statusRank=record.status.rank, leaseUntil=int(time.time() + lease_s))
+        item = _message_item(claimed)
+        item["leaseUntil"] = int(time.time() + lease_s)
         return claimed if self._put_new(item) else None
 
     def create_final(self, record: MessageRecord) -> bool:
         """Store a message that ends as it is created (refused before any attempt)."""
-        item = record.model_dump(mode="json", exclude_none=True)
-        item["statusRank"] = record.status.rank
-        return self._put_new(item)
+        return self._put_new(_message_item(record))
 
     def _put_new(self, item: dict[str, Any]) -> bool:
         try:
@@ -94,6 +105,11 @@ class MessageRepository:
             raise
         return True
 
+    def get_for_tenant(self, tenant_id: str, message_id: str) -> MessageRecord | None:
+        """The message if it is this tenant's: another tenant's is as absent as an unknown id."""
+        record = self.get(message_id)
+        return record if record is not None and record.tenant_id == tenant_id else None
+
     def get(self, message_id: str) -> MessageRecord | None:
         if not is_message_id(message_id):
             return None
@@ -102,14 +118,15 @@ class MessageRepository:
         return MessageRecord.model_validate(_from_item(item)) if item and _alive(item) else None
 
     def list_by_client_reference(
-        self, client_reference: str, limit: int, start_after: dict[str, Any] | None = None
+        self, tenant_id: str, client_reference: str, limit: int, start_after: dict[str, Any] | None = None
     ) -> tuple[list[MessageRecord], dict[str, Any] | None]:
-        """One page, newest first, and the key to continue after it (None on the last page)."""
+        """One page of the tenant's messages, newest first, and the key to continue after it
+        (None on the last page)."""
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": CLIENT_REFERENCE_INDEX,
-            "KeyConditionExpression": "clientReference = :ref",
-            "ExpressionAttributeValues": {":ref": {"S": client_reference}},
+            "KeyConditionExpression": "tenantRef = :ref",
+            "ExpressionAttributeValues": {":ref": {"S": tenant_ref(tenant_id, client_reference)}},
             "ScanIndexForward": False,
             "Limit": limit,
         }

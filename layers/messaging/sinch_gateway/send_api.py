@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import aws, wiring
+from sinch_gateway.admission import admit
 from sinch_gateway.api_problems import HttpAnswer, error_answer
 from sinch_gateway.config import get_settings
 from sinch_gateway.errors import (
@@ -28,7 +29,6 @@ from sinch_gateway.errors import (
     SinchUnavailable,
     sinch_refusal,
 )
-from sinch_gateway.media_preflight import check_message_media
 from sinch_gateway.message import MessageRecord
 from sinch_gateway.models import SendMessageRequest
 from sinch_gateway.status import Status
@@ -36,13 +36,13 @@ from sinch_gateway.status import Status
 IDEMPOTENCY_WINDOW_S = 24 * 60 * 60
 
 
-def send_answer(message: SendMessageRequest, callback_url: str) -> HttpAnswer:
-    """Checks the media, records and sends: the whole answer, so a replay is the same answer."""
+def send_answer(message: SendMessageRequest, callback_url: str, tenant_id: str) -> HttpAnswer:
+    """Checks, records and sends: the whole answer, so a replay is the same answer."""
     try:
-        check_message_media(message.media_url, get_settings())
+        admit(message, tenant_id, wiring.tenants(), get_settings())
     except InvalidRequest as exc:
         return error_answer(exc)
-    record = wiring.sender().submit(message, callback_url)
+    record = wiring.sender().submit(message, callback_url, tenant_id)
     if record.status in (Status.REJECTED, Status.FAILED):
         return error_answer(refusal_error(record))
     return HttpAnswer(
@@ -82,18 +82,18 @@ def _idempotency() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
 
     @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
     def send_once(request: dict[str, Any], message: SendMessageRequest, callback_url: str) -> dict[str, Any]:
-        return send_answer(message, callback_url).as_dict()
+        return send_answer(message, callback_url, request["apiKeyId"]).as_dict()
 
     return config, send_once
 
 
 def send_idempotently(
-    key: str, api_key_id: str, message: SendMessageRequest, callback_url: str, context: LambdaContext
+    key: str, tenant_id: str, message: SendMessageRequest, callback_url: str, context: LambdaContext
 ) -> HttpAnswer:
     """The first answer for this key and body; a different body or a request in flight is a 409."""
     config, send_once = _idempotency()
     config.register_lambda_context(context)
-    request = {"apiKeyId": api_key_id, "key": key, "body": message.model_dump(mode="json")}
+    request = {"apiKeyId": tenant_id, "key": key, "body": message.model_dump(mode="json")}
     try:
         return HttpAnswer.from_dict(send_once(request=request, message=message, callback_url=callback_url))
     except IdempotencyValidationError:

@@ -51,7 +51,7 @@ class MessageSender:
         self._settings = settings
 
     def submit(
-        self, request: SendMessageRequest, callback_url: str, message_id: str | None = None
+        self, request: SendMessageRequest, callback_url: str, tenant_id: str, message_id: str | None = None
     ) -> MessageRecord:
         """Record a new message, then make its first send attempt.
 
@@ -61,6 +61,7 @@ class MessageSender:
         segments = count_segments(request.text or "") if request.channel is Channel.SMS else None
         record = MessageRecord(
             **({"id": message_id} if message_id else {}),
+            tenant_id=tenant_id,
             channel=request.channel,
             to=request.to,
             text=request.text,
@@ -76,11 +77,17 @@ class MessageSender:
         # Created already claimed for its first attempt: one write fewer on the API's hot path.
         created = self._repo.create_claimed(record, self._settings.send_lease_s)
         if created is None:
+            # Derived ids include the tenant, so the message found is this tenant's own.
             return self.attempt(record.id)
         record = created
         logger.info(
             "message accepted",
-            extra={"message_id": record.id, "channel": record.channel, "to": mask(record.to)},
+            extra={
+                "message_id": record.id,
+                "tenant_id": record.tenant_id,
+                "channel": record.channel,
+                "to": mask(record.to),
+            },
         )
         metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
         return self._send(record)
@@ -257,9 +264,9 @@ class MessageSender:
             case outcome:
                 raise unavailable_error(outcome)
 
-    def cancel(self, message_id: str) -> MessageRecord:
+    def cancel(self, tenant_id: str, message_id: str) -> MessageRecord:
         """Cancel a message Sinch has not sent yet: unsent here, or scheduled there."""
-        record = self._repo.get(message_id)
+        record = self._repo.get_for_tenant(tenant_id, message_id)
         if record is None:
             raise MessageNotFound(f"No message with id {message_id}.")
         if record.status in SENDABLE_STATUSES:

@@ -15,6 +15,7 @@ from sinch_gateway.repository import MessageRepository
 from sinch_gateway.send_queue import SendQueue
 from sinch_gateway.sending import MessageSender
 from sinch_gateway.sinch.xms import XmsClient
+from sinch_gateway.tenants import TenantDirectory
 from sinch_gateway.unmatched_reports import UnmatchedReports
 
 
@@ -27,6 +28,12 @@ def credentials() -> CredentialStore:
 @lru_cache(maxsize=1)
 def repository() -> MessageRepository:
     return MessageRepository(aws.dynamodb(), get_settings().messages_table)
+
+
+@lru_cache(maxsize=1)
+def tenants() -> TenantDirectory:
+    settings = get_settings()
+    return TenantDirectory(aws.dynamodb(), settings.tenants_table, settings.tenant_policy_cache_s)
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +55,7 @@ def send_queue() -> SendQueue:
 
 @lru_cache(maxsize=1)
 def queue_intake() -> QueueIntake:
-    return QueueIntake(sender(), repository(), send_queue(), get_settings())
+    return QueueIntake(sender(), repository(), tenants(), send_queue(), get_settings())
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,99 @@
+"""Tenants of the local stack: API keys in a usage plan in moto, and the gateway's key lookup.
+
+One job: what API Gateway holds about keys. The stack makes a usage plan in moto's API Gateway
+and its tenants with the same code an operator uses on AWS (``ops.tenants``), and the local API
+checks each ``x-api-key`` against that plan, so a tenant created later with
+``python -m ops.tenants --local create`` can call the local API at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ops.tenants import CreatedTenant, Target, create_tenant
+from sinch_gateway.tenants import TenantPolicy
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
+
+# The tenants every local stack starts with; the first one's key is stack.json's `api_key`.
+LOCAL_TENANTS = ("acme", "globex")
+
+
+@dataclass(frozen=True)
+class LocalTenant:
+    name: str
+    api_key: str
+    api_key_id: str
+    callback_secret: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "api_key": self.api_key,
+            "api_key_id": self.api_key_id,
+            "callback_secret": self.callback_secret,
+        }
+
+
+def create_usage_plan(client: APIGatewayClient, name: str) -> str:
+    return str(client.create_usage_plan(name=name)["id"])
+
+
+def create_local_tenants(target: Target, names: tuple[str, ...] = LOCAL_TENANTS) -> list[LocalTenant]:
+    created: list[CreatedTenant] = [create_tenant(target, name, TenantPolicy()) for name in names]
+    return [
+        LocalTenant(c.tenant.name, c.api_key, c.tenant.tenant_id, c.tenant.callback_secret or "")
+        for c in created
+    ]
+
+
+class UsagePlanKeys:
+    """The keys of a usage plan by value, as API Gateway checks ``x-api-key``: a key counts when
+    it is enabled and in the plan. Read from moto when a key is not known yet (at most once per
+    `min_refresh_s`), and again when what is known grows old, so a disabled key stops working."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], APIGatewayClient],
+        usage_plan_id: str,
+        *,
+        min_refresh_s: float = 0.5,
+        max_age_s: float = 10.0,
+    ) -> None:
+        self._client_factory = client_factory
+        self._usage_plan_id = usage_plan_id
+        self._min_refresh_s = min_refresh_s
+        self._max_age_s = max_age_s
+        self._keys: dict[str, str] = {}
+        self._read_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def get(self, value: str) -> str | None:
+        """The key id of an enabled key in the plan with this value, else None."""
+        with self._lock:
+            now = time.monotonic()
+            stale = now - self._read_at > self._max_age_s
+            unknown = value not in self._keys and now - self._read_at > self._min_refresh_s
+            if stale or unknown:
+                self._keys = self._read()
+                self._read_at = now
+            return self._keys.get(value)
+
+    def _read(self) -> dict[str, str]:
+        client = self._client_factory()
+        in_plan = {
+            key["id"]
+            for page in client.get_paginator("get_usage_plan_keys").paginate(usagePlanId=self._usage_plan_id)
+            for key in page.get("items", [])
+        }
+        return {
+            key["value"]: key["id"]
+            for page in client.get_paginator("get_api_keys").paginate(includeValues=True)
+            for key in page.get("items", [])
+            if key.get("id") in in_plan and key.get("enabled") and "value" in key
+        }
