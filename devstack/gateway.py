@@ -3,8 +3,10 @@
 One job: turn HTTP requests into the events API Gateway sends (payload format 1.0, the REST
 proxy shape), call the function, and turn its proxy response back into HTTP, with API Gateway's
 own answers where it would give them: 403 ``Missing Authentication Token`` for an unknown
-resource or method, 403 ``Forbidden`` without a valid ``x-api-key``, 502 ``Internal server
-error`` when the function fails or answers something malformed, 413 over 10 MB.
+resource or method, 403 ``Forbidden`` without a valid ``x-api-key``, 429 ``Too Many Requests``
+beyond the stage's method throttles (and the usage plan's, when enabled), 502 ``Internal server
+error`` when the function fails or answers something malformed, 413 over 10 MB. Each request
+gets an access log line in the stage's ``AccessLogSetting.Format``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import base64
 import contextlib
 import fnmatch
 import json
+import re
 import secrets
 import socket
 import threading
@@ -27,7 +30,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from devstack.runtime import Invoker
-from devstack.template import DEFAULT_ACCOUNT_ID, ApiSpec, Route, fake_id
+from devstack.template import DEFAULT_ACCOUNT_ID, ApiSpec, MethodThrottle, Route, fake_id
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway REST payload limit
 _PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
@@ -330,6 +333,10 @@ def forbidden() -> Response:
     return gateway_error(403, "ForbiddenException", "Forbidden")
 
 
+def too_many_requests() -> Response:
+    return gateway_error(429, "TooManyRequestsException", "Too Many Requests")
+
+
 def internal_server_error() -> Response:
     return gateway_error(502, "InternalServerErrorException", "Internal server error")
 
@@ -339,7 +346,24 @@ def request_too_large() -> Response:
     return Response(status=413, headers=[("Content-Type", "text/plain")], body=body)
 
 
-# --- usage plan (optional) ----------------------------------------------------------------------
+# --- throttling -------------------------------------------------------------------------------
+
+
+@dataclass
+class TokenBucket:
+    """API Gateway's throttle: ``burst`` requests at once, refilled at ``rate`` a second."""
+
+    rate: float
+    burst: int
+    _tokens: float | None = None
+    _last: float = 0.0
+
+    def take(self, now: float) -> bool:
+        tokens = float(self.burst) if self._tokens is None else self._tokens
+        tokens = min(float(self.burst), tokens + (now - self._last) * self.rate)
+        self._last = now
+        self._tokens = tokens - 1 if tokens >= 1 else tokens
+        return tokens >= 1
 
 
 @dataclass
@@ -350,19 +374,16 @@ class UsagePlan:
     burst_limit: int
     quota_limit: int | None = None
     quota_period_seconds: int = 86400
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
     _quota: dict[str, tuple[float, int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, key: str) -> Response | None:
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.burst_limit), now))
-            tokens = min(float(self.burst_limit), tokens + (now - last) * self.rate_limit)
-            if tokens < 1:
-                self._buckets[key] = (tokens, now)
-                return gateway_error(429, "TooManyRequestsException", "Too Many Requests")
-            self._buckets[key] = (tokens - 1, now)
+            bucket = self._buckets.setdefault(key, TokenBucket(self.rate_limit, self.burst_limit))
+            if not bucket.take(now):
+                return too_many_requests()
             if self.quota_limit is not None:
                 started, used = self._quota.get(key, (now, 0))
                 if now - started >= self.quota_period_seconds:
@@ -371,6 +392,63 @@ class UsagePlan:
                     return gateway_error(429, "LimitExceededException", "Limit Exceeded")
                 self._quota[key] = (started, used + 1)
         return None
+
+
+class MethodThrottles:
+    """A stage's method throttles: one bucket per throttled method, shared by every caller.
+
+    A setting for the method itself wins over the stage-wide one (``/*``, ``*``).
+    """
+
+    def __init__(self, throttles: Iterable[MethodThrottle]) -> None:
+        self._buckets = {
+            (t.resource_path, t.http_method): TokenBucket(t.rate_limit, t.burst_limit) for t in throttles
+        }
+        self._lock = threading.Lock()
+
+    def check(self, route: Route) -> Response | None:
+        bucket = self._buckets.get((route.path, route.method)) or self._buckets.get(("*", "*"))
+        if bucket is None:
+            return None
+        with self._lock:
+            return None if bucket.take(time.monotonic()) else too_many_requests()
+
+
+# --- access log ---------------------------------------------------------------------------------
+
+_CONTEXT_VARIABLE = re.compile(r"\$context\.([A-Za-z0-9_.]*[A-Za-z0-9_])")
+# The $context variables the local gateway can fill in an access log format.
+ACCESS_LOG_VARIABLES = frozenset(
+    {
+        "apiId",
+        "extendedRequestId",
+        "httpMethod",
+        "identity.apiKeyId",
+        "identity.sourceIp",
+        "path",
+        "protocol",
+        "requestId",
+        "requestTime",
+        "requestTimeEpoch",
+        "resourcePath",
+        "responseLatency",
+        "responseLength",
+        "stage",
+        "status",
+    }
+)
+
+
+def access_log_variables(log_format: str) -> set[str]:
+    return set(_CONTEXT_VARIABLE.findall(log_format))
+
+
+def render_access_log(log_format: str, values: Mapping[str, str | None]) -> str:
+    """The format with each $context variable replaced, "-" where it has no value (as on AWS).
+
+    Values go in as they are, unescaped, as API Gateway writes them.
+    """
+    return _CONTEXT_VARIABLE.sub(lambda m: values.get(m.group(1)) or "-", log_format)
 
 
 # --- the gateway --------------------------------------------------------------------------------
@@ -408,6 +486,13 @@ class ApiGateway:
         self.usage_plan = usage_plan
         self.access_log = access_log
         self._log = log or (lambda line: print(line, flush=True))
+        self.method_throttles = {name: MethodThrottles(a.method_throttles) for name, a in self.apis.items()}
+        for name, api in self.apis.items():
+            unknown = access_log_variables(api.access_log_format or "") - ACCESS_LOG_VARIABLES
+            if unknown:
+                raise ValueError(f"{name}: the local gateway cannot log {sorted(unknown)}")
+        # Where a request that matches no route is logged: the API, when there is only one.
+        self._only_api = next(iter(self.apis.values())) if len(self.apis) == 1 else None
         self._server = _Server((host, port), _handler_class(self))
         self._thread: threading.Thread | None = None
 
@@ -434,26 +519,53 @@ class ApiGateway:
             self._thread.join(5)
         self._server.server_close()
 
-    def handle(self, request: Request) -> tuple[Response, str, str | None]:
-        """Answer one request; also return the request id and the function called (if any)."""
+    def handle(self, request: Request, *, oversized: bool = False) -> tuple[Response, str, str | None]:
+        """Answer one request; also return the request id and the function called (if any).
+
+        ``oversized``: the body was over the limit and never read.
+        """
+        started, now = time.perf_counter(), datetime.now(UTC)
         request_id = str(uuid.uuid4())
         extended_id = base64.b64encode(secrets.token_bytes(12)).decode()[:15] + "="
-        response, function = self._dispatch(request, request_id, extended_id)
+        if oversized:
+            outcome = _Outcome(request_too_large())
+        else:
+            outcome = self._dispatch(request, request_id, extended_id, now)
+        response = outcome.response
         response.headers.append(("x-amzn-RequestId", request_id))
         response.headers.append(("x-amz-apigw-id", extended_id))
-        return response, request_id, function
+        api = self.apis[outcome.route.api] if outcome.route else self._only_api
+        if self.access_log and api is not None and api.access_log_format:
+            values = {
+                "apiId": api.rest_api_id,
+                "extendedRequestId": extended_id,
+                "httpMethod": request.method,
+                "identity.apiKeyId": outcome.api_key_id,
+                "identity.sourceIp": request.source_ip,
+                "path": f"/{api.stage}{urlsplit(request.target).path}",
+                "protocol": request.protocol,
+                "requestId": request_id,
+                "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "requestTimeEpoch": str(int(now.timestamp() * 1000)),
+                "resourcePath": outcome.route.path if outcome.route else None,
+                "responseLatency": str(round((time.perf_counter() - started) * 1000)),
+                "responseLength": str(len(response.body)),
+                "stage": api.stage,
+                "status": str(response.status),
+            }
+            self._log(f"[api] {render_access_log(api.access_log_format, values)}")
+        return response, request_id, outcome.function
 
-    def _dispatch(self, request: Request, request_id: str, extended_id: str) -> tuple[Response, str | None]:
+    def _dispatch(self, request: Request, request_id: str, extended_id: str, now: datetime) -> _Outcome:
         match = self.routes.match(request.method, urlsplit(request.target).path or "/")
         if match is None or match.route is None:
-            return missing_authentication_token(), None
+            return _Outcome(missing_authentication_token())
         route = match.route
         api = self.apis[route.api]
-        key_identity, refusal = self._check_api_key(route, request)
+        key_identity, refusal = self._admit(route, request)
+        key_id = key_identity[1] if key_identity else None
         if refusal is not None:
-            return refusal, None
-        if len(request.body) > MAX_BODY_BYTES:
-            return request_too_large(), None
+            return _Outcome(refusal, route=route, api_key_id=key_id)
         trace_id = _header(request.headers, "x-amzn-trace-id")
         headers = list(request.headers)
         if trace_id is None:
@@ -480,6 +592,7 @@ class ApiGateway:
             extended_request_id=extended_id,
             api_key=key_identity,
             account_id=self.account_id,
+            now=now,
         )
         assert self.invoker is not None
         invocation = self.invoker.invoke(route.function, event)
@@ -489,31 +602,46 @@ class ApiGateway:
                 f"[api] {request.method} {route.path} -> {route.function} failed: "
                 f"{error.get('errorType')}: {error.get('errorMessage')}"
             )
-            return internal_server_error(), route.function
+            return _Outcome(internal_server_error(), route.function, route, key_id)
         response = proxy_response(invocation.payload)
         if response is None:
             self._log(
                 f"[api] {request.method} {route.path} -> {route.function}: Malformed Lambda proxy response"
             )
-            return internal_server_error(), route.function
+            return _Outcome(internal_server_error(), route.function, route, key_id)
         response.headers.append(("X-Amzn-Trace-Id", trace_id))
-        return response, route.function
+        return _Outcome(response, route.function, route, key_id)
+
+    def _admit(self, route: Route, request: Request) -> tuple[tuple[str, str] | None, Response | None]:
+        """(key, key id) of an accepted key, and API Gateway's refusal if it refuses the request:
+        the API key and its usage plan, then the stage's method throttle, then the size limit."""
+        key_identity, refusal = self._check_api_key(route, request)
+        if refusal is None:
+            refusal = self.method_throttles[route.api].check(route)
+        if refusal is None and len(request.body) > MAX_BODY_BYTES:
+            refusal = request_too_large()
+        return key_identity, refusal
 
     def _check_api_key(
         self, route: Route, request: Request
     ) -> tuple[tuple[str, str] | None, Response | None]:
-        """(key, key id) when the route needs a key and has a valid one; or API Gateway's refusal."""
+        """(key, key id) when the route needs a key and has a valid one; API Gateway's refusal when
+        the key is missing or wrong, or its usage plan refuses it."""
         if not route.api_key_required:
             return None, None
         key = _header(request.headers, "x-api-key")
         key_id = self.api_keys.get(key) if key else None
         if key is None or key_id is None:
             return None, forbidden()
-        if self.usage_plan is not None:
-            throttled = self.usage_plan.check(key)
-            if throttled is not None:
-                return None, throttled
-        return (key, key_id), None
+        return (key, key_id), self.usage_plan.check(key) if self.usage_plan else None
+
+
+@dataclass
+class _Outcome:
+    response: Response
+    function: str | None = None  # the function called
+    route: Route | None = None
+    api_key_id: str | None = None  # the key's id, once the key was accepted
 
 
 class _Server(ThreadingHTTPServer):
@@ -535,27 +663,19 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _serve(self) -> None:
-            started = time.perf_counter()
             body = self._read_body()
+            request = Request(
+                method=self.command,
+                target=_origin_form(self.path),
+                headers=list(self.headers.items()),
+                body=body or b"",
+                source_ip=self.client_address[0],
+                protocol=self.request_version,
+            )
             if body is None:
-                response, request_id, function = request_too_large(), str(uuid.uuid4()), None
-                response.headers.append(("x-amzn-RequestId", request_id))
                 self.close_connection = True
-            else:
-                request = Request(
-                    method=self.command,
-                    target=_origin_form(self.path),
-                    headers=list(self.headers.items()),
-                    body=body,
-                    source_ip=self.client_address[0],
-                    protocol=self.request_version,
-                )
-                response, request_id, function = gateway.handle(request)
+            response, _, _ = gateway.handle(request, oversized=body is None)
             self._write(response)
-            if gateway.access_log:
-                elapsed = (time.perf_counter() - started) * 1000
-                target = f" -> {function}" if function else ""
-                gateway._log(f"[api] {self.command} {self.path} {response.status} {elapsed:.1f} ms{target}")
 
         def _read_body(self) -> bytes | None:
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

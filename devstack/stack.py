@@ -301,8 +301,14 @@ class LocalStack:
             return next(iter(self.resources.secrets.values())).arn
         return None
 
+    def webhook_secret_id(self) -> str | None:
+        assert self.resources is not None
+        secret = self.resources.secrets.get("WebhookSecret")
+        return secret.arn if secret is not None else None
+
     def _put_sinch_credentials(self) -> None:
-        """Point the template's Sinch secret at the simulator, with the simulator's credentials."""
+        """Point the template's Sinch secret at the simulator, with the simulator's credentials, and
+        put the key the simulator signs callbacks with in the webhook secret (if there is one)."""
         assert self.template is not None
         secret_id = self.sinch_secret_id()
         if secret_id is None:
@@ -314,10 +320,13 @@ class LocalStack:
             "region": SINCH_REGION,
             "base_url": self.sinch_url,
             "from_number": FROM_NUMBER,
-            "webhook_secret": self.webhook_secret,
         }
         client = aws.client("secretsmanager", self.aws_endpoint_url, self.config.region)
         client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
+        webhook_secret_id = self.webhook_secret_id()
+        if webhook_secret_id is not None:
+            webhook = {"webhook_secret": self.webhook_secret}
+            client.put_secret_value(SecretId=webhook_secret_id, SecretString=json.dumps(webhook))
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -341,6 +350,7 @@ class LocalStack:
             "dead_letter_queue_url": queues["DeadLetterQueue"].url if "DeadLetterQueue" in queues else None,
             "messages_table": tables["MessagesTable"].name if "MessagesTable" in tables else None,
             "secret_id": self.sinch_secret_id(),
+            "webhook_secret_id": self.webhook_secret_id(),
         }
         if "IdempotencyTable" in tables:
             state["idempotency_table"] = tables["IdempotencyTable"].name

@@ -80,12 +80,24 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class MethodThrottle:
+    """A stage's method setting that throttles one method of one resource (``*`` for any)."""
+
+    resource_path: str  # as routes name it: /v1/messages/{id}
+    http_method: str
+    rate_limit: float
+    burst_limit: int
+
+
+@dataclass(frozen=True)
 class ApiSpec:
     logical_id: str
     rest_api_id: str
     stage: str
     api_key_required: bool
     binary_media_types: tuple[str, ...]
+    method_throttles: tuple[MethodThrottle, ...] = ()
+    access_log_format: str | None = None  # AccessLogSetting.Format, $context variables in it
 
 
 @dataclass(frozen=True)
@@ -476,14 +488,37 @@ class Template:
             props = resource.get("Properties") or {}
             auth = props.get("Auth") or {}
             binary = [self.resolve_str(t).replace("~1", "/") for t in props.get("BinaryMediaTypes") or []]
+            access_log = self.resolve(props.get("AccessLogSetting") or {})
             apis[logical_id] = ApiSpec(
                 logical_id=logical_id,
                 rest_api_id=self.rest_api_id(logical_id),
                 stage=self.resolve_str(props.get("StageName", "Prod")),
                 api_key_required=_truthy(self.resolve(auth.get("ApiKeyRequired", False))),
                 binary_media_types=tuple(binary),
+                method_throttles=self._method_throttles(props.get("MethodSettings") or []),
+                access_log_format=access_log.get("Format"),
             )
         return apis
+
+    def _method_throttles(self, settings: list[Any]) -> tuple[MethodThrottle, ...]:
+        throttles = []
+        for setting in self.resolve(settings):
+            if "ThrottlingRateLimit" not in setting and "ThrottlingBurstLimit" not in setting:
+                continue  # logging or metrics settings: nothing the local stack enforces
+            path = str(setting["ResourcePath"])
+            if path != "/*" and not path.startswith("/"):
+                raise TemplateError(f"MethodSettings ResourcePath {path!r} must start with /")
+            throttles.append(
+                MethodThrottle(
+                    # Stage settings write /a/b as /~1a~1b (the leading / is the separator).
+                    resource_path="*" if path == "/*" else path[1:].replace("~1", "/") or "/",
+                    http_method=str(setting["HttpMethod"]).upper(),
+                    # Unset, a stage's method takes the account's limits (10,000 rps, 5,000 burst).
+                    rate_limit=float(setting.get("ThrottlingRateLimit", 10000)),
+                    burst_limit=int(setting.get("ThrottlingBurstLimit", 5000)),
+                )
+            )
+        return tuple(throttles)
 
     def routes(self) -> list[Route]:
         apis = self.apis()

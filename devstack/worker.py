@@ -198,6 +198,10 @@ def _setup_process(config: WorkerConfig) -> None:
 def worker_main(conn: Connection, config: WorkerConfig) -> None:
     """Entry point of a worker process."""
     _setup_process(config)
+    if os.environ.get("DEVSTACK_AWS_CALLS_DIR"):  # the e2e suite holds each role against these
+        from devstack.aws_calls import install_from_environment
+
+        install_from_environment(config.function_name)
     started = time.perf_counter()
     try:
         handler = _load_handler(config.handler)

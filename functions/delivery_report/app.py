@@ -27,12 +27,12 @@ api_problems.register(app)
 @tracer.capture_method
 def delivery_report() -> Response[str]:
     raw = app.current_event.decoded_body or ""
-    credentials = wiring.credentials().get()
+    secrets = wiring.webhook_secrets().get()
     verified = authenticate(
         raw,
         app.current_event.headers,
-        hmac_secret=credentials.webhook_hmac_secret,
-        basic_credentials=credentials.webhook_basic_credentials,
+        hmac_secret=secrets.webhook_hmac_secret,
+        basic_credentials=secrets.webhook_basic_credentials,
         now=time.time(),
         tolerance_s=get_settings().webhook_tolerance_s,
     )

@@ -55,8 +55,9 @@ def http(
 
 
 class LocalStack:
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], state_dir: pathlib.Path) -> None:
         self.config = config
+        self.state_dir = state_dir  # stack.log, and aws-calls/ (each function's AWS calls)
         self.api_url: str = config["api_url"].rstrip("/")
         self.sinch_url: str = config["sinch_url"].rstrip("/")
 
@@ -110,6 +111,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         "DEVSTACK_PARAM_RetryMaxDelaySeconds": "3",
         "SINCH_READ_TIMEOUT_S": "2",  # not a template parameter: read from the environment
         "DEVSTACK_PARAM_TenantPolicyCacheSeconds": "1",  # policy changes show quickly
+        "DEVSTACK_AWS_CALLS_DIR": str(state / "aws-calls"),
         "PYTHONUNBUFFERED": "1",
     }
     log = (state / "stack.log").open("w")
@@ -129,7 +131,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             pytest.fail(f"the local stack did not start:\n{(state / 'stack.log').read_text()[-3000:]}")
         time.sleep(0.2)
     try:
-        yield LocalStack(json.loads(config_file.read_text()))
+        yield LocalStack(json.loads(config_file.read_text()), state)
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:

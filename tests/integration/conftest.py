@@ -62,11 +62,14 @@ class Context:
 class Env:
     """What a test needs: the handlers, the simulator, and AWS clients on moto."""
 
-    def __init__(self, template: Template, endpoint: str, sim: SinchSimulator, secret_id: str) -> None:
+    def __init__(
+        self, template: Template, endpoint: str, sim: SinchSimulator, secret_id: str, webhook_secret_id: str
+    ) -> None:
         self.template = template
         self.endpoint = endpoint
         self.sim = sim
         self.secret_id = secret_id
+        self.webhook_secret_id = webhook_secret_id
         self.http = urllib3.PoolManager()
         self.ddb = aws.client("dynamodb", endpoint, template.region)
         self.sqs = aws.client("sqs", endpoint, template.region)
@@ -231,15 +234,19 @@ class Env:
         forget_cached_secrets()
 
     def set_secret(self, **changes: str) -> None:
-        value = {
+        """Both secrets as the local stack sets them, with `changes` to either (by field name)."""
+        sinch = {
             "service_plan_id": "local-plan",
             "api_token": API_TOKEN,
             "region": "us",
             "base_url": self.sim.url,
             "from_number": SENDER,
-            "webhook_secret": WEBHOOK_SECRET,
         }
-        self.secrets.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(value | changes))
+        webhook = {"webhook_secret": WEBHOOK_SECRET}
+        for name, value in changes.items():
+            (webhook if name.startswith("webhook_") else sinch)[name] = value
+        self.secrets.put_secret_value(SecretId=self.secret_id, SecretString=json.dumps(sinch))
+        self.secrets.put_secret_value(SecretId=self.webhook_secret_id, SecretString=json.dumps(webhook))
 
 
 @pytest.fixture(scope="module")
@@ -299,6 +306,9 @@ def world(endpoint: str) -> Iterator[Env]:
     spec = template.function("SendFunction")
     saved = dict(os.environ)
     os.environ.update(function_environment(spec, aws_endpoint_url=endpoint, region=template.region))
+    # Every handler runs in this process: the webhook function's secret too.
+    webhook_environment = template.function("DeliveryReportFunction").environment
+    os.environ["WEBHOOK_SECRET_ID"] = webhook_environment["WEBHOOK_SECRET_ID"]
     # Short enough that a simulated slow Sinch is a timeout without slowing the suite.
     os.environ.update(
         SINCH_READ_TIMEOUT_S="0.5",
@@ -307,7 +317,9 @@ def world(endpoint: str) -> Iterator[Env]:
         SEND_LEASE_S="3",
         TENANT_POLICY_CACHE_S="0",  # a policy a test sets applies at once
     )
-    env = Env(template, endpoint, sim, resources.secrets["SinchSecret"].arn)
+    env = Env(
+        template, endpoint, sim, resources.secrets["SinchSecret"].arn, resources.secrets["WebhookSecret"].arn
+    )
     env.set_secret()
     try:
         yield env

@@ -1,4 +1,4 @@
-"""devstack.resources: the real template's tables, queues and secret, created in moto."""
+"""devstack.resources: the real template's tables, queues and secrets, created in moto."""
 
 from __future__ import annotations
 
@@ -44,11 +44,15 @@ def test_create_the_template_resources(endpoint: str) -> None:
     secrets = aws.client("secretsmanager", endpoint, "us-east-1")
     secret = created.secrets["SinchSecret"]
     value = json.loads(secrets.get_secret_value(SecretId=secret.arn)["SecretString"])
-    assert value["region"] == "us"
-    assert len(value["webhook_secret"]) == 48 and value["webhook_secret"].isalnum()
+    assert value == {"service_plan_id": "", "api_token": "", "region": "us", "from_number": ""}
+    webhook = created.secrets["WebhookSecret"]
+    generated = json.loads(secrets.get_secret_value(SecretId=webhook.arn)["SecretString"])
+    assert set(generated) == {"webhook_secret"}
+    assert len(generated["webhook_secret"]) == 48 and generated["webhook_secret"].isalnum()
 
     # Ref now resolves to the physical ids, as the functions' environment needs.
     env = template.function("SendFunction").environment
     assert env["SEND_QUEUE_URL"] == send.url
     assert env["SINCH_SECRET_ID"] == secret.arn
     assert env["MESSAGES_TABLE"] == table.name
+    assert template.function("DeliveryReportFunction").environment["WEBHOOK_SECRET_ID"] == webhook.arn

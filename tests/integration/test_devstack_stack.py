@@ -176,13 +176,7 @@ def test_local_stack_end_to_end(tmp_path: Path) -> None:
                 SecretId=state["secret_id"]
             )["SecretString"]
         )
-        assert set(secret) == {
-            "service_plan_id",
-            "api_token",
-            "region",
-            "base_url",
-            "from_number",
-            "webhook_secret",
-        }
+        assert set(secret) == {"service_plan_id", "api_token", "region", "base_url", "from_number"}
+        assert state["webhook_secret_id"] is None  # this template keeps no webhook secret
         assert stack.state()["functions"]["Fn"]["coldStarts"] == 1
     assert not (state_dir / "stack.json").exists()

@@ -7,13 +7,16 @@ import http.client
 import json
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devstack.gateway import ApiGateway, Request, RouteTable, UsagePlan, proxy_response
 from devstack.runtime import Invocation
-from devstack.template import ApiSpec, Route
+from devstack.template import ApiSpec, Route, Template
+
+REPO = Path(__file__).resolve().parents[2]
 
 API = ApiSpec(
     logical_id="Api", rest_api_id="abc123defg", stage="prod", api_key_required=True, binary_media_types=()
@@ -427,3 +430,74 @@ def test_usage_plan_throttles_per_key(gateway: ApiGateway) -> None:
     statuses = [gateway.handle(request("POST", "/v1/messages", [("x-api-key", KEY)]))[0] for _ in range(2)]
     assert [r.status for r in statuses] == [200, 429]
     assert body_of(statuses[1]) == {"message": "Limit Exceeded"}
+
+
+# --- the stage's method throttles and access log, from template.yaml -------------------------------
+
+
+def template_gateway(lines: list[str] | None = None, **parameters: str) -> ApiGateway:
+    template = Template(REPO / "template.yaml", parameter_overrides=parameters)
+    return ApiGateway(
+        template.routes(),
+        template.apis(),
+        api_keys={KEY: "keyid12345"},
+        invoker=FakeInvoker(ok),
+        access_log=lines is not None,
+        log=None if lines is None else lines.append,
+    )
+
+
+def test_routes_without_a_key_are_throttled_as_the_template_says() -> None:
+    gateway = template_gateway(
+        HealthRateLimit="0.001", HealthBurstLimit="2", WebhookRateLimit="0.001", WebhookBurstLimit="1"
+    )
+    try:
+        health = [gateway.handle(request("GET", "/health"))[0] for _ in range(3)]
+        assert [r.status for r in health] == [200, 200, 429]
+        assert body_of(health[2]) == {"message": "Too Many Requests"}
+        assert header(health[2], "x-amzn-ErrorType") == "TooManyRequestsException"
+        report = request("POST", "/v1/webhooks/sinch/delivery-reports")
+        assert [gateway.handle(report)[0].status for _ in range(2)] == [200, 429]
+        assert len(gateway.invoker.events) == 3  # type: ignore[union-attr]  # nothing throttled got through
+        keyed = [gateway.handle(request("GET", "/v1/messages/m1", [("x-api-key", KEY)]))[0] for _ in range(5)]
+        assert {r.status for r in keyed} == {200}, "routes with a key have the usage plan instead"
+    finally:
+        gateway.stop()
+
+
+def test_each_request_is_logged_in_the_templates_json_format_with_the_key_id() -> None:
+    lines: list[str] = []
+    gateway = template_gateway(lines)
+    try:
+        answers = [
+            gateway.handle(request("POST", "/v1/messages?x=1", [("x-api-key", KEY)], body=b"{}"))[0],
+            gateway.handle(request("GET", "/health"))[0],
+            gateway.handle(request("GET", "/v1/messages/m1", [("x-api-key", "wrong")]))[0],
+        ]
+    finally:
+        gateway.stop()
+    records = [json.loads(line.removeprefix("[api] ")) for line in lines if line.startswith("[api] {")]
+    assert [(r["apiKeyId"], r["resourcePath"], r["status"]) for r in records] == [
+        ("keyid12345", "/v1/messages", "200"),
+        ("-", "/health", "200"),
+        ("-", "/v1/messages/{id}", "403"),  # a key that is not one of ours identifies nobody
+    ]
+    for record, answer in zip(records, answers, strict=True):
+        assert record["requestId"] == header(answer, "x-amzn-RequestId")
+        assert record["ip"] == "127.0.0.1"
+        assert record["responseLength"] == str(len(answer.body))
+        assert int(record["responseLatency"]) >= 0
+    assert records[0]["httpMethod"] == "POST"
+
+
+def test_a_format_variable_the_local_gateway_cannot_fill_is_refused() -> None:
+    api = ApiSpec(
+        logical_id="Api",
+        rest_api_id="abc123defg",
+        stage="prod",
+        api_key_required=True,
+        binary_media_types=(),
+        access_log_format='{"agent": "$context.identity.userAgent"}',
+    )
+    with pytest.raises(ValueError, match=r"identity\.userAgent"):
+        ApiGateway(ROUTES, {"Api": api}, api_keys={}, invoker=FakeInvoker(ok))

@@ -34,9 +34,8 @@ def register_created(template: Template) -> None:
             QueueName=name,
             QueueUrl=f"{base}/{name}",
         )
-    template.register(
-        "SinchSecret", "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-SinchSecret-AbCdEf"
-    )
+    for secret in ("SinchSecret", "WebhookSecret"):
+        template.register(secret, f"arn:aws:secretsmanager:us-east-1:123456789012:secret:x-{secret}-AbCdEf")
 
 
 def test_short_form_tags_become_long_form() -> None:
@@ -155,6 +154,22 @@ def test_functions(template: Template) -> None:
     }
     assert {key: send.environment.get(key) for key in expected} == expected
     assert all(isinstance(value, str) for value in send.environment.values())
+    webhooks = functions["DeliveryReportFunction"].environment
+    assert webhooks["WEBHOOK_SECRET_ID"].endswith(":secret:x-WebhookSecret-AbCdEf")
+    assert "SINCH_SECRET_ID" not in webhooks
+
+
+def test_method_throttles_and_access_log_format(template: Template) -> None:
+    template.bind({"HealthRateLimit": "2.5", "HealthBurstLimit": "3"})
+    api = template.apis()["Api"]
+    throttles = {
+        (t.resource_path, t.http_method): (t.rate_limit, t.burst_limit) for t in api.method_throttles
+    }
+    assert throttles == {
+        ("/health", "GET"): (2.5, 3),
+        ("/v1/webhooks/sinch/delivery-reports", "POST"): (100.0, 200),
+    }
+    assert api.access_log_format is not None and "$context.identity.apiKeyId" in api.access_log_format
 
 
 def test_routes_and_api_key_requirement(template: Template) -> None:
@@ -238,3 +253,25 @@ def test_small_template_with_conditions_and_implicit_api(tmp_path: Path) -> None
     template.bind({"Env": "prod"})
     assert "OnlyInProd" in template.resources
     assert template.functions()[0].environment["MODE"] == "production"
+
+
+def test_method_settings_paths_wildcards_and_other_settings(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        """
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: v1
+      MethodSettings:
+        - {ResourcePath: "/*", HttpMethod: "*", ThrottlingBurstLimit: 9}
+        - {ResourcePath: /, HttpMethod: get, ThrottlingRateLimit: 1, ThrottlingBurstLimit: 2}
+        - {ResourcePath: "/*", HttpMethod: "*", LoggingLevel: ERROR}
+"""
+    )
+    throttles = Template(path).apis()["Api"].method_throttles
+    assert [(t.resource_path, t.http_method, t.rate_limit, t.burst_limit) for t in throttles] == [
+        ("*", "*", 10000.0, 9),  # an unset limit is the account's
+        ("/", "GET", 1.0, 2),
+    ]

@@ -1,10 +1,11 @@
 """What the deploy promises, read from template.yaml itself."""
 
+import json
 import pathlib
+import re
 import tomllib
 from typing import Any
 
-import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -27,31 +28,10 @@ def test_runtime_is_python_311_or_newer() -> None:
     assert (int(major), int(minor)) >= (3, 11)
 
 
-@pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_each_function_has_a_log_group_with_retention(name: str) -> None:
-    groups = [
-        r
-        for r in RESOURCES.values()
-        if r["Type"] == "AWS::Logs::LogGroup"
-        and r["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
-    ]
-    assert len(groups) == 1 and groups[0]["Properties"]["RetentionInDays"]
-
-
-def test_policies_are_sam_templates_scoped_to_our_resources() -> None:
-    for fn in FUNCTIONS.values():
-        for policy in fn["Properties"]["Policies"]:
-            assert isinstance(policy, dict) and len(policy) == 1, "only SAM policy templates"
-            ((template_name, args),) = policy.items()
-            assert template_name.endswith("Policy")
-            assert all(isinstance(v, dict) for v in args.values()), (
-                f"{template_name} must reference a resource"
-            )
-
-
-def test_the_delivery_report_function_cannot_send_to_the_queue() -> None:
-    policies = FUNCTIONS["DeliveryReportFunction"]["Properties"]["Policies"]
-    assert not any("SQSSendMessagePolicy" in p for p in policies)
+def test_every_function_has_its_own_role_and_no_sam_policies() -> None:
+    for name, fn in FUNCTIONS.items():
+        assert fn["Properties"]["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
+        assert "Policies" not in fn["Properties"]
 
 
 def test_the_retry_function_reports_partial_batch_failures() -> None:
@@ -66,15 +46,48 @@ def test_send_queue_redrives_to_the_dead_letter_queue() -> None:
     assert redrive["maxReceiveCount"] >= 1
 
 
-def test_api_requires_a_key_except_for_health_and_sinch_callbacks() -> None:
-    assert RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"] is True
-    keyless = {
-        e["Properties"]["Path"]
+def keyless_routes() -> set[tuple[str, str]]:
+    return {
+        (e["Properties"]["Path"], e["Properties"]["Method"].upper())
         for fn in FUNCTIONS.values()
         for e in fn["Properties"].get("Events", {}).values()
         if e["Type"] == "Api" and e["Properties"].get("Auth", {}).get("ApiKeyRequired") is False
     }
-    assert keyless == {"/health", "/v1/webhooks/sinch/delivery-reports"}
+
+
+def test_api_requires_a_key_except_for_health_and_sinch_callbacks() -> None:
+    assert RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"] is True
+    assert keyless_routes() == {("/health", "GET"), ("/v1/webhooks/sinch/delivery-reports", "POST")}
+
+
+def test_every_route_without_a_key_has_a_method_throttle_from_parameters() -> None:
+    settings = RESOURCES["Api"]["Properties"]["MethodSettings"]
+    throttled = {(m["ResourcePath"].replace("~1", "/")[1:], m["HttpMethod"]) for m in settings}
+    assert keyless_routes() <= throttled
+    for setting in settings:
+        for limit in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+            assert set(setting[limit]) == {"Ref"} and setting[limit]["Ref"] in TEMPLATE["Parameters"]
+
+
+def test_access_logs_are_json_with_the_api_key_id() -> None:
+    setting = RESOURCES["Api"]["Properties"]["AccessLogSetting"]
+    fields = json.loads(setting["Format"])
+    assert fields["apiKeyId"] == "$context.identity.apiKeyId"
+    for variable in ("requestId", "identity.sourceIp", "httpMethod", "resourcePath", "status"):
+        assert f"$context.{variable}" in fields.values()
+    assert "${ApiAccessLogGroup}" in setting["DestinationArn"]["Fn::Sub"]
+    assert RESOURCES["ApiAccessLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_send_concurrency_is_reserved_only_when_asked() -> None:
+    parameter = TEMPLATE["Parameters"]["SendReservedConcurrency"]
+    assert parameter["Default"] == "none", "a new account (10 in all) cannot reserve any"
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.match("none") and pattern.match("25")
+    assert not pattern.match("0"), "0 would stop SendFunction altogether"
+    assert FUNCTIONS["SendFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasSendReservedConcurrency", {"Ref": "SendReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
 
 
 def test_messages_table_is_on_demand_with_ttl() -> None:
@@ -84,9 +97,11 @@ def test_messages_table_is_on_demand_with_ttl() -> None:
 
 
 def test_no_secret_value_in_the_template() -> None:
-    secret = RESOURCES["SinchSecret"]["Properties"]
-    assert "SecretString" not in secret
-    assert secret["GenerateSecretString"]["GenerateStringKey"] == "webhook_secret"
+    sinch = json.loads(RESOURCES["SinchSecret"]["Properties"]["SecretString"])
+    assert all(value == "" for key, value in sinch.items() if key != "region"), "placeholders only"
+    webhook = RESOURCES["WebhookSecret"]["Properties"]
+    assert "SecretString" not in webhook
+    assert webhook["GenerateSecretString"]["GenerateStringKey"] == "webhook_secret"
 
 
 def test_layer_requirements_match_the_project_dependencies() -> None:

@@ -1,7 +1,8 @@
 """The template as CloudFormation will see it: expanded offline by the SAM translator, then linted.
 
 cfn-lint alone validates SAM resources only loosely (it misses a Ref to a missing resource), so the
-expanded form is linted too, and the IAM it produces is checked for least privilege.
+expanded form is linted too, and the IAM it produces is checked against tests/least_privilege.py:
+every role grants exactly what its function's code calls, on exactly its resources.
 """
 
 import json
@@ -13,6 +14,18 @@ import cfnlint.api
 import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+
+from tests.least_privilege import (
+    EXPECTED,
+    arn,
+    canonical,
+    function_roles,
+    grants,
+    ref,
+    statement_grants,
+    statements,
+    violations,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -48,29 +61,104 @@ def test_expanded_template_has_no_lint_errors() -> None:
 
 
 def test_the_check_catches_a_reference_to_a_missing_resource() -> None:
-    broken = (
-        (ROOT / "template.yaml").read_text().replace("DeliveryReportFunction}", "DeliveryReportFunctio}", 1)
-    )
+    broken = (ROOT / "template.yaml").read_text().replace("${ApiAccessLogGroup}", "${ApiAccessLogGroop}", 1)
     assert lint_errors(expand(broken)), "a dangling reference must be reported"
 
 
-def statements(role: str) -> list[dict[str, Any]]:
-    policies = RESOURCES[role]["Properties"].get("Policies", [])
-    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+def expand_changed(*changes: tuple[str, str]) -> dict[str, Any]:
+    """The expanded template after replacing, for each (old, new), the first `old` by `new`."""
+    text = (ROOT / "template.yaml").read_text()
+    for old, new in changes:
+        assert old in text, f"the template no longer has {old!r}"
+        text = text.replace(old, new, 1)
+    resources: dict[str, Any] = expand(text)["Resources"]
+    return resources
 
 
-@pytest.mark.parametrize("role", ["SendFunctionRole", "RetryFunctionRole", "DeliveryReportFunctionRole"])
-def test_no_statement_grants_every_resource(role: str) -> None:
-    for statement in statements(role):
-        assert statement["Resource"] != "*", statement
+def test_every_role_grants_exactly_what_its_function_uses() -> None:
+    assert violations(RESOURCES) == []
+
+
+BROADENED: dict[str, list[tuple[str, str]]] = {
+    "an action the code never calls": [
+        (
+            "Action: [dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem]",
+            "Action: [dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:Scan]",
+        )
+    ],
+    "a wildcard action": [("Action: dynamodb:Query", "Action: dynamodb:*")],
+    "a wildcard resource": [("Resource: !GetAtt TenantsTable.Arn", 'Resource: "*"')],
+    "every index instead of the one queried": [
+        (
+            "Resource: !Sub ${MessagesTable.Arn}/index/byClientReference",
+            "Resource: !Sub ${MessagesTable.Arn}/index/*",
+        )
+    ],
+    "the webhook function reading Sinch's token": [
+        ("Resource: !Ref WebhookSecret", "Resource: [!Ref WebhookSecret, !Ref SinchSecret]")
+    ],
+    "deletes of any item": [('dynamodb:LeadingKeys: ["nonce#*"]', 'dynamodb:LeadingKeys: ["*"]')],
+    "a managed policy": [
+        (
+            "  SendFunctionRole:\n    Type: AWS::IAM::Role\n    Properties:\n",
+            "  SendFunctionRole:\n    Type: AWS::IAM::Role\n    Properties:\n"
+            "      ManagedPolicyArns:\n"
+            "        - arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole\n",
+        )
+    ],
+    "a role SAM makes from policy templates": [
+        (
+            "      Role: !GetAtt DeliveryReportFunctionRole.Arn\n",
+            "      Policies:\n        - DynamoDBCrudPolicy:\n            TableName: !Ref MessagesTable\n",
+        ),
+        ("  DeliveryReportFunctionRole:\n", "  UnusedRole:\n"),
+    ],
+}
+
+
+@pytest.mark.parametrize("changes", BROADENED.values(), ids=BROADENED.keys())
+def test_the_check_catches_a_broadened_policy(changes: list[tuple[str, str]]) -> None:
+    assert violations(expand_changed(*changes))
+
+
+def test_a_grant_the_code_needs_is_missed_too() -> None:
+    assert violations(expand_changed(("sqs:ReceiveMessage, sqs:DeleteMessage, ", "sqs:ReceiveMessage, ")))
+
+
+def test_the_webhook_function_cannot_read_sinchs_api_token() -> None:
+    role = RESOURCES[function_roles(RESOURCES)["DeliveryReportFunction"]]
+    secrets = {
+        r for s in statements(role) for (a, r, _) in statement_grants(s) if a.startswith("secretsmanager:")
+    }
+    assert secrets == {canonical(ref("WebhookSecret"))}
+    environment = RESOURCES["DeliveryReportFunction"]["Properties"]["Environment"]["Variables"]
+    assert "SINCH_SECRET_ID" not in environment
+    assert environment["WEBHOOK_SECRET_ID"] == ref("WebhookSecret")
+
+
+@pytest.mark.parametrize("function", ["SendFunction", "RetryFunction"])
+def test_the_senders_see_only_sinchs_secret(function: str) -> None:
+    environment = RESOURCES[function]["Properties"]["Environment"]["Variables"]
+    assert environment["SINCH_SECRET_ID"] == ref("SinchSecret")
+    assert "WEBHOOK_SECRET_ID" not in environment
 
 
 def test_only_the_senders_may_write_to_the_queue() -> None:
-    def can_send(role: str) -> bool:
-        return any("sqs:SendMessage*" in s["Action"] for s in statements(role))
+    def can_send(function: str) -> bool:
+        return any(action == "sqs:SendMessage" for action, _, _ in EXPECTED[function])
 
-    assert can_send("SendFunctionRole") and can_send("RetryFunctionRole")
-    assert not can_send("DeliveryReportFunctionRole")
+    assert can_send("SendFunction") and can_send("RetryFunction")
+    assert not can_send("DeliveryReportFunction")
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED))
+def test_each_function_logs_to_its_own_group_with_retention(function: str) -> None:
+    group = RESOURCES[function]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
+    assert RESOURCES[group]["Properties"]["RetentionInDays"]
+    assert grants(["logs:PutLogEvents"], arn(group)) <= EXPECTED[function], (
+        "the role writes to the group the function logs to"
+    )
 
 
 def test_the_queue_mapping_reports_partial_failures_and_bounds_concurrency() -> None:

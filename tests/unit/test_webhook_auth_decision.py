@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from sinch_gateway.credentials import SinchCredentials
+from sinch_gateway.credentials import WebhookSecrets
 from sinch_gateway.errors import Unauthenticated
 from sinch_gateway.webhook_auth import Nonce, Verified, authenticate
 from tests.sinch_vectors import VECTOR_BODY, VECTOR_NONCE, VECTOR_SECRET, VECTOR_SIGNATURE, VECTOR_TIMESTAMP
@@ -108,8 +108,7 @@ def test_refusals_name_no_secret() -> None:
         assert VECTOR_SECRET not in text and "battery" not in text
 
 
-# --- the secret's webhook fields -----------------------------------------------------------------
-PLAN = {"service_plan_id": "plan", "api_token": "token", "from_number": "+12025550100"}
+# --- the webhook secret's fields -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -125,18 +124,16 @@ PLAN = {"service_plan_id": "plan", "api_token": "token", "from_number": "+120255
     ],
 )
 def test_basic_auth_is_on_only_for_a_user_password_pair(value: str | None, credentials: str | None) -> None:
-    secret = SinchCredentials.model_validate({**PLAN, "webhook_basic_auth": value})
+    secret = WebhookSecrets.model_validate({"webhook_basic_auth": value})
     assert secret.webhook_basic_credentials == credentials
 
 
 def test_the_webhook_secrets_never_show_in_the_model() -> None:
-    secret = SinchCredentials.model_validate(
-        {**PLAN, "webhook_basic_auth": "sinch:hunter2", "webhook_secret": "k3y"}
-    )
+    secret = WebhookSecrets.model_validate({"webhook_basic_auth": "sinch:hunter2", "webhook_secret": "k3y"})
     shown = repr(secret) + str(secret) + secret.model_dump_json()
     assert "hunter2" not in shown and "k3y" not in shown
     assert secret.webhook_hmac_secret == "k3y"
 
 
 def test_an_empty_webhook_secret_is_no_secret() -> None:
-    assert SinchCredentials.model_validate({**PLAN, "webhook_secret": ""}).webhook_hmac_secret is None
+    assert WebhookSecrets.model_validate({"webhook_secret": ""}).webhook_hmac_secret is None

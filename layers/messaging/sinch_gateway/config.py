@@ -23,7 +23,9 @@ class Settings:
     send_queue_url: str
     dead_letter_queue_url: str
     api_base_url: str
+    # Each function is given only the secret it needs (the webhook function not Sinch's).
     sinch_secret_id: str
+    webhook_secret_id: str
     public_base_url: str
     allow_http_media: bool
     max_send_attempts: int
@@ -54,6 +56,7 @@ class Settings:
             dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", ""),
             api_base_url=env.get("API_BASE_URL", "").rstrip("/"),
             sinch_secret_id=env.get("SINCH_SECRET_ID", ""),
+            webhook_secret_id=env.get("WEBHOOK_SECRET_ID", ""),
             public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
             allow_http_media=_flag("ALLOW_HTTP_MEDIA"),
             max_send_attempts=int(env.get("MAX_SEND_ATTEMPTS", "6")),

@@ -1,21 +1,37 @@
-"""Sinch credentials from Secrets Manager, cached by Powertools Parameters.
+"""The two secrets, read from Secrets Manager and cached by Powertools Parameters.
 
-Two auth styles, as Sinch offers them: a service plan id with its API token, or a project id
-with OAuth2 client credentials (key id and secret) exchanged for short-lived access tokens.
+- The Sinch secret: what it takes to call Sinch. Two auth styles, as Sinch offers them: a service
+  plan id with its API token, or a project id with OAuth2 client credentials (key id and secret)
+  exchanged for short-lived access tokens.
+- The webhook secret: what Sinch's callbacks must prove they know. It lives apart so that the
+  function taking callbacks from the internet cannot read the API token.
+
+A secret that does not hold what its model needs is a `SecretInvalid` naming the fields, never
+their values: the error reaches logs and X-Ray traces.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from aws_lambda_powertools.utilities import parameters
-from pydantic import BaseModel, SecretStr, model_validator
+from aws_lambda_powertools.utilities.parameters.exceptions import TransformParameterError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
 
 SinchRegion = Literal["us", "eu", "au", "br", "ca"]
 DEFAULT_AUTH_URL = "https://auth.sinch.com/oauth2/token"
 
 
-class SinchCredentials(BaseModel):
+class SecretInvalid(Exception):
+    """A secret that cannot be used as it is: its message names fields, never values."""
+
+
+class _SecretModel(BaseModel):
+    # A validation error must never echo what the secret holds.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+
+class SinchCredentials(_SecretModel):
     auth: Literal["service_plan", "oauth"] = "service_plan"
     service_plan_id: str | None = None
     api_token: SecretStr | None = None
@@ -27,9 +43,6 @@ class SinchCredentials(BaseModel):
     # Overrides the regional host; the local stack points it at the simulator.
     base_url: str | None = None
     from_number: str
-    webhook_secret: SecretStr | None = None
-    # "user:password" that Sinch sends as Basic auth on callbacks, if it is set up that way.
-    webhook_basic_auth: SecretStr | None = None
 
     @model_validator(mode="after")
     def _complete_for_its_auth_style(self) -> SinchCredentials:
@@ -40,25 +53,8 @@ class SinchCredentials(BaseModel):
         )
         missing = [name for name in needed if not getattr(self, name)]
         if missing:
-            raise ValueError(f"the Sinch secret lacks {', '.join(missing)} for auth {self.auth}")
+            raise ValueError(f"lacks {', '.join(missing)} for auth {self.auth}")
         return self
-
-    @property
-    def webhook_hmac_secret(self) -> str | None:
-        """The HMAC key for callbacks; None when unset or empty (an empty key signs nothing)."""
-        value = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
-        return value or None
-
-    @property
-    def webhook_basic_credentials(self) -> str | None:
-        """`user:password` for Basic-authenticated callbacks; None unless set in that shape.
-
-        Not a validation error: a bad webhook setting must not stop sending, and an error would
-        echo the value.
-        """
-        value = self.webhook_basic_auth.get_secret_value() if self.webhook_basic_auth else ""
-        user, colon, _ = value.partition(":")
-        return value if user and colon else None
 
     @property
     def xms_base_url(self) -> str:
@@ -72,14 +68,68 @@ class SinchCredentials(BaseModel):
         return f"{host}/xms/v1/{account}"
 
 
-class CredentialStore:
-    def __init__(self, secret_id: str, max_age_s: int) -> None:
-        self._secret_id = secret_id
-        self._max_age_s = max_age_s
+class WebhookSecrets(_SecretModel):
+    webhook_secret: SecretStr | None = None
+    # "user:password" that Sinch sends as Basic auth on callbacks, if it is set up that way.
+    webhook_basic_auth: SecretStr | None = None
 
-    def get(self, *, refresh: bool = False) -> SinchCredentials:
+    @property
+    def webhook_hmac_secret(self) -> str | None:
+        """The HMAC key for callbacks; None when unset or empty (an empty key signs nothing)."""
+        value = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        return value or None
+
+    @property
+    def webhook_basic_credentials(self) -> str | None:
+        """`user:password` for Basic-authenticated callbacks; None unless set in that shape.
+
+        Not a validation error: a malformed value simply turns Basic auth off.
+        """
+        value = self.webhook_basic_auth.get_secret_value() if self.webhook_basic_auth else ""
+        user, colon, _ = value.partition(":")
+        return value if user and colon else None
+
+
+SecretModel = TypeVar("SecretModel", bound=_SecretModel)
+
+
+def describe_invalid(name: str, exc: ValidationError) -> str:
+    """What is wrong with a secret, by field and error type only (never an input)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        field = ".".join(str(part) for part in error["loc"])
+        if field:
+            problems.append(f"{field}: {error['type']}")
+        elif error["type"] == "value_error":  # our own model-level check: it names fields only
+            problems.append(error["msg"].removeprefix("Value error, "))
+        else:
+            problems.append(error["type"])
+    return f"the {name} is not valid: {'; '.join(problems)}"
+
+
+class SecretStore(Generic[SecretModel]):
+    """One secret as `model`: cached for `max_age_s`, re-read on demand."""
+
+    def __init__(self, secret_id: str, model: type[SecretModel], max_age_s: int, *, name: str) -> None:
+        self._secret_id = secret_id
+        self._model = model
+        self._max_age_s = max_age_s
+        self._name = name
+
+    def get(self, *, refresh: bool = False) -> SecretModel:
         """The cached secret; `refresh` fetches it anew (after Sinch answered 401: rotated?)."""
-        raw: Any = parameters.get_secret(
-            self._secret_id, transform="json", max_age=self._max_age_s, force_fetch=refresh
-        )
-        return SinchCredentials.model_validate(raw)
+        try:
+            raw: Any = parameters.get_secret(
+                self._secret_id, transform="json", max_age=self._max_age_s, force_fetch=refresh
+            )
+        except TransformParameterError:
+            # Raised without the original: a JSON decoding error carries the whole text.
+            raise SecretInvalid(f"the {self._name} is not a JSON object") from None
+        try:
+            return self._model.model_validate(raw)
+        except ValidationError as exc:
+            raise SecretInvalid(describe_invalid(self._name, exc)) from None
+
+
+CredentialStore = SecretStore[SinchCredentials]
+WebhookSecretStore = SecretStore[WebhookSecrets]

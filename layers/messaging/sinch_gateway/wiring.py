@@ -8,7 +8,13 @@ import urllib3
 
 from sinch_gateway import aws
 from sinch_gateway.config import get_settings
-from sinch_gateway.credentials import CredentialStore
+from sinch_gateway.credentials import (
+    CredentialStore,
+    SecretStore,
+    SinchCredentials,
+    WebhookSecrets,
+    WebhookSecretStore,
+)
 from sinch_gateway.queue_intake import QueueIntake
 from sinch_gateway.replay_guard import NonceStore
 from sinch_gateway.repository import MessageRepository
@@ -22,7 +28,17 @@ from sinch_gateway.unmatched_reports import UnmatchedReports
 @lru_cache(maxsize=1)
 def credentials() -> CredentialStore:
     settings = get_settings()
-    return CredentialStore(settings.sinch_secret_id, settings.secret_max_age_s)
+    return SecretStore(
+        settings.sinch_secret_id, SinchCredentials, settings.secret_max_age_s, name="Sinch secret"
+    )
+
+
+@lru_cache(maxsize=1)
+def webhook_secrets() -> WebhookSecretStore:
+    settings = get_settings()
+    return SecretStore(
+        settings.webhook_secret_id, WebhookSecrets, settings.secret_max_age_s, name="webhook secret"
+    )
 
 
 @lru_cache(maxsize=1)

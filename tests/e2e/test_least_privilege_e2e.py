@@ -1,0 +1,158 @@
+"""Each function's roles against the AWS calls it really makes, through the whole local stack.
+
+The workers record every AWS call (devstack.aws_calls). After a workload that takes every path
+the roles are written for, each recorded call must be allowed by its function's grants in
+tests/least_privilege.py (which tests/unit/test_template_expanded.py holds the template to), and
+every grant must have been used, unless it serves Lambda itself or a path listed in RARELY_USED.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from typing import Any
+
+from devstack import aws
+from devstack.aws_calls import read
+from tests.e2e.conftest import LocalStack
+from tests.least_privilege import EXPECTED, XRAY_ACTIONS, Grant, arn, canonical, ref
+
+SMS = {"to": "+12025550143", "text": "least privilege"}
+# Used by Lambda for the function, not by its code: never among its recorded calls.
+FOR_LAMBDA = {"logs:CreateLogStream", "logs:PutLogEvents", *XRAY_ACTIONS}
+POLLING = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+
+# Granted for paths this workload cannot take (or cannot take reliably): why each is needed.
+RARELY_USED = {
+    ("SendFunction", "sqs:SendMessage", canonical(arn("DeadLetterQueue"))): (
+        "retries exhausted at the first attempt (MaxSendAttempts=1)"
+    ),
+    ("SendFunction", "dynamodb:GetItem", canonical(arn("IdempotencyTable"))): (
+        "Powertools reads the record itself when a failed conditional put did not return it"
+    ),
+    ("SendFunction", "dynamodb:DeleteItem", canonical(arn("IdempotencyTable"))): (
+        "Powertools deletes the record of a request whose handler raised"
+    ),
+    ("DeliveryReportFunction", "dynamodb:DeleteItem", canonical(arn("MessagesTable"))): (
+        "a nonce is released when its report could not be applied (an AWS error)"
+    ),
+    ("SendFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
+    ("RetryFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
+}
+
+
+def resource_of(call: dict[str, Any], state: dict[str, Any]) -> str:
+    """The resource of a recorded call, written as the template writes it."""
+    if "TableName" in call:
+        (table,) = [lid for lid, name in state["tables"].items() if name == call["TableName"]]
+        if "IndexName" in call:
+            return canonical({"Fn::Sub": f"${{{table}.Arn}}/index/{call['IndexName']}"})
+        return canonical(arn(table))
+    if "QueueUrl" in call:
+        (queue,) = [lid for lid, url in state["queues"].items() if url == call["QueueUrl"]]
+        return canonical(arn(queue))
+    if "SecretId" in call:
+        secrets = {state["secret_id"]: "SinchSecret", state["webhook_secret_id"]: "WebhookSecret"}
+        return canonical(ref(secrets[call["SecretId"]]))
+    raise AssertionError(f"a call on no resource the roles name: {call}")
+
+
+def grant_allowing(function: str, call: dict[str, Any], state: dict[str, Any]) -> Grant | None:
+    resource = resource_of(call, state)
+    for grant in EXPECTED[function]:
+        action, granted_resource, condition = grant
+        if (action, granted_resource) != (call["action"], resource):
+            continue
+        if condition is None:
+            return grant
+        patterns = json.loads(condition)["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        if any(fnmatchcase(call.get("id", ""), p) for p in patterns):
+            return grant
+    return None
+
+
+def recorded_calls(local: LocalStack) -> dict[str, list[dict[str, Any]]]:
+    functions = local.config["functions"]
+    directory = local.state_dir / "aws-calls"
+    return {f: read(directory / f"{spec['name']}.jsonl") for f, spec in functions.items()}
+
+
+def must_be_used(function: str) -> set[tuple[str, str, str]]:
+    return {
+        (function, action, resource)
+        for action, resource, _ in EXPECTED[function]
+        if action not in FOR_LAMBDA
+        and not (function == "RetryFunction" and action in POLLING)
+        and (function, action, resource) not in RARELY_USED
+    }
+
+
+def drive_every_path(local: LocalStack) -> list[str]:
+    """Requests that take each path the roles are written for; the ids of the API's messages."""
+    ids = []
+    reference = f"least-privilege-{uuid.uuid4().hex[:8]}"
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    first = local.api("POST", "/v1/messages", {**SMS, "clientReference": reference}, headers=key)
+    assert first.status == 202, first.body
+    replay = local.api("POST", "/v1/messages", {**SMS, "clientReference": reference}, headers=key)
+    assert replay.body == first.body
+    ids.append(first.body["id"])
+    assert local.api("GET", f"/v1/messages/{first.body['id']}").status == 200
+    assert local.api("GET", f"/v1/messages?clientReference={reference}").status == 200
+
+    send_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    scheduled = local.api("POST", "/v1/messages", {**SMS, "sendAt": send_at})
+    assert scheduled.status == 202, scheduled.body
+    assert local.api("DELETE", f"/v1/messages/{scheduled.body['id']}").status == 200
+
+    # Sinch unavailable twice: SendFunction queues a retry, RetryFunction fails and queues another.
+    local.sim("POST", "/_sim/faults", {"rules": [{"match": "batches", "status": 503, "times": 2}]})
+    retried = local.api("POST", "/v1/messages", SMS)
+    assert retried.status == 202 and retried.body["status"] == "retrying", retried.body
+    ids.append(retried.body["id"])
+
+    sqs = aws.client("sqs", local.config["aws_endpoint_url"], local.config["region"])
+    queue = local.config["send_queue_url"]
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({**SMS, "idempotencyKey": uuid.uuid4().hex}))
+    sqs.send_message(QueueUrl=queue, MessageBody="not a request")  # rejected, dead-lettered
+    unknown = {"kind": "retry", "messageId": str(uuid.uuid4())}  # looked up, not found, dead-lettered
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(unknown))
+    return ids
+
+
+def test_every_aws_call_is_allowed_by_the_functions_role_and_every_grant_is_used(local: LocalStack) -> None:
+    state = local.config
+    for message_id in drive_every_path(local):
+        assert local.wait_final(message_id)["status"] == "delivered"
+
+    required = set().union(*(must_be_used(f) for f in EXPECTED))
+    deadline = time.monotonic() + 60
+    while True:
+        calls = recorded_calls(local)
+        used = {
+            (function, grant[0], grant[1])
+            for function, made in calls.items()
+            for call in made
+            if (grant := grant_allowing(function, call, state)) is not None
+        }
+        if required <= used or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    # Only the fault suite looks at the dead-letter queue, and it expects its own there alone.
+    sqs, dlq = aws.client("sqs", state["aws_endpoint_url"], state["region"]), state["dead_letter_queue_url"]
+    while batch := sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+
+    refused = [
+        (function, call)
+        for function, made in calls.items()
+        for call in made
+        if grant_allowing(function, call, state) is None
+    ]
+    assert refused == [], "calls the roles would refuse in AWS"
+    assert sorted(required - used) == [], "grants no path used (or list the path in RARELY_USED)"
+    assert all(calls.values()), "every function made AWS calls"

@@ -1,0 +1,115 @@
+"""The two secrets: read from Secrets Manager (moto), and a bad one named without its values.
+
+A secret's error reaches the logs (and, through Powertools Tracer, X-Ray, which records the
+exception's text and stack): whatever a broken secret holds must appear in neither.
+"""
+
+import json
+import traceback
+import uuid
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from sinch_gateway.credentials import SecretInvalid, SecretStore, SinchCredentials, WebhookSecrets
+from tests.integration.conftest import Env, forget_cached_secrets
+from tests.integration.test_delivery_reports import report, submitted
+
+PLANTED = "planted-9Zq-secret-value"
+SENDER = "+12025550100"
+
+BROKEN: dict[str, tuple[str, str]] = {
+    "a value of the wrong type": (
+        json.dumps({"service_plan_id": "plan", "api_token": {"token": PLANTED}, "from_number": SENDER}),
+        "api_token: string_type",
+    ),
+    "a region Sinch does not have": (
+        json.dumps({"service_plan_id": "p", "api_token": PLANTED, "from_number": SENDER, "region": PLANTED}),
+        "region: literal_error",
+    ),
+    "a field missing": (
+        json.dumps({"service_plan_id": PLANTED, "api_token": PLANTED}),
+        "from_number: missing",
+    ),
+    "fields missing for its auth style": (
+        json.dumps({"auth": "oauth", "project_id": PLANTED, "from_number": SENDER}),
+        "lacks key_id, key_secret for auth oauth",
+    ),
+    "not JSON": ('{"service_plan_id": "plan", "api_token": "' + PLANTED + '"', "is not a JSON object"),
+    "not an object": (json.dumps([PLANTED]), "model_type"),
+}
+
+
+def stored_secret(env: Env, value: str) -> str:
+    return env.secrets.create_secret(Name=f"secret-{uuid.uuid4().hex[:8]}", SecretString=value)["ARN"]
+
+
+def everything_said(exc: BaseException) -> str:
+    return repr(exc) + "".join(traceback.format_exception(exc))
+
+
+@pytest.mark.parametrize(("value", "named"), BROKEN.values(), ids=BROKEN.keys())
+def test_a_broken_sinch_secret_is_named_by_field_never_by_value(env: Env, value: str, named: str) -> None:
+    store = SecretStore(stored_secret(env, value), SinchCredentials, 300, name="Sinch secret")
+    with pytest.raises(SecretInvalid) as raised:
+        store.get()
+    assert str(raised.value).startswith("the Sinch secret ")
+    assert named in str(raised.value)
+    assert PLANTED not in everything_said(raised.value)
+
+
+@pytest.mark.parametrize("model", [SinchCredentials, WebhookSecrets])
+def test_the_models_own_errors_hide_the_input_too(model: type[BaseModel]) -> None:
+    with pytest.raises(ValidationError) as raised:
+        model.model_validate({"api_token": [PLANTED], "region": PLANTED, "webhook_secret": {"k": PLANTED}})
+    assert PLANTED not in everything_said(raised.value)
+
+
+def test_a_good_secret_is_read_and_cached(env: Env) -> None:
+    secret_id = stored_secret(env, json.dumps({"webhook_secret": "first"}))
+    store = SecretStore(secret_id, WebhookSecrets, 300, name="webhook secret")
+    assert store.get().webhook_hmac_secret == "first"
+    env.secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps({"webhook_secret": "second"}))
+    assert store.get().webhook_hmac_secret == "first"
+    assert store.get(refresh=True).webhook_hmac_secret == "second"
+
+
+# --- through the handlers: the answer and the log ------------------------------------------------
+
+
+def put(env: Env, secret_id: str, value: Any) -> None:
+    env.secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
+    forget_cached_secrets()
+
+
+def logged(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
+    """All the handlers logged, tracebacks included (Powertools' Tracer logs the exception too)."""
+    return capfd.readouterr().out + caplog.text
+
+
+def test_a_broken_webhook_secret_fails_the_report_without_showing_it(
+    env: Env, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    message_id, batch = submitted(env)
+    put(env, env.webhook_secret_id, {"webhook_secret": {"key": PLANTED}})
+    status, body = env.report(report(message_id, batch, "Delivered", 0))
+    assert status == 500, body  # Sinch retries it; nothing was written
+    assert PLANTED not in json.dumps(body)
+    assert env.stored(message_id)["status"] == "submitted"
+    text = logged(capfd, caplog)
+    assert "the webhook secret is not valid: webhook_secret: string_type" in text
+    assert PLANTED not in text
+
+
+def test_a_broken_sinch_secret_fails_the_send_without_showing_it(
+    env: Env, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    put(env, env.secret_id, {"service_plan_id": "local-plan", "api_token": PLANTED, "region": PLANTED})
+    status, body = env.send({"to": "+12025550143", "text": "Hello"})
+    assert status == 500, body
+    assert PLANTED not in json.dumps(body)
+    assert env.batch_requests() == []
+    text = logged(capfd, caplog)
+    assert "the Sinch secret is not valid: region: literal_error; from_number: missing" in text
+    assert PLANTED not in text

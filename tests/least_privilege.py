@@ -1,0 +1,145 @@
+"""What each function may do on AWS: the one table the template's roles are checked against.
+
+Each entry is a grant (action, resource, condition), the resource and condition as they are
+written in the expanded template (intrinsic functions unresolved), in canonical JSON. The table
+is written from the code: every call a function makes, on the resource it makes it on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+Grant = tuple[str, str, str | None]
+
+# X-Ray has no resource-level permissions: the only grants on every resource.
+XRAY_ACTIONS = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def arn(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def ref(logical_id: str) -> dict[str, Any]:
+    return {"Ref": logical_id}
+
+
+def leading_keys(*patterns: str) -> dict[str, Any]:
+    return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(patterns)}}
+
+
+def grants(actions: Iterable[str], resource: Any, condition: Any = None) -> set[Grant]:
+    return {
+        (action, canonical(resource), None if condition is None else canonical(condition))
+        for action in actions
+    }
+
+
+def _runtime(log_group: str) -> set[Grant]:
+    """What every function needs to run: write its own log group, send its traces."""
+    return grants(["logs:CreateLogStream", "logs:PutLogEvents"], arn(log_group)) | grants(XRAY_ACTIONS, "*")
+
+
+MESSAGE_INDEX = {"Fn::Sub": "${MessagesTable.Arn}/index/byClientReference"}
+READ_WRITE_ITEM = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+
+EXPECTED: dict[str, set[Grant]] = {
+    "SendFunction": _runtime("SendFunctionLogGroup")
+    # repository: create, get, claim/transition/set_batch; the clientReference listing
+    | grants(READ_WRITE_ITEM, arn("MessagesTable"))
+    | grants(["dynamodb:Query"], MESSAGE_INDEX)
+    # Powertools Idempotency: get_item, put_item, update_item, delete_item (on a failed request)
+    | grants([*READ_WRITE_ITEM, "dynamodb:DeleteItem"], arn("IdempotencyTable"))
+    | grants(["dynamodb:GetItem"], arn("TenantsTable"))
+    # a retry on SendQueue; the dead letter when the first attempt was the last one allowed
+    | grants(["sqs:SendMessage"], arn("SendQueue"))
+    | grants(["sqs:SendMessage"], arn("DeadLetterQueue"))
+    # Powertools Parameters
+    | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret")),
+    "RetryFunction": _runtime("RetryFunctionLogGroup")
+    | grants(READ_WRITE_ITEM, arn("MessagesTable"))
+    | grants(["dynamodb:GetItem"], arn("TenantsTable"))
+    # Lambda's event source mapping polling SendQueue
+    | grants(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], arn("SendQueue"))
+    | grants(["sqs:SendMessage"], arn("SendQueue"))
+    | grants(["sqs:SendMessage"], arn("DeadLetterQueue"))
+    | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret")),
+    "DeliveryReportFunction": _runtime("DeliveryReportFunctionLogGroup")
+    # advance / append_event on messages
+    | grants(["dynamodb:UpdateItem"], arn("MessagesTable"))
+    # webhook nonces (claim, release) and unmatched reports: bookkeeping items only
+    | grants(["dynamodb:PutItem"], arn("MessagesTable"), leading_keys("nonce#*", "unmatched#*"))
+    | grants(["dynamodb:DeleteItem"], arn("MessagesTable"), leading_keys("nonce#*"))
+    | grants(["secretsmanager:GetSecretValue"], ref("WebhookSecret")),
+}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for policy in role.get("Properties", {}).get("Policies", []):
+        yield from _as_list(policy["PolicyDocument"]["Statement"])
+
+
+def statement_grants(statement: dict[str, Any]) -> set[Grant]:
+    condition = statement.get("Condition")
+    return {
+        (action, canonical(resource), None if condition is None else canonical(condition))
+        for action in _as_list(statement.get("Action", []))
+        for resource in _as_list(statement.get("Resource", []))
+    }
+
+
+def function_roles(resources: dict[str, Any]) -> dict[str, str]:
+    """Each Lambda function's logical id -> its role's logical id."""
+    roles = {}
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            role = resource["Properties"]["Role"]
+            assert isinstance(role, dict) and "Fn::GetAtt" in role, f"{logical_id}: role {role!r}"
+            roles[logical_id] = role["Fn::GetAtt"][0]
+    return roles
+
+
+def violations(resources: dict[str, Any]) -> list[str]:
+    """Everything in the expanded template's IAM that the table does not allow, in words."""
+    found = []
+    roles = function_roles(resources)
+    if set(roles) != set(EXPECTED):
+        found.append(f"functions {sorted(roles)} are not those of the table {sorted(EXPECTED)}")
+    for logical_id, resource in resources.items():
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User"):
+            found.append(f"{logical_id}: a {resource['Type']} (roles carry their own inline policies)")
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        props = resource["Properties"]
+        if props.get("ManagedPolicyArns"):
+            found.append(f"{logical_id}: managed policies {props['ManagedPolicyArns']}")
+        for statement in statements(resource):
+            found.extend(f"{logical_id}: {problem}" for problem in _statement_problems(statement))
+    for function, role in roles.items():
+        granted = set().union(*(statement_grants(s) for s in statements(resources.get(role, {}))))
+        extra, missing = granted - EXPECTED.get(function, set()), EXPECTED.get(function, set()) - granted
+        found.extend(f"{function}: grants {g} beyond what its code uses" for g in sorted(extra, key=str))
+        found.extend(f"{function}: lacks {g}" for g in sorted(missing, key=str))
+    return found
+
+
+def _statement_problems(statement: dict[str, Any]) -> Iterator[str]:
+    unknown = set(statement) - {"Sid", "Effect", "Action", "Resource", "Condition"}
+    if unknown or statement.get("Effect") != "Allow":
+        yield f"statement {statement} is not a plain Allow of actions on resources"
+    actions = _as_list(statement.get("Action", []))
+    for action in actions:
+        if "*" in action:
+            yield f"wildcard action {action}"
+    for resource in _as_list(statement.get("Resource", [])):
+        if "*" in canonical(resource) and not (resource == "*" and set(actions) <= XRAY_ACTIONS):
+            yield f"wildcard resource {resource} for {actions}"
