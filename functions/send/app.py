@@ -25,7 +25,7 @@ from sinch_gateway.models import (
 )
 from sinch_gateway.telemetry import logger, metrics, tracer
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=api_problems.json_body)
 
 
 @lru_cache(maxsize=1)
