@@ -104,3 +104,16 @@ def test_json_nested_past_the_recursion_limit_is_invalid_json_not_a_crash(depth:
     with pytest.raises(json.JSONDecodeError):
         json_body("[" * depth + "]" * depth)
     assert json_body('{"a": [1]}') == {"a": [1]}
+
+
+def test_the_content_type_is_read_as_the_resolver_reads_it() -> None:
+    # The resolver takes only a lower-case application/json as JSON; anything else was a 500 there.
+    upper = reject_unreadable_body(event("{}", "APPLICATION/JSON"))
+    assert upper is not None and upper.status == 415
+    # Of two spellings of the header, the last counts, as in the resolver.
+    both = event("{}")
+    both["headers"] = {"Content-Type": "application/json", "content-type": "text/plain"}
+    answer = reject_unreadable_body(both)
+    assert answer is not None and answer.status == 415
+    both["headers"] = {"content-type": "text/plain", "Content-Type": "application/json"}
+    assert reject_unreadable_body(both) is None

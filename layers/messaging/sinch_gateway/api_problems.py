@@ -13,7 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from sinch_gateway.errors import GatewayError
 from sinch_gateway.models import Problem, validation_message
@@ -120,10 +123,12 @@ def validation_problem(exc: RequestValidationError) -> Response[str]:
 
 
 def _header(event: Mapping[str, Any], name: str) -> str | None:
+    # The last of the names that differ only in case, as Powertools reads headers.
+    found = None
     for key, value in (event.get("headers") or {}).items():
         if key.lower() == name:
-            return str(value)
-    return None
+            found = str(value)
+    return found
 
 
 def _body_text(event: Mapping[str, Any]) -> str | None:
@@ -167,15 +172,20 @@ def reject_unreadable_body(event: Mapping[str, Any]) -> HttpAnswer | None:
         )
     if _body_text(event) is None:
         return _not_utf8()
-    media_type = (_header(event, "content-type") or "").split(";")[0].strip().lower()
+    # Exactly as the resolver will read it: it takes "application/json" in lower case only.
+    media_type = (_header(event, "content-type") or "").split(";")[0].strip()
     if media_type != "application/json":
-        return problem_answer(
-            415,
-            "/problems/unsupported-media-type",
-            "Unsupported Content-Type",
-            f"Send application/json, not {media_type[:100] or 'no Content-Type'}.",
-        )
+        return unsupported_media_type(media_type)
     return None
+
+
+def unsupported_media_type(media_type: str) -> HttpAnswer:
+    return problem_answer(
+        415,
+        "/problems/unsupported-media-type",
+        "Unsupported Content-Type",
+        f"Send application/json, not {media_type[:100] or 'no Content-Type'}.",
+    )
 
 
 def json_body(text: str) -> Any:
@@ -199,6 +209,11 @@ def register(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def _on_validation(exc: RequestValidationError) -> Response[str]:
         return validation_problem(exc)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _on_content_type(_: RequestUnsupportedContentType) -> Response[str]:
+        # Where no check of ours came first: a body the resolver cannot read is still a 415.
+        return unsupported_media_type(app.current_event.headers.get("content-type", "")).response()
 
     @app.exception_handler(GatewayError)
     def _on_domain(exc: GatewayError) -> Response[str]:
