@@ -17,7 +17,7 @@ from sinch_gateway.config import Settings
 from sinch_gateway.errors import InvalidRequest, MessageNotFound
 from sinch_gateway.media_preflight import check_message_media
 from sinch_gateway.message import MessageRecord
-from sinch_gateway.models import Channel, SendMessageRequest, StatusEvent
+from sinch_gateway.models import Channel, SendMessageRequest, StatusEvent, storable, validation_message
 from sinch_gateway.repository import MessageRepository
 from sinch_gateway.send_queue import RETRY_KIND, SendQueue
 from sinch_gateway.sending import MessageSender
@@ -66,8 +66,8 @@ class QueueIntake:
     def handle(self, body: str, sqs_message_id: str) -> None:
         try:
             data: Any = json.loads(body)
-        except ValueError:
-            self._reject(body, sqs_message_id, "the body is not JSON", None)
+        except (ValueError, RecursionError):
+            self._reject(body, sqs_message_id, "the body is not JSON (or is nested too deeply)", None)
             return
         if isinstance(data, dict) and data.get("kind") == RETRY_KIND:
             try:
@@ -80,7 +80,9 @@ class QueueIntake:
         try:
             request = QueuedSendRequest.model_validate(data)
         except ValidationError as exc:
-            reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            reason = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {validation_message(e)}" for e in exc.errors()
+            )
             self._reject(body, sqs_message_id, reason, data if isinstance(data, dict) else None)
             return
         try:
@@ -110,11 +112,14 @@ class QueueIntake:
         """Malformed: never retried. Recorded as rejected (GET finds it) and parked on the DLQ."""
         message_id = queued_message_id(sqs_message_id, None)
         fields = data or {}
+        reason = storable(reason)  # it may quote the body's keys
         record = MessageRecord(
             id=message_id,
             channel=Channel.MMS if fields.get("mediaUrl") else Channel.SMS,
-            to=str(fields.get("to", ""))[:32],
-            client_reference=str(fields["clientReference"])[:128] if fields.get("clientReference") else None,
+            to=storable(str(fields.get("to", ""))[:32]),
+            client_reference=storable(str(fields["clientReference"])[:128])
+            if fields.get("clientReference")
+            else None,
             status=Status.REJECTED,
             error_code="invalid_request",
             error_text=reason[:1000],
