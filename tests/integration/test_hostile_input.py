@@ -5,6 +5,7 @@ Whatever comes in, the answer is below 500 (an error is problem+json), nothing i
 for a refused request, and a queued body is never a batch item failure that retries for ever.
 """
 
+import base64
 import json
 import threading
 import time
@@ -68,9 +69,11 @@ def proxy_event(
     query: list[tuple[str, str]] = (),  # type: ignore[assignment]
     body: str | None = None,
     resource: str | None = None,
+    base64_body: bool = False,
 ) -> dict[str, Any]:
     """A REST proxy event as API Gateway builds one: a repeated header or query name keeps its
-    last value in the single-value maps and every value in the multi-value ones."""
+    last value in the single-value maps and every value in the multi-value ones. A base64 body
+    stands for the body's UTF-8 bytes (lone surrogates as the invalid bytes they would be)."""
     event: dict[str, Any] = json.loads((ROOT / "events" / "api-send-sms.json").read_text())
     single_h: dict[str, str] = {}
     multi_h: dict[str, list[str]] = {}
@@ -90,8 +93,10 @@ def proxy_event(
         multiValueHeaders=multi_h or None,
         queryStringParameters=single_q or None,
         multiValueQueryStringParameters=multi_q or None,
-        body=body,
-        isBase64Encoded=False,
+        body=base64.b64encode(body.encode("utf-8", "surrogatepass")).decode()
+        if base64_body and body
+        else body,
+        isBase64Encoded=base64_body,
     )
     return event
 
@@ -151,24 +156,26 @@ SEND_BODY = (
     SEND_HEADERS,
     SEND_BODY,
     st.lists(st.tuples(TEXTISH, TEXTISH), max_size=2),
+    st.booleans(),
 )
-@example("application/json", [], json.dumps({"to": "+1202555abcd", "text": "Hi"}), [])
-@example("application/json", [], json.dumps({"to": VALID_TO, "text": " \u200b "}), [])
-@example("application/json", [], "[" * 5000, [])
+@example("application/json", [], "[" * 5000, [], False)  # json.loads' RecursionError was a 500
+@example("application/json", [], '{"text": "\ud800"}', [], True)  # not UTF-8: a 500 in the resolver
+@example("APPLICATION/JSON", [], "{}", [], False)  # past our check, a 500 in the resolver
 def test_any_send_request_is_answered_below_500_and_a_refused_one_sends_nothing(
     env: Env,
     content_type: str,
     headers: list[tuple[str, str]],
     body: str | None,
     query: list[tuple[str, str]],
+    base64_body: bool,
 ) -> None:
     body = body.replace(SIM_MEDIA, f"{env.sim.url}/_sim/media/sample.jpg") if body else body
     sent_before = len(env.batch_requests())
-    answer = env.handler("SendFunction")(
-        proxy_event(
-            "POST", "/v1/messages", headers=[("Content-Type", content_type), *headers], body=body, query=query
-        )
+    headers = [("Content-Type", content_type), *headers]
+    event = proxy_event(
+        "POST", "/v1/messages", headers=headers, body=body, query=query, base64_body=base64_body
     )
+    answer = env.handler("SendFunction")(event)
     status, problem = problem_or_success(answer)
     if status >= 400 and not problem["type"].startswith("/problems/sinch-"):
         assert len(env.batch_requests()) == sent_before, problem
@@ -301,7 +308,7 @@ def report(**fields: Any) -> dict[str, Any]:
 
 
 @FUZZ
-@given(AUTH_HEADERS, st.sampled_from([json.dumps(report())]) | st.text(max_size=30))
+@given(AUTH_HEADERS, st.sampled_from([json.dumps(report())]) | st.text(max_size=30), st.booleans())
 @example(
     [
         ("x-sinch-webhook-signature", "\u00e9" * 44),
@@ -309,13 +316,14 @@ def report(**fields: Any) -> dict[str, Any]:
         ("x-sinch-webhook-signature-timestamp", str(int(time.time()))),
     ],
     json.dumps(report()),
-)
+    False,
+)  # compare_digest's TypeError on a non-ASCII signature was a 500
+@example([], "\ud800", True)  # a base64 body that is not UTF-8 failed to decode: a 500
 def test_a_callback_without_a_valid_signature_is_a_401(
-    env: Env, headers: list[tuple[str, str]], body: str
+    env: Env, headers: list[tuple[str, str]], body: str, base64_body: bool
 ) -> None:
-    status, problem = problem_or_success(
-        env.handler("DeliveryReportFunction")(proxy_event("POST", REPORT_PATH, headers=headers, body=body))
-    )
+    event = proxy_event("POST", REPORT_PATH, headers=headers, body=body, base64_body=base64_body)
+    status, problem = problem_or_success(env.handler("DeliveryReportFunction")(event))
     assert (status, problem["type"]) in ((401, "/problems/unauthenticated"), (400, "/problems/invalid-json"))
 
 
