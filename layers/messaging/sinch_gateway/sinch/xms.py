@@ -209,8 +209,7 @@ def as_lookup(outcome: CallOutcome, client_reference: str) -> SendOutcome | NotF
     without it is NotFound: anything else could hide a batch, and must not lead to a resend."""
     if not isinstance(outcome, Answered):
         return outcome
-    page = outcome.data if isinstance(outcome.data, dict) else {}
-    batches = page.get("batches", [] if page.get("count") == 0 else None)
+    batches = outcome.data.get("batches") if isinstance(outcome.data, dict) else None
     if not isinstance(batches, list):
         return Transient("malformed_response")
     for batch in batches:
