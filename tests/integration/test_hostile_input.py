@@ -159,7 +159,7 @@ SEND_BODY = (
     st.booleans(),
 )
 @example("application/json", [], "[" * 5000, [], False)  # json.loads' RecursionError was a 500
-@example("application/json", [], '{"text": "\ud800"}', [], True)  # not UTF-8: a 500 in the resolver
+@example("application/json", [], '{"text": "\ud800"}', [], True)  # a base64 body that is not UTF-8: a 400
 @example("APPLICATION/JSON", [], "{}", [], False)  # past our check, a 500 in the resolver
 def test_any_send_request_is_answered_below_500_and_a_refused_one_sends_nothing(
     env: Env,
