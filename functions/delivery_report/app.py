@@ -72,4 +72,6 @@ def _forget_nonce(nonce: Nonce) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if (rejection := api_problems.reject_undecodable_body(event)) is not None:
+        return rejection.proxy()
     return app.resolve(event, context)

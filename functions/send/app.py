@@ -25,7 +25,7 @@ from sinch_gateway.models import (
 )
 from sinch_gateway.telemetry import logger, metrics, tracer
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=api_problems.json_body)
 
 
 @lru_cache(maxsize=1)
@@ -107,13 +107,16 @@ def send_message(
 @app.get(
     "/v1/messages",
     summary="Messages with a clientReference, newest first",
-    responses=api_problems.documented({200: ("A page of messages", MessagePage)}),
+    responses=api_problems.documented({200: ("A page of messages", MessagePage)}, 400),
 )
 @tracer.capture_method
 def list_messages(
     client_reference: Annotated[str, Query(alias="clientReference", min_length=1, max_length=128)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
+    # Checked by listing.decode_token, so that every bad token is the same 400.
+    next_token: Annotated[
+        str | None, Query(alias="nextToken", description="The nextToken of the previous page")
+    ] = None,
 ) -> MessagePage:
     return listing.page_by_client_reference(
         wiring.repository(), current_tenant(), client_reference, limit, next_token

@@ -269,14 +269,15 @@ def test_messages_are_listed_by_client_reference_newest_first_in_pages(env: Env)
     assert rest["nextToken"] is None or rest["items"] == []
 
 
-def test_a_forged_next_token_is_a_422(env: Env) -> None:
+def test_a_forged_next_token_is_a_400(env: Env) -> None:
     status, body = env.api(
         "SendFunction",
         "GET",
         path="/v1/messages",
         query={"clientReference": "x", "nextToken": "bm90LWEtdG9rZW4="},
     )
-    assert status == 422
+    assert status == 400
+    assert body["type"] == "/problems/invalid-token"
     assert [e["field"] for e in body["errors"]] == ["nextToken"]
 
 

@@ -3,7 +3,12 @@ import json
 
 import pytest
 
-from sinch_gateway.api_problems import MAX_BODY_BYTES, reject_unreadable_body
+from sinch_gateway.api_problems import (
+    MAX_BODY_BYTES,
+    json_body,
+    reject_undecodable_body,
+    reject_unreadable_body,
+)
 from sinch_gateway.errors import SinchForbidden, SinchMisconfigured, SinchRejected, sinch_refusal
 from sinch_gateway.listing import decode_token, encode_token
 
@@ -55,7 +60,11 @@ def test_sinch_refusals_map_to_our_problems(status: int, kind: type) -> None:
 
 
 def test_a_next_token_round_trips_and_is_bound_to_its_listing() -> None:
-    key = {"id": {"S": "m-1"}, "tenantRef": {"S": "t1#order-7"}, "createdAt": {"S": "2026-11-23T19:00:00"}}
+    key = {
+        "id": {"S": "3f1c2a8e-5b7d-4c9e-8a6f-2d4b1e0c9a7b"},
+        "tenantRef": {"S": "t1#order-7"},
+        "createdAt": {"S": "2026-11-23T19:00:00"},
+    }
     token = encode_token(key)
     assert decode_token(token, "t1#order-7") == key
     for other_listing in ("t1#order-8", "t2#order-7"):
@@ -67,3 +76,45 @@ def test_a_body_that_is_not_utf8_is_a_400_not_a_crash() -> None:
     answer = reject_unreadable_body(event(base64.b64encode(b"\xd0_\x9fA\x89").decode(), base64_body=True))
     assert answer is not None and answer.status == 400
     assert json.loads(answer.body)["type"] == "/problems/invalid-json"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"text": "a\ud800"}',  # a lone surrogate in the event's string: no UTF-8 stands for it
+        base64.b64encode(b"\xff\xfe").decode(),
+    ],
+)
+def test_a_body_that_is_not_text_is_a_400_from_either_check(body: str) -> None:
+    is_base64 = not body.startswith("{")
+    for answer in (
+        reject_unreadable_body(event(body, base64_body=is_base64)),
+        reject_undecodable_body(event(body, base64_body=is_base64)),
+    ):
+        assert answer is not None and answer.status == 400
+        assert json.loads(answer.body)["detail"] == "The body is not UTF-8 text."
+
+
+def test_a_readable_body_passes_the_undecodable_check() -> None:
+    assert reject_undecodable_body(event('{"a": "\\ud800"}')) is None  # an escape is text; JSON judges it
+    assert reject_undecodable_body(event(None)) is None
+
+
+@pytest.mark.parametrize("depth", [1_000, 30_000])
+def test_json_nested_past_the_recursion_limit_is_invalid_json_not_a_crash(depth: int) -> None:
+    with pytest.raises(json.JSONDecodeError):
+        json_body("[" * depth + "]" * depth)
+    assert json_body('{"a": [1]}') == {"a": [1]}
+
+
+def test_the_content_type_is_read_as_the_resolver_reads_it() -> None:
+    # The resolver takes only a lower-case application/json as JSON; anything else was a 500 there.
+    upper = reject_unreadable_body(event("{}", "APPLICATION/JSON"))
+    assert upper is not None and upper.status == 415
+    # Of two spellings of the header, the last counts, as in the resolver.
+    both = event("{}")
+    both["headers"] = {"Content-Type": "application/json", "content-type": "text/plain"}
+    answer = reject_unreadable_body(both)
+    assert answer is not None and answer.status == 415
+    both["headers"] = {"content-type": "text/plain", "Content-Type": "application/json"}
+    assert reject_unreadable_body(both) is None

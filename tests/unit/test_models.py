@@ -1,7 +1,9 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sinch_gateway.models import Channel, SendMessageRequest
+from sinch_gateway.models import Channel, SendMessageRequest, storable, validation_message
 
 
 def test_sms_when_there_is_no_media() -> None:
@@ -71,3 +73,56 @@ def test_python_field_names_are_not_accepted_as_aliases() -> None:
     with pytest.raises(ValidationError) as info:
         SendMessageRequest.model_validate({"to": "+12025550143", "text": "x", "client_reference": "r"})
     assert [e["loc"] for e in info.value.errors()] == [("client_reference",)]
+
+
+# Characters that put nothing visible on a handset.
+INVISIBLE = [
+    *" \t\n\r\x0b\x0c",
+    "\u00a0",  # no-break space
+    "\u2003",  # em space
+    "\u3000",  # ideographic space
+    "\u2028",  # line separator
+    "\u200b",  # zero-width space
+    "\u200d",  # zero-width joiner
+    "\u2060",  # word joiner
+    "\ufeff",  # byte order mark
+    "\u200e",  # left-to-right mark
+    "\u3164",  # Hangul filler
+    "\u2800",  # braille blank
+    "\ufe0f",  # variation selector
+    "\x00",
+]
+
+
+@given(st.text(alphabet=st.sampled_from(INVISIBLE), min_size=1, max_size=40))
+def test_a_text_or_subject_that_shows_nothing_is_refused(blank: str) -> None:
+    for body, field in (
+        ({"to": "+12025550143", "text": blank}, "text"),
+        ({"to": "+12025550143", "mediaUrl": "https://a.test/a.jpg", "text": blank}, "text"),
+        ({"to": "+12025550143", "mediaUrl": "https://a.test/a.jpg", "subject": blank}, "subject"),
+    ):
+        with pytest.raises(ValidationError) as info:
+            SendMessageRequest.model_validate(body)
+        assert [(e["loc"], validation_message(e)) for e in info.value.errors()] == [
+            ((field,), "must contain something visible, not only spaces or invisible characters")
+        ]
+
+
+@pytest.mark.parametrize("text", [" Hi ", "\u200bHi", "\u00e9", "\U0001f600", "."])
+def test_a_text_with_anything_visible_is_kept_as_written(text: str) -> None:
+    assert SendMessageRequest.model_validate({"to": "+12025550143", "text": text}).text == text
+
+
+@pytest.mark.parametrize("field", ["text", "clientReference"])
+def test_a_lone_surrogate_is_refused_in_our_words(field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        SendMessageRequest.model_validate({"to": "+12025550143", "text": "x", field: "a\ud800b"})
+    (error,) = info.value.errors()
+    assert validation_message(error) == (
+        "is not valid Unicode text: it contains a lone surrogate (\\ud800-\\udfff)"
+    )
+
+
+def test_storable_writes_lone_surrogates_out_and_keeps_everything_else() -> None:
+    assert storable("a\ud800\u00e9\U0001f600") == "a\\ud800\u00e9\U0001f600"
+    storable("\udfff").encode("utf-8")

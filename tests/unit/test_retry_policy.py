@@ -1,6 +1,15 @@
+import json
+import math
 import random
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sinch_gateway.retry_policy import next_delay
+from sinch_gateway.send_queue import MAX_WAIT_S, SendQueue, bounded_wait
 
 
 def test_backoff_grows_exponentially_within_full_jitter() -> None:
@@ -18,3 +27,51 @@ def test_the_cap_bounds_every_delay() -> None:
 
 def test_retry_after_is_a_floor() -> None:
     assert all(next_delay(1, base_s=2, cap_s=900, retry_after_s=7) >= 7 for _ in range(100))
+
+
+def test_a_late_attempt_does_not_overflow_the_backoff() -> None:
+    assert 0 <= next_delay(5000, base_s=2, cap_s=900) <= 900
+
+
+def not_json(constant: str) -> None:
+    raise AssertionError(f"{constant} is not JSON")
+
+
+class RecordingSqs:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send_message(self, **kwargs: Any) -> None:
+        self.sent.append(kwargs)
+
+
+@pytest.mark.parametrize(
+    ("delay_s", "sqs_delay", "carried"),
+    [
+        (math.inf, 900, MAX_WAIT_S),  # round(inf) was an OverflowError: a retry lost
+        (1e308, 900, MAX_WAIT_S),
+        (math.nan, 0, None),
+        (-math.inf, 0, None),
+        (-5, 0, None),
+        (12.4, 12, None),
+        (3600, 900, 3600),
+    ],
+)
+def test_a_retry_is_queued_for_any_delay_within_a_day(
+    delay_s: float, sqs_delay: int, carried: float | None
+) -> None:
+    sqs = RecordingSqs()
+    before = time.time()
+    SendQueue(sqs, "q", "dlq").enqueue_retry("m", delay_s)  # type: ignore[arg-type]
+    (sent,) = sqs.sent
+    assert sent["DelaySeconds"] == sqs_delay
+    body = json.loads(sent["MessageBody"], parse_constant=not_json)
+    if carried is None:
+        assert "notBefore" not in body
+    else:
+        assert before + carried - 0.001 <= body["notBefore"] <= time.time() + carried + 0.001
+
+
+@given(st.floats())
+def test_bounded_wait_is_always_a_wait_sqs_and_json_can_carry(seconds: float) -> None:
+    assert 0 <= bounded_wait(seconds) <= MAX_WAIT_S

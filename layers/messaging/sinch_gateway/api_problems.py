@@ -13,10 +13,13 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError, ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from sinch_gateway.errors import GatewayError
-from sinch_gateway.models import Problem
+from sinch_gateway.models import Problem, validation_message
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
@@ -99,15 +102,6 @@ def _field_name(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def _validation_message(err: Mapping[str, Any]) -> str:
-    if err.get("type") == "extra_forbidden":
-        return "is not a known field"
-    if err.get("type") == "missing":
-        return "is required"
-    # pydantic prefixes messages from our own validators; the field name already says where.
-    return str(err.get("msg", "is not valid")).removeprefix("Value error, ")
-
-
 def validation_problem(exc: RequestValidationError) -> Response[str]:
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -117,7 +111,7 @@ def validation_problem(exc: RequestValidationError) -> Response[str]:
             "The body is not valid JSON",
             "Send a JSON object with Content-Type: application/json.",
         )
-    fields = [(_field_name(tuple(e.get("loc", ()))), _validation_message(e)) for e in errors]
+    fields = [(_field_name(tuple(e.get("loc", ()))), validation_message(e)) for e in errors]
     names = ", ".join(sorted({f for f, _ in fields}))
     return problem(
         422,
@@ -129,18 +123,37 @@ def validation_problem(exc: RequestValidationError) -> Response[str]:
 
 
 def _header(event: Mapping[str, Any], name: str) -> str | None:
+    # The last of the names that differ only in case, as Powertools reads headers.
+    found = None
     for key, value in (event.get("headers") or {}).items():
         if key.lower() == name:
-            return str(value)
-    return None
+            found = str(value)
+    return found
 
 
-def _is_utf8_base64(body: str) -> bool:
+def _body_text(event: Mapping[str, Any]) -> str | None:
+    """The body as the text it stands for; None when it is not UTF-8 (JSON is UTF-8)."""
+    body = str(event["body"])
     try:
-        base64.b64decode(body, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    return True
+        if event.get("isBase64Encoded"):
+            return base64.b64decode(body, validate=True).decode("utf-8")
+        body.encode("utf-8")  # a lone surrogate in the event's string is no character
+    except (binascii.Error, UnicodeError):
+        return None
+    return body
+
+
+def _not_utf8() -> HttpAnswer:
+    return problem_answer(
+        400, "/problems/invalid-json", "The body is not valid JSON", "The body is not UTF-8 text."
+    )
+
+
+def reject_undecodable_body(event: Mapping[str, Any]) -> HttpAnswer | None:
+    """A 400 for a body that is not text: it would otherwise fail deep inside the resolver as a 500."""
+    if event.get("body") is None or _body_text(event) is not None:
+        return None
+    return _not_utf8()
 
 
 def reject_unreadable_body(event: Mapping[str, Any]) -> HttpAnswer | None:
@@ -149,25 +162,39 @@ def reject_unreadable_body(event: Mapping[str, Any]) -> HttpAnswer | None:
         return None
     body = str(event["body"])
     # A base64 body is measured as the bytes it stands for (4 characters carry 3, less padding).
-    size = len(body) * 3 // 4 - body[-2:].count("=") if event.get("isBase64Encoded") else len(body.encode())
+    if event.get("isBase64Encoded"):
+        size = len(body) * 3 // 4 - body[-2:].count("=")
+    else:
+        size = len(body.encode("utf-8", "surrogatepass"))
     if size > MAX_BODY_BYTES:
         return problem_answer(
             413, "/problems/body-too-large", "The body is too large", f"At most {MAX_BODY_BYTES} bytes."
         )
-    if event.get("isBase64Encoded") and not _is_utf8_base64(body):
-        # JSON is UTF-8; the bytes would otherwise fail deep inside the resolver as a 500.
-        return problem_answer(
-            400, "/problems/invalid-json", "The body is not valid JSON", "The body is not UTF-8 text."
-        )
-    media_type = (_header(event, "content-type") or "").split(";")[0].strip().lower()
+    if _body_text(event) is None:
+        return _not_utf8()
+    # Exactly as the resolver will read it: it takes "application/json" in lower case only.
+    media_type = (_header(event, "content-type") or "").split(";")[0].strip()
     if media_type != "application/json":
-        return problem_answer(
-            415,
-            "/problems/unsupported-media-type",
-            "Unsupported Content-Type",
-            f"Send application/json, not {media_type or 'no Content-Type'}.",
-        )
+        return unsupported_media_type(media_type)
     return None
+
+
+def unsupported_media_type(media_type: str) -> HttpAnswer:
+    return problem_answer(
+        415,
+        "/problems/unsupported-media-type",
+        "Unsupported Content-Type",
+        f"Send application/json, not {media_type[:100] or 'no Content-Type'}.",
+    )
+
+
+def json_body(text: str) -> Any:
+    """The resolvers' JSON parser: a body nested past Python's recursion limit is invalid JSON
+    like any other, not a RecursionError and a 500."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
 
 
 def _allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
@@ -182,6 +209,11 @@ def register(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def _on_validation(exc: RequestValidationError) -> Response[str]:
         return validation_problem(exc)
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _on_content_type(_: RequestUnsupportedContentType) -> Response[str]:
+        # Where no check of ours came first: a body the resolver cannot read is still a 415.
+        return unsupported_media_type(app.current_event.headers.get("content-type", "")).response()
 
     @app.exception_handler(GatewayError)
     def _on_domain(exc: GatewayError) -> Response[str]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from sinch_gateway.message import utcnow
 from sinch_gateway.models import StatusEvent
@@ -22,19 +22,30 @@ class _Report(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def _utc_if_naive(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+# Sinch's times are UTC; one without a zone is read as UTC, never stored as a local time.
+SinchTime = Annotated[datetime, AfterValidator(_utc_if_naive)]
+# Sinch's codes are small numbers (sinch-api.md §4.2). The bound keeps a code a number DynamoDB
+# can store (at most 38 digits): 10**100 would fail the write.
+SinchCode = Annotated[int, Field(ge=-(2**31), lt=2**31)]
+
+
 class RecipientDeliveryReport(_Report):
     type: Literal["recipient_delivery_report_sms", "recipient_delivery_report_mms"]
     batch_id: str
     recipient: str
-    code: int
+    code: SinchCode
     status: str
-    at: datetime
-    operator_status_at: datetime | None = None
+    at: SinchTime
+    operator_status_at: SinchTime | None = None
     client_reference: str | None = None
 
 
 class StatusCount(_Report):
-    code: int
+    code: SinchCode
     status: str
     count: int
     recipients: list[str] | None = None

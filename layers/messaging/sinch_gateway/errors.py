@@ -51,6 +51,14 @@ class NoTenant(GatewayError):
     title = "No API key"
 
 
+class InvalidToken(GatewayError):
+    """A continuation token we did not give (or not for this listing)."""
+
+    status = 400
+    type = "/problems/invalid-token"
+    title = "The continuation token is not valid"
+
+
 class MessageNotFound(GatewayError):
     status = 404
     type = "/problems/not-found"

@@ -5,11 +5,31 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
-from sinch_gateway.errors import InvalidRequest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sinch_gateway.errors import InvalidToken
 from sinch_gateway.models import MessagePage
-from sinch_gateway.repository import MessageRepository, tenant_ref
+from sinch_gateway.repository import MessageRepository, is_message_id, tenant_ref
+
+MAX_TOKEN_CHARS = 2048
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+
+
+class _String(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    S: str = Field(min_length=1, max_length=1024)
+
+
+class _PageKey(BaseModel):
+    """DynamoDB's LastEvaluatedKey of the listing's index: the table's key and the index's."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    id: _String
+    tenantRef: _String  # noqa: N815  # DynamoDB's attribute name
+    createdAt: _String  # noqa: N815
 
 
 def encode_token(key: dict[str, Any]) -> str:
@@ -17,17 +37,21 @@ def encode_token(key: dict[str, Any]) -> str:
 
 
 def decode_token(token: str, listing_key: str) -> dict[str, Any]:
+    """The page key in `token`, or InvalidToken: whatever it holds never reaches DynamoDB
+    unless it is exactly the shape of a key this listing (tenant and clientReference) gave."""
     try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        if len(token) > MAX_TOKEN_CHARS or not _BASE64URL.fullmatch(token):
+            raise ValueError("not base64url")
+        key = _PageKey.model_validate_json(base64.urlsafe_b64decode(token))
+    except (binascii.Error, ValueError, ValidationError):
         key = None
     # A token is only good for the listing that made it.
-    if not isinstance(key, dict) or key.get("tenantRef", {}).get("S") != listing_key:
-        raise InvalidRequest(
-            "The nextToken is not one this listing gave.",
+    if key is None or listing_key != key.tenantRef.S or not is_message_id(key.id.S):
+        raise InvalidToken(
+            "The nextToken is not one this listing gave; list again without it.",
             errors=[("nextToken", "is not a valid continuation token")],
         )
-    return key
+    return key.model_dump()
 
 
 def page_by_client_reference(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -27,6 +29,39 @@ SMS_MAX_CHARS = 1600
 MMS_MAX_CHARS = 5000
 SUBJECT_MAX_CHARS = 80
 MAX_SCHEDULE_AHEAD = timedelta(days=3)  # Sinch expires a batch 3 days after send_at at most
+# Characters that show nothing on a handset, beyond what str.isspace() knows: format characters
+# (zero-width space and joiners, BOM, bidi marks), Hangul fillers, braille blank, variation selectors.
+_SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u2800") | frozenset(map(chr, range(0xFE00, 0xFE10)))
+
+
+def validation_message(error: Mapping[str, Any]) -> str:
+    """One pydantic error in our words; the field it names says where."""
+    kind = error.get("type")
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "missing":
+        return "is required"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a JSON object"
+    if kind == "string_unicode":
+        # A lone UTF-16 surrogate ("\ud800" in JSON) is no character: nothing could store or send it.
+        return "is not valid Unicode text: it contains a lone surrogate (\\ud800-\\udfff)"
+    # pydantic prefixes messages from our own validators.
+    return str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+
+
+def storable(text: str) -> str:
+    """`text` with any lone surrogate written out as the escape it came as ("\\ud800"): what
+    we keep or log of an input we refused must not fail to encode."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def is_blank(text: str) -> bool:
+    """True when the text would reach the handset as nothing visible."""
+    return all(
+        c.isspace() or c in _SHOWS_NOTHING or unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp")
+        for c in text
+    )
 
 
 class Channel(StrEnum):
@@ -99,6 +134,13 @@ class SendMessageRequest(_ApiModel):
         if send_at > now + MAX_SCHEDULE_AHEAD:
             raise ValueError("must be at most 3 days ahead")
         return send_at.astimezone(UTC)
+
+    @field_validator("text", "subject")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and is_blank(value):
+            raise ValueError("must contain something visible, not only spaces or invisible characters")
+        return value
 
     @field_validator("text")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 
 
@@ -9,22 +11,52 @@ class InvalidPhoneNumber(ValueError):
     pass
 
 
+# What a caller may write between the digits, and nothing else: phonenumbers reads far more
+# (letters as keypad digits, full-width and Arabic-Indic digits, extensions, "tel:" URIs,
+# trailing junk it drops), and every such reading could text someone the caller did not name.
+SEPARATORS = " -.()"
+_WRITTEN = re.compile(r"\+[0-9 .()\-]+")
+
+
 def normalize_e164(value: str) -> str:
     """Return `value` as E.164, or raise InvalidPhoneNumber saying why.
 
-    Only numbers written with a leading `+` are accepted: without a country code a national
-    number is ambiguous, and guessing a region would text the wrong person.
+    Only a `+`, the digits 0-9 and SEPARATORS are accepted, and the result has exactly the digits
+    written: a number must never be sent anywhere but where the caller wrote it. Without a
+    country code a national number is ambiguous, and guessing a region would text the wrong person.
     """
-    candidate = value.strip()
+    candidate = value.strip(" ")
+    if candidate[:4].lower() == "tel:":
+        raise InvalidPhoneNumber(
+            "must be the number itself in E.164 format (e.g. +12025550143), not a tel: URI"
+        )
+    if any(c.isalpha() for c in candidate):
+        raise InvalidPhoneNumber(
+            "must not contain letters: write the number in digits (vanity numbers and extensions "
+            "are not accepted)"
+        )
+    if any(c.isnumeric() and not c.isascii() for c in candidate):
+        raise InvalidPhoneNumber("must be written with the digits 0-9")
     if not candidate.startswith("+"):
         raise InvalidPhoneNumber("must be in E.164 format, with + and the country code (e.g. +12025550143)")
+    if candidate.count("+") > 1:
+        raise InvalidPhoneNumber("must have exactly one +, at the start")
+    if not _WRITTEN.fullmatch(candidate):
+        raise InvalidPhoneNumber("may contain only digits, spaces, dashes, dots and parentheses after the +")
     try:
         parsed = phonenumbers.parse(candidate, None)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumber("is not a phone number") from exc
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhoneNumber("is not a valid phone number for its country")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if e164[1:] != "".join(c for c in candidate if c.isdigit()):
+        # phonenumbers drops a national (trunk) prefix written after the country code.
+        raise InvalidPhoneNumber(
+            "is not the number its digits say: leave out any national prefix after the country "
+            "code (such as the (0) in +44 (0)20 7946 0958)"
+        )
+    return e164
 
 
 def mask(number: str) -> str:

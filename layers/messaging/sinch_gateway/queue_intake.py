@@ -17,7 +17,7 @@ from sinch_gateway.callbacks import delivery_report_url
 from sinch_gateway.config import Settings
 from sinch_gateway.errors import InvalidRequest, MessageNotFound
 from sinch_gateway.message import MessageRecord
-from sinch_gateway.models import Channel, SendMessageRequest, StatusEvent
+from sinch_gateway.models import Channel, SendMessageRequest, StatusEvent, storable, validation_message
 from sinch_gateway.repository import MessageRepository
 from sinch_gateway.send_queue import RETRY_KIND, SendQueue
 from sinch_gateway.sending import MessageSender
@@ -76,7 +76,7 @@ class QueueIntake:
         try:
             data: Any = json.loads(body)
             parsed = True
-        except ValueError:
+        except (ValueError, RecursionError):
             data, parsed = None, False
         if isinstance(data, dict) and data.get("kind") == RETRY_KIND:
             try:
@@ -90,12 +90,16 @@ class QueueIntake:
         if tenant_id is None:
             return
         if not parsed:
-            self._reject(body, tenant_id, sqs_message_id, "the body is not JSON", None)
+            self._reject(
+                body, tenant_id, sqs_message_id, "the body is not JSON (or is nested too deeply)", None
+            )
             return
         try:
             request = QueuedSendRequest.model_validate(data)
         except ValidationError as exc:
-            reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            reason = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'body'}: {validation_message(e)}" for e in exc.errors()
+            )
             self._reject(body, tenant_id, sqs_message_id, reason, data if isinstance(data, dict) else None)
             return
         try:
@@ -156,12 +160,15 @@ class QueueIntake:
         parked on the DLQ."""
         message_id = queued_message_id(tenant_id, sqs_message_id, None)
         fields = data or {}
+        reason = storable(reason)  # it may quote the body's keys
         record = MessageRecord(
             id=message_id,
             tenant_id=tenant_id,
             channel=Channel.MMS if fields.get("mediaUrl") else Channel.SMS,
-            to=str(fields.get("to", ""))[:32],
-            client_reference=str(fields["clientReference"])[:128] if fields.get("clientReference") else None,
+            to=storable(str(fields.get("to", ""))[:32]),
+            client_reference=storable(str(fields["clientReference"])[:128])
+            if fields.get("clientReference")
+            else None,
             status=Status.REJECTED,
             error_code=code,
             error_text=reason[:1000],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -48,8 +49,13 @@ def bookkeeping_id(kind: str, *parts: str) -> str:
     return "#".join((kind, *parts))
 
 
+# Message ids are lowercase UUIDs (message.py, queue_intake.py). Anything else names no message,
+# and is never sent to DynamoDB as a key: it may be longer than a key can be, or not even text.
+_MESSAGE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def is_message_id(value: str) -> bool:
-    return "#" not in value
+    return _MESSAGE_ID.fullmatch(value) is not None
 
 
 def _alive(item: dict[str, Any]) -> bool:
@@ -141,6 +147,8 @@ class MessageRepository:
 
         The lease lets another sender take over if this one dies mid-send.
         """
+        if not is_message_id(message_id):
+            return None
         now = time.time()
         try:
             answer = self._db.update_item(

@@ -15,7 +15,8 @@ def next_delay(
 ) -> float:
     """Seconds to wait before attempt `attempt + 1`. Full jitter spreads a burst of failures;
     Sinch's own Retry-After is a floor, never shortened."""
-    ceiling = min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    # The exponent is bounded: 2**attempt of a large attempt would overflow a float.
+    ceiling = min(cap_s, base_s * 2.0 ** min(max(0, attempt - 1), 64))
     delay = (rng or random).uniform(0, ceiling)
     if retry_after_s is not None:
         delay = max(delay, retry_after_s)

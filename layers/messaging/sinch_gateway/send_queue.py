@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,16 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 SQS_MAX_DELAY_S = 900
+# The longest a retry is carried round the queue. Sinch's Retry-After is bounded below this, so
+# only a forged or corrupt notBefore meets it: that message then comes up within a day, instead
+# of circling for ever (or, at infinity, failing every time).
+MAX_WAIT_S = 24 * 60 * 60
 RETRY_KIND = "retry"
+
+
+def bounded_wait(seconds: float) -> float:
+    """`seconds` within [0, MAX_WAIT_S]; NaN is no wait."""
+    return 0.0 if math.isnan(seconds) else min(max(seconds, 0.0), MAX_WAIT_S)
 
 
 class SendQueue:
@@ -20,6 +30,7 @@ class SendQueue:
         self._dead_letter_url = dead_letter_url
 
     def enqueue_retry(self, message_id: str, delay_s: float) -> None:
+        delay_s = bounded_wait(delay_s)
         body: dict[str, Any] = {"kind": RETRY_KIND, "messageId": message_id}
         if delay_s > SQS_MAX_DELAY_S:
             # SQS delays at most 15 minutes: the rest of the wait is carried in the message.
@@ -30,7 +41,7 @@ class SendQueue:
         self._sqs.send_message(
             QueueUrl=self._url,
             MessageBody=json.dumps(body),
-            DelaySeconds=max(0, min(SQS_MAX_DELAY_S, round(delay_s))),
+            DelaySeconds=round(min(SQS_MAX_DELAY_S, bounded_wait(delay_s))),
         )
 
     def dead_letter(self, body: str, reason: str, message_id: str | None) -> None:

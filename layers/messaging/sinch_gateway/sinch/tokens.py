@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
-import json
+import math
 import time
 from dataclasses import dataclass
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import urllib3
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from urllib3.exceptions import HTTPError
 
 from sinch_gateway.credentials import SinchCredentials
@@ -20,6 +22,31 @@ class TokenFailure:
 
     detail: str
     transient: bool
+
+
+DEFAULT_LIFETIME_S = 3600.0
+# Sinch's tokens live an hour; trusting a longer lifetime only delays the 401 that renews one.
+MAX_LIFETIME_S = 24 * 60 * 60.0
+
+
+def _lifetime(expires_in: Any) -> float:
+    """Sinch's expires_in as seconds, within (0, MAX_LIFETIME_S]; what is no positive number
+    (absent, negative, NaN, text...) gets the default."""
+    if not isinstance(expires_in, int | float) or isinstance(expires_in, bool):
+        return DEFAULT_LIFETIME_S
+    try:
+        seconds = float(expires_in)
+    except OverflowError:  # an integer beyond any float
+        seconds = math.inf
+    return min(seconds, MAX_LIFETIME_S) if seconds > 0 else DEFAULT_LIFETIME_S
+
+
+class _TokenAnswer(BaseModel):
+    """What we read of Sinch's token answer (sinch-api.md §1.2)."""
+
+    # RFC 6750's b64token: the characters an Authorization header can carry.
+    access_token: str = Field(pattern=r"^[A-Za-z0-9\-._~+/]+=*$", max_length=8192)
+    expires_in: Annotated[float, BeforeValidator(_lifetime)] = DEFAULT_LIFETIME_S
 
 
 @dataclass
@@ -67,10 +94,12 @@ class BearerTokens:
                 transient=response.status == 429 or response.status >= 500,
             )
         try:
-            data = json.loads(response.data)
-            token, lifetime = str(data["access_token"]), float(data.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError):
-            return TokenFailure("token endpoint answered without an access token", transient=True)
+            answer = _TokenAnswer.model_validate_json(response.data)
+        except ValidationError:
+            return TokenFailure("token endpoint answered without a usable access token", transient=True)
         # Renew a little early, so a token never expires between our check and Sinch's.
-        self._cached = _Cached(credentials.key_id, token, time.time() + lifetime - min(60.0, lifetime / 2))
-        return token
+        lifetime = answer.expires_in
+        self._cached = _Cached(
+            credentials.key_id, answer.access_token, time.time() + lifetime - min(60.0, lifetime / 2)
+        )
+        return answer.access_token

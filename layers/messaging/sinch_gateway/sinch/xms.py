@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
+import pydantic_core
 import urllib3
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 
 from sinch_gateway.credentials import CredentialStore
@@ -68,18 +71,26 @@ class Answered:
     data: Any
 
 
+# Sinch's dry-run answer (sinch-api.md §1.3), read with pydantic: any other shape is no answer.
 @dataclass(frozen=True)
 class DryRunPart:
-    recipient: str
-    number_of_parts: int
-    encoding: str
-    body: str
+    recipient: str = ""
+    number_of_parts: Annotated[int, Field(ge=0, le=10_000)] = 1
+    encoding: str = "GSM"
+    body: str = ""
 
 
 @dataclass(frozen=True)
 class DryRun:
-    number_of_messages: int
-    recipients: tuple[DryRunPart, ...]
+    number_of_messages: Annotated[int, Field(ge=0, le=10_000)] = 0
+    recipients: Annotated[
+        tuple[DryRunPart, ...],
+        BeforeValidator(lambda parts: () if parts is None else parts),
+        Field(alias="per_recipient"),
+    ] = ()
+
+
+_dry_run_answer = TypeAdapter(DryRun)
 
 
 CallOutcome = Answered | Transient | Refused | AuthFailed
@@ -110,34 +121,60 @@ def batch_body(message: OutboundMessage, sender: str) -> dict[str, Any]:
     return body
 
 
+# Sinch asking for more than this is taken as this: an infinite or far-future Retry-After would
+# otherwise overflow a delay or park a message for ever.
+MAX_RETRY_AFTER_S = 24 * 60 * 60.0
+_DELAY_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")  # RFC 9110's delay-seconds (fractions tolerated)
+# Sinch's error codes are snake_case words (e.g. syntax_invalid_parameter_format).
+_ERROR_CODE = re.compile(r"[a-z0-9_]{1,64}")
+MAX_ERROR_TEXT_CHARS = 500
+# Sinch's batch ids are ULIDs; anything printable and short enough works as a key and in a path.
+_BATCH_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
+    """Seconds to wait, within [0, MAX_RETRY_AFTER_S], or None when the header says nothing usable."""
+    value = (value or "").strip()
+    if _DELAY_SECONDS.fullmatch(value):
+        seconds = float(value)  # a very long number is inf here, bounded below
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)  # an HTTP-date is GMT
+        seconds = (when - utcnow()).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _json(data: bytes) -> Any:
+    """A body as JSON, or None. pydantic's parser: no RecursionError on deep nesting, and no lone
+    surrogates (which nothing downstream could store)."""
     try:
-        return max(0.0, float(value))
+        return pydantic_core.from_json(data) if data else None
     except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
-    except (TypeError, ValueError):
         return None
+
+
+def _batch_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and _BATCH_ID.fullmatch(value) else None
 
 
 def _error_of(response: urllib3.BaseHTTPResponse) -> tuple[str, str]:
-    try:
-        data = json.loads(response.data)
-        return str(data.get("code") or f"http_{response.status}"), str(data.get("text") or "")
-    except (ValueError, AttributeError, TypeError):
-        return f"http_{response.status}", ""
+    """Sinch's error code and text, or our stand-ins: they are stored and shown to clients."""
+    data = _json(response.data)
+    code = data.get("code") if isinstance(data, dict) else None
+    text = data.get("text") if isinstance(data, dict) else None
+    return (
+        code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else f"http_{response.status}",
+        text[:MAX_ERROR_TEXT_CHARS] if isinstance(text, str) else "",
+    )
 
 
 def classify(response: urllib3.BaseHTTPResponse) -> CallOutcome:
     status = response.status
     if 200 <= status < 300:
-        try:
-            return Answered(json.loads(response.data) if response.data else None)
-        except ValueError:
-            return Answered(None)
+        return Answered(_json(response.data))
     if status == 401:
         return AuthFailed("Sinch answered 401 Unauthorized")
     if status == 429:
@@ -151,27 +188,35 @@ def classify(response: urllib3.BaseHTTPResponse) -> CallOutcome:
 def as_send_outcome(outcome: CallOutcome) -> SendOutcome:
     if not isinstance(outcome, Answered):
         return outcome
-    batch_id = outcome.data.get("id") if isinstance(outcome.data, dict) else None
-    if not batch_id:
+    batch_id = _batch_id(outcome.data.get("id")) if isinstance(outcome.data, dict) else None
+    if batch_id is None:
         # Sinch took it but we cannot tell which batch: treat it like a lost answer.
         return Transient("malformed_response", ambiguous=True)
-    return Accepted(str(batch_id))
+    return Accepted(batch_id)
 
 
 def as_dry_run(outcome: CallOutcome) -> DryRunOutcome:
     if not isinstance(outcome, Answered):
         return outcome
-    data = outcome.data if isinstance(outcome.data, dict) else {}
-    recipients = tuple(
-        DryRunPart(
-            str(r.get("recipient", "")),
-            int(r.get("number_of_parts", 1)),
-            str(r.get("encoding", "GSM")),
-            str(r.get("body", "")),
-        )
-        for r in data.get("per_recipient") or []
-    )
-    return DryRun(int(data.get("number_of_messages", 0)), recipients)
+    try:
+        return _dry_run_answer.validate_python(outcome.data)
+    except ValidationError:
+        return Transient("malformed_response")
+
+
+def as_lookup(outcome: CallOutcome, client_reference: str) -> SendOutcome | NotFound:
+    """The batch a page of Sinch's batch list holds for `client_reference`. Only a well-formed page
+    without it is NotFound: anything else could hide a batch, and must not lead to a resend."""
+    if not isinstance(outcome, Answered):
+        return outcome
+    batches = outcome.data.get("batches") if isinstance(outcome.data, dict) else None
+    if not isinstance(batches, list):
+        return Transient("malformed_response")
+    for batch in batches:
+        if isinstance(batch, dict) and batch.get("client_reference") == client_reference:
+            batch_id = _batch_id(batch.get("id"))
+            return Accepted(batch_id) if batch_id else Transient("malformed_response")
+    return NotFound()
 
 
 class XmsClient:
@@ -198,17 +243,7 @@ class XmsClient:
         outcome = self._call(
             "GET", "/batches", query={"client_reference": client_reference, "page_size": "10"}
         )
-        if not isinstance(outcome, Answered):
-            return outcome
-        batches = outcome.data.get("batches") if isinstance(outcome.data, dict) else None
-        for batch in batches or []:
-            if (
-                isinstance(batch, dict)
-                and batch.get("client_reference") == client_reference
-                and batch.get("id")
-            ):
-                return Accepted(str(batch["id"]))
-        return NotFound()
+        return as_lookup(outcome, client_reference)
 
     def _call(
         self,
