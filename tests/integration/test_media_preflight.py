@@ -303,7 +303,7 @@ def test_connection_refused(media: MediaServer) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     policy = MediaPolicy(allow_http=True, allowed_private_hosts=frozenset({f"127.0.0.1:{port}"}))
-    assert refusal(f"http://127.0.0.1:{port}/ok.jpg", policy) == "could not be reached (connection failed)"
+    assert refusal(f"http://127.0.0.1:{port}/ok.jpg", policy) == "could not be reached"
 
 
 def test_a_slow_server_times_out(media: MediaServer) -> None:
@@ -311,7 +311,7 @@ def test_a_slow_server_times_out(media: MediaServer) -> None:
         allow_http=True, allowed_private_hosts=frozenset({f"127.0.0.1:{media.port}"}), timeout_s=0.2
     )
     started = time.monotonic()
-    assert refusal(f"http://127.0.0.1:{media.port}/slow.jpg", policy) == "could not be reached (timed out)"
+    assert refusal(f"http://127.0.0.1:{media.port}/slow.jpg", policy) == "could not be reached"
     assert time.monotonic() - started < 0.9
 
 
@@ -321,7 +321,7 @@ def test_a_name_that_does_not_resolve(names: dict[str, list[str]], monkeypatch: 
 
     monkeypatch.setattr(socket, "getaddrinfo", nowhere)
     message = refusal("http://nowhere.test/ok.jpg", MediaPolicy(allow_http=True))
-    assert message == "could not be reached (its host name does not resolve)"
+    assert message == "could not be reached"
 
 
 def test_http_is_refused_where_not_allowed(media: MediaServer) -> None:
@@ -412,7 +412,7 @@ def test_https_connects_to_the_address_and_verifies_the_name(
     assert tls_media.seen[0].headers["host"] == f"media.test:{tls_media.port}"
     # The same server under a name its certificate does not carry.
     message = refusal(f"https://other.test:{tls_media.port}/ok.jpg", policy)
-    assert message == "could not be reached (TLS handshake or certificate check failed)"
+    assert message == "could not be reached"
 
 
 # --- the Sinch simulator's samples ---------------------------------------------------------------
