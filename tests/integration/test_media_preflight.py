@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from devstack.sinch_simulator import SinchSimulator
 from sinch_gateway.errors import InvalidRequest
-from sinch_gateway.media_preflight import MediaInfo, MediaPolicy, preflight
+from sinch_gateway.media_preflight import USER_AGENT, MediaInfo, MediaPolicy, preflight
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2040 + b"\xff\xd9"  # 2048 bytes
 MAX = 1_048_576
@@ -213,6 +213,7 @@ def test_a_valid_jpeg_passes_with_one_head(media: MediaServer, policy: MediaPoli
     assert preflight(url, policy) == MediaInfo(url, "image/jpeg", len(JPEG))
     assert [(s.method, s.path) for s in media.seen] == [("HEAD", "/ok.jpg")]
     assert media.seen[0].headers["host"] == f"127.0.0.1:{media.port}"
+    assert media.seen[0].headers["user-agent"] == USER_AGENT  # names nothing of ours (unit tests)
 
 
 def test_content_type_parameters_are_ignored(media: MediaServer, policy: MediaPolicy) -> None:
@@ -413,6 +414,12 @@ def test_https_connects_to_the_address_and_verifies_the_name(
     # The same server under a name its certificate does not carry.
     message = refusal(f"https://other.test:{tls_media.port}/ok.jpg", policy)
     assert message == "could not be reached"
+
+
+def test_plain_http_to_a_tls_service_is_the_same_one_reason(tls_media: MediaServer) -> None:
+    policy = MediaPolicy(allow_http=True, allowed_private_hosts=frozenset({f"media.test:{tls_media.port}"}))
+    assert refusal(f"http://media.test:{tls_media.port}/ok.jpg", policy) == "could not be reached"
+    assert tls_media.seen == []
 
 
 # --- the Sinch simulator's samples ---------------------------------------------------------------

@@ -68,12 +68,15 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")  # after IDNA: nothing a resolver mangles
+# A host name after IDNA: letters, digits, "-", "_" and dots. "%", spaces or NUL are no host name.
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
 # What may stay as it is in a request target; anything else (space, controls, non-ASCII) is escaped.
 _TARGET_SAFE = "!$&'()*+,;=:@/?%[]"
 _URL_SAFE = _TARGET_SAFE + "#"
 _DECIMAL = re.compile(r"[0-9]+")  # ASCII digits only: int() would also take "٣" (and "²" breaks it)
-_MAX_SIZE_DIGITS = 18  # an exabyte: a longer Content-Length is no believable size (and int() caps digits)
+# A stated size is read up to an exabyte; anything longer is simply "more" (int() refuses 4300 digits).
+_MAX_SIZE_DIGITS = 18
+_MAX_STATED_SIZE = 10**_MAX_SIZE_DIGITS
 _CONTENT_RANGE = re.compile(r"bytes[ \t]+[0-9]+-[0-9]+/([0-9]+)", re.IGNORECASE)
 _OBS_FOLD = re.compile(r"\r?\n[ \t]*")
 _BAD_LOCATION = re.compile(r"[\x00-\x1f\x7f\\]")  # parsers disagree on what these mean
@@ -223,14 +226,19 @@ def _target(url: str, policy: MediaPolicy) -> _Target:
     bracketed = f"[{host}]" if ":" in host else host
     netloc = bracketed if port is None else f"{bracketed}:{port}"
     port = port or _DEFAULT_PORTS[scheme]
-    request_target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        request_target = quote(
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_TARGET_SAFE
+        )
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 to escape
+        raise _Refused("is not a valid URL (path)") from None
     return _Target(
         url=urlunsplit((scheme, netloc, parts.path, parts.query, "")),  # the host as it is looked up
         scheme=scheme,
         host=host,
         port=port,
         host_header=bracketed if port == _DEFAULT_PORTS[scheme] else f"{bracketed}:{port}",
-        request_target=quote(request_target, safe=_TARGET_SAFE),
+        request_target=request_target,
     )
 
 
@@ -369,8 +377,9 @@ def _left(until: float) -> float:
 
 
 class _DeadlineReader(io.RawIOBase):
-    """A socket as a stream whose every read waits only for what is left of the time, and whose
-    reads stop at _MAX_HEAD_BYTES (a head that long is no answer we want)."""
+    """A socket as a stream for the answer's head: every read waits only for what is left of the
+    time, reads stop at _MAX_HEAD_BYTES, and the end of the stream is an error (http.client would
+    take a head cut short for a whole one; a whole head ends with a blank line before any EOF)."""
 
     def __init__(self, sock: socket.socket, until: float) -> None:
         super().__init__()
@@ -386,6 +395,8 @@ class _DeadlineReader(io.RawIOBase):
             raise http.client.HTTPException("the answer's head is too long")
         self._sock.settimeout(_left(self._until))
         received = self._sock.recv_into(memoryview(buffer)[: self._allowance])
+        if not received:
+            raise http.client.RemoteDisconnected("the host closed the connection before its answer ended")
         self._allowance -= received
         return received
 
@@ -404,11 +415,15 @@ def _read_answer(stream: io.BufferedIOBase, method: str) -> _Answer:
     """The status and headers at the start of `stream`; raises one of _NETWORK_ERRORS if they are not
     a clean HTTP/1.x answer."""
     source = cast(socket.socket, _Source(stream))  # HTTPResponse only calls makefile("rb")
-    while True:  # interim answers (103 Early Hints...) come before the real one
+    # Interim answers (103 Early Hints...) come before the real one. Each is kept until the end: one
+    # that is collected closes the stream they share.
+    interim: list[http.client.HTTPResponse] = []
+    while True:
         response = http.client.HTTPResponse(source, method=method)
         response.begin()
         if not 100 <= response.status < 200:
             break
+        interim.append(response)
     message = response.msg
     # A line that is no header ends the headers early (the rest lands in the payload): the answer
     # would be read with headers missing, so it is no answer. A multipart type's defects are harmless.
@@ -456,7 +471,8 @@ def _judge(url: str, answer: _Answer, policy: MediaPolicy) -> MediaInfo:
     if size == 0:
         raise _invalid("is empty (Content-Length 0)")
     if size > policy.max_bytes:
-        raise _invalid(f"is {size} bytes; the limit is {policy.max_bytes} bytes")
+        stated = f"more than {size - 1}" if size == _MAX_STATED_SIZE else str(size)
+        raise _invalid(f"is {stated} bytes; the limit is {policy.max_bytes} bytes")
     return MediaInfo(url=url, content_type=content_type, content_length=size)
 
 
@@ -470,7 +486,7 @@ def _size(status: int, headers: Mapping[str, str]) -> int | None:
     if not _DECIMAL.fullmatch(value):
         return None
     digits = value.lstrip("0") or "0"
-    return int(digits) if len(digits) <= _MAX_SIZE_DIGITS else None
+    return int(digits) if len(digits) <= _MAX_SIZE_DIGITS else _MAX_STATED_SIZE
 
 
 def _printable(text: str) -> str:
