@@ -99,7 +99,7 @@ class MediaPolicy:
     # stack's simulator.
     allowed_private_hosts: frozenset[str] = frozenset()
     max_bytes: int = 1_048_576
-    timeout_s: float = 3.0  # each request, from connect to the answer's last header
+    timeout_s: float = 3.0  # each lookup; each request, from connect to the answer's last header
     max_redirects: int = 3
     # One deadline for the whole preflight (lookups, every hop and address): it runs inside a 15 s
     # Lambda behind API Gateway.
@@ -264,7 +264,7 @@ def _ascii_host(host: str) -> str:
 
 def _addresses(target: _Target, policy: MediaPolicy, deadline: float) -> list[str]:
     """Rule 2: the addresses to connect to, every one of them allowed, on the scheme's port."""
-    addresses = _resolve(target.host, target.port, deadline)
+    addresses = _resolve(target.host, target.port, min(deadline, time.monotonic() + policy.timeout_s))
     if target.allowlist_key in policy.allowed_private_hosts:
         return addresses
     # One bad address refuses the lot: the resolver may hand out another one on the next lookup.
@@ -276,8 +276,8 @@ def _addresses(target: _Target, policy: MediaPolicy, deadline: float) -> list[st
     return addresses
 
 
-def _resolve(host: str, port: int, deadline: float) -> list[str]:
-    """The host's addresses; getaddrinfo cannot be interrupted, so it is left behind at the deadline."""
+def _resolve(host: str, port: int, until: float) -> list[str]:
+    """The host's addresses; getaddrinfo cannot be interrupted, so it is left behind at `until`."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -297,7 +297,7 @@ def _resolve(host: str, port: int, deadline: float) -> list[str]:
         finally:
             done.set()
 
-    left = deadline - time.monotonic()
+    left = until - time.monotonic()
     if left <= 0:
         raise _Refused(_UNREACHABLE)
     threading.Thread(target=lookup, name="media-preflight-lookup", daemon=True).start()
