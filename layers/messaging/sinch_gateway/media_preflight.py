@@ -6,11 +6,11 @@ connected to by that checked address (never by name again), so DNS rebinding can
 the scheme's standard port is used, and every way a host can fail to answer gives the same one
 reason, so the preflight cannot map ports or services.
 
-One absolute deadline covers the whole preflight: the lookup (getaddrinfo has no timeout, so it runs
-on a thread that is abandoned at the deadline), the connect, the TLS handshake and every read of the
-answer's head. urllib3's timeouts are per socket operation (a host dripping a byte a second never
-trips them), so the exchange is written on socket, ssl and http.client, each read given only the time
-that is left.
+One absolute deadline covers the whole preflight, and a shorter one each lookup and each request: the
+lookup (getaddrinfo has no timeout, so it runs on a thread that is abandoned when its time is up),
+the connect, the TLS handshake and every read of the answer's head. urllib3's timeouts are per socket
+operation (a host dripping a byte a second never trips them), so the exchange is written on socket,
+ssl and http.client, each read given only the time that is left.
 """
 
 from __future__ import annotations
