@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 
 from devstack.sinch_simulator import SinchSimulator
 from sinch_gateway.errors import InvalidRequest
-from sinch_gateway.media_preflight import MediaInfo, MediaPolicy, preflight
+from sinch_gateway.media_preflight import USER_AGENT, MediaInfo, MediaPolicy, preflight
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2040 + b"\xff\xd9"  # 2048 bytes
 MAX = 1_048_576
@@ -213,6 +213,7 @@ def test_a_valid_jpeg_passes_with_one_head(media: MediaServer, policy: MediaPoli
     assert preflight(url, policy) == MediaInfo(url, "image/jpeg", len(JPEG))
     assert [(s.method, s.path) for s in media.seen] == [("HEAD", "/ok.jpg")]
     assert media.seen[0].headers["host"] == f"127.0.0.1:{media.port}"
+    assert media.seen[0].headers["user-agent"] == USER_AGENT  # names nothing of ours (unit tests)
 
 
 def test_content_type_parameters_are_ignored(media: MediaServer, policy: MediaPolicy) -> None:
@@ -303,7 +304,7 @@ def test_connection_refused(media: MediaServer) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     policy = MediaPolicy(allow_http=True, allowed_private_hosts=frozenset({f"127.0.0.1:{port}"}))
-    assert refusal(f"http://127.0.0.1:{port}/ok.jpg", policy) == "could not be reached (connection failed)"
+    assert refusal(f"http://127.0.0.1:{port}/ok.jpg", policy) == "could not be reached"
 
 
 def test_a_slow_server_times_out(media: MediaServer) -> None:
@@ -311,7 +312,7 @@ def test_a_slow_server_times_out(media: MediaServer) -> None:
         allow_http=True, allowed_private_hosts=frozenset({f"127.0.0.1:{media.port}"}), timeout_s=0.2
     )
     started = time.monotonic()
-    assert refusal(f"http://127.0.0.1:{media.port}/slow.jpg", policy) == "could not be reached (timed out)"
+    assert refusal(f"http://127.0.0.1:{media.port}/slow.jpg", policy) == "could not be reached"
     assert time.monotonic() - started < 0.9
 
 
@@ -321,7 +322,7 @@ def test_a_name_that_does_not_resolve(names: dict[str, list[str]], monkeypatch: 
 
     monkeypatch.setattr(socket, "getaddrinfo", nowhere)
     message = refusal("http://nowhere.test/ok.jpg", MediaPolicy(allow_http=True))
-    assert message == "could not be reached (its host name does not resolve)"
+    assert message == "could not be reached"
 
 
 def test_http_is_refused_where_not_allowed(media: MediaServer) -> None:
@@ -412,7 +413,13 @@ def test_https_connects_to_the_address_and_verifies_the_name(
     assert tls_media.seen[0].headers["host"] == f"media.test:{tls_media.port}"
     # The same server under a name its certificate does not carry.
     message = refusal(f"https://other.test:{tls_media.port}/ok.jpg", policy)
-    assert message == "could not be reached (TLS handshake or certificate check failed)"
+    assert message == "could not be reached"
+
+
+def test_plain_http_to_a_tls_service_is_the_same_one_reason(tls_media: MediaServer) -> None:
+    policy = MediaPolicy(allow_http=True, allowed_private_hosts=frozenset({f"media.test:{tls_media.port}"}))
+    assert refusal(f"http://media.test:{tls_media.port}/ok.jpg", policy) == "could not be reached"
+    assert tls_media.seen == []
 
 
 # --- the Sinch simulator's samples ---------------------------------------------------------------

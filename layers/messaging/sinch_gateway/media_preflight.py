@@ -2,27 +2,42 @@
 
 Sinch GETs the media itself; we only look at the answer's head, so a bad URL is a 422 now rather
 than a failed MMS later. The fetch is also an SSRF risk: every hop is resolved once, checked, and
-connected to by that checked address (never by name again), so DNS rebinding cannot slip past.
+connected to by that checked address (never by name again), so DNS rebinding cannot slip past; only
+the scheme's standard port is used, and every way a host can fail to answer gives the same one
+reason, so the preflight cannot map ports or services.
+
+One absolute deadline covers the whole preflight, and a shorter one each lookup and each request: the
+lookup (getaddrinfo has no timeout, so it runs on a thread that is abandoned when its time is up),
+the connect, the TLS handshake and every read of the answer's head. urllib3's timeouts are per socket
+operation (a host dripping a byte a second never trips them), so the exchange is written on socket,
+ssl and http.client, each read given only the time that is left.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import ipaddress
 import re
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, cast
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
-import urllib3
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ReadTimeoutError, SSLError
+from aws_lambda_powertools import Logger
 
 from sinch_gateway.errors import InvalidRequest
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
     from sinch_gateway.config import Settings
+
+logger = Logger(child=True)
 
 # What Sinch accepts for MMS (sinch-api.md §5, §6.2); application/octet-stream is refused.
 SUPPORTED_CONTENT_TYPES = frozenset(
@@ -53,7 +68,26 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_CONTENT_RANGE = re.compile(r"bytes\s+\d+-\d+/(\d+)", re.IGNORECASE)
+# A host name after IDNA: letters, digits, "-", "_" and dots. "%", spaces or NUL are no host name.
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
+# What may stay as it is in a request target; anything else (space, controls, non-ASCII) is escaped.
+_TARGET_SAFE = "!$&'()*+,;=:@/?%[]"
+_URL_SAFE = _TARGET_SAFE + "#"
+_DECIMAL = re.compile(r"[0-9]+")  # ASCII digits only: int() would also take "٣" (and "²" breaks it)
+# A stated size is read up to an exabyte; anything longer is simply "more" (int() refuses 4300 digits).
+_MAX_SIZE_DIGITS = 18
+_MAX_STATED_SIZE = 10**_MAX_SIZE_DIGITS
+_CONTENT_RANGE = re.compile(r"bytes[ \t]+[0-9]+-[0-9]+/([0-9]+)", re.IGNORECASE)
+_OBS_FOLD = re.compile(r"\r?\n[ \t]*")
+_BAD_LOCATION = re.compile(r"[\x00-\x1f\x7f\\]")  # parsers disagree on what these mean
+_MAX_HEAD_BYTES = 65_536  # the status line and headers; the body is never read
+# Names neither the product nor a version of it; some hosts refuse a request with no User-Agent.
+USER_AGENT = "Mozilla/5.0 (compatible)"
+# DNS failure, refused, timed out, TLS failure, garbage: one answer, or the preflight maps networks.
+_UNREACHABLE = "could not be reached"
+# What talking to a host can raise (ssl.SSLError and TimeoutError are OSErrors; http.client's parse
+# errors are HTTPExceptions; a request that cannot be encoded is a ValueError): all of it is unreachable.
+_NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
 _NO_LENGTH = "has no Content-Length (chunked transfer is not accepted by Sinch)"
 _DETAIL = "The media URL cannot be used for an MMS."
 
@@ -61,12 +95,14 @@ _DETAIL = "The media URL cannot be used for an MMS."
 @dataclass(frozen=True)
 class MediaPolicy:
     allow_http: bool
-    # "host:port" (IPv6 as "[::1]:port") allowed to be private/loopback: the local stack's simulator.
+    # "host:port" (IPv6 as "[::1]:port") allowed to be private/loopback and on any port: the local
+    # stack's simulator.
     allowed_private_hosts: frozenset[str] = frozenset()
     max_bytes: int = 1_048_576
-    timeout_s: float = 3.0  # connect and read, each request
+    timeout_s: float = 3.0  # each lookup; each request, from connect to the answer's last header
     max_redirects: int = 3
-    # The whole preflight (every hop and address): it runs inside a 15 s Lambda behind API Gateway.
+    # One deadline for the whole preflight (lookups, every hop and address): it runs inside a 15 s
+    # Lambda behind API Gateway.
     total_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
@@ -96,7 +132,7 @@ class _Target:
     host: str  # ASCII, lower case, IPv6 without brackets
     port: int
     host_header: str
-    request_target: str
+    request_target: str  # ASCII, escaped
 
     @property
     def allowlist_key(self) -> str:
@@ -113,6 +149,10 @@ class _Answer:
 
 class _Refused(Exception):
     """One check failed; the message completes "mediaUrl ..."."""
+
+
+class _NotConnected(Exception):
+    """Connecting to one address failed: the next address may be tried."""
 
 
 def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -154,16 +194,13 @@ def preflight(url: str, policy: MediaPolicy) -> MediaInfo:
     for hop in range(policy.max_redirects + 1):
         try:
             target = _target(current, policy)
-            addresses = _addresses(target, policy)
+            addresses = _addresses(target, policy, deadline)
             answer = _ask(target, addresses, policy, deadline)
         except _Refused as refused:
             raise _invalid(str(refused) if hop == 0 else f"redirects to a URL that {refused}") from None
         if answer.status not in REDIRECT_STATUSES:
             return _judge(target.url, answer, policy)
-        location = answer.headers.get("location", "").strip()
-        if not location:
-            raise _invalid(f"answered HTTP {answer.status} without a Location")
-        current = urljoin(target.url, location)
+        current = _location(target.url, answer)
     raise _invalid(f"redirects more than {policy.max_redirects} times")
 
 
@@ -189,13 +226,19 @@ def _target(url: str, policy: MediaPolicy) -> _Target:
     bracketed = f"[{host}]" if ":" in host else host
     netloc = bracketed if port is None else f"{bracketed}:{port}"
     port = port or _DEFAULT_PORTS[scheme]
+    try:
+        request_target = quote(
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_TARGET_SAFE
+        )
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 to escape
+        raise _Refused("is not a valid URL (path)") from None
     return _Target(
         url=urlunsplit((scheme, netloc, parts.path, parts.query, "")),  # the host as it is looked up
         scheme=scheme,
         host=host,
         port=port,
         host_header=bracketed if port == _DEFAULT_PORTS[scheme] else f"{bracketed}:{port}",
-        request_target=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+        request_target=request_target,
     )
 
 
@@ -203,32 +246,67 @@ def _ascii_host(host: str) -> str:
     if not host:
         raise _Refused("has no host")
     try:
-        ipaddress.ip_address(host)
-        return host
+        ip = ipaddress.ip_address(host)
     except ValueError:
         pass
+    else:
+        if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+            raise _Refused("is not a valid URL (host or port)")  # a zone names one of our interfaces
+        return host
     try:
-        return host.encode("idna").decode("ascii").lower()  # what DNS, SNI and Host need
+        ascii_host = host.encode("idna").decode("ascii").lower()  # what DNS, SNI and Host need
     except UnicodeError:
         raise _Refused("is not a valid URL (host or port)") from None
+    if len(ascii_host) > 254 or not _HOST_NAME.fullmatch(ascii_host):
+        raise _Refused("is not a valid URL (host or port)")
+    return ascii_host
 
 
-def _addresses(target: _Target, policy: MediaPolicy) -> list[str]:
-    """Rule 2: the addresses to connect to, every one of them allowed."""
-    try:
-        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        raise _Refused("could not be reached (its host name does not resolve)") from None
-    families = (socket.AF_INET, socket.AF_INET6)
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos if info[0] in families))
-    if not addresses:
-        raise _Refused("could not be reached (its host name does not resolve)")
+def _addresses(target: _Target, policy: MediaPolicy, deadline: float) -> list[str]:
+    """Rule 2: the addresses to connect to, every one of them allowed, on the scheme's port."""
+    addresses = _resolve(target.host, target.port, min(deadline, time.monotonic() + policy.timeout_s))
     if target.allowlist_key in policy.allowed_private_hosts:
         return addresses
     # One bad address refuses the lot: the resolver may hand out another one on the next lookup.
     if not all(is_public_address(address) for address in addresses):
         raise _Refused("resolves to a forbidden address (private, loopback, link-local or reserved)")
+    standard = _DEFAULT_PORTS[target.scheme]
+    if target.port != standard:
+        raise _Refused(f"must use the standard port ({standard} for {target.scheme})")
     return addresses
+
+
+def _resolve(host: str, port: int, until: float) -> list[str]:
+    """The host's addresses; getaddrinfo cannot be interrupted, so it is left behind at `until`."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [host]
+    found: list[str] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            families = (socket.AF_INET, socket.AF_INET6)
+            found.extend(dict.fromkeys(str(info[4][0]) for info in infos if info[0] in families))
+        except (OSError, UnicodeError, ValueError) as failure:
+            logger.info("media host name did not resolve", extra={"cause": repr(failure)[:200]})
+        finally:
+            done.set()
+
+    left = until - time.monotonic()
+    if left <= 0:
+        raise _Refused(_UNREACHABLE)
+    threading.Thread(target=lookup, name="media-preflight-lookup", daemon=True).start()
+    if not done.wait(left):
+        logger.info("media host name lookup timed out")
+        raise _Refused(_UNREACHABLE)
+    if not found:
+        raise _Refused(_UNREACHABLE)
+    return list(found)
 
 
 def _ask(target: _Target, addresses: list[str], policy: MediaPolicy, deadline: float) -> _Answer:
@@ -243,68 +321,136 @@ def _request(
     target: _Target, addresses: list[str], method: str, policy: MediaPolicy, deadline: float
 ) -> _Answer:
     """Rule 3: connect to a checked address; the next one only when connecting failed."""
-    reason = "connection failed"
+    cause: BaseException | None = None
     for address in addresses:
-        budget = min(policy.timeout_s, deadline - time.monotonic())
-        if budget <= 0:
-            raise _Refused("could not be reached (timed out)")
+        until = min(deadline, time.monotonic() + policy.timeout_s)
         try:
-            return _exchange(target, address, method, budget)
-        except NewConnectionError:  # (a subclass of ConnectTimeoutError: test it first)
-            reason = "connection failed"
-        except ConnectTimeoutError:
-            reason = "timed out"
-        except SSLError:
-            raise _Refused("could not be reached (TLS handshake or certificate check failed)") from None
-        except ReadTimeoutError:
-            raise _Refused("could not be reached (timed out)") from None
-        except HTTPError:
-            raise _Refused("could not be reached (no valid HTTP answer)") from None
-    raise _Refused(f"could not be reached ({reason})")
+            return _exchange(target, address, method, until)
+        except _NotConnected as failure:
+            cause = failure.__cause__
+        except _NETWORK_ERRORS as failure:
+            cause = failure
+            break
+    # The cause is for us; the client gets one reason, whatever it was.
+    logger.info("media host could not be reached", extra={"cause": repr(cause)[:200]})
+    raise _Refused(_UNREACHABLE)
 
 
-def _exchange(target: _Target, address: str, method: str, timeout_s: float) -> _Answer:
-    """One request to `address`, the name kept for Host, SNI and certificate checks; no body read."""
-    timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s)
-    pool: urllib3.HTTPConnectionPool
-    if target.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            address,
-            target.port,
-            timeout=timeout,
-            retries=False,
-            cert_reqs="CERT_REQUIRED",
-            server_hostname=target.host,
-            assert_hostname=target.host,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False)
-    headers = {
-        "Host": target.host_header,
-        "User-Agent": "sinch-gateway-media-preflight/1",
-        "Accept": "*/*",
-        "Accept-Encoding": "identity",  # a compressed answer would hide the real Content-Length
-    }
-    ranged = method == "GET"
-    if ranged:
-        headers["Range"] = "bytes=0-0"
+def _exchange(target: _Target, address: str, method: str, until: float) -> _Answer:
+    """One request to `address` (the name kept for Host, SNI and the certificate), done by `until`."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(_left(until))
+        try:
+            sock.connect((address, target.port))
+        except OSError as failure:
+            raise _NotConnected from failure
+        if target.scheme == "http":
+            return _converse(sock, target, method, until)
+        context = ssl.create_default_context()  # here, not at import: it reads SSL_CERT_FILE
+        with context.wrap_socket(sock, server_hostname=target.host, do_handshake_on_connect=False) as tls:
+            tls.settimeout(_left(until))  # the handshake as a whole, not each read of it
+            tls.do_handshake()
+            return _converse(tls, target, method, until)
+
+
+def _converse(sock: socket.socket, target: _Target, method: str, until: float) -> _Answer:
+    lines = [
+        f"{method} {target.request_target} HTTP/1.1",
+        f"Host: {target.host_header}",
+        f"User-Agent: {USER_AGENT}",
+        "Accept: */*",
+        "Accept-Encoding: identity",  # a compressed answer would hide the real Content-Length
+        "Connection: close",
+        *(["Range: bytes=0-0"] if method == "GET" else []),
+    ]
+    sock.settimeout(_left(until))
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
+    return _read_answer(io.BufferedReader(_DeadlineReader(sock, until)), method)
+
+
+def _left(until: float) -> float:
+    left = until - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the preflight's time is up")
+    return left
+
+
+class _DeadlineReader(io.RawIOBase):
+    """A socket as a stream for the answer's head: every read waits only for what is left of the
+    time, reads stop at _MAX_HEAD_BYTES, and the end of the stream is an error (http.client would
+    take a head cut short for a whole one; a whole head ends with a blank line before any EOF)."""
+
+    def __init__(self, sock: socket.socket, until: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._until = until
+        self._allowance = _MAX_HEAD_BYTES
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        if self._allowance <= 0:
+            raise http.client.HTTPException("the answer's head is too long")
+        self._sock.settimeout(_left(self._until))
+        received = self._sock.recv_into(memoryview(buffer)[: self._allowance])
+        if not received:
+            raise http.client.RemoteDisconnected("the host closed the connection before its answer ended")
+        self._allowance -= received
+        return received
+
+
+class _Source:
+    """What http.client.HTTPResponse reads from: the same buffered stream every time it asks."""
+
+    def __init__(self, stream: io.BufferedIOBase) -> None:
+        self._stream = stream
+
+    def makefile(self, mode: str) -> io.BufferedIOBase:
+        return self._stream
+
+
+def _read_answer(stream: io.BufferedIOBase, method: str) -> _Answer:
+    """The status and headers at the start of `stream`; raises one of _NETWORK_ERRORS if they are not
+    a clean HTTP/1.x answer."""
+    source = cast(socket.socket, _Source(stream))  # HTTPResponse only calls makefile("rb")
+    # Interim answers (103 Early Hints...) come before the real one. Each is kept until the end: one
+    # that is collected closes the stream they share.
+    interim: list[http.client.HTTPResponse] = []
+    while True:
+        response = http.client.HTTPResponse(source, method=method)
+        response.begin()
+        if not 100 <= response.status < 200:
+            break
+        interim.append(response)
+    message = response.msg
+    # A line that is no header ends the headers early (the rest lands in the payload): the answer
+    # would be read with headers missing, so it is no answer. A multipart type's defects are harmless.
+    multipart = message.get_content_maintype() == "multipart"
+    if message.get_payload() or (message.defects and not multipart):
+        raise http.client.HTTPException("the answer's headers do not parse")
+    headers: dict[str, str] = {}
+    for name, value in message.items():
+        key, text = name.lower(), _OBS_FOLD.sub(" ", str(value)).strip(" \t")
+        # repeated headers are joined ("5, 6"), so two Content-Lengths make no valid one
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return _Answer(response.status, headers, ranged=method == "GET")
+
+
+def _location(url: str, answer: _Answer) -> str:
+    """The URL a redirect points to, resolved against the one that answered."""
+    location = answer.headers.get("location", "").strip(" \t")
+    if not location:
+        raise _invalid(f"answered HTTP {answer.status} without a Location")
+    invalid = _invalid(f"answered HTTP {answer.status} with an invalid Location")
+    if _BAD_LOCATION.search(location):
+        raise invalid
     try:
-        response = pool.urlopen(
-            method,
-            target.request_target,
-            headers=headers,
-            redirect=False,
-            retries=False,
-            assert_same_host=False,
-            preload_content=False,
-        )
-        status = response.status
-        # repeated headers come joined ("5, 6"), so two Content-Lengths make no valid one
-        answer_headers = {name.lower(): response.headers[name] for name in response.headers}
-        response.close()  # never read the body: it may be the whole file
-        return _Answer(status, answer_headers, ranged)
-    finally:
-        pool.close()
+        # http.client read the header's bytes as Latin-1: escape those bytes, not a mis-decoding of them
+        return urljoin(url, quote(location.encode("latin-1"), safe=_URL_SAFE))
+    except ValueError:  # not Latin-1 (so not from the wire), or a host part urllib cannot split
+        raise invalid from None
 
 
 def _judge(url: str, answer: _Answer, policy: MediaPolicy) -> MediaInfo:
@@ -312,11 +458,11 @@ def _judge(url: str, answer: _Answer, policy: MediaPolicy) -> MediaInfo:
     if answer.status != 200 and not (answer.ranged and answer.status == 206):
         raise _invalid(f"answered HTTP {answer.status}")
     headers = answer.headers
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = headers.get("content-type", "").split(";")[0].strip(" \t").lower()
     if not content_type:
         raise _invalid("has no Content-Type")
     if content_type not in SUPPORTED_CONTENT_TYPES:
-        raise _invalid(f"has an unsupported Content-Type {content_type[:100]}")
+        raise _invalid(f"has an unsupported Content-Type {_printable(content_type[:100])}")
     if "chunked" in headers.get("transfer-encoding", "").lower():
         raise _invalid(_NO_LENGTH)
     size = _size(answer.status, headers)
@@ -325,13 +471,24 @@ def _judge(url: str, answer: _Answer, policy: MediaPolicy) -> MediaInfo:
     if size == 0:
         raise _invalid("is empty (Content-Length 0)")
     if size > policy.max_bytes:
-        raise _invalid(f"is {size} bytes; the limit is {policy.max_bytes} bytes")
+        stated = f"more than {size - 1}" if size == _MAX_STATED_SIZE else str(size)
+        raise _invalid(f"is {stated} bytes; the limit is {policy.max_bytes} bytes")
     return MediaInfo(url=url, content_type=content_type, content_length=size)
 
 
 def _size(status: int, headers: Mapping[str, str]) -> int | None:
+    """The size the answer states: one number of ASCII digits (no sign, no list), else None."""
     if status == 206:  # the total is after the slash of "bytes 0-0/<total>"
-        match = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip())
-        return int(match.group(1)) if match else None
-    length = headers.get("content-length", "").strip()
-    return int(length) if length.isdigit() else None
+        match = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip(" \t"))
+        value = match.group(1) if match else ""
+    else:
+        value = headers.get("content-length", "").strip(" \t")
+    if not _DECIMAL.fullmatch(value):
+        return None
+    digits = value.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _MAX_SIZE_DIGITS else _MAX_STATED_SIZE
+
+
+def _printable(text: str) -> str:
+    """Upstream text as it may appear in our answer: printable ASCII, anything else as "?"."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
