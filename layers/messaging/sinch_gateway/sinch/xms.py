@@ -12,10 +12,11 @@ from urllib.parse import quote, urlencode
 
 import pydantic_core
 import urllib3
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 
-from sinch_gateway.credentials import CredentialStore
+from sinch_gateway.credentials import CredentialStore, SecretInvalid
 from sinch_gateway.message import utcnow
 from sinch_gateway.sinch.tokens import BearerTokens, TokenFailure
 
@@ -256,7 +257,12 @@ class XmsClient:
         # A 401 may mean the secret was rotated or the access token expired: fetch both anew
         # and try once more.
         for refresh in (False, True):
-            credentials = self._credentials.get(refresh=refresh)
+            try:
+                credentials = self._credentials.get(refresh=refresh)
+            except (SecretInvalid, GetParameterError) as exc:
+                # A setup fault, not the message's: it waits for a fixed secret like any outage,
+                # and ends failed with this reason if the fix does not come in time.
+                return Transient(f"sinch_credentials_unavailable: {exc}"[:300])
             bearer = self._tokens.bearer(credentials, refresh=refresh)
             if isinstance(bearer, TokenFailure):
                 outcome = Transient(bearer.detail) if bearer.transient else AuthFailed(bearer.detail)
