@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -29,6 +30,8 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 # before it (ids, versions, host names), or running on into a word, a time or a decimal after it
 # (UUIDs, ARNs, timestamps). Whether it really is a number, phonenumbers decides.
 _PHONE_LIKE = re.compile(r"(?:(?<![\w+])\+|(?<![\w+])(?<!\w[-.]))\(?\d(?:[ ().-]{0,2}\d){6,14}(?!\w|[-.:]\w)")
+# Cheap first look (it starts with a digit, which re searches for fast): 7 digits or separators.
+_MAYBE_NUMBER = re.compile(r"\d[\d ().-]{5,}\d")
 _DIGIT_RUN = re.compile(r"\d+")
 _DECIMAL = re.compile(r"\d+\.\d+")  # a duration or an amount, not 2 groups of a number
 # pydantic's ValidationError text repeats the value it refused: "[type=..., input_value='...',
@@ -36,6 +39,7 @@ _DECIMAL = re.compile(r"\d+\.\d+")  # a duration or an amount, not 2 groups of a
 _PYDANTIC_INPUT = re.compile(r"input_value=.*?, input_type=(\w+)\]$", re.MULTILINE)
 
 
+@lru_cache(maxsize=4096)  # the same values come back in record after record (dates, ids)
 def _is_phone_number(digits: str, with_plus: bool) -> bool:
     import phonenumbers  # already loaded by every function; never on the import path here
 
@@ -53,12 +57,17 @@ def _mask_numbers_in(span: str) -> str:
     from sinch_gateway.phone import mask
 
     groups = list(_DIGIT_RUN.finditer(span))
+    counts = [0]  # digits in groups[:i]
+    for group in groups:
+        counts.append(counts[-1] + group.end() - group.start())
     pieces: list[str] = []
     kept_to = first = 0
     while first < len(groups):
         for last in range(len(groups), first, -1):
+            if not 7 <= counts[last] - counts[first] <= 15:
+                continue
             digits = "".join(g.group() for g in groups[first:last])
-            if 7 <= len(digits) <= 15 and _is_phone_number(digits, span.startswith("+") and first == 0):
+            if _is_phone_number(digits, first == 0 and span.startswith("+")):
                 start = 0 if first == 0 else groups[first].start()  # with its + and (
                 pieces += [span[kept_to:start], mask(digits)]
                 kept_to, first = groups[last - 1].end(), last
@@ -76,15 +85,36 @@ def _masked(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """`text` with every phone number masked and pydantic's echo of its input removed."""
-    text = _PHONE_LIKE.sub(_masked, text)
+    if _MAYBE_NUMBER.search(text):
+        text = _PHONE_LIKE.sub(_masked, text)
     return _PYDANTIC_INPUT.sub(r"input_value=<redacted>, input_type=\1]", text)
 
 
+# What Powertools and Lambda fill in themselves: never data, and in every record (time is money).
+_OWN_KEYS = frozenset(
+    {
+        "level",
+        "location",
+        "timestamp",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "xray_trace_id",
+    }
+)
+
+
 class RedactingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON log lines, redacted: message, extra keys, exception text, everything."""
+    """Powertools' JSON log lines, redacted: message, extra keys, exception text, everything
+    but the keys Powertools fills in itself."""
 
     def serialize(self, log: LogRecord) -> str:
-        return super().serialize(self._redacted(log))
+        return super().serialize(
+            {key: value if key in _OWN_KEYS else self._redacted(value) for key, value in log.items()}
+        )
 
     def _redacted(self, value: Any) -> Any:
         if isinstance(value, str):
