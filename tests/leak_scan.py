@@ -1,6 +1,6 @@
 """A scanner for what must never be in a log line or a trace: phone numbers, message texts, secrets.
 
-Deliberately independent of the product's own redaction (``sinch_gateway.telemetry``): it finds
+Deliberately independent of the product's own redaction (``sinch_gateway.redaction``): it finds
 numbers its own way, so a gap in one is not hidden by the same gap in the other. It is stricter
 where it can afford to be (a number glued to a word by ``-`` or ``.`` still counts) and leaves out
 only what it can recognise for sure as something else: ids and timestamps, and JSON floats.

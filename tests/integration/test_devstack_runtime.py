@@ -323,6 +323,7 @@ def test_function_environment_points_the_sdk_at_the_daemon(tmp_path: Path) -> No
         make_spec(tmp_path),
         aws_endpoint_url="http://e",
         region="us-east-1",
+        base={"PATH": "/bin"},
         xray_daemon_address="127.0.0.1:2999",
     )
     assert env["AWS_XRAY_DAEMON_ADDRESS"] == "127.0.0.1:2999"

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError, field_validator
 
-from sinch_gateway.telemetry import RedactingFormatter, _MessageFreeEmitter, redact
+from sinch_gateway.redaction import MessageFreeEmitter, RedactingFormatter, redact
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_trace_segments_leave_without_exception_messages() -> None:
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
     receiver.settimeout(5)
-    emitter = _MessageFreeEmitter(f"127.0.0.1:{receiver.getsockname()[1]}")
+    emitter = MessageFreeEmitter(f"127.0.0.1:{receiver.getsockname()[1]}")
     parent = FacadeSegment("facade", "1-6b09c454-376b76f6ddc6cce867b43874", "d7159271e35e6364", True)
     outer = Subsegment("## handler", "local", parent)
     inner = Subsegment("## method", "local", parent)
