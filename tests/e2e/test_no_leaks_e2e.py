@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack import aws
-from tests.e2e.conftest import LocalStack
+from tests.e2e.conftest import FINAL, LocalStack
 from tests.leak_scan import scan
 
 # Numbers of this test only (others use +1 202 555 0143/44): found in a log, they are its leaks.
@@ -117,6 +117,14 @@ def _traffic(local: LocalStack) -> list[str]:
     malformed = {"to": QUEUED_TO, "text": text("malformed"), "clientReference": reference, "colour": "red"}
     for body in (queued, malformed):
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
+    for message_id in finals:
+        assert local.wait_final(message_id)["status"] in ("delivered", "failed"), message_id
+
+    def settled() -> bool:  # the finals, the cancelled one and both queued requests
+        messages = _messages_with(local, reference)
+        return len(messages) == len(finals) + 3 and all(m["status"] in FINAL for m in messages)
+
+    _wait(settled, "the queued requests to end")
     # A delivery report nobody signed.
     forged = {
         "type": "recipient_delivery_report_sms",
@@ -129,31 +137,32 @@ def _traffic(local: LocalStack) -> list[str]:
     }
     assert local.api("POST", "/v1/webhooks/sinch/delivery-reports", forged, key=None).status == 401
 
-    for message_id in finals:
-        assert local.wait_final(message_id)["status"] in ("delivered", "failed"), message_id
-    # Recorded under the reference: the finals, the cancelled one and both queued requests.
-    _wait(lambda: len(_messages_with(local, reference)) == len(finals) + 3, "the queued requests")
     statuses = {m["status"] for m in _messages_with(local, reference)}
     assert {"failed", "rejected", "cancelled"} <= statuses, statuses
     return sent
 
 
-def _traces_complete(traces: Path) -> bool:
-    """Every invocation that ended well has its handler's subsegment on file (the SDK sends it
-    last, over UDP, just before the invocation returns)."""
+def _traces_complete(traces: Path, since: float) -> bool:
+    """Every invocation since then that ended well has its handler's subsegment on file (the SDK
+    sends it last, over UDP, just before the invocation returns)."""
     documents = [json.loads(line) for line in traces.read_text().splitlines() if line.strip()]
     handled = {d.get("parent_id") for d in documents if d.get("name") == "## lambda_handler"}
-    ended = [d for d in documents if d.get("origin") == "AWS::Lambda::Function" and not d.get("fault")]
+    ended = [
+        d
+        for d in documents
+        if d.get("origin") == "AWS::Lambda::Function" and not d.get("fault") and d["start_time"] >= since
+    ]
     return bool(ended) and all(d["id"] in handled for d in ended)
 
 
 def test_no_phone_number_text_or_secret_reaches_a_log_or_a_trace(local: LocalStack) -> None:
+    started = time.time()
     try:
         texts = _traffic(local)
     finally:
         local.sim("POST", "/_sim/reset")
     traces = Path(local.config["traces_file"])
-    _wait(lambda: _traces_complete(traces), "every trace document")
+    _wait(lambda: _traces_complete(traces, started), "every trace document of this traffic")
     logs = sorted(Path(local.config["logs_dir"]).glob("*.log"))
     assert {p.stem for p in logs} >= {"SendFunction", "RetryFunction", "DeliveryReportFunction"}
     secret_values = _stack_secrets(local)
