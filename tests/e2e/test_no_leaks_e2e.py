@@ -116,7 +116,11 @@ def _traffic(local: LocalStack) -> list[str]:
     queued = {"to": QUEUED_TO, "text": text("queued"), "clientReference": reference}
     malformed = {"to": QUEUED_TO, "text": text("malformed"), "clientReference": reference, "colour": "red"}
     for body in (queued, malformed):
-        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
+        sqs.send_message(
+            QueueUrl=queue,
+            MessageBody=json.dumps(body),
+            MessageAttributes={"tenant": {"DataType": "String", "StringValue": local.config["api_key_id"]}},
+        )
     for message_id in finals:
         assert local.wait_final(message_id)["status"] in ("delivered", "failed"), message_id
 
