@@ -3,7 +3,8 @@
 Environment: ``API_PORT`` (3000), ``AWS_PORT`` (4566), ``SINCH_PORT`` (4010), 0 = any free port;
 ``DEVSTACK_STATE_DIR`` (``.local``); ``DEVSTACK_PARAM_<Name>=value`` overrides a template parameter;
 ``DEVSTACK_POOL_SIZE`` (4 workers per function); ``DEVSTACK_LOG_PREFIX``, ``DEVSTACK_REPORT``,
-``DEVSTACK_ACCESS_LOG`` (1/0); ``DEVSTACK_USAGE_PLAN=1`` enforces the API's usage plan per key.
+``DEVSTACK_ACCESS_LOG`` (1/0); ``DEVSTACK_USAGE_PLAN=1`` enforces the API's usage plan per key;
+``DEVSTACK_TRACING=0`` runs without the local X-Ray daemon (functions' logs: ``<state>/logs/``).
 Ctrl-C or SIGTERM stops everything and removes stack.json.
 """
 
@@ -44,6 +45,10 @@ def banner(state: dict[str, Any], stack_json: str | None) -> str:
     ]
     if stack_json:
         lines.append(f"  stack.json     {stack_json}")
+    if state.get("logs_dir"):
+        lines.append(f"  function logs  {state['logs_dir']}/<LogicalId>.log")
+    if state.get("traces_file"):
+        lines.append(f"  traces         {state['traces_file']}")
     lines += [
         "",
         "Send an SMS:",

@@ -8,6 +8,10 @@ is killed and the invocation fails with ``Task timed out after N seconds``).
 Workers are ``multiprocessing`` *spawn* processes running ``devstack.worker``: a fresh interpreter
 that imports the handler module once (the cold start, whose duration is recorded), then serves
 invocations over a pipe.
+
+With an X-Ray daemon (``devstack.xray_daemon``) each invocation gets Lambda's trace header
+(sampled for functions with ``Tracing: Active``) and Lambda's function segment; with a log
+directory each function's output (and its REPORT lines) also goes to ``<dir>/<LogicalId>.log``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import secrets
 import threading
 import time
 import uuid
@@ -23,12 +28,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from devstack.worker import WorkerConfig, worker_main
 
 if TYPE_CHECKING:
     from devstack.template import FunctionSpec
+    from devstack.xray_daemon import XRayDaemon
 
 # Lambda's limit for a synchronous invocation's request and response payloads.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -92,6 +99,7 @@ def function_environment(
     region: str,
     base: Mapping[str, str] | None = None,
     log_stream_name: str | None = None,
+    xray_daemon_address: str | None = None,
 ) -> dict[str, str]:
     """The process environment of a worker: the shell's (minus AWS settings), the template's
     variables, then what Lambda itself sets (it wins, as reserved variables do on Lambda)."""
@@ -117,15 +125,65 @@ def function_environment(
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
             "_HANDLER": spec.handler,
             "TZ": ":UTC",
-            # No X-Ray daemon locally.
-            "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
+    if xray_daemon_address is None:
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"  # nothing would receive the segments
+    else:
+        host, _, port = xray_daemon_address.rpartition(":")
+        env.update(
+            {
+                "AWS_XRAY_DAEMON_ADDRESS": xray_daemon_address,
+                "_AWS_XRAY_DAEMON_ADDRESS": host,
+                "_AWS_XRAY_DAEMON_PORT": port,
+            }
+        )
     return env
 
 
 def new_log_stream_name() -> str:
     return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    """What Lambda puts in ``_X_AMZN_TRACE_ID`` for one invocation."""
+
+    root: str
+    parent: str  # the id of the function segment
+    sampled: bool
+
+    @classmethod
+    def new(cls, sampled: bool) -> TraceContext:
+        return cls(f"1-{int(time.time()):08x}-{secrets.token_hex(12)}", secrets.token_hex(8), sampled)
+
+    def header(self) -> str:
+        return f"Root={self.root};Parent={self.parent};Sampled={int(self.sampled)}"
+
+
+def function_segment(
+    spec: FunctionSpec, trace: TraceContext, result: Invocation, started: float
+) -> dict[str, Any]:
+    """The ``AWS::Lambda::Function`` segment Lambda sends for an invocation. A function error is
+    recorded as Lambda's runtime reports it to X-Ray: its type and message."""
+    segment: dict[str, Any] = {
+        "name": spec.name,
+        "id": trace.parent,
+        "trace_id": trace.root,
+        "start_time": started,
+        "end_time": started + result.duration_ms / 1000,
+        "origin": "AWS::Lambda::Function",
+        "aws": {"function_arn": spec.arn, "request_id": result.request_id, "cold_start": result.cold_start},
+    }
+    if result.error is not None:
+        segment["fault"] = True
+        segment["cause"] = {
+            "working_directory": str(spec.code_dir),
+            "exceptions": [
+                {"type": result.error.get("errorType"), "message": result.error.get("errorMessage")}
+            ],
+        }
+    return segment
 
 
 # --- in the stack's process ---------------------------------------------------------------------
@@ -220,6 +278,8 @@ class FunctionPool:
         base_environment: Mapping[str, str] | None = None,
         on_cold_start: Callable[[str, float], None] | None = None,
         log: Callable[[str], None] | None = None,
+        xray: XRayDaemon | None = None,
+        log_file: Path | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("pool size must be at least 1")
@@ -234,6 +294,12 @@ class FunctionPool:
         self._base_environment = base_environment
         self._on_cold_start = on_cold_start
         self._log = log or _print
+        self._xray = xray
+        self._log_file = log_file
+        self._log_fd: int | None = None
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            self._log_fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._context = multiprocessing.get_context("spawn")
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
@@ -247,6 +313,7 @@ class FunctionPool:
             aws_endpoint_url=self._aws_endpoint_url,
             region=self._region,
             base=self._base_environment,
+            xray_daemon_address=self._xray.address if self._xray is not None else None,
         )
         return WorkerConfig(
             function_name=self.spec.name,
@@ -256,6 +323,7 @@ class FunctionPool:
             environment=env,
             invoked_function_arn=self.spec.arn,
             log_prefix=self._log_prefix,
+            log_file=str(self._log_file) if self._log_file is not None else None,
         )
 
     def _acquire(self) -> _Worker | None:
@@ -309,10 +377,15 @@ class FunctionPool:
             except Exception as exc:  # the process could not even be spawned
                 self._release(None)
                 return self._finish(result, _error("ServiceException", f"could not start a worker: {exc}"))
+        trace = TraceContext.new(sampled=self.spec.tracing) if self._xray is not None else None
+        started = time.time()
         try:
-            return self._run(worker, result, event_json)
+            self._run(worker, result, event_json, trace)
         finally:
             self._release(worker)
+        if trace is not None and trace.sampled and self._xray is not None:
+            self._xray.record(function_segment(self.spec, trace, result, started))
+        return result
 
     def _start_worker(self, result: Invocation) -> _Worker:
         result.cold_start = True
@@ -339,12 +412,15 @@ class FunctionPool:
             self._on_cold_start(self.spec.logical_id, init_ms)
         return worker
 
-    def _run(self, worker: _Worker, result: Invocation, event_json: str) -> Invocation:
+    def _run(
+        self, worker: _Worker, result: Invocation, event_json: str, trace: TraceContext | None
+    ) -> Invocation:
         timeout = float(self.spec.timeout)
         started = time.perf_counter()
         deadline_ms = int(time.time() * 1000 + timeout * 1000)
+        header = trace.header() if trace is not None else None
         try:
-            worker.conn.send((result.request_id, event_json, deadline_ms))
+            worker.conn.send((result.request_id, event_json, deadline_ms, header))
             ready = worker.conn.poll(timeout)
         except (OSError, EOFError):
             ready = True  # the worker is gone: recv reports it
@@ -353,10 +429,7 @@ class FunctionPool:
             result.duration_ms = (time.perf_counter() - started) * 1000
             result.timed_out = True
             message = f"RequestId: {result.request_id} Error: Task timed out after {timeout:.2f} seconds"
-            self._log(
-                f"{self._log_prefix or ''}{_now_iso()} {result.request_id} Task timed out after "
-                f"{timeout:.2f} seconds"
-            )
+            self._platform_log(f"{_now_iso()} {result.request_id} Task timed out after {timeout:.2f} seconds")
             return self._finish(result, _error("Sandbox.Timedout", message))
         try:
             reply = worker.conn.recv()
@@ -391,9 +464,16 @@ class FunctionPool:
                 self.stats.errors += 1
             if result.timed_out:
                 self.stats.timeouts += 1
-        if self._report:
-            self._log(_report_line(self._log_prefix or "", self.spec.memory_size, result))
+        self._platform_log(_report_line(self.spec.memory_size, result), echo=self._report)
         return result
+
+    def _platform_log(self, line: str, echo: bool = True) -> None:
+        """A line Lambda itself writes to the function's log (REPORT, timeouts)."""
+        if echo:
+            self._log(f"{self._log_prefix or ''}{line}")
+        if self._log_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._log_fd, f"{line}\n".encode())
 
     def close(self) -> None:
         with self._cond:
@@ -405,6 +485,10 @@ class FunctionPool:
             worker.kill()
         for worker in idle:
             worker.stop()
+        if self._log_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._log_fd)
+            self._log_fd = None
 
     @property
     def worker_count(self) -> int:
@@ -429,6 +513,8 @@ class LambdaRuntime:
         base_environment: Mapping[str, str] | None = None,
         on_cold_start: Callable[[str, float], None] | None = None,
         log: Callable[[str], None] | None = None,
+        xray: XRayDaemon | None = None,
+        log_dir: Path | None = None,
     ) -> None:
         pool_sizes = pool_sizes or {}
         self._pools: dict[str, FunctionPool] = {}
@@ -445,6 +531,8 @@ class LambdaRuntime:
                 base_environment=base_environment,
                 on_cold_start=on_cold_start,
                 log=log,
+                xray=xray,
+                log_file=log_dir / f"{spec.logical_id}.log" if log_dir is not None else None,
             )
             self._aliases[spec.name] = spec.logical_id
             self._aliases[spec.arn] = spec.logical_id
@@ -492,9 +580,9 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _report_line(prefix: str, memory_size: int, result: Invocation) -> str:
+def _report_line(memory_size: int, result: Invocation) -> str:
     line = (
-        f"{prefix}REPORT RequestId: {result.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
+        f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
         f"Billed Duration: {max(1, int(result.duration_ms + 0.999))} ms\tMemory Size: {memory_size} MB"
     )
     if result.max_memory_used_mb is not None:

@@ -1,8 +1,10 @@
 """The local stack: moto, the Sinch simulator, the template's resources, the API and the pollers.
 
 One job: start the parts in order, wire them together, describe the running stack in
-``<state>/stack.json``, and stop everything again. ``python -m devstack`` (``make run``) runs one
-in the foreground; tests can run one in-process.
+``<state>/stack.json``, and stop everything again. Each function's log output also goes to
+``<state>/logs/<LogicalId>.log``; with tracing on, a local X-Ray daemon keeps every segment the
+functions send (and Lambda's own function segments) in ``<state>/traces.jsonl``.
+``python -m devstack`` (``make run``) runs one in the foreground; tests can run one in-process.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from devstack.template import (
     TemplateError,
 )
 from devstack.tenants import LocalTenant, UsagePlanKeys, create_local_tenants, create_usage_plan
+from devstack.xray_daemon import XRayDaemon
 from ops.tenants import Target
 
 if TYPE_CHECKING:
@@ -62,6 +65,7 @@ class StackConfig:
     report: bool = True  # Lambda's REPORT line per invocation
     access_log: bool = True
     usage_plan: bool = False  # throttle and quota per API key, from the Api's Auth.UsagePlan
+    tracing: bool = True  # X-Ray for functions with Tracing: Active (needs a state_dir for its file)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StackConfig:
@@ -88,6 +92,7 @@ class StackConfig:
             report=flag("DEVSTACK_REPORT", True),
             access_log=flag("DEVSTACK_ACCESS_LOG", True),
             usage_plan=flag("DEVSTACK_USAGE_PLAN", False),
+            tracing=flag("DEVSTACK_TRACING", True),
         )
 
 
@@ -142,6 +147,7 @@ class LocalStack:
         self._gateway: ApiGateway | None = None
         self._runtime: LambdaRuntime | None = None
         self._pollers: list[SqsPoller] = []
+        self._xray: XRayDaemon | None = None
         self._state_lock = threading.Lock()
         self._stack_json: Path | None = None
 
@@ -213,6 +219,11 @@ class LocalStack:
         self._put_sinch_credentials()
         self._create_tenants(template)
 
+        log_dir = self._fresh_logs()
+        if config.tracing and config.state_dir is not None:
+            self._xray = XRayDaemon(config.state_dir / "traces.jsonl", host=HOST).start()
+            self.log(f"[devstack] X-Ray daemon on {self._xray.address}, traces in {self._xray.path}")
+
         mappings = [m for m in template.sqs_mappings() if m.enabled]
         pool_sizes = {
             m.function: max(config.pool_size, m.maximum_concurrency or DEFAULT_CONCURRENCY) for m in mappings
@@ -227,6 +238,8 @@ class LocalStack:
             report=config.report,
             on_cold_start=self._on_cold_start,
             log=self.log,
+            xray=self._xray,
+            log_dir=log_dir,
         )
         self._gateway.invoker = self._runtime
         self._gateway.start()
@@ -273,6 +286,15 @@ class LocalStack:
     def api_key(self) -> str:
         """The first tenant's key: the one examples use."""
         return self.tenants[0].api_key
+
+    def _fresh_logs(self) -> Path | None:
+        """The functions' log directory, emptied (with the traces) of an earlier run's."""
+        if self.config.state_dir is None:
+            return None
+        log_dir = self.config.state_dir / "logs"
+        for old in [*log_dir.glob("*.log"), self.config.state_dir / "traces.jsonl"]:
+            old.unlink(missing_ok=True)
+        return log_dir
 
     def _sqs_client(self) -> SQSClient:
         return aws.client("sqs", self.aws_endpoint_url, self.config.region)
@@ -367,6 +389,10 @@ class LocalStack:
                 "functions": self._functions_state(),
             }
         )
+        if self.config.state_dir is not None:
+            state["logs_dir"] = str(self.config.state_dir / "logs")
+        if self._xray is not None:
+            state["traces_file"] = str(self._xray.path)
         return state
 
     def _functions_state(self) -> dict[str, Any]:
@@ -414,6 +440,9 @@ class LocalStack:
         for poller in self._pollers:
             self._quietly(poller.stop)
         self._pollers = []
+        if self._xray is not None:  # after the functions: their last segments still arrive
+            self._quietly(self._xray.stop)
+            self._xray = None
         if self._simulator is not None:
             self._quietly(self._simulator.stop)
             self._simulator = None

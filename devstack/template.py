@@ -77,6 +77,7 @@ class FunctionSpec:
     memory_size: int
     environment: dict[str, str]
     layer_dirs: tuple[Path, ...]
+    tracing: bool = False  # Tracing: Active (X-Ray samples every invocation)
 
 
 @dataclass(frozen=True)
@@ -452,6 +453,7 @@ class Template:
             memory_size=int(self.resolve_str(props.get("MemorySize", DEFAULT_MEMORY_SIZE))),
             environment=environment,
             layer_dirs=tuple(self._layer_dirs(props.get("Layers") or [])),
+            tracing=self.resolve_str(props.get("Tracing", "PassThrough")) == "Active",
         )
 
     def _layer_dirs(self, layers: list[Any]) -> Iterator[Path]:

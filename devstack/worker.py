@@ -35,6 +35,7 @@ class WorkerConfig:
     environment: dict[str, str]
     invoked_function_arn: str
     log_prefix: str | None = None
+    log_file: str | None = None  # the function's own log, besides the stack's stdout
 
 
 # --- the handler's view ------------------------------------------------------------------
@@ -70,15 +71,25 @@ class LambdaContext:
         )
 
 
-class _PrefixedWriter(io.TextIOBase):
-    """A text stream that writes whole lines to ``target``, each starting with ``prefix``."""
+class _LogWriter(io.TextIOBase):
+    """A text stream that writes whole lines to ``target``, each starting with ``prefix``, and
+    to the function's log file (unprefixed: the file is the function's alone)."""
 
-    def __init__(self, target: TextIO, prefix: str) -> None:
+    def __init__(self, target: TextIO, prefix: str, log_fd: int | None = None) -> None:
         super().__init__()
         self._target = target
         self._prefix = prefix
+        self._log_fd = log_fd
         self._pending = ""
         self._lock = threading.Lock()
+
+    def _emit(self, lines: list[str]) -> None:
+        self._target.write("".join(f"{self._prefix}{line}\n" for line in lines))
+        self._target.flush()
+        if self._log_fd is not None:
+            # One write per line on an O_APPEND descriptor: other workers' lines never split it.
+            for line in lines:
+                os.write(self._log_fd, f"{line}\n".encode())
 
     def writable(self) -> bool:
         return True
@@ -88,8 +99,7 @@ class _PrefixedWriter(io.TextIOBase):
             lines = (self._pending + s).split("\n")
             self._pending = lines.pop()
             if lines:
-                self._target.write("".join(f"{self._prefix}{line}\n" for line in lines))
-                self._target.flush()
+                self._emit(lines)
         return len(s)
 
     def flush(self) -> None:
@@ -99,7 +109,7 @@ class _PrefixedWriter(io.TextIOBase):
     def close(self) -> None:
         with self._lock:
             if self._pending:
-                self._target.write(f"{self._prefix}{self._pending}\n")
+                self._emit([self._pending])
                 self._pending = ""
             self._target.flush()
 
@@ -184,8 +194,11 @@ def _setup_process(config: WorkerConfig) -> None:
     os.environ.update(config.environment)
     time.tzset()
     # Like Lambda, one log stream: the function's stdout and stderr both go to the stack's stdout.
-    if config.log_prefix:
-        sys.stdout = _PrefixedWriter(sys.__stdout__ or sys.stdout, config.log_prefix)
+    if config.log_prefix or config.log_file:
+        log_fd = None
+        if config.log_file:
+            log_fd = os.open(config.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        sys.stdout = _LogWriter(sys.__stdout__ or sys.stdout, config.log_prefix or "", log_fd)
     elif isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)
     sys.stderr = sys.stdout
@@ -222,7 +235,12 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
             return  # the stack went away
         if message is None:
             return
-        request_id, event_json, deadline_ms = message
+        request_id, event_json, deadline_ms, trace_header = message
+        # Set per invocation, as Lambda's runtime does: the X-Ray SDK reads it for each subsegment.
+        if trace_header is None:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        else:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_header
         context = LambdaContext(request_id, config.invoked_function_arn, deadline_ms)
         try:
             result = handler(json.loads(event_json), context)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import re
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from devstack.runtime import LambdaRuntime, function_environment
 from devstack.template import FunctionSpec
+from devstack.xray_daemon import XRayDaemon
 
 HANDLER = """
 import json, os, sys, time
@@ -243,3 +248,84 @@ def test_function_output_goes_to_the_stacks_stdout_with_a_prefix(
     out = capfd.readouterr().out
     assert '[Fn] {"level": "INFO", "message": "hello"}' in out
     assert "[Fn] [ERROR] ValueError: bad input" in out
+
+
+TRACED_HANDLER = """
+import os
+from aws_xray_sdk.core import xray_recorder
+
+def lambda_handler(event, context):
+    print("working on it")
+    with xray_recorder.in_subsegment("## work"):
+        if event.get("action") == "raise":
+            raise ValueError("bad input")
+    return os.environ.get("_X_AMZN_TRACE_ID")
+"""
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_with_a_daemon_each_invocation_is_traced_as_on_lambda_and_logged_to_its_file(tmp_path: Path) -> None:
+    traced = dataclasses.replace(make_spec(tmp_path, name="Traced", code=TRACED_HANDLER), tracing=True)
+    untraced = make_spec(tmp_path, name="Untraced", code=TRACED_HANDLER)
+    daemon = XRayDaemon(tmp_path / "traces.jsonl").start()
+    runtime = LambdaRuntime(
+        [traced, untraced],
+        aws_endpoint_url="http://127.0.0.1:4566",
+        region="us-east-1",
+        pool_size=1,
+        log=lambda line: None,
+        xray=daemon,
+        log_dir=tmp_path / "logs",
+    )
+    try:
+        first, second = runtime.invoke("Traced", {}), runtime.invoke("Traced", {})
+        failed = runtime.invoke("Traced", {"action": "raise"})
+        unsampled = runtime.invoke("Untraced", {})
+        documents = _documents(daemon.path)
+        # The SDK's subsegments arrive over UDP: wait for the last one (the failed invocation's).
+        deadline = time.monotonic() + 10
+        while len([d for d in documents if d["name"] == "## work"]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            documents = _documents(daemon.path)
+    finally:
+        runtime.close()
+        daemon.stop()
+
+    headers = [first.payload, second.payload]
+    for header in headers:
+        assert re.fullmatch(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1", header), header
+    assert headers[0] != headers[1]
+    assert unsampled.payload.endswith(";Sampled=0")
+    functions = [d for d in documents if d.get("origin") == "AWS::Lambda::Function"]
+    assert [(d["name"], d["aws"]["request_id"]) for d in functions] == [
+        ("stack-Traced", r.request_id) for r in (first, second, failed)
+    ]
+    assert functions[2]["fault"] and functions[2]["cause"]["exceptions"] == [
+        {"type": "ValueError", "message": "bad input"}
+    ]
+    work = [d for d in documents if d["name"] == "## work"]
+    assert [(d["trace_id"], d["parent_id"]) for d in work] == [(f["trace_id"], f["id"]) for f in functions]
+
+    log = (tmp_path / "logs" / "Traced.log").read_text().splitlines()
+    assert log.count("working on it") == 3  # unprefixed: the file is the function's own
+    assert "[ERROR] ValueError: bad input" in log
+    assert [line.split("\t")[0] for line in log if line.startswith("REPORT")] == [
+        f"REPORT RequestId: {r.request_id}" for r in (first, second, failed)
+    ]
+    assert "working on it" in (tmp_path / "logs" / "Untraced.log").read_text()
+
+
+def test_function_environment_points_the_sdk_at_the_daemon(tmp_path: Path) -> None:
+    env = function_environment(
+        make_spec(tmp_path),
+        aws_endpoint_url="http://e",
+        region="us-east-1",
+        base={"PATH": "/bin"},
+        xray_daemon_address="127.0.0.1:2999",
+    )
+    assert env["AWS_XRAY_DAEMON_ADDRESS"] == "127.0.0.1:2999"
+    assert (env["_AWS_XRAY_DAEMON_ADDRESS"], env["_AWS_XRAY_DAEMON_PORT"]) == ("127.0.0.1", "2999")
+    assert "POWERTOOLS_TRACE_DISABLED" not in env

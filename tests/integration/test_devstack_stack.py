@@ -179,4 +179,7 @@ def test_local_stack_end_to_end(tmp_path: Path) -> None:
         assert set(secret) == {"service_plan_id", "api_token", "region", "base_url", "from_number"}
         assert state["webhook_secret_id"] is None  # this template keeps no webhook secret
         assert stack.state()["functions"]["Fn"]["coldStarts"] == 1
+        # Each function's log, besides the stack's output (REPORT lines included, as on Lambda).
+        assert "REPORT RequestId:" in (Path(state["logs_dir"]) / "Fn.log").read_text()
+        assert state["traces_file"] == str(state_dir / "traces.jsonl")
     assert not (state_dir / "stack.json").exists()

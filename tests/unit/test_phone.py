@@ -166,6 +166,27 @@ def test_separators_anywhere_after_the_plus_never_change_the_number(region: str,
     assert normalize_e164(written) == e164
 
 
-def test_mask_hides_the_subscriber_digits() -> None:
-    assert mask("+12025550143") == "+1202555****"
-    assert "0143" not in mask("+12025550143")
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        ("+12025550143", "+1*******43"),
+        ("+1 (202) 555-0143", "+1*******43"),
+        ("12025550143", "+1*******43"),  # the country code is read from the digits
+        ("+61491570156", "+61*******56"),
+        ("+999123456", "*******56"),  # no such country code
+        ("+1202", "+1*******"),  # too few digits to show any
+        ("hello", "*******"),
+        ("", "*******"),
+    ],
+)
+def test_mask_keeps_the_country_code_and_the_last_two_digits_only(number: str, masked: str) -> None:
+    assert mask(number) == masked
+
+
+def test_every_countrys_number_masks_to_its_country_code_and_last_two_digits() -> None:
+    for region in REGIONS:
+        example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+        if example is None:
+            continue
+        e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+        assert mask(e164) == f"+{example.country_code}*******{e164[-2:]}", region

@@ -60,8 +60,17 @@ def normalize_e164(value: str) -> str:
 
 
 def mask(number: str) -> str:
-    """Keep the country code and area for debugging; hide the subscriber part."""
-    return number[:-4] + "****" if len(number) > 6 else "****"
+    """The country code and the last 2 digits, for logs: +1 202 555 0143 -> "+1*******43".
+
+    Always 7 stars, so the length of the number is hidden too. Without a country code we can
+    tell (junk, or a national number) only the last 2 digits are kept, and only of a long one.
+    """
+    digits = "".join(c for c in number if c.isascii() and c.isdigit())
+    try:
+        country = f"+{phonenumbers.parse('+' + digits, None).country_code}"
+    except phonenumbers.NumberParseException:
+        country = ""
+    return f"{country}*******{digits[-2:] if len(digits) >= 6 else ''}"
 
 
 # Where Sinch delivers MMS over the XMS API (sinch-api.md section 5).
