@@ -11,7 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sinch_gateway import wiring
 from sinch_gateway.telemetry import logger, metrics, tracer
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is reported like a partial one (all ids listed) instead of
+# raised: the raised error's text would carry each record's exception into Lambda's own log.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @tracer.capture_method

@@ -4,6 +4,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from tests.integration.conftest import TENANT, Env
 
 SMS = {"to": "+12025550143", "text": "Published by another service"}
@@ -144,3 +146,21 @@ def test_a_published_mms_whose_media_sinch_would_refuse_is_rejected_with_the_che
     assert stored["status"] == "rejected"
     assert "mediaUrl" in stored["error"]["text"] and "Content-Type" in stored["error"]["text"]
     assert env.batch_requests() == []
+
+
+def test_a_batch_that_fails_whole_is_reported_record_by_record_without_the_errors_text(
+    env: Env, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from sinch_gateway import wiring
+
+    class Unavailable:
+        def handle(self, body: str, sqs_message_id: str, tenant: str | None) -> None:
+            raise ConnectionError(f"AWS is down while sending {body}")
+
+    monkeypatch.setattr(wiring, "queue_intake", Unavailable)
+
+    outcome = published(env, SMS, SMS)
+
+    # SQS makes both visible again; nothing raised, so Lambda logs no exception text of ours.
+    assert outcome["result"] == {"batchItemFailures": [{"itemIdentifier": i} for i in outcome["ids"]]}
+    assert SMS["text"] not in capfd.readouterr().out
