@@ -21,6 +21,8 @@ class Sample:
     content_type: str
     body: bytes
     chunked: bool = False  # sent with Transfer-Encoding: chunked and no Content-Length
+    content_length: str | None = None  # sent as the Content-Length header instead of the true one
+    drip_s: float = 0.0  # the answer's head comes one byte at a time, this many seconds apart
 
 
 def _png() -> bytes:
@@ -69,6 +71,10 @@ _SAMPLES = {
     "sample.mp3": Sample("audio/mpeg", _mp3()),
     "no-length.jpg": Sample("image/jpeg", _jpeg(), chunked=True),
     "wrong-type.jpg": Sample("application/octet-stream", _jpeg()),
+    # Hostile hosts, for the gateway's preflight: a length that is a digit only to Unicode, and
+    # an answer that trickles in slower than any deadline.
+    "odd-length.jpg": Sample("image/jpeg", _jpeg(), content_length="\u00b2"),
+    "slow.jpg": Sample("image/jpeg", _jpeg(), drip_s=1.0),
 }
 SAMPLE_NAMES = (*_SAMPLES, "too-large.jpg")
 
@@ -114,7 +120,7 @@ class MediaFetcher:
 
 def _check(resp: urllib3.BaseHTTPResponse, max_bytes: int) -> str | None:
     length = resp.headers.get("Content-Length", "")
-    size = int(length) if length.isdigit() else None
+    size = int(length) if length.isascii() and length.isdigit() else None
     content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
     problems = (
         (resp.status != 200, f"media host answered {resp.status}"),

@@ -17,7 +17,7 @@ from .common import STATUS_CODES, Response, dumps, error_response, iso, loads_or
 from .config import SimConfig
 from .control import Control
 from .faults import FaultRule, FaultSet
-from .media import sample
+from .media import Sample, sample
 from .oauth import TOKEN_PATH, TokenIssuer, fault_error, oauth_error
 from .recorder import Log
 from .xms import ApiRequest, XmsApi, fault_match
@@ -180,6 +180,16 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             self._write(error_response(404, "not_found", f"No sample media named {name!r}"))
             return
+        if found.drip_s:
+            self._drip(found)
+            return
+        if found.content_length is not None:
+            self.send_response(200)
+            self.send_header("Content-Type", found.content_type)
+            self.send_header("Content-Length", found.content_length)
+            self.end_headers()
+            self.close_connection = True
+            return
         if not found.chunked:
             self._send(200, {"Content-Type": found.content_type}, found.body)
             return
@@ -192,6 +202,24 @@ class _Handler(BaseHTTPRequestHandler):
                 piece = found.body[start : start + CHUNK]
                 self.wfile.write(f"{len(piece):X}\r\n".encode() + piece + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
+
+    def _drip(self, found: Sample) -> None:
+        """The head of a good answer, a byte at a time, until the client gives up (or a minute)."""
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {found.content_type}\r\n"
+            f"Content-Length: {len(found.body)}\r\n\r\n"
+        ).encode()
+        self.close_connection = True
+        deadline = time.monotonic() + 60
+        for byte in head:
+            if time.monotonic() > deadline:
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                return  # the client stopped waiting
+            time.sleep(found.drip_s)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
