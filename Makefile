@@ -1,18 +1,40 @@
 # Two commands for a fresh clone: `make run` and `make test` (see README.md).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+SHELL := bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck cfn-lint bench fault-suite openapi deploy clean
+# Hash-pinned locks of every transitive dependency, written by `make lock` from pyproject.toml.
+DEV_LOCK := requirements/dev.txt
+LAYER_LOCK := layers/messaging/requirements.txt
+LOCKS := $(DEV_LOCK) $(LAYER_LOCK) requirements/sam.txt requirements/audit.txt
+# Installs exactly what a lock names (and removes anything else), every file checked against the
+# lock's hashes. uv is itself pinned in the dev lock, from which pip installs it first.
+UV_SYNC := $(VENV)/bin/uv pip sync --quiet --system-certs --require-hashes
+
+.PHONY: install run test lint typecheck cfn-lint bench fault-suite openapi lock audit deploy clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(VENV)/.locked: $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	awk '/^[^ #]/ { pin = /^uv==/ } pin' $(DEV_LOCK) | $(PY) -m pip install --quiet --require-hashes --no-deps -r /dev/stdin
+	$(UV_SYNC) --python $(PY) $(DEV_LOCK)
+	touch $@
+
+# The project itself, editable, built by the lock's setuptools: build isolation would fetch an
+# unpinned one.
+$(STAMP): $(VENV)/.locked pyproject.toml
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps --no-build-isolation --editable .
+	touch $@
+
+# Tools in their own venvs, installed once per lock: .venv-sam (SAM CLI), .venv-audit (pip-audit).
+.venv-%/.installed: requirements/%.txt | $(VENV)/.locked
+	$(PYTHON) -m venv .venv-$*
+	$(UV_SYNC) --python .venv-$*/bin/python $<
+	touch $@
 
 run: install
 	$(PY) -m devstack
@@ -45,12 +67,50 @@ fault-suite: install
 openapi: install
 	$(PY) -m devstack.openapi
 
+# Rewrites every lock from pyproject.toml, for CPython 3.11 on the Lambda runtime's platform, with
+# the hashes of all of each release's files. Pins stay where pyproject allows them;
+# `make lock UPGRADE=1` moves every indirect pin to its newest release.
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux2014 --system-certs --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+define LAYER_INPUT
+import tomllib
+from packaging.requirements import Requirement
+with open("pyproject.toml", "rb") as file:
+    pyproject = tomllib.load(file)
+provided = pyproject["tool"]["sinch-gateway"]["lambda-runtime-provides"]
+print("\n".join(d for d in pyproject["project"]["dependencies"] if Requirement(d).name not in provided))
+endef
+export LAYER_INPUT
+lock: install
+	$(UV_COMPILE) pyproject.toml --extra dev -o $(DEV_LOCK)
+	$(PY) -c "$$LAYER_INPUT" | $(UV_COMPILE) - --constraint $(DEV_LOCK) --only-binary :all: -o $(LAYER_LOCK)
+	$(UV_COMPILE) --group pyproject.toml:sam -o requirements/sam.txt
+	$(UV_COMPILE) --group pyproject.toml:audit -o requirements/audit.txt
+
+# Known vulnerabilities in every lock, from PyPI's JSON API, which also confirms each hash (needs the
+# network; not part of `make test`). Where that API cannot be reached pip-audit would call each
+# package "not found on PyPI": ask it once first, and say so. An accepted risk:
+# make audit AUDIT_FLAGS='--ignore-vuln ID'.
+define AUDIT_PROBE
+import sys, urllib.request
+url = "https://pypi.org/pypi/pip-audit/2.10.1/json"
+try:
+    urllib.request.urlopen(url, timeout=15).close()
+except OSError as error:
+    sys.exit(f"make audit: PyPI's vulnerability data cannot be reached from here ({url}: {error}). Nothing was audited.")
+endef
+export AUDIT_PROBE
+audit: .venv-audit/.installed
+	@.venv-audit/bin/python -c "$$AUDIT_PROBE"
+	@rc=0; for lock in $(LOCKS); do echo "$$lock:"; \
+	  .venv-audit/bin/pip-audit --strict --disable-pip --require-hashes --progress-spinner off $(AUDIT_FLAGS) \
+	    -r $$lock || rc=1; \
+	done; exit $$rc
+
 # Real AWS: SAM CLI lives in its own environment (it pins an older boto3 than the project).
-deploy:
-	$(PYTHON) -m venv .venv-sam
-	.venv-sam/bin/pip install --quiet aws-sam-cli
+deploy: .venv-sam/.installed
 	.venv-sam/bin/sam build
 	.venv-sam/bin/sam deploy --guided
 
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam .venv-audit .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,6 @@
 import json
 import pathlib
 import re
-import tomllib
 from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
@@ -102,14 +101,3 @@ def test_no_secret_value_in_the_template() -> None:
     webhook = RESOURCES["WebhookSecret"]["Properties"]
     assert "SecretString" not in webhook
     assert webhook["GenerateSecretString"]["GenerateStringKey"] == "webhook_secret"
-
-
-def test_layer_requirements_match_the_project_dependencies() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    layer = [
-        line.strip()
-        for line in (ROOT / "layers/messaging/requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    # boto3 is provided by the Lambda runtime and deliberately not shipped in the layer.
-    assert sorted(layer) == sorted(d for d in project if not d.startswith("boto3"))
