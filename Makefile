@@ -44,7 +44,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy layers/messaging/sinch_gateway functions devstack tests
+	$(VENV)/bin/mypy layers/messaging/sinch_gateway functions devstack ops tests
 
 cfn-lint: install
 	$(VENV)/bin/cfn-lint template.yaml
