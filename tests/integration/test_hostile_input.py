@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from sinch_gateway import aws
 from sinch_gateway.webhook_auth import signature
 from tests.integration.conftest import PROJECT, ROOT, WEBHOOK_SECRET, Env, forget_cached_secrets
+from tests.strategies import json_values
 
 # Modest counts: each example is a few handler calls against moto.
 FUZZ = settings(
@@ -34,11 +35,7 @@ VALID_TO = "+12025550143"
 SIM_MEDIA = "<the simulator's sample image>"  # replaced by its URL: media checks never leave 127.0.0.1
 REPORT_PATH = "/v1/webhooks/sinch/delivery-reports"
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-    max_leaves=12,
-)
+JSON = json_values(max_leaves=12)
 ODD_TEXT = st.sampled_from(
     ["", " ", "\u200b", "\u3000\ufeff", "a\ud800", "\udfff", "x" * 5001, "\x00", "\u00e9", "1e400", "NaN"]
 )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sinch_gateway.errors import InvalidToken
 from sinch_gateway.listing import MAX_TOKEN_CHARS, decode_token, encode_token
 from sinch_gateway.repository import is_message_id
+from tests.strategies import json_values
 
 REF = "k1l2m3n4o5#order-7"  # tenant#clientReference
 KEY = {
@@ -65,11 +66,7 @@ def test_anything_but_a_key_we_gave_is_a_400(token: str) -> None:
     refused(token)
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-    max_leaves=12,
-)
+JSON = json_values(max_leaves=12)
 # A key with its parts replaced by anything, at any depth: the shapes a forged token takes.
 FORGED_KEY = st.fixed_dictionaries(
     {},

@@ -30,13 +30,10 @@ from sinch_gateway.sinch.xms import (
     classify,
     parse_retry_after,
 )
+from tests.strategies import json_values
 
 REF = "3f1c2a8e-5b7d-4c9e-8a6f-2d4b1e0c9a7b"
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-    max_leaves=16,
-)
+JSON = json_values(max_leaves=16)
 # Sinch's own field names, with values of any type: wrong shapes where they hurt.
 SINCH_SHAPED = st.fixed_dictionaries(
     {},

@@ -15,6 +15,7 @@ from urllib3 import HTTPResponse
 
 from sinch_gateway.credentials import SinchCredentials
 from sinch_gateway.sinch.tokens import DEFAULT_LIFETIME_S, MAX_LIFETIME_S, BearerTokens, TokenFailure
+from tests.strategies import json_values
 
 CREDENTIALS = SinchCredentials.model_validate(
     {
@@ -43,11 +44,7 @@ def fetch(status: int, body: bytes) -> tuple[str | TokenFailure, BearerTokens]:
     return tokens.bearer(CREDENTIALS), tokens
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
-    max_leaves=10,
-)
+JSON = json_values(max_leaves=10, max_items=3)
 TOKEN_SHAPED = st.fixed_dictionaries(
     {},
     optional={
