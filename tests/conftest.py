@@ -1,11 +1,17 @@
 """Suite-wide rules."""
 
 import ipaddress
+import json
+import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import urllib3
+from moto.server import ThreadedMotoServer
+
+from devstack.sinch_simulator import SinchSimulator
 
 _connect = socket.socket.connect
 _connect_ex = socket.socket.connect_ex
@@ -36,3 +42,29 @@ def _loopback_only() -> Iterator[None]:
     yield
     socket.socket.connect = _connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[str]:
+    """moto in server mode. Its state is per process: tests use names of their own."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    yield f"http://{host}:{port}"
+    moto.stop()
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[urllib3.PoolManager]:
+    pool = urllib3.PoolManager(retries=False, timeout=10)
+    yield pool
+    pool.clear()
+
+
+def control(
+    sim: SinchSimulator, http: urllib3.PoolManager, method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
+    """A call to the simulator's /_sim control API: (status, JSON)."""
+    resp = http.request(method, sim.url + path, body=None if body is None else json.dumps(body))
+    return resp.status, resp.json() if resp.data else None

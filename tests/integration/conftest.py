@@ -6,7 +6,6 @@ its function's environment from the template, so these tests exercise the deploy
 
 import importlib.util
 import json
-import logging
 import os
 import pathlib
 import time
@@ -19,7 +18,6 @@ from typing import Any
 import pytest
 import urllib3
 from aws_lambda_powertools.utilities import parameters
-from moto.server import ThreadedMotoServer
 
 from devstack import aws
 from devstack.resources import create_resources
@@ -249,34 +247,8 @@ class Env:
         self.secrets.put_secret_value(SecretId=self.webhook_secret_id, SecretString=json.dumps(webhook))
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[urllib3.PoolManager]:
-    pool = urllib3.PoolManager(retries=False, timeout=10)
-    yield pool
-    pool.clear()
-
-
-def control(
-    sim: SinchSimulator, http: urllib3.PoolManager, method: str, path: str, body: Any = None
-) -> tuple[int, Any]:
-    """A call to the simulator's /_sim control API: (status, JSON)."""
-    resp = http.request(method, sim.url + path, body=None if body is None else json.dumps(body))
-    return resp.status, resp.json() if resp.data else None
-
-
 def forget_cached_secrets() -> None:
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
-
-
-@pytest.fixture(scope="session")
-def endpoint() -> Iterator[str]:
-    """moto in server mode. Its state is per process: tests use names of their own."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
-    moto.stop()
 
 
 @pytest.fixture(scope="session")

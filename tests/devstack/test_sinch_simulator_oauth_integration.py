@@ -18,7 +18,7 @@ import pytest
 import urllib3
 
 from devstack.sinch_simulator import SinchSimulator
-from tests.integration.conftest import control
+from tests.conftest import control
 
 PLAN, TOKEN = "local-plan", "tok"
 PROJECT, KEY_ID, KEY_SECRET = "local-project", "local-key-id", "local-key-secret"

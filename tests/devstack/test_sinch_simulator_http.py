@@ -26,7 +26,7 @@ import pytest
 import urllib3
 
 from devstack.sinch_simulator import SinchSimulator
-from tests.integration.conftest import control
+from tests.conftest import control
 
 PLAN, TOKEN, SECRET = "local-plan", "tok", "whsec"
 TO, TO2, FROM = "+12025550143", "+12025550144", "+12025550100"
