@@ -175,7 +175,7 @@ def warm_requests(stack: LocalStack, n: int) -> list[tuple[str, float, float]]:
 
     rows = []
     with function_env(stack.template.function("SendFunction"), stack) as send:
-        from sinch_gateway import aws as gateway_aws
+        from sinch_gateway.data import aws as gateway_aws
 
         client = gateway_aws.dynamodb()
         post = api_event("api-send-sms.json")
@@ -194,7 +194,7 @@ def warm_requests(stack: LocalStack, n: int) -> list[tuple[str, float, float]]:
             )
         )
     with function_env(stack.template.function("DeliveryReportFunction"), stack) as report:
-        from sinch_gateway import aws as gateway_aws
+        from sinch_gateway.data import aws as gateway_aws
 
         def delivered() -> Any:
             return report(signed_report(stack, message_id))
@@ -232,7 +232,7 @@ def last_batch_request(http: urllib3.PoolManager, sinch_url: str) -> dict[str, A
 
 
 def signed_report(stack: LocalStack, message_id: str) -> dict[str, Any]:
-    from sinch_gateway.webhook_auth import signature
+    from sinch_gateway.domain.webhook_auth import signature
 
     body = json.dumps(
         {

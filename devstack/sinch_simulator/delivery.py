@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sinch_gateway.segments import count_segments
+from sinch_gateway.domain.segments import count_segments
 
 from .callbacks import CallbackSender
 from .common import utcnow

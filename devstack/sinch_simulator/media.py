@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import urllib3
 
-from sinch_gateway.media_preflight import SUPPORTED_CONTENT_TYPES
+from sinch_gateway.media.preflight import SUPPORTED_CONTENT_TYPES
 
 from .faults import FaultRule
 

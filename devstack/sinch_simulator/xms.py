@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from sinch_gateway.segments import count_segments
+from sinch_gateway.domain.segments import count_segments
 
 from .common import ApiError, Response, parse_iso, utcnow
 from .config import SimConfig

@@ -11,13 +11,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from sinch_gateway import api_problems, wiring
-from sinch_gateway.callbacks import DELIVERY_REPORT_PATH
+from sinch_gateway import wiring
+from sinch_gateway.api import problems as api_problems
 from sinch_gateway.config import get_settings
-from sinch_gateway.delivery_reports import apply_report, delivery_report_adapter
-from sinch_gateway.errors import Unauthenticated
+from sinch_gateway.domain.callbacks import DELIVERY_REPORT_PATH
+from sinch_gateway.domain.errors import Unauthenticated
+from sinch_gateway.domain.webhook_auth import Nonce, authenticate
 from sinch_gateway.telemetry import logger, metrics, tracer
-from sinch_gateway.webhook_auth import Nonce, authenticate
+from sinch_gateway.usecases.report_intake import apply_report, delivery_report_adapter
 
 app = APIGatewayRestResolver(enable_validation=True)
 api_problems.register(app)

@@ -10,12 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sinch_gateway import api_problems, listing, send_api, wiring
-from sinch_gateway.admission import admit
-from sinch_gateway.callbacks import delivery_report_url
-from sinch_gateway.config import get_settings
-from sinch_gateway.errors import MessageNotFound, NoTenant
-from sinch_gateway.models import (
+from sinch_gateway import wiring
+from sinch_gateway.api import listing
+from sinch_gateway.api import problems as api_problems
+from sinch_gateway.api.models import (
     DryRunResult,
     Health,
     MessageAccepted,
@@ -23,7 +21,12 @@ from sinch_gateway.models import (
     MessageView,
     SendMessageRequest,
 )
+from sinch_gateway.config import get_settings
+from sinch_gateway.domain.callbacks import delivery_report_url
+from sinch_gateway.domain.errors import MessageNotFound, NoTenant
 from sinch_gateway.telemetry import logger, metrics, tracer
+from sinch_gateway.usecases import send_message as send_api
+from sinch_gateway.usecases.admission import admit
 
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=api_problems.json_body)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sinch_gateway.webhook_auth import signature
+from sinch_gateway.domain.webhook_auth import signature
 from tests.integration.conftest import WEBHOOK_SECRET, Env, forget_cached_secrets
 from tests.integration.test_delivery_reports import report, submitted
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sinch_gateway import aws
-from sinch_gateway.webhook_auth import signature
+from sinch_gateway.data import aws
+from sinch_gateway.domain.webhook_auth import signature
 from tests.integration.conftest import PROJECT, ROOT, WEBHOOK_SECRET, Env, forget_cached_secrets
 from tests.strategies import json_values
 

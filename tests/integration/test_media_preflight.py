@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from devstack.sinch_simulator import SinchSimulator
-from sinch_gateway.errors import InvalidRequest
-from sinch_gateway.media_preflight import USER_AGENT, MediaInfo, MediaPolicy, preflight
+from sinch_gateway.domain.errors import InvalidRequest
+from sinch_gateway.media.preflight import USER_AGENT, MediaInfo, MediaPolicy, preflight
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2040 + b"\xff\xd9"  # 2048 bytes
 MAX = 1_048_576

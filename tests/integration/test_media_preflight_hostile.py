@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from sinch_gateway.errors import InvalidRequest
-from sinch_gateway.media_preflight import MediaInfo, MediaPolicy, preflight
+from sinch_gateway.domain.errors import InvalidRequest
+from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, preflight
 
 UNREACHABLE = "could not be reached"
 NO_LENGTH = "has no Content-Length (chunked transfer is not accepted by Sinch)"

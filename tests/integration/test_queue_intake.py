@@ -16,7 +16,7 @@ def published(env: Env, *bodies: Any) -> dict[str, Any]:
 
 
 def derived_id(sqs_message_id: str, key: str | None = None) -> str:
-    from sinch_gateway.queue_intake import queued_message_id
+    from sinch_gateway.usecases.queue_intake import queued_message_id
 
     return queued_message_id(TENANT, sqs_message_id, key)
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from sinch_gateway.credentials import SecretInvalid, SecretStore, SinchCredentials, WebhookSecrets
+from sinch_gateway.sinch.credentials import SecretInvalid, SecretStore, SinchCredentials, WebhookSecrets
 from tests.integration.conftest import Env, forget_cached_secrets
 from tests.integration.test_delivery_reports import report, submitted
 

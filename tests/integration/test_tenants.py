@@ -4,8 +4,8 @@ import json
 import time
 from typing import Any
 
-from sinch_gateway.queue_intake import queued_message_id
-from sinch_gateway.tenants import TenantPolicy
+from sinch_gateway.data.tenants import TenantPolicy
+from sinch_gateway.usecases.queue_intake import queued_message_id
 from tests.integration.conftest import OTHER_TENANT, TENANT, Env
 
 SMS = {"to": "+12025550143", "text": "Your table is ready"}

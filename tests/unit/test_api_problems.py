@@ -3,14 +3,14 @@ import json
 
 import pytest
 
-from sinch_gateway.api_problems import (
+from sinch_gateway.api.listing import decode_token, encode_token
+from sinch_gateway.api.problems import (
     MAX_BODY_BYTES,
     json_body,
     reject_undecodable_body,
     reject_unreadable_body,
 )
-from sinch_gateway.errors import SinchForbidden, SinchMisconfigured, SinchRejected, sinch_refusal
-from sinch_gateway.listing import decode_token, encode_token
+from sinch_gateway.domain.errors import SinchForbidden, SinchMisconfigured, SinchRejected, sinch_refusal
 
 
 def event(

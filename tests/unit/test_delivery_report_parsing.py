@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sinch_gateway.delivery_reports import (
+from sinch_gateway.usecases.report_intake import (
     BatchDeliveryReport,
     RecipientDeliveryReport,
     delivery_report_adapter,

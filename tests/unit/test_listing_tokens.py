@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sinch_gateway.errors import InvalidToken
-from sinch_gateway.listing import MAX_TOKEN_CHARS, decode_token, encode_token
-from sinch_gateway.repository import is_message_id
+from sinch_gateway.api.listing import MAX_TOKEN_CHARS, decode_token, encode_token
+from sinch_gateway.data.messages import is_message_id
+from sinch_gateway.domain.errors import InvalidToken
 from tests.strategies import json_values
 
 REF = "k1l2m3n4o5#order-7"  # tenant#clientReference

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sinch_gateway import media_preflight
 from sinch_gateway.config import Settings
-from sinch_gateway.errors import InvalidRequest
-from sinch_gateway.media_preflight import (
+from sinch_gateway.domain.errors import InvalidRequest
+from sinch_gateway.media import preflight as media_preflight
+from sinch_gateway.media.preflight import (
     MediaInfo,
     MediaPolicy,
     _Answer,

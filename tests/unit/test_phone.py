@@ -3,7 +3,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from sinch_gateway.phone import InvalidPhoneNumber, mask, normalize_e164
+from sinch_gateway.domain.phone import InvalidPhoneNumber, mask, normalize_e164
 
 
 @pytest.mark.parametrize(

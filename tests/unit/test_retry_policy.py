@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sinch_gateway.retry_policy import next_delay
-from sinch_gateway.send_queue import MAX_WAIT_S, SendQueue, bounded_wait
+from sinch_gateway.data.send_queue import MAX_WAIT_S, SendQueue, bounded_wait
+from sinch_gateway.domain.retry_policy import next_delay
 
 
 def test_backoff_grows_exponentially_within_full_jitter() -> None:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sinch_gateway.segments import GSM7_BASIC, GSM7_EXTENSION, count_segments
+from sinch_gateway.domain.segments import GSM7_BASIC, GSM7_EXTENSION, count_segments
 
 
 @pytest.mark.parametrize(

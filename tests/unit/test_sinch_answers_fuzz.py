@@ -13,7 +13,6 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from urllib3 import HTTPResponse
 
-from sinch_gateway.sending import unavailable_error
 from sinch_gateway.sinch.xms import (
     MAX_ERROR_TEXT_CHARS,
     MAX_RETRY_AFTER_S,
@@ -30,6 +29,7 @@ from sinch_gateway.sinch.xms import (
     classify,
     parse_retry_after,
 )
+from sinch_gateway.usecases.sending import unavailable_error
 from tests.strategies import json_values
 
 REF = "3f1c2a8e-5b7d-4c9e-8a6f-2d4b1e0c9a7b"

@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from urllib3 import HTTPResponse
 
-from sinch_gateway.credentials import SinchCredentials
+from sinch_gateway.sinch.credentials import SinchCredentials
 from sinch_gateway.sinch.tokens import DEFAULT_LIFETIME_S, MAX_LIFETIME_S, BearerTokens, TokenFailure
 from tests.strategies import json_values
 

@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from sinch_gateway.status import FINAL_STATUSES, Status, can_move, from_sinch
+from sinch_gateway.domain.status import FINAL_STATUSES, Status, can_move, from_sinch
 
 
 def test_the_lifecycle_moves_forward() -> None:

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sinch_gateway.errors import Unauthenticated
-from sinch_gateway.webhook_auth import authenticate, signature, verify_signature
+from sinch_gateway.domain.errors import Unauthenticated
+from sinch_gateway.domain.webhook_auth import authenticate, signature, verify_signature
 from tests.sinch_vectors import (
     VECTOR_BODY,
     VECTOR_NONCE,

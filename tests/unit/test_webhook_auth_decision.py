@@ -4,9 +4,9 @@ import base64
 
 import pytest
 
-from sinch_gateway.credentials import WebhookSecrets
-from sinch_gateway.errors import Unauthenticated
-from sinch_gateway.webhook_auth import Nonce, Verified, authenticate
+from sinch_gateway.domain.errors import Unauthenticated
+from sinch_gateway.domain.webhook_auth import Nonce, Verified, authenticate
+from sinch_gateway.sinch.credentials import WebhookSecrets
 from tests.sinch_vectors import VECTOR_BODY, VECTOR_NONCE, VECTOR_SECRET, VECTOR_SIGNATURE, VECTOR_TIMESTAMP
 
 NOW = int(VECTOR_TIMESTAMP) + 10

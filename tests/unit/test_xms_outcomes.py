@@ -128,7 +128,7 @@ def test_a_dry_run_answer_is_read_per_recipient() -> None:
 
 
 def test_the_host_follows_region_and_auth_style() -> None:
-    from sinch_gateway.credentials import SinchCredentials
+    from sinch_gateway.sinch.credentials import SinchCredentials
 
     plan = SinchCredentials.model_validate(
         {"service_plan_id": "plan", "api_token": "t", "region": "eu", "from_number": "+12025550100"}
@@ -150,7 +150,7 @@ def test_the_host_follows_region_and_auth_style() -> None:
 def test_a_secret_missing_what_its_auth_style_needs_is_refused() -> None:
     from pydantic import ValidationError
 
-    from sinch_gateway.credentials import SinchCredentials
+    from sinch_gateway.sinch.credentials import SinchCredentials
 
     with pytest.raises(ValidationError, match="key_id, key_secret"):
         SinchCredentials.model_validate({"auth": "oauth", "project_id": "p", "from_number": "+12025550100"})

@@ -43,7 +43,7 @@ def _is_phone_number(digits: str, with_plus: bool) -> bool:
 def _mask_numbers_in(span: str) -> str:
     """Mask each phone number in a run of digit groups (a run may join two numbers, or a number
     and its neighbour: every stretch of whole groups is tried, longest first)."""
-    from sinch_gateway.phone import mask
+    from sinch_gateway.domain.phone import mask
 
     groups = list(_DIGIT_RUN.finditer(span))
     counts = [0]  # digits in groups[:i]

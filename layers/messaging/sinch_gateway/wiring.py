@@ -6,23 +6,23 @@ from functools import lru_cache
 
 import urllib3
 
-from sinch_gateway import aws
 from sinch_gateway.config import get_settings
-from sinch_gateway.credentials import (
+from sinch_gateway.data import aws
+from sinch_gateway.data.messages import MessageRepository
+from sinch_gateway.data.nonces import NonceStore
+from sinch_gateway.data.send_queue import SendQueue
+from sinch_gateway.data.tenants import TenantDirectory
+from sinch_gateway.data.unmatched import UnmatchedReports
+from sinch_gateway.sinch.credentials import (
     CredentialStore,
     SecretStore,
     SinchCredentials,
     WebhookSecrets,
     WebhookSecretStore,
 )
-from sinch_gateway.queue_intake import QueueIntake
-from sinch_gateway.replay_guard import NonceStore
-from sinch_gateway.repository import MessageRepository
-from sinch_gateway.send_queue import SendQueue
-from sinch_gateway.sending import MessageSender
 from sinch_gateway.sinch.xms import XmsClient
-from sinch_gateway.tenants import TenantDirectory
-from sinch_gateway.unmatched_reports import UnmatchedReports
+from sinch_gateway.usecases.queue_intake import QueueIntake
+from sinch_gateway.usecases.sending import MessageSender
 
 
 @lru_cache(maxsize=1)

@@ -13,7 +13,7 @@ import urllib3
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from urllib3.exceptions import HTTPError
 
-from sinch_gateway.credentials import SinchCredentials
+from sinch_gateway.sinch.credentials import SinchCredentials
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 
-from sinch_gateway.credentials import CredentialStore, SecretInvalid
-from sinch_gateway.message import utcnow
+from sinch_gateway.domain.message import utcnow
+from sinch_gateway.sinch.credentials import CredentialStore, SecretInvalid
 from sinch_gateway.sinch.tokens import BearerTokens, TokenFailure
 
 

@@ -4,10 +4,10 @@ the tenant's policy first (cheap, and no media is fetched for a refused destinat
 
 from __future__ import annotations
 
+from sinch_gateway.api.models import SendMessageRequest
 from sinch_gateway.config import Settings
-from sinch_gateway.media_preflight import check_message_media
-from sinch_gateway.models import SendMessageRequest
-from sinch_gateway.tenants import TenantDirectory
+from sinch_gateway.data.tenants import TenantDirectory
+from sinch_gateway.media.preflight import check_message_media
 
 
 def admit(request: SendMessageRequest, tenant_id: str, tenants: TenantDirectory, settings: Settings) -> None:

@@ -30,7 +30,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from aws_lambda_powertools import Logger
 
-from sinch_gateway.errors import InvalidRequest
+from sinch_gateway.domain.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

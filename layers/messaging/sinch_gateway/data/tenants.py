@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from sinch_gateway.errors import DestinationNotAllowed, MmsNotAllowed
-from sinch_gateway.models import Channel
-from sinch_gateway.phone import country_label, region_of
+from sinch_gateway.api.models import Channel
+from sinch_gateway.domain.errors import DestinationNotAllowed, MmsNotAllowed
+from sinch_gateway.domain.phone import country_label, region_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -12,17 +12,17 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sinch_gateway.admission import admit
-from sinch_gateway.callbacks import delivery_report_url
+from sinch_gateway.api.models import Channel, SendMessageRequest, StatusEvent, storable, validation_message
 from sinch_gateway.config import Settings
-from sinch_gateway.errors import InvalidRequest, MessageNotFound
-from sinch_gateway.message import MessageRecord
-from sinch_gateway.models import Channel, SendMessageRequest, StatusEvent, storable, validation_message
-from sinch_gateway.repository import MessageRepository
-from sinch_gateway.send_queue import RETRY_KIND, SendQueue
-from sinch_gateway.sending import MessageSender
-from sinch_gateway.status import Status
-from sinch_gateway.tenants import TenantDirectory
+from sinch_gateway.data.messages import MessageRepository
+from sinch_gateway.data.send_queue import RETRY_KIND, SendQueue
+from sinch_gateway.data.tenants import TenantDirectory
+from sinch_gateway.domain.callbacks import delivery_report_url
+from sinch_gateway.domain.errors import InvalidRequest, MessageNotFound
+from sinch_gateway.domain.message import MessageRecord
+from sinch_gateway.domain.status import Status
+from sinch_gateway.usecases.admission import admit
+from sinch_gateway.usecases.sending import MessageSender
 
 logger = Logger(child=True)
 metrics = Metrics()

@@ -17,11 +17,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sinch_gateway import aws, wiring
-from sinch_gateway.admission import admit
-from sinch_gateway.api_problems import HttpAnswer, error_answer
+from sinch_gateway import wiring
+from sinch_gateway.api.models import SendMessageRequest
+from sinch_gateway.api.problems import HttpAnswer, error_answer
 from sinch_gateway.config import get_settings
-from sinch_gateway.errors import (
+from sinch_gateway.data import aws
+from sinch_gateway.domain.errors import (
     Conflict,
     GatewayError,
     InvalidRequest,
@@ -29,9 +30,9 @@ from sinch_gateway.errors import (
     SinchUnavailable,
     sinch_refusal,
 )
-from sinch_gateway.message import MessageRecord
-from sinch_gateway.models import SendMessageRequest
-from sinch_gateway.status import Status
+from sinch_gateway.domain.message import MessageRecord
+from sinch_gateway.domain.status import Status
+from sinch_gateway.usecases.admission import admit
 
 IDEMPOTENCY_WINDOW_S = 24 * 60 * 60
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from sinch_gateway.repository import bookkeeping_id, condition_failed
-from sinch_gateway.webhook_auth import Nonce
+from sinch_gateway.data.messages import bookkeeping_id, condition_failed
+from sinch_gateway.domain.webhook_auth import Nonce
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -18,8 +18,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from sinch_gateway.errors import GatewayError
-from sinch_gateway.models import Problem, validation_message
+from sinch_gateway.api.models import Problem, validation_message
+from sinch_gateway.domain.errors import GatewayError
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024

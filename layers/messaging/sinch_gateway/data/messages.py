@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from sinch_gateway.message import MessageRecord, utcnow
-from sinch_gateway.models import StatusEvent
-from sinch_gateway.status import SENDABLE_STATUSES, Status
+from sinch_gateway.api.models import StatusEvent
+from sinch_gateway.domain.message import MessageRecord, utcnow
+from sinch_gateway.domain.status import SENDABLE_STATUSES, Status
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -10,8 +10,8 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
-from sinch_gateway.message import utcnow
-from sinch_gateway.repository import bookkeeping_id
+from sinch_gateway.data.messages import bookkeeping_id
+from sinch_gateway.domain.message import utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sinch_gateway.errors import InvalidToken
-from sinch_gateway.models import MessagePage
-from sinch_gateway.repository import MessageRepository, is_message_id, tenant_ref
+from sinch_gateway.api.models import MessagePage
+from sinch_gateway.data.messages import MessageRepository, is_message_id, tenant_ref
+from sinch_gateway.domain.errors import InvalidToken
 
 MAX_TOKEN_CHARS = 2048
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")

@@ -7,8 +7,11 @@ import json
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from sinch_gateway.api.models import Channel, DryRunRecipient, DryRunResult, SendMessageRequest, StatusEvent
 from sinch_gateway.config import Settings
-from sinch_gateway.errors import (
+from sinch_gateway.data.messages import MessageRepository, Transition
+from sinch_gateway.data.send_queue import SendQueue
+from sinch_gateway.domain.errors import (
     Conflict,
     GatewayError,
     MessageNotFound,
@@ -16,13 +19,11 @@ from sinch_gateway.errors import (
     SinchUnavailable,
     sinch_refusal,
 )
-from sinch_gateway.message import MessageRecord, utcnow
-from sinch_gateway.models import Channel, DryRunRecipient, DryRunResult, SendMessageRequest, StatusEvent
-from sinch_gateway.phone import mask
-from sinch_gateway.repository import MessageRepository, Transition
-from sinch_gateway.retry_policy import next_delay
-from sinch_gateway.segments import count_segments
-from sinch_gateway.send_queue import SendQueue
+from sinch_gateway.domain.message import MessageRecord, utcnow
+from sinch_gateway.domain.phone import mask
+from sinch_gateway.domain.retry_policy import next_delay
+from sinch_gateway.domain.segments import count_segments
+from sinch_gateway.domain.status import SENDABLE_STATUSES, Status
 from sinch_gateway.sinch.xms import (
     Accepted,
     Answered,
@@ -35,7 +36,6 @@ from sinch_gateway.sinch.xms import (
     Transient,
     XmsClient,
 )
-from sinch_gateway.status import SENDABLE_STATUSES, Status
 
 logger = Logger(child=True)
 metrics = Metrics()

@@ -22,8 +22,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from sinch_gateway.phone import mms_unavailable_reason, normalize_e164
-from sinch_gateway.status import Status
+from sinch_gateway.domain.phone import mms_unavailable_reason, normalize_e164
+from sinch_gateway.domain.status import Status
 
 SMS_MAX_CHARS = 1600
 MMS_MAX_CHARS = 5000

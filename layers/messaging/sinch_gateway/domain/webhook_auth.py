@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from sinch_gateway.errors import Unauthenticated
+from sinch_gateway.domain.errors import Unauthenticated
 
 SIGNATURE = "x-sinch-webhook-signature"
 NONCE = "x-sinch-webhook-signature-nonce"

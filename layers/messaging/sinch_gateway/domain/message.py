@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from sinch_gateway.models import Channel, MessageAccepted, MessageError, MessageView, StatusEvent
-from sinch_gateway.status import Status
+from sinch_gateway.api.models import Channel, MessageAccepted, MessageError, MessageView, StatusEvent
+from sinch_gateway.domain.status import Status
 
 
 def utcnow() -> datetime:
