@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ops.tenants import CreatedTenant, Target, create_tenant
-from sinch_gateway.data.tenants import TenantPolicy
+from sinch_gateway.domain.tenants import TenantPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient

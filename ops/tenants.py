@@ -28,7 +28,8 @@ import boto3
 import phonenumbers
 from botocore.exceptions import ClientError
 
-from sinch_gateway.data.tenants import Tenant, TenantPolicy, tenant_from_item, tenant_to_item
+from sinch_gateway.data.tenants import tenant_from_item, tenant_to_item
+from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient

@@ -20,6 +20,7 @@ from sinch_gateway.api.models import (
     MessagePage,
     MessageView,
     SendMessageRequest,
+    message_view,
 )
 from sinch_gateway.config import get_settings
 from sinch_gateway.domain.callbacks import delivery_report_url
@@ -95,7 +96,7 @@ def send_message(
     tenant_id = current_tenant()
     if dry_run:
         admit(message, tenant_id, wiring.tenants(), settings)
-        return Response(200, "application/json", wiring.sender().dry_run(message).model_dump_json())
+        return Response(200, "application/json", wiring.sender().dry_run(message.draft()).model_dump_json())
     request_context = app.current_event.request_context
     callback_url = delivery_report_url(
         settings.public_base_url, request_context.domain_name, request_context.stage
@@ -136,7 +137,7 @@ def get_message(id: str) -> MessageView:  # the name is the path parameter's, as
     record = wiring.repository().get_for_tenant(current_tenant(), id)
     if record is None:
         raise MessageNotFound(f"No message with id {id}.")
-    return record.view()
+    return message_view(record)
 
 
 @app.delete(
@@ -146,7 +147,7 @@ def get_message(id: str) -> MessageView:  # the name is the path parameter's, as
 )
 @tracer.capture_method
 def cancel_message(id: str) -> MessageView:
-    return wiring.sender().cancel(current_tenant(), id).view()
+    return message_view(wiring.sender().cancel(current_tenant(), id))
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)

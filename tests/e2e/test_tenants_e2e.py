@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from ops import tenants as ops
-from sinch_gateway.data.tenants import TenantPolicy
+from sinch_gateway.domain.tenants import TenantPolicy
 from tests.e2e.conftest import LocalStack
 
 SMS = {"to": "+12025550143", "text": "Two tenants, one gateway"}

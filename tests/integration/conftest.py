@@ -24,7 +24,8 @@ from devstack.resources import create_resources
 from devstack.runtime import function_environment
 from devstack.sinch_simulator import SinchSimulator
 from devstack.template import Template
-from sinch_gateway.data.tenants import Tenant, TenantPolicy, tenant_to_item
+from sinch_gateway.data.tenants import tenant_to_item
+from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 from sinch_gateway.domain.webhook_auth import signature
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

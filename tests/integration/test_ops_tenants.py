@@ -9,7 +9,7 @@ import pytest
 
 from devstack import aws
 from ops import tenants as ops
-from sinch_gateway.data.tenants import TenantPolicy
+from sinch_gateway.domain.tenants import TenantPolicy
 
 REGION = "us-east-1"
 

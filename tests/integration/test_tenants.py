@@ -4,7 +4,7 @@ import json
 import time
 from typing import Any
 
-from sinch_gateway.data.tenants import TenantPolicy
+from sinch_gateway.domain.tenants import TenantPolicy
 from sinch_gateway.usecases.queue_intake import queued_message_id
 from tests.integration.conftest import OTHER_TENANT, TENANT, Env
 

@@ -10,7 +10,6 @@ from sinch_gateway.api.problems import (
     reject_undecodable_body,
     reject_unreadable_body,
 )
-from sinch_gateway.domain.errors import SinchForbidden, SinchMisconfigured, SinchRejected, sinch_refusal
 
 
 def event(
@@ -47,16 +46,6 @@ def test_anything_but_json_is_415(content_type: str | None) -> None:
 
 def test_reads_and_deletes_are_not_checked() -> None:
     assert reject_unreadable_body(event(None, None, method="GET")) is None
-
-
-@pytest.mark.parametrize(
-    ("status", "kind"),
-    [(400, SinchRejected), (403, SinchForbidden), (404, SinchMisconfigured), (415, SinchMisconfigured)],
-)
-def test_sinch_refusals_map_to_our_problems(status: int, kind: type) -> None:
-    error = sinch_refusal(status, "some_code", "why")
-    assert isinstance(error, kind)
-    assert error.extra["sinchCode"] == "some_code"
 
 
 def test_a_next_token_round_trips_and_is_bound_to_its_listing() -> None:

@@ -3,7 +3,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sinch_gateway.api.models import Channel, SendMessageRequest, storable, validation_message
+from sinch_gateway.api.models import SendMessageRequest, storable, validation_message
+from sinch_gateway.domain.content import Channel
 
 
 def test_sms_when_there_is_no_media() -> None:

@@ -13,16 +13,11 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from urllib3 import HTTPResponse
 
+from sinch_gateway.domain.content import Api
+from sinch_gateway.domain.outcomes import Accepted, Answered, AuthFailed, DryRun, NotFound, Refused, Transient
 from sinch_gateway.sinch.xms import (
     MAX_ERROR_TEXT_CHARS,
     MAX_RETRY_AFTER_S,
-    Accepted,
-    Answered,
-    AuthFailed,
-    DryRun,
-    NotFound,
-    Refused,
-    Transient,
     as_dry_run,
     as_lookup,
     as_send_outcome,
@@ -90,11 +85,11 @@ def test_any_answer_is_a_typed_outcome_with_values_we_can_use(
     assert isinstance(outcome, Answered | Transient | Refused | AuthFailed)
     if isinstance(outcome, Transient):
         assert outcome.retry_after_s is None or 0 <= outcome.retry_after_s <= MAX_RETRY_AFTER_S
-        assert unavailable_error(outcome).headers["Retry-After"].isdigit()
+        assert unavailable_error(Api.XMS, outcome).headers["Retry-After"].isdigit()
     if isinstance(outcome, Refused):
         assert re.fullmatch(r"[a-z0-9_]{1,64}", outcome.code)
         assert len(outcome.text) <= MAX_ERROR_TEXT_CHARS and storable(outcome.text)
-        unavailable_error(outcome)
+        unavailable_error(Api.XMS, outcome)
 
     sent = as_send_outcome(outcome)
     assert isinstance(sent, Accepted | Transient | Refused | AuthFailed)
@@ -102,7 +97,7 @@ def test_any_answer_is_a_typed_outcome_with_values_we_can_use(
     assert isinstance(found, Accepted | NotFound | Transient | Refused | AuthFailed)
     for batch in (sent, found):
         if isinstance(batch, Accepted):
-            assert re.fullmatch(r"[\x21-\x7e]{1,128}", batch.batch_id)
+            assert re.fullmatch(r"[\x21-\x7e]{1,128}", batch.sinch_id)
     dry = as_dry_run(outcome)
     assert isinstance(dry, DryRun | Transient | Refused | AuthFailed)
     if isinstance(dry, DryRun):

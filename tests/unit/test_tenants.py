@@ -4,9 +4,10 @@ from typing import Any
 
 import pytest
 
-from sinch_gateway.api.models import Channel
-from sinch_gateway.data.tenants import Tenant, TenantDirectory, TenantPolicy, tenant_from_item, tenant_to_item
+from sinch_gateway.data.tenants import TenantDirectory, tenant_from_item, tenant_to_item
+from sinch_gateway.domain.content import Channel
 from sinch_gateway.domain.errors import DestinationNotAllowed, MmsNotAllowed
+from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 
 US, AU, JM = "+12025550143", "+61491570156", "+18765550123"
 

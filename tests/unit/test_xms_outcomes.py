@@ -5,12 +5,9 @@ from email.utils import format_datetime
 import pytest
 from urllib3 import HTTPResponse
 
+from sinch_gateway.domain.content import SmsContent, XmsMediaContent
+from sinch_gateway.domain.outcomes import Accepted, AuthFailed, OutboundMessage, Refused, Transient
 from sinch_gateway.sinch.xms import (
-    Accepted,
-    AuthFailed,
-    OutboundMessage,
-    Refused,
-    Transient,
     as_dry_run,
     as_send_outcome,
     batch_body,
@@ -52,7 +49,9 @@ def test_401_is_an_auth_failure() -> None:
 
 
 def test_429_honours_retry_after() -> None:
-    assert classify(response(429, {}, {"Retry-After": "3"})) == Transient("rate_limited", 3.0)
+    assert classify(response(429, {}, {"Retry-After": "3"})) == Transient(
+        "rate_limited", 3.0, rate_limited=True
+    )
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
@@ -69,9 +68,7 @@ def test_retry_after_as_an_http_date() -> None:
 
 def test_batch_bodies_carry_our_id_and_callback() -> None:
     sms = batch_body(
-        OutboundMessage(
-            to="+12025550143", client_reference="m-1", callback_url="https://x.test/cb", text="Hi"
-        ),
+        OutboundMessage("m-1", "+12025550143", SmsContent(text="Hi"), callback_url="https://x.test/cb"),
         "+12025550100",
     )
     assert sms == {
@@ -85,11 +82,10 @@ def test_batch_bodies_carry_our_id_and_callback() -> None:
     }
     mms = batch_body(
         OutboundMessage(
-            to="+12025550143",
-            client_reference="m-2",
+            "m-2",
+            "+12025550143",
+            XmsMediaContent(media_url="https://cdn.test/a.jpg", subject="S"),
             callback_url="https://x.test/cb",
-            media_url="https://cdn.test/a.jpg",
-            subject="S",
         ),
         "+12025550100",
     )
@@ -101,7 +97,7 @@ def test_a_scheduled_batch_carries_send_at_in_utc() -> None:
     when = datetime(2026, 12, 1, 11, 30, tzinfo=timezone(timedelta(hours=1)))
     body = batch_body(
         OutboundMessage(
-            to="+12025550143", client_reference="m", callback_url="https://x.test/cb", text="Hi", send_at=when
+            "m", "+12025550143", SmsContent(text="Hi"), callback_url="https://x.test/cb", send_at=when
         ),
         "+12025550100",
     )

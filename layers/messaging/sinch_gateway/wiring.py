@@ -13,6 +13,7 @@ from sinch_gateway.data.nonces import NonceStore
 from sinch_gateway.data.send_queue import SendQueue
 from sinch_gateway.data.tenants import TenantDirectory
 from sinch_gateway.data.unmatched import UnmatchedReports
+from sinch_gateway.domain.content import Api
 from sinch_gateway.sinch.credentials import (
     CredentialStore,
     SecretStore,
@@ -20,7 +21,7 @@ from sinch_gateway.sinch.credentials import (
     WebhookSecrets,
     WebhookSecretStore,
 )
-from sinch_gateway.sinch.xms import XmsClient
+from sinch_gateway.sinch.xms import XmsChannel
 from sinch_gateway.usecases.queue_intake import QueueIntake
 from sinch_gateway.usecases.sending import MessageSender
 
@@ -77,14 +78,9 @@ def queue_intake() -> QueueIntake:
 @lru_cache(maxsize=1)
 def sender() -> MessageSender:
     settings = get_settings()
-    xms = XmsClient(
+    xms = XmsChannel(
         credentials(),
         urllib3.PoolManager(maxsize=10, retries=False),
         urllib3.Timeout(connect=settings.sinch_connect_timeout_s, read=settings.sinch_read_timeout_s),
     )
-    return MessageSender(
-        repository(),
-        xms,
-        SendQueue(aws.sqs(), settings.send_queue_url, settings.dead_letter_queue_url),
-        settings,
-    )
+    return MessageSender(repository(), {Api.XMS: xms}, send_queue(), settings)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sinch_gateway.api.models import MessagePage
+from sinch_gateway.api.models import MessagePage, message_view
 from sinch_gateway.data.messages import MessageRepository, is_message_id, tenant_ref
 from sinch_gateway.domain.errors import InvalidToken
 
@@ -60,5 +60,5 @@ def page_by_client_reference(
     start = decode_token(next_token, tenant_ref(tenant_id, client_reference)) if next_token else None
     records, last_key = repository.list_by_client_reference(tenant_id, client_reference, limit, start)
     return MessagePage(
-        items=[r.view() for r in records], next_token=encode_token(last_key) if last_key else None
+        items=[message_view(r) for r in records], next_token=encode_token(last_key) if last_key else None
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -15,13 +14,13 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
-    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
-    model_serializer,
 )
 from pydantic.alias_generators import to_camel
 
+from sinch_gateway.domain.content import Api, Channel, SmsContent, XmsMediaContent
+from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
 from sinch_gateway.domain.phone import mms_unavailable_reason, normalize_e164
 from sinch_gateway.domain.status import Status
 
@@ -62,11 +61,6 @@ def is_blank(text: str) -> bool:
         c.isspace() or c in _SHOWS_NOTHING or unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp")
         for c in text
     )
-
-
-class Channel(StrEnum):
-    SMS = "sms"
-    MMS = "mms"
 
 
 class _ApiModel(BaseModel):
@@ -116,6 +110,17 @@ class SendMessageRequest(_ApiModel):
     def channel(self) -> Channel:
         return Channel.MMS if self.media_url else Channel.SMS
 
+    def draft(self) -> MessageDraft:
+        """The message as it will be stored, once every check passed."""
+        content: SmsContent | XmsMediaContent
+        if self.media_url is None:
+            content = SmsContent(text=self.text or "")
+        else:
+            content = XmsMediaContent(media_url=str(self.media_url), text=self.text, subject=self.subject)
+        return MessageDraft(
+            to=self.to, content=content, client_reference=self.client_reference, send_at=self.send_at
+        )
+
     @field_validator("to")
     @classmethod
     def _mms_needs_a_country_sinch_serves(cls, to: str, info: ValidationInfo) -> str:
@@ -161,26 +166,6 @@ class SendMessageRequest(_ApiModel):
         return subject
 
 
-class StatusEvent(_ApiModel):
-    status: Status
-    at: datetime
-    code: int | str | None = Field(default=None, description="Sinch's code for this status, if any")
-    detail: str | None = None
-    operator_at: datetime | None = Field(
-        default=None, description="When the operator reported this status (Sinch's operator_status_at)"
-    )
-    stale: bool | None = Field(
-        default=None,
-        description="True for a delivery report that came after a later or equal status "
-        "(duplicate, late or out of order): kept here, but it did not change the status",
-    )
-
-    @model_serializer(mode="wrap")
-    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # An event says only what happened: no "code": null on our own events.
-        return {k: v for k, v in handler(self).items() if v is not None}
-
-
 class MessageError(_ApiModel):
     code: str
     text: str
@@ -192,6 +177,7 @@ class MessageAccepted(_ApiModel):
     id: str
     status: Status
     channel: Channel
+    api: Api = Field(description="The Sinch API that carries it: xms, or mms-json")
     to: str
     client_reference: str | None = None
     segments: int | None = Field(default=None, description="SMS segments the text needs")
@@ -203,11 +189,44 @@ class MessageAccepted(_ApiModel):
 class MessageView(MessageAccepted):
     """Answer to GET /v1/messages/{id}."""
 
-    batch_id: str | None = None
+    batch_id: str | None = Field(
+        default=None, description="Sinch's id for it: the XMS batch id, or the MMS JSON API's tracking id"
+    )
     attempts: int
     error: MessageError | None = None
+    delivered_as: Channel | None = Field(
+        default=None, description='"sms" when Sinch delivered an MMS as its fallback SMS'
+    )
     events: list[StatusEvent]
     updated_at: datetime
+
+
+def accepted_view(record: MessageRecord) -> MessageAccepted:
+    return MessageAccepted(
+        id=record.id,
+        status=record.status,
+        channel=record.channel,
+        api=record.api,
+        to=record.to,
+        client_reference=record.client_reference,
+        segments=record.segments,
+        encoding=record.encoding,
+        send_at=record.send_at,
+        created_at=record.created_at,
+    )
+
+
+def message_view(record: MessageRecord) -> MessageView:
+    error = MessageError(code=record.error_code, text=record.error_text or "") if record.error_code else None
+    return MessageView(
+        **accepted_view(record).model_dump(),
+        batch_id=record.batch_id,
+        attempts=record.attempts,
+        error=error,
+        delivered_as=record.delivered_as,
+        events=record.events,
+        updated_at=record.updated_at,
+    )
 
 
 class MessagePage(_ApiModel):
@@ -219,9 +238,9 @@ class MessagePage(_ApiModel):
 
 class DryRunRecipient(_ApiModel):
     to: str
-    segments: int
-    encoding: Literal["GSM", "UNICODE"]
-    body: str
+    segments: int | None = Field(default=None, description="SMS parts (SMS only)")
+    encoding: Literal["GSM", "UNICODE"] | None = Field(default=None, description="SMS encoding (SMS only)")
+    body: str | None = None
 
 
 class DryRunResult(_ApiModel):
@@ -229,6 +248,7 @@ class DryRunResult(_ApiModel):
 
     dry_run: Literal[True] = True
     channel: Channel
+    api: Api
     number_of_messages: int = Field(description="Messages Sinch would bill")
     recipients: list[DryRunRecipient]
 

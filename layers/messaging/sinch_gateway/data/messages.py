@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import re
 import time
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from sinch_gateway.api.models import StatusEvent
-from sinch_gateway.domain.message import MessageRecord, utcnow
-from sinch_gateway.domain.status import SENDABLE_STATUSES, Status
+from sinch_gateway.domain.message import MessageRecord, StatusEvent, utcnow
+from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,12 +25,6 @@ def _to_item(values: dict[str, Any]) -> dict[str, Any]:
 
 def _from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
-
-
-class Transition(Enum):
-    MOVED = "moved"
-    STALE = "stale"  # the message is already at this status or further on
-    MISSING = "missing"  # no such message
 
 
 CLIENT_REFERENCE_INDEX = "byClientReference"

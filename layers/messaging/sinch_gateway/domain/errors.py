@@ -109,16 +109,3 @@ class Unauthenticated(GatewayError):
     status = 401
     type = "/problems/unauthenticated"
     title = "Authentication failed"
-
-
-def sinch_refusal(http_status: int, code: str, text: str, **extra: object) -> GatewayError:
-    """What a Sinch refusal means for our client (the table is in the README)."""
-    detail = f"Sinch answered {http_status} {code}: {text}".rstrip(": ")
-    kind: type[GatewayError]
-    if http_status == 400:
-        kind = SinchRejected
-    elif http_status == 403:
-        kind = SinchForbidden
-    else:
-        kind = SinchMisconfigured
-    return kind(detail, extra={"sinchStatus": http_status, "sinchCode": code, **extra})

@@ -1,15 +1,15 @@
-"""The stored message: one DynamoDB item per message, with its status events."""
+"""The stored message: one DynamoDB item per message, with its content and status events."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 from pydantic.alias_generators import to_camel
 
-from sinch_gateway.api.models import Channel, MessageAccepted, MessageError, MessageView, StatusEvent
+from sinch_gateway.domain.content import Api, Channel, MessageContent, api_of, channel_of
 from sinch_gateway.domain.status import Status
 
 
@@ -17,21 +17,49 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class MessageRecord(BaseModel):
+class _Stored(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
 
+
+class StatusEvent(_Stored):
+    status: Status
+    at: datetime
+    code: int | str | None = Field(default=None, description="Sinch's code for this status, if any")
+    detail: str | None = None
+    operator_at: datetime | None = Field(
+        default=None, description="When the operator reported this status (Sinch's operator_status_at)"
+    )
+    stale: bool | None = Field(
+        default=None,
+        description="True for a delivery report that came after a later or equal status "
+        "(duplicate, late or out of order): kept here, but it did not change the status",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An event says only what happened: no "code": null on our own events.
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
+class MessageDraft(_Stored):
+    """A message that passed every check, before it is recorded."""
+
+    to: str
+    content: MessageContent
+    client_reference: str | None = None
+    send_at: datetime | None = None
+
+
+class MessageRecord(_Stored):
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     tenant_id: str = Field(min_length=1, description="The API key id the message belongs to")
-    channel: Channel
     to: str
+    content: MessageContent
     sender: str | None = None
-    text: str | None = None
-    media_url: str | None = None
-    subject: str | None = None
     client_reference: str | None = None
     send_at: datetime | None = None
     callback_url: str | None = None
-    batch_id: str | None = None
+    batch_id: str | None = None  # Sinch's id for what it accepted: XMS batch id or MMS tracking id
     status: Status = Status.ACCEPTED
     attempts: int = 0
     error_code: str | None = None
@@ -39,34 +67,19 @@ class MessageRecord(BaseModel):
     sinch_http_status: int | None = None
     segments: int | None = None
     encoding: Literal["GSM", "UNICODE"] | None = None
+    delivered_as: Channel | None = None  # set when Sinch delivered an MMS as its fallback SMS
     events: list[StatusEvent] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     ttl: int | None = None
 
+    @property
+    def channel(self) -> Channel:
+        return channel_of(self.content)
+
+    @property
+    def api(self) -> Api:
+        return api_of(self.content)
+
     def expire_after(self, days: int) -> MessageRecord:
         return self.model_copy(update={"ttl": int((self.created_at + timedelta(days=days)).timestamp())})
-
-    def accepted_view(self) -> MessageAccepted:
-        return MessageAccepted(
-            id=self.id,
-            status=self.status,
-            channel=self.channel,
-            to=self.to,
-            client_reference=self.client_reference,
-            segments=self.segments,
-            encoding=self.encoding,
-            send_at=self.send_at,
-            created_at=self.created_at,
-        )
-
-    def view(self) -> MessageView:
-        error = MessageError(code=self.error_code, text=self.error_text or "") if self.error_code else None
-        return MessageView(
-            **self.accepted_view().model_dump(),
-            batch_id=self.batch_id,
-            attempts=self.attempts,
-            error=error,
-            events=self.events,
-            updated_at=self.updated_at,
-        )

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum, StrEnum
+
+
+class Transition(Enum):
+    """What a conditional status write did."""
+
+    MOVED = "moved"
+    STALE = "stale"  # the message is already at this status or further on
+    MISSING = "missing"  # no such message
 
 
 class Status(StrEnum):

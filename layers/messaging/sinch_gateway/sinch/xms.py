@@ -4,103 +4,43 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import pydantic_core
 import urllib3
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 
+from sinch_gateway.domain.answers import Verdict, judge
+from sinch_gateway.domain.content import Api, SmsContent, XmsMediaContent
 from sinch_gateway.domain.message import utcnow
+from sinch_gateway.domain.outcomes import (
+    Accepted,
+    Answered,
+    AuthFailed,
+    CallOutcome,
+    DryRun,
+    DryRunOutcome,
+    LookupOutcome,
+    NotFound,
+    OutboundMessage,
+    Refused,
+    SendOutcome,
+    Transient,
+)
 from sinch_gateway.sinch.credentials import CredentialStore, SecretInvalid
 from sinch_gateway.sinch.tokens import BearerTokens, TokenFailure
-
-
-@dataclass(frozen=True)
-class OutboundMessage:
-    to: str
-    client_reference: str
-    callback_url: str
-    text: str | None = None
-    media_url: str | None = None
-    subject: str | None = None
-    send_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Accepted:
-    batch_id: str
-
-
-@dataclass(frozen=True)
-class Transient:
-    """Worth trying again later. `ambiguous`: Sinch may have accepted the batch anyway."""
-
-    reason: str
-    retry_after_s: float | None = None
-    ambiguous: bool = False
-
-
-@dataclass(frozen=True)
-class NotFound:
-    """Sinch holds no batch for the reference."""
-
-
-@dataclass(frozen=True)
-class Refused:
-    """Sinch refused the batch for good (4xx other than 401/429)."""
-
-    http_status: int
-    code: str
-    text: str
-
-
-@dataclass(frozen=True)
-class AuthFailed:
-    detail: str
-
-
-@dataclass(frozen=True)
-class Answered:
-    """A 2xx answer, with its JSON body."""
-
-    data: Any
-
-
-# Sinch's dry-run answer (sinch-api.md §1.3), read with pydantic: any other shape is no answer.
-@dataclass(frozen=True)
-class DryRunPart:
-    recipient: str = ""
-    number_of_parts: Annotated[int, Field(ge=0, le=10_000)] = 1
-    encoding: str = "GSM"
-    body: str = ""
-
-
-@dataclass(frozen=True)
-class DryRun:
-    number_of_messages: Annotated[int, Field(ge=0, le=10_000)] = 0
-    recipients: Annotated[
-        tuple[DryRunPart, ...],
-        BeforeValidator(lambda parts: () if parts is None else parts),
-        Field(alias="per_recipient"),
-    ] = ()
-
 
 _dry_run_answer = TypeAdapter(DryRun)
 
 
-CallOutcome = Answered | Transient | Refused | AuthFailed
-SendOutcome = Accepted | Transient | Refused | AuthFailed
-DryRunOutcome = DryRun | Transient | Refused | AuthFailed
-
-
 def batch_body(message: OutboundMessage, sender: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"to": [message.to], "from": sender, "client_reference": message.client_reference}
+    """The XMS batch for one message: `mt_text` for an SMS, `mt_media` for a one-file MMS."""
+    body: dict[str, Any] = {"to": [message.to], "from": sender, "client_reference": message.reference}
     # Every status change of every message comes back to us; a dry run has nowhere to report to.
     if message.callback_url:
         body.update(delivery_report="per_recipient", callback_url=message.callback_url)
@@ -110,15 +50,18 @@ def batch_body(message: OutboundMessage, sender: str) -> dict[str, Any]:
         body["send_at"] = (
             message.send_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         )
-    if message.media_url:
-        media: dict[str, str] = {"url": message.media_url}
-        if message.text:
-            media["message"] = message.text
-        if message.subject:
-            media["subject"] = message.subject
-        body.update(type="mt_media", body=media)
-    else:
-        body.update(type="mt_text", body=message.text or "")
+    match message.content:
+        case SmsContent(text=text):
+            body.update(type="mt_text", body=text)
+        case XmsMediaContent(media_url=url, text=text, subject=subject):
+            media = {
+                "url": url,
+                **({"message": text} if text else {}),
+                **({"subject": subject} if subject else {}),
+            }
+            body.update(type="mt_media", body=media)
+        case other:
+            raise ValueError(f"XMS does not carry {other.kind} messages")
     return body
 
 
@@ -176,14 +119,17 @@ def classify(response: urllib3.BaseHTTPResponse) -> CallOutcome:
     status = response.status
     if 200 <= status < 300:
         return Answered(_json(response.data))
-    if status == 401:
-        return AuthFailed("Sinch answered 401 Unauthorized")
-    if status == 429:
-        return Transient("rate_limited", parse_retry_after(response.headers.get("Retry-After")))
-    if status >= 500:
-        return Transient(f"sinch_{status}", parse_retry_after(response.headers.get("Retry-After")))
     code, text = _error_of(response)
-    return Refused(status, code, text)
+    rule = judge(Api.XMS, status, code)
+    match rule.verdict:
+        case Verdict.RETRY:
+            reason = "rate_limited" if rule.rate_limited else f"sinch_{status}"
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return Transient(reason, retry_after, rate_limited=rule.rate_limited)
+        case Verdict.FAIL:
+            return AuthFailed(f"Sinch answered {status}")
+        case _:
+            return Refused(status, code, text)
 
 
 def as_send_outcome(outcome: CallOutcome) -> SendOutcome:
@@ -196,7 +142,7 @@ def as_send_outcome(outcome: CallOutcome) -> SendOutcome:
     return Accepted(batch_id)
 
 
-def as_dry_run(outcome: CallOutcome) -> DryRunOutcome:
+def as_dry_run(outcome: CallOutcome) -> DryRun | Transient | Refused | AuthFailed:
     if not isinstance(outcome, Answered):
         return outcome
     try:
@@ -205,7 +151,7 @@ def as_dry_run(outcome: CallOutcome) -> DryRunOutcome:
         return Transient("malformed_response")
 
 
-def as_lookup(outcome: CallOutcome, client_reference: str) -> SendOutcome | NotFound:
+def as_lookup(outcome: CallOutcome, client_reference: str) -> LookupOutcome:
     """The batch a page of Sinch's batch list holds for `client_reference`. Only a well-formed page
     without it is NotFound: anything else could hide a batch, and must not lead to a resend."""
     if not isinstance(outcome, Answered):
@@ -220,7 +166,11 @@ def as_lookup(outcome: CallOutcome, client_reference: str) -> SendOutcome | NotF
     return NotFound()
 
 
-class XmsClient:
+class XmsChannel:
+    """The XMS REST API (`/xms/v1/...`): SMS and one-file MMS, with a lookup by client_reference."""
+
+    api = Api.XMS
+
     def __init__(
         self, credentials: CredentialStore, http: urllib3.PoolManager, timeout: urllib3.Timeout
     ) -> None:
@@ -228,6 +178,8 @@ class XmsClient:
         self._http = http
         self._timeout = timeout
         self._tokens = BearerTokens(http, timeout)
+        # A batch Sinch was still creating when our read timed out shows in its list by then.
+        self.settle_s = 2 * float(timeout.read_timeout or 5.0)
 
     def send(self, message: OutboundMessage) -> SendOutcome:
         return as_send_outcome(self._call("POST", "/batches", message))
@@ -236,15 +188,13 @@ class XmsClient:
         query = {"per_recipient": "true", "number_of_recipients": "1"}
         return as_dry_run(self._call("POST", "/batches/dry_run", message, query))
 
-    def cancel(self, batch_id: str) -> CallOutcome:
-        return self._call("DELETE", f"/batches/{quote(batch_id, safe='')}")
+    def cancel(self, sinch_id: str) -> CallOutcome:
+        return self._call("DELETE", f"/batches/{quote(sinch_id, safe='')}")
 
-    def find_batch(self, client_reference: str) -> SendOutcome | NotFound:
+    def find(self, reference: str) -> LookupOutcome:
         """The batch Sinch already holds for our message, if an earlier answer was lost."""
-        outcome = self._call(
-            "GET", "/batches", query={"client_reference": client_reference, "page_size": "10"}
-        )
-        return as_lookup(outcome, client_reference)
+        outcome = self._call("GET", "/batches", query={"client_reference": reference, "page_size": "10"})
+        return as_lookup(outcome, reference)
 
     def _call(
         self,

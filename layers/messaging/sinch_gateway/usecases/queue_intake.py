@@ -12,14 +12,15 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sinch_gateway.api.models import Channel, SendMessageRequest, StatusEvent, storable, validation_message
+from sinch_gateway.api.models import SendMessageRequest, storable, validation_message
 from sinch_gateway.config import Settings
 from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.send_queue import RETRY_KIND, SendQueue
 from sinch_gateway.data.tenants import TenantDirectory
 from sinch_gateway.domain.callbacks import delivery_report_url
+from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaContent
 from sinch_gateway.domain.errors import InvalidRequest, MessageNotFound
-from sinch_gateway.domain.message import MessageRecord
+from sinch_gateway.domain.message import MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
 from sinch_gateway.usecases.admission import admit
 from sinch_gateway.usecases.sending import MessageSender
@@ -115,7 +116,7 @@ class QueueIntake:
             self._settings.public_base_url or self._settings.api_base_url, None, None
         )
         metrics.add_metric(name="QueuedRequests", unit=MetricUnit.Count, value=1)
-        self._sender.submit(request, callback, tenant_id, message_id)
+        self._sender.submit(request.draft(), callback, tenant_id, message_id)
 
     def _tenant_of(self, body: str, attribute: str | None) -> str | None:
         """The registered tenant the request belongs to; None when it was parked on the DLQ.
@@ -164,7 +165,7 @@ class QueueIntake:
         record = MessageRecord(
             id=message_id,
             tenant_id=tenant_id,
-            channel=Channel.MMS if fields.get("mediaUrl") else Channel.SMS,
+            content=unsendable_content(fields),
             to=storable(str(fields.get("to", ""))[:32]),
             client_reference=storable(str(fields["clientReference"])[:128])
             if fields.get("clientReference")
@@ -182,3 +183,10 @@ class QueueIntake:
         logger.warning(
             "rejected a malformed queued request", extra={"message_id": message_id, "reason": reason}
         )
+
+
+def unsendable_content(fields: dict[str, Any]) -> MessageContent:
+    """What a refused request is recorded as: its kind as far as it can be told, nothing of its
+    content (which may be what was wrong with it)."""
+    media = fields.get("mediaUrl")
+    return XmsMediaContent(media_url="") if media else SmsContent(text="")

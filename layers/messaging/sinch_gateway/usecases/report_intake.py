@@ -8,11 +8,10 @@ from typing import Annotated, Literal
 from aws_lambda_powertools import Logger
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
-from sinch_gateway.api.models import StatusEvent
-from sinch_gateway.data.messages import MessageRepository, Transition
+from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.unmatched import UnmatchedReports
-from sinch_gateway.domain.message import utcnow
-from sinch_gateway.domain.status import Status, from_sinch
+from sinch_gateway.domain.message import StatusEvent, utcnow
+from sinch_gateway.domain.status import Status, Transition, from_sinch
 
 logger = Logger(child=True)
 

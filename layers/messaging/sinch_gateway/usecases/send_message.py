@@ -18,21 +18,22 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import wiring
-from sinch_gateway.api.models import SendMessageRequest
+from sinch_gateway.api.models import SendMessageRequest, accepted_view
 from sinch_gateway.api.problems import HttpAnswer, error_answer
 from sinch_gateway.config import get_settings
 from sinch_gateway.data import aws
+from sinch_gateway.domain.answers import refusal_problem
 from sinch_gateway.domain.errors import (
     Conflict,
     GatewayError,
     InvalidRequest,
     SinchMisconfigured,
     SinchUnavailable,
-    sinch_refusal,
 )
 from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.status import Status
 from sinch_gateway.usecases.admission import admit
+from sinch_gateway.usecases.sending import UNAUTHORIZED
 
 IDEMPOTENCY_WINDOW_S = 24 * 60 * 60
 
@@ -43,29 +44,37 @@ def send_answer(message: SendMessageRequest, callback_url: str, tenant_id: str) 
         admit(message, tenant_id, wiring.tenants(), get_settings())
     except InvalidRequest as exc:
         return error_answer(exc)
-    record = wiring.sender().submit(message, callback_url, tenant_id)
+    record = wiring.sender().submit(message.draft(), callback_url, tenant_id)
     if record.status in (Status.REJECTED, Status.FAILED):
         return error_answer(refusal_error(record))
     return HttpAnswer(
         202,
-        record.accepted_view().model_dump_json(),
+        accepted_view(record).model_dump_json(),
         {"Content-Type": "application/json", "Location": f"/v1/messages/{record.id}"},
     )
 
 
 def refusal_error(record: MessageRecord) -> GatewayError:
     """Why a message ended at its first attempt, as the client should hear it."""
-    if record.sinch_http_status == 401:
-        return SinchMisconfigured(
-            "Sinch refused the gateway's credentials; the message was recorded as failed.",
-            extra={"messageId": record.id},
-        )
     if record.sinch_http_status is None:
         return SinchUnavailable(
             record.error_text or "Sinch could not be reached.", extra={"messageId": record.id}
         )
-    return sinch_refusal(
-        record.sinch_http_status, record.error_code or "", record.error_text or "", messageId=record.id
+    if record.error_code == UNAUTHORIZED:
+        return SinchMisconfigured(
+            "Sinch refused the gateway's credentials; the message was recorded as failed.",
+            extra={
+                "sinchStatus": record.sinch_http_status,
+                "sinchCode": UNAUTHORIZED,
+                "messageId": record.id,
+            },
+        )
+    return refusal_problem(
+        record.api,
+        record.sinch_http_status,
+        record.error_code or "",
+        record.error_text or "",
+        messageId=record.id,
     )
 
 

@@ -3,72 +3,78 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sinch_gateway.api.models import Channel, DryRunRecipient, DryRunResult, SendMessageRequest, StatusEvent
+from sinch_gateway.api.models import DryRunRecipient, DryRunResult
 from sinch_gateway.config import Settings
-from sinch_gateway.data.messages import MessageRepository, Transition
-from sinch_gateway.data.send_queue import SendQueue
+from sinch_gateway.domain.answers import refusal_problem
+from sinch_gateway.domain.content import Api, SmsContent, api_of, channel_of
 from sinch_gateway.domain.errors import (
     Conflict,
     GatewayError,
     MessageNotFound,
     SinchMisconfigured,
     SinchUnavailable,
-    sinch_refusal,
 )
-from sinch_gateway.domain.message import MessageRecord, utcnow
-from sinch_gateway.domain.phone import mask
-from sinch_gateway.domain.retry_policy import next_delay
-from sinch_gateway.domain.segments import count_segments
-from sinch_gateway.domain.status import SENDABLE_STATUSES, Status
-from sinch_gateway.sinch.xms import (
+from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent, utcnow
+from sinch_gateway.domain.outcomes import (
     Accepted,
     Answered,
     AuthFailed,
+    CannotLookUp,
     DryRun,
+    LookupOutcome,
     NotFound,
+    NotOffered,
     OutboundMessage,
     Refused,
-    SendOutcome,
     Transient,
-    XmsClient,
 )
+from sinch_gateway.domain.phone import mask
+from sinch_gateway.domain.retry_policy import next_delay
+from sinch_gateway.domain.segments import count_segments
+from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
+from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SinchChannel
 
 logger = Logger(child=True)
 metrics = Metrics()
 
 
 class MessageSender:
+    """Sends through whichever channel carries a message's content; nothing here knows which."""
+
     def __init__(
-        self, repository: MessageRepository, xms: XmsClient, queue: SendQueue, settings: Settings
+        self,
+        repository: MessageStore,
+        channels: Mapping[Api, SinchChannel],
+        queue: RetryQueue,
+        settings: Settings,
     ) -> None:
         self._repo = repository
-        self._xms = xms
+        self._channels = channels
         self._queue = queue
         self._settings = settings
 
     def submit(
-        self, request: SendMessageRequest, callback_url: str, tenant_id: str, message_id: str | None = None
+        self, draft: MessageDraft, callback_url: str, tenant_id: str, message_id: str | None = None
     ) -> MessageRecord:
         """Record a new message, then make its first send attempt.
 
         `message_id` is given for requests that may arrive twice (from the queue): the second
         arrival finds the message and goes no further than an attempt would.
         """
-        segments = count_segments(request.text or "") if request.channel is Channel.SMS else None
+        text = draft.content.text if isinstance(draft.content, SmsContent) else None
+        segments = count_segments(text) if text is not None else None
         record = MessageRecord(
             **({"id": message_id} if message_id else {}),
             tenant_id=tenant_id,
-            channel=request.channel,
-            to=request.to,
-            text=request.text,
-            media_url=str(request.media_url) if request.media_url else None,
-            subject=request.subject,
-            client_reference=request.client_reference,
-            send_at=request.send_at,
+            to=draft.to,
+            content=draft.content,
+            client_reference=draft.client_reference,
+            send_at=draft.send_at,
             callback_url=callback_url,
             segments=segments.segments if segments else None,
             encoding=segments.encoding if segments else None,
@@ -86,6 +92,7 @@ class MessageSender:
                 "message_id": record.id,
                 "tenant_id": record.tenant_id,
                 "channel": record.channel,
+                "api": record.api,
                 "to": mask(record.to),
             },
         )
@@ -113,54 +120,57 @@ class MessageSender:
 
     def _send(self, record: MessageRecord) -> MessageRecord:
         """Hand a claimed message to Sinch and record what came of it."""
-        outcome = self._earlier_batch(record) if record.attempts > 1 else NotFound()
-        if isinstance(outcome, NotFound):
-            outcome = self._xms.send(outbound(record))
-        log = {"message_id": record.id, "attempt": record.attempts}
+        channel = self._channels[record.api]
+        found = self._earlier(channel, record) if record.attempts > 1 else NotFound()
+        outcome = channel.send(outbound(record)) if isinstance(found, NotFound | CannotLookUp) else found
+        log = {"message_id": record.id, "attempt": record.attempts, "api": record.api}
         match outcome:
-            case Accepted(batch_id):
+            case Accepted(sinch_id):
                 metrics.add_metric(name="SinchAccepted", unit=MetricUnit.Count, value=1)
-                logger.info("Sinch accepted the batch", extra={**log, "batch_id": batch_id})
+                logger.info("Sinch accepted the message", extra={**log, "batch_id": sinch_id})
                 moved = self._repo.transition(
-                    record.id, Status.SUBMITTED, detail=f"batch {batch_id}", batchId=batch_id
+                    record.id, Status.SUBMITTED, detail=f"batch {sinch_id}", batchId=sinch_id
                 )
                 if moved is not Transition.MOVED:  # a delivery report was faster than us
-                    self._repo.set_batch(record.id, batch_id)
-                return record.model_copy(update={"status": Status.SUBMITTED, "batch_id": batch_id})
+                    self._repo.set_batch(record.id, sinch_id)
+                return record.model_copy(update={"status": Status.SUBMITTED, "batch_id": sinch_id})
             case Refused(http_status, code, text):
                 metrics.add_metric(name="SinchRejected", unit=MetricUnit.Count, value=1)
                 logger.warning(
                     "Sinch refused the message", extra={**log, "http_status": http_status, "code": code}
                 )
                 # Refused for good: never retried. (The answer to an API client still tells a
-                # refused message, 400/403, from a setup Sinch does not know, 404 and the like.)
+                # refused message from a setup Sinch does not know: see domain.answers.)
                 return self._end(record, Status.REJECTED, code, text, sinch_http_status=http_status)
-            case AuthFailed(detail):
+            case AuthFailed(detail, http_status, _):
                 metrics.add_metric(name="SinchAuthFailures", unit=MetricUnit.Count, value=1)
                 logger.error("Sinch refused our credentials, also after refreshing them", extra=log)
-                return self._end(record, Status.FAILED, "sinch_unauthorized", detail, sinch_http_status=401)
-            case Transient(reason, retry_after_s, ambiguous):
+                return self._end(record, Status.FAILED, UNAUTHORIZED, detail, sinch_http_status=http_status)
+            case Transient(reason, retry_after_s, ambiguous, rate_limited):
                 metrics.add_metric(name="SinchTransientFailures", unit=MetricUnit.Count, value=1)
                 if ambiguous:
-                    # Give a slow Sinch time to create the batch, so the next attempt's lookup sees it.
-                    retry_after_s = max(retry_after_s or 0.0, 2 * self._settings.sinch_read_timeout_s)
-                return self._retry_later(record, reason, retry_after_s)
+                    # Give Sinch time to show what it did with the request (in a lookup or a
+                    # report) before the next attempt decides whether to send again.
+                    retry_after_s = max(retry_after_s or 0.0, channel.settle_s)
+                return self._retry_later(record, reason, retry_after_s, counted=not rate_limited)
 
-    def _earlier_batch(self, record: MessageRecord) -> SendOutcome | NotFound:
+    def _earlier(self, channel: SinchChannel, record: MessageRecord) -> LookupOutcome:
         """Before sending again: did Sinch accept an earlier attempt whose answer we lost?
 
-        A timeout or dropped connection can hide an accepted batch; our id is its client_reference,
-        so Sinch can tell. Anything but a clear "no such batch" keeps us from sending blind.
+        A timeout or dropped connection can hide an accepted message; our id is its client
+        reference, so Sinch can tell. Anything but a clear "nothing there" keeps us from sending
+        blind. An API without a lookup has had `settle_s` for its reports to arrive: a report
+        would have moved the message past sendable, and this attempt would not have claimed it.
         """
-        found = self._xms.find_batch(record.id)
+        found = channel.find(record.id)
         if isinstance(found, Refused):
-            # A refused lookup is no answer: the batch may still exist.
+            # A refused lookup is no answer: the message may still be there.
             return Transient(f"lookup_refused_{found.http_status}")
         if isinstance(found, Accepted):
             metrics.add_metric(name="SinchBatchesAdopted", unit=MetricUnit.Count, value=1)
             logger.warning(
-                "adopting a batch Sinch accepted earlier",
-                extra={"message_id": record.id, "batch_id": found.batch_id},
+                "adopting what Sinch accepted earlier",
+                extra={"message_id": record.id, "batch_id": found.sinch_id},
             )
         return found
 
@@ -190,9 +200,10 @@ class MessageSender:
             }
         )
 
-    def _retry_later(self, record: MessageRecord, reason: str, retry_after_s: float | None) -> MessageRecord:
+    def _retry_later(
+        self, record: MessageRecord, reason: str, retry_after_s: float | None, *, counted: bool
+    ) -> MessageRecord:
         # Sinch's rate limit says "slower", not "broken": waiting for it uses up no attempt.
-        counted = reason != "rate_limited"
         if counted and record.attempts >= self._settings.max_send_attempts:
             logger.warning(
                 "giving up after the last attempt",
@@ -235,34 +246,40 @@ class MessageSender:
         )
         return record.model_copy(update={"status": Status.RETRYING})
 
-    def dry_run(self, request: SendMessageRequest) -> DryRunResult:
-        """What Sinch would send for this request; nothing is recorded or sent."""
+    def dry_run(self, draft: MessageDraft) -> DryRunResult:
+        """What Sinch would send for this message; nothing is recorded or sent."""
+        channel = self._channels[api_of(draft.content)]
         message = OutboundMessage(
-            to=request.to,
-            client_reference="dry-run",
-            callback_url="",
-            text=request.text,
-            media_url=str(request.media_url) if request.media_url else None,
-            subject=request.subject,
-            send_at=request.send_at,
+            reference="dry-run", to=draft.to, content=draft.content, send_at=draft.send_at
         )
-        match self._xms.dry_run(message):
+        match channel.dry_run(message):
             case DryRun(number_of_messages, recipients):
                 return DryRunResult(
-                    channel=request.channel,
+                    channel=channel_of(draft.content),
+                    api=channel.api,
                     number_of_messages=number_of_messages,
                     recipients=[
                         DryRunRecipient(
-                            to=request.to,
+                            to=draft.to,
                             segments=r.number_of_parts,
                             encoding="UNICODE" if r.encoding == "UNICODE" else "GSM",
                             body=r.body,
                         )
+                        if isinstance(draft.content, SmsContent)
+                        else DryRunRecipient(to=draft.to)
                         for r in recipients
                     ],
                 )
+            case NotOffered():
+                # Every check of ours passed; this API has no dry run of its own to ask.
+                return DryRunResult(
+                    channel=channel_of(draft.content),
+                    api=channel.api,
+                    number_of_messages=1,
+                    recipients=[DryRunRecipient(to=draft.to)],
+                )
             case outcome:
-                raise unavailable_error(outcome)
+                raise unavailable_error(channel.api, outcome)
 
     def cancel(self, tenant_id: str, message_id: str) -> MessageRecord:
         """Cancel a message Sinch has not sent yet: unsent here, or scheduled there."""
@@ -277,13 +294,16 @@ class MessageSender:
         scheduled = record.send_at is not None and record.send_at > utcnow()
         if not (scheduled and record.batch_id and record.status in (Status.SUBMITTED, Status.QUEUED)):
             raise Conflict(f"The message is {record.status}: only a message not sent yet can be cancelled.")
-        match self._xms.cancel(record.batch_id):
+        channel = self._channels[record.api]
+        match channel.cancel(record.batch_id):
             case Answered():
                 return self._cancelled(record, f"batch {record.batch_id} cancelled at Sinch")
+            case NotOffered():
+                raise Conflict("Sinch's MMS API cannot cancel a message it has accepted.")
             case Refused(http_status, code, text):
                 raise Conflict(f"Sinch would not cancel it ({http_status} {code}: {text}).")
             case outcome:
-                raise unavailable_error(outcome)
+                raise unavailable_error(channel.api, outcome)
 
     def _cancelled(self, record: MessageRecord, detail: str) -> MessageRecord:
         if self._repo.transition(record.id, Status.CANCELLED, detail=detail) is not Transition.MOVED:
@@ -297,27 +317,28 @@ class MessageSender:
         return self._repo.get(record.id) or record
 
 
+UNAUTHORIZED = "sinch_unauthorized"
+
+
 def outbound(record: MessageRecord) -> OutboundMessage:
     return OutboundMessage(
+        reference=record.id,
         to=record.to,
-        client_reference=record.id,
+        content=record.content,
         callback_url=record.callback_url or "",
-        text=record.text,
-        media_url=record.media_url,
-        subject=record.subject,
         send_at=record.send_at,
     )
 
 
-def unavailable_error(outcome: Transient | Refused | AuthFailed) -> GatewayError:
+def unavailable_error(api: Api, outcome: Transient | Refused | AuthFailed) -> GatewayError:
     """A Sinch failure on a call we do not retry ourselves (dry run, cancel)."""
     match outcome:
-        case Transient(reason, retry_after_s, _):
+        case Transient(reason, retry_after_s):
             retry = str(max(1, round(retry_after_s or 5)))
             return SinchUnavailable(
                 f"Sinch did not answer ({reason}); try again.", headers={"Retry-After": retry}
             )
         case Refused(http_status, code, text):
-            return sinch_refusal(http_status, code, text)
+            return refusal_problem(api, http_status, code, text)
         case AuthFailed(detail):
             return SinchMisconfigured(f"Sinch refused the gateway's credentials: {detail}.")

@@ -1,0 +1,109 @@
+"""What a Sinch channel hands back: the same typed outcomes whichever API it speaks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from sinch_gateway.domain.content import MessageContent
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """One message as a channel sends it. `reference` (our message id) goes to Sinch as its
+    client reference, so reports and lookups find the message without a scan."""
+
+    reference: str
+    to: str
+    content: MessageContent
+    callback_url: str = ""  # empty: no delivery reports (a dry run)
+    send_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Sinch has the message. `sinch_id`: the XMS batch id or the MMS JSON API's tracking id."""
+
+    sinch_id: str
+
+
+@dataclass(frozen=True)
+class Transient:
+    """Worth trying again later.
+
+    `ambiguous`: Sinch may have accepted the message anyway (its answer was lost).
+    `rate_limited`: Sinch said "slower", which uses up no attempt.
+    """
+
+    reason: str
+    retry_after_s: float | None = None
+    ambiguous: bool = False
+    rate_limited: bool = False
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """Sinch holds nothing for the reference."""
+
+
+@dataclass(frozen=True)
+class CannotLookUp:
+    """The API offers no lookup by our reference: only its reports can tell what it holds."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Sinch refused the request for good. `http_status` and `code` are Sinch's own."""
+
+    http_status: int
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AuthFailed:
+    """Sinch refused our credentials, also after they were read again."""
+
+    detail: str
+    http_status: int = 401
+    code: str = "unauthorized"
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A successful answer, with its JSON body."""
+
+    data: Any
+
+
+@dataclass(frozen=True)
+class NotOffered:
+    """The API has no such operation (a dry run on the MMS JSON API)."""
+
+
+# Sinch's dry-run answer, read with pydantic: any other shape is no answer.
+@dataclass(frozen=True)
+class DryRunPart:
+    recipient: str = ""
+    number_of_parts: Annotated[int, Field(ge=0, le=10_000)] = 1
+    encoding: str = "GSM"
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class DryRun:
+    number_of_messages: Annotated[int, Field(ge=0, le=10_000)] = 0
+    recipients: Annotated[
+        tuple[DryRunPart, ...],
+        BeforeValidator(lambda parts: () if parts is None else parts),
+        Field(alias="per_recipient"),
+    ] = ()
+
+
+CallOutcome = Answered | Transient | Refused | AuthFailed
+SendOutcome = Accepted | Transient | Refused | AuthFailed
+LookupOutcome = Accepted | NotFound | CannotLookUp | Transient | Refused | AuthFailed
+DryRunOutcome = DryRun | NotOffered | Transient | Refused | AuthFailed

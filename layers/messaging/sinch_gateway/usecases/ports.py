@@ -1,0 +1,84 @@
+"""What the use cases need from the world: a Sinch channel, message storage, the queue, tenants.
+
+Each is a Protocol, so the use cases are tested against in-memory fakes and run against the
+adapters (sinch/, data/) without knowing which.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sinch_gateway.domain.content import Api
+from sinch_gateway.domain.message import MessageRecord, StatusEvent
+from sinch_gateway.domain.outcomes import (
+    CallOutcome,
+    DryRunOutcome,
+    LookupOutcome,
+    NotOffered,
+    OutboundMessage,
+    SendOutcome,
+)
+from sinch_gateway.domain.status import Status, Transition
+from sinch_gateway.domain.tenants import Tenant, TenantPolicy
+
+
+class SinchChannel(Protocol):
+    """One Sinch API: the send, retry, status and report logic above it is written once."""
+
+    @property
+    def api(self) -> Api: ...
+
+    @property
+    def settle_s(self) -> float:
+        """After an answer was lost, how long to wait before looking again, so that whatever
+        Sinch did with the request is visible by then (in a lookup, or in its reports)."""
+        ...
+
+    def send(self, message: OutboundMessage) -> SendOutcome: ...
+
+    def find(self, reference: str) -> LookupOutcome: ...
+
+    def cancel(self, sinch_id: str) -> CallOutcome | NotOffered: ...
+
+    def dry_run(self, message: OutboundMessage) -> DryRunOutcome: ...
+
+
+class MessageStore(Protocol):
+    def create_claimed(self, record: MessageRecord, lease_s: int) -> MessageRecord | None: ...
+
+    def create_final(self, record: MessageRecord) -> bool: ...
+
+    def get(self, message_id: str) -> MessageRecord | None: ...
+
+    def get_for_tenant(self, tenant_id: str, message_id: str) -> MessageRecord | None: ...
+
+    def claim(self, message_id: str, lease_s: int) -> MessageRecord | None: ...
+
+    def transition(
+        self,
+        message_id: str,
+        status: Status,
+        *,
+        code: int | str | None = None,
+        detail: str | None = None,
+        at: Any = None,
+        **fields: Any,
+    ) -> Transition: ...
+
+    def advance(self, message_id: str, event: StatusEvent, **fields: Any) -> Transition: ...
+
+    def append_event(self, message_id: str, event: StatusEvent) -> bool: ...
+
+    def set_batch(self, message_id: str, batch_id: str) -> None: ...
+
+
+class RetryQueue(Protocol):
+    def enqueue_retry(self, message_id: str, delay_s: float) -> None: ...
+
+    def dead_letter(self, body: str, reason: str, message_id: str | None) -> None: ...
+
+
+class TenantStore(Protocol):
+    def get(self, tenant_id: str) -> Tenant | None: ...
+
+    def policy(self, tenant_id: str) -> TenantPolicy: ...

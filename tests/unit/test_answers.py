@@ -1,0 +1,62 @@
+"""The one table of what each Sinch answer means, for both APIs."""
+
+import pytest
+
+from sinch_gateway.domain.answers import Verdict, judge, refusal_problem
+from sinch_gateway.domain.content import Api
+from sinch_gateway.domain.errors import SinchForbidden, SinchMisconfigured, SinchRejected
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "verdict", "problem", "rate_limited"),
+    [
+        (429, None, Verdict.RETRY, None, True),
+        (500, None, Verdict.RETRY, None, False),
+        (503, "x", Verdict.RETRY, None, False),
+        (401, None, Verdict.FAIL, None, False),
+        (400, "syntax_invalid_json", Verdict.REJECT, SinchRejected, False),
+        (403, "unknown_campaign", Verdict.REJECT, SinchForbidden, False),
+        (404, "not_found", Verdict.REJECT, SinchMisconfigured, False),
+        (415, None, Verdict.REJECT, SinchMisconfigured, False),
+    ],
+)
+def test_xms_answers(
+    status: int, code: str | None, verdict: Verdict, problem: type | None, rate_limited: bool
+) -> None:
+    rule = judge(Api.XMS, status, code)
+    assert (rule.verdict, rule.rate_limited) == (verdict, rate_limited)
+    if problem is not None:
+        assert rule.problem is problem
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "verdict", "problem", "rate_limited"),
+    [
+        (200, "E106", Verdict.RETRY, None, True),  # calls too frequent
+        (200, "E113", Verdict.RETRY, None, True),  # throughput exceeded
+        (200, "E999", Verdict.RETRY, None, False),  # Sinch's queue trouble
+        (503, None, Verdict.RETRY, None, False),
+        (200, "E104", Verdict.FAIL, None, False),  # our API key
+        (200, "E627", Verdict.REJECT, SinchMisconfigured, False),  # our service id
+        (200, "E110", Verdict.REJECT, SinchRejected, False),  # the recipient
+        (200, "E225", Verdict.REJECT, SinchRejected, False),  # too many slides
+        (200, "E331", Verdict.REJECT, SinchRejected, False),  # media too big
+        (200, "E622", Verdict.REJECT, SinchRejected, False),  # fallback text required
+        (200, "E114", Verdict.REJECT, SinchForbidden, False),  # number blacklisted
+        (200, "E777", Verdict.REJECT, SinchRejected, False),  # a code nobody documented
+    ],
+)
+def test_mms_json_answers(
+    status: int, code: str | None, verdict: Verdict, problem: type | None, rate_limited: bool
+) -> None:
+    rule = judge(Api.MMS_JSON, status, code)
+    assert (rule.verdict, rule.rate_limited) == (verdict, rate_limited)
+    if problem is not None:
+        assert rule.problem is problem
+
+
+def test_a_refusal_tells_the_client_sinchs_status_and_code() -> None:
+    error = refusal_problem(Api.MMS_JSON, 200, "E110", "invalid to", messageId="m-1")
+    assert isinstance(error, SinchRejected)
+    assert error.extra == {"sinchStatus": 200, "sinchCode": "E110", "messageId": "m-1"}
+    assert "E110" in error.detail
