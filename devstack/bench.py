@@ -108,15 +108,6 @@ def function_env(spec: FunctionSpec, stack: LocalStack) -> Iterator[Callable[[di
     sys.modules.pop("app", None)
     import app  # type: ignore[import-not-found]
 
-    # A container of its own: settings (each function is given only its own secret's id),
-    # clients and services are built anew.
-    from sinch_gateway import config, wiring
-
-    for module in (config, wiring):
-        for cached in vars(module).values():
-            if callable(getattr(cached, "cache_clear", None)):
-                cached.cache_clear()
-
     try:
         yield lambda event: app.lambda_handler(event, _Context())
     finally:

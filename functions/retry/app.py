@@ -8,8 +8,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sinch_gateway import wiring
+from sinch_gateway import config, wiring
 from sinch_gateway.telemetry import logger, metrics, tracer
+
+services = wiring.RetryServices(config.load(config.RetrySettings))
 
 # A batch whose every record failed is reported like a partial one (all ids listed) instead of
 # raised: the raised error's text would carry each record's exception into Lambda's own log.
@@ -21,7 +23,7 @@ def record_handler(record: SQSRecord) -> None:
     # Raises only for what may pass on a second try (AWS or Sinch trouble): SQS redelivers that.
     tenant = record.message_attributes["tenant"]
     with logger.append_context_keys(sqs_message_id=record.message_id):
-        wiring.queue_intake().handle(record.body, record.message_id, tenant.string_value if tenant else None)
+        services.queue_intake.handle(record.body, record.message_id, tenant.string_value if tenant else None)
 
 
 @logger.inject_lambda_context

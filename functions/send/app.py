@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sinch_gateway import wiring
+from sinch_gateway import config, wiring
 from sinch_gateway.api import listing
 from sinch_gateway.api import problems as api_problems
 from sinch_gateway.api.models import (
@@ -22,13 +22,11 @@ from sinch_gateway.api.models import (
     SendMessageRequest,
     message_view,
 )
-from sinch_gateway.config import get_settings
 from sinch_gateway.domain.callbacks import delivery_report_url
 from sinch_gateway.domain.errors import MessageNotFound, NoTenant
 from sinch_gateway.telemetry import logger, metrics, tracer
-from sinch_gateway.usecases import send_message as send_api
-from sinch_gateway.usecases.admission import admit
 
+services = wiring.SendServices(config.load(config.SendSettings))
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=api_problems.json_body)
 
 
@@ -92,18 +90,17 @@ DryRunFlag = Annotated[
 def send_message(
     message: SendMessageRequest, idempotency_key: IdempotencyKey = None, dry_run: DryRunFlag = False
 ) -> Response[Any]:
-    settings = get_settings()
     tenant_id = current_tenant()
+    use_case = services.send_message
     if dry_run:
-        admit(message, tenant_id, wiring.tenants(), settings)
-        return Response(200, "application/json", wiring.sender().dry_run(message.draft()).model_dump_json())
+        return Response(200, "application/json", use_case.dry_run(message, tenant_id).model_dump_json())
     request_context = app.current_event.request_context
     callback_url = delivery_report_url(
-        settings.public_base_url, request_context.domain_name, request_context.stage
+        services.settings.public_base_url, request_context.domain_name, request_context.stage
     )
     if idempotency_key is None:
-        return send_api.send_answer(message, callback_url, tenant_id).response()
-    return send_api.send_idempotently(
+        return use_case.answer(message, callback_url, tenant_id).response()
+    return use_case.answer_once(
         idempotency_key, tenant_id, message, callback_url, app.lambda_context
     ).response()
 
@@ -123,7 +120,7 @@ def list_messages(
     ] = None,
 ) -> MessagePage:
     return listing.page_by_client_reference(
-        wiring.repository(), current_tenant(), client_reference, limit, next_token
+        services.repository, current_tenant(), client_reference, limit, next_token
     )
 
 
@@ -134,7 +131,7 @@ def list_messages(
 )
 @tracer.capture_method
 def get_message(id: str) -> MessageView:  # the name is the path parameter's, as in template.yaml
-    record = wiring.repository().get_for_tenant(current_tenant(), id)
+    record = services.repository.get_for_tenant(current_tenant(), id)
     if record is None:
         raise MessageNotFound(f"No message with id {id}.")
     return message_view(record)
@@ -147,7 +144,7 @@ def get_message(id: str) -> MessageView:  # the name is the path parameter's, as
 )
 @tracer.capture_method
 def cancel_message(id: str) -> MessageView:
-    return message_view(wiring.sender().cancel(current_tenant(), id))
+    return message_view(services.sender.cancel(current_tenant(), id))
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)

@@ -279,9 +279,10 @@ def world(endpoint: str) -> Iterator[Env]:
     spec = template.function("SendFunction")
     saved = dict(os.environ)
     os.environ.update(function_environment(spec, aws_endpoint_url=endpoint, region=template.region))
-    # Every handler runs in this process: the webhook function's secret too.
-    webhook_environment = template.function("DeliveryReportFunction").environment
-    os.environ["WEBHOOK_SECRET_ID"] = webhook_environment["WEBHOOK_SECRET_ID"]
+    # Every handler runs in this process: each one's own variables too (the webhook secret's id,
+    # the retry function's API URL).
+    for function in ("RetryFunction", "DeliveryReportFunction"):
+        os.environ.update(template.function(function).environment)
     # Short enough that a simulated slow Sinch is a timeout without slowing the suite.
     os.environ.update(
         SINCH_READ_TIMEOUT_S="0.5",

@@ -116,7 +116,7 @@ def test_a_report_that_failed_with_a_5xx_may_come_again_unchanged(
         raise RuntimeError("DynamoDB is having a bad day")
 
     with monkeypatch.context() as patch:
-        patch.setattr(env.modules["DeliveryReportFunction"], "apply_report", unavailable)
+        patch.setattr(env.modules["DeliveryReportFunction"].services.report_intake, "apply", unavailable)
         assert post(env, body, headers)[0] == 500
     assert nonce_item(env, headers["x-sinch-webhook-signature-nonce"]) is None
 

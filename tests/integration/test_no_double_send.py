@@ -68,9 +68,8 @@ def test_when_the_lookup_fails_nothing_is_sent_blind(env: Env) -> None:
 def test_a_retry_arriving_while_another_sender_holds_the_message_is_kept_not_dropped(env: Env) -> None:
     env.faults({"match": "batches", "status": 503, "times": 1})
     _, body = env.send(SMS)
-    from sinch_gateway import wiring
-
-    assert wiring.repository().claim(body["id"], 3) is not None  # another sender, mid-send
+    other_sender = env.modules["SendFunction"].services.repository
+    assert other_sender.claim(body["id"], 3) is not None  # another sender, mid-send
 
     outcome = env.retry(retry_body(body["id"]))
 

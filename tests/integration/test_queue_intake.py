@@ -151,13 +151,12 @@ def test_a_published_mms_whose_media_sinch_would_refuse_is_rejected_with_the_che
 def test_a_batch_that_fails_whole_is_reported_record_by_record_without_the_errors_text(
     env: Env, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from sinch_gateway import wiring
-
     class Unavailable:
         def handle(self, body: str, sqs_message_id: str, tenant: str | None) -> None:
             raise ConnectionError(f"AWS is down while sending {body}")
 
-    monkeypatch.setattr(wiring, "queue_intake", Unavailable)
+    env.handler("RetryFunction")
+    monkeypatch.setattr(env.modules["RetryFunction"].services, "queue_intake", Unavailable())
 
     outcome = published(env, SMS, SMS)
 

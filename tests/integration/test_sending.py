@@ -74,9 +74,7 @@ def test_after_the_last_attempt_the_message_is_failed_with_the_reason(env: Env) 
 def test_a_rotated_token_is_picked_up_after_one_401(env: Env) -> None:
     env.set_secret(api_token="the-old-token")
     env.handler("SendFunction")  # warm
-    from sinch_gateway import wiring
-
-    wiring.credentials().get()  # the old token is now cached
+    env.modules["SendFunction"].services.credentials.get()  # the old token is now cached
     env.set_secret(api_token=API_TOKEN)
 
     status, body = env.send(SMS)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sinch_gateway.usecases.report_intake import (
+from sinch_gateway.sinch.xms_reports import (
     BatchDeliveryReport,
     RecipientDeliveryReport,
     delivery_report_adapter,

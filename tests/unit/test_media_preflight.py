@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sinch_gateway.config import Settings
+from sinch_gateway.config import SenderSettings, load
 from sinch_gateway.domain.errors import InvalidRequest
 from sinch_gateway.media import preflight as media_preflight
 from sinch_gateway.media.preflight import (
@@ -392,19 +392,27 @@ def test_allowlist_entries_are_normalised(resolver: Resolver, server: Server) ->
     assert [r[1] for r in server.requests] == ["10.0.0.5", "::1"]
 
 
-def test_policy_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ALLOW_HTTP_MEDIA", "true")
-    monkeypatch.setenv("MEDIA_ALLOWED_PRIVATE_HOSTS", "127.0.0.1:4010, Sim.Local:80,,")
-    monkeypatch.setenv("MEDIA_MAX_BYTES", "500000")
-    policy = MediaPolicy.from_settings(Settings.from_env())
+def test_policy_from_settings() -> None:
+    base = {
+        "MESSAGES_TABLE": "m",
+        "TENANTS_TABLE": "t",
+        "SEND_QUEUE_URL": "q",
+        "DEAD_LETTER_QUEUE_URL": "d",
+        "SINCH_SECRET_ID": "s",
+    }
+    env = {
+        **base,
+        "ALLOW_HTTP_MEDIA": "true",
+        "MEDIA_ALLOWED_PRIVATE_HOSTS": "127.0.0.1:4010, Sim.Local:80,,",
+        "MEDIA_MAX_BYTES": "500000",
+    }
+    policy = MediaPolicy.from_settings(load(SenderSettings, env))
     assert policy == MediaPolicy(
         allow_http=True,
         allowed_private_hosts=frozenset({"127.0.0.1:4010", "sim.local:80"}),
         max_bytes=500_000,
     )
-    for name in ("ALLOW_HTTP_MEDIA", "MEDIA_ALLOWED_PRIVATE_HOSTS", "MEDIA_MAX_BYTES"):
-        monkeypatch.delenv(name)
-    assert MediaPolicy.from_settings(Settings.from_env()) == MediaPolicy(allow_http=False)
+    assert MediaPolicy.from_settings(load(SenderSettings, base)) == MediaPolicy(allow_http=False)
 
 
 # --- redirects -----------------------------------------------------------------------------------

@@ -1,82 +1,110 @@
-"""Settings read once per container from the function's environment (set by template.yaml)."""
+"""Settings, read from the function's environment (set by template.yaml) and validated once, at cold
+start: a missing table name stops the function's init with the variable's name, instead of
+becoming "" at the first request.
+
+Each function has its own model: it is given only what it needs (the webhook function neither
+Sinch's secret nor the queues), and it requires all of that.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Mapping
+from typing import Annotated, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 
-def _flag(name: str, default: bool = False) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes"}
+class SettingsError(Exception):
+    """The environment lacks or garbles a setting; the message names the variables."""
 
 
-def _host_list(name: str) -> frozenset[str]:
-    return frozenset(h.strip().lower() for h in os.environ.get(name, "").split(",") if h.strip())
+def _host_list(value: object) -> object:
+    if isinstance(value, str):
+        return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+    return value
 
 
-@dataclass(frozen=True)
-class Settings:
-    messages_table: str
-    tenants_table: str
-    idempotency_table: str
-    send_queue_url: str
-    dead_letter_queue_url: str
-    api_base_url: str
-    # Each function is given only the secret it needs (the webhook function not Sinch's).
-    sinch_secret_id: str
-    webhook_secret_id: str
-    public_base_url: str
-    allow_http_media: bool
-    max_send_attempts: int
-    retry_base_delay_s: float
-    retry_max_delay_s: float
-    sinch_connect_timeout_s: float
-    sinch_read_timeout_s: float
-    secret_max_age_s: int
-    send_lease_s: int
-    message_ttl_days: int
-    webhook_tolerance_s: int
+def _no_trailing_slash(value: object) -> object:
+    return value.strip().rstrip("/") if isinstance(value, str) else value
+
+
+Name = Annotated[str, Field(min_length=1)]
+Url = Annotated[str, BeforeValidator(_no_trailing_slash)]
+
+
+class Settings(BaseModel):
+    """What every function needs."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, hide_input_in_errors=True)
+
+    messages_table: Name = Field(alias="MESSAGES_TABLE")
+    public_base_url: Url = Field(default="", alias="PUBLIC_BASE_URL")
+    secret_max_age_s: int = Field(default=300, ge=0, alias="SECRET_MAX_AGE_S")
+    message_ttl_days: int = Field(default=90, ge=1, alias="MESSAGE_TTL_DAYS")
+
+
+class SenderSettings(Settings):
+    """What a function that sends needs (SendFunction, RetryFunction)."""
+
+    tenants_table: Name = Field(alias="TENANTS_TABLE")
+    send_queue_url: Name = Field(alias="SEND_QUEUE_URL")
+    dead_letter_queue_url: Name = Field(alias="DEAD_LETTER_QUEUE_URL")
+    sinch_secret_id: Name = Field(alias="SINCH_SECRET_ID")
+    allow_http_media: bool = Field(default=False, alias="ALLOW_HTTP_MEDIA")
     # host:port media servers allowed to be private (the local stack's simulator); empty in AWS
-    media_allowed_private_hosts: frozenset[str] = frozenset()
-    media_max_bytes: int = 1_048_576
-    unmatched_report_ttl_days: int = 7
-    # Tenant for SendQueue requests without a `tenant` attribute; empty: such requests are refused.
-    default_queue_tenant: str = ""
-    tenant_policy_cache_s: float = 60.0
+    media_allowed_private_hosts: Annotated[frozenset[str], BeforeValidator(_host_list)] = Field(
+        default=frozenset(), alias="MEDIA_ALLOWED_PRIVATE_HOSTS"
+    )
+    media_max_bytes: int = Field(default=1_048_576, ge=1, alias="MEDIA_MAX_BYTES")
+    max_send_attempts: int = Field(default=6, ge=1, alias="MAX_SEND_ATTEMPTS")
+    retry_base_delay_s: float = Field(default=2.0, ge=0, alias="RETRY_BASE_DELAY_S")
+    retry_max_delay_s: float = Field(default=900.0, gt=0, alias="RETRY_MAX_DELAY_S")
+    sinch_connect_timeout_s: float = Field(default=2.0, gt=0, alias="SINCH_CONNECT_TIMEOUT_S")
+    sinch_read_timeout_s: float = Field(default=5.0, gt=0, alias="SINCH_READ_TIMEOUT_S")
+    # Longer than a send can take (connect + read timeouts, twice for a 401 refresh).
+    send_lease_s: int = Field(default=30, ge=1, alias="SEND_LEASE_S")
+    tenant_policy_cache_s: float = Field(default=60.0, ge=0, alias="TENANT_POLICY_CACHE_S")
 
-    @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
-        return cls(
-            messages_table=env.get("MESSAGES_TABLE", ""),
-            tenants_table=env.get("TENANTS_TABLE", ""),
-            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
-            send_queue_url=env.get("SEND_QUEUE_URL", ""),
-            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", ""),
-            api_base_url=env.get("API_BASE_URL", "").rstrip("/"),
-            sinch_secret_id=env.get("SINCH_SECRET_ID", ""),
-            webhook_secret_id=env.get("WEBHOOK_SECRET_ID", ""),
-            public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
-            allow_http_media=_flag("ALLOW_HTTP_MEDIA"),
-            max_send_attempts=int(env.get("MAX_SEND_ATTEMPTS", "6")),
-            retry_base_delay_s=float(env.get("RETRY_BASE_DELAY_S", "2")),
-            retry_max_delay_s=float(env.get("RETRY_MAX_DELAY_S", "900")),
-            sinch_connect_timeout_s=float(env.get("SINCH_CONNECT_TIMEOUT_S", "2")),
-            sinch_read_timeout_s=float(env.get("SINCH_READ_TIMEOUT_S", "5")),
-            secret_max_age_s=int(env.get("SECRET_MAX_AGE_S", "300")),
-            # longer than a send can take (connect + read timeouts, twice for a 401 refresh)
-            send_lease_s=int(env.get("SEND_LEASE_S", "30")),
-            message_ttl_days=int(env.get("MESSAGE_TTL_DAYS", "90")),
-            webhook_tolerance_s=int(env.get("WEBHOOK_TOLERANCE_S", "300")),
-            media_allowed_private_hosts=_host_list("MEDIA_ALLOWED_PRIVATE_HOSTS"),
-            media_max_bytes=int(env.get("MEDIA_MAX_BYTES", "1048576")),
-            unmatched_report_ttl_days=int(env.get("UNMATCHED_REPORT_TTL_DAYS", "7")),
-            default_queue_tenant=env.get("DEFAULT_QUEUE_TENANT", "").strip(),
-            tenant_policy_cache_s=float(env.get("TENANT_POLICY_CACHE_S", "60")),
+
+class SendSettings(SenderSettings):
+    """SendFunction: the public API."""
+
+    idempotency_table: Name = Field(alias="IDEMPOTENCY_TABLE")
+
+
+class RetrySettings(SenderSettings):
+    """RetryFunction: SendQueue."""
+
+    # Where Sinch reports on messages that came through the queue (no API request to derive it from).
+    api_base_url: Url = Field(alias="API_BASE_URL")
+    # Tenant for queued requests without a `tenant` attribute; empty: such requests are refused.
+    default_queue_tenant: str = Field(default="", alias="DEFAULT_QUEUE_TENANT")
+
+    @property
+    def callback_base_url(self) -> str:
+        return self.public_base_url or self.api_base_url
+
+
+class WebhookSettings(Settings):
+    """DeliveryReportFunction: Sinch's callbacks."""
+
+    webhook_secret_id: Name = Field(alias="WEBHOOK_SECRET_ID")
+    webhook_tolerance_s: int = Field(default=300, ge=1, alias="WEBHOOK_TOLERANCE_S")
+    unmatched_report_ttl_days: int = Field(default=7, ge=1, alias="UNMATCHED_REPORT_TTL_DAYS")
+
+
+AnySettings = TypeVar("AnySettings", bound=Settings)
+
+
+def load(model: type[AnySettings], environ: Mapping[str, str] | None = None) -> AnySettings:
+    """`model` from the environment; SettingsError naming each variable that is wrong."""
+    env = os.environ if environ is None else environ
+    names = {field.alias for field in model.model_fields.values() if field.alias}
+    try:
+        return model.model_validate({k: v.strip() for k, v in env.items() if k in names})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
         )
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings.from_env()
+        raise SettingsError(f"{model.__name__} cannot be read from the environment: {problems}") from None

@@ -1,12 +1,13 @@
-"""Composition root: builds the services once per container, lazily (cold start matters)."""
+"""Composition root: each function's services, built from its settings once per container and
+lazily (cold start matters: nothing is made before the first request that needs it)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property
 
 import urllib3
 
-from sinch_gateway.config import get_settings
+from sinch_gateway.config import RetrySettings, SenderSettings, SendSettings, Settings, WebhookSettings
 from sinch_gateway.data import aws
 from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.nonces import NonceStore
@@ -14,6 +15,7 @@ from sinch_gateway.data.send_queue import SendQueue
 from sinch_gateway.data.tenants import TenantDirectory
 from sinch_gateway.data.unmatched import UnmatchedReports
 from sinch_gateway.domain.content import Api
+from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, preflight
 from sinch_gateway.sinch.credentials import (
     CredentialStore,
     SecretStore,
@@ -22,65 +24,113 @@ from sinch_gateway.sinch.credentials import (
     WebhookSecretStore,
 )
 from sinch_gateway.sinch.xms import XmsChannel
+from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.queue_intake import QueueIntake
+from sinch_gateway.usecases.report_intake import ReportIntake
+from sinch_gateway.usecases.send_message import SendMessage
 from sinch_gateway.usecases.sending import MessageSender
 
 
-@lru_cache(maxsize=1)
-def credentials() -> CredentialStore:
-    settings = get_settings()
-    return SecretStore(
-        settings.sinch_secret_id, SinchCredentials, settings.secret_max_age_s, name="Sinch secret"
-    )
+class _Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def repository(self) -> MessageRepository:
+        return MessageRepository(aws.dynamodb(), self.settings.messages_table)
 
 
-@lru_cache(maxsize=1)
-def webhook_secrets() -> WebhookSecretStore:
-    settings = get_settings()
-    return SecretStore(
-        settings.webhook_secret_id, WebhookSecrets, settings.secret_max_age_s, name="webhook secret"
-    )
+class _SenderServices(_Services):
+    settings: SenderSettings
+
+    def __init__(self, settings: SenderSettings) -> None:
+        super().__init__(settings)
+
+    @cached_property
+    def credentials(self) -> CredentialStore:
+        settings = self.settings
+        return SecretStore(
+            settings.sinch_secret_id, SinchCredentials, settings.secret_max_age_s, name="Sinch secret"
+        )
+
+    @cached_property
+    def tenants(self) -> TenantDirectory:
+        settings = self.settings
+        return TenantDirectory(aws.dynamodb(), settings.tenants_table, settings.tenant_policy_cache_s)
+
+    @cached_property
+    def send_queue(self) -> SendQueue:
+        return SendQueue(aws.sqs(), self.settings.send_queue_url, self.settings.dead_letter_queue_url)
+
+    @cached_property
+    def admission(self) -> Admission:
+        policy = MediaPolicy.from_settings(self.settings)
+
+        def check_media(url: str) -> MediaInfo:
+            return preflight(url, policy)
+
+        return Admission(self.tenants, check_media)
+
+    @cached_property
+    def sender(self) -> MessageSender:
+        settings = self.settings
+        http = urllib3.PoolManager(maxsize=10, retries=False)
+        timeout = urllib3.Timeout(
+            connect=settings.sinch_connect_timeout_s, read=settings.sinch_read_timeout_s
+        )
+        channels = {Api.XMS: XmsChannel(self.credentials, http, timeout)}
+        return MessageSender(self.repository, channels, self.send_queue, settings)
 
 
-@lru_cache(maxsize=1)
-def repository() -> MessageRepository:
-    return MessageRepository(aws.dynamodb(), get_settings().messages_table)
+class SendServices(_SenderServices):
+    settings: SendSettings
+
+    def __init__(self, settings: SendSettings) -> None:
+        super().__init__(settings)
+
+    @cached_property
+    def send_message(self) -> SendMessage:
+        return SendMessage(self.sender, self.admission, self.settings.idempotency_table)
 
 
-@lru_cache(maxsize=1)
-def tenants() -> TenantDirectory:
-    settings = get_settings()
-    return TenantDirectory(aws.dynamodb(), settings.tenants_table, settings.tenant_policy_cache_s)
+class RetryServices(_SenderServices):
+    settings: RetrySettings
+
+    def __init__(self, settings: RetrySettings) -> None:
+        super().__init__(settings)
+
+    @cached_property
+    def queue_intake(self) -> QueueIntake:
+        return QueueIntake(
+            self.sender,
+            self.repository,
+            self.tenants,
+            self.admission,
+            self.send_queue,
+            settings=self.settings,
+        )
 
 
-@lru_cache(maxsize=1)
-def nonces() -> NonceStore:
-    return NonceStore(aws.dynamodb(), get_settings().messages_table)
+class ReportServices(_Services):
+    settings: WebhookSettings
 
+    def __init__(self, settings: WebhookSettings) -> None:
+        super().__init__(settings)
 
-@lru_cache(maxsize=1)
-def unmatched_reports() -> UnmatchedReports:
-    settings = get_settings()
-    return UnmatchedReports(aws.dynamodb(), settings.messages_table, settings.unmatched_report_ttl_days)
+    @cached_property
+    def webhook_secrets(self) -> WebhookSecretStore:
+        settings = self.settings
+        return SecretStore(
+            settings.webhook_secret_id, WebhookSecrets, settings.secret_max_age_s, name="webhook secret"
+        )
 
-
-@lru_cache(maxsize=1)
-def send_queue() -> SendQueue:
-    settings = get_settings()
-    return SendQueue(aws.sqs(), settings.send_queue_url, settings.dead_letter_queue_url)
-
-
-@lru_cache(maxsize=1)
-def queue_intake() -> QueueIntake:
-    return QueueIntake(sender(), repository(), tenants(), send_queue(), get_settings())
-
-
-@lru_cache(maxsize=1)
-def sender() -> MessageSender:
-    settings = get_settings()
-    xms = XmsChannel(
-        credentials(),
-        urllib3.PoolManager(maxsize=10, retries=False),
-        urllib3.Timeout(connect=settings.sinch_connect_timeout_s, read=settings.sinch_read_timeout_s),
-    )
-    return MessageSender(repository(), {Api.XMS: xms}, send_queue(), settings)
+    @cached_property
+    def report_intake(self) -> ReportIntake:
+        settings = self.settings
+        return ReportIntake(
+            self.repository,
+            UnmatchedReports(aws.dynamodb(), settings.messages_table, settings.unmatched_report_ttl_days),
+            NonceStore(aws.dynamodb(), settings.messages_table),
+            self.webhook_secrets,
+            tolerance_s=settings.webhook_tolerance_s,
+        )

@@ -35,7 +35,7 @@ from sinch_gateway.domain.errors import InvalidRequest
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-    from sinch_gateway.config import Settings
+    from sinch_gateway.config import SenderSettings
 
 logger = Logger(child=True)
 
@@ -110,7 +110,7 @@ class MediaPolicy:
         object.__setattr__(self, "allowed_private_hosts", normalised)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> MediaPolicy:
+    def from_settings(cls, settings: SenderSettings) -> MediaPolicy:
         return cls(
             allow_http=settings.allow_http_media,
             allowed_private_hosts=settings.media_allowed_private_hosts,
@@ -179,12 +179,6 @@ def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Addre
         or ip.is_link_local
         or ip.is_unspecified
     )
-
-
-def check_message_media(media_url: object | None, settings: Settings) -> None:
-    """The preflight for a message's media under the deployment's policy; nothing for an SMS."""
-    if media_url is not None:
-        preflight(str(media_url), MediaPolicy.from_settings(settings))
 
 
 def preflight(url: str, policy: MediaPolicy) -> MediaInfo:

@@ -13,16 +13,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sinch_gateway.api.models import SendMessageRequest, storable, validation_message
-from sinch_gateway.config import Settings
-from sinch_gateway.data.messages import MessageRepository
-from sinch_gateway.data.send_queue import RETRY_KIND, SendQueue
-from sinch_gateway.data.tenants import TenantDirectory
+from sinch_gateway.config import RetrySettings
+from sinch_gateway.data.send_queue import RETRY_KIND
 from sinch_gateway.domain.callbacks import delivery_report_url
 from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaContent
 from sinch_gateway.domain.errors import InvalidRequest, MessageNotFound
 from sinch_gateway.domain.message import MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
-from sinch_gateway.usecases.admission import admit
+from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.ports import MessageStore, RetryQueue, TenantStore
 from sinch_gateway.usecases.sending import MessageSender
 
 logger = Logger(child=True)
@@ -61,14 +60,17 @@ class QueueIntake:
     def __init__(
         self,
         sender: MessageSender,
-        repository: MessageRepository,
-        tenants: TenantDirectory,
-        queue: SendQueue,
-        settings: Settings,
+        repository: MessageStore,
+        tenants: TenantStore,
+        admission: Admission,
+        queue: RetryQueue,
+        *,
+        settings: RetrySettings,
     ) -> None:
         self._sender = sender
         self._repo = repository
         self._tenants = tenants
+        self._admission = admission
         self._queue = queue
         self._settings = settings
 
@@ -104,7 +106,7 @@ class QueueIntake:
             self._reject(body, tenant_id, sqs_message_id, reason, data if isinstance(data, dict) else None)
             return
         try:
-            admit(request, tenant_id, self._tenants, self._settings)
+            draft = self._admission.admit(request, tenant_id)
         except InvalidRequest as exc:
             reason = "; ".join(f"{f}: {m}" for f, m in exc.errors)
             # A policy refusal says which (destination_not_allowed...); a bad request is one kind.
@@ -112,11 +114,9 @@ class QueueIntake:
             self._reject(body, tenant_id, sqs_message_id, reason, data, code=code.replace("-", "_"))
             return
         message_id = queued_message_id(tenant_id, sqs_message_id, request.idempotency_key)
-        callback = delivery_report_url(
-            self._settings.public_base_url or self._settings.api_base_url, None, None
-        )
+        callback = delivery_report_url(self._settings.callback_base_url, None, None)
         metrics.add_metric(name="QueuedRequests", unit=MetricUnit.Count, value=1)
-        self._sender.submit(request.draft(), callback, tenant_id, message_id)
+        self._sender.submit(draft, callback, tenant_id, message_id)
 
     def _tenant_of(self, body: str, attribute: str | None) -> str | None:
         """The registered tenant the request belongs to; None when it was parked on the DLQ.

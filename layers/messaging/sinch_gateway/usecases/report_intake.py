@@ -1,115 +1,145 @@
-"""Sinch delivery reports: parse them, move each message's status forward, keep every one."""
+"""Reports from Sinch (XMS delivery reports; MMS JSON API postbacks): authenticate, read, refuse
+replays, then move each message's status forward, keeping every report."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+import time
+from collections.abc import Callable, Mapping
+from typing import Literal, Protocol
 
-from aws_lambda_powertools import Logger
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 
-from sinch_gateway.data.messages import MessageRepository
-from sinch_gateway.data.unmatched import UnmatchedReports
-from sinch_gateway.domain.message import StatusEvent, utcnow
-from sinch_gateway.domain.status import Status, Transition, from_sinch
+from sinch_gateway.domain.errors import GatewayError, Unauthenticated
+from sinch_gateway.domain.message import StatusEvent
+from sinch_gateway.domain.reports import MalformedReport, StatusReport
+from sinch_gateway.domain.status import Transition
+from sinch_gateway.domain.webhook_auth import Nonce, authenticate
+from sinch_gateway.sinch.credentials import WebhookSecrets
+from sinch_gateway.usecases.ports import MessageStore
 
 logger = Logger(child=True)
+metrics = Metrics()
+
+Result = Literal["moved", "stale", "unknown_message", "unknown_status"]
 
 
-class _Report(BaseModel):
-    # Sinch adds fields over time; a webhook that refused them would drop reports.
-    model_config = ConfigDict(extra="ignore")
+class InvalidReport(GatewayError):
+    status = 400
+    type = "/problems/invalid-delivery-report"
+    title = "Not a delivery report we understand"
 
 
-def _utc_if_naive(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+class UnmatchedStore(Protocol):
+    def keep(self, batch_id: str, raw: str, reason: Literal["unknown_message", "unknown_status"]) -> str: ...
 
 
-# Sinch's times are UTC; one without a zone is read as UTC, never stored as a local time.
-SinchTime = Annotated[datetime, AfterValidator(_utc_if_naive)]
-# Sinch's codes are small numbers (sinch-api.md §4.2). The bound keeps a code a number DynamoDB
-# can store (at most 38 digits): 10**100 would fail the write.
-SinchCode = Annotated[int, Field(ge=-(2**31), lt=2**31)]
+class NonceLedger(Protocol):
+    def claim(self, nonce: Nonce) -> bool: ...
+
+    def release(self, nonce: Nonce) -> None: ...
 
 
-class RecipientDeliveryReport(_Report):
-    type: Literal["recipient_delivery_report_sms", "recipient_delivery_report_mms"]
-    batch_id: str
-    recipient: str
-    code: SinchCode
-    status: str
-    at: SinchTime
-    operator_status_at: SinchTime | None = None
-    client_reference: str | None = None
+class SecretSource(Protocol):
+    def get(self, *, refresh: bool = False) -> WebhookSecrets: ...
 
 
-class StatusCount(_Report):
-    code: SinchCode
-    status: str
-    count: int
-    recipients: list[str] | None = None
+class ReportIntake:
+    def __init__(
+        self,
+        messages: MessageStore,
+        unmatched: UnmatchedStore,
+        nonces: NonceLedger,
+        secrets: SecretSource,
+        *,
+        tolerance_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._messages = messages
+        self._unmatched = unmatched
+        self._nonces = nonces
+        self._secrets = secrets
+        self._tolerance_s = tolerance_s
+        self._clock = clock
 
+    def delivery_report(
+        self, raw: str, headers: Mapping[str, str], parse: Callable[[str], StatusReport]
+    ) -> Result:
+        """A signed (or Basic-authenticated) XMS delivery report. Raises Unauthenticated (401,
+        nothing written) or InvalidReport (400); anything else raised is a 5xx, which Sinch retries."""
+        secrets = self._secrets.get()
+        verified = authenticate(
+            raw,
+            headers,
+            hmac_secret=secrets.webhook_hmac_secret,
+            basic_credentials=secrets.webhook_basic_credentials,
+            now=self._clock(),
+            tolerance_s=self._tolerance_s,
+        )
+        report = self._read(raw, parse)
+        # After reading: a report refused as malformed leaves no trace, not even its nonce.
+        if verified.nonce is not None and not self._nonces.claim(verified.nonce):
+            metrics.add_metric(name="DeliveryReportsReplayed", unit=MetricUnit.Count, value=1)
+            raise Unauthenticated("This signed callback has been received before.")
+        try:
+            return self.apply(report, raw)
+        except Exception:
+            if verified.nonce is not None:
+                self._forget(verified.nonce)
+            raise
 
-class BatchDeliveryReport(_Report):
-    type: Literal["delivery_report_sms", "delivery_report_mms"]
-    batch_id: str
-    total_message_count: int
-    statuses: list[StatusCount]
-    client_reference: str | None = None
+    def _read(self, raw: str, parse: Callable[[str], StatusReport]) -> StatusReport:
+        try:
+            return parse(raw)
+        except MalformedReport as exc:
+            metrics.add_metric(name="DeliveryReportsMalformed", unit=MetricUnit.Count, value=1)
+            raise InvalidReport("The body is not a report this endpoint takes.", errors=exc.errors) from None
 
+    def _forget(self, nonce: Nonce) -> None:
+        try:
+            self._nonces.release(nonce)
+        except (BotoCoreError, ClientError):
+            # The original error matters more; at worst an unchanged resend is refused as a replay.
+            logger.warning("could not release the nonce of a failed report")
 
-DeliveryReport = Annotated[RecipientDeliveryReport | BatchDeliveryReport, Field(discriminator="type")]
-delivery_report_adapter: TypeAdapter[RecipientDeliveryReport | BatchDeliveryReport] = TypeAdapter(
-    DeliveryReport
-)
+    def apply(self, report: StatusReport, raw: str) -> Result:
+        """Apply one report; returns what happened (for logs and metrics).
 
+        Every report is kept: as an event on its message (marked stale when it did not move the
+        status), or, when no message takes it, as an unmatched report. Duplicate, late and unknown
+        reports are normal in Sinch's world: none of them raises.
+        """
+        result = self._apply(report, raw)
+        metrics.add_metric(name="DeliveryReports", unit=MetricUnit.Count, value=1)
+        if result in ("unknown_message", "unknown_status"):
+            metrics.add_metric(name="DeliveryReportsUnmatched", unit=MetricUnit.Count, value=1)
+        return result
 
-def _status_and_code(report: RecipientDeliveryReport | BatchDeliveryReport) -> tuple[Status | None, int]:
-    if isinstance(report, RecipientDeliveryReport):
-        return from_sinch(report.status), report.code
-    # Our batches have one recipient, so the furthest status in the batch is the message's.
-    known = [(s, c.code) for c in report.statuses if (s := from_sinch(c.status)) is not None]
-    if not known:
-        return None, 0
-    return max(known, key=lambda pair: pair[0].rank)
-
-
-def apply_report(
-    repository: MessageRepository,
-    unmatched: UnmatchedReports,
-    report: RecipientDeliveryReport | BatchDeliveryReport,
-    raw: str,
-) -> str:
-    """Apply one report; returns what happened (for logs and metrics).
-
-    Every report is kept: as an event on its message (marked stale when it did not move the
-    status), or, when no message takes it, as an unmatched report. Duplicate, late and unknown
-    reports are normal in Sinch's world: none of them raises.
-    """
-    status, code = _status_and_code(report)
-    log = {"batch_id": report.batch_id, "message_id": report.client_reference, "report_type": report.type}
-    if status is None:
-        logger.warning("report with a status we do not know", extra=log)
-        unmatched.keep(report.batch_id, raw, "unknown_status")
-        return "unknown_status"
-    if not report.client_reference:
-        logger.warning("report without our client_reference", extra=log)
-        unmatched.keep(report.batch_id, raw, "unknown_message")
-        return "unknown_message"
-    if isinstance(report, RecipientDeliveryReport):
-        at, operator_at = report.at, report.operator_status_at
-    else:
-        at, operator_at = utcnow(), None  # a batch report carries no time of its own
-    event = StatusEvent(status=status, at=at, code=code, operator_at=operator_at)
-    result = repository.advance(report.client_reference, event)
-    if result is Transition.STALE:
-        # The status write is conditional, so it cannot also append when its condition fails
-        # (DynamoDB has no per-clause condition): a second write keeps the report as an event.
-        if not repository.append_event(report.client_reference, event.model_copy(update={"stale": True})):
-            logger.warning("stale report not kept: the message is gone or has too many events", extra=log)
-    elif result is Transition.MISSING:
-        logger.warning("report for a message we do not have", extra=log)
-        unmatched.keep(report.batch_id, raw, "unknown_message")
-        return "unknown_message"
-    logger.info("delivery report applied", extra={**log, "status": status, "result": result.value})
-    return str(result.value)
+    def _apply(self, report: StatusReport, raw: str) -> Result:
+        log = {"batch_id": report.sinch_id, "message_id": report.reference, "report_type": report.kind}
+        if report.status is None:
+            logger.warning("report with a status we do not know", extra=log)
+            self._unmatched.keep(report.sinch_id, raw, "unknown_status")
+            return "unknown_status"
+        if not report.reference:
+            logger.warning("report without our client reference", extra=log)
+            self._unmatched.keep(report.sinch_id, raw, "unknown_message")
+            return "unknown_message"
+        event = StatusEvent(
+            status=report.status, at=report.at, code=report.code, operator_at=report.operator_at
+        )
+        fields = {"deliveredAs": report.delivered_as.value} if report.delivered_as else {}
+        result = self._messages.advance(report.reference, event, **fields)
+        if result is Transition.STALE:
+            # The status write is conditional, so it cannot also append when its condition fails
+            # (DynamoDB has no per-clause condition): a second write keeps the report as an event.
+            stale = event.model_copy(update={"stale": True})
+            if not self._messages.append_event(report.reference, stale):
+                logger.warning("stale report not kept: the message is gone or has too many events", extra=log)
+        elif result is Transition.MISSING:
+            logger.warning("report for a message we do not have", extra=log)
+            self._unmatched.keep(report.sinch_id, raw, "unknown_message")
+            return "unknown_message"
+        logger.info("delivery report applied", extra={**log, "status": report.status, "result": result.value})
+        return "moved" if result is Transition.MOVED else "stale"

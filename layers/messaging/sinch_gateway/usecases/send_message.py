@@ -1,9 +1,10 @@
-"""The answer to POST /v1/messages, given once per Idempotency-Key and replayed after that."""
+"""POST /v1/messages: check, record and send, giving the whole answer; once per Idempotency-Key,
+after which the first answer is replayed byte for byte."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cached_property
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -17,10 +18,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sinch_gateway import wiring
-from sinch_gateway.api.models import SendMessageRequest, accepted_view
+from sinch_gateway.api.models import DryRunResult, SendMessageRequest, accepted_view
 from sinch_gateway.api.problems import HttpAnswer, error_answer
-from sinch_gateway.config import get_settings
 from sinch_gateway.data import aws
 from sinch_gateway.domain.answers import refusal_problem
 from sinch_gateway.domain.errors import (
@@ -32,26 +31,76 @@ from sinch_gateway.domain.errors import (
 )
 from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.status import Status
-from sinch_gateway.usecases.admission import admit
-from sinch_gateway.usecases.sending import UNAUTHORIZED
+from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.sending import UNAUTHORIZED, MessageSender
 
 IDEMPOTENCY_WINDOW_S = 24 * 60 * 60
 
 
-def send_answer(message: SendMessageRequest, callback_url: str, tenant_id: str) -> HttpAnswer:
-    """Checks, records and sends: the whole answer, so a replay is the same answer."""
-    try:
-        admit(message, tenant_id, wiring.tenants(), get_settings())
-    except InvalidRequest as exc:
-        return error_answer(exc)
-    record = wiring.sender().submit(message.draft(), callback_url, tenant_id)
-    if record.status in (Status.REJECTED, Status.FAILED):
-        return error_answer(refusal_error(record))
-    return HttpAnswer(
-        202,
-        accepted_view(record).model_dump_json(),
-        {"Content-Type": "application/json", "Location": f"/v1/messages/{record.id}"},
-    )
+class SendMessage:
+    def __init__(self, sender: MessageSender, admission: Admission, idempotency_table: str) -> None:
+        self._sender = sender
+        self._admission = admission
+        self._idempotency_table = idempotency_table
+
+    def answer(self, message: SendMessageRequest, callback_url: str, tenant_id: str) -> HttpAnswer:
+        """The whole answer, so that a replay is the same answer."""
+        try:
+            draft = self._admission.admit(message, tenant_id)
+        except InvalidRequest as exc:
+            return error_answer(exc)
+        record = self._sender.submit(draft, callback_url, tenant_id)
+        if record.status in (Status.REJECTED, Status.FAILED):
+            return error_answer(refusal_error(record))
+        return HttpAnswer(
+            202,
+            accepted_view(record).model_dump_json(),
+            {"Content-Type": "application/json", "Location": f"/v1/messages/{record.id}"},
+        )
+
+    def dry_run(self, message: SendMessageRequest, tenant_id: str) -> DryRunResult:
+        return self._sender.dry_run(self._admission.admit(message, tenant_id))
+
+    def answer_once(
+        self, key: str, tenant_id: str, message: SendMessageRequest, callback_url: str, context: LambdaContext
+    ) -> HttpAnswer:
+        """The first answer for this key and body; a different body or a request in flight is a 409."""
+        config, send_once = self._idempotent
+        config.register_lambda_context(context)
+        request = {"apiKeyId": tenant_id, "key": key, "body": message.model_dump(mode="json")}
+        try:
+            return HttpAnswer.from_dict(
+                send_once(request=request, message=message, callback_url=callback_url)
+            )
+        except IdempotencyValidationError:
+            raise Conflict(
+                "This Idempotency-Key was used with another body in the last 24 hours; use a new key.",
+                errors=[("Idempotency-Key", "was used with another body")],
+            ) from None
+        except IdempotencyAlreadyInProgressError:
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed.", headers={"Retry-After": "1"}
+            ) from None
+
+    @cached_property
+    def _idempotent(self) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+        # Built on first use, not at import: the persistence layer creates a boto3 client.
+        config = IdempotencyConfig(
+            # Keys are per API key: two clients choosing the same key do not collide.
+            event_key_jmespath="[apiKeyId, key]",
+            payload_validation_jmespath="body",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_WINDOW_S,
+        )
+        store = DynamoDBPersistenceLayer(table_name=self._idempotency_table, boto3_client=aws.dynamodb())
+
+        @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
+        def send_once(
+            request: dict[str, Any], message: SendMessageRequest, callback_url: str
+        ) -> dict[str, Any]:
+            return self.answer(message, callback_url, request["apiKeyId"]).as_dict()
+
+        return config, send_once
 
 
 def refusal_error(record: MessageRecord) -> GatewayError:
@@ -76,42 +125,3 @@ def refusal_error(record: MessageRecord) -> GatewayError:
         record.error_text or "",
         messageId=record.id,
     )
-
-
-@lru_cache(maxsize=1)
-def _idempotency() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
-    # Built on first use, not at import: the persistence layer creates a boto3 client.
-    config = IdempotencyConfig(
-        # Keys are per API key: two clients choosing the same key do not collide.
-        event_key_jmespath="[apiKeyId, key]",
-        payload_validation_jmespath="body",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=IDEMPOTENCY_WINDOW_S,
-    )
-    store = DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table, boto3_client=aws.dynamodb())
-
-    @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
-    def send_once(request: dict[str, Any], message: SendMessageRequest, callback_url: str) -> dict[str, Any]:
-        return send_answer(message, callback_url, request["apiKeyId"]).as_dict()
-
-    return config, send_once
-
-
-def send_idempotently(
-    key: str, tenant_id: str, message: SendMessageRequest, callback_url: str, context: LambdaContext
-) -> HttpAnswer:
-    """The first answer for this key and body; a different body or a request in flight is a 409."""
-    config, send_once = _idempotency()
-    config.register_lambda_context(context)
-    request = {"apiKeyId": tenant_id, "key": key, "body": message.model_dump(mode="json")}
-    try:
-        return HttpAnswer.from_dict(send_once(request=request, message=message, callback_url=callback_url))
-    except IdempotencyValidationError:
-        raise Conflict(
-            "This Idempotency-Key was used with another body in the last 24 hours; use a new key.",
-            errors=[("Idempotency-Key", "was used with another body")],
-        ) from None
-    except IdempotencyAlreadyInProgressError:
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed.", headers={"Retry-After": "1"}
-        ) from None

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sinch_gateway.api.models import DryRunRecipient, DryRunResult
-from sinch_gateway.config import Settings
+from sinch_gateway.config import SenderSettings
 from sinch_gateway.domain.answers import refusal_problem
 from sinch_gateway.domain.content import Api, SmsContent, api_of, channel_of
 from sinch_gateway.domain.errors import (
@@ -51,7 +51,7 @@ class MessageSender:
         repository: MessageStore,
         channels: Mapping[Api, SinchChannel],
         queue: RetryQueue,
-        settings: Settings,
+        settings: SenderSettings,
     ) -> None:
         self._repo = repository
         self._channels = channels
