@@ -10,7 +10,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sinch_gateway import config, wiring
 from sinch_gateway.api import problems as api_problems
 from sinch_gateway.domain.callbacks import DELIVERY_REPORT_PATH
-from sinch_gateway.sinch.xms_reports import parse_delivery_report
 from sinch_gateway.telemetry import logger, metrics, tracer
 
 services = wiring.ReportServices(config.load(config.WebhookSettings))
@@ -22,9 +21,7 @@ api_problems.register(app)
 @tracer.capture_method
 def delivery_report() -> Response[str]:
     event = app.current_event
-    result = services.report_intake.delivery_report(
-        event.decoded_body or "", event.headers, parse_delivery_report
-    )
+    result = services.report_intake.delivery_report(event.decoded_body or "", event.headers)
     return Response(status_code=200, content_type="application/json", body=json.dumps({"result": result}))
 
 

@@ -17,6 +17,7 @@ from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Transition
 from sinch_gateway.domain.webhook_auth import Nonce, authenticate
 from sinch_gateway.sinch.credentials import WebhookSecrets
+from sinch_gateway.sinch.xms_reports import parse_delivery_report
 from sinch_gateway.usecases.ports import MessageStore
 
 logger = Logger(child=True)
@@ -63,9 +64,7 @@ class ReportIntake:
         self._tolerance_s = tolerance_s
         self._clock = clock
 
-    def delivery_report(
-        self, raw: str, headers: Mapping[str, str], parse: Callable[[str], StatusReport]
-    ) -> Result:
+    def delivery_report(self, raw: str, headers: Mapping[str, str]) -> Result:
         """A signed (or Basic-authenticated) XMS delivery report. Raises Unauthenticated (401,
         nothing written) or InvalidReport (400); anything else raised is a 5xx, which Sinch retries."""
         secrets = self._secrets.get()
@@ -77,7 +76,7 @@ class ReportIntake:
             now=self._clock(),
             tolerance_s=self._tolerance_s,
         )
-        report = self._read(raw, parse)
+        report = self._read(raw, parse_delivery_report)
         # After reading: a report refused as malformed leaves no trace, not even its nonce.
         if verified.nonce is not None and not self._nonces.claim(verified.nonce):
             metrics.add_metric(name="DeliveryReportsReplayed", unit=MetricUnit.Count, value=1)
