@@ -72,8 +72,8 @@ EXPECTED: dict[str, set[Grant]] = {
     "DeliveryReportFunction": _runtime("DeliveryReportFunctionLogGroup")
     # advance / append_event on messages
     | grants(["dynamodb:UpdateItem"], arn("MessagesTable"))
-    # webhook nonces (claim, release) and unmatched reports: bookkeeping items only
-    | grants(["dynamodb:PutItem"], arn("MessagesTable"), leading_keys("nonce#*", "unmatched#*"))
+    # webhook nonces (claim, release), unmatched reports and raw postbacks: bookkeeping items only
+    | grants(["dynamodb:PutItem"], arn("MessagesTable"), leading_keys("nonce#*", "unmatched#*", "postback#*"))
     | grants(["dynamodb:DeleteItem"], arn("MessagesTable"), leading_keys("nonce#*"))
     | grants(["secretsmanager:GetSecretValue"], ref("WebhookSecret")),
 }

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import config, wiring
 from sinch_gateway.api import problems as api_problems
-from sinch_gateway.domain.callbacks import DELIVERY_REPORT_PATH
+from sinch_gateway.domain.callbacks import DELIVERY_REPORT_PATH, MMS_POSTBACK_PATH
 from sinch_gateway.telemetry import logger, metrics, tracer
 
 services = wiring.ReportServices(config.load(config.WebhookSettings))
@@ -22,6 +22,20 @@ api_problems.register(app)
 def delivery_report() -> Response[str]:
     event = app.current_event
     result = services.report_intake.delivery_report(event.decoded_body or "", event.headers)
+    return Response(status_code=200, content_type="application/json", body=json.dumps({"result": result}))
+
+
+@app.post(MMS_POSTBACK_PATH, summary="Sinch MMS JSON API postback (Basic userinfo in its URL)")
+@app.post(f"{MMS_POSTBACK_PATH}/<token>", summary="Sinch MMS JSON API postback (a token in its URL)")
+@tracer.capture_method
+def mms_postback(token: str | None = None) -> Response[str]:
+    event = app.current_event
+    result = services.report_intake.postback(
+        event.decoded_body or "",
+        event.headers,
+        path_token=token,
+        source_ip=event.request_context.identity.source_ip,
+    )
     return Response(status_code=200, content_type="application/json", body=json.dumps({"result": result}))
 
 

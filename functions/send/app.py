@@ -20,7 +20,10 @@ from sinch_gateway.api.models import (
     MessagePage,
     MessageView,
     SendMessageRequest,
+    TemplateRequest,
+    TemplateView,
     message_view,
+    template_view,
 )
 from sinch_gateway.domain.callbacks import delivery_report_url
 from sinch_gateway.domain.errors import MessageNotFound, NoTenant
@@ -145,6 +148,32 @@ def get_message(id: str) -> MessageView:  # the name is the path parameter's, as
 @tracer.capture_method
 def cancel_message(id: str) -> MessageView:
     return message_view(services.sender.cancel(current_tenant(), id))
+
+
+@app.post(
+    "/v1/mms-templates",
+    summary="Save an MMS template (Sinch's MMS API): pending until Sinch has prepared it",
+    responses=api_problems.documented({202: ("Saved, pending", TemplateView)}, 400, 413, 415, 502, 503),
+)
+@tracer.capture_method
+def create_template(template: TemplateRequest) -> Response[str]:
+    saved = services.mms_templates.create(current_tenant(), template)
+    return Response(
+        202,
+        "application/json",
+        template_view(saved).model_dump_json(),
+        headers={"Location": f"/v1/mms-templates/{saved.id}"},
+    )
+
+
+@app.get(
+    "/v1/mms-templates/<id>",
+    summary="An MMS template and whether it is ready",
+    responses=api_problems.documented({200: ("The template", TemplateView)}, 404),
+)
+@tracer.capture_method
+def get_template(id: str) -> TemplateView:
+    return template_view(services.mms_templates.get(current_tenant(), id))
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)

@@ -56,7 +56,12 @@ def keyless_routes() -> set[tuple[str, str]]:
 
 def test_api_requires_a_key_except_for_health_and_sinch_callbacks() -> None:
     assert RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"] is True
-    assert keyless_routes() == {("/health", "GET"), ("/v1/webhooks/sinch/delivery-reports", "POST")}
+    assert keyless_routes() == {
+        ("/health", "GET"),
+        ("/v1/webhooks/sinch/delivery-reports", "POST"),
+        ("/v1/webhooks/sinch/mms-postbacks", "POST"),
+        ("/v1/webhooks/sinch/mms-postbacks/{token}", "POST"),
+    }
 
 
 def test_every_route_without_a_key_has_a_method_throttle_from_parameters() -> None:

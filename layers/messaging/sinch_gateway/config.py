@@ -65,6 +65,10 @@ class SenderSettings(Settings):
     # Longer than a send can take (connect + read timeouts, twice for a 401 refresh).
     send_lease_s: int = Field(default=30, ge=1, alias="SEND_LEASE_S")
     tenant_policy_cache_s: float = Field(default=60.0, ge=0, alias="TENANT_POLICY_CACHE_S")
+    # After an MMS JSON API answer was lost: how long its postbacks (the API has no lookup) get to
+    # show that Sinch took the message, before it is sent again. Sinch retries an unanswered
+    # postback after about five minutes.
+    mms_postback_grace_s: float = Field(default=900.0, ge=0, alias="MMS_POSTBACK_GRACE_S")
 
 
 class SendSettings(SenderSettings):

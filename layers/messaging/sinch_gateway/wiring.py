@@ -12,6 +12,7 @@ from sinch_gateway.data import aws
 from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.nonces import NonceStore
 from sinch_gateway.data.send_queue import SendQueue
+from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import TenantDirectory
 from sinch_gateway.data.unmatched import UnmatchedReports
 from sinch_gateway.domain.content import Api
@@ -23,12 +24,14 @@ from sinch_gateway.sinch.credentials import (
     WebhookSecrets,
     WebhookSecretStore,
 )
+from sinch_gateway.sinch.mms_json import MmsJsonChannel
 from sinch_gateway.sinch.xms import XmsChannel
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.queue_intake import QueueIntake
 from sinch_gateway.usecases.report_intake import ReportIntake
 from sinch_gateway.usecases.send_message import SendMessage
 from sinch_gateway.usecases.sending import MessageSender
+from sinch_gateway.usecases.templates import Templates
 
 
 class _Services:
@@ -59,6 +62,26 @@ class _SenderServices(_Services):
         return TenantDirectory(aws.dynamodb(), settings.tenants_table, settings.tenant_policy_cache_s)
 
     @cached_property
+    def templates(self) -> TemplateRepository:
+        return TemplateRepository(aws.dynamodb(), self.settings.messages_table)
+
+    @cached_property
+    def mms_json(self) -> MmsJsonChannel:
+        settings = self.settings
+        return MmsJsonChannel(
+            self.credentials, self._http, self._timeout, settle_s=settings.mms_postback_grace_s
+        )
+
+    @cached_property
+    def _http(self) -> urllib3.PoolManager:
+        return urllib3.PoolManager(maxsize=10, retries=False)
+
+    @cached_property
+    def _timeout(self) -> urllib3.Timeout:
+        settings = self.settings
+        return urllib3.Timeout(connect=settings.sinch_connect_timeout_s, read=settings.sinch_read_timeout_s)
+
+    @cached_property
     def send_queue(self) -> SendQueue:
         return SendQueue(aws.sqs(), self.settings.send_queue_url, self.settings.dead_letter_queue_url)
 
@@ -69,7 +92,7 @@ class _SenderServices(_Services):
         def check_media(url: str) -> MediaInfo:
             return preflight(url, policy)
 
-        return Admission(self.tenants, check_media)
+        return Admission(self.tenants, check_media, self.templates)
 
     @cached_property
     def sender(self) -> MessageSender:
@@ -91,6 +114,10 @@ class SendServices(_SenderServices):
     @cached_property
     def send_message(self) -> SendMessage:
         return SendMessage(self.sender, self.admission, self.settings.idempotency_table)
+
+    @cached_property
+    def mms_templates(self) -> Templates:
+        return Templates(self.templates, self.mms_json, self.admission)
 
 
 class RetryServices(_SenderServices):
@@ -132,5 +159,6 @@ class ReportServices(_Services):
             UnmatchedReports(aws.dynamodb(), settings.messages_table, settings.unmatched_report_ttl_days),
             NonceStore(aws.dynamodb(), settings.messages_table),
             self.webhook_secrets,
+            TemplateRepository(aws.dynamodb(), settings.messages_table),
             tolerance_s=settings.webhook_tolerance_s,
         )

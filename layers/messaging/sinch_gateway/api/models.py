@@ -19,10 +19,12 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from sinch_gateway.domain.content import Api, Channel, SmsContent, XmsMediaContent
+from sinch_gateway.domain.content import Api, Channel, MessageContent, SmsContent, XmsMediaContent
 from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
+from sinch_gateway.domain.mms_media import MAX_MEDIA_PER_SLIDE, MAX_SLIDE_TEXT_CHARS, MAX_SLIDES
 from sinch_gateway.domain.phone import mms_unavailable_reason, normalize_e164
 from sinch_gateway.domain.status import Status
+from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 
 SMS_MAX_CHARS = 1600
 MMS_MAX_CHARS = 5000
@@ -74,14 +76,87 @@ E164 = Annotated[
 ]
 
 
+Kind = Literal["sms", "xms-media", "mms-slides", "mms-template"]
+FROM_MASK = r"^[A-Za-z0-9 ]{1,11}$"
+
+
+def _kind(info: ValidationInfo) -> Kind | None:
+    """What the request is, from the fields declared before the one being checked; None when one
+    of them was itself invalid (it has its own error, and nothing else is judged by it)."""
+    data = info.data
+    if any(name not in data for name in ("media_url", "slides", "template_id")):
+        return None
+    if data["template_id"] is not None:
+        return "mms-template"
+    if data["slides"] is not None:
+        return "mms-slides"
+    return "xms-media" if data["media_url"] is not None else "sms"
+
+
+def _visible(value: str | None) -> str | None:
+    if value is not None and is_blank(value):
+        raise ValueError("must contain something visible, not only spaces or invisible characters")
+    return value
+
+
+# A field_validator, not Annotated[str, AfterValidator]: that form loses pydantic's refusal of a
+# lone surrogate (string_unicode).
+def _visible_fields(*names: str) -> Any:
+    return field_validator(*names)(classmethod(lambda cls, value: _visible(value)))
+
+
+class SlideRequest(_ApiModel):
+    """One slide of an MMS sent through the MMS JSON API: text, media, or both."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
+
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_SLIDE_TEXT_CHARS)
+    _text_visible = _visible_fields("text")
+    media_url: HttpUrl | list[HttpUrl] | None = Field(
+        default=None,
+        description="The slide's media: one URL, or up to 3 of different kinds that may share a "
+        "slide (an image with audio; a contact card, a calendar and a PDF)",
+    )
+
+    @field_validator("media_url")
+    @classmethod
+    def _a_few_urls(cls, value: HttpUrl | list[HttpUrl] | None) -> HttpUrl | list[HttpUrl] | None:
+        if isinstance(value, list) and not 1 <= len(value) <= MAX_MEDIA_PER_SLIDE:
+            raise ValueError(f"must hold 1 to {MAX_MEDIA_PER_SLIDE} URLs")
+        return value
+
+    @property
+    def media_urls(self) -> list[str]:
+        if self.media_url is None:
+            return []
+        return [str(u) for u in self.media_url] if isinstance(self.media_url, list) else [str(self.media_url)]
+
+
+class SlideTextRequest(_ApiModel):
+    """New text for one slide of a saved template."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
+
+    slide: int = Field(ge=1, le=MAX_SLIDES, description="The slide's number, from 1")
+    text: str = Field(min_length=1, max_length=MAX_SLIDE_TEXT_CHARS)
+    _text_visible = _visible_fields("text")
+
+
 class SendMessageRequest(_ApiModel):
-    """A message to send: SMS when `mediaUrl` is absent, MMS when present."""
+    """A message to send. Its fields say which kind: `text` alone is an SMS; `mediaUrl` an MMS with
+    one file (Sinch's XMS API); `slides` or `templateId` a rich MMS (Sinch's MMS JSON API)."""
 
     # Only the documented (camelCase) names: `media_url` is as unknown to clients as any typo.
     model_config = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
 
-    # Declared first: the rules of `to`, `text` and `subject` depend on it (ValidationInfo.data).
-    media_url: HttpUrl | None = Field(default=None, description="Media for an MMS (https)")
+    # Declared first: the rules of the fields after them depend on which kind this is (_kind).
+    media_url: HttpUrl | None = Field(default=None, description="Media for a one-file MMS (https)")
+    slides: list[SlideRequest] | None = Field(
+        default=None, description=f"1 to {MAX_SLIDES} slides of an MMS through the MMS JSON API"
+    )
+    template_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="A saved MMS template (POST /v1/mms-templates)"
+    )
     to: E164
     text: str | None = Field(
         default=None,
@@ -89,10 +164,37 @@ class SendMessageRequest(_ApiModel):
         max_length=MMS_MAX_CHARS,
         validate_default=True,
         description=f"Message text: required for SMS (at most {SMS_MAX_CHARS} characters), "
-        f"optional for MMS (at most {MMS_MAX_CHARS})",
+        f"optional with mediaUrl (at most {MMS_MAX_CHARS}); slides carry their own",
     )
     subject: str | None = Field(
-        default=None, min_length=1, max_length=SUBJECT_MAX_CHARS, description="MMS subject"
+        default=None,
+        min_length=1,
+        max_length=SUBJECT_MAX_CHARS,
+        validate_default=True,
+        description="MMS subject: optional with mediaUrl, required with slides, a template's own otherwise",
+    )
+    disable_fallback_sms: bool = Field(
+        default=False,
+        description="MMS JSON API: send no SMS to a handset that cannot take MMS",
+    )
+    fallback_text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=SMS_MAX_CHARS,
+        validate_default=True,
+        description="MMS JSON API: the SMS a handset that cannot take MMS gets instead (required with "
+        "slides unless disableFallbackSms; a template's own otherwise)",
+    )
+    disable_fallback_sms_link: bool = Field(
+        default=False, description="MMS JSON API: no link to the MMS content in the fallback SMS"
+    )
+    from_mask: str | None = Field(
+        default=None,
+        pattern=FROM_MASK,
+        description="MMS JSON API: an alphanumeric sender shown instead of the number, where allowed",
+    )
+    slide_texts: list[SlideTextRequest] | None = Field(
+        default=None, max_length=MAX_SLIDES, description="With templateId: new text for some slides"
     )
     client_reference: str | None = Field(
         default=None,
@@ -103,36 +205,74 @@ class SendMessageRequest(_ApiModel):
     send_at: AwareDatetime | None = Field(
         default=None,
         description="When to send (ISO 8601 with a time zone, e.g. 2026-12-01T10:00:00Z), "
-        "in the future and at most 3 days ahead",
+        "in the future and at most 3 days ahead (with text or mediaUrl only)",
     )
 
     @property
-    def channel(self) -> Channel:
-        return Channel.MMS if self.media_url else Channel.SMS
+    def kind(self) -> Kind:
+        if self.template_id is not None:
+            return "mms-template"
+        if self.slides is not None:
+            return "mms-slides"
+        return "xms-media" if self.media_url is not None else "sms"
 
-    def draft(self) -> MessageDraft:
-        """The message as it will be stored, once every check passed."""
-        content: SmsContent | XmsMediaContent
-        if self.media_url is None:
-            content = SmsContent(text=self.text or "")
-        else:
-            content = XmsMediaContent(media_url=str(self.media_url), text=self.text, subject=self.subject)
+    @property
+    def channel(self) -> Channel:
+        return Channel.SMS if self.kind == "sms" else Channel.MMS
+
+    def draft(self, content: MessageContent | None = None) -> MessageDraft:
+        """The message as it will be stored, once every check passed. Slides and templates come
+        with their content built by admission (their media types and Sinch's template id)."""
+        if content is None:
+            if self.media_url is None:
+                content = SmsContent(text=self.text or "")
+            else:
+                content = XmsMediaContent(media_url=str(self.media_url), text=self.text, subject=self.subject)
         return MessageDraft(
             to=self.to, content=content, client_reference=self.client_reference, send_at=self.send_at
         )
 
+    @field_validator("slides")
+    @classmethod
+    def _one_kind_of_mms(
+        cls, slides: list[SlideRequest] | None, info: ValidationInfo
+    ) -> list[SlideRequest] | None:
+        if slides is None:
+            return None
+        if info.data.get("media_url") is not None:
+            raise ValueError("cannot be combined with mediaUrl")
+        if not 1 <= len(slides) <= MAX_SLIDES:
+            raise ValueError(f"must hold 1 to {MAX_SLIDES} slides")
+        for number, slide in enumerate(slides):
+            if slide.text is None and slide.media_url is None:
+                raise ValueError(f"slide {number} is empty: give it text, mediaUrl or both")
+        return slides
+
+    @field_validator("template_id")
+    @classmethod
+    def _template_alone(cls, template_id: str | None, info: ValidationInfo) -> str | None:
+        if template_id is not None and (
+            info.data.get("media_url") is not None or info.data.get("slides") is not None
+        ):
+            raise ValueError("cannot be combined with mediaUrl or slides: the template holds the content")
+        return template_id
+
     @field_validator("to")
     @classmethod
     def _mms_needs_a_country_sinch_serves(cls, to: str, info: ValidationInfo) -> str:
-        if info.data.get("media_url") is not None and (reason := mms_unavailable_reason(to)):
+        if _kind(info) not in ("sms", None) and (reason := mms_unavailable_reason(to)):
             raise ValueError(reason)
         return to
 
     @field_validator("send_at")
     @classmethod
-    def _schedule_within_sinchs_window(cls, send_at: datetime | None) -> datetime | None:
+    def _schedule_within_sinchs_window(
+        cls, send_at: datetime | None, info: ValidationInfo
+    ) -> datetime | None:
         if send_at is None:
             return None
+        if _kind(info) in ("mms-slides", "mms-template"):
+            raise ValueError("is not available with slides or templateId (Sinch's MMS API sends at once)")
         now = datetime.now(UTC)
         if send_at <= now:
             raise ValueError("must be in the future")
@@ -140,30 +280,105 @@ class SendMessageRequest(_ApiModel):
             raise ValueError("must be at most 3 days ahead")
         return send_at.astimezone(UTC)
 
-    @field_validator("text", "subject")
-    @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is not None and is_blank(value):
-            raise ValueError("must contain something visible, not only spaces or invisible characters")
-        return value
+    _texts_visible = _visible_fields("text", "subject", "fallback_text")
 
     @field_validator("text")
     @classmethod
-    def _sms_needs_text(cls, text: str | None, info: ValidationInfo) -> str | None:
-        if "media_url" not in info.data or info.data["media_url"] is not None:
-            return text  # an MMS, or mediaUrl was invalid and has its own error
-        if text is None:
-            raise ValueError("is required for an SMS (a message without mediaUrl)")
-        if len(text) > SMS_MAX_CHARS:
-            raise ValueError(f"must be at most {SMS_MAX_CHARS} characters for an SMS")
+    def _text_for_its_kind(cls, text: str | None, info: ValidationInfo) -> str | None:
+        match _kind(info):
+            case "sms":
+                if text is None:
+                    raise ValueError(
+                        "is required for an SMS (a message without mediaUrl, slides or templateId)"
+                    )
+                if len(text) > SMS_MAX_CHARS:
+                    raise ValueError(f"must be at most {SMS_MAX_CHARS} characters for an SMS")
+            case "mms-slides" | "mms-template" if text is not None:
+                raise ValueError("is not used with slides or templateId: put the text on the slides")
         return text
 
     @field_validator("subject")
     @classmethod
-    def _subject_is_for_mms(cls, subject: str | None, info: ValidationInfo) -> str | None:
-        if subject is not None and info.data.get("media_url", "invalid") is None:
-            raise ValueError("is only allowed for an MMS (with mediaUrl)")
+    def _subject_for_its_kind(cls, subject: str | None, info: ValidationInfo) -> str | None:
+        match _kind(info):
+            case "sms" if subject is not None:
+                raise ValueError("is only allowed for an MMS (with mediaUrl, slides or templateId)")
+            case "mms-slides" if subject is None:
+                raise ValueError("is required with slides")
         return subject
+
+    @field_validator("fallback_text")
+    @classmethod
+    def _fallback_for_its_kind(cls, fallback: str | None, info: ValidationInfo) -> str | None:
+        kind = _kind(info)
+        if kind in ("sms", "xms-media") and fallback is not None:
+            raise ValueError("is only used with slides or templateId")
+        if kind == "mms-slides" and fallback is None and not info.data.get("disable_fallback_sms"):
+            raise ValueError(
+                "is required with slides: the SMS a handset that cannot take MMS gets "
+                "(or set disableFallbackSms)"
+            )
+        return fallback
+
+    @field_validator("disable_fallback_sms", "disable_fallback_sms_link", "from_mask")
+    @classmethod
+    def _mms_json_options(cls, value: object, info: ValidationInfo) -> object:
+        if value not in (None, False) and _kind(info) in ("sms", "xms-media"):
+            raise ValueError("is only used with slides or templateId")
+        return value
+
+    @field_validator("slide_texts")
+    @classmethod
+    def _slide_texts_for_templates(
+        cls, slide_texts: list[SlideTextRequest] | None, info: ValidationInfo
+    ) -> list[SlideTextRequest] | None:
+        if slide_texts is not None and _kind(info) not in ("mms-template", None):
+            raise ValueError("is only used with templateId")
+        return slide_texts
+
+
+class TemplateRequest(_ApiModel):
+    """An MMS template to save (Sinch's savemms): send it later with templateId."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
+
+    name: str = Field(min_length=1, max_length=128, description="Your name for it")
+    subject: str = Field(min_length=1, max_length=SUBJECT_MAX_CHARS)
+    slides: list[SlideRequest] = Field(min_length=1, max_length=MAX_SLIDES)
+    fallback_text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=SMS_MAX_CHARS,
+        description="The SMS a handset that cannot take MMS gets instead (a send may replace it)",
+    )
+    _texts_visible = _visible_fields("name", "subject", "fallback_text")
+
+    @field_validator("slides")
+    @classmethod
+    def _no_empty_slide(cls, slides: list[SlideRequest]) -> list[SlideRequest]:
+        for number, slide in enumerate(slides):
+            if slide.text is None and slide.media_url is None:
+                raise ValueError(f"slide {number} is empty: give it text, mediaUrl or both")
+        return slides
+
+
+class SlideView(_ApiModel):
+    text: str | None = None
+    media: list[str] = Field(default_factory=list, description="The slide's media URLs")
+
+
+class TemplateView(_ApiModel):
+    """A saved MMS template: pending until Sinch has prepared it, then ready (or failed)."""
+
+    id: str
+    status: TemplateStatus
+    name: str
+    subject: str
+    slides: list[SlideView]
+    fallback_text: str | None = None
+    error: MessageError | None = None
+    created_at: datetime
+    updated_at: datetime
 
 
 class MessageError(_ApiModel):
@@ -199,6 +414,25 @@ class MessageView(MessageAccepted):
     )
     events: list[StatusEvent]
     updated_at: datetime
+
+
+def template_view(template: MmsTemplate) -> TemplateView:
+    error = (
+        MessageError(code=template.error_code, text=template.error_text or "")
+        if template.error_code
+        else None
+    )
+    return TemplateView(
+        id=template.id,
+        status=template.status,
+        name=template.name,
+        subject=template.subject,
+        slides=[SlideView(text=s.text, media=[m.url for m in s.media]) for s in template.slides],
+        fallback_text=template.fallback_text,
+        error=error,
+        created_at=template.created_at,
+        updated_at=template.updated_at,
+    )
 
 
 def accepted_view(record: MessageRecord) -> MessageAccepted:

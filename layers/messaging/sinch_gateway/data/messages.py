@@ -19,11 +19,11 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-def _to_item(values: dict[str, Any]) -> dict[str, Any]:
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in values.items()}
 
 
-def _from_item(item: dict[str, Any]) -> dict[str, Any]:
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 
@@ -95,7 +95,7 @@ class MessageRepository:
     def _put_new(self, item: dict[str, Any]) -> bool:
         try:
             self._db.put_item(
-                TableName=self._table, Item=_to_item(item), ConditionExpression="attribute_not_exists(id)"
+                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(id)"
             )
         except ClientError as exc:
             if condition_failed(exc):
@@ -113,7 +113,7 @@ class MessageRepository:
             return None
         answer = self._db.get_item(TableName=self._table, Key={"id": {"S": message_id}}, ConsistentRead=True)
         item = answer.get("Item")
-        return MessageRecord.model_validate(_from_item(item)) if item and _alive(item) else None
+        return MessageRecord.model_validate(from_item(item)) if item and _alive(item) else None
 
     def list_by_client_reference(
         self, tenant_id: str, client_reference: str, limit: int, start_after: dict[str, Any] | None = None
@@ -131,7 +131,7 @@ class MessageRepository:
         if start_after:
             query["ExclusiveStartKey"] = start_after
         answer = self._db.query(**query)
-        records = [MessageRecord.model_validate(_from_item(i)) for i in answer.get("Items", []) if _alive(i)]
+        records = [MessageRecord.model_validate(from_item(i)) for i in answer.get("Items", []) if _alive(i)]
         return records, answer.get("LastEvaluatedKey")
 
     def claim(self, message_id: str, lease_s: int) -> MessageRecord | None:
@@ -150,7 +150,7 @@ class MessageRepository:
                 ConditionExpression="#s IN (:accepted, :retrying) AND "
                 "(attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_to_item(
+                ExpressionAttributeValues=to_item(
                     {
                         ":one": 1,
                         ":until": int(now + lease_s),
@@ -166,7 +166,7 @@ class MessageRepository:
             if condition_failed(exc):
                 return None
             raise
-        return MessageRecord.model_validate(_from_item(answer["Attributes"]))
+        return MessageRecord.model_validate(from_item(answer["Attributes"]))
 
     def transition(
         self,
@@ -208,7 +208,7 @@ class MessageRepository:
                 UpdateExpression=f"SET {set_clause}, events = list_append(events, :event) REMOVE leaseUntil",
                 ConditionExpression=f"attribute_exists(statusRank) AND statusRank {rank_test} :rank",
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_to_item(
+                ExpressionAttributeValues=to_item(
                     {
                         **values,
                         ":rank": status.rank,
@@ -239,7 +239,7 @@ class MessageRepository:
                 Key={"id": {"S": message_id}},
                 UpdateExpression="SET events = list_append(events, :event)",
                 ConditionExpression="attribute_exists(statusRank) AND size(events) < :max",
-                ExpressionAttributeValues=_to_item(
+                ExpressionAttributeValues=to_item(
                     {":event": [event.model_dump(mode="json", exclude_none=True)], ":max": MAX_EVENTS}
                 ),
             )
@@ -256,5 +256,5 @@ class MessageRepository:
             Key={"id": {"S": message_id}},
             UpdateExpression="SET batchId = :b, updatedAt = :now REMOVE leaseUntil",
             ConditionExpression="attribute_exists(id)",
-            ExpressionAttributeValues=_to_item({":b": batch_id, ":now": utcnow().isoformat()}),
+            ExpressionAttributeValues=to_item({":b": batch_id, ":now": utcnow().isoformat()}),
         )

@@ -1,4 +1,5 @@
-"""Delivery reports that no message took, kept a while for investigation.
+"""Reports kept raw for a while, for investigation: those no message took (`unmatched#...`), and
+every MMS JSON API postback as it arrived (`postback#...`, as Sinch recommends keeping them).
 
 Sinch may report on a batch we never recorded (a message already expired, a batch sent from
 another system on the same service plan): that is no error, but it should not vanish either.
@@ -16,7 +17,7 @@ from sinch_gateway.domain.message import utcnow
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-Reason = Literal["unknown_message", "unknown_status"]
+Reason = Literal["unknown_message", "unknown_status", "received"]
 # At most 4 bytes a character: far under DynamoDB's 400 KB per item. Sinch's reports on our
 # one-recipient batches are tiny.
 MAX_REPORT_CHARS = 50_000
@@ -29,14 +30,14 @@ class UnmatchedReports:
         self._table = table
         self._keep_s = keep_days * 86_400
 
-    def keep(self, batch_id: str, raw: str, reason: Reason) -> str:
+    def keep(self, batch_id: str, raw: str, reason: Reason, kind: str = "unmatched") -> str:
         """Store the raw report (one put); returns its id.
 
         The id ends with a digest of the body: a resent copy overwrites its first copy instead
         of adding another.
         """
         digest = hashlib.sha256(raw.encode()).hexdigest()[:32]
-        item_id = bookkeeping_id("unmatched", batch_id[:MAX_BATCH_ID_CHARS], digest)
+        item_id = bookkeeping_id(kind, batch_id[:MAX_BATCH_ID_CHARS], digest)
         item: dict[str, Any] = {
             "id": {"S": item_id},
             "reason": {"S": reason},

@@ -65,6 +65,12 @@ class MessageNotFound(GatewayError):
     title = "No such message"
 
 
+class TemplateNotFound(GatewayError):
+    status = 404
+    type = "/problems/not-found"
+    title = "No such template"
+
+
 class Conflict(GatewayError):
     """The request cannot be done in the message's present state (or with this idempotency key)."""
 

@@ -7,8 +7,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,7 +37,7 @@ class Verified:
     """How a callback proved it is Sinch's. Only a signed one has a nonce, to be refused if
     seen again; Basic auth has none, so it gets no replay check."""
 
-    method: Literal["hmac", "basic"]
+    method: Literal["hmac", "basic", "token"]
     nonce: Nonce | None = None
 
 
@@ -117,3 +118,37 @@ def authenticate(
     lowered = _lowered(headers)
     tried_basic_only = AUTHORIZATION in lowered and SIGNATURE not in lowered
     raise refusals[-1] if tried_basic_only else refusals[0]
+
+
+def authenticate_postback(
+    headers: Mapping[str, str],
+    *,
+    path_token: str | None,
+    source_ip: str | None,
+    basic_credentials: str | None,
+    token: str | None,
+    sources: Sequence[str] = (),
+) -> Verified:
+    """An MMS JSON API postback carries the proof of the URL provisioned for it: a token in the
+    path, or Basic userinfo; and, where an allowlist is set, it comes from one of Sinch's addresses."""
+    if not basic_credentials and not token:
+        raise Unauthenticated("Postback authentication is not configured.")
+    if sources and not _within(source_ip, sources):
+        raise Unauthenticated("Postbacks are not accepted from this address.")
+    if token and path_token is not None:
+        # Digests first: compare_digest is constant-time only for inputs of equal length.
+        given = hashlib.sha256(path_token.encode("utf-8", "surrogatepass")).digest()
+        if hmac.compare_digest(given, hashlib.sha256(token.encode()).digest()):
+            return Verified("token")
+        raise Unauthenticated("The postback URL's token does not match.")
+    if basic_credentials:
+        return verify_basic(basic_credentials, headers)
+    raise Unauthenticated("The postback URL carries no token.")
+
+
+def _within(address: str | None, sources: Sequence[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+        return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in sources)
+    except ValueError:
+        return False

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_va
 
 SinchRegion = Literal["us", "eu", "au", "br", "ca"]
 DEFAULT_AUTH_URL = "https://auth.sinch.com/oauth2/token"
+DEFAULT_MMS_URL = "https://api.ci.mblox.com/ep/v2/"
 
 
 class SecretInvalid(Exception):
@@ -43,6 +44,10 @@ class SinchCredentials(_SecretModel):
     # Overrides the regional host; the local stack points it at the simulator.
     base_url: str | None = None
     from_number: str
+    # The MMS JSON API (slides, templates): its own key and service (campaign) id.
+    mms_api_key: SecretStr | None = None
+    mms_service_id: str | None = None
+    mms_url: str = DEFAULT_MMS_URL
 
     @model_validator(mode="after")
     def _complete_for_its_auth_style(self) -> SinchCredentials:
@@ -72,6 +77,22 @@ class WebhookSecrets(_SecretModel):
     webhook_secret: SecretStr | None = None
     # "user:password" that Sinch sends as Basic auth on callbacks, if it is set up that way.
     webhook_basic_auth: SecretStr | None = None
+    # MMS JSON API postbacks go to a URL provisioned once on the account: it carries its proof,
+    # as Basic userinfo ("user:password") or a token in the path, or both.
+    postback_basic_auth: SecretStr | None = None
+    postback_token: SecretStr | None = None
+    # Source addresses (CIDR) postbacks may come from, as given at onboarding; empty: any.
+    postback_sources: tuple[str, ...] = ()
+
+    @property
+    def postback_basic_credentials(self) -> str | None:
+        value = self.postback_basic_auth.get_secret_value() if self.postback_basic_auth else ""
+        user, colon, _ = value.partition(":")
+        return value if user and colon else None
+
+    @property
+    def postback_path_token(self) -> str | None:
+        return (self.postback_token.get_secret_value() if self.postback_token else "") or None
 
     @property
     def webhook_hmac_secret(self) -> str | None:

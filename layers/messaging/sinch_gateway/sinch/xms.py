@@ -100,7 +100,8 @@ def _json(data: bytes) -> Any:
         return None
 
 
-def _batch_id(value: Any) -> str | None:
+def sinch_id(value: Any) -> str | None:
+    """Sinch's id for what it accepted, when it is one we can store and put in a path."""
     return value if isinstance(value, str) and _BATCH_ID.fullmatch(value) else None
 
 
@@ -135,7 +136,7 @@ def classify(response: urllib3.BaseHTTPResponse) -> CallOutcome:
 def as_send_outcome(outcome: CallOutcome) -> SendOutcome:
     if not isinstance(outcome, Answered):
         return outcome
-    batch_id = _batch_id(outcome.data.get("id")) if isinstance(outcome.data, dict) else None
+    batch_id = sinch_id(outcome.data.get("id")) if isinstance(outcome.data, dict) else None
     if batch_id is None:
         # Sinch took it but we cannot tell which batch: treat it like a lost answer.
         return Transient("malformed_response", ambiguous=True)
@@ -161,7 +162,7 @@ def as_lookup(outcome: CallOutcome, client_reference: str) -> LookupOutcome:
         return Transient("malformed_response")
     for batch in batches:
         if isinstance(batch, dict) and batch.get("client_reference") == client_reference:
-            batch_id = _batch_id(batch.get("id"))
+            batch_id = sinch_id(batch.get("id"))
             return Accepted(batch_id) if batch_id else Transient("malformed_response")
     return NotFound()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,8 +15,10 @@ from sinch_gateway.domain.errors import GatewayError, Unauthenticated
 from sinch_gateway.domain.message import StatusEvent
 from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Transition
-from sinch_gateway.domain.webhook_auth import Nonce, authenticate
+from sinch_gateway.domain.templates import TemplateReport, TemplateStatus
+from sinch_gateway.domain.webhook_auth import Nonce, authenticate, authenticate_postback
 from sinch_gateway.sinch.credentials import WebhookSecrets
+from sinch_gateway.sinch.mms_postbacks import parse_postback
 from sinch_gateway.sinch.xms_reports import parse_delivery_report
 from sinch_gateway.usecases.ports import MessageStore
 
@@ -24,6 +26,7 @@ logger = Logger(child=True)
 metrics = Metrics()
 
 Result = Literal["moved", "stale", "unknown_message", "unknown_status"]
+Report = TypeVar("Report", StatusReport, StatusReport | TemplateReport)
 
 
 class InvalidReport(GatewayError):
@@ -33,7 +36,26 @@ class InvalidReport(GatewayError):
 
 
 class UnmatchedStore(Protocol):
-    def keep(self, batch_id: str, raw: str, reason: Literal["unknown_message", "unknown_status"]) -> str: ...
+    def keep(
+        self,
+        batch_id: str,
+        raw: str,
+        reason: Literal["unknown_message", "unknown_status", "received"],
+        kind: str = "unmatched",
+    ) -> str: ...
+
+
+class TemplateSettler(Protocol):
+    def settle(
+        self,
+        template_id: str,
+        status: TemplateStatus,
+        *,
+        mms_id: str | None = None,
+        tracking_id: str | None = None,
+        error_code: str | None = None,
+        error_text: str | None = None,
+    ) -> bool: ...
 
 
 class NonceLedger(Protocol):
@@ -53,10 +75,12 @@ class ReportIntake:
         unmatched: UnmatchedStore,
         nonces: NonceLedger,
         secrets: SecretSource,
+        templates: TemplateSettler,
         *,
         tolerance_s: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._templates = templates
         self._messages = messages
         self._unmatched = unmatched
         self._nonces = nonces
@@ -88,7 +112,44 @@ class ReportIntake:
                 self._forget(verified.nonce)
             raise
 
-    def _read(self, raw: str, parse: Callable[[str], StatusReport]) -> StatusReport:
+    def postback(
+        self, raw: str, headers: Mapping[str, str], *, path_token: str | None, source_ip: str | None
+    ) -> Result:
+        """An MMS JSON API postback: kept raw, then applied to its message or template. Raises
+        Unauthenticated (401, nothing written) or InvalidReport (400)."""
+        secrets = self._secrets.get()
+        authenticate_postback(
+            headers,
+            path_token=path_token,
+            source_ip=source_ip,
+            basic_credentials=secrets.postback_basic_credentials,
+            token=secrets.postback_path_token,
+            sources=secrets.postback_sources,
+        )
+        report = self._read(raw, parse_postback)
+        key = report.sinch_id if isinstance(report, StatusReport) else (report.tracking_id or "template")
+        self._unmatched.keep(key, raw, "received", kind="postback")
+        if isinstance(report, TemplateReport):
+            return self._template(report)
+        return self.apply(report, raw)
+
+    def _template(self, report: TemplateReport) -> Result:
+        log = {"template_id": report.template_id, "code": report.code}
+        if not report.template_id:
+            logger.warning("template postback without our client reference", extra=log)
+            return "unknown_message"
+        settled = self._templates.settle(
+            report.template_id,
+            TemplateStatus.READY if report.ready else TemplateStatus.FAILED,
+            mms_id=report.mms_id,
+            tracking_id=report.tracking_id,
+            error_code=None if report.ready else report.code,
+            error_text=None if report.ready else (report.detail or "Sinch could not encode the media"),
+        )
+        logger.info("template postback applied", extra={**log, "settled": settled})
+        return "moved" if settled else "stale"
+
+    def _read(self, raw: str, parse: Callable[[str], Report]) -> Report:
         try:
             return parse(raw)
         except MalformedReport as exc:

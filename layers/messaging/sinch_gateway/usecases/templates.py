@@ -1,0 +1,114 @@
+"""Saved MMS templates: POST /v1/mms-templates (Sinch's `savemms`) and GET, per tenant. A template is
+pending until Sinch's postback makes it ready or failed (see report_intake)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aws_lambda_powertools import Logger
+
+from sinch_gateway.api.models import TemplateRequest
+from sinch_gateway.domain.answers import refusal_problem
+from sinch_gateway.domain.content import Api, Slide
+from sinch_gateway.domain.errors import (
+    GatewayError,
+    SinchMisconfigured,
+    SinchUnavailable,
+    TemplateNotFound,
+)
+from sinch_gateway.domain.outcomes import Accepted, AuthFailed, Refused, SendOutcome, Transient
+from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
+from sinch_gateway.usecases.admission import Admission
+
+logger = Logger(child=True)
+
+
+class TemplateChannel(Protocol):
+    def save_template(
+        self, template_id: str, name: str, subject: str, slides: tuple[Slide, ...], fallback_text: str | None
+    ) -> SendOutcome: ...
+
+
+class TemplateStore(Protocol):
+    def create(self, template: MmsTemplate) -> None: ...
+
+    def get_for_tenant(self, tenant_id: str, template_id: str) -> MmsTemplate | None: ...
+
+    def settle(
+        self,
+        template_id: str,
+        status: TemplateStatus,
+        *,
+        mms_id: str | None = None,
+        tracking_id: str | None = None,
+        error_code: str | None = None,
+        error_text: str | None = None,
+    ) -> bool: ...
+
+    def set_tracking(self, template_id: str, tracking_id: str) -> None: ...
+
+
+class Templates:
+    def __init__(self, store: TemplateStore, channel: TemplateChannel, admission: Admission) -> None:
+        self._store = store
+        self._channel = channel
+        self._admission = admission
+
+    def create(self, tenant_id: str, request: TemplateRequest) -> MmsTemplate:
+        """Check the slides' media, record the template pending, hand it to Sinch. Raises the
+        problem the client should hear when Sinch did not take it (the template ends failed)."""
+        slides = self._admission.check_slides(request.slides, field="slides")
+        template = MmsTemplate(
+            tenant_id=tenant_id,
+            name=request.name,
+            subject=request.subject,
+            slides=slides,
+            fallback_text=request.fallback_text,
+        )
+        # Recorded first: Sinch's postback may come before its answer, and must find it.
+        self._store.create(template)
+        outcome = self._channel.save_template(
+            template.id, template.name, template.subject, template.slides, template.fallback_text
+        )
+        if isinstance(outcome, Accepted):
+            self._store.set_tracking(template.id, outcome.sinch_id)
+            logger.info("Sinch took the template", extra={"template_id": template.id})
+            return template.model_copy(update={"tracking_id": outcome.sinch_id})
+        error = _problem(outcome, template.id)
+        self._store.settle(
+            template.id, TemplateStatus.FAILED, error_code=_code(outcome), error_text=error.detail
+        )
+        raise error
+
+    def get(self, tenant_id: str, template_id: str) -> MmsTemplate:
+        template = self._store.get_for_tenant(tenant_id, template_id)
+        if template is None:
+            raise TemplateNotFound(f"No template with id {template_id}.")
+        return template
+
+
+def _code(outcome: Transient | Refused | AuthFailed) -> str:
+    match outcome:
+        case Refused(_, code, _):
+            return code
+        case AuthFailed():
+            return "sinch_unauthorized"
+        case Transient(reason):
+            return reason[:64]
+
+
+def _problem(outcome: Transient | Refused | AuthFailed, template_id: str) -> GatewayError:
+    match outcome:
+        case Refused(http_status, code, text):
+            return refusal_problem(Api.MMS_JSON, http_status, code, text, templateId=template_id)
+        case AuthFailed(detail):
+            return SinchMisconfigured(
+                f"Sinch refused the gateway's credentials ({detail}); the template was recorded as failed.",
+                extra={"templateId": template_id},
+            )
+        case Transient(reason, retry_after_s):
+            return SinchUnavailable(
+                f"Sinch did not take the template ({reason}); create it again.",
+                headers={"Retry-After": str(max(1, round(retry_after_s or 5)))},
+                extra={"templateId": template_id},
+            )
