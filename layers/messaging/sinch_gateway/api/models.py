@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -49,6 +49,12 @@ def validation_message(error: Mapping[str, Any]) -> str:
         return "is not valid Unicode text: it contains a lone surrogate (\\ud800-\\udfff)"
     # pydantic prefixes messages from our own validators.
     return str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """Where an error is, in the API's own names: "slides.0.mediaUrl". (pydantic names a field
+    by its Python name when the error is about its default, e.g. a required-by-rule field left out.)"""
+    return ".".join(to_camel(p) if isinstance(p, str) and "_" in p else str(p) for p in loc) or "body"
 
 
 def storable(text: str) -> str:

@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from sinch_gateway.api.models import Problem, validation_message
+from sinch_gateway.api.models import Problem, field_path, validation_message
 from sinch_gateway.domain.errors import GatewayError
 
 PROBLEM_JSON = "application/problem+json"
@@ -98,8 +98,7 @@ def _field_name(loc: Sequence[Any]) -> str:
     if len(loc) == 2 and loc[0] == "header":
         # API Gateway lowercases nothing, Powertools everything: name the header as documented.
         return "-".join(part.capitalize() for part in str(loc[1]).split("-"))
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
+    return field_path([p for p in loc if p not in ("body", "query", "path")])
 
 
 def validation_problem(exc: RequestValidationError) -> Response[str]:

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sinch_gateway.api.models import SendMessageRequest, storable, validation_message
+from sinch_gateway.api.models import SendMessageRequest, field_path, storable, validation_message
 from sinch_gateway.config import RetrySettings
 from sinch_gateway.data.send_queue import RETRY_KIND
 from sinch_gateway.domain.callbacks import delivery_report_url
@@ -100,9 +100,7 @@ class QueueIntake:
         try:
             request = QueuedSendRequest.model_validate(data)
         except ValidationError as exc:
-            reason = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'body'}: {validation_message(e)}" for e in exc.errors()
-            )
+            reason = "; ".join(f"{field_path(e['loc'])}: {validation_message(e)}" for e in exc.errors())
             self._reject(body, tenant_id, sqs_message_id, reason, data if isinstance(data, dict) else None)
             return
         try:
