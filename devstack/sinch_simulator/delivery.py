@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sinch_gateway.domain.segments import count_segments
-
 from .callbacks import CallbackSender
 from .common import utcnow
 from .faults import FaultRule, FaultSet
 from .media import MediaFetcher
+from .mediatypes import XMS_TYPES
+from .parts import count_parts
 from .store import DISPATCHED, BatchStore, Change
 from .validation import BatchRequest
 
@@ -84,11 +84,11 @@ class Delivery:
             return
         effects = _Effects.of(self._faults.pick("callbacks"), request)
         if request.media_url is not None:
-            problem = self._media.problem(
-                request.media_url, self._media_max_bytes(), self._faults.pick("media")
+            fetched = self._media.fetch(
+                request.media_url, self._media_max_bytes(), XMS_TYPES, self._faults.pick("media")
             )
-            if problem is not None:
-                log.info("batch %s: media refused (%s): recipients fail with 414", batch_id, problem)
+            if fetched.problem is not None:
+                log.info("batch %s: media refused (%s): recipients fail with 414", batch_id, fetched.detail)
                 failed = [self._store.set_status(batch_id, m, "Failed", 414) for m in waiting]
                 self._send(request, effects, self._reports(request, failed))
                 return
@@ -126,7 +126,7 @@ class Delivery:
         if body is None:
             return "Aborted", 405  # unmatched parameter
         limited = request.max_parts and not request.truncate_concat and not request.is_media
-        if limited and count_segments(body).segments > (request.max_parts or 0):
+        if limited and count_parts(body).count > (request.max_parts or 0):
             return "Aborted", 411  # exceeded parts limit
         return None
 

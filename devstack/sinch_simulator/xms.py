@@ -11,12 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from sinch_gateway.domain.segments import count_segments
-
 from .common import ApiError, Response, parse_iso, utcnow
 from .config import SimConfig
 from .delivery import Delivery
 from .oauth import TOKEN_PATH, TokenIssuer, TokenState
+from .parts import count_parts
 from .ratelimit import RateLimiter
 from .store import BatchStore
 from .validation import parse_batch_request
@@ -149,8 +148,8 @@ class XmsApi:
         details, messages = [], 0
         for msisdn in request.to:
             body = request.body_for(msisdn) or request.text
-            parts = count_segments(body)
-            count = 1 if request.is_media else parts.segments
+            parts = count_parts(body)
+            count = 1 if request.is_media else parts.count
             if request.max_parts and request.truncate_concat:
                 count = min(count, request.max_parts)
             messages += count
