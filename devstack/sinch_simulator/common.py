@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,17 @@ STATUS_CODES: dict[int, str] = {
     503: "service_unavailable",
     504: "gateway_timeout",
 }
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """A request to one of the Sinch APIs, as the HTTP layer read it."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -87,5 +99,5 @@ def loads_or_text(raw: bytes) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         return raw.decode("utf-8", "replace")

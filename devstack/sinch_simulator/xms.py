@@ -6,12 +6,11 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from .common import ApiError, Response, parse_iso, utcnow
+from .common import ApiError, ApiRequest, Response, parse_iso, utcnow
 from .config import SimConfig
 from .delivery import Delivery
 from .oauth import TOKEN_PATH, TokenIssuer, TokenState
@@ -24,15 +23,6 @@ PREFIX = "/xms/v1/"
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 30, 100
 DEFAULT_DRY_RUN_RECIPIENTS = 100
 LIST_DEFAULT_WINDOW = timedelta(hours=24)  # Sinch lists the last 24 h unless start_date says otherwise
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    method: str
-    path: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]  # names in lower case
-    body: bytes
 
 
 def fault_match(method: str, path: str) -> str | None:
@@ -131,7 +121,7 @@ class XmsApi:
             raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
         try:
             return json.loads(req.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise ApiError(400, "syntax_invalid_json", "The request body is not valid JSON") from None
 
     def _create(self, req: ApiRequest) -> Response:
