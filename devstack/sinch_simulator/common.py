@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 # Crockford base32: the alphabet Sinch batch ids (ULID-like, 26 chars) are written in.
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -65,6 +66,22 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, text: str, headers: dict[str, str] | None = None) -> Response:
     return Response(status, {"code": code, "text": text}, dict(headers or {}))
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number fit for a setting: not a bool, not NaN or infinite (JSON's 1e400), not absurd."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and -1e15 <= value <= 1e15
+
+
+def is_http_url(value: Any) -> bool:
+    """An http(s) URL with a host, and a port from 1 to 65535 if it has one."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # "http://[::1", a port that is no number or out of range
+        return False
 
 
 def utcnow() -> datetime:

@@ -7,31 +7,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .common import is_http_url, is_number
+
 # Settings /_sim/config may change, with the check each value must pass.
 _MUTABLE: dict[str, Callable[[Any], bool]] = {
-    "rate_limit": lambda v: v is None or (_number(v) and v > 0),
-    "callback_delay_s": lambda v: _number(v) and v >= 0,
-    "callback_retry_base_s": lambda v: _number(v) and v >= 0,
+    "rate_limit": lambda v: v is None or (is_number(v) and v > 0),
+    "callback_delay_s": lambda v: is_number(v) and v >= 0,
+    "callback_retry_base_s": lambda v: is_number(v) and v >= 0,
     "media_max_bytes": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
     "webhook_secret": lambda v: v is None or (isinstance(v, str) and v != ""),
-    "token_ttl_s": lambda v: _number(v) and v > 0,  # for tokens issued from then on
-    "postback_url": lambda v: v is None or _http_url(v),  # the MMS JSON API's, provisioned per account
-    "encoding_delay_s": lambda v: _number(v) and v >= 0,  # how long a template with audio/video encodes
+    "token_ttl_s": lambda v: is_number(v) and v > 0,  # for tokens issued from then on
+    "postback_url": lambda v: v is None or is_http_url(v),  # the MMS JSON API's, provisioned per account
+    "encoding_delay_s": lambda v: is_number(v) and v >= 0,  # how long a template with audio/video encodes
 }
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _http_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        parts = urlsplit(value)
-        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # a port that is no number
-        return False
 
 
 def shown_url(url: str | None) -> str | None:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .common import is_number
+
 REQUEST_MATCHES = ("batches", "dry_run", "batch_lookup", "mms_api", "oauth")  # oauth: POST /oauth2/token
 MATCHES = (*REQUEST_MATCHES, "media", "callbacks")
 _REQUEST_EFFECTS = frozenset({"status", "retry_after", "delay_ms", "drop_connection", "accept_then_drop"})
@@ -104,16 +106,13 @@ class FaultRule:
 
 
 def _checked(name: str, value: Any) -> Any:
-    def number(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
-
     def integer(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
     checks: dict[str, Callable[[Any], bool]] = {
         "status": lambda v: integer(v) and 400 <= v <= 599,
-        "retry_after": lambda v: number(v) and v >= 0,
-        "delay_ms": lambda v: number(v) and v >= 0,
+        "retry_after": lambda v: is_number(v) and v >= 0,
+        "delay_ms": lambda v: is_number(v) and v >= 0,
         "drop_connection": lambda v: isinstance(v, bool),
         "accept_then_drop": lambda v: isinstance(v, bool),
         "error_code": lambda v: isinstance(v, str) and re.fullmatch(r"E\d{3}", v) is not None,
@@ -122,7 +121,7 @@ def _checked(name: str, value: Any) -> Any:
         "duplicate": lambda v: integer(v) and v >= 0,
         "reorder": lambda v: isinstance(v, bool),
         "times": lambda v: integer(v) and v >= 1,
-        "probability": lambda v: number(v) and 0 <= v <= 1,
+        "probability": lambda v: is_number(v) and 0 <= v <= 1,
     }
     if not checks[name](value):
         raise ValueError(f"invalid {name}: {value!r}")

@@ -11,9 +11,8 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from .common import parse_iso
+from .common import is_http_url, parse_iso
 from .mediatypes import MMS_KINDS
 
 MAX_SLIDES = 8
@@ -202,7 +201,7 @@ def action(data: Any) -> str:
     if not isinstance(data, dict):
         raise MmsError("E100", "the body must be a JSON object")
     name = data.get("action")
-    if name not in FIELDS:
+    if not isinstance(name, str) or name not in FIELDS:
         raise MmsError("E100", "action must be sendmms, savemms or sendsavedmms")
     if repeated(data):
         raise MmsError("E100", f"{', '.join(sorted(repeated(data)))} given more than once")
@@ -372,12 +371,7 @@ def _slide(number: int, raw: Any) -> Slide:
 
 def _url(number: int, kind: str, value: Any) -> str:
     url = value.get("url") if isinstance(value, dict) and set(value) == {"url"} else None
-    try:
-        parts = urlsplit(url) if isinstance(url, str) else None
-        valid = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        valid = False
-    if not valid:
+    if not is_http_url(url):
         raise MmsError("E100", f'slide {number}: {kind} must be {{"url": "<an http(s) URL>"}}')
     return str(url)
 

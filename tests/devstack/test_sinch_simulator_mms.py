@@ -276,10 +276,13 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("sendmms", {"slide": [{"contact": {"url": "c"}, "audio": {"url": "a"}}]}, "E224"),
     ("sendmms", {"slide": [{"vcard": {"url": "https://x.test/a.vcf"}}]}, "E100"),
     ("sendmms", {"slide": [{"image": {"url": "ftp://x.test/a.jpg"}}]}, "E100"),
+    ("sendmms", {"slide": [{"image": {"url": "http://[::1"}}]}, "E100"),
+    ("sendmms", {"slide": [{"image": {"url": "http://127.0.0.1:99999/a.jpg"}}]}, "E100"),
     ("sendmms", {"slide": [{"image": "https://x.test/a.jpg"}]}, "E100"),
     ("sendmms", {"slide": ["text"]}, "E100"),
     ("sendmms", {"message_subject": "snake case"}, "E100"),
     ("sendmms", {"action": "sendfax"}, "E100"),
+    ("sendmms", {"action": ["sendmms"]}, "E100"),  # was a 500
     ("savemms", {"name": None}, "E311"),
     ("savemms", {"name": " "}, "E311"),
     ("savemms", {"to": TO}, "E100"),  # a template has no recipient

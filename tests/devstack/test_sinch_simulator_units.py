@@ -183,6 +183,8 @@ def test_expire_at_defaults_to_three_days_after_send_at() -> None:
         ({"delivery_report": "sometimes"}, 400, "syntax_invalid_parameter_format"),
         ({"delivery_report": "full"}, 403, "missing_callback_url"),
         ({"callback_url": "ftp://127.0.0.1/x"}, 400, "syntax_invalid_parameter_format"),
+        ({"callback_url": "http://[::1"}, 400, "syntax_invalid_parameter_format"),  # was a 500
+        ({"callback_url": "http://127.0.0.1:99999/cb"}, 400, "syntax_invalid_parameter_format"),
         ({"client_reference": "x" * 129}, 400, "syntax_constraint_violation"),
         ({"send_at": "tomorrow"}, 400, "syntax_invalid_parameter_format"),
         (
@@ -195,6 +197,7 @@ def test_expire_at_defaults_to_three_days_after_send_at() -> None:
         ({"type": "mt_media", "body": {"message": "text only"}}, 400, "syntax_constraint_violation"),
         ({"type": "mt_media", "body": "a string"}, 400, "syntax_invalid_parameter_format"),
         ({"type": "mt_media", "body": {"url": "not a url"}}, 400, "syntax_invalid_parameter_format"),
+        ({"type": "mt_media", "body": {"url": "http://[x"}}, 400, "syntax_invalid_parameter_format"),
         (
             {"type": "mt_media", "body": {"url": "https://x.test/a.jpg", "subject": "s" * 81}},
             400,
@@ -246,6 +249,8 @@ def test_parameters_are_substituted_per_recipient() -> None:
         {"match": "media", "accept_then_drop": True},
         {"match": "batches", "status": 503, "times": 0},
         {"match": "batches", "status": 503, "probability": 1.5},
+        {"match": "batches", "delay_ms": float("inf")},  # JSON's 1e400
+        {"match": "batches", "retry_after": float("nan")},
     ],
 )
 def test_invalid_fault_rules_are_refused(rule: dict[str, object]) -> None:
