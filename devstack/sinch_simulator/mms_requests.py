@@ -133,8 +133,22 @@ class Content:
     subject: str | None
     fallback_text: str | None
     fallback: bool  # not disable-fallback-sms
-    fallback_link: bool  # not disable-fallback-sms-link
     slides: tuple[Slide, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """In the API's own field names (what /_sim/mms-templates shows of a template)."""
+        shown: dict[str, Any] = {}
+        if self.subject is not None:
+            shown["message-subject"] = self.subject
+        if self.fallback_text is not None:
+            shown["fallback-sms-text"] = self.fallback_text
+        shown["disable-fallback-sms"] = not self.fallback
+        shown["slide"] = [
+            {m.kind: {"url": m.url} for m in slide.media}
+            | ({} if slide.text is None else {"message-text": slide.text})
+            for slide in self.slides
+        ]
+        return shown
 
 
 @dataclass(frozen=True)
@@ -170,7 +184,6 @@ class SavedSend:
     subject: str | None
     fallback_text: str | None
     disable_fallback: bool | None  # None: as the template says
-    disable_fallback_link: bool | None
     custom_texts: tuple[tuple[str, str], ...]  # (slide number as given, replacement text)
 
     def apply(self, template: Content) -> Message:
@@ -183,14 +196,10 @@ class SavedSend:
             if int(number) > len(slides):
                 raise MmsError("E100", f"custom-slide {number}: the template has {len(slides)} slides")
             slides[int(number) - 1] = replace(slides[int(number) - 1], text=text)
-        link = (
-            template.fallback_link if self.disable_fallback_link is None else not self.disable_fallback_link
-        )
         content = Content(
             subject=self.subject if self.subject is not None else template.subject,
             fallback_text=self.fallback_text or template.fallback_text,
             fallback=fallback,
-            fallback_link=link,
             slides=tuple(slides),
         )
         return Message(self.to, self.sender, self.from_mask, self.client_reference, content, self.mms_id)
@@ -236,7 +245,7 @@ def parse_sendsavedmms(data: dict[str, Any], service_id: str, now: datetime) -> 
     subject = _subject(data)
     fallback_text = _fallback_text(data)
     disable_fallback = _flag(data, "disable-fallback-sms")
-    disable_link = _flag(data, "disable-fallback-sms-link")
+    _flag(data, "disable-fallback-sms-link")  # checked; the fallback SMS itself is not simulated
     client_reference = _client_reference(data)
     _timestamps(data, now)
     return SavedSend(
@@ -248,7 +257,6 @@ def parse_sendsavedmms(data: dict[str, Any], service_id: str, now: datetime) -> 
         subject=subject,
         fallback_text=fallback_text,
         disable_fallback=disable_fallback,
-        disable_fallback_link=disable_link,
         custom_texts=_custom_texts(data.get("custom-slides")),
     )
 
@@ -320,7 +328,7 @@ def _content(data: dict[str, Any], *, fallback_required: bool, now: datetime) ->
     subject = _subject(data)
     fallback_text = _fallback_text(data)
     disable_fallback = _flag(data, "disable-fallback-sms")
-    disable_link = _flag(data, "disable-fallback-sms-link")
+    _flag(data, "disable-fallback-sms-link")  # checked; the fallback SMS itself is not simulated
     _flag(data, "cache-content")
     if fallback_required and not disable_fallback and not fallback_text:
         raise MmsError("E622", "fallback-sms-text is required unless disable-fallback-sms is true")
@@ -330,7 +338,6 @@ def _content(data: dict[str, Any], *, fallback_required: bool, now: datetime) ->
         subject=subject,
         fallback_text=fallback_text,
         fallback=not disable_fallback,
-        fallback_link=not disable_link,
         slides=_slides(data.get("slide")),
     )
     return content, client_reference

@@ -36,8 +36,8 @@ class Template:
             "name": self.name,
             "state": self.state.value,
             "tracking-id": self.tracking_id,
-            "slides": len(self.content.slides),
             "created_at": iso(self.created_at),
+            **self.content.as_json(),
         }
 
 

@@ -500,6 +500,12 @@ def test_a_template_without_audio_or_video_is_ready_before_the_answer(
     accepted(call(sim, http, savemms(sim)))
     (template,) = control(sim, http, "GET", "/_sim/mms-templates")[1]
     assert template["state"] == "ready"
+    assert {k: template[k] for k in ("name", "message-subject", "disable-fallback-sms", "slide")} == {
+        "name": "spring",
+        "message-subject": "Spring sale",
+        "disable-fallback-sms": False,
+        "slide": [{"image": media(sim, "sample.jpg"), "message-text": "20% off"}],
+    }
     accepted(call(sim, http, sendsavedmms(template["mms-id"])))
 
 
