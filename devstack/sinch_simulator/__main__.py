@@ -2,10 +2,12 @@
 
     python -m devstack.sinch_simulator --port 4010 [--service-plan-id ID] [--api-token TOKEN]
         [--webhook-secret SECRET] [--project-id ID --key-id KEY_ID --key-secret KEY_SECRET]
-        [--token-ttl-s SECONDS]
+        [--token-ttl-s SECONDS] [--mms-api-key KEY] [--mms-service-id ID] [--postback-url URL]
+        [--encoding-delay-s SECONDS]
 
 With --project-id, --key-id and --key-secret, POST /oauth2/token issues OAuth2 tokens for
-/xms/v1/{project_id} as well.
+/xms/v1/{project_id} as well. The MMS JSON API is served at /ep/v2/; its postbacks go to
+--postback-url (none without it).
 
 The environment variable SIM_RATE_LIMIT sets the rate limit (requests per second per service plan).
 """
@@ -35,6 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--key-id", default=None)
     parser.add_argument("--key-secret", default=None)
     parser.add_argument("--token-ttl-s", type=float, default=3600)
+    parser.add_argument("--mms-api-key", default="mms-key")
+    parser.add_argument("--mms-service-id", default="local-service")
+    parser.add_argument("--postback-url", default=None)
+    parser.add_argument("--encoding-delay-s", type=float, default=0.5)
     args = parser.parse_args(argv)
     rate_limit = os.environ.get("SIM_RATE_LIMIT")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -53,13 +59,17 @@ def main(argv: list[str] | None = None) -> None:
         key_id=args.key_id,
         key_secret=args.key_secret,
         token_ttl_s=args.token_ttl_s,
+        mms_api_key=args.mms_api_key,
+        mms_service_id=args.mms_service_id,
+        postback_url=args.postback_url,
+        encoding_delay_s=args.encoding_delay_s,
     ).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     project = f" and /xms/v1/{args.project_id} (OAuth2 via /oauth2/token)" if args.project_id else ""
     print(
         f"Sinch simulator on {sim.url} (XMS under /xms/v1/{args.service_plan_id}{project},"
-        " control under /_sim/)",
+        " the MMS JSON API at /ep/v2/, control under /_sim/)",
         flush=True,
     )
     try:

@@ -1,9 +1,11 @@
-"""Delivery-report callbacks: POSTed, signed, and retried the way Sinch retries them (§4.5)."""
+"""Callbacks: XMS delivery reports (signed, §4.5 retries) and MMS JSON API postbacks, POSTed in
+order and retried in the background by each API's own policy."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -14,8 +16,30 @@ from .recorder import Log
 from .scheduler import Scheduler
 from .signing import signature_headers
 
-MAX_RETRIES = 15  # Sinch: 5 s, 10 s, ... 81920 s; here the base is callback_retry_base_s
-ATTEMPT_TIMEOUT = urllib3.Timeout(connect=2.0, read=5.0)
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Which answers are tried again, how often and when; what each attempt looks like."""
+
+    retries: int
+    delay_s: Callable[[int], float]  # before retry k + 1 (k = 0 for the first retry)
+    retried: Callable[[int | None], bool]  # by the receiver's status; None: no answer at all
+    timeout: urllib3.Timeout
+    content_type: str
+    secret: Callable[[], str | None]  # HMAC-signs each attempt when it gives a secret
+
+
+def xms_policy(retry_base_s: Callable[[], float], secret: Callable[[], str | None]) -> RetryPolicy:
+    """Sinch retries XMS callbacks after 5 s, 10 s, ... 81 920 s (15 retries) on 5xx, 429 or no
+    answer; any other answer ends it. Here `retry_base_s` stands for those 5 s."""
+    return RetryPolicy(
+        retries=15,
+        delay_s=lambda k: retry_base_s() * 2**k,
+        retried=lambda status: status is None or status >= 500 or status == 429,
+        timeout=urllib3.Timeout(connect=2.0, read=5.0),
+        content_type="application/json",
+        secret=secret,  # read per attempt: the secret may change through /_sim/config
+    )
 
 
 def split_userinfo(url: str) -> tuple[str, str | None]:
@@ -32,18 +56,12 @@ def split_userinfo(url: str) -> tuple[str, str | None]:
 
 class CallbackSender:
     def __init__(
-        self,
-        scheduler: Scheduler,
-        http: urllib3.PoolManager,
-        log: Log,
-        secret: Callable[[], str | None],
-        retry_base_s: Callable[[], float],
+        self, scheduler: Scheduler, http: urllib3.PoolManager, log: Log, policy: RetryPolicy
     ) -> None:
         self._scheduler = scheduler
         self._http = http
         self._log = log
-        self._secret = secret  # read per attempt: the secret may change through /_sim/config
-        self._retry_base_s = retry_base_s
+        self._policy = policy
 
     def send(self, url: str, reports: list[dict[str, Any]], *, copies: int = 1, delay_s: float = 0) -> None:
         """Send the reports in this order, each `copies` times; retries go on in the background.
@@ -66,10 +84,11 @@ class CallbackSender:
                 self._attempt(target, auth, body, 0)
 
     def _attempt(self, url: str, auth: str | None, body: bytes, retry: int) -> None:
-        headers = {"Content-Type": "application/json"}
+        policy = self._policy
+        headers = {"Content-Type": policy.content_type}
         if auth:
             headers["Authorization"] = auth
-        secret = self._secret()
+        secret = policy.secret()
         if secret:
             headers.update(signature_headers(secret, body))
         status: int | None = None
@@ -80,7 +99,7 @@ class CallbackSender:
                 url,
                 body=body,
                 headers=headers,
-                timeout=ATTEMPT_TIMEOUT,
+                timeout=policy.timeout,
                 retries=False,
                 redirect=False,
             )
@@ -98,8 +117,5 @@ class CallbackSender:
                 "error": error,
             }
         )
-        # 5xx, 429 and no answer at all are retried; any other answer is final.
-        if (status is None or status >= 500 or status == 429) and retry < MAX_RETRIES:
-            self._scheduler.call_later(
-                self._retry_base_s() * 2**retry, self._attempt, url, auth, body, retry + 1
-            )
+        if policy.retried(status) and retry < policy.retries:
+            self._scheduler.call_later(policy.delay_s(retry), self._attempt, url, auth, body, retry + 1)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 # Crockford base32: the alphabet Sinch batch ids (ULID-like, 26 chars) are written in.
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -26,6 +28,17 @@ STATUS_CODES: dict[int, str] = {
     503: "service_unavailable",
     504: "gateway_timeout",
 }
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """A request to one of the Sinch APIs, as the HTTP layer read it."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,22 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, text: str, headers: dict[str, str] | None = None) -> Response:
     return Response(status, {"code": code, "text": text}, dict(headers or {}))
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number fit for a setting: not a bool, not NaN or infinite (JSON's 1e400), not absurd."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and -1e15 <= value <= 1e15
+
+
+def is_http_url(value: Any) -> bool:
+    """An http(s) URL with a host, and a port from 1 to 65535 if it has one."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # "http://[::1", a port that is no number or out of range
+        return False
 
 
 def utcnow() -> datetime:
@@ -87,5 +116,5 @@ def loads_or_text(raw: bytes) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
         return raw.decode("utf-8", "replace")

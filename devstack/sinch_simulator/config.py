@@ -5,20 +5,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+from .common import is_http_url, is_number
 
 # Settings /_sim/config may change, with the check each value must pass.
 _MUTABLE: dict[str, Callable[[Any], bool]] = {
-    "rate_limit": lambda v: v is None or (_number(v) and v > 0),
-    "callback_delay_s": lambda v: _number(v) and v >= 0,
-    "callback_retry_base_s": lambda v: _number(v) and v >= 0,
+    "rate_limit": lambda v: v is None or (is_number(v) and v > 0),
+    "callback_delay_s": lambda v: is_number(v) and v >= 0,
+    "callback_retry_base_s": lambda v: is_number(v) and v >= 0,
     "media_max_bytes": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
     "webhook_secret": lambda v: v is None or (isinstance(v, str) and v != ""),
-    "token_ttl_s": lambda v: _number(v) and v > 0,  # for tokens issued from then on
+    "token_ttl_s": lambda v: is_number(v) and v > 0,  # for tokens issued from then on
+    "postback_url": lambda v: v is None or is_http_url(v),  # the MMS JSON API's, provisioned per account
+    "encoding_delay_s": lambda v: is_number(v) and v >= 0,  # how long a template with audio/video encodes
 }
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def shown_url(url: str | None) -> str | None:
+    """The URL without the password of its userinfo (a path token cannot be told from a path)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
 
 
 @dataclass
@@ -32,6 +43,10 @@ class SimConfig:
     media_max_bytes: int
     project_id: str | None = None  # set when project (OAuth2) authentication is on
     token_ttl_s: float = 3600
+    mms_api_key: str = "mms-key"
+    mms_service_id: str = "local-service"
+    postback_url: str | None = None
+    encoding_delay_s: float = 0.5
 
     def update(self, changes: Any) -> None:
         """Apply a JSON object of changes, all or nothing; ValueError names what is wrong."""
@@ -52,6 +67,8 @@ class SimConfig:
         return {
             "service_plan_id": self.service_plan_id,
             "project_id": self.project_id,
+            "mms_service_id": self.mms_service_id,
             **shown,
+            "postback_url": shown_url(self.postback_url),
             "signing": self.webhook_secret is not None,
         }

@@ -1,4 +1,5 @@
-"""The /_sim/… control API (design.md §3): request log, reset, faults, config, callbacks, media list."""
+"""The /_sim/… control API: request log, reset, faults, config, callbacks, media list, and the MMS
+JSON API's handsets and templates."""
 
 from __future__ import annotations
 
@@ -10,15 +11,25 @@ from .common import Response, error_response
 from .config import SimConfig
 from .faults import FaultSet
 from .media import SAMPLE_NAMES
+from .mms_store import MmsStore
 from .recorder import Log
+from .validation import MSISDN
 
 
 class Control:
     def __init__(
-        self, config: SimConfig, requests: Log, callbacks: Log, faults: FaultSet, reset: Callable[[], None]
+        self,
+        config: SimConfig,
+        requests: Log,
+        callbacks: Log,
+        faults: FaultSet,
+        *,
+        mms: MmsStore,
+        reset: Callable[[], None],
     ) -> None:
         self._config = config
         self._faults = faults
+        self._mms = mms
         self._reset = reset
 
         self._routes: dict[tuple[str, str], Callable[[bytes], Any]] = {
@@ -30,6 +41,9 @@ class Control:
             ("GET", "/_sim/config"): lambda _: config.as_json(),
             ("POST", "/_sim/config"): self._set_config,
             ("GET", "/_sim/media"): lambda _: list(SAMPLE_NAMES),
+            ("GET", "/_sim/handsets"): lambda _: mms.handsets(),
+            ("POST", "/_sim/handsets"): self._set_handset,
+            ("GET", "/_sim/mms-templates"): lambda _: mms.templates(),
         }
 
     def handle(self, method: str, path: str, body: bytes) -> Response:
@@ -56,9 +70,20 @@ class Control:
         self._config.update(_json(body))
         return self._config.as_json()
 
+    def _set_handset(self, body: bytes) -> list[dict[str, Any]]:
+        """`{"number": "+1...", "mms": false}` marks a handset that takes no MMS; `true` undoes it."""
+        handset = _json(body)
+        if not isinstance(handset, dict) or set(handset) != {"number", "mms"}:
+            raise ValueError('the body must be {"number": "+1...", "mms": true|false}')
+        number, mms = handset["number"], handset["mms"]
+        if not isinstance(number, str) or not MSISDN.match(number) or not isinstance(mms, bool):
+            raise ValueError("number must be a phone number with its country code, mms true or false")
+        self._mms.set_handset(number, mms)
+        return self._mms.handsets()
+
 
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise ValueError("the body is not valid JSON") from None

@@ -4,40 +4,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sinch_gateway.domain.segments import count_segments
-
 from .callbacks import CallbackSender
 from .common import utcnow
-from .faults import FaultRule, FaultSet
+from .faults import FINAL_CODES, CallbackEffects, FaultSet
 from .media import MediaFetcher
+from .mediatypes import XMS_TYPES
+from .parts import count_parts
 from .store import DISPATCHED, BatchStore, Change
 from .validation import BatchRequest
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Effects:
-    """What a `callbacks` fault rule does to one batch (picked once per batch, when it goes out)."""
-
-    final: str = "Delivered"
-    code: int = 0
-    copies: int = 1
-    reorder: bool = False
-    delay_s: float = 0.0
-
-    @classmethod
-    def of(cls, rule: FaultRule | None, request: BatchRequest) -> _Effects:
-        if rule is None:
-            return cls()
-        final, code = rule.final or "Delivered", rule.final_code or 0
-        if rule.final == "Rejected" and rule.code is None and request.is_media:
-            code = 415  # MMS gateway rejection
-        return cls(final, code, 1 + rule.duplicate, rule.reorder, rule.delay_ms / 1000)
+def _final(effects: CallbackEffects, request: BatchRequest) -> tuple[str, int]:
+    """The final status and receipt code a batch's recipients end with."""
+    if effects.final is None:
+        return "Delivered", 0
+    if effects.code is not None:
+        return effects.final, effects.code
+    if effects.final == "Rejected" and request.is_media:
+        return "Rejected", 415  # MMS gateway rejection
+    return effects.final, FINAL_CODES[effects.final]
 
 
 class Delivery:
@@ -74,7 +64,7 @@ class Delivery:
             self._store.set_status(batch_id, m, "Cancelled", 407) for m in self._store.queued(batch_id)
         ]
         # Sent from the scheduler: the DELETE answers without waiting for the callback receiver.
-        self._later(0, self._send, request, _Effects(), self._reports(request, changes))
+        self._later(0, self._send, request, CallbackEffects(), self._reports(request, changes))
         return batch
 
     def _dispatch(self, batch_id: str) -> None:
@@ -82,13 +72,13 @@ class Delivery:
         waiting = self._store.queued(batch_id)
         if request is None or not waiting:  # reset, or canceled before it went out
             return
-        effects = _Effects.of(self._faults.pick("callbacks"), request)
+        effects = CallbackEffects.of(self._faults.pick("callbacks"))
         if request.media_url is not None:
-            problem = self._media.problem(
-                request.media_url, self._media_max_bytes(), self._faults.pick("media")
+            fetched = self._media.fetch(
+                request.media_url, self._media_max_bytes(), XMS_TYPES, self._faults.pick("media")
             )
-            if problem is not None:
-                log.info("batch %s: media refused (%s): recipients fail with 414", batch_id, problem)
+            if fetched.problem is not None:
+                log.info("batch %s: media refused (%s): recipients fail with 414", batch_id, fetched.detail)
                 failed = [self._store.set_status(batch_id, m, "Failed", 414) for m in waiting]
                 self._send(request, effects, self._reports(request, failed))
                 return
@@ -109,13 +99,14 @@ class Delivery:
         if sent:
             self._later(self._delay_s(), self._finish, batch_id, sent, effects, held)
 
-    def _finish(self, batch_id: str, sent: list[str], effects: _Effects, held: list[dict[str, Any]]) -> None:
+    def _finish(
+        self, batch_id: str, sent: list[str], effects: CallbackEffects, held: list[dict[str, Any]]
+    ) -> None:
         request = self._store.request(batch_id)
         if request is None:
             return
-        changes = [
-            self._store.set_status(batch_id, m, effects.final, effects.code, from_operator=True) for m in sent
-        ]
+        status, code = _final(effects, request)
+        changes = [self._store.set_status(batch_id, m, status, code, from_operator=True) for m in sent]
         # With `reorder`, the held Dispatched reports go after the final ones.
         self._send(request, effects, self._reports(request, changes) + held)
 
@@ -126,7 +117,7 @@ class Delivery:
         if body is None:
             return "Aborted", 405  # unmatched parameter
         limited = request.max_parts and not request.truncate_concat and not request.is_media
-        if limited and count_segments(body).segments > (request.max_parts or 0):
+        if limited and count_parts(body).count > (request.max_parts or 0):
             return "Aborted", 411  # exceeded parts limit
         return None
 
@@ -144,7 +135,7 @@ class Delivery:
                 reports.append(change.batch_report)
         return reports
 
-    def _send(self, request: BatchRequest, effects: _Effects, reports: list[dict[str, Any]]) -> None:
+    def _send(self, request: BatchRequest, effects: CallbackEffects, reports: list[dict[str, Any]]) -> None:
         if request.callback_url is not None and reports:
             self._callbacks.send(
                 request.callback_url, reports, copies=effects.copies, delay_s=effects.delay_s

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import random
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .common import is_number
+
 REQUEST_MATCHES = ("batches", "dry_run", "batch_lookup", "mms_api", "oauth")  # oauth: POST /oauth2/token
 MATCHES = (*REQUEST_MATCHES, "media", "callbacks")
+_REQUEST_EFFECTS = frozenset({"status", "retry_after", "delay_ms", "drop_connection", "accept_then_drop"})
 _EFFECTS: dict[str, frozenset[str]] = {
-    **dict.fromkeys(
-        REQUEST_MATCHES,
-        frozenset({"status", "retry_after", "delay_ms", "drop_connection", "accept_then_drop"}),
-    ),
+    **dict.fromkeys(REQUEST_MATCHES, _REQUEST_EFFECTS),
+    # The MMS JSON API answers its errors with HTTP 200: error_code forces one (E106, E113, ...).
+    "mms_api": _REQUEST_EFFECTS | {"error_code"},
     "media": frozenset({"status", "delay_ms", "drop_connection"}),
     "callbacks": frozenset({"final", "code", "duplicate", "reorder", "delay_ms"}),
 }
@@ -41,6 +44,7 @@ class FaultRule:
     delay_ms: float = 0
     drop_connection: bool = False
     accept_then_drop: bool = False
+    error_code: str | None = None
     final: str | None = None
     code: int | None = None
     duplicate: int = 0
@@ -74,9 +78,14 @@ class FaultRule:
             if not (self.final or self.duplicate or self.reorder or self.delay_ms):
                 raise ValueError("a callbacks rule needs final, duplicate, reorder or delay_ms")
             return
-        answers = [self.status is not None, self.drop_connection, self.accept_then_drop]
+        answers = [
+            self.status is not None,
+            self.drop_connection,
+            self.accept_then_drop,
+            self.error_code is not None,
+        ]
         if sum(answers) > 1:
-            raise ValueError("status, drop_connection and accept_then_drop exclude each other")
+            raise ValueError("status, error_code, drop_connection and accept_then_drop exclude each other")
         if not any(answers) and not self.delay_ms:
             raise ValueError("a rule needs status, delay_ms, drop_connection or accept_then_drop")
 
@@ -97,28 +106,43 @@ class FaultRule:
 
 
 def _checked(name: str, value: Any) -> Any:
-    def number(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
-
     def integer(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
 
     checks: dict[str, Callable[[Any], bool]] = {
         "status": lambda v: integer(v) and 400 <= v <= 599,
-        "retry_after": lambda v: number(v) and v >= 0,
-        "delay_ms": lambda v: number(v) and v >= 0,
+        "retry_after": lambda v: is_number(v) and v >= 0,
+        "delay_ms": lambda v: is_number(v) and v >= 0,
         "drop_connection": lambda v: isinstance(v, bool),
         "accept_then_drop": lambda v: isinstance(v, bool),
+        "error_code": lambda v: isinstance(v, str) and re.fullmatch(r"E\d{3}", v) is not None,
         "final": lambda v: v in FINAL_CODES,
         "code": lambda v: integer(v) and v >= 0,
         "duplicate": lambda v: integer(v) and v >= 0,
         "reorder": lambda v: isinstance(v, bool),
         "times": lambda v: integer(v) and v >= 1,
-        "probability": lambda v: number(v) and 0 <= v <= 1,
+        "probability": lambda v: is_number(v) and 0 <= v <= 1,
     }
     if not checks[name](value):
         raise ValueError(f"invalid {name}: {value!r}")
     return value
+
+
+@dataclass(frozen=True)
+class CallbackEffects:
+    """What a `callbacks` rule does to one message's reports (picked once per batch or MMS)."""
+
+    final: str | None = None  # None: the normal outcome
+    code: int | None = None  # the rule's own receipt code (XMS only)
+    copies: int = 1
+    reorder: bool = False
+    delay_s: float = 0.0
+
+    @classmethod
+    def of(cls, rule: FaultRule | None) -> CallbackEffects:
+        if rule is None:
+            return cls()
+        return cls(rule.final, rule.code, 1 + rule.duplicate, rule.reorder, rule.delay_ms / 1000)
 
 
 class FaultSet:

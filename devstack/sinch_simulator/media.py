@@ -1,4 +1,4 @@
-"""MMS media: the sample files the simulator serves, and its fetch of `body.url` as Sinch does it."""
+"""MMS media: the sample files the simulator serves, and its fetch of media URLs as Sinch does it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass
+from enum import Enum
 
 import urllib3
-
-from sinch_gateway.media.preflight import SUPPORTED_CONTENT_TYPES
 
 from .faults import FaultRule
 
@@ -63,36 +62,75 @@ def _mp3() -> bytes:
     return b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + b"\x00" * 413
 
 
+_VCARD = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Sample Store\r\nTEL:+12025550100\r\nEND:VCARD\r\n"
+_ICS = (
+    b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//sim//EN\r\nBEGIN:VEVENT\r\nUID:sale@sim\r\n"
+    b"DTSTAMP:20260501T100000Z\r\nDTSTART:20260502T100000Z\r\nSUMMARY:Spring sale\r\n"
+    b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
+_NOISE = bytes(range(7, 250)) * 8  # no file format starts like this
+
 _SAMPLES = {
     "sample.jpg": Sample("image/jpeg", _jpeg()),
     "sample.png": Sample("image/png", _png()),
     "sample.gif": Sample("image/gif", _GIF),
     "sample.mp4": Sample("video/mp4", _mp4()),
     "sample.mp3": Sample("audio/mpeg", _mp3()),
+    "sample.vcf": Sample("text/vcard", _VCARD),
+    "sample.ics": Sample("text/calendar", _ICS),
+    "sample.pdf": Sample("application/pdf", _PDF),
     "no-length.jpg": Sample("image/jpeg", _jpeg(), chunked=True),
     "wrong-type.jpg": Sample("application/octet-stream", _jpeg()),
     # Hostile hosts, for the gateway's preflight: a length that is a digit only to Unicode, and
     # an answer that trickles in slower than any deadline.
     "odd-length.jpg": Sample("image/jpeg", _jpeg(), content_length="\u00b2"),
     "slow.jpg": Sample("image/jpeg", _jpeg(), drip_s=1.0),
+    # The right type and length, but content no encoder can read (MMS JSON API: fails encoding).
+    "corrupt.jpg": Sample("image/jpeg", _NOISE),
+    "corrupt.mp3": Sample("audio/mpeg", _NOISE),
+    "corrupt.mp4": Sample("video/mp4", _NOISE),
 }
-SAMPLE_NAMES = (*_SAMPLES, "too-large.jpg")
+_EXTENSIONS = [name.removeprefix("sample.") for name in _SAMPLES if name.startswith("sample.")]
+_TOO_LARGE = tuple(f"too-large.{extension}" for extension in _EXTENSIONS)
+SAMPLE_NAMES = (*_SAMPLES, *_TOO_LARGE)
 
 
 def sample(name: str, max_bytes: int) -> Sample | None:
-    if name == "too-large.jpg":  # built on demand: it follows the configured limit
-        return Sample("image/jpeg", _jpeg(max_bytes + 1024))
+    if name in _TOO_LARGE:  # built on demand: they follow the configured limit
+        like = _SAMPLES["sample." + name.removeprefix("too-large.")]
+        return Sample(like.content_type, like.body + b"\x00" * (max_bytes + 1024 - len(like.body)))
     return _SAMPLES.get(name)
 
 
+class MediaProblem(Enum):
+    UNREACHABLE = "unreachable"  # no answer, not 200, chunked, no or a wrong Content-Length
+    WRONG_TYPE = "wrong_type"
+    TOO_LARGE = "too_large"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A media fetch: the file, or the problem and why (for the log)."""
+
+    problem: MediaProblem | None
+    detail: str = ""
+    content_type: str = ""
+    body: bytes = b""
+
+
 class MediaFetcher:
-    """Fetches media as Sinch does before an MMS goes out; any problem fails the message (code 414)."""
+    """Fetches media as Sinch does before an MMS goes out: GET, one try, no redirects."""
 
     def __init__(self, http: urllib3.PoolManager) -> None:
         self._http = http
 
-    def problem(self, url: str, max_bytes: int, fault: FaultRule | None = None) -> str | None:
-        """None when the media is fine, else why it is not."""
+    def fetch(
+        self, url: str, max_bytes: int, types: frozenset[str], fault: FaultRule | None = None
+    ) -> Fetched:
         timeout = FETCH_TIMEOUT_S
         if fault is not None:
             if fault.delay_ms:
@@ -100,43 +138,48 @@ class MediaFetcher:
                 time.sleep(delay)
                 timeout -= delay
                 if timeout <= 0:
-                    return "media fetch timed out (injected delay)"
+                    return Fetched(MediaProblem.UNREACHABLE, "media fetch timed out (injected delay)")
             if fault.drop_connection:
-                return "media host closed the connection (injected)"
+                return Fetched(MediaProblem.UNREACHABLE, "media host closed the connection (injected)")
             if fault.status is not None:
-                return f"media host answered {fault.status} (injected)"
+                return Fetched(MediaProblem.UNREACHABLE, f"media host answered {fault.status} (injected)")
         try:
             resp = self._http.request(
                 "GET", url, preload_content=False, redirect=False, retries=False, timeout=timeout
             )
         except urllib3.exceptions.HTTPError as exc:
-            return f"media fetch failed: {exc}"
+            return Fetched(MediaProblem.UNREACHABLE, f"media fetch failed: {exc}")
         try:
-            return _check(resp, max_bytes)
+            return _check(resp, max_bytes, types)
         finally:
             resp.close()  # the body may be unread (too large): never reuse this connection
             resp.release_conn()
 
 
-def _check(resp: urllib3.BaseHTTPResponse, max_bytes: int) -> str | None:
+def _check(resp: urllib3.BaseHTTPResponse, max_bytes: int, types: frozenset[str]) -> Fetched:
     length = resp.headers.get("Content-Length", "")
     size = int(length) if length.isascii() and length.isdigit() else None
     content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    unreachable, wrong_type, too_large = MediaProblem
+    chunked = "chunked" in resp.headers.get("Transfer-Encoding", "").lower()
     problems = (
-        (resp.status != 200, f"media host answered {resp.status}"),
-        ("chunked" in resp.headers.get("Transfer-Encoding", "").lower(), "media is sent chunked"),
-        (size is None, "media has no Content-Length"),
+        (resp.status != 200, unreachable, f"media host answered {resp.status}"),
+        (chunked, unreachable, "media is sent chunked"),
+        (size is None, unreachable, "media has no Content-Length"),
+        (content_type not in types, wrong_type, f"unsupported media Content-Type {content_type or '(none)'}"),
         (
-            content_type not in SUPPORTED_CONTENT_TYPES,
-            f"unsupported media Content-Type {content_type or '(none)'}",
+            size is not None and size > max_bytes,
+            too_large,
+            f"media is {length} bytes, over the {max_bytes} byte limit",
         ),
-        (size is not None and size > max_bytes, f"media is {length} bytes, over the {max_bytes} byte limit"),
     )
-    problem = next((text for failed, text in problems if failed), None)
-    if problem is not None:
-        return problem
+    found = next(((problem, text) for failed, problem, text in problems if failed), None)
+    if found is not None:
+        return Fetched(*found, content_type=content_type)
     try:
         body = resp.read(max_bytes + 1)
     except urllib3.exceptions.HTTPError as exc:
-        return f"media download failed: {exc}"
-    return None if len(body) == size else "media body does not match its Content-Length"
+        return Fetched(unreachable, f"media download failed: {exc}", content_type)
+    if len(body) != size:
+        return Fetched(unreachable, "media body does not match its Content-Length", content_type)
+    return Fetched(None, content_type=content_type, body=body)

@@ -9,18 +9,21 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .common import STATUS_CODES, Response, dumps, error_response, iso, loads_or_text, utcnow
+from .common import STATUS_CODES, ApiRequest, Response, dumps, error_response, iso, loads_or_text, utcnow
 from .config import SimConfig
 from .control import Control
 from .faults import FaultRule, FaultSet
 from .media import Sample, sample
+from .mms import PATHS as MMS_PATHS
+from .mms import MmsApi, failure
 from .oauth import TOKEN_PATH, TokenIssuer, fault_error, oauth_error
 from .recorder import Log
-from .xms import ApiRequest, XmsApi, fault_match
+from .xms import XmsApi, fault_match
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ CHUNK = 512
 @dataclass(frozen=True)
 class Services:
     xms: XmsApi
+    mms: MmsApi
     control: Control
     requests: Log
     faults: FaultSet
@@ -72,18 +76,39 @@ def _shutdown(conn: socket.socket) -> None:
         conn.shutdown(socket.SHUT_RDWR)
 
 
+def request_match(method: str, path: str) -> str | None:
+    """The fault-rule `match` a request to one of the Sinch APIs falls under, if any."""
+    if path in MMS_PATHS:
+        return "mms_api" if method == "POST" else None
+    return fault_match(method, path)
+
+
 def injected(rule: FaultRule) -> Response:
-    """A fault's answer, shaped like the API it hits: OAuth2 errors for the token endpoint, else XMS."""
+    """A fault's answer, shaped like the API it hits: OAuth2 errors for the token endpoint; for the
+    MMS JSON API a failure payload with HTTP 200 (`error_code`), or a bare HTTP error as a proxy in
+    front of it would give (`status`); else XMS."""
+    if rule.error_code is not None:
+        return Response(200, failure(rule.error_code, "Fault injected by the simulator"))
     status = rule.status or 500
     headers = {}
     if rule.retry_after is not None:
         value = rule.retry_after
         headers["Retry-After"] = str(int(value)) if float(value).is_integer() else str(value)
+    if rule.match == "mms_api":
+        text = f"{status} {_reason(status)} (fault injected by the simulator)\n".encode()
+        return Response(status, text, {"Content-Type": "text/plain; charset=utf-8", **headers})
     if rule.match == "oauth":
         return oauth_error(status, fault_error(status), "Fault injected by the simulator", headers)
     return error_response(
         status, STATUS_CODES.get(status, "error"), "Fault injected by the simulator", headers
     )
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status Python has no name for, such as 599
+        return "Error"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -145,21 +170,24 @@ class _Handler(BaseHTTPRequestHandler):
                 "response": None,
             }
         )
-        match = fault_match(self.command, path)
+        match = request_match(self.command, path)
         rule = services.faults.pick(match) if match else None
         if rule is not None and rule.delay_ms:
             time.sleep(rule.delay_ms / 1000)
         if rule is not None and rule.drop_connection:
             self._drop()
             return
-        if rule is not None and rule.status is not None:
+        if rule is not None and (rule.status is not None or rule.error_code is not None):
             response = injected(rule)
         else:
             try:
+                request = ApiRequest(self.command, path, query, lower_headers, body)
                 if path == TOKEN_PATH and services.tokens is not None:
                     response = services.tokens.handle(self.command, lower_headers, body)
+                elif path in MMS_PATHS:
+                    response = services.mms.handle(request)
                 else:
-                    response = services.xms.handle(ApiRequest(self.command, path, query, lower_headers, body))
+                    response = services.xms.handle(request)
             except Exception:  # a simulator bug answers like Sinch's 500, and is logged
                 log.exception("simulator failed on %s %s", self.command, path)
                 response = error_response(500, "internal_error", "Internal error in the simulator")

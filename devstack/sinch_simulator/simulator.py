@@ -7,13 +7,16 @@ from types import TracebackType
 
 import urllib3
 
-from .callbacks import CallbackSender
+from .callbacks import CallbackSender, xms_policy
 from .config import SimConfig
 from .control import Control
 from .delivery import Delivery
 from .faults import FaultSet
 from .media import MediaFetcher
+from .mms import MmsApi
+from .mms_store import MmsStore
 from .oauth import ProjectCredentials, TokenIssuer
+from .postbacks import MmsDelivery, mms_policy
 from .ratelimit import RateLimiter
 from .recorder import Log
 from .scheduler import Scheduler
@@ -23,7 +26,8 @@ from .xms import XmsApi
 
 
 class SinchSimulator:
-    """A local stand-in for Sinch's XMS REST API, with delivery callbacks and fault injection.
+    """A local stand-in for Sinch's XMS REST API and MMS JSON API, with delivery callbacks,
+    postbacks and fault injection.
 
     With `project_id`, `key_id` and `key_secret` it also does project (OAuth2) authentication:
     `POST /oauth2/token` issues bearer tokens that XMS accepts under `/xms/v1/{project_id}`.
@@ -45,6 +49,10 @@ class SinchSimulator:
         key_id: str | None = None,
         key_secret: str | None = None,
         token_ttl_s: float = 3600,
+        mms_api_key: str = "mms-key",
+        mms_service_id: str = "local-service",
+        postback_url: str | None = None,
+        encoding_delay_s: float = 0.5,
     ) -> None:
         project = (project_id, key_id, key_secret)
         if any(v is not None for v in project) and not all(project):
@@ -54,7 +62,7 @@ class SinchSimulator:
         if not token_ttl_s > 0:
             raise ValueError("token_ttl_s must be positive")
         self._address = (host, port)
-        self.config = SimConfig(
+        self.config = config = SimConfig(
             service_plan_id=service_plan_id,
             api_token=api_token,
             webhook_secret=webhook_secret,
@@ -64,8 +72,11 @@ class SinchSimulator:
             media_max_bytes=media_max_bytes,
             project_id=project_id,
             token_ttl_s=token_ttl_s,
+            mms_api_key=mms_api_key,
+            mms_service_id=mms_service_id,
         )
-        config = self.config
+        # Checked like a /_sim/config change: a bad value is a ValueError here too.
+        config.update({"postback_url": postback_url, "encoding_delay_s": encoding_delay_s})
         # Issued tokens live as long as the simulator: reset() keeps them, so it logs no client out.
         self.tokens: TokenIssuer | None = None
         if project_id and key_id and key_secret:
@@ -75,6 +86,7 @@ class SinchSimulator:
         self.callbacks = Log()
         self.faults = FaultSet()
         self.store = BatchStore()
+        self.mms = MmsStore()
         self._limiter = RateLimiter()
         self._scheduler: Scheduler | None = None
         self._http: urllib3.PoolManager | None = None
@@ -92,21 +104,42 @@ class SinchSimulator:
             scheduler,
             self._http,
             self.callbacks,
-            lambda: config.webhook_secret,
-            lambda: config.callback_retry_base_s,
+            xms_policy(lambda: config.callback_retry_base_s, lambda: config.webhook_secret),
         )
+        media = MediaFetcher(self._http)
         delivery = Delivery(
             store=self.store,
             scheduler_call_later=scheduler.call_later,
             callbacks=sender,
             faults=self.faults,
-            media=MediaFetcher(self._http),
+            media=media,
             delay_s=lambda: config.callback_delay_s,
             media_max_bytes=lambda: config.media_max_bytes,
         )
+        mms_delivery = MmsDelivery(
+            store=self.mms,
+            scheduler_call_later=scheduler.call_later,
+            sender=CallbackSender(
+                scheduler, self._http, self.callbacks, mms_policy(lambda: config.callback_retry_base_s)
+            ),
+            faults=self.faults,
+            postback_url=lambda: config.postback_url,
+            delay_s=lambda: config.callback_delay_s,
+            encoding_delay_s=lambda: config.encoding_delay_s,
+        )
         services = Services(
             xms=XmsApi(config, self.store, delivery, self._limiter, self.tokens),
-            control=Control(config, self.requests, self.callbacks, self.faults, self.reset),
+            mms=MmsApi(
+                config=config,
+                store=self.mms,
+                delivery=mms_delivery,
+                media=media,
+                faults=self.faults,
+                limiter=self._limiter,
+            ),
+            control=Control(
+                config, self.requests, self.callbacks, self.faults, mms=self.mms, reset=self.reset
+            ),
             requests=self.requests,
             faults=self.faults,
             config=config,
@@ -130,14 +163,15 @@ class SinchSimulator:
         return f"http://{host!s}:{port}"
 
     def reset(self) -> None:
-        """Forget requests, callbacks, batches and faults; pending deliveries and retries are dropped.
+        """Forget requests, callbacks, batches, MMS templates, handsets and faults; pending deliveries,
+        postbacks and retries are dropped.
 
         Issued OAuth2 tokens stay valid (and settings stay as they are), so a running client is
         not logged out by a test's reset.
         """
         if self._scheduler is not None:
             self._scheduler.clear()
-        for part in (self.requests, self.callbacks, self.store, self.faults, self._limiter):
+        for part in (self.requests, self.callbacks, self.store, self.mms, self.faults, self._limiter):
             part.clear()
 
     def stop(self) -> None:

@@ -6,9 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from .common import ApiError, iso, parse_iso
+from .common import ApiError, is_http_url, iso, parse_iso
 
 MSISDN = re.compile(r"^\+?\d{7,15}$")
 # Phone number or short code, or an alphanumeric sender (11 chars is the GSM limit).
@@ -87,13 +86,6 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
 def parse_batch_request(data: Any, now: datetime) -> BatchRequest:
     if not isinstance(data, dict):
         raise ApiError(400, "syntax_invalid_json", "The request body must be a JSON object")
@@ -161,7 +153,7 @@ def _sender(sender: Any) -> str:
 def _reporting(delivery_report: Any, callback_url: Any) -> tuple[str, str | None]:
     if delivery_report not in DELIVERY_REPORTS:
         raise _format(f"'{delivery_report}' is not a valid delivery_report")
-    if callback_url is not None and (not _is_url(callback_url) or len(callback_url) > MAX_CALLBACK_URL):
+    if callback_url is not None and (not is_http_url(callback_url) or len(callback_url) > MAX_CALLBACK_URL):
         raise _format(f"callback_url must be an http(s) URL of at most {MAX_CALLBACK_URL} characters")
     return delivery_report, callback_url
 
@@ -230,7 +222,7 @@ def _media_body(body: Any) -> tuple[str, str, dict[str, Any]]:
     url = body.get("url")
     if url is None:
         raise _constraint("body.url is required: text only media messages are rejected, use SMS instead")
-    if not _is_url(url):
+    if not is_http_url(url):
         raise _format(f"'{url}' is not a valid media URL")
     echo: dict[str, Any] = {"url": url}
     for name, limit in (("message", MAX_MEDIA_TEXT), ("subject", MAX_SUBJECT)):

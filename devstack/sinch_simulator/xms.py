@@ -6,17 +6,15 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from sinch_gateway.domain.segments import count_segments
-
-from .common import ApiError, Response, parse_iso, utcnow
+from .common import ApiError, ApiRequest, Response, parse_iso, utcnow
 from .config import SimConfig
 from .delivery import Delivery
 from .oauth import TOKEN_PATH, TokenIssuer, TokenState
+from .parts import count_parts
 from .ratelimit import RateLimiter
 from .store import BatchStore
 from .validation import parse_batch_request
@@ -25,15 +23,6 @@ PREFIX = "/xms/v1/"
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 30, 100
 DEFAULT_DRY_RUN_RECIPIENTS = 100
 LIST_DEFAULT_WINDOW = timedelta(hours=24)  # Sinch lists the last 24 h unless start_date says otherwise
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    method: str
-    path: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]  # names in lower case
-    body: bytes
 
 
 def fault_match(method: str, path: str) -> str | None:
@@ -132,7 +121,7 @@ class XmsApi:
             raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
         try:
             return json.loads(req.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise ApiError(400, "syntax_invalid_json", "The request body is not valid JSON") from None
 
     def _create(self, req: ApiRequest) -> Response:
@@ -149,8 +138,8 @@ class XmsApi:
         details, messages = [], 0
         for msisdn in request.to:
             body = request.body_for(msisdn) or request.text
-            parts = count_segments(body)
-            count = 1 if request.is_media else parts.segments
+            parts = count_parts(body)
+            count = 1 if request.is_media else parts.count
             if request.max_parts and request.truncate_concat:
                 count = min(count, request.max_parts)
             messages += count

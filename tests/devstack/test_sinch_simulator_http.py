@@ -733,6 +733,7 @@ def test_requests_are_recorded_oldest_first_and_reset_forgets(
 def test_bad_control_calls(sim: SinchSimulator, http: urllib3.PoolManager) -> None:
     assert control(sim, http, "POST", "/_sim/config", {"colour": 1})[0] == 400
     assert control(sim, http, "POST", "/_sim/config", {"rate_limit": -1})[0] == 400
+    assert control(sim, http, "POST", "/_sim/config", {"rate_limit": float("inf")})[0] == 400  # was 200
     assert control(sim, http, "DELETE", "/_sim/requests")[0] == 405
     assert control(sim, http, "GET", "/_sim/other")[0] == 404
 

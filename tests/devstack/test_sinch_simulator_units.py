@@ -13,6 +13,8 @@ import pytest
 from devstack.sinch_simulator.callbacks import split_userinfo
 from devstack.sinch_simulator.common import ApiError, iso, new_ulid
 from devstack.sinch_simulator.faults import FaultRule, FaultSet
+from devstack.sinch_simulator.mediatypes import MMS_KIND_TYPES, XMS_TYPES, looks_like
+from devstack.sinch_simulator.parts import _DEFAULT_TABLE, GSM_DEFAULT, GSM_EXTENSION, count_parts
 from devstack.sinch_simulator.ratelimit import RateLimiter
 from devstack.sinch_simulator.signing import (
     ALGORITHM,
@@ -54,6 +56,76 @@ def test_userinfo_in_a_callback_url_becomes_basic_auth() -> None:
     assert url == "http://127.0.0.1:8080/cb?x=1"
     assert auth == "Basic " + base64.b64encode(b"hook@user:p:ss").decode()
     assert split_userinfo("http://127.0.0.1/cb") == ("http://127.0.0.1/cb", None)
+
+
+# --- SMS parts, counted as Sinch counts them ------------------------------------------------------
+
+
+def test_the_gsm_default_table_has_its_128_code_points() -> None:
+    assert len(_DEFAULT_TABLE) == 128 and len(set(_DEFAULT_TABLE)) == 128
+    assert _DEFAULT_TABLE.index("@") == 0x00 and _DEFAULT_TABLE.index("A") == 0x41
+    assert _DEFAULT_TABLE.index("§") == 0x5F and _DEFAULT_TABLE.index("à") == 0x7F
+    assert len(GSM_DEFAULT) == 127 and len(GSM_EXTENSION) == 10  # ESC is no character of its own
+    assert not GSM_DEFAULT & GSM_EXTENSION
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "count"),
+    [
+        ("", "GSM", 1),
+        ("a" * 160, "GSM", 1),
+        ("a" * 161, "GSM", 2),
+        ("a" * 306, "GSM", 2),  # 2 x 153
+        ("a" * 307, "GSM", 3),
+        ("{" * 80, "GSM", 1),  # an extension character is ESC + char: two septets
+        ("{" * 81, "GSM", 2),
+        ("a" * 158 + "€", "GSM", 1),  # 160 septets exactly
+        ("a" * 159 + "€", "GSM", 2),
+        ("a" * 152 + "|" + "a" * 152, "GSM", 3),  # 306 septets, but ESC + | cannot straddle parts
+        ("Ç" * 161, "GSM", 2),  # capital Ç is GSM...
+        ("ç" * 70, "UNICODE", 1),  # ...small ç is not
+        ("ç" * 71, "UNICODE", 2),
+        ("ç" * 134, "UNICODE", 2),  # 2 x 67
+        ("ç" * 135, "UNICODE", 3),
+        ("🙂" * 35, "UNICODE", 1),  # outside the BMP: a surrogate pair, two units
+        ("🙂" * 36, "UNICODE", 2),
+        ("a" * 66 + "🙂" + "a" * 66, "UNICODE", 3),  # 134 units, but the pair cannot straddle parts
+    ],
+)
+def test_parts_are_counted_like_sinch(text: str, encoding: str, count: int) -> None:
+    assert (count_parts(text).encoding, count_parts(text).count) == (encoding, count)
+
+
+# --- media types -------------------------------------------------------------------------------------
+
+
+def test_each_mms_kind_takes_only_its_own_types() -> None:
+    assert MMS_KIND_TYPES["image"] == {"image/jpg", "image/jpeg", "image/png", "image/gif"}
+    assert "audio/wav" not in MMS_KIND_TYPES["audio"]  # the JSON API lists audio/x-wav, audio/x-wave
+    assert "application/octet-stream" not in set().union(*MMS_KIND_TYPES.values())
+    kinds_of = [kind for kind, types in MMS_KIND_TYPES.items() for _ in types]
+    assert len(kinds_of) == len(set().union(*MMS_KIND_TYPES.values()))  # no type in two kinds
+    assert "video/quicktime" not in XMS_TYPES and "text/plain" in XMS_TYPES
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "ok"),
+    [
+        ("image/jpeg", b"\xff\xd8\xff\xe0rest", True),
+        ("image/png", b"\xff\xd8\xff\xe0rest", False),
+        ("audio/mpeg", b"ID3\x03", True),
+        ("audio/mpeg", b"\xff\xfb\x90\x64", True),
+        ("audio/x-wav", b"RIFF\x00\x00\x00\x00WAVEfmt ", True),
+        ("video/x-msvideo", b"RIFF\x00\x00\x00\x00WAVEfmt ", False),
+        ("video/mp4", b"\x00\x00\x00\x1cftypisom", True),
+        ("text/vcard", b"\xef\xbb\xbf\r\nbegin:vcard\r\n", True),
+        ("text/calendar", b"BEGIN:VCARD", False),
+        ("application/pdf", b"%PDF-1.7", True),
+        ("application/octet-stream", b"%PDF-1.7", False),
+    ],
+)
+def test_content_is_checked_against_its_type(content_type: str, body: bytes, ok: bool) -> None:
+    assert looks_like(content_type, body) is ok
 
 
 # --- ids and timestamps ---------------------------------------------------------------------------
@@ -111,6 +183,8 @@ def test_expire_at_defaults_to_three_days_after_send_at() -> None:
         ({"delivery_report": "sometimes"}, 400, "syntax_invalid_parameter_format"),
         ({"delivery_report": "full"}, 403, "missing_callback_url"),
         ({"callback_url": "ftp://127.0.0.1/x"}, 400, "syntax_invalid_parameter_format"),
+        ({"callback_url": "http://[::1"}, 400, "syntax_invalid_parameter_format"),  # was a 500
+        ({"callback_url": "http://127.0.0.1:99999/cb"}, 400, "syntax_invalid_parameter_format"),
         ({"client_reference": "x" * 129}, 400, "syntax_constraint_violation"),
         ({"send_at": "tomorrow"}, 400, "syntax_invalid_parameter_format"),
         (
@@ -123,6 +197,7 @@ def test_expire_at_defaults_to_three_days_after_send_at() -> None:
         ({"type": "mt_media", "body": {"message": "text only"}}, 400, "syntax_constraint_violation"),
         ({"type": "mt_media", "body": "a string"}, 400, "syntax_invalid_parameter_format"),
         ({"type": "mt_media", "body": {"url": "not a url"}}, 400, "syntax_invalid_parameter_format"),
+        ({"type": "mt_media", "body": {"url": "http://[x"}}, 400, "syntax_invalid_parameter_format"),
         (
             {"type": "mt_media", "body": {"url": "https://x.test/a.jpg", "subject": "s" * 81}},
             400,
@@ -174,6 +249,8 @@ def test_parameters_are_substituted_per_recipient() -> None:
         {"match": "media", "accept_then_drop": True},
         {"match": "batches", "status": 503, "times": 0},
         {"match": "batches", "status": 503, "probability": 1.5},
+        {"match": "batches", "delay_ms": float("inf")},  # JSON's 1e400
+        {"match": "batches", "retry_after": float("nan")},
     ],
 )
 def test_invalid_fault_rules_are_refused(rule: dict[str, object]) -> None:
