@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 SERVICE_PLAN_ID = "local-plan"
+MMS_SERVICE_ID = "local-service"
 FROM_NUMBER = "+12025550100"
 SINCH_REGION = "us"
 
@@ -137,6 +138,9 @@ class LocalStack:
         self.usage_plan_id = ""
         self.api_token = secrets.token_hex(16)
         self.webhook_secret = secrets.token_urlsafe(32)
+        self.mms_api_key = secrets.token_hex(16)
+        # The MMS JSON API's postback URL carries its proof: here a token in the path.
+        self.postback_token = secrets.token_urlsafe(24)
         self.template: Template | None = None
         self.resources: StackResources | None = None
         self.aws_endpoint_url = ""
@@ -185,6 +189,8 @@ class LocalStack:
             service_plan_id=SERVICE_PLAN_ID,
             api_token=self.api_token,
             webhook_secret=self.webhook_secret,
+            mms_api_key=self.mms_api_key,
+            mms_service_id=MMS_SERVICE_ID,
         )
         self._simulator.start()
         self.sinch_url = str(self._simulator.url)
@@ -202,6 +208,10 @@ class LocalStack:
             log=self.log,
         )
         self.api_url = self._gateway.url
+        # Provisioned on the "account", as Sinch does for the MMS JSON API's postbacks.
+        self._simulator.config.update(
+            {"postback_url": f"{self.api_url}/v1/webhooks/sinch/mms-postbacks/{self.postback_token}"}
+        )
         local = {
             **LOCAL_PARAMETERS,
             "PublicBaseUrl": self.api_url,
@@ -342,12 +352,15 @@ class LocalStack:
             "region": SINCH_REGION,
             "base_url": self.sinch_url,
             "from_number": FROM_NUMBER,
+            "mms_api_key": self.mms_api_key,
+            "mms_service_id": MMS_SERVICE_ID,
+            "mms_url": f"{self.sinch_url}/ep/v2/",
         }
         client = aws.client("secretsmanager", self.aws_endpoint_url, self.config.region)
         client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
         webhook_secret_id = self.webhook_secret_id()
         if webhook_secret_id is not None:
-            webhook = {"webhook_secret": self.webhook_secret}
+            webhook = {"webhook_secret": self.webhook_secret, "postback_token": self.postback_token}
             client.put_secret_value(SecretId=webhook_secret_id, SecretString=json.dumps(webhook))
 
     # --- state ----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from sinch_gateway.sinch.credentials import (
 from sinch_gateway.sinch.mms_json import MmsJsonChannel
 from sinch_gateway.sinch.xms import XmsChannel
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.ports import SinchChannel
 from sinch_gateway.usecases.queue_intake import QueueIntake
 from sinch_gateway.usecases.report_intake import ReportIntake
 from sinch_gateway.usecases.send_message import SendMessage
@@ -96,13 +97,11 @@ class _SenderServices(_Services):
 
     @cached_property
     def sender(self) -> MessageSender:
-        settings = self.settings
-        http = urllib3.PoolManager(maxsize=10, retries=False)
-        timeout = urllib3.Timeout(
-            connect=settings.sinch_connect_timeout_s, read=settings.sinch_read_timeout_s
-        )
-        channels = {Api.XMS: XmsChannel(self.credentials, http, timeout)}
-        return MessageSender(self.repository, channels, self.send_queue, settings)
+        channels: dict[Api, SinchChannel] = {
+            Api.XMS: XmsChannel(self.credentials, self._http, self._timeout),
+            Api.MMS_JSON: self.mms_json,
+        }
+        return MessageSender(self.repository, channels, self.send_queue, self.settings)
 
 
 class SendServices(_SenderServices):

@@ -10,9 +10,7 @@ MediaKind = Literal["image", "audio", "video", "contact", "calendar", "pdf"]
 
 KINDS: dict[str, MediaKind] = {
     **dict.fromkeys(("image/jpeg", "image/jpg", "image/png", "image/gif"), "image"),
-    **dict.fromkeys(
-        ("audio/mpeg", "audio/mp3", "audio/wav", "audio/x-wav", "audio/x-wave", "audio/amr"), "audio"
-    ),
+    **dict.fromkeys(("audio/mpeg", "audio/mp3", "audio/x-wav", "audio/x-wave", "audio/amr"), "audio"),
     **dict.fromkeys(
         (
             "video/mp4",
@@ -54,9 +52,7 @@ def combination_problem(kinds: Sequence[MediaKind]) -> str | None:
             if other == kind:
                 return f"holds two {kind} files: a slide has at most one of each kind"
             if other not in _COMPANIONS[kind]:
-                return (
-                    f"puts {an(kind)} {kind} and {an(other)} {other} on one slide, which Sinch does not take"
-                )
+                return f"puts {an(kind)} {kind} and {an(other)} {other} on one slide: Sinch refuses that"
     return None
 
 

@@ -101,12 +101,19 @@ class Admission:
                         (f"slideTexts[{number}].slide", f"the template has {len(template.slides)} slides")
                     ],
                 )
+        # Sinch takes a saved template's subject, but wants the fallback text on every send.
+        fallback_text = request.fallback_text or template.fallback_text
+        if fallback_text is None and not request.disable_fallback_sms:
+            raise InvalidRequest(
+                "The template has no fallback text.",
+                errors=[("fallbackText", "is required: the template has none (or set disableFallbackSms)")],
+            )
         return MmsTemplateContent(
             template_id=template.id,
             mms_id=template.mms_id,
             slide_texts=tuple(SlideText(slide=s.slide, text=s.text) for s in slide_texts),
             subject=request.subject,
-            fallback_text=request.fallback_text,
+            fallback_text=fallback_text,
             disable_fallback_sms=request.disable_fallback_sms,
             disable_fallback_sms_link=request.disable_fallback_sms_link,
             from_mask=request.from_mask,
