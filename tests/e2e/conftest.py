@@ -111,6 +111,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         "DEVSTACK_PARAM_RetryMaxDelaySeconds": "3",
         "SINCH_READ_TIMEOUT_S": "2",  # not a template parameter: read from the environment
         "DEVSTACK_PARAM_TenantPolicyCacheSeconds": "1",  # policy changes show quickly
+        "DEVSTACK_PARAM_MmsPostbackGraceSeconds": "3",
         "DEVSTACK_AWS_CALLS_DIR": str(state / "aws-calls"),
         "PYTHONUNBUFFERED": "1",
     }
