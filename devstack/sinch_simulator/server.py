@@ -193,7 +193,11 @@ class _Handler(BaseHTTPRequestHandler):
                 response = error_response(500, "internal_error", "Internal error in the simulator")
         data, headers = _encode(response)
         dropped = rule is not None and rule.accept_then_drop
-        recorded = {"status": response.status, "headers": headers, "body": response.body}
+        # A raw answer (bytes) is logged as its text: the log is served as JSON.
+        shown = (
+            response.body.decode("utf-8", "replace") if isinstance(response.body, bytes) else response.body
+        )
+        recorded = {"status": response.status, "headers": headers, "body": shown}
         services.requests.update(entry, response=recorded, **({"dropped": True} if dropped else {}))
         if dropped:  # done the work, lose the answer
             self._drop()

@@ -176,7 +176,17 @@ def test_local_stack_end_to_end(tmp_path: Path) -> None:
                 SecretId=state["secret_id"]
             )["SecretString"]
         )
-        assert set(secret) == {"service_plan_id", "api_token", "region", "base_url", "from_number"}
+        assert set(secret) == {
+            "service_plan_id",
+            "api_token",
+            "region",
+            "base_url",
+            "from_number",
+            "mms_api_key",
+            "mms_service_id",
+            "mms_url",
+        }
+        assert secret["mms_url"] == f"{state['sinch_url']}/ep/v2/"
         assert state["webhook_secret_id"] is None  # this template keeps no webhook secret
         assert stack.state()["functions"]["Fn"]["coldStarts"] == 1
         # Each function's log, besides the stack's output (REPORT lines included, as on Lambda).

@@ -693,6 +693,10 @@ def test_status_faults_are_bare_http_errors(sim: SinchSimulator, http: urllib3.P
     set_faults(sim, http, {"match": "mms_api", "status": 503, "times": 1})
     assert post(sim, http, sendmms(sim)).status == 503
     assert post(sim, http, sendmms(sim)).status == 200
+    # The request log still serves as JSON, the raw answers shown as their text.
+    logged = http.request("GET", f"{sim.url}/_sim/requests").json()
+    assert [r["response"]["status"] for r in logged[-3:]] == [429, 503, 200]
+    assert "fault injected" in logged[-2]["response"]["body"]
 
 
 def test_xms_faults_do_not_touch_the_mms_api(sim: SinchSimulator, http: urllib3.PoolManager) -> None:

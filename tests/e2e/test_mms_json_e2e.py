@@ -196,3 +196,23 @@ def test_a_lost_answer_is_never_a_second_send(local: LocalStack) -> None:
 
     assert final["status"] == "delivered"
     assert len(mms_requests(local)) == 1, "Sinch's postbacks showed it had the message: no resend"
+
+
+def test_a_lost_answer_with_no_postback_in_time_ends_failed_and_is_never_resent(local: LocalStack) -> None:
+    local.sim(
+        "POST",
+        "/_sim/faults",
+        {
+            "rules": [
+                {"match": "mms_api", "accept_then_drop": True, "times": 1},
+                {"match": "callbacks", "delay_ms": 8000},  # past the stack's 3 s wait for them
+            ]
+        },
+    )
+    sent = local.api("POST", "/v1/messages", slides_body(local))
+
+    final = local.wait_final(sent.body["id"])
+
+    assert (final["status"], final["error"]["code"]) == ("failed", "sinch_outcome_unknown"), final
+    assert "not sent again" in final["error"]["text"]
+    assert len(mms_requests(local)) == 1

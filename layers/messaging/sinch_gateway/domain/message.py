@@ -68,6 +68,8 @@ class MessageRecord(_Stored):
     segments: int | None = None
     encoding: Literal["GSM", "UNICODE"] | None = None
     delivered_as: Channel | None = None  # set when Sinch delivered an MMS as its fallback SMS
+    # An answer was lost after the request reached Sinch: it may hold the message.
+    unconfirmed: bool = False
     events: list[StatusEvent] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

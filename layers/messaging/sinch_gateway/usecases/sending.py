@@ -122,6 +122,10 @@ class MessageSender:
         """Hand a claimed message to Sinch and record what came of it."""
         channel = self._channels[record.api]
         found = self._earlier(channel, record) if record.attempts > 1 else NotFound()
+        if isinstance(found, CannotLookUp) and record.unconfirmed:
+            # Sinch may hold it, its reports did not say so in settle_s, and it cannot be asked:
+            # sending again could double it. At most once wins over at least once.
+            return self._end(record, Status.FAILED, OUTCOME_UNKNOWN, UNKNOWN_TEXT.format(api=record.api))
         outcome = channel.send(outbound(record)) if isinstance(found, NotFound | CannotLookUp) else found
         log = {"message_id": record.id, "attempt": record.attempts, "api": record.api}
         match outcome:
@@ -152,7 +156,9 @@ class MessageSender:
                     # Give Sinch time to show what it did with the request (in a lookup or a
                     # report) before the next attempt decides whether to send again.
                     retry_after_s = max(retry_after_s or 0.0, channel.settle_s)
-                return self._retry_later(record, reason, retry_after_s, counted=not rate_limited)
+                return self._retry_later(
+                    record, reason, retry_after_s, counted=not rate_limited, unconfirmed=ambiguous
+                )
 
     def _earlier(self, channel: SinchChannel, record: MessageRecord) -> LookupOutcome:
         """Before sending again: did Sinch accept an earlier attempt whose answer we lost?
@@ -201,7 +207,13 @@ class MessageSender:
         )
 
     def _retry_later(
-        self, record: MessageRecord, reason: str, retry_after_s: float | None, *, counted: bool
+        self,
+        record: MessageRecord,
+        reason: str,
+        retry_after_s: float | None,
+        *,
+        counted: bool,
+        unconfirmed: bool = False,
     ) -> MessageRecord:
         # Sinch's rate limit says "slower", not "broken": waiting for it uses up no attempt.
         if counted and record.attempts >= self._settings.max_send_attempts:
@@ -234,7 +246,9 @@ class MessageSender:
         # retry still finds the message sendable.
         self._queue.enqueue_retry(record.id, delay)
         refund = {} if counted else {"attempts": record.attempts - 1}
-        self._repo.transition(record.id, Status.RETRYING, detail=reason, **refund)
+        # True stays true: once Sinch may hold the message, only a lookup or a report can tell.
+        marks = {"unconfirmed": True} if unconfirmed else {}
+        self._repo.transition(record.id, Status.RETRYING, detail=reason, **refund, **marks)
         logger.info(
             "will retry",
             extra={
@@ -318,6 +332,11 @@ class MessageSender:
 
 
 UNAUTHORIZED = "sinch_unauthorized"
+OUTCOME_UNKNOWN = "sinch_outcome_unknown"
+UNKNOWN_TEXT = (
+    "Sinch's answer was lost and its {api} API offers no lookup; no report showed that it took the "
+    "message, which was not sent again so that it cannot arrive twice"
+)
 
 
 def outbound(record: MessageRecord) -> OutboundMessage:
