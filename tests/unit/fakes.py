@@ -310,6 +310,12 @@ class FakeSecretSource:
         return self.secrets
 
 
+def metrics_dropped() -> None:
+    """Forget the metrics the use cases added. The handlers flush them; without a handler they
+    would pile up across tests until Powertools flushes them itself, which needs a namespace."""
+    Metrics().clear_metrics()
+
+
 def sender_settings(**environment: str) -> RetrySettings:
     """Settings as a sending function reads them, with `environment` over test defaults
     (MAX_SEND_ATTEMPTS=3, RETRY_BASE_DELAY_S=2, RETRY_MAX_DELAY_S=60, SEND_LEASE_S=30)."""
@@ -341,9 +347,7 @@ class Sending:
     sender: MessageSender = field(init=False)
 
     def __post_init__(self) -> None:
-        # The use cases' metrics are flushed by the handlers; with none here they would pile up
-        # across tests until Powertools flushes them itself, which needs a namespace.
-        Metrics().clear_metrics()
+        metrics_dropped()
         self.store = FakeMessageStore(self.clock)
         self.sender = MessageSender(self.store, self.channels, self.queue, self.settings)
 

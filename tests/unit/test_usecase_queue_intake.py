@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sinch_gateway.domain import tenants
 from sinch_gateway.domain.content import XmsMediaContent
@@ -17,6 +19,7 @@ from sinch_gateway.domain.tenants import TenantPolicy
 from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.queue_intake import QueueIntake, queued_message_id
+from tests.strategies import json_values
 from tests.unit.fakes import DeadLetter, FakeTenantStore, Sending, sender_settings
 
 TENANT = "k1l2m3n4o5"
@@ -276,6 +279,36 @@ def test_media_that_fails_its_check_is_rejected_with_the_check(queue: Queue) -> 
         "mediaUrl: has Content-Type text/html",
     )
     assert queue.sending.xms.calls == []
+
+
+# Bodies near a request's shape: each field of a request holding any JSON value (or text).
+NEAR_REQUESTS = st.fixed_dictionaries(
+    {},
+    optional={
+        name: json_values(max_leaves=4, max_items=3) | st.text(max_size=30)
+        for name in ("to", "text", "mediaUrl", "subject", "clientReference", "sendAt", "idempotencyKey")
+    },
+)
+
+
+@given(
+    (json_values() | NEAR_REQUESTS | st.just(SMS)).filter(
+        lambda body: not (isinstance(body, dict) and body.get("kind") == "retry")
+    )
+)
+def test_whatever_a_published_body_holds_it_is_sent_once_or_rejected_and_parked(body: object) -> None:
+    queue = Queue()
+    queue.sending.xms.on_send(Accepted(BATCH))
+
+    message_id = queue.publish(body)  # raises nothing
+
+    record = queue.stored(message_id)
+    if record.status is Status.REJECTED:
+        assert [d.message_id for d in queue.dead_letters] == [message_id]
+        assert queue.sending.xms.calls == []
+    else:
+        assert (record.status, queue.dead_letters) == (Status.SUBMITTED, [])
+        assert [m.reference for m in queue.sending.xms.sent] == [message_id]
 
 
 # --- retries -----------------------------------------------------------------------------------

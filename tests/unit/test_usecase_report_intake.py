@@ -26,6 +26,7 @@ from tests.unit.fakes import (
     FakeNonceLedger,
     FakeSecretSource,
     FakeUnmatchedStore,
+    metrics_dropped,
 )
 
 SECRET = "unit-webhook-secret"
@@ -45,6 +46,7 @@ class Reports:
     nonces: FakeNonceLedger = field(default_factory=FakeNonceLedger)
 
     def __post_init__(self) -> None:
+        metrics_dropped()
         self.intake = ReportIntake(
             self.store, self.unmatched, self.nonces, self.secrets, tolerance_s=300, clock=self.clock
         )
