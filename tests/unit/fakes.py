@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from aws_lambda_powertools import Metrics
-from pydantic import SecretStr
 
 from sinch_gateway import config
 from sinch_gateway.config import RetrySettings
@@ -33,14 +32,22 @@ from sinch_gateway.domain.outcomes import (
     SendOutcome,
 )
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
+from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 from sinch_gateway.domain.webhook_auth import Nonce
 from sinch_gateway.sinch.credentials import WebhookSecrets
 from sinch_gateway.usecases.sending import MessageSender
 
 if TYPE_CHECKING:
+    from sinch_gateway.usecases.admission import TemplateLookup
     from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SinchChannel, TenantStore
-    from sinch_gateway.usecases.report_intake import NonceLedger, SecretSource, UnmatchedStore
+    from sinch_gateway.usecases.report_intake import (
+        NonceLedger,
+        SecretSource,
+        TemplateSettler,
+        UnmatchedStore,
+    )
+    from sinch_gateway.usecases.templates import TemplateStore
 
 
 class Clock:
@@ -266,18 +273,75 @@ class FakeTenantStore:
         return tenant.policy if tenant is not None else TenantPolicy()
 
 
-UnmatchedReason = Literal["unknown_message", "unknown_status"]
+KeptReason = Literal["unknown_message", "unknown_status", "received"]
 
 
 @dataclass
 class FakeUnmatchedStore:
-    kept: dict[str, tuple[UnmatchedReason, str]] = field(default_factory=dict)
+    """Raw reports kept: those no message took, and every postback as it arrived."""
 
-    def keep(self, batch_id: str, raw: str, reason: UnmatchedReason) -> str:
+    kept: dict[str, tuple[KeptReason, str]] = field(default_factory=dict)
+
+    def keep(self, batch_id: str, raw: str, reason: KeptReason, kind: str = "unmatched") -> str:
         # One copy per body, as the real store keys it: a resent report overwrites its first copy.
-        item_id = f"unmatched#{batch_id}#{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+        item_id = f"{kind}#{batch_id}#{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
         self.kept[item_id] = (reason, raw)
         return item_id
+
+    def of_kind(self, kind: str) -> list[tuple[KeptReason, str]]:
+        return [kept for item_id, kept in self.kept.items() if item_id.startswith(f"{kind}#")]
+
+
+class FakeTemplateStore:
+    """Saved MMS templates, settled once: only a pending template becomes ready or failed."""
+
+    def __init__(self, *templates: MmsTemplate) -> None:
+        self._templates = {t.id: t.model_copy() for t in templates}
+
+    def create(self, template: MmsTemplate) -> None:
+        if template.id in self._templates:
+            raise KeyError(f"template {template.id} exists")  # the repository's condition fails likewise
+        self._templates[template.id] = template.model_copy()
+
+    def get(self, template_id: str) -> MmsTemplate | None:
+        template = self._templates.get(template_id)
+        return template.model_copy() if template is not None else None
+
+    def get_for_tenant(self, tenant_id: str, template_id: str) -> MmsTemplate | None:
+        template = self.get(template_id)
+        return template if template is not None and template.tenant_id == tenant_id else None
+
+    def settle(
+        self,
+        template_id: str,
+        status: TemplateStatus,
+        *,
+        mms_id: str | None = None,
+        tracking_id: str | None = None,
+        error_code: str | None = None,
+        error_text: str | None = None,
+    ) -> bool:
+        template = self._templates.get(template_id)
+        if template is None or template.status is not TemplateStatus.PENDING:
+            return False
+        given = {
+            "mms_id": mms_id,
+            "tracking_id": tracking_id,
+            "error_code": error_code,
+            "error_text": error_text,
+        }
+        self._templates[template_id] = template.model_copy(
+            update={
+                "status": status,
+                "updated_at": utcnow(),
+                **{k: v for k, v in given.items() if v is not None},
+            }
+        )
+        return True
+
+    def set_tracking(self, template_id: str, tracking_id: str) -> None:
+        template = self._templates[template_id]  # KeyError: the repository's condition fails likewise
+        self._templates[template_id] = template.model_copy(update={"tracking_id": tracking_id})
 
 
 @dataclass
@@ -300,11 +364,9 @@ class FakeNonceLedger:
 
 
 class FakeSecretSource:
-    def __init__(self, hmac_secret: str | None = None, basic_credentials: str | None = None) -> None:
-        self.secrets = WebhookSecrets(
-            webhook_secret=SecretStr(hmac_secret) if hmac_secret else None,
-            webhook_basic_auth=SecretStr(basic_credentials) if basic_credentials else None,
-        )
+    def __init__(self, **secrets: object) -> None:
+        """`secrets`: the webhook secret's fields (webhook_secret, postback_token...)."""
+        self.secrets = WebhookSecrets.model_validate(secrets)
 
     def get(self, *, refresh: bool = False) -> WebhookSecrets:
         return self.secrets
@@ -365,3 +427,6 @@ if TYPE_CHECKING:
     _unmatched: UnmatchedStore = FakeUnmatchedStore()
     _nonces: NonceLedger = FakeNonceLedger()
     _secrets: SecretSource = FakeSecretSource()
+    _templates: TemplateStore = FakeTemplateStore()
+    _template_lookup: TemplateLookup = FakeTemplateStore()
+    _template_settler: TemplateSettler = FakeTemplateStore()
