@@ -18,6 +18,7 @@ from sinch_gateway.domain.errors import Unauthenticated
 from sinch_gateway.domain.message import MessageRecord, StatusEvent
 from sinch_gateway.domain.reports import StatusReport
 from sinch_gateway.domain.status import Status, Transition
+from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.webhook_auth import signature
 from sinch_gateway.usecases.report_intake import InvalidReport, ReportIntake
 from tests.unit.fakes import (
@@ -25,6 +26,7 @@ from tests.unit.fakes import (
     FakeMessageStore,
     FakeNonceLedger,
     FakeSecretSource,
+    FakeTemplateStore,
     FakeUnmatchedStore,
     metrics_dropped,
 )
@@ -33,22 +35,39 @@ SECRET = "unit-webhook-secret"
 BASIC = "sinch-callbacks:s3cret-pa55"
 BATCH = "01HZX3K9Q7B2M4N6P8R0S2T4V6"
 SIGNED_AT = 1_795_000_000
+POSTBACK_TOKEN = "unit-postback-token"
+SINCH_NETWORK = "192.0.2.0/24"  # TEST-NET-1: the allowlist of Sinch's postback addresses
+FROM_SINCH = "192.0.2.10"
 
 
 @dataclass
 class Reports:
     """ReportIntake on fakes, holding one submitted message."""
 
-    secrets: FakeSecretSource = field(default_factory=lambda: FakeSecretSource(SECRET, BASIC))
+    secrets: FakeSecretSource = field(
+        default_factory=lambda: FakeSecretSource(
+            webhook_secret=SECRET,
+            webhook_basic_auth=BASIC,
+            postback_token=POSTBACK_TOKEN,
+            postback_sources=(SINCH_NETWORK,),
+        )
+    )
     clock: Clock = field(default_factory=lambda: Clock(SIGNED_AT + 5))
     store: FakeMessageStore = field(default_factory=FakeMessageStore)
     unmatched: FakeUnmatchedStore = field(default_factory=FakeUnmatchedStore)
     nonces: FakeNonceLedger = field(default_factory=FakeNonceLedger)
+    templates: FakeTemplateStore = field(default_factory=FakeTemplateStore)
 
     def __post_init__(self) -> None:
         metrics_dropped()
         self.intake = ReportIntake(
-            self.store, self.unmatched, self.nonces, self.secrets, tolerance_s=300, clock=self.clock
+            self.store,
+            self.unmatched,
+            self.nonces,
+            self.secrets,
+            self.templates,
+            tolerance_s=300,
+            clock=self.clock,
         )
         accepted = datetime(2026, 11, 23, 19, 0, 0, tzinfo=UTC)
         self.message = self.store.seed(
@@ -344,3 +363,118 @@ def test_when_the_nonce_cannot_be_released_the_first_error_is_the_one_raised(
 
     with pytest.raises(RuntimeError, match="bad day"):
         reports.post(report(reports.message, "Delivered", 0))
+
+
+# --- MMS JSON API postbacks --------------------------------------------------------------------
+
+
+def postback(code: str, reference: str | None, **extra: str) -> str:
+    body = {"origin": "MMS_MT", "code": code, "tracking-id": "tracking-7", "client-reference": reference}
+    return json.dumps({k: v for k, v in {**body, **extra}.items() if v is not None})
+
+
+def post_postback(
+    reports: Reports, raw: str, token: str | None = POSTBACK_TOKEN, ip: str = FROM_SINCH
+) -> str:
+    return reports.intake.postback(raw, {}, path_token=token, source_ip=ip)
+
+
+def test_a_postback_is_kept_raw_and_moves_its_message_forward(reports: Reports) -> None:
+    dispatched, delivered = postback("N101", reports.message), postback("N102", reports.message)
+
+    assert post_postback(reports, dispatched) == "moved"
+    assert post_postback(reports, delivered) == "moved"
+    assert post_postback(reports, dispatched) == "stale"  # retried by Sinch, late
+
+    record = reports.stored()
+    assert record.status is Status.DELIVERED
+    assert [(e.status, e.code, e.stale) for e in record.events[2:]] == [
+        (Status.DISPATCHED, "N101", None),
+        (Status.DELIVERED, "N102", None),
+        (Status.DISPATCHED, "N101", True),
+    ]
+    assert reports.unmatched.of_kind("postback") == [("received", dispatched), ("received", delivered)]
+
+
+def test_a_fallback_postback_says_the_mms_arrived_as_sms(reports: Reports) -> None:
+    assert post_postback(reports, postback("N202", reports.message)) == "moved"
+
+    assert (reports.stored().status, reports.stored().delivered_as) == (Status.DELIVERED, Channel.SMS)
+
+
+def pending_template(reports: Reports) -> str:
+    template = MmsTemplate(
+        tenant_id="k1l2m3n4o5", name="sale", subject="Spring sale", slides=(Slide(text="50% off"),)
+    )
+    reports.templates.create(template)
+    return template.id
+
+
+def test_a_template_postback_makes_the_template_ready_once(reports: Reports) -> None:
+    template_id = pending_template(reports)
+
+    assert post_postback(reports, postback("N003", template_id, **{"mms-id": "sinch-tpl-1"})) == "moved"
+    assert post_postback(reports, postback("E002", template_id)) == "stale"  # settled already
+
+    template = reports.templates.get(template_id)
+    assert template is not None
+    assert (template.status, template.mms_id, template.tracking_id) == (
+        TemplateStatus.READY,
+        "sinch-tpl-1",
+        "tracking-7",
+    )
+
+
+def test_a_template_sinch_could_not_encode_fails_with_the_code(reports: Reports) -> None:
+    template_id = pending_template(reports)
+
+    assert post_postback(reports, postback("E003", template_id, status="Video encoding failed")) == "moved"
+
+    template = reports.templates.get(template_id)
+    assert template is not None
+    assert (template.status, template.error_code, template.error_text) == (
+        TemplateStatus.FAILED,
+        "E003",
+        "Video encoding failed",
+    )
+
+
+def test_a_template_postback_without_our_reference_is_kept_and_settles_nothing(reports: Reports) -> None:
+    template_id = pending_template(reports)
+
+    assert post_postback(reports, postback("N003", None)) == "unknown_message"
+
+    assert [reason for reason, _ in reports.unmatched.of_kind("postback")] == ["received"]
+    template = reports.templates.get(template_id)
+    assert template is not None and template.status is TemplateStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    ("token", "ip"),
+    [
+        ("guessed", FROM_SINCH),
+        (None, FROM_SINCH),
+        (POSTBACK_TOKEN, "203.0.113.9"),
+        (POSTBACK_TOKEN, "not an ip"),
+    ],
+    ids=["wrong-token", "no-token", "outside-the-allowlist", "unreadable-address"],
+)
+def test_an_unauthenticated_postback_is_refused_and_keeps_nothing(
+    reports: Reports, token: str | None, ip: str
+) -> None:
+    before = reports.stored()
+
+    with pytest.raises(Unauthenticated):
+        post_postback(reports, postback("N102", reports.message), token=token, ip=ip)
+
+    assert reports.stored() == before
+    assert reports.unmatched.kept == {}
+
+
+@pytest.mark.parametrize("raw", ["{}", "[]", '{"code": ""}', '{"code": 102}', "not json"])
+def test_a_malformed_postback_is_invalid_and_keeps_nothing(reports: Reports, raw: str) -> None:
+    with pytest.raises(InvalidReport):
+        post_postback(reports, raw)
+
+    assert reports.unmatched.kept == {}
+    assert reports.stored().status is Status.SUBMITTED
