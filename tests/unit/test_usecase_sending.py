@@ -302,8 +302,8 @@ def test_a_lookup_without_a_clear_answer_sends_nothing_blind(
     assert len(world.queue.retries) == 2
 
 
-def test_an_api_without_lookups_sends_again_after_its_settle_time(world: Sending) -> None:
-    world.mms.on_send(LOST_ANSWER)
+def test_an_api_without_lookups_sends_again_after_a_clear_failure(world: Sending) -> None:
+    world.mms.on_send(UNAVAILABLE)  # Sinch answered: it does not hold the message
     message_id = world.sender.submit(MMS, CALLBACK, TENANT).id
     world.mms.on_find(CannotLookUp())
     world.mms.on_send(Accepted("mms-2"))
@@ -312,6 +312,32 @@ def test_an_api_without_lookups_sends_again_after_its_settle_time(world: Sending
 
     assert [kind for kind, _ in world.mms.calls] == ["send", "find", "send"]
     assert stored(world, message_id).batch_id == "mms-2"
+
+
+def test_an_api_without_lookups_never_sends_again_after_a_lost_answer(world: Sending) -> None:
+    world.mms.on_send(LOST_ANSWER)
+    message_id = world.sender.submit(MMS, CALLBACK, TENANT).id
+    world.mms.on_find(CannotLookUp())
+
+    answer = world.sender.attempt(message_id)  # its settle time passed without a postback
+
+    record = stored(world, message_id)
+    assert answer.status is record.status is Status.FAILED
+    assert record.error_code == "sinch_outcome_unknown"
+    assert record.error_text is not None and "not sent again" in record.error_text
+    assert [kind for kind, _ in world.mms.calls] == ["send", "find"]
+    assert len(world.queue.retries) == 1 and world.queue.dead_letters == []
+
+
+def test_a_postback_within_the_settle_time_settles_a_lost_answer(world: Sending) -> None:
+    world.mms.on_send(LOST_ANSWER)
+    message_id = world.sender.submit(MMS, CALLBACK, TENANT).id
+    world.store.transition(message_id, Status.DISPATCHED, code="N101")  # Sinch's postback
+
+    answer = world.sender.attempt(message_id)  # the retry, once settle_s is over
+
+    assert answer.status is stored(world, message_id).status is Status.DISPATCHED
+    assert [kind for kind, _ in world.mms.calls] == ["send"]
 
 
 def test_a_retry_while_another_sender_holds_the_message_is_kept_for_later(world: Sending) -> None:
