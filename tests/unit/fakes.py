@@ -1,0 +1,432 @@
+"""In-memory fakes of the use cases' ports, with the semantics of the adapters they stand for.
+
+The message store keeps items as DynamoDB holds them (the record's JSON form, read back through
+the model) and applies the same conditions as `data.messages.MessageRepository`: a create only
+where no item is, a claim only of a sendable message whose lease has ended, statuses only forward
+(`retrying` may repeat), at most MAX_EVENTS events from `append_event`. The channel answers only
+what a test scripted, and records every call: an unscripted call fails the test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from aws_lambda_powertools import Metrics
+
+from sinch_gateway import config
+from sinch_gateway.config import RetrySettings
+from sinch_gateway.data.messages import MAX_EVENTS
+from sinch_gateway.domain.content import Api
+from sinch_gateway.domain.message import MessageRecord, StatusEvent, utcnow
+from sinch_gateway.domain.outcomes import (
+    CallOutcome,
+    DryRunOutcome,
+    LookupOutcome,
+    NotOffered,
+    OutboundMessage,
+    SendOutcome,
+)
+from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
+from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
+from sinch_gateway.domain.tenants import Tenant, TenantPolicy
+from sinch_gateway.domain.webhook_auth import Nonce
+from sinch_gateway.sinch.credentials import WebhookSecrets
+from sinch_gateway.usecases.sending import MessageSender
+
+if TYPE_CHECKING:
+    from sinch_gateway.usecases.admission import TemplateLookup
+    from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SinchChannel, TenantStore
+    from sinch_gateway.usecases.report_intake import (
+        NonceLedger,
+        SecretSource,
+        TemplateSettler,
+        UnmatchedStore,
+    )
+    from sinch_gateway.usecases.templates import TemplateStore
+
+
+class Clock:
+    """Epoch seconds that move only when a test moves them."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+# The record's attributes as stored (camelCase): what `transition`/`advance` may set.
+_ATTRIBUTES = frozenset(f.alias or name for name, f in MessageRecord.model_fields.items())
+
+
+class FakeMessageStore:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._items: dict[str, dict[str, Any]] = {}
+        self._leases: dict[str, float] = {}
+
+    # --- for tests -----------------------------------------------------------------------------
+    def seed(self, record: MessageRecord) -> MessageRecord:
+        """Put a message as it is, as if stored earlier (a submitted one, one with events...)."""
+        self._items[record.id] = record.model_dump(mode="json")
+        return record
+
+    def records(self) -> list[MessageRecord]:
+        return [MessageRecord.model_validate(item) for item in self._items.values()]
+
+    def held(self, message_id: str) -> bool:
+        """Whether a sender's lease on the message is still running."""
+        return self._leases.get(message_id, 0.0) >= self._clock()
+
+    # --- MessageStore --------------------------------------------------------------------------
+    def create_claimed(self, record: MessageRecord, lease_s: int) -> MessageRecord | None:
+        claimed = record.model_copy(update={"attempts": record.attempts + 1})
+        if not self.create_final(claimed):
+            return None
+        self._leases[record.id] = self._clock() + lease_s
+        return claimed
+
+    def create_final(self, record: MessageRecord) -> bool:
+        if record.id in self._items:
+            return False
+        self.seed(record)
+        return True
+
+    def get(self, message_id: str) -> MessageRecord | None:
+        item = self._items.get(message_id)
+        # Past its TTL an item counts as gone, as the repository reads it.
+        if item is None or (item["ttl"] is not None and item["ttl"] <= self._clock()):
+            return None
+        return MessageRecord.model_validate(item)
+
+    def get_for_tenant(self, tenant_id: str, message_id: str) -> MessageRecord | None:
+        record = self.get(message_id)
+        return record if record is not None and record.tenant_id == tenant_id else None
+
+    def claim(self, message_id: str, lease_s: int) -> MessageRecord | None:
+        item = self._items.get(message_id)
+        if item is None or Status(item["status"]) not in SENDABLE_STATUSES or self.held(message_id):
+            return None
+        item.update(attempts=item["attempts"] + 1, updatedAt=utcnow().isoformat())
+        self._leases[message_id] = self._clock() + lease_s
+        return MessageRecord.model_validate(item)
+
+    def transition(
+        self,
+        message_id: str,
+        status: Status,
+        *,
+        code: int | str | None = None,
+        detail: str | None = None,
+        at: Any = None,
+        **fields: Any,
+    ) -> Transition:
+        event = StatusEvent(status=status, at=at or utcnow(), code=code, detail=detail)
+        return self.advance(message_id, event, **fields)
+
+    def advance(self, message_id: str, event: StatusEvent, **fields: Any) -> Transition:
+        unknown = set(fields) - _ATTRIBUTES
+        if unknown:
+            # DynamoDB would store a misspelt attribute and no read would ever see it.
+            raise KeyError(f"not an attribute of a stored message: {sorted(unknown)}")
+        item = self._items.get(message_id)
+        if item is None:
+            return Transition.MISSING
+        current = Status(item["status"])
+        repeatable = event.status in SENDABLE_STATUSES
+        if not (current.rank <= event.status.rank if repeatable else current.rank < event.status.rank):
+            return Transition.STALE
+        updated = {
+            **item,
+            **{k: v for k, v in fields.items() if v is not None},
+            "status": event.status.value,
+            "updatedAt": utcnow().isoformat(),
+            "events": [*item["events"], event.model_dump(mode="json")],
+        }
+        # Through the model, as a read would: a value that cannot be stored fails here too.
+        self._items[message_id] = MessageRecord.model_validate(updated).model_dump(mode="json")
+        self._leases.pop(message_id, None)
+        return Transition.MOVED
+
+    def append_event(self, message_id: str, event: StatusEvent) -> bool:
+        item = self._items.get(message_id)
+        if item is None or len(item["events"]) >= MAX_EVENTS:
+            return False
+        item["events"] = [*item["events"], event.model_dump(mode="json")]
+        return True
+
+    def set_batch(self, message_id: str, batch_id: str) -> None:
+        item = self._items.get(message_id)
+        if item is None:
+            raise KeyError(f"no message {message_id}")  # the repository's condition fails likewise
+        item.update(batchId=batch_id, updatedAt=utcnow().isoformat())
+        self._leases.pop(message_id, None)
+
+
+Arg = TypeVar("Arg")
+Outcome = TypeVar("Outcome")
+CallKind = Literal["send", "find", "cancel", "dry_run"]
+
+
+def _always(outcome: Outcome) -> Callable[[object], Outcome]:
+    return lambda _: outcome
+
+
+@dataclass
+class ScriptedChannel:
+    """A Sinch channel answering what the test queued, in order, and recording every call.
+
+    An answer is an outcome, or a function of the call's argument giving one: for an answer that
+    comes with a side effect, such as a delivery report arriving while Sinch answers.
+    """
+
+    api: Api = Api.XMS
+    settle_s: float = 10.0
+    calls: list[tuple[CallKind, OutboundMessage | str]] = field(default_factory=list)
+    _sends: deque[Callable[[OutboundMessage], SendOutcome]] = field(default_factory=deque)
+    _finds: deque[Callable[[str], LookupOutcome]] = field(default_factory=deque)
+    _cancels: deque[Callable[[str], CallOutcome | NotOffered]] = field(default_factory=deque)
+    _dry_runs: deque[Callable[[OutboundMessage], DryRunOutcome]] = field(default_factory=deque)
+
+    # Outcomes are frozen dataclasses, never callable: a callable answer is a scripted function.
+    def on_send(self, *answers: SendOutcome | Callable[[OutboundMessage], SendOutcome]) -> None:
+        self._sends.extend(a if callable(a) else _always(a) for a in answers)
+
+    def on_find(self, *answers: LookupOutcome | Callable[[str], LookupOutcome]) -> None:
+        self._finds.extend(a if callable(a) else _always(a) for a in answers)
+
+    def on_cancel(
+        self, *answers: CallOutcome | NotOffered | Callable[[str], CallOutcome | NotOffered]
+    ) -> None:
+        self._cancels.extend(a if callable(a) else _always(a) for a in answers)
+
+    def on_dry_run(self, *answers: DryRunOutcome | Callable[[OutboundMessage], DryRunOutcome]) -> None:
+        self._dry_runs.extend(a if callable(a) else _always(a) for a in answers)
+
+    def called(self, kind: CallKind) -> list[OutboundMessage | str]:
+        return [arg for k, arg in self.calls if k == kind]
+
+    @property
+    def sent(self) -> list[OutboundMessage]:
+        return [m for m in self.called("send") if isinstance(m, OutboundMessage)]
+
+    def send(self, message: OutboundMessage) -> SendOutcome:
+        return self._answer("send", self._sends, message)
+
+    def find(self, reference: str) -> LookupOutcome:
+        return self._answer("find", self._finds, reference)
+
+    def cancel(self, sinch_id: str) -> CallOutcome | NotOffered:
+        return self._answer("cancel", self._cancels, sinch_id)
+
+    def dry_run(self, message: OutboundMessage) -> DryRunOutcome:
+        return self._answer("dry_run", self._dry_runs, message)
+
+    def _answer(self, kind: CallKind, script: deque[Callable[[Arg], Outcome]], arg: Arg) -> Outcome:
+        assert isinstance(arg, OutboundMessage | str)
+        self.calls.append((kind, arg))
+        if not script:
+            raise AssertionError(f"unexpected {kind} to Sinch: the test scripted no answer for it")
+        return script.popleft()(arg)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    body: str
+    reason: str
+    message_id: str | None
+
+
+@dataclass
+class FakeRetryQueue:
+    retries: list[tuple[str, float]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    def enqueue_retry(self, message_id: str, delay_s: float) -> None:
+        self.retries.append((message_id, delay_s))
+
+    def dead_letter(self, body: str, reason: str, message_id: str | None) -> None:
+        self.dead_letters.append(DeadLetter(body, reason, message_id))
+
+
+class FakeTenantStore:
+    def __init__(self, **policies: TenantPolicy) -> None:
+        self._tenants = {
+            tenant_id: Tenant(tenant_id=tenant_id, name=tenant_id, policy=policy)
+            for tenant_id, policy in policies.items()
+        }
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        return self._tenants.get(tenant_id)
+
+    def policy(self, tenant_id: str) -> TenantPolicy:
+        # A key without an item gets the default policy, as TenantDirectory gives it.
+        tenant = self.get(tenant_id)
+        return tenant.policy if tenant is not None else TenantPolicy()
+
+
+KeptReason = Literal["unknown_message", "unknown_status", "received"]
+
+
+@dataclass
+class FakeUnmatchedStore:
+    """Raw reports kept: those no message took, and every postback as it arrived."""
+
+    kept: dict[str, tuple[KeptReason, str]] = field(default_factory=dict)
+
+    def keep(self, batch_id: str, raw: str, reason: KeptReason, kind: str = "unmatched") -> str:
+        # One copy per body, as the real store keys it: a resent report overwrites its first copy.
+        item_id = f"{kind}#{batch_id}#{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+        self.kept[item_id] = (reason, raw)
+        return item_id
+
+    def of_kind(self, kind: str) -> list[tuple[KeptReason, str]]:
+        return [kept for item_id, kept in self.kept.items() if item_id.startswith(f"{kind}#")]
+
+
+class FakeTemplateStore:
+    """Saved MMS templates, settled once: only a pending template becomes ready or failed."""
+
+    def __init__(self, *templates: MmsTemplate) -> None:
+        self._templates = {t.id: t.model_copy() for t in templates}
+
+    def create(self, template: MmsTemplate) -> None:
+        if template.id in self._templates:
+            raise KeyError(f"template {template.id} exists")  # the repository's condition fails likewise
+        self._templates[template.id] = template.model_copy()
+
+    def get(self, template_id: str) -> MmsTemplate | None:
+        template = self._templates.get(template_id)
+        return template.model_copy() if template is not None else None
+
+    def get_for_tenant(self, tenant_id: str, template_id: str) -> MmsTemplate | None:
+        template = self.get(template_id)
+        return template if template is not None and template.tenant_id == tenant_id else None
+
+    def settle(
+        self,
+        template_id: str,
+        status: TemplateStatus,
+        *,
+        mms_id: str | None = None,
+        tracking_id: str | None = None,
+        error_code: str | None = None,
+        error_text: str | None = None,
+    ) -> bool:
+        template = self._templates.get(template_id)
+        if template is None or template.status is not TemplateStatus.PENDING:
+            return False
+        given = {
+            "mms_id": mms_id,
+            "tracking_id": tracking_id,
+            "error_code": error_code,
+            "error_text": error_text,
+        }
+        self._templates[template_id] = template.model_copy(
+            update={
+                "status": status,
+                "updated_at": utcnow(),
+                **{k: v for k, v in given.items() if v is not None},
+            }
+        )
+        return True
+
+    def set_tracking(self, template_id: str, tracking_id: str) -> None:
+        template = self._templates[template_id]  # KeyError: the repository's condition fails likewise
+        self._templates[template_id] = template.model_copy(update={"tracking_id": tracking_id})
+
+
+@dataclass
+class FakeNonceLedger:
+    seen: set[str] = field(default_factory=set)
+    released: list[str] = field(default_factory=list)
+    release_error: Exception | None = None
+
+    def claim(self, nonce: Nonce) -> bool:
+        if nonce.value in self.seen:
+            return False
+        self.seen.add(nonce.value)
+        return True
+
+    def release(self, nonce: Nonce) -> None:
+        if self.release_error is not None:
+            raise self.release_error
+        self.seen.discard(nonce.value)
+        self.released.append(nonce.value)
+
+
+class FakeSecretSource:
+    def __init__(self, **secrets: object) -> None:
+        """`secrets`: the webhook secret's fields (webhook_secret, postback_token...)."""
+        self.secrets = WebhookSecrets.model_validate(secrets)
+
+    def get(self, *, refresh: bool = False) -> WebhookSecrets:
+        return self.secrets
+
+
+def metrics_dropped() -> None:
+    """Forget the metrics the use cases added. The handlers flush them; without a handler they
+    would pile up across tests until Powertools flushes them itself, which needs a namespace."""
+    Metrics().clear_metrics()
+
+
+def sender_settings(**environment: str) -> RetrySettings:
+    """Settings as a sending function reads them, with `environment` over test defaults
+    (MAX_SEND_ATTEMPTS=3, RETRY_BASE_DELAY_S=2, RETRY_MAX_DELAY_S=60, SEND_LEASE_S=30)."""
+    defaults = {
+        "MESSAGES_TABLE": "messages",
+        "TENANTS_TABLE": "tenants",
+        "SEND_QUEUE_URL": "send-queue",
+        "DEAD_LETTER_QUEUE_URL": "dead-letters",
+        "SINCH_SECRET_ID": "sinch",
+        "API_BASE_URL": "https://api.example.com/v1-stage",
+        "MAX_SEND_ATTEMPTS": "3",
+        "RETRY_BASE_DELAY_S": "2",
+        "RETRY_MAX_DELAY_S": "60",
+        "SEND_LEASE_S": "30",
+    }
+    return config.load(RetrySettings, {**defaults, **environment})
+
+
+@dataclass
+class Sending:
+    """A MessageSender on fakes: one channel per API, as the composition root gives them."""
+
+    settings: RetrySettings = field(default_factory=sender_settings)
+    clock: Clock = field(default_factory=Clock)
+    xms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.XMS))
+    mms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.MMS_JSON))
+    queue: FakeRetryQueue = field(default_factory=FakeRetryQueue)
+    store: FakeMessageStore = field(init=False)
+    sender: MessageSender = field(init=False)
+
+    def __post_init__(self) -> None:
+        metrics_dropped()
+        self.store = FakeMessageStore(self.clock)
+        self.sender = MessageSender(self.store, self.channels, self.queue, self.settings)
+
+    @property
+    def channels(self) -> dict[Api, ScriptedChannel]:
+        return {Api.XMS: self.xms, Api.MMS_JSON: self.mms}
+
+
+if TYPE_CHECKING:
+    # Each fake is its port, as mypy --strict sees it.
+    _store: MessageStore = FakeMessageStore()
+    _channel: SinchChannel = ScriptedChannel()
+    _queue: RetryQueue = FakeRetryQueue()
+    _tenants: TenantStore = FakeTenantStore()
+    _unmatched: UnmatchedStore = FakeUnmatchedStore()
+    _nonces: NonceLedger = FakeNonceLedger()
+    _secrets: SecretSource = FakeSecretSource()
+    _templates: TemplateStore = FakeTemplateStore()
+    _template_lookup: TemplateLookup = FakeTemplateStore()
+    _template_settler: TemplateSettler = FakeTemplateStore()
