@@ -51,10 +51,19 @@ def validation_message(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "is not valid")).removeprefix("Value error, ")
 
 
-def field_path(loc: Sequence[Any]) -> str:
+def field_path(loc: Sequence[Any], *, unknown_key: bool = False) -> str:
     """Where an error is, in the API's own names: "slides.0.mediaUrl". (pydantic names a field
-    by its Python name when the error is about its default, e.g. a required-by-rule field left out.)"""
-    return ".".join(to_camel(p) if isinstance(p, str) and "_" in p else str(p) for p in loc) or "body"
+    by its Python name when the error is about its default, e.g. a required-by-rule field left
+    out.) An `unknown_key` error's last part is the client's own key, named as they sent it."""
+    parts = [to_camel(p) if isinstance(p, str) and "_" in p else str(p) for p in loc]
+    if unknown_key and loc:
+        parts[-1] = str(loc[-1])
+    return ".".join(parts) or "body"
+
+
+def error_field(error: Mapping[str, Any]) -> str:
+    """The field a pydantic error is about, as field_path names it."""
+    return field_path(error.get("loc", ()), unknown_key=error.get("type") == "extra_forbidden")
 
 
 def storable(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from sinch_gateway.api.models import Problem, field_path, validation_message
+from sinch_gateway.api.models import Problem, error_field, validation_message
 from sinch_gateway.domain.errors import GatewayError
 
 PROBLEM_JSON = "application/problem+json"
@@ -94,11 +94,12 @@ def documented(success: Mapping[int, tuple[str, type[Any]]], *problems: int) -> 
     return answers
 
 
-def _field_name(loc: Sequence[Any]) -> str:
+def _field_name(error: Mapping[str, Any]) -> str:
+    loc = tuple(error.get("loc", ()))
     if len(loc) == 2 and loc[0] == "header":
         # API Gateway lowercases nothing, Powertools everything: name the header as documented.
         return "-".join(part.capitalize() for part in str(loc[1]).split("-"))
-    return field_path([p for p in loc if p not in ("body", "query", "path")])
+    return error_field({**error, "loc": [p for p in loc if p not in ("body", "query", "path")]})
 
 
 def validation_problem(exc: RequestValidationError) -> Response[str]:
@@ -110,7 +111,7 @@ def validation_problem(exc: RequestValidationError) -> Response[str]:
             "The body is not valid JSON",
             "Send a JSON object with Content-Type: application/json.",
         )
-    fields = [(_field_name(tuple(e.get("loc", ()))), validation_message(e)) for e in errors]
+    fields = [(_field_name(e), validation_message(e)) for e in errors]
     names = ", ".join(sorted({f for f, _ in fields}))
     return problem(
         422,

@@ -12,13 +12,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sinch_gateway.api.models import SendMessageRequest, field_path, storable, validation_message
+from sinch_gateway.api.models import SendMessageRequest, error_field, storable, validation_message
 from sinch_gateway.config import RetrySettings
 from sinch_gateway.data.send_queue import RETRY_KIND
 from sinch_gateway.domain.callbacks import delivery_report_url
 from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaContent
-from sinch_gateway.domain.errors import InvalidRequest, MessageNotFound
-from sinch_gateway.domain.message import MessageRecord, StatusEvent
+from sinch_gateway.domain.errors import Conflict, InvalidRequest, MessageNotFound
+from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, TenantStore
@@ -28,6 +28,9 @@ logger = Logger(child=True)
 metrics = Metrics()
 # Ids of queued requests are derived, so that a request delivered twice is one message.
 _QUEUE_NAMESPACE = uuid.UUID("6f0b3a52-8f2e-4f57-9d0e-3b1f4c2a7e10")
+
+
+_NOT_JSON = object()
 
 
 class RetryRequest(BaseModel):
@@ -92,29 +95,40 @@ class QueueIntake:
         tenant_id = self._tenant_of(body, tenant_attribute)
         if tenant_id is None:
             return
-        if not parsed:
-            self._reject(
-                body, tenant_id, sqs_message_id, "the body is not JSON (or is nested too deeply)", None
-            )
+        admitted = self._admit(body, tenant_id, sqs_message_id, data if parsed else _NOT_JSON)
+        if admitted is None:
             return
-        try:
-            request = QueuedSendRequest.model_validate(data)
-        except ValidationError as exc:
-            reason = "; ".join(f"{field_path(e['loc'])}: {validation_message(e)}" for e in exc.errors())
-            self._reject(body, tenant_id, sqs_message_id, reason, data if isinstance(data, dict) else None)
-            return
-        try:
-            draft = self._admission.admit(request, tenant_id)
-        except InvalidRequest as exc:
-            reason = "; ".join(f"{f}: {m}" for f, m in exc.errors)
-            # A policy refusal says which (destination_not_allowed...); a bad request is one kind.
-            code = "invalid_request" if exc.type == InvalidRequest.type else exc.type.rsplit("/", 1)[-1]
-            self._reject(body, tenant_id, sqs_message_id, reason, data, code=code.replace("-", "_"))
-            return
+        request, draft = admitted
         message_id = queued_message_id(tenant_id, sqs_message_id, request.idempotency_key)
         callback = delivery_report_url(self._settings.callback_base_url, None, None)
         metrics.add_metric(name="QueuedRequests", unit=MetricUnit.Count, value=1)
         self._sender.submit(draft, callback, tenant_id, message_id)
+
+    def _admit(
+        self, body: str, tenant_id: str, sqs_message_id: str, data: Any
+    ) -> tuple[QueuedSendRequest, MessageDraft] | None:
+        """The request and what it will be stored as; None when it was rejected and parked."""
+        if data is _NOT_JSON:
+            reason = "the body is not JSON (or is nested too deeply)"
+            self._reject(body, tenant_id, sqs_message_id, reason, None)
+            return None
+        fields = data if isinstance(data, dict) else None
+        try:
+            request = QueuedSendRequest.model_validate(data)
+            return request, self._admission.admit(request, tenant_id)
+        except ValidationError as exc:
+            reason = "; ".join(f"{error_field(e)}: {validation_message(e)}" for e in exc.errors())
+            self._reject(body, tenant_id, sqs_message_id, reason, fields)
+        except InvalidRequest as exc:
+            reason = "; ".join(f"{f}: {m}" for f, m in exc.errors)
+            # A policy refusal says which (destination_not_allowed...); a bad request is one kind.
+            code = "invalid_request" if exc.type == InvalidRequest.type else exc.type.rsplit("/", 1)[-1]
+            self._reject(body, tenant_id, sqs_message_id, reason, fields, code=code.replace("-", "_"))
+        except Conflict as exc:
+            # A template not ready (yet, or ever): the publisher's to send again, not ours to hold.
+            reason = "; ".join(f"{f}: {m}" for f, m in exc.errors) or exc.detail
+            self._reject(body, tenant_id, sqs_message_id, reason, fields, code="template_not_ready")
+        return None
 
     def _tenant_of(self, body: str, attribute: str | None) -> str | None:
         """The registered tenant the request belongs to; None when it was parked on the DLQ.
