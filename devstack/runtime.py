@@ -40,7 +40,10 @@ if TYPE_CHECKING:
 # Lambda's limit for a synchronous invocation's request and response payloads.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 DEFAULT_POOL_SIZE = 4
-DEFAULT_INIT_TIMEOUT = 15.0  # Lambda allows 10 s of init; a spawned interpreter needs a little more
+# Lambda allows 10 s of init (a spawned interpreter needs a little more). Past that it does not
+# fail: it runs init again inside the first invoke, under the function's timeout ("suppressed
+# init"). So a slow init on a busy machine is a slow first answer, and an error only past both.
+DEFAULT_INIT_TIMEOUT = 15.0
 
 # Environment variables Lambda reserves (and that a developer's shell must not leak into a worker).
 _DROPPED_ENV_PREFIXES = ("AWS_", "_X_AMZN_", "LAMBDA_")
@@ -398,7 +401,7 @@ class FunctionPool:
                     _error("ServiceException", "the local runtime is shutting down"), 0.0
                 )
         try:
-            init_ms = worker.wait_ready(self._init_timeout)
+            init_ms = worker.wait_ready(self._init_timeout + float(self.spec.timeout))
         except _WorkerFailedToStart as exc:
             result.init_duration_ms = exc.init_ms
             with self._cond:

@@ -31,6 +31,14 @@ def lambda_handler(event, context):
         raise ValueError("bad input")
     if action == "sleep":
         time.sleep(event["seconds"])
+    if action == "rendezvous":  # meet another invocation running at the same time, or give up
+        open(os.path.join(event["dir"], event["me"]), "w").close()
+        deadline = time.monotonic() + 20
+        while not os.path.exists(os.path.join(event["dir"], event["peer"])):
+            if time.monotonic() > deadline:
+                return {"met": False}
+            time.sleep(0.01)
+        return {"met": True, "pid": os.getpid()}
     if action == "print":
         print(json.dumps({"level": "INFO", "message": "hello"}))
     if action == "unserialisable":
@@ -149,23 +157,25 @@ def test_invoke_runs_in_a_worker_with_lambda_context_and_environment(runtime: La
     assert stats["coldStarts"] == 1 and stats["invocations"] == 2
 
 
-def test_concurrent_invocations_run_in_parallel_workers(runtime: LambdaRuntime) -> None:
+def test_concurrent_invocations_run_in_parallel_workers(tmp_path: Path) -> None:
     results = []
+    spec = make_spec(tmp_path, name="Meet", timeout=30)
+    runtime = LambdaRuntime([spec], aws_endpoint_url="http://x", region="us-east-1", log=lambda line: None)
 
-    def call() -> None:
-        results.append(runtime.invoke("Fn", {"action": "sleep", "seconds": 0.5}))
+    def call(me: str, peer: str) -> None:
+        event = {"action": "rendezvous", "dir": str(tmp_path), "me": me, "peer": peer}
+        results.append(runtime.invoke("Meet", event))
 
-    threads = [threading.Thread(target=call) for _ in range(2)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    assert all(r.ok for r in results)
+    # Each invocation waits for the other: run one after the other, neither would meet its peer.
+    threads = [threading.Thread(target=call, args=pair) for pair in (("a", "b"), ("b", "a"))]
+    with runtime:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert all(r.ok and r.payload["met"] for r in results)
     assert len({r.payload["pid"] for r in results}) == 2
     assert all(r.cold_start for r in results)
-    assert elapsed < 0.5 * 2 + 1.5  # not one after the other (plus two cold starts in parallel)
 
 
 def test_handler_error(runtime: LambdaRuntime) -> None:
@@ -208,6 +218,26 @@ def test_timeout_kills_the_worker(runtime: LambdaRuntime) -> None:
     after = runtime.invoke("Slow", {})
     assert after.ok and after.cold_start and after.payload["pid"] != first.payload["pid"]
     assert runtime.stats()["Slow"]["timeouts"] == 1
+
+
+def test_an_init_past_the_init_limit_runs_on_within_the_function_timeout(tmp_path: Path) -> None:
+    slow_init = "import time\ntime.sleep(1.5)\ndef lambda_handler(event, context):\n    return 'ok'\n"
+    stuck_init = "import time\ntime.sleep(60)\ndef lambda_handler(event, context):\n    return 'ok'\n"
+    specs = [
+        make_spec(tmp_path, name="SlowInit", timeout=5, code=slow_init),
+        make_spec(tmp_path, name="StuckInit", timeout=1, code=stuck_init),
+    ]
+    with LambdaRuntime(
+        specs, aws_endpoint_url="http://x", region="us-east-1", init_timeout=0.5, log=lambda line: None
+    ) as runtime:
+        # Like Lambda's suppressed init: a slow first answer, not an error.
+        result = runtime.invoke("SlowInit", {})
+        assert result.ok and result.payload == "ok"
+        started = time.perf_counter()
+        result = runtime.invoke("StuckInit", {})
+        assert time.perf_counter() - started < 10
+        assert not result.ok and result.error is not None
+        assert result.error["errorType"] == "Runtime.InitTimeout"
 
 
 def test_import_errors_are_init_errors(tmp_path: Path) -> None:
