@@ -11,12 +11,15 @@ message to settle, then counts. `make fault-suite N=10000` (or `python -m devsta
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,11 +63,18 @@ class Report:
     dead_letter_mismatch: list[str] = field(default_factory=list)
     queue_left: int = 0
     seconds: float = 0.0
+    # Every 5xx (or no answer at all, as 0) the gateway gave the suite, on any call.
+    server_errors: Counter[int] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
         return not (
-            self.not_final or self.lost or self.doubled or self.dead_letter_mismatch or self.queue_left
+            self.not_final
+            or self.lost
+            or self.doubled
+            or self.dead_letter_mismatch
+            or self.queue_left
+            or self.server_errors
         )
 
     def summary(self) -> str:
@@ -73,20 +83,27 @@ class Report:
             f"sent {self.sent}, refused by the API {dict(self.refused)}, accepted {len(self.accepted)}, "
             f"final {sum(self.final.values())} ({finals}); "
             f"lost {len(self.lost)}, doubled {len(self.doubled)}, not final {len(self.not_final)}, "
-            f"dead-letter mismatches {len(self.dead_letter_mismatch)}, left on the queue {self.queue_left}; "
-            f"{self.seconds:.0f} s"
+            f"dead-letter mismatches {len(self.dead_letter_mismatch)}, left on the queue {self.queue_left}, "
+            f"5xx answers {dict(self.server_errors) or 0}; {self.seconds:.0f} s"
         )
 
 
 def _http(method: str, url: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
+    """(status, JSON or text); status 0 when no answer came at all."""
     headers = {"content-type": "application/json", **({"x-api-key": key} if key else {})}
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310 - loopback
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
-            return response.status, json.loads(response.read() or b"null")
+            status, raw = response.status, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+        status, raw = error.code, error.read()
+    except (OSError, http.client.HTTPException) as error:
+        return 0, str(error)
+    try:
+        return status, json.loads(raw or b"null")
+    except ValueError:
+        return status, raw.decode(errors="replace")
 
 
 def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
@@ -107,10 +124,21 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
     _http("POST", f"{sim}/_sim/config", {"rate_limit": RATE_LIMIT})
     reference = f"fault-suite-{int(time.time())}"
 
+    queued_reference = f"{reference}-queued"
+    lock = threading.Lock()
+
+    def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+        status, answer = _http(method, url, body, key if url.startswith(api) else None)
+        if status == 0 or status >= 500:
+            with lock:
+                report.server_errors[status] += 1
+        return status, answer
+
     def through_api(n: int) -> str | None:
-        status, body = _http("POST", f"{api}/v1/messages", _message(n, reference), key)
+        status, body = call("POST", f"{api}/v1/messages", _message(n, reference))
         if status != 202:
-            report.refused[status] += 1
+            with lock:
+                report.refused[status] += 1
             # A refused request can still have a record (e.g. 502 after Sinch refused our token).
             return body.get("messageId") if isinstance(body, dict) else None
         return str(body["id"])
@@ -123,7 +151,7 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
                 {
                     "to": "+12025550144",
                     "text": f"fault suite {n}",
-                    "clientReference": reference,
+                    "clientReference": queued_reference,
                     "idempotencyKey": f"{reference}-{n}",
                 }
             ),
@@ -134,10 +162,13 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
         ids = [i for i in pool.map(through_api, range(count - queued)) if i]
         list(pool.map(through_queue, range(queued)))
     report.sent = count
-    messages = _settle(api, key, reference, len(ids) + queued, timeout_s)
+    messages = _settle(call, api, ids, queued_reference=queued_reference, queued=queued, timeout_s=timeout_s)
+    # Once, at the end: everything the gateway lists, to find what it lost.
+    listed = {**_listing(call, api, reference), **_listing(call, api, queued_reference)}
+    messages.update(listed)
     report.accepted = list(messages)
-    report.lost = [i for i in ids if i not in messages] + ["(queued)"] * max(
-        0, len(ids) + queued - len(messages)
+    report.lost = [i for i in ids if i not in listed] + ["(queued)"] * max(
+        0, queued - len(_listing(call, api, queued_reference))
     )
     for message_id, message in messages.items():
         if message["status"] in FINAL:
@@ -176,26 +207,58 @@ def _message(n: int, reference: str) -> dict[str, Any]:
     }
 
 
-def _listing(api: str, key: str, reference: str) -> dict[str, dict[str, Any]]:
+Call = Callable[..., tuple[int, Any]]
+
+
+def _listing(call: Call, api: str, reference: str) -> dict[str, dict[str, Any]]:
+    """Every message with `reference`; a page that comes back as an error is asked again."""
     found: dict[str, dict[str, Any]] = {}
     token: str | None = None
+    failures = 0
     while True:
         query = f"clientReference={reference}&limit=100" + (f"&nextToken={token}" if token else "")
-        _, page = _http("GET", f"{api}/v1/messages?{query}", key=key)
+        status, page = call("GET", f"{api}/v1/messages?{query}")
+        if status != 200 or not isinstance(page, dict) or "items" not in page:
+            failures += 1
+            if failures > 10:
+                raise RuntimeError(f"the listing failed 10 times in a row: {status} {str(page)[:200]}")
+            time.sleep(1)
+            continue
+        failures = 0
         found.update({m["id"]: m for m in page["items"]})
         token = page.get("nextToken")
         if not token:
             return found
 
 
-def _settle(api: str, key: str, reference: str, count: int, timeout_s: float) -> dict[str, dict[str, Any]]:
+def _settle(
+    call: Call, api: str, ids: list[str], *, queued_reference: str, queued: int, timeout_s: float
+) -> dict[str, dict[str, Any]]:
+    """The messages once each is final (or the time is up). Only the ones still moving are
+    asked about, each round: a long listing of every message must not set the suite's pace."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        messages = _listing(api, key, reference)
-        settled = len(messages) >= count and all(m["status"] in FINAL for m in messages.values())
-        if settled or time.monotonic() > deadline:
-            return messages
-        time.sleep(2)
+    latest: dict[str, dict[str, Any]] = {}
+    pending = set(ids)
+    found_queued: set[str] = set()
+
+    def look(message_id: str) -> tuple[str, Any]:
+        status, body = call("GET", f"{api}/v1/messages/{message_id}")
+        return message_id, body if status == 200 and isinstance(body, dict) else None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while True:
+            if len(found_queued) < queued:  # queued messages' ids are the gateway's to derive
+                new = set(_listing(call, api, queued_reference)) - found_queued
+                found_queued |= new
+                pending |= new
+            for message_id, message in pool.map(look, sorted(pending)):
+                if message is not None:
+                    latest[message_id] = message
+                    if message["status"] in FINAL:
+                        pending.discard(message_id)
+            if (not pending and len(found_queued) >= queued) or time.monotonic() > deadline:
+                return latest
+            time.sleep(2)
 
 
 def _doubled(sim: str) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import secrets
 import threading
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from devstack import aws
 from devstack.gateway import ApiGateway, UsagePlan
+from devstack.moto_server import MotoServer
 from devstack.poller import DEFAULT_CONCURRENCY, SqsPoller, SqsSource
 from devstack.resources import StackResources, create_resources
 from devstack.runtime import DEFAULT_POOL_SIZE, LambdaRuntime
@@ -98,39 +98,6 @@ class StackConfig:
         )
 
 
-class _MotoServer:
-    """moto in server mode on a thread; unlike ThreadedMotoServer, a busy port is an error."""
-
-    def __init__(self, host: str, port: int) -> None:
-        from moto.server import ThreadedMotoServer
-
-        for name in ("werkzeug", "moto"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-        self._error: BaseException | None = None
-        entry = self._server._server_entry
-
-        def guarded_entry() -> None:
-            try:
-                entry()
-            except BaseException as exc:
-                self._error = exc
-                self._server._server_ready_event.set()
-
-        self._server._server_entry = guarded_entry  # type: ignore[method-assign]
-
-    def start(self) -> str:
-        self._server.start()
-        if self._error is not None:
-            raise OSError(f"moto could not start: {self._error}") from self._error
-        host, port = self._server.get_host_and_port()
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        if self._error is None:
-            self._server.stop()
-
-
 class LocalStack:
     def __init__(self, config: StackConfig, *, log: Callable[[str], None] | None = None) -> None:
         self.config = config
@@ -147,7 +114,7 @@ class LocalStack:
         self.aws_endpoint_url = ""
         self.sinch_url = ""
         self.api_url = ""
-        self._moto: _MotoServer | None = None
+        self._moto: MotoServer | None = None
         self._simulator: Any = None
         self._gateway: ApiGateway | None = None
         self._runtime: LambdaRuntime | None = None
@@ -178,7 +145,7 @@ class LocalStack:
         self.template = template
 
         self.log(f"[devstack] starting moto (AWS emulation) on {HOST}:{config.aws_port}")
-        self._moto = _MotoServer(HOST, config.aws_port)
+        self._moto = MotoServer(HOST, config.aws_port)
         self.aws_endpoint_url = self._moto.start()
 
         self.log(f"[devstack] starting the Sinch simulator on {HOST}:{config.sinch_port}")

@@ -14,6 +14,7 @@ from sinch_gateway import config, wiring
 from sinch_gateway.api import listing
 from sinch_gateway.api import problems as api_problems
 from sinch_gateway.api.models import (
+    PRINTABLE_ASCII,
     DryRunResult,
     Health,
     MessageAccepted,
@@ -69,7 +70,7 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
-        pattern=r"^[\x20-\x7e]+$",
+        pattern=PRINTABLE_ASCII,
         description="Same key and body within 24 h: the first answer again, and nothing sent twice",
     ),
 ]

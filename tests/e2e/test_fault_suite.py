@@ -13,5 +13,6 @@ def test_every_message_ends_once_and_sinch_accepts_each_at_most_once(local: Loca
     assert report.not_final == [], "messages never reached a final status"
     assert report.dead_letter_mismatch == [], "the DLQ must hold exactly the retries_exhausted failures"
     assert report.queue_left == 0
+    assert report.server_errors == {}, "the gateway answered 5xx (or nothing) to the suite"
     assert sum(report.final.values()) == 300
     assert report.final["delivered"] > 200  # the faults are a minority, not the story

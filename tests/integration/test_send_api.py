@@ -99,7 +99,7 @@ def test_an_sms_to_that_country_is_fine(env: Env) -> None:
 
 @pytest.mark.parametrize(
     ("hours", "message"),
-    [(-1.0, "future"), (73.0, "3 days"), (None, "timezone")],
+    [(-1.0, "future"), (73.0, "3 days"), (None, "time zone")],
     ids=["past", "too-far", "naive"],
 )
 def test_send_at_must_be_a_future_instant_within_three_days(

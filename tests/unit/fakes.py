@@ -127,13 +127,16 @@ class FakeMessageStore:
         code: int | str | None = None,
         detail: str | None = None,
         at: Any = None,
+        clear: tuple[str, ...] = (),
         **fields: Any,
     ) -> Transition:
         event = StatusEvent(status=status, at=at or utcnow(), code=code, detail=detail)
-        return self.advance(message_id, event, **fields)
+        return self.advance(message_id, event, clear=clear, **fields)
 
-    def advance(self, message_id: str, event: StatusEvent, **fields: Any) -> Transition:
-        unknown = set(fields) - _ATTRIBUTES
+    def advance(
+        self, message_id: str, event: StatusEvent, *, clear: tuple[str, ...] = (), **fields: Any
+    ) -> Transition:
+        unknown = (set(fields) | set(clear)) - _ATTRIBUTES
         if unknown:
             # DynamoDB would store a misspelt attribute and no read would ever see it.
             raise KeyError(f"not an attribute of a stored message: {sorted(unknown)}")
@@ -144,8 +147,9 @@ class FakeMessageStore:
         repeatable = event.status in SENDABLE_STATUSES
         if not (current.rank <= event.status.rank if repeatable else current.rank < event.status.rank):
             return Transition.STALE
+        kept = {k: v for k, v in item.items() if k not in clear}
         updated = {
-            **item,
+            **kept,
             **{k: v for k, v in fields.items() if v is not None},
             "status": event.status.value,
             "updatedAt": utcnow().isoformat(),

@@ -395,8 +395,25 @@ def test_a_message_waiting_for_its_retry_is_cancelled_here_and_never_sent(world:
     after = world.sender.attempt(message_id)  # the retry that was queued
 
     assert answer.status is after.status is Status.CANCELLED
-    assert stored(world, message_id).events[-1].detail == "cancelled before it reached Sinch"
+    record = stored(world, message_id)
+    assert record.events[-1].detail == "cancelled before it reached Sinch"
     assert [kind for kind, _ in world.xms.calls] == ["send"]
+    assert record.attempts == 1, "one request reached Sinch; cancelling is no attempt"
+    assert record.error_code is None, "nothing waits any more"
+
+
+def test_a_retrying_message_says_why_until_sinch_takes_it(world: Sending) -> None:
+    message_id = retrying(world)
+
+    waiting = stored(world, message_id)
+    assert (waiting.error_code, waiting.events[-1].code) == ("sinch_503", "sinch_503")
+    assert waiting.error_text is not None and "sent again" in waiting.error_text
+
+    world.xms.on_find(NotFound())
+    world.xms.on_send(Accepted(BATCH))
+    world.sender.attempt(message_id)
+    taken = stored(world, message_id)
+    assert (taken.status, taken.error_code, taken.error_text) == (Status.SUBMITTED, None, None)
 
 
 def test_a_message_being_sent_right_now_cannot_be_cancelled(world: Sending) -> None:

@@ -35,26 +35,95 @@ MAX_SCHEDULE_AHEAD = timedelta(days=3)  # Sinch expires a batch 3 days after sen
 _SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u2800") | frozenset(map(chr, range(0xFE00, 0xFE10)))
 
 
+ISO_TIME = "must be a date and time in ISO 8601 with a time zone, e.g. 2026-12-01T10:00:00Z"
+PRINTABLE_ASCII = r"^[\x20-\x7e]+$"
+FROM_MASK = r"^[A-Za-z0-9 ]{1,11}$"
+# What each pattern a field must match means, for the client.
+_PATTERNS = {
+    PRINTABLE_ASCII: "must be printable ASCII characters (no line breaks, nothing beyond ~)",
+    FROM_MASK: "must be 1 to 11 letters, digits or spaces",
+}
+_TYPE_NAMES = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a JSON array",
+    "url_type": "a URL (text)",
+    "datetime_type": "a date and time (ISO 8601 text)",
+}
+# What pydantic says in its own words, for every error our models can raise, said in ours.
+_MESSAGES = {
+    "extra_forbidden": "is not a known field",
+    "missing": "is required",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
+    # A lone UTF-16 surrogate ("\ud800" in JSON) is no character: nothing could store or send it.
+    "string_unicode": "is not valid Unicode text: it contains a lone surrogate (\\ud800-\\udfff)",
+    "url_parsing": "is not a valid URL",
+    "url_scheme": "must be an https URL",
+    "url_too_long": "is too long for a URL",
+    "url_syntax_violation": "is not a valid URL",
+    "datetime_parsing": ISO_TIME,
+    "datetime_from_date_parsing": ISO_TIME,
+    "timezone_aware": "must say its time zone, e.g. 2026-12-01T10:00:00Z or +01:00",
+    "literal_error": "is not one of the allowed values",
+    "enum": "is not one of the allowed values",
+    "json_invalid": "is not valid JSON",
+}
+
+
 def validation_message(error: Mapping[str, Any]) -> str:
     """One pydantic error in our words; the field it names says where."""
-    kind = error.get("type")
-    if kind == "extra_forbidden":
-        return "is not a known field"
-    if kind == "missing":
-        return "is required"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return "must be a JSON object"
-    if kind == "string_unicode":
-        # A lone UTF-16 surrogate ("\ud800" in JSON) is no character: nothing could store or send it.
-        return "is not valid Unicode text: it contains a lone surrogate (\\ud800-\\udfff)"
-    # pydantic prefixes messages from our own validators.
-    return str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+    kind = str(error.get("type"))
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    if kind in _TYPE_NAMES:
+        return f"must be {_TYPE_NAMES[kind]}"
+    if described := _with_context(kind, error.get("ctx") or {}):
+        return described
+    # Our own validators' messages are already ours; pydantic prefixes them.
+    message = str(error.get("msg", "is not valid"))
+    return message.removeprefix("Value error, ") if kind == "value_error" else "is not valid"
+
+
+def _with_context(kind: str, context: Mapping[str, Any]) -> str | None:
+    """The messages that need the constraint pydantic names (a length, a bound, a pattern)."""
+    if kind == "string_pattern_mismatch":
+        return _PATTERNS.get(str(context.get("pattern")), "has characters or a form not allowed here")
+    if kind in ("string_too_short", "too_short"):
+        least = context.get("min_length", 1)
+        return "must not be empty" if least == 1 else f"must have at least {least} {_units(kind)}"
+    if kind in ("string_too_long", "too_long"):
+        return f"must have at most {context.get('max_length')} {_units(kind)}"
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "less_than_equal": ("at most", "le"),
+        "greater_than": ("more than", "gt"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {context.get(key)}"
+    return None
+
+
+def _units(kind: str) -> str:
+    return "characters" if kind.startswith("string") else "items"
 
 
 def field_path(loc: Sequence[Any], *, unknown_key: bool = False) -> str:
     """Where an error is, in the API's own names: "slides.0.mediaUrl". (pydantic names a field
     by its Python name when the error is about its default, e.g. a required-by-rule field left
     out.) An `unknown_key` error's last part is the client's own key, named as they sent it."""
+    # pydantic names the member of a union that failed ("function-wrap[...]", "list[...]"): not
+    # a part of the request.
+    loc = [p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))]
     parts = [to_camel(p) if isinstance(p, str) and "_" in p else str(p) for p in loc]
     if unknown_key and loc:
         parts[-1] = str(loc[-1])
@@ -92,7 +161,6 @@ E164 = Annotated[
 
 
 Kind = Literal["sms", "xms-media", "mms-slides", "mms-template"]
-FROM_MASK = r"^[A-Za-z0-9 ]{1,11}$"
 
 
 def _kind(info: ValidationInfo) -> Kind | None:

@@ -176,14 +176,18 @@ class MessageRepository:
         code: int | str | None = None,
         detail: str | None = None,
         at: Any = None,
+        clear: tuple[str, ...] = (),
         **fields: Any,
     ) -> Transition:
         """Move the message to `status` if that is forward (see `advance`)."""
         event = StatusEvent(status=status, at=at or utcnow(), code=code, detail=detail)
-        return self.advance(message_id, event, **fields)
+        return self.advance(message_id, event, clear=clear, **fields)
 
-    def advance(self, message_id: str, event: StatusEvent, **fields: Any) -> Transition:
-        """Move the message to `event.status` if that is forward, and record the event.
+    def advance(
+        self, message_id: str, event: StatusEvent, *, clear: tuple[str, ...] = (), **fields: Any
+    ) -> Transition:
+        """Move the message to `event.status` if that is forward, and record the event; set
+        `fields` and remove the attributes named in `clear`.
 
         A retry may repeat `retrying`; any other status must rank strictly higher. Setting a
         status also ends a sender's lease. One conditional write.
@@ -201,11 +205,13 @@ class MessageRepository:
         values = {f":v{i}": v for i, v in enumerate(updates.values())}
         set_clause = ", ".join(f"#f{i} = :v{i}" for i in range(len(updates)))
         rank_test = "<=" if status in SENDABLE_STATUSES else "<"
+        names.update({f"#r{i}": name for i, name in enumerate(clear)})
+        removed = ", ".join(["leaseUntil", *(f"#r{i}" for i in range(len(clear)))])
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key={"id": {"S": message_id}},
-                UpdateExpression=f"SET {set_clause}, events = list_append(events, :event) REMOVE leaseUntil",
+                UpdateExpression=f"SET {set_clause}, events = list_append(events, :event) REMOVE {removed}",
                 ConditionExpression=f"attribute_exists(statusRank) AND statusRank {rank_test} :rank",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_item(

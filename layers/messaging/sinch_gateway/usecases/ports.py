@@ -62,10 +62,13 @@ class MessageStore(Protocol):
         code: int | str | None = None,
         detail: str | None = None,
         at: Any = None,
+        clear: tuple[str, ...] = (),
         **fields: Any,
     ) -> Transition: ...
 
-    def advance(self, message_id: str, event: StatusEvent, **fields: Any) -> Transition: ...
+    def advance(
+        self, message_id: str, event: StatusEvent, *, clear: tuple[str, ...] = (), **fields: Any
+    ) -> Transition: ...
 
     def append_event(self, message_id: str, event: StatusEvent) -> bool: ...
 

@@ -12,7 +12,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sinch_gateway.api.models import SendMessageRequest, error_field, storable, validation_message
+from sinch_gateway.api.models import (
+    PRINTABLE_ASCII,
+    SendMessageRequest,
+    error_field,
+    storable,
+    validation_message,
+)
 from sinch_gateway.config import RetrySettings
 from sinch_gateway.data.send_queue import RETRY_KIND
 from sinch_gateway.domain.callbacks import delivery_report_url
@@ -48,7 +54,7 @@ class QueuedSendRequest(SendMessageRequest):
         default=None,
         min_length=1,
         max_length=255,
-        pattern=r"^[\x20-\x7e]+$",
+        pattern=PRINTABLE_ASCII,
         description="Same key within the message's lifetime: one message, sent once",
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -189,7 +189,7 @@ class ReportIntake:
         event = StatusEvent(
             status=report.status, at=report.at, code=report.code, operator_at=report.operator_at
         )
-        fields = {"deliveredAs": report.delivered_as.value} if report.delivered_as else {}
+        fields: dict[str, Any] = {"deliveredAs": report.delivered_as.value} if report.delivered_as else {}
         result = self._messages.advance(report.reference, event, **fields)
         if result is Transition.STALE:
             # The status write is conditional, so it cannot also append when its condition fails

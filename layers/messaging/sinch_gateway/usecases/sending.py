@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -133,7 +134,11 @@ class MessageSender:
                 metrics.add_metric(name="SinchAccepted", unit=MetricUnit.Count, value=1)
                 logger.info("Sinch accepted the message", extra={**log, "batch_id": sinch_id})
                 moved = self._repo.transition(
-                    record.id, Status.SUBMITTED, detail=f"batch {sinch_id}", batchId=sinch_id
+                    record.id,
+                    Status.SUBMITTED,
+                    detail=f"batch {sinch_id}",
+                    batchId=sinch_id,
+                    clear=RETRY_ERROR,  # what kept it waiting is over
                 )
                 if moved is not Transition.MOVED:  # a delivery report was faster than us
                     self._repo.set_batch(record.id, sinch_id)
@@ -245,10 +250,15 @@ class MessageSender:
         # Enqueue before recording: if we die in between, the lease expires and the queued
         # retry still finds the message sendable.
         self._queue.enqueue_retry(record.id, delay)
-        refund = {} if counted else {"attempts": record.attempts - 1}
-        # True stays true: once Sinch may hold the message, only a lookup or a report can tell.
-        marks = {"unconfirmed": True} if unconfirmed else {}
-        self._repo.transition(record.id, Status.RETRYING, detail=reason, **refund, **marks)
+        # The message says why it waits: GET shows this error until Sinch takes it.
+        code = reason.split(":", maxsplit=1)[0].strip()[:64]
+        fields: dict[str, Any] = {"errorCode": code, "errorText": f"{reason}; it will be sent again"}
+        if not counted:
+            fields["attempts"] = record.attempts - 1
+        if unconfirmed:
+            # True stays true: once Sinch may hold the message, only a lookup or a report can tell.
+            fields["unconfirmed"] = True
+        self._repo.transition(record.id, Status.RETRYING, code=code, detail=reason, **fields)
         logger.info(
             "will retry",
             extra={
@@ -304,7 +314,8 @@ class MessageSender:
             # Claiming first: a sender holding the message must not hand it to Sinch meanwhile.
             if self._repo.claim(message_id, self._settings.send_lease_s) is None:
                 raise Conflict("The message is being sent right now.", headers={"Retry-After": "5"})
-            return self._cancelled(record, "cancelled before it reached Sinch")
+            # The claim above counted as an attempt: it was none, and the count says so.
+            return self._cancelled(record, "cancelled before it reached Sinch", attempts=record.attempts)
         scheduled = record.send_at is not None and record.send_at > utcnow()
         if not (scheduled and record.batch_id and record.status in (Status.SUBMITTED, Status.QUEUED)):
             raise Conflict(f"The message is {record.status}: only a message not sent yet can be cancelled.")
@@ -319,8 +330,9 @@ class MessageSender:
             case outcome:
                 raise unavailable_error(channel.api, outcome)
 
-    def _cancelled(self, record: MessageRecord, detail: str) -> MessageRecord:
-        if self._repo.transition(record.id, Status.CANCELLED, detail=detail) is not Transition.MOVED:
+    def _cancelled(self, record: MessageRecord, detail: str, **fields: Any) -> MessageRecord:
+        moved = self._repo.transition(record.id, Status.CANCELLED, detail=detail, clear=RETRY_ERROR, **fields)
+        if moved is not Transition.MOVED:
             current = self._repo.get(record.id)
             if current is not None and current.status is Status.CANCELLED:
                 return current  # Sinch's own Cancelled report came in first: same outcome
@@ -332,6 +344,7 @@ class MessageSender:
 
 
 UNAUTHORIZED = "sinch_unauthorized"
+RETRY_ERROR = ("errorCode", "errorText")
 OUTCOME_UNKNOWN = "sinch_outcome_unknown"
 UNKNOWN_TEXT = (
     "Sinch's answer was lost and its {api} API offers no lookup; no report showed that it took the "
