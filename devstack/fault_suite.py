@@ -164,12 +164,11 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
     report.sent = count
     messages = _settle(call, api, ids, queued_reference=queued_reference, queued=queued, timeout_s=timeout_s)
     # Once, at the end: everything the gateway lists, to find what it lost.
-    listed = {**_listing(call, api, reference), **_listing(call, api, queued_reference)}
+    listed_queued = _listing(call, api, queued_reference)
+    listed = {**_listing(call, api, reference), **listed_queued}
     messages.update(listed)
     report.accepted = list(messages)
-    report.lost = [i for i in ids if i not in listed] + ["(queued)"] * max(
-        0, queued - len(_listing(call, api, queued_reference))
-    )
+    report.lost = [i for i in ids if i not in listed] + ["(queued)"] * max(0, queued - len(listed_queued))
     for message_id, message in messages.items():
         if message["status"] in FINAL:
             report.final[message["status"]] += 1
@@ -222,7 +221,7 @@ def _listing(call: Call, api: str, reference: str) -> dict[str, dict[str, Any]]:
             failures += 1
             if failures > 10:
                 raise RuntimeError(f"the listing failed 10 times in a row: {status} {str(page)[:200]}")
-            time.sleep(1)
+            time.sleep(min(2**failures, 30))  # ~4 minutes in all before giving up
             continue
         failures = 0
         found.update({m["id"]: m for m in page["items"]})
@@ -245,12 +244,17 @@ def _settle(
         status, body = call("GET", f"{api}/v1/messages/{message_id}")
         return message_id, body if status == 200 and isinstance(body, dict) else None
 
+    next_listing = 0.0
     with ThreadPoolExecutor(max_workers=8) as pool:
         while True:
-            if len(found_queued) < queued:  # queued messages' ids are the gateway's to derive
+            # Queued messages' ids are the gateway's to derive: they are listed by their reference,
+            # once the API's messages are final and then every 15 s at most (a listing of thousands
+            # is pages of index queries that must not crowd out the traffic under test).
+            if len(found_queued) < queued and not pending and time.monotonic() >= next_listing:
                 new = set(_listing(call, api, queued_reference)) - found_queued
                 found_queued |= new
                 pending |= new
+                next_listing = time.monotonic() + 15
             for message_id, message in pool.map(look, sorted(pending)):
                 if message is not None:
                     latest[message_id] = message

@@ -1,16 +1,19 @@
 """moto in server mode, on a thread of the stack's process, safe under concurrent requests.
 
-One job: serve moto's AWS emulation on 127.0.0.1. moto's DynamoDB backend is not safe for
-concurrent requests on the same items: under load it raised `RuntimeError: dictionary changed
-size during iteration` from its model's deepcopy, a 500 that real DynamoDB never gives. So
-DynamoDB requests are served one at a time. Other services keep their concurrency: SQS long
-polls (ReceiveMessage waiting up to 20 s) must not hold everyone else up.
+One job: serve moto's AWS emulation on 127.0.0.1. moto's backends are not safe for concurrent
+requests, and under a 10,000-message run both gave 500s that AWS never gives: DynamoDB raised
+`RuntimeError: dictionary changed size during iteration` from its model's deepcopy, and two
+concurrent SQS receives moving the same message to the DLQ raised `list.remove(x): x not in
+list`. So DynamoDB requests are served one at a time, and so are SQS requests, except that a
+long poll (ReceiveMessage waiting up to 20 s) holds the lock only while it scans the queue, never
+while it waits: it must not hold every sender up.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,20 +23,57 @@ StartResponse = Callable[..., Any]
 Wsgi = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-class SerialDynamoDB:
-    """WSGI middleware: one DynamoDB request at a time, its whole answer included."""
+# moto's backends are the process's, shared by every server in it: so are their locks.
+DYNAMODB_LOCK = threading.Lock()
+SQS_LOCK = threading.Lock()
+
+
+class SerialBackends:
+    """WSGI middleware: one DynamoDB request at a time, one SQS request at a time."""
 
     def __init__(self, app: Wsgi) -> None:
         self._app = app
-        self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
-        if not target.startswith("DynamoDB"):
+        if target.startswith("DynamoDB"):
+            lock = DYNAMODB_LOCK
+        elif target.startswith("AmazonSQS.") and target != "AmazonSQS.ReceiveMessage":
+            lock = SQS_LOCK
+        else:  # ReceiveMessage takes the SQS lock per scan (serialize_sqs_receives)
             return self._app(environ, start_response)
-        with self._lock:
+        with lock:
             # Read the body inside the lock: moto builds it lazily from its models.
             return list(self._app(environ, start_response))
+
+
+def serialize_sqs_receives() -> None:
+    """Make moto's ReceiveMessage scan under SQS_LOCK and wait for messages outside it."""
+    from moto.sqs.models import SQSBackend
+
+    if hasattr(SQSBackend.receive_message, "scan_once"):
+        return
+    scan = SQSBackend.receive_message
+
+    def receive_message(  # noqa: PLR0917 - moto calls it with its own positional signature
+        self: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        deadline = time.monotonic() + wait_seconds_timeout
+        while True:
+            with SQS_LOCK:
+                got = scan(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            left = deadline - time.monotonic()
+            if got or left <= 0:
+                return got
+            self.get_queue(queue_name).wait_for_messages(min(1.0, left))  # type: ignore[arg-type]
+
+    receive_message.scan_once = scan  # type: ignore[attr-defined]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
 class MotoServer:
@@ -53,7 +93,8 @@ class MotoServer:
             create_backend_app,
         )
 
-        app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
+        app = SerialBackends(DomainDispatcherApplication(create_backend_app))
+        serialize_sqs_receives()
         try:
             self._server = make_server(
                 self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler

@@ -1,7 +1,9 @@
 """devstack.moto_server: moto under concurrent DynamoDB writes to one item answers like DynamoDB."""
 
+import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -56,3 +58,64 @@ def test_a_busy_port_is_an_error_not_a_hang() -> None:
         taken.listen()
         with pytest.raises(OSError, match="moto could not start"):
             MotoServer("127.0.0.1", taken.getsockname()[1]).start()
+
+
+def test_concurrent_receives_moving_messages_to_the_dlq_never_fail_nor_duplicate() -> None:
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        sqs = aws.client("sqs", endpoint, "us-east-1")
+        server_errors: list[int] = []
+
+        def count_5xx(response: Any = None, **_: Any) -> None:
+            # The client retries a 500 and may hide it: count it where it arrives.
+            if response is not None and response[0].status_code >= 500:
+                server_errors.append(response[0].status_code)
+
+        sqs.meta.events.register("needs-retry.sqs", count_5xx)
+        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]
+        dlq_arn = attributes["QueueArn"]
+        policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+        queue = sqs.create_queue(QueueName="q", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+        for start in range(0, 200, 10):
+            sqs.send_message_batch(
+                QueueUrl=queue,
+                Entries=[{"Id": str(i), "MessageBody": str(i)} for i in range(start, start + 10)],
+            )
+
+        def receive(_: int) -> list[str]:
+            # Seen once and visible again at once: the next receive moves it to the DLQ.
+            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=0)
+            return [m["Body"] for m in got.get("Messages", [])]
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            received = [body for bodies in pool.map(receive, range(400)) for body in bodies]
+
+        moved: list[str] = []
+        while got := sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []):
+            moved += [m["Body"] for m in got]
+            sqs.delete_message_batch(
+                QueueUrl=dlq,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(got)],
+            )
+        assert server_errors == []
+        assert len(moved) == len(set(moved))
+        assert set(received) | set(moved) == {str(i) for i in range(200)}
+    finally:
+        server.stop()
+
+
+def test_a_long_poll_does_not_hold_senders_up() -> None:
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        sqs = aws.client("sqs", endpoint, "us-east-1")
+        queue = sqs.create_queue(QueueName="waiting")["QueueUrl"]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            poll = pool.submit(sqs.receive_message, QueueUrl=queue, WaitTimeSeconds=20)
+            sqs.send_message(QueueUrl=queue, MessageBody="hello")
+            # The waiting receive sees the message sent while it waited.
+            assert [m["Body"] for m in poll.result(timeout=15)["Messages"]] == ["hello"]
+    finally:
+        server.stop()
