@@ -5,8 +5,9 @@ proxy shape), call the function, and turn its proxy response back into HTTP, wit
 own answers where it would give them: 403 ``Missing Authentication Token`` for an unknown
 resource or method, 403 ``Forbidden`` without a valid ``x-api-key``, 429 ``Too Many Requests``
 beyond the stage's method throttles (and the usage plan's, when enabled), 502 ``Internal server
-error`` when the function fails or answers something malformed, 413 over 10 MB. Each request
-gets an access log line in the stage's ``AccessLogSetting.Format``.
+error`` when the function fails or answers something malformed, 413 over 10 MB. The Api's
+``GatewayResponses`` rewrite those of their type (status, static headers, body template). Each
+request gets an access log line in the stage's ``AccessLogSetting.Format``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from devstack.runtime import Invoker
-from devstack.template import DEFAULT_ACCOUNT_ID, ApiSpec, MethodThrottle, Route, fake_id
+from devstack.template import DEFAULT_ACCOUNT_ID, ApiSpec, GatewayResponse, MethodThrottle, Route, fake_id
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway REST payload limit
 _PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
@@ -137,11 +138,20 @@ class Request:
     protocol: str = "HTTP/1.1"
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """What an answer of API Gateway's own is: its gateway response type, and its message."""
+
+    response_type: str
+    message: str
+
+
 @dataclass
 class Response:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    refusal: Refusal | None = None  # set on API Gateway's own answers, which GatewayResponses rewrite
 
 
 def build_event(
@@ -316,29 +326,38 @@ def _remap(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def gateway_error(status: int, error_type: str, message: str) -> Response:
+def gateway_error(status: int, error_type: str, message: str, response_type: str) -> Response:
     body = json.dumps({"message": message}).encode()
     return Response(
         status=status,
         headers=[("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)],
         body=body,
+        refusal=Refusal(response_type, message),
     )
 
 
 def missing_authentication_token() -> Response:
-    return gateway_error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+    message = "Missing Authentication Token"
+    return gateway_error(403, "MissingAuthenticationTokenException", message, "MISSING_AUTHENTICATION_TOKEN")
 
 
 def forbidden() -> Response:
-    return gateway_error(403, "ForbiddenException", "Forbidden")
+    """A missing or wrong API key: one gateway response type for both, as on AWS."""
+    return gateway_error(403, "ForbiddenException", "Forbidden", "INVALID_API_KEY")
 
 
 def too_many_requests() -> Response:
-    return gateway_error(429, "TooManyRequestsException", "Too Many Requests")
+    return gateway_error(429, "TooManyRequestsException", "Too Many Requests", "THROTTLED")
 
 
 def internal_server_error() -> Response:
-    return gateway_error(502, "InternalServerErrorException", "Internal server error")
+    # A Lambda proxy function that fails: not rewritten here (its response type is not one this
+    # gateway knows for sure).
+    return Response(
+        status=502,
+        headers=[("Content-Type", "application/json"), ("x-amzn-ErrorType", "InternalServerErrorException")],
+        body=json.dumps({"message": "Internal server error"}).encode(),
+    )
 
 
 def request_too_large() -> Response:
@@ -389,7 +408,7 @@ class UsagePlan:
                 if now - started >= self.quota_period_seconds:
                     started, used = now, 0
                 if used >= self.quota_limit:
-                    return gateway_error(429, "LimitExceededException", "Limit Exceeded")
+                    return gateway_error(429, "LimitExceededException", "Limit Exceeded", "QUOTA_EXCEEDED")
                 self._quota[key] = (started, used + 1)
         return None
 
@@ -451,6 +470,46 @@ def render_access_log(log_format: str, values: Mapping[str, str | None]) -> str:
     return _CONTEXT_VARIABLE.sub(lambda m: values.get(m.group(1)) or "-", log_format)
 
 
+# --- gateway responses --------------------------------------------------------------------------
+
+# The $context variables the local gateway can fill in a gateway response's template.
+GATEWAY_RESPONSE_VARIABLES = frozenset({"error.message", "error.messageString", "error.responseType"})
+
+
+def customised(response: Response, responses: Sequence[GatewayResponse]) -> Response:
+    """``response`` as the Api's GatewayResponses write it: its own type's, else DEFAULT_4XX or
+    DEFAULT_5XX; an answer that is not API Gateway's own, or one no entry covers, is unchanged."""
+    if response.refusal is None:
+        return response
+    by_type = {r.response_type: r for r in responses}
+    fallback = "DEFAULT_4XX" if response.status < 500 else "DEFAULT_5XX"
+    custom = by_type.get(response.refusal.response_type) or by_type.get(fallback)
+    if custom is None:
+        return response
+    headers = [(k, v) for k, v in response.headers if k.lower() != "content-type"]
+    body = response.body
+    if custom.templates:
+        templates = dict(custom.templates)
+        content_type = "application/json" if "application/json" in templates else next(iter(templates))
+        values = {
+            "error.message": response.refusal.message,
+            "error.messageString": json.dumps(response.refusal.message),
+            "error.responseType": response.refusal.response_type,
+        }
+        body = _CONTEXT_VARIABLE.sub(lambda m: values[m.group(1)], templates[content_type]).encode()
+        headers.append(("Content-Type", content_type))
+    else:
+        headers += [(k, v) for k, v in response.headers if k.lower() == "content-type"]
+    # Static headers replace the answer's own of the same name (Content-Type included).
+    overridden = {name.lower() for name, _ in custom.headers}
+    return Response(
+        status=custom.status or response.status,
+        headers=[*((k, v) for k, v in headers if k.lower() not in overridden), *custom.headers],
+        body=body,
+        refusal=response.refusal,
+    )
+
+
 # --- the gateway --------------------------------------------------------------------------------
 
 
@@ -491,6 +550,14 @@ class ApiGateway:
             unknown = access_log_variables(api.access_log_format or "") - ACCESS_LOG_VARIABLES
             if unknown:
                 raise ValueError(f"{name}: the local gateway cannot log {sorted(unknown)}")
+            for custom in api.gateway_responses:
+                for _, template in custom.templates:
+                    unknown = access_log_variables(template) - GATEWAY_RESPONSE_VARIABLES
+                    if unknown:
+                        raise ValueError(
+                            f"{name}: the local gateway cannot fill {sorted(unknown)} "
+                            f"in GatewayResponses.{custom.response_type}"
+                        )
         # Where a request that matches no route is logged: the API, when there is only one.
         self._only_api = next(iter(self.apis.values())) if len(self.apis) == 1 else None
         self._server = _Server((host, port), _handler_class(self))
@@ -531,10 +598,10 @@ class ApiGateway:
             outcome = _Outcome(request_too_large())
         else:
             outcome = self._dispatch(request, request_id, extended_id, now)
-        response = outcome.response
+        api = self.apis[outcome.route.api] if outcome.route else self._only_api
+        response = self.customised(outcome.response, api)
         response.headers.append(("x-amzn-RequestId", request_id))
         response.headers.append(("x-amz-apigw-id", extended_id))
-        api = self.apis[outcome.route.api] if outcome.route else self._only_api
         if self.access_log and api is not None and api.access_log_format:
             values = {
                 "apiId": api.rest_api_id,
@@ -555,6 +622,11 @@ class ApiGateway:
             }
             self._log(f"[api] {render_access_log(api.access_log_format, values)}")
         return response, request_id, outcome.function
+
+    def customised(self, response: Response, api: ApiSpec | None) -> Response:
+        """API Gateway's own answer as ``api`` (the only one, when no route said which) writes it."""
+        api = api or self._only_api
+        return customised(response, api.gateway_responses) if api is not None else response
 
     def _dispatch(self, request: Request, request_id: str, extended_id: str, now: datetime) -> _Outcome:
         match = self.routes.match(request.method, urlsplit(request.target).path or "/")
@@ -726,7 +798,7 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
                 return
             # A method no API Gateway method can have (TRACE, CONNECT...): no resource matches it,
             # so it gets the gateway's own answer for that, not http.server's HTML page.
-            self._write(missing_authentication_token())
+            self._write(gateway.customised(missing_authentication_token(), None))
 
     for method in _METHODS:
         setattr(Handler, f"do_{method}", Handler._serve)

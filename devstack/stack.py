@@ -25,6 +25,7 @@ from devstack.moto_server import MotoServer
 from devstack.poller import DEFAULT_CONCURRENCY, SqsPoller, SqsSource
 from devstack.resources import StackResources, create_resources
 from devstack.runtime import DEFAULT_POOL_SIZE, LambdaRuntime
+from devstack.state import DEFAULT_STATE_DIR, REPO_ROOT, state_dir
 from devstack.template import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -39,7 +40,6 @@ from ops.tenants import Target
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 SERVICE_PLAN_ID = "local-plan"
 MMS_SERVICE_ID = "local-service"
@@ -54,7 +54,7 @@ LOCAL_PARAMETERS = {"AllowHttpMedia": "true"}
 @dataclass
 class StackConfig:
     template_path: Path = REPO_ROOT / "template.yaml"
-    state_dir: Path | None = REPO_ROOT / ".local"  # None: no stack.json
+    state_dir: Path | None = DEFAULT_STATE_DIR  # None: no stack.json
     api_port: int = 3000
     aws_port: int = 4566
     sinch_port: int = 4010
@@ -67,6 +67,7 @@ class StackConfig:
     access_log: bool = True
     usage_plan: bool = False  # throttle and quota per API key, from the Api's Auth.UsagePlan
     tracing: bool = True  # X-Ray for functions with Tracing: Active (needs a state_dir for its file)
+    api_key: str | None = None  # the first tenant's key value; None: a new random one each start
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StackConfig:
@@ -74,10 +75,9 @@ class StackConfig:
             value = environ.get(name)
             return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
 
-        state = environ.get("DEVSTACK_STATE_DIR")
         return cls(
             template_path=Path(environ.get("DEVSTACK_TEMPLATE", str(REPO_ROOT / "template.yaml"))),
-            state_dir=Path(state) if state else REPO_ROOT / ".local",
+            state_dir=state_dir(environ),
             api_port=int(environ.get("API_PORT", "3000")),
             aws_port=int(environ.get("AWS_PORT", "4566")),
             sinch_port=int(environ.get("SINCH_PORT", "4010")),
@@ -94,6 +94,7 @@ class StackConfig:
             access_log=flag("DEVSTACK_ACCESS_LOG", True),
             usage_plan=flag("DEVSTACK_USAGE_PLAN", False),
             tracing=flag("DEVSTACK_TRACING", True),
+            api_key=environ.get("DEVSTACK_API_KEY") or None,
         )
 
 
@@ -254,7 +255,7 @@ class LocalStack:
             apigateway=apigateway,
             dynamodb=aws.client("dynamodb", self.aws_endpoint_url, self.config.region),
         )
-        self.tenants = create_local_tenants(target)
+        self.tenants = create_local_tenants(target, first_api_key=self.config.api_key)
         self._gateway.api_keys = UsagePlanKeys(
             lambda: aws.client("apigateway", self.aws_endpoint_url, self.config.region), self.usage_plan_id
         )

@@ -91,6 +91,16 @@ class MethodThrottle:
 
 
 @dataclass(frozen=True)
+class GatewayResponse:
+    """One of an Api's ``GatewayResponses``: how API Gateway's own answer of a type is written."""
+
+    response_type: str  # INVALID_API_KEY, MISSING_AUTHENTICATION_TOKEN, DEFAULT_4XX...
+    status: int | None  # None: the type's own status
+    headers: tuple[tuple[str, str], ...]  # static values
+    templates: tuple[tuple[str, str], ...]  # (content type, body with $context variables)
+
+
+@dataclass(frozen=True)
 class ApiSpec:
     logical_id: str
     rest_api_id: str
@@ -99,6 +109,7 @@ class ApiSpec:
     binary_media_types: tuple[str, ...]
     method_throttles: tuple[MethodThrottle, ...] = ()
     access_log_format: str | None = None  # AccessLogSetting.Format, $context variables in it
+    gateway_responses: tuple[GatewayResponse, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -499,8 +510,35 @@ class Template:
                 binary_media_types=tuple(binary),
                 method_throttles=self._method_throttles(props.get("MethodSettings") or []),
                 access_log_format=access_log.get("Format"),
+                gateway_responses=self._gateway_responses(props.get("GatewayResponses") or {}),
             )
         return apis
+
+    def _gateway_responses(self, declared: Mapping[str, Any]) -> tuple[GatewayResponse, ...]:
+        responses = []
+        for response_type, response in self.resolve(dict(declared)).items():
+            parameters = response.get("ResponseParameters") or {}
+            if set(parameters) - {"Headers"}:
+                raise TemplateError(f"GatewayResponses.{response_type}: the local gateway sets headers only")
+            headers = []
+            for name, value in (parameters.get("Headers") or {}).items():
+                # Static values are quoted ('text'); others name request parameters.
+                if not (isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == "'"):
+                    raise TemplateError(
+                        f"GatewayResponses.{response_type}: header {name} must be a static 'value' here"
+                    )
+                headers.append((str(name), value[1:-1]))
+            status = response.get("StatusCode")
+            templates = response.get("ResponseTemplates") or {}
+            responses.append(
+                GatewayResponse(
+                    response_type=str(response_type),
+                    status=int(_scalar_str(status)) if status is not None else None,
+                    headers=tuple(headers),
+                    templates=tuple((str(k), str(v)) for k, v in templates.items()),
+                )
+            )
+        return tuple(responses)
 
     def _method_throttles(self, settings: list[Any]) -> tuple[MethodThrottle, ...]:
         throttles = []

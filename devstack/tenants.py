@@ -44,8 +44,19 @@ def create_usage_plan(client: APIGatewayClient, name: str) -> str:
     return str(client.create_usage_plan(name=name)["id"])
 
 
-def create_local_tenants(target: Target, names: tuple[str, ...] = LOCAL_TENANTS) -> list[LocalTenant]:
-    created: list[CreatedTenant] = [create_tenant(target, name, TenantPolicy()) for name in names]
+def create_local_tenants(
+    target: Target, names: tuple[str, ...] = LOCAL_TENANTS, *, first_api_key: str | None = None
+) -> list[LocalTenant]:
+    """The tenants, each with a new random key, but the first with `first_api_key` if given."""
+    created: list[CreatedTenant] = []
+    for name in names:
+        key_id = None
+        if first_api_key is not None and not created:
+            key = target.apigateway.create_api_key(
+                name=f"{target.key_prefix}{name}", value=first_api_key, enabled=True
+            )
+            key_id = key["id"]
+        created.append(create_tenant(target, name, TenantPolicy(), api_key_id=key_id))
     return [
         LocalTenant(c.tenant.name, c.api_key, c.tenant.tenant_id, c.tenant.callback_secret or "")
         for c in created

@@ -7,7 +7,7 @@ TenantsTable with its policy (allowed destination countries, MMS) and its callba
     python -m ops.tenants --stack sinch-gateway policy <tenant id> --countries US --no-mms
     python -m ops.tenants --stack sinch-gateway show <tenant id> --reveal
     python -m ops.tenants --stack sinch-gateway list
-    python -m ops.tenants --local list          # the stack `make run` started
+    python -m ops.tenants --local list          # the stack `make run` started (its DEVSTACK_STATE_DIR)
 
 Every command prints JSON. AWS credentials and region come from the usual places (AWS_PROFILE...).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -28,14 +29,13 @@ import boto3
 import phonenumbers
 from botocore.exceptions import ClientError
 
+from devstack.state import stack_file
 from sinch_gateway.data.tenants import tenant_from_item, tenant_to_item
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_dynamodb import DynamoDBClient
-
-LOCAL_STATE = Path(__file__).resolve().parent.parent / ".local" / "stack.json"
 
 
 class TenantError(Exception):
@@ -239,9 +239,11 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m ops.tenants", description=__doc__.split("\n\n")[0])
     where = top.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="the deployed stack's name")
-    where.add_argument("--local", action="store_true", help="the local stack (.local/stack.json)")
+    where.add_argument(
+        "--local", action="store_true", help="the local stack ($DEVSTACK_STATE_DIR, default .local)"
+    )
     top.add_argument("--region", help="AWS region of the stack (default: your configured one)")
-    top.add_argument("--state", type=Path, default=LOCAL_STATE, help=argparse.SUPPRESS)
+    top.add_argument("--state", type=Path, default=stack_file(os.environ), help=argparse.SUPPRESS)
     commands = top.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="a new tenant: API key, usage plan, policy, callback secret")
     create.add_argument("--name", required=True)

@@ -38,7 +38,7 @@ app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=api_
 def describe_api() -> None:
     """The document's metadata, set when a document is first asked for: the OpenAPI models it
     needs take ~0.4 s to import, which every cold start would pay otherwise."""
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
 
     app.configure_openapi(
         title="Sinch messaging gateway",
@@ -47,6 +47,9 @@ def describe_api() -> None:
         "Errors are application/problem+json (RFC 9457).",
         security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
         security=[{"apiKey": []}],
+        # Relative to the document (/{stage}/v1/openapi.json, or /v1/docs for Swagger UI): "Try it
+        # out" keeps the stage in the path, where "/" would drop it.
+        servers=[Server(url="..", description="this API, where its document is served")],
     )
 
 

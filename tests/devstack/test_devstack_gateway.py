@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import http.client
 import json
 import re
@@ -12,9 +13,17 @@ from typing import Any
 
 import pytest
 
-from devstack.gateway import ApiGateway, Request, RouteTable, UsagePlan, proxy_response
+from devstack.gateway import (
+    ApiGateway,
+    Request,
+    RouteTable,
+    UsagePlan,
+    forbidden,
+    proxy_response,
+    too_many_requests,
+)
 from devstack.runtime import Invocation
-from devstack.template import ApiSpec, Route, Template
+from devstack.template import ApiSpec, GatewayResponse, Route, Template
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -501,3 +510,89 @@ def test_a_format_variable_the_local_gateway_cannot_fill_is_refused() -> None:
     )
     with pytest.raises(ValueError, match=r"identity\.userAgent"):
         ApiGateway(ROUTES, {"Api": api}, api_keys={}, invoker=FakeInvoker(ok))
+
+
+# --- gateway responses --------------------------------------------------------------------------
+
+
+def custom_api(*responses: GatewayResponse) -> dict[str, ApiSpec]:
+    return {"Api": dataclasses.replace(API, gateway_responses=responses)}
+
+
+def custom(
+    response_type: str, template: str, status: int | None = None, headers: tuple[tuple[str, str], ...] = ()
+) -> GatewayResponse:
+    return GatewayResponse(response_type, status, headers, (("application/json", template),))
+
+
+def test_gateway_responses_rewrite_the_gateways_own_answers_of_their_type() -> None:
+    responses = custom_api(
+        custom("INVALID_API_KEY", '{"message": "key please", "was": $context.error.messageString}'),
+        custom(
+            "MISSING_AUTHENTICATION_TOKEN",
+            '{"type": "$context.error.responseType"}',
+            404,
+            (("X-Hint", "v1"),),
+        ),
+    )
+    gateway = ApiGateway(
+        [r for r in ROUTES if r.path != "/{proxy+}"], responses, api_keys={KEY: "id"}, invoker=FakeInvoker(ok)
+    )
+    try:
+        refused, _, _ = gateway.handle(request("POST", "/v1/messages", [("x-api-key", "wrong")]))
+        unknown, _, _ = gateway.handle(request("GET", "/nowhere", [("x-api-key", KEY)]))
+        throttled = gateway.customised(too_many_requests(), None)
+        answered, _, _ = gateway.handle(request("POST", "/v1/messages", [("x-api-key", KEY)]))
+    finally:
+        gateway.stop()
+    assert (refused.status, body_of(refused)) == (403, {"message": "key please", "was": "Forbidden"})
+    assert header(refused, "x-amzn-ErrorType") == "ForbiddenException"
+    assert (unknown.status, body_of(unknown), header(unknown, "X-Hint")) == (
+        404,
+        {"type": "MISSING_AUTHENTICATION_TOKEN"},
+        "v1",
+    )
+    assert body_of(throttled) == {"message": "Too Many Requests"}, "a type without an entry is API Gateway's"
+    assert body_of(answered) == {"ok": True}, "the function's own answers are never rewritten"
+
+
+def test_default_4xx_covers_the_4xx_types_without_an_entry() -> None:
+    gateway = ApiGateway(
+        ROUTES, custom_api(custom("DEFAULT_4XX", '{"oops": $context.error.messageString}')), api_keys={}
+    )
+    try:
+        assert body_of(gateway.customised(forbidden(), None)) == {"oops": "Forbidden"}
+        assert body_of(gateway.customised(too_many_requests(), None)) == {"oops": "Too Many Requests"}
+        assert gateway.customised(too_many_requests(), None).status == 429
+    finally:
+        gateway.stop()
+
+
+def test_a_gateway_response_variable_the_local_gateway_cannot_fill_is_refused() -> None:
+    responses = custom_api(custom("INVALID_API_KEY", '{"path": "$context.path"}'))
+    with pytest.raises(ValueError, match=r"\['path'\] in GatewayResponses\.INVALID_API_KEY"):
+        ApiGateway(ROUTES, responses, api_keys={}, invoker=FakeInvoker(ok))
+
+
+def test_the_local_gateway_answers_as_the_templates_gateway_responses_say() -> None:
+    """Each refusal names what it lacks: the body is exactly the template's, the status 403."""
+    expected = {
+        r.response_type: json.loads(dict(r.templates)["application/json"])
+        for r in Template(REPO / "template.yaml").apis()["Api"].gateway_responses
+    }
+    assert "x-api-key" in expected["INVALID_API_KEY"]["message"]
+    assert "x-api-key" in expected["MISSING_AUTHENTICATION_TOKEN"]["message"]
+    gateway = template_gateway()
+    try:
+        for key in ([], [("x-api-key", "wrong")]):
+            refused = gateway.handle(request("GET", "/v1/messages/m1", key))[0]
+            assert (refused.status, body_of(refused)) == (403, expected["INVALID_API_KEY"])
+            assert [v for k, v in refused.headers if k.lower() == "content-type"] == [
+                "application/problem+json"
+            ]
+        unknown = gateway.handle(request("PUT", "/v1/docs", [("x-api-key", KEY)]))[0]
+        assert (unknown.status, body_of(unknown)) == (403, expected["MISSING_AUTHENTICATION_TOKEN"])
+        for path in ("/v1/docs", "/v1/openapi.json"):
+            assert gateway.handle(request("GET", path))[0].status == 200, f"{path} needs no key"
+    finally:
+        gateway.stop()

@@ -170,6 +170,8 @@ def test_method_throttles_and_access_log_format(template: Template) -> None:
         ("/v1/webhooks/sinch/delivery-reports", "POST"): (100.0, 200),
         ("/v1/webhooks/sinch/mms-postbacks", "POST"): (100.0, 200),
         ("/v1/webhooks/sinch/mms-postbacks/{token}", "POST"): (100.0, 200),
+        ("/v1/docs", "GET"): (5.0, 10),
+        ("/v1/openapi.json", "GET"): (5.0, 10),
     }
     assert api.access_log_format is not None and "$context.identity.apiKeyId" in api.access_log_format
 
@@ -277,3 +279,56 @@ Resources:
         ("*", "*", 10000.0, 9),  # an unset limit is the account's
         ("/", "GET", 1.0, 2),
     ]
+
+
+def test_gateway_responses_are_read_with_static_headers(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        """
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: v1
+      GatewayResponses:
+        INVALID_API_KEY:
+          StatusCode: 401
+          ResponseParameters:
+            Headers:
+              WWW-Authenticate: "'ApiKey header=x-api-key'"
+          ResponseTemplates:
+            application/json: '{"message": "key"}'
+        DEFAULT_4XX:
+          ResponseTemplates:
+            application/json: '{"message": $context.error.messageString}'
+"""
+    )
+    invalid_key, default = Template(path).apis()["Api"].gateway_responses
+    assert (invalid_key.response_type, invalid_key.status) == ("INVALID_API_KEY", 401)
+    assert invalid_key.headers == (("WWW-Authenticate", "ApiKey header=x-api-key"),)
+    assert invalid_key.templates == (("application/json", '{"message": "key"}'),)
+    assert (default.response_type, default.status, default.headers) == ("DEFAULT_4XX", None, ())
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    ["Headers: {X-Key: method.request.header.x-api-key}", "Paths: {p: \"'x'\"}"],
+)
+def test_gateway_response_parameters_the_local_gateway_cannot_set_are_refused(
+    tmp_path: Path, parameters: str
+) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        f"""
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: v1
+      GatewayResponses:
+        INVALID_API_KEY:
+          ResponseParameters: {{{parameters}}}
+"""
+    )
+    with pytest.raises(TemplateError, match=r"GatewayResponses\.INVALID_API_KEY"):
+        Template(path).apis()

@@ -75,8 +75,9 @@ def test_an_mms_whose_media_sinch_cannot_fetch_ends_failed(local: LocalStack) ->
 def test_without_an_api_key_nothing_is_sent(local: LocalStack) -> None:
     for key in (None, "not-the-key"):
         answer = local.api("POST", "/v1/messages", SMS, key=key)
-        assert answer.status == 403
-        assert answer.body == {"message": "Forbidden"}
+        assert (answer.status, answer.headers["content-type"]) == (403, "application/problem+json")
+        assert answer.body["type"] == "/problems/api-key-required"
+        assert [e["field"] for e in answer.body["errors"]] == ["x-api-key"]
     assert local.sinch_requests() == []
 
 

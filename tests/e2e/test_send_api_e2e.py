@@ -144,18 +144,26 @@ def test_a_scheduled_message_is_cancelled_at_sinch(local: LocalStack) -> None:
     assert [r["method"] for r in local.sinch_requests()] == ["POST", "DELETE"]
 
 
-def test_the_openapi_document_and_docs_are_served_behind_the_api_key(local: LocalStack) -> None:
-    document = local.api("GET", "/v1/openapi.json")
-    docs = local.api("GET", "/v1/docs")
+def test_the_openapi_document_and_docs_open_in_a_browser_without_a_key(local: LocalStack) -> None:
+    """Swagger UI and its document need no key; the document tells its Authorize which header."""
+    document = local.api("GET", "/v1/openapi.json", key=None)
+    docs = local.api("GET", "/v1/docs", key=None)
 
     assert document.status == 200
     assert set(document.body["paths"]) >= {"/v1/messages", "/v1/messages/{id}"}
+    assert document.body["components"]["securitySchemes"]["apiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+    }
     assert docs.status == 200 and "swagger" in str(docs.body).lower()
-    assert local.api("GET", "/v1/openapi.json", key=None).status == 403
+    assert local.api("GET", "/v1/messages?clientReference=x", key=None).status == 403, (
+        "the API still needs one"
+    )
 
 
 def test_a_method_api_gateway_cannot_route_gets_its_own_403(local: LocalStack) -> None:
     answer = local.api("TRACE", "/health")
 
-    assert answer.status == 403
-    assert answer.body == {"message": "Missing Authentication Token"}
+    assert (answer.status, answer.headers["content-type"]) == (403, "application/problem+json")
+    assert answer.body["type"] == "/problems/no-such-route" and "x-api-key" in answer.body["detail"]

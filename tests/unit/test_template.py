@@ -54,10 +54,12 @@ def keyless_routes() -> set[tuple[str, str]]:
     }
 
 
-def test_api_requires_a_key_except_for_health_and_sinch_callbacks() -> None:
+def test_api_requires_a_key_except_for_health_docs_and_sinch_callbacks() -> None:
     assert RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"] is True
     assert keyless_routes() == {
         ("/health", "GET"),
+        ("/v1/docs", "GET"),  # a browser opens Swagger UI; its Authorize takes the key
+        ("/v1/openapi.json", "GET"),
         ("/v1/webhooks/sinch/delivery-reports", "POST"),
         ("/v1/webhooks/sinch/mms-postbacks", "POST"),
         ("/v1/webhooks/sinch/mms-postbacks/{token}", "POST"),
@@ -71,6 +73,19 @@ def test_every_route_without_a_key_has_a_method_throttle_from_parameters() -> No
     for setting in settings:
         for limit in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
             assert set(setting[limit]) == {"Ref"} and setting[limit]["Ref"] in TEMPLATE["Parameters"]
+
+
+def test_api_gateways_own_refusals_stay_403_and_name_the_key_header() -> None:
+    responses = RESOURCES["Api"]["Properties"]["GatewayResponses"]
+    assert set(responses) == {"INVALID_API_KEY", "MISSING_AUTHENTICATION_TOKEN"}
+    for response in responses.values():
+        assert response["StatusCode"] == 403
+        problem = json.loads(response["ResponseTemplates"]["application/json"])
+        assert "x-api-key" in problem["detail"] and "x-api-key" in problem["message"]
+        assert problem["status"] == 403 and problem["type"].startswith("/problems/")
+        assert response["ResponseParameters"]["Headers"] == {"Content-Type": "'application/problem+json'"}
+    missing = json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"])
+    assert "no such resource" in missing["message"]
 
 
 def test_access_logs_are_json_with_the_api_key_id() -> None:

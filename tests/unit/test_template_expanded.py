@@ -60,6 +60,17 @@ def test_expanded_template_has_no_lint_errors() -> None:
     assert lint_errors(EXPANDED) == []
 
 
+def test_the_api_carries_its_gateway_responses() -> None:
+    body = RESOURCES["Api"]["Properties"]["Body"]
+    responses = body["x-amazon-apigateway-gateway-responses"]
+    assert {kind: r["statusCode"] for kind, r in responses.items()} == {
+        "INVALID_API_KEY": "403",
+        "MISSING_AUTHENTICATION_TOKEN": "403",
+    }
+    for path in ("/v1/docs", "/v1/openapi.json"):
+        assert body["paths"][path]["get"].get("security", []) == [], f"{path} needs no key"
+
+
 def test_the_check_catches_a_reference_to_a_missing_resource() -> None:
     broken = (ROOT / "template.yaml").read_text().replace("${ApiAccessLogGroup}", "${ApiAccessLogGroop}", 1)
     assert lint_errors(expand(broken)), "a dangling reference must be reported"
