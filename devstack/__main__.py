@@ -36,6 +36,7 @@ def banner(state: dict[str, Any], stack_json: str | None) -> str:
         "",
         "Local stack ready",
         f"  API            {api}",
+        f"  web composer   {api}/",
         f"  API key        {key}",
         f"  AWS (moto)     {state['aws_endpoint_url']}  region {state['region']}",
         f"  Sinch sim      {sim}  (requests: {sim}/_sim/requests)",
