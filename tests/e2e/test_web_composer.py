@@ -235,7 +235,8 @@ HOSTILE = '<img src="data:," onerror="window.pwned = 1"><b>bold</b>'
 
 
 def test_html_from_the_user_or_the_server_is_shown_as_text(composer: Composer, local: LocalStack) -> None:
-    """A media URL and the server's words are text: whatever they hold never becomes markup."""
+    """A media URL and the server's words are text: whatever they hold never becomes markup.
+    Each answer is held back to see Send disabled until it comes."""
     api = local.api_url + "/v1/messages"
     problems = [
         Problem(
@@ -261,23 +262,33 @@ def test_html_from_the_user_or_the_server_is_shown_as_text(composer: Composer, l
     answers = [(p.status, as_json(p)) for p in problems]
     answers.append((202, as_json(MessageAccepted.model_validate(accepted))))
 
+    held: list[Route] = []  # a POST waits here until the test answers it
+
     def fake_api(route: Route) -> None:
         if route.request.method == "POST":
-            status, body = answers.pop(0)
+            held.append(route)
         else:
-            status, body = 200, as_json(failed)
-        route.fulfill(status=status, json=body)
+            route.fulfill(status=200, json=as_json(failed))
 
     composer.page.route(f"{api}**", fake_api)
     page = composer.open()
     composer.fill(to=TO, text="Hi", Media_URL=f"https://example.com/{HOSTILE}")
     send = page.get_by_role("button", name="Send")
 
-    send.click()
+    def answer_the_send() -> None:
+        send.click()
+        # While the API has not answered: one send at a time, and the status region says so.
+        expect(send).to_be_disabled()
+        expect(page.get_by_role("status")).to_contain_text("Sending")
+        status, body = answers.pop(0)
+        held.pop().fulfill(status=status, json=body)
+        expect(send).to_be_enabled()
+
+    answer_the_send()
     expect(page.locator("#media-url-error")).to_contain_text(f"{HOSTILE} could not be fetched")
-    send.click()
+    answer_the_send()
     expect(page.get_by_role("status")).to_contain_text(f"Broken {HOSTILE}: {HOSTILE}")
-    send.click()
+    answer_the_send()
     expect_status(page, "failed")
     expect(page.locator("#status-reason")).to_contain_text(HOSTILE)
     expect(page.locator("#events")).to_contain_text(HOSTILE)
