@@ -344,3 +344,34 @@ def test_the_pages_segment_counter_agrees_with_the_server(composer: Composer, lo
     expected = [dataclasses.asdict(count_segments(text)) for text in texts]
     assert [(t, c) for t, c, e in zip(texts, counted, expected, strict=True) if c != e] == []
     assert composer.console_errors() == []
+
+
+def test_slides_go_through_the_mms_json_api(composer: Composer, local: LocalStack) -> None:
+    page = composer.open()
+    composer.fill(to=TO)
+    page.get_by_text("Slides (rich MMS").click()
+    add = page.get_by_role("button", name="Add slide")
+    add.click()
+    page.get_by_label("Slide 1 text", exact=True).fill("Spring is here")
+    add.click()
+    page.get_by_label("Slide 2 text", exact=True).fill("Half price")
+    page.get_by_label("Slide 2 media link", exact=True).fill(f"{local.sinch_url}/_sim/media/sample.jpg")
+    expect(page.get_by_label("Message", exact=True)).to_be_hidden()  # slides replace text and media
+    page.get_by_label("Subject", exact=True).fill("Spring sale")
+    page.get_by_label("Fallback SMS text", exact=True).fill("Our spring sale is on")
+
+    page.get_by_role("button", name="Send").click()
+
+    status = page.get_by_role("status")
+    expect(status).to_contain_text("MMS through Sinch's MMS JSON API")
+    (request,) = [r for r in local.sim("GET", "/_sim/requests") if r["path"].startswith("/ep/v2")]
+    body = request["body"]
+    expect(status).to_contain_text(body["client-reference"])
+    assert (body["message-subject"], body["fallback-sms-text"]) == ("Spring sale", "Our spring sale is on")
+    assert [(s.get("message-text"), sorted(s)) for s in body["slide"]] == [
+        ("Spring is here", ["message-text"]),
+        ("Half price", ["image", "message-text"]),
+    ]
+    expect_status(page, "delivered")
+    composer.screenshot("slides-delivered")
+    assert composer.console_errors() == []
