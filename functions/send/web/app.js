@@ -198,9 +198,9 @@ function updateNumberHint() {
     message = "E.164 numbers have up to 15 digits after the +, the first not 0.";
     state = "warn";
   } else {
-    // Only the shape: whether the number exists in its country is the server's to say on Send.
+    // Only the shape, so not shown as a success: whether the number exists in its country is
+    // the server's to say on Send.
     message = `E.164 shape: ${digits}.`;
-    state = "ok";
   }
   hint.textContent = message;
   hint.dataset.state = state;
