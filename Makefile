@@ -14,7 +14,11 @@ LOCKS := $(DEV_LOCK) $(LAYER_LOCK) requirements/sam.txt requirements/audit.txt
 # lock's hashes. uv is itself pinned in the dev lock, from which pip installs it first.
 UV_SYNC := $(VENV)/bin/uv pip sync --quiet --system-certs --require-hashes
 
-.PHONY: install run test lint typecheck cfn-lint bench fault-suite openapi lock audit deploy clean
+# The web composer's tests drive Debian's chromium (Playwright's own browser download is not
+# reachable from CI). CI runs as root; elsewhere sudo installs it, if there is a sudo.
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: install browser run test lint typecheck cfn-lint bench fault-suite openapi lock audit deploy clean
 
 install: $(STAMP)
 
@@ -50,8 +54,17 @@ typecheck: install
 cfn-lint: install
 	$(VENV)/bin/cfn-lint template.yaml
 
+browser:
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "$(CHROMIUM) is missing and there is no apt-get: install Debian's chromium package" >&2; exit 1; \
+	elif [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null; then sudo="sudo"; \
+	else echo "$(CHROMIUM) is missing: as root, run apt-get update && apt-get install -y chromium" >&2; exit 1; fi; \
+	$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+
 # pytest exits 5 when it collected no tests: for us that is a broken suite, never a pass.
-test: install lint typecheck cfn-lint
+test: install browser lint typecheck cfn-lint
 	@$(PY) -m pytest -n 2 -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
 	exit $$rc

@@ -166,6 +166,7 @@ def banner(state: dict[str, Any], stack_json: str | None) -> str:
         "",
         "Local stack ready",
         f"  API            {api}  (Swagger UI: {api}/v1/docs)",
+        f"  web composer   {api}/",
         f"  API key        {key}",
         f"  AWS (moto)     {state['aws_endpoint_url']}  region {state['region']}",
         f"  Sinch sim      {sim}  (requests: {sim}/_sim/requests)",

@@ -1,4 +1,4 @@
-"""SendFunction: the public messages API under /v1, and /health."""
+"""SendFunction: the public messages API under /v1, /health, and the web composer at /."""
 
 from functools import lru_cache
 from pathlib import Path
@@ -212,6 +212,51 @@ def api_docs() -> Response[str]:
 )
 def health() -> Health:
     return Health()
+
+
+# The web composer (functions/send/web/): a page that calls this API like any client. It needs no
+# key to be served; it sends what the user types with the key the user types.
+WEB_DIR = Path(__file__).parent / "web"
+WEB_ASSETS = {
+    "app.js": "text/javascript; charset=utf-8",
+    "segments.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+WEB_HEADERS = {
+    # Scripts and styles from this origin only, none inline; the page talks to this API only.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cache-Control": "no-cache",
+}
+
+
+@lru_cache(maxsize=len(WEB_ASSETS) + 1)
+def web_file(name: str) -> str:
+    return (WEB_DIR / name).read_text(encoding="utf-8")
+
+
+@app.get("/", summary="The web composer (no API key needed for the page)", include_in_schema=False)
+def web_page() -> Response[str]:
+    # The page's links are relative to its folder: https://.../prod must become https://.../prod/
+    # (requestContext.path is the path as the browser sent it, stage or base path included).
+    sent_path = app.current_event.raw_event.get("requestContext", {}).get("path") or "/"
+    if not sent_path.endswith("/"):
+        location = sent_path.rsplit("/", 1)[-1] + "/"
+        return Response(302, "text/plain", "", headers={**WEB_HEADERS, "Location": location})
+    return Response(200, "text/html; charset=utf-8", web_file("index.html"), headers=WEB_HEADERS)
+
+
+@app.get("/web/<asset>", summary="The web composer's scripts and styles", include_in_schema=False)
+def web_asset(asset: str) -> Response[str]:
+    if asset not in WEB_ASSETS:
+        path = app.current_event.path
+        return api_problems.problem(404, "/problems/no-such-route", "Not Found", f"No route for GET {path}.")
+    return Response(200, WEB_ASSETS[asset], web_file(asset), headers=WEB_HEADERS)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -167,6 +167,8 @@ def test_method_throttles_and_access_log_format(template: Template) -> None:
     }
     assert throttles == {
         ("/health", "GET"): (2.5, 3),
+        ("/", "GET"): (10.0, 40),
+        ("/web/{asset}", "GET"): (10.0, 40),
         ("/v1/webhooks/sinch/delivery-reports", "POST"): (100.0, 200),
         ("/v1/webhooks/sinch/mms-postbacks", "POST"): (100.0, 200),
         ("/v1/webhooks/sinch/mms-postbacks/{token}", "POST"): (100.0, 200),

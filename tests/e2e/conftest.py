@@ -14,8 +14,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, sync_playwright
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-output" / "web"
+# Debian's chromium (`make browser`): Playwright's own browser download is not reachable here.
+CHROMIUM = pathlib.Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # Every other host fails to resolve (the rule covers IP literals too, hence the exclusion):
+    # the browser reaches 127.0.0.1 only, like the tests.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
 FINAL = {"delivered", "failed", "expired", "rejected", "cancelled", "aborted", "deleted"}
 
 
@@ -147,3 +162,81 @@ def local(stack: LocalStack) -> LocalStack:
     """The stack with the simulator's memory and faults cleared for this test."""
     stack.sim("POST", "/_sim/reset")
     return stack
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Headless Debian chromium, driven by Playwright, once per session."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium (as root)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Composer:
+    """The web composer in a fresh browser tab, with what its console said."""
+
+    def __init__(self, page: Page, stack: LocalStack) -> None:
+        self.page = page
+        self.stack = stack
+        self.console: list[ConsoleMessage] = []
+        self.page_errors: list[Error] = []
+        self.urls: list[str] = []  # every URL the page asked for
+        # Playwright wraps a handler as a Python function: a builtin such as list.append fails.
+        page.on("console", lambda message: self.console.append(message))  # noqa: PLW0108
+        page.on("pageerror", lambda error: self.page_errors.append(error))  # noqa: PLW0108
+        page.on("request", lambda request: self.urls.append(request.url))
+
+    def open(self, url: str | None = None) -> Page:
+        # The session's first page may wait for a cold function on a busy machine.
+        self.page.goto(url or self.stack.api_url + "/", timeout=60_000)
+        return self.page
+
+    def fill(self, *, key: str | None = "valid", to: str = "", text: str = "", **labelled: str) -> None:
+        """Type into the fields by their labels; `key` "valid" is the first tenant's key."""
+        page = self.page
+        if key is not None:
+            page.get_by_label("API key").fill(self.stack.config["api_key"] if key == "valid" else key)
+        page.get_by_label("To").fill(to)
+        page.get_by_label("Message").fill(text)
+        for label, value in labelled.items():
+            page.get_by_label(label.replace("_", " ")).fill(value)
+
+    def console_errors(self, *expected_statuses: int, api: str | None = None) -> list[str]:
+        """Errors the page logged or threw. The browser's own line for an API answer the test
+        provoked (a 422, a 403) is expected; any other failed load is an error."""
+        api = api or self.stack.api_url + "/v1/messages"
+        errors = [f"pageerror: {e}" for e in self.page_errors]
+        for message in self.console:
+            if message.type not in ("error", "warning"):
+                continue
+            answered = "Failed to load resource: the server responded with a status of"
+            provoked = message.location.get("url") == api and any(
+                message.text.startswith(f"{answered} {s} ") for s in expected_statuses
+            )
+            if not provoked:
+                errors.append(f"{message.type}: {message.text} ({message.location.get('url')})")
+        return errors
+
+    def screenshot(self, name: str) -> pathlib.Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=path, full_page=True)
+        print(f"screenshot: {path}")
+        return path
+
+
+@pytest.fixture
+def composer(browser: Browser, local: LocalStack) -> Iterator[Composer]:
+    """A new browser context (its own session storage and cookies) on the stack's page."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+    context.set_default_timeout(15_000)
+    composer = Composer(context.new_page(), local)
+    try:
+        yield composer
+    finally:
+        # A poll may still be in a test's route handler: let it go quietly with the page.
+        composer.page.unroute_all(behavior="ignoreErrors")
+        context.close()

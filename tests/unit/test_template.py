@@ -54,12 +54,14 @@ def keyless_routes() -> set[tuple[str, str]]:
     }
 
 
-def test_api_requires_a_key_except_for_health_docs_and_sinch_callbacks() -> None:
+def test_api_requires_a_key_except_for_health_docs_the_web_page_and_sinch_callbacks() -> None:
     assert RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"] is True
     assert keyless_routes() == {
         ("/health", "GET"),
         ("/v1/docs", "GET"),  # a browser opens Swagger UI; its Authorize takes the key
         ("/v1/openapi.json", "GET"),
+        ("/", "GET"),
+        ("/web/{asset}", "GET"),
         ("/v1/webhooks/sinch/delivery-reports", "POST"),
         ("/v1/webhooks/sinch/mms-postbacks", "POST"),
         ("/v1/webhooks/sinch/mms-postbacks/{token}", "POST"),
@@ -68,7 +70,8 @@ def test_api_requires_a_key_except_for_health_docs_and_sinch_callbacks() -> None
 
 def test_every_route_without_a_key_has_a_method_throttle_from_parameters() -> None:
     settings = RESOURCES["Api"]["Properties"]["MethodSettings"]
-    throttled = {(m["ResourcePath"].replace("~1", "/")[1:], m["HttpMethod"]) for m in settings}
+    # /~1a~1b is /a/b (the leading / is a separator); the root is / itself.
+    throttled = {(m["ResourcePath"][1:].replace("~1", "/") or "/", m["HttpMethod"]) for m in settings}
     assert keyless_routes() <= throttled
     for setting in settings:
         for limit in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
