@@ -82,9 +82,13 @@ provided = pyproject["tool"]["sinch-gateway"]["lambda-runtime-provides"]
 print("\n".join(d for d in pyproject["project"]["dependencies"] if Requirement(d).name not in provided))
 endef
 export LAYER_INPUT
+# What Lambda provides is left out of the layer's resolution, with whatever only it needs.
+LAYER_EXCLUDES = $(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["sinch-gateway"]["lambda-runtime-provides"]))'
+
 lock: install
 	$(UV_COMPILE) pyproject.toml --extra dev -o $(DEV_LOCK)
-	$(PY) -c "$$LAYER_INPUT" | $(UV_COMPILE) - --constraint $(DEV_LOCK) --only-binary :all: -o $(LAYER_LOCK)
+	$(PY) -c "$$LAYER_INPUT" | $(UV_COMPILE) - --constraint $(DEV_LOCK) --excludes <($(LAYER_EXCLUDES)) \
+	  --only-binary :all: -o $(LAYER_LOCK)
 	$(UV_COMPILE) --group pyproject.toml:sam -o requirements/sam.txt
 	$(UV_COMPILE) --group pyproject.toml:audit -o requirements/audit.txt
 
