@@ -51,7 +51,7 @@ cfn-lint: install
 	$(VENV)/bin/cfn-lint template.yaml
 
 # pytest exits 5 when it collected no tests: for us that is a broken suite, never a pass.
-test: install lint typecheck cfn-lint
+test: install lint typecheck cfn-lint .venv-sam/.installed
 	@$(PY) -m pytest -n 2 -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
 	exit $$rc
