@@ -208,6 +208,7 @@ class ReportIntake:
         result = advanced.transition
         if advanced.final is not None:
             final_status(advanced.final.status, advanced.final.tenant_id, advanced.final.created_at)
+            log["tenant_id"] = advanced.final.tenant_id  # what the runbook's queries group by
         if result is Transition.STALE:
             # The status write is conditional, so it cannot also append when its condition fails
             # (DynamoDB has no per-clause condition): a second write keeps the report as an event.
@@ -218,5 +219,8 @@ class ReportIntake:
             logger.warning("report for a message we do not have", extra=log)
             self._unmatched.keep(report.sinch_id, raw, "unknown_message")
             return "unknown_message"
-        logger.info("delivery report applied", extra={**log, "status": report.status, "result": result.value})
+        logger.info(
+            "delivery report applied",
+            extra={**log, "status": report.status, "code": report.code, "result": result.value},
+        )
         return "moved" if result is Transition.MOVED else "stale"
