@@ -11,8 +11,11 @@ DEV_LOCK := requirements/dev.txt
 LAYER_LOCK := layers/messaging/requirements.txt
 LOCKS := $(DEV_LOCK) $(LAYER_LOCK) requirements/sam.txt requirements/audit.txt
 # Installs exactly what a lock names (and removes anything else), every file checked against the
-# lock's hashes. uv is itself pinned in the dev lock, from which pip installs it first.
-UV_SYNC := $(VENV)/bin/uv pip sync --quiet --system-certs --require-hashes
+# lock's hashes. uv is itself pinned in the dev lock, from which pip installs it first. Compiled
+# to bytecode at install: where PYTHONDONTWRITEBYTECODE is set (as on the team's machines) a venv
+# would otherwise compile every module again in every process, twice as slow to import, and the
+# local stack's functions then overrun their init timeout under load.
+UV_SYNC := $(VENV)/bin/uv pip sync --quiet --system-certs --require-hashes --compile-bytecode
 
 # The web composer's tests drive Debian's chromium (Playwright's own browser download is not
 # reachable from CI). CI runs as root; elsewhere sudo installs it, if there is a sudo.
@@ -64,7 +67,7 @@ browser:
 	$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 # pytest exits 5 when it collected no tests: for us that is a broken suite, never a pass.
-test: install browser lint typecheck cfn-lint
+test: install browser lint typecheck cfn-lint .venv-sam/.installed
 	@$(PY) -m pytest -n 2 -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
 	exit $$rc
@@ -95,9 +98,13 @@ provided = pyproject["tool"]["sinch-gateway"]["lambda-runtime-provides"]
 print("\n".join(d for d in pyproject["project"]["dependencies"] if Requirement(d).name not in provided))
 endef
 export LAYER_INPUT
+# What Lambda provides is left out of the layer's resolution, with whatever only it needs.
+LAYER_EXCLUDES = $(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["sinch-gateway"]["lambda-runtime-provides"]))'
+
 lock: install
 	$(UV_COMPILE) pyproject.toml --extra dev -o $(DEV_LOCK)
-	$(PY) -c "$$LAYER_INPUT" | $(UV_COMPILE) - --constraint $(DEV_LOCK) --only-binary :all: -o $(LAYER_LOCK)
+	$(PY) -c "$$LAYER_INPUT" | $(UV_COMPILE) - --constraint $(DEV_LOCK) --excludes <($(LAYER_EXCLUDES)) \
+	  --only-binary :all: -o $(LAYER_LOCK)
 	$(UV_COMPILE) --group pyproject.toml:sam -o requirements/sam.txt
 	$(UV_COMPILE) --group pyproject.toml:audit -o requirements/audit.txt
 

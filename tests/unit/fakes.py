@@ -22,7 +22,7 @@ from sinch_gateway import config
 from sinch_gateway.config import RetrySettings
 from sinch_gateway.data.messages import MAX_EVENTS
 from sinch_gateway.domain.content import Api
-from sinch_gateway.domain.message import MessageRecord, StatusEvent, utcnow
+from sinch_gateway.domain.message import Advanced, MessageRecord, StatusEvent, utcnow
 from sinch_gateway.domain.outcomes import (
     CallOutcome,
     DryRunOutcome,
@@ -131,22 +131,22 @@ class FakeMessageStore:
         **fields: Any,
     ) -> Transition:
         event = StatusEvent(status=status, at=at or utcnow(), code=code, detail=detail)
-        return self.advance(message_id, event, clear=clear, **fields)
+        return self.advance(message_id, event, clear=clear, **fields).transition
 
     def advance(
         self, message_id: str, event: StatusEvent, *, clear: tuple[str, ...] = (), **fields: Any
-    ) -> Transition:
+    ) -> Advanced:
         unknown = (set(fields) | set(clear)) - _ATTRIBUTES
         if unknown:
             # DynamoDB would store a misspelt attribute and no read would ever see it.
             raise KeyError(f"not an attribute of a stored message: {sorted(unknown)}")
         item = self._items.get(message_id)
         if item is None:
-            return Transition.MISSING
+            return Advanced(Transition.MISSING)
         current = Status(item["status"])
         repeatable = event.status in SENDABLE_STATUSES
         if not (current.rank <= event.status.rank if repeatable else current.rank < event.status.rank):
-            return Transition.STALE
+            return Advanced(Transition.STALE)
         kept = {k: v for k, v in item.items() if k not in clear}
         updated = {
             **kept,
@@ -156,9 +156,10 @@ class FakeMessageStore:
             "events": [*item["events"], event.model_dump(mode="json")],
         }
         # Through the model, as a read would: a value that cannot be stored fails here too.
-        self._items[message_id] = MessageRecord.model_validate(updated).model_dump(mode="json")
+        record = MessageRecord.model_validate(updated)
+        self._items[message_id] = record.model_dump(mode="json")
         self._leases.pop(message_id, None)
-        return Transition.MOVED
+        return Advanced(Transition.MOVED, record if record.status.is_final else None)
 
     def append_event(self, message_id: str, event: StatusEvent) -> bool:
         item = self._items.get(message_id)

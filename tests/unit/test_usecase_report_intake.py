@@ -15,9 +15,9 @@ from botocore.exceptions import ClientError
 from sinch_gateway.data.messages import MAX_EVENTS
 from sinch_gateway.domain.content import Channel, MmsSlidesContent, Slide, SmsContent
 from sinch_gateway.domain.errors import Unauthenticated
-from sinch_gateway.domain.message import MessageRecord, StatusEvent
+from sinch_gateway.domain.message import Advanced, MessageRecord, StatusEvent
 from sinch_gateway.domain.reports import StatusReport
-from sinch_gateway.domain.status import Status, Transition
+from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.webhook_auth import signature
 from sinch_gateway.usecases.report_intake import InvalidReport, ReportIntake
@@ -333,7 +333,7 @@ def test_a_malformed_report_is_invalid_and_keeps_no_nonce(reports: Reports) -> N
 
 
 def unavailable(store: FakeMessageStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    def advance(*_: object, **__: object) -> Transition:
+    def advance(*_: object, **__: object) -> Advanced:
         raise RuntimeError("DynamoDB is having a bad day")
 
     monkeypatch.setattr(store, "advance", advance)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from sinch_gateway.domain.message import MessageRecord, StatusEvent, utcnow
+from sinch_gateway.domain.message import Advanced, MessageRecord, StatusEvent, utcnow
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 
 if TYPE_CHECKING:
@@ -181,19 +181,20 @@ class MessageRepository:
     ) -> Transition:
         """Move the message to `status` if that is forward (see `advance`)."""
         event = StatusEvent(status=status, at=at or utcnow(), code=code, detail=detail)
-        return self.advance(message_id, event, clear=clear, **fields)
+        return self.advance(message_id, event, clear=clear, **fields).transition
 
     def advance(
         self, message_id: str, event: StatusEvent, *, clear: tuple[str, ...] = (), **fields: Any
-    ) -> Transition:
+    ) -> Advanced:
         """Move the message to `event.status` if that is forward, and record the event; set
         `fields` and remove the attributes named in `clear`.
 
         A retry may repeat `retrying`; any other status must rank strictly higher. Setting a
-        status also ends a sender's lease. One conditional write.
+        status also ends a sender's lease. One conditional write, which also returns the message
+        when it made it final.
         """
         if not is_message_id(message_id):
-            return Transition.MISSING
+            return Advanced(Transition.MISSING)
         status, now = event.status, utcnow()
         updates = {
             "status": status.value,
@@ -208,7 +209,7 @@ class MessageRepository:
         names.update({f"#r{i}": name for i, name in enumerate(clear)})
         removed = ", ".join(["leaseUntil", *(f"#r{i}" for i in range(len(clear)))])
         try:
-            self._db.update_item(
+            answer = self._db.update_item(
                 TableName=self._table,
                 Key={"id": {"S": message_id}},
                 UpdateExpression=f"SET {set_clause}, events = list_append(events, :event) REMOVE {removed}",
@@ -221,6 +222,7 @@ class MessageRepository:
                         ":event": [event.model_dump(mode="json", exclude_none=True)],
                     }
                 ),
+                ReturnValues="ALL_NEW" if status.is_final else "NONE",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
@@ -228,9 +230,10 @@ class MessageRepository:
                 # Only messages have a statusRank: any other item is no message of ours.
                 old = exc.response.get("Item")
                 is_message = isinstance(old, dict) and "statusRank" in old
-                return Transition.STALE if is_message else Transition.MISSING
+                return Advanced(Transition.STALE if is_message else Transition.MISSING)
             raise
-        return Transition.MOVED
+        item = answer.get("Attributes")
+        return Advanced(Transition.MOVED, MessageRecord.model_validate(from_item(item)) if item else None)
 
     def append_event(self, message_id: str, event: StatusEvent) -> bool:
         """Add an event that changes nothing else (not even updatedAt, which dates the status).

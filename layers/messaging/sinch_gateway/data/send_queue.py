@@ -7,6 +7,9 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
@@ -16,6 +19,8 @@ SQS_MAX_DELAY_S = 900
 # of circling for ever (or, at infinity, failing every time).
 MAX_WAIT_S = 24 * 60 * 60
 RETRY_KIND = "retry"
+
+metrics = Metrics()
 
 
 def bounded_wait(seconds: float) -> float:
@@ -50,3 +55,4 @@ class SendQueue:
         if message_id:
             attributes["messageId"] = {"DataType": "String", "StringValue": message_id}
         self._sqs.send_message(QueueUrl=self._dead_letter_url, MessageBody=body, MessageAttributes=attributes)
+        metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 from pydantic.alias_generators import to_camel
 
 from sinch_gateway.domain.content import Api, Channel, MessageContent, api_of, channel_of
-from sinch_gateway.domain.status import Status
+from sinch_gateway.domain.status import Status, Transition
 
 
 def utcnow() -> datetime:
@@ -85,3 +86,12 @@ class MessageRecord(_Stored):
 
     def expire_after(self, days: int) -> MessageRecord:
         return self.model_copy(update={"ttl": int((self.created_at + timedelta(days=days)).timestamp())})
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """What a status write did; the message as it now stands when that write made it final
+    (whose tenant and age the final-status metrics need)."""
+
+    transition: Transition
+    final: MessageRecord | None = None

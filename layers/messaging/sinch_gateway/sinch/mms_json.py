@@ -33,6 +33,7 @@ from sinch_gateway.domain.outcomes import (
     SendOutcome,
     Transient,
 )
+from sinch_gateway.measures import timed_sinch_call
 from sinch_gateway.sinch.credentials import CredentialStore, SecretInvalid, SinchCredentials
 from sinch_gateway.sinch.xms import MAX_ERROR_TEXT_CHARS, sinch_id
 
@@ -201,18 +202,22 @@ class MmsJsonChannel:
 
     def _once(self, credentials: SinchCredentials, body: dict[str, Any]) -> SendOutcome:
         assert credentials.mms_api_key is not None
+        api_key = credentials.mms_api_key.get_secret_value()
         try:
-            response = self._http.request(
-                "POST",
-                credentials.mms_url,
-                body=json.dumps(body).encode(),
-                headers={
-                    "x-api-key": credentials.mms_api_key.get_secret_value(),
-                    "Content-Type": "application/json; charset=utf-8",
-                    "Accept": "application/json",
-                },
-                timeout=self._timeout,
-                retries=False,
+            response = timed_sinch_call(
+                self.api,
+                lambda: self._http.request(
+                    "POST",
+                    credentials.mms_url,
+                    body=json.dumps(body).encode(),
+                    headers={
+                        "x-api-key": api_key,
+                        "Content-Type": "application/json; charset=utf-8",
+                        "Accept": "application/json",
+                    },
+                    timeout=self._timeout,
+                    retries=False,
+                ),
             )
         except (ConnectTimeoutError, NewConnectionError) as exc:
             return Transient(f"connect_error: {type(exc).__name__}")  # it never reached Sinch

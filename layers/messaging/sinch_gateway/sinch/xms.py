@@ -32,6 +32,7 @@ from sinch_gateway.domain.outcomes import (
     SendOutcome,
     Transient,
 )
+from sinch_gateway.measures import timed_sinch_call
 from sinch_gateway.sinch.credentials import CredentialStore, SecretInvalid
 from sinch_gateway.sinch.tokens import BearerTokens, TokenFailure
 
@@ -236,17 +237,20 @@ class XmsChannel:
     ) -> CallOutcome:
         url = f"{base_url}{path}" + (f"?{urlencode(query)}" if query else "")
         try:
-            response = self._http.request(
-                method,
-                url,
-                body=json.dumps(body).encode() if body is not None else None,
-                headers={
-                    "Authorization": f"Bearer {bearer}",
-                    "Content-Type": "application/json",
-                    "Accept": "application/json",
-                },
-                timeout=self._timeout,
-                retries=False,
+            response = timed_sinch_call(
+                self.api,
+                lambda: self._http.request(
+                    method,
+                    url,
+                    body=json.dumps(body).encode() if body is not None else None,
+                    headers={
+                        "Authorization": f"Bearer {bearer}",
+                        "Content-Type": "application/json",
+                        "Accept": "application/json",
+                    },
+                    timeout=self._timeout,
+                    retries=False,
+                ),
             )
         except (ConnectTimeoutError, NewConnectionError) as exc:
             # The request never reached Sinch.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from sinch_gateway.domain.content import Api
-from sinch_gateway.domain.message import MessageRecord, StatusEvent
+from sinch_gateway.domain.message import Advanced, MessageRecord, StatusEvent
 from sinch_gateway.domain.outcomes import (
     CallOutcome,
     DryRunOutcome,
@@ -68,7 +68,7 @@ class MessageStore(Protocol):
 
     def advance(
         self, message_id: str, event: StatusEvent, *, clear: tuple[str, ...] = (), **fields: Any
-    ) -> Transition: ...
+    ) -> Advanced: ...
 
     def append_event(self, message_id: str, event: StatusEvent) -> bool: ...
 

@@ -26,6 +26,7 @@ from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaCon
 from sinch_gateway.domain.errors import Conflict, InvalidRequest, MessageNotFound
 from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
+from sinch_gateway.measures import final_status
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, TenantStore
 from sinch_gateway.usecases.sending import MessageSender
@@ -195,7 +196,8 @@ class QueueIntake:
         record.events.append(
             StatusEvent(status=Status.REJECTED, at=record.created_at, detail=record.error_text)
         )
-        self._repo.create_final(record)
+        if self._repo.create_final(record):
+            final_status(Status.REJECTED, tenant_id, accepted_at=None)  # refused on arrival
         self._queue.dead_letter(body, f"{code}: {reason}", message_id)
         metrics.add_metric(name="QueuedRequestsRejected", unit=MetricUnit.Count, value=1)
         logger.warning(

@@ -4,7 +4,8 @@ replays, then move each message's status forward, keeping every report."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
@@ -17,6 +18,7 @@ from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Transition
 from sinch_gateway.domain.templates import TemplateReport, TemplateStatus
 from sinch_gateway.domain.webhook_auth import Nonce, authenticate, authenticate_postback
+from sinch_gateway.measures import final_status
 from sinch_gateway.sinch.credentials import WebhookSecrets
 from sinch_gateway.sinch.mms_postbacks import parse_postback
 from sinch_gateway.sinch.xms_reports import parse_delivery_report
@@ -27,6 +29,16 @@ metrics = Metrics()
 
 Result = Literal["moved", "stale", "unknown_message", "unknown_status"]
 Report = TypeVar("Report", StatusReport, StatusReport | TemplateReport)
+
+
+@contextmanager
+def counted_refusals() -> Iterator[None]:
+    """Count a callback refused for its proof: a wave of them is a rotated secret or a prober."""
+    try:
+        yield
+    except Unauthenticated:
+        metrics.add_metric(name="WebhookAuthFailures", unit=MetricUnit.Count, value=1)
+        raise
 
 
 class InvalidReport(GatewayError):
@@ -92,14 +104,15 @@ class ReportIntake:
         """A signed (or Basic-authenticated) XMS delivery report. Raises Unauthenticated (401,
         nothing written) or InvalidReport (400); anything else raised is a 5xx, which Sinch retries."""
         secrets = self._secrets.get()
-        verified = authenticate(
-            raw,
-            headers,
-            hmac_secret=secrets.webhook_hmac_secret,
-            basic_credentials=secrets.webhook_basic_credentials,
-            now=self._clock(),
-            tolerance_s=self._tolerance_s,
-        )
+        with counted_refusals():
+            verified = authenticate(
+                raw,
+                headers,
+                hmac_secret=secrets.webhook_hmac_secret,
+                basic_credentials=secrets.webhook_basic_credentials,
+                now=self._clock(),
+                tolerance_s=self._tolerance_s,
+            )
         report = self._read(raw, parse_delivery_report)
         # After reading: a report refused as malformed leaves no trace, not even its nonce.
         if verified.nonce is not None and not self._nonces.claim(verified.nonce):
@@ -118,14 +131,15 @@ class ReportIntake:
         """An MMS JSON API postback: kept raw, then applied to its message or template. Raises
         Unauthenticated (401, nothing written) or InvalidReport (400)."""
         secrets = self._secrets.get()
-        authenticate_postback(
-            headers,
-            path_token=path_token,
-            source_ip=source_ip,
-            basic_credentials=secrets.postback_basic_credentials,
-            token=secrets.postback_path_token,
-            sources=secrets.postback_sources,
-        )
+        with counted_refusals():
+            authenticate_postback(
+                headers,
+                path_token=path_token,
+                source_ip=source_ip,
+                basic_credentials=secrets.postback_basic_credentials,
+                token=secrets.postback_path_token,
+                sources=secrets.postback_sources,
+            )
         report = self._read(raw, parse_postback)
         key = report.sinch_id if isinstance(report, StatusReport) else (report.tracking_id or "template")
         self._unmatched.keep(key, raw, "received", kind="postback")
@@ -190,7 +204,11 @@ class ReportIntake:
             status=report.status, at=report.at, code=report.code, operator_at=report.operator_at
         )
         fields: dict[str, Any] = {"deliveredAs": report.delivered_as.value} if report.delivered_as else {}
-        result = self._messages.advance(report.reference, event, **fields)
+        advanced = self._messages.advance(report.reference, event, **fields)
+        result = advanced.transition
+        if advanced.final is not None:
+            final_status(advanced.final.status, advanced.final.tenant_id, advanced.final.created_at)
+            log["tenant_id"] = advanced.final.tenant_id  # what the runbook's queries group by
         if result is Transition.STALE:
             # The status write is conditional, so it cannot also append when its condition fails
             # (DynamoDB has no per-clause condition): a second write keeps the report as an event.
@@ -201,5 +219,8 @@ class ReportIntake:
             logger.warning("report for a message we do not have", extra=log)
             self._unmatched.keep(report.sinch_id, raw, "unknown_message")
             return "unknown_message"
-        logger.info("delivery report applied", extra={**log, "status": report.status, "result": result.value})
+        logger.info(
+            "delivery report applied",
+            extra={**log, "status": report.status, "code": report.code, "result": result.value},
+        )
         return "moved" if result is Transition.MOVED else "stale"

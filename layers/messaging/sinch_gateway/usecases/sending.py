@@ -38,6 +38,7 @@ from sinch_gateway.domain.phone import mask
 from sinch_gateway.domain.retry_policy import next_delay
 from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
+from sinch_gateway.measures import final_status, message_accepted
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SinchChannel
 
 logger = Logger(child=True)
@@ -97,7 +98,9 @@ class MessageSender:
                 "to": mask(record.to),
             },
         )
-        metrics.add_metric(name="MessagesAccepted", unit=MetricUnit.Count, value=1)
+        message_accepted(record.tenant_id)
+        if record.segments is not None:
+            metrics.add_metric(name="MessageSegments", unit=MetricUnit.Count, value=record.segments)
         return self._send(record)
 
     def attempt(self, message_id: str) -> MessageRecord:
@@ -193,7 +196,7 @@ class MessageSender:
         text: str,
         sinch_http_status: int | None = None,
     ) -> MessageRecord:
-        self._repo.transition(
+        moved = self._repo.transition(
             record.id,
             status,
             code=code,
@@ -202,6 +205,8 @@ class MessageSender:
             errorText=text,
             sinchHttpStatus=sinch_http_status,
         )
+        if moved is Transition.MOVED:
+            final_status(status, record.tenant_id, record.created_at)
         return record.model_copy(
             update={
                 "status": status,
@@ -250,6 +255,7 @@ class MessageSender:
         # Enqueue before recording: if we die in between, the lease expires and the queued
         # retry still finds the message sendable.
         self._queue.enqueue_retry(record.id, delay)
+        metrics.add_metric(name="SendRetries", unit=MetricUnit.Count, value=1)
         # The message says why it waits: GET shows this error until Sinch takes it.
         code = reason.split(":", maxsplit=1)[0].strip()[:64]
         fields: dict[str, Any] = {"errorCode": code, "errorText": f"{reason}; it will be sent again"}
@@ -340,6 +346,7 @@ class MessageSender:
                 f"The message is {current.status if current else 'gone'}: it can no longer be cancelled."
             )
         metrics.add_metric(name="MessagesCancelled", unit=MetricUnit.Count, value=1)
+        final_status(Status.CANCELLED, record.tenant_id, record.created_at)
         return self._repo.get(record.id) or record
 
 
