@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 # Hash-pinned locks of every transitive dependency, written by `make lock` from pyproject.toml.
 DEV_LOCK := requirements/dev.txt
 LAYER_LOCK := layers/messaging/requirements.txt
-LOCKS := $(DEV_LOCK) $(LAYER_LOCK) requirements/sam.txt requirements/audit.txt
+LOCKS := $(DEV_LOCK) $(LAYER_LOCK) requirements/sam.txt requirements/audit.txt requirements/bench-sdk.txt
 # Installs exactly what a lock names (and removes anything else), every file checked against the
 # lock's hashes. uv is itself pinned in the dev lock, from which pip installs it first.
 UV_SYNC := $(VENV)/bin/uv pip sync --quiet --system-certs --require-hashes
+UV_INSTALL := $(VENV)/bin/uv pip install --quiet --system-certs --require-hashes
 
 .PHONY: install run test lint typecheck cfn-lint bench fault-suite openapi lock audit deploy clean
 
@@ -56,7 +57,17 @@ test: install lint typecheck cfn-lint
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
 	exit $$rc
 
-bench: install
+# Cold starts are measured on a Lambda-like runtime: the layer's lock and the boto3 Lambda provides
+# (pinned as in the dev lock), installed with their bytecode as `sam build` does, and nothing else.
+BENCH_RUNTIME := .bench/runtime
+$(BENCH_RUNTIME)/.installed: $(LAYER_LOCK) $(DEV_LOCK) | $(VENV)/.locked
+	rm -rf $(BENCH_RUNTIME)
+	$(UV_INSTALL) --no-deps --compile-bytecode --python $(PYTHON) --target $(BENCH_RUNTIME) -r $(LAYER_LOCK)
+	awk '/^[^ #]/ { pin = /^(boto3|s3transfer)==/ } pin' $(DEV_LOCK) | \
+	  $(UV_INSTALL) --no-deps --compile-bytecode --python $(PYTHON) --target $(BENCH_RUNTIME) -r /dev/stdin
+	touch $@
+
+bench: install $(BENCH_RUNTIME)/.installed .venv-bench-sdk/.installed
 	$(PY) -m devstack.bench
 
 # Lost / doubled / final counts under every fault at once, on a fresh local stack: make fault-suite N=10000
@@ -87,6 +98,7 @@ lock: install
 	$(PY) -c "$$LAYER_INPUT" | $(UV_COMPILE) - --constraint $(DEV_LOCK) --only-binary :all: -o $(LAYER_LOCK)
 	$(UV_COMPILE) --group pyproject.toml:sam -o requirements/sam.txt
 	$(UV_COMPILE) --group pyproject.toml:audit -o requirements/audit.txt
+	$(UV_COMPILE) --group pyproject.toml:bench-sdk -o requirements/bench-sdk.txt
 
 # Known vulnerabilities in every lock, from PyPI's JSON API, which also confirms each hash (needs the
 # network; not part of `make test`). Where that API cannot be reached pip-audit would call each
