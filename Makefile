@@ -68,7 +68,7 @@ $(BENCH_RUNTIME)/.installed: $(LAYER_LOCK) $(DEV_LOCK) | $(VENV)/.locked
 	touch $@
 
 bench: install $(BENCH_RUNTIME)/.installed .venv-bench-sdk/.installed
-	$(PY) -m devstack.bench
+	$(PY) -m devstack.bench $(BENCH_ARGS)
 
 # Lost / doubled / final counts under every fault at once, on a fresh local stack: make fault-suite N=10000
 N ?= 1000
