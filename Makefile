@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 # Hash-pinned locks of every transitive dependency, written by `make lock` from pyproject.toml.
 DEV_LOCK := requirements/dev.txt
 LAYER_LOCK := layers/messaging/requirements.txt
-LOCKS := $(DEV_LOCK) $(LAYER_LOCK) requirements/sam.txt requirements/audit.txt
+LOCKS := $(DEV_LOCK) $(LAYER_LOCK) requirements/sam.txt requirements/audit.txt requirements/bench-sdk.txt
 # Installs exactly what a lock names (and removes anything else), every file checked against the
 # lock's hashes. uv is itself pinned in the dev lock, from which pip installs it first. Compiled
 # to bytecode at install: where PYTHONDONTWRITEBYTECODE is set (as on the team's machines) a venv
 # would otherwise compile every module again in every process, twice as slow to import, and the
 # local stack's functions then overrun their init timeout under load.
 UV_SYNC := $(VENV)/bin/uv pip sync --quiet --system-certs --require-hashes --compile-bytecode
+UV_INSTALL := $(VENV)/bin/uv pip install --quiet --system-certs --require-hashes
 
 # The web composer's tests drive Debian's chromium (Playwright's own browser download is not
 # reachable from CI). CI runs as root; elsewhere sudo installs it, if there is a sudo.
@@ -72,8 +73,18 @@ test: install browser lint typecheck cfn-lint .venv-sam/.installed
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
 	exit $$rc
 
-bench: install
-	$(PY) -m devstack.bench
+# Cold starts are measured on a Lambda-like runtime: the layer's lock and the boto3 Lambda provides
+# (pinned as in the dev lock), installed with their bytecode as `sam build` does, and nothing else.
+BENCH_RUNTIME := .bench/runtime
+$(BENCH_RUNTIME)/.installed: $(LAYER_LOCK) $(DEV_LOCK) | $(VENV)/.locked
+	rm -rf $(BENCH_RUNTIME)
+	$(UV_INSTALL) --no-deps --compile-bytecode --python $(PYTHON) --target $(BENCH_RUNTIME) -r $(LAYER_LOCK)
+	awk '/^[^ #]/ { pin = /^(boto3|s3transfer)==/ } pin' $(DEV_LOCK) | \
+	  $(UV_INSTALL) --no-deps --compile-bytecode --python $(PYTHON) --target $(BENCH_RUNTIME) -r /dev/stdin
+	touch $@
+
+bench: install $(BENCH_RUNTIME)/.installed .venv-bench-sdk/.installed
+	$(PY) -m devstack.bench $(BENCH_ARGS)
 
 # Lost / doubled / final counts under every fault at once, on a fresh local stack: make fault-suite N=10000
 N ?= 1000
@@ -107,6 +118,7 @@ lock: install
 	  --only-binary :all: -o $(LAYER_LOCK)
 	$(UV_COMPILE) --group pyproject.toml:sam -o requirements/sam.txt
 	$(UV_COMPILE) --group pyproject.toml:audit -o requirements/audit.txt
+	$(UV_COMPILE) --group pyproject.toml:bench-sdk -o requirements/bench-sdk.txt
 
 # Known vulnerabilities in every lock, from PyPI's JSON API, which also confirms each hash (needs the
 # network; not part of `make test`). Where that API cannot be reached pip-audit would call each

@@ -1,16 +1,28 @@
-"""Benchmark: cold init, warm per-request overhead and queue throughput.
+"""Benchmark: every figure beside a baseline measured in the same run, on the same machine.
 
-Each figure comes with a baseline measured in the same run on the same machine, so the ratio
-means something on a noisy VM:
+A noisy, shared VM makes absolute times meaningless; ratios to a baseline taken alternately with
+the figure are what to read. Sections (SECTIONS, below, each a function returning rows):
 
-- cold init: importing each function's handler in a fresh interpreter (Lambda's Init phase),
-  against importing boto3 and creating one client (what any Python function using AWS pays);
-- warm per request: a handler call, against replaying the very AWS and Sinch requests that call
-  made, with plain boto3 and urllib3 (the difference is our code's overhead);
-- queue throughput: messages per second sent through SendQueue -> RetryFunction -> Sinch in the
-  local stack, against receiving and deleting the same number of messages from SQS directly.
+- import: each function's handler imported in a fresh interpreter (Lambda's Init phase), against
+  a bare `import urllib3, json` (the floor of any Python function that talks HTTP);
+- cold first response: a fresh process that imports the handler and answers one real
+  POST /v1/messages (moto and the Sinch simulator answering), against a lean hand-written handler
+  doing the same AWS and Sinch calls with botocore and urllib3 only (devstack/bench_lean.py), and
+  the same job done with boto3 and Sinch's official SDK (devstack/bench_sdk_peer.py);
+- warm overhead p50/p99: a handler call against replaying the very AWS and Sinch requests it made;
+- AWS calls per delivered message, each function's, through the whole local stack;
+- end-to-end latency p50/p95 for an SMS and an MMS (API call to `delivered` stored), against
+  Sinch alone (the simulator's batch call to its delivery report arriving);
+- queue throughput through SendQueue -> RetryFunction -> Sinch, against SQS receive+delete alone;
+- rate used / 429 share and cost per 1M messages: hooks (RATE_SECTION, COST_SECTION) for the
+  rate limiter's branch to fill in.
 
-Run with `make bench` or `python -m devstack.bench [--requests N] [--messages N]`.
+Cold processes run on a Lambda-like runtime: the base interpreter without site-packages (`-S`),
+with only the layer's lock and the boto3 Lambda provides on the path (.bench/runtime, built by
+`make bench`), never the development venv (its dev tools and editable install would distort it).
+
+Run with `make bench`; writes docs/performance.json and docs/performance.md and prints one table.
+`python -m devstack.bench --quick` runs every section with tiny counts (a smoke test).
 """
 
 from __future__ import annotations
@@ -23,10 +35,14 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,49 +50,215 @@ import urllib3
 from botocore import xform_name
 
 from devstack import aws
-from devstack.runtime import function_environment
+from devstack.aws_calls import ENV as AWS_CALLS_ENV
+from devstack.aws_calls import read as read_aws_calls
+from devstack.runtime import TraceContext, function_environment
 from devstack.stack import LocalStack, StackConfig
 from devstack.template import FunctionSpec
+from devstack.xray_daemon import XRayDaemon
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-TIMER = "import time, sys; t0 = time.perf_counter(); {stmt}; print(time.perf_counter() - t0)"
+DOCS = ROOT / "docs"
+RUNTIME = ROOT / ".bench" / "runtime"  # the layer's lock + boto3, as on Lambda (make bench)
+SDK_PYTHON = ROOT / ".venv-bench-sdk" / "bin" / "python"  # boto3 + the sinch SDK (make bench)
+FLOOR = "import urllib3, json"
+PHONE = "+12025550143"
+COLD_RESPONSE = """
+import json, sys
+import app
+class Context:
+    function_name = "bench"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "bench-cold"
+    def get_remaining_time_in_millis(self): return 10000
+with open(sys.argv[1]) as file:
+    answer = app.lambda_handler(json.load(file), Context())
+print(json.dumps({"statusCode": answer["statusCode"]}))
+"""
+RUN_SCRIPT = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
 
 
-def median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
+@dataclass
+class Row:
+    """One figure and its baseline, measured in the same run."""
+
+    section: str
+    name: str
+    value: float | None
+    unit: str
+    baseline: float | None = None
+    baseline_name: str = ""
+    extra: dict[str, float] = field(default_factory=dict)  # more figures of the same row
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.value is None or not self.baseline:
+            return None
+        return self.value / self.baseline
 
 
-def fresh_interpreter_s(stmt: str, env: dict[str, str], cwd: Path, path: list[Path]) -> float:
-    setup = f"sys.path[:0] = {[str(p) for p in path]!r}; {stmt}"
-    out = subprocess.run(  # noqa: S603 - our own interpreter and snippet
-        [sys.executable, "-c", TIMER.format(stmt=setup)],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
+@dataclass
+class Bench:
+    """What every section gets: the running stack and the counts asked for."""
+
+    stack: LocalStack
+    repeats: int
+    requests: int
+    messages: int
+    latency_messages: int
+    xray_address: str
+    workdir: Path
+
+
+Section = Callable[[Bench], list[Row]]
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+# --- cold: whole processes on a Lambda-like runtime ---------------------------------------------
+
+
+def base_python() -> str:
+    return getattr(sys, "_base_executable", sys.executable)
+
+
+def cold_env(bench: Bench, spec: FunctionSpec) -> dict[str, str]:
+    """The function's Lambda environment with tracing on (Tracing: Active), sampled."""
+    assert bench.stack.template is not None
+    env = function_environment(
+        spec,
+        aws_endpoint_url=bench.stack.aws_endpoint_url,
+        region=bench.stack.template.region,
+        base={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        xray_daemon_address=bench.xray_address,
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    env["_X_AMZN_TRACE_ID"] = TraceContext.new(sampled=True).header()
+    env["PYTHONPATH"] = os.pathsep.join([str(spec.code_dir), *map(str, spec.layer_dirs), str(RUNTIME)])
+    return env
 
 
-def cold_init(stack: LocalStack, repeats: int) -> list[tuple[str, float, float]]:
-    assert stack.template is not None
+@dataclass
+class Sample:
+    wall_ms: float
+    cpu_ms: float  # user + system: steadier than wall time when the machine is shared
+
+
+def whole_process(argv: list[str], env: dict[str, str], cwd: Path) -> Sample:
+    """One whole process; one that prints a proxy answer must have answered 2xx. Its CPU time is
+    its own (wait4), not that of the stack's workers this process also reaps."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = (time.perf_counter() - start) * 1000
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    lines = text.strip().splitlines()
+    answer = json.loads(lines[-1]) if lines and lines[-1].startswith('{"statusCode"') else None
+    if process.returncode != 0 or (answer is not None and not 200 <= answer["statusCode"] < 300):
+        raise RuntimeError(f"{argv[:3]} failed: {text[-3000:]}")
+    return Sample(elapsed, (usage.ru_utime + usage.ru_stime) * 1000)
+
+
+def paired_processes(runs: dict[str, Callable[[], Sample]], repeats: int) -> dict[str, list[Sample]]:
+    """Each run `repeats` times, interleaved, so that all see the same background load."""
+    samples: dict[str, list[Sample]] = {name: [] for name in runs}
+    for run in runs.values():  # a first, unrecorded round: .pyc files, page cache
+        run()
+    for _ in range(repeats):
+        for name, run in runs.items():
+            samples[name].append(run())
+    return samples
+
+
+def cold_row(section: str, name: str, ours: list[Sample], base: list[Sample], base_name: str) -> Row:
+    cpu, base_cpu = statistics.median(s.cpu_ms for s in ours), statistics.median(s.cpu_ms for s in base)
+    return Row(
+        section,
+        name,
+        statistics.median(s.wall_ms for s in ours),
+        "ms",
+        statistics.median(s.wall_ms for s in base),
+        base_name,
+        extra={"cpu_ms": cpu, "baseline_cpu_ms": base_cpu, "cpu_ratio": cpu / base_cpu},
+    )
+
+
+def import_ratio(bench: Bench) -> list[Row]:
+    assert bench.stack.template is not None
     rows = []
-    for spec in stack.template.functions():
-        env = function_environment(
-            spec, aws_endpoint_url=stack.aws_endpoint_url, region=stack.template.region
+    for spec in bench.stack.template.functions():
+        argv, env = [base_python(), "-S", "-c"], cold_env(bench, spec)
+        samples = paired_processes(
+            {
+                "app": lambda: whole_process([*argv, "import app"], env, spec.code_dir),  # noqa: B023 - used in the loop
+                "floor": lambda: whole_process([*argv, FLOOR], env, spec.code_dir),  # noqa: B023
+            },
+            bench.repeats,
         )
-        path = [spec.code_dir, *spec.layer_dirs]
-        baseline = [
-            fresh_interpreter_s(
-                "import boto3; boto3.session.Session().client('dynamodb')", env, spec.code_dir, path
-            )
-            for _ in range(repeats)
-        ]
-        ours = [fresh_interpreter_s("import app", env, spec.code_dir, path) for _ in range(repeats)]
-        rows.append((spec.logical_id, median_ms(ours), median_ms(baseline)))
+        rows.append(cold_row("import", spec.logical_id, samples["app"], samples["floor"], FLOOR))
     return rows
+
+
+def cold_first_response(bench: Bench) -> list[Row]:
+    assert bench.stack.template is not None
+    spec = bench.stack.template.function("SendFunction")
+    env = cold_env(bench, spec)
+    event = bench.workdir / "cold-event.json"
+    event.write_text(json.dumps(send_event(bench.stack, {"to": PHONE, "text": "Cold start"})))
+    lean, peer = str(ROOT / "devstack" / "bench_lean.py"), str(ROOT / "devstack" / "bench_sdk_peer.py")
+    python = [base_python(), "-S", "-c"]
+    runs: dict[str, Callable[[], Sample]] = {
+        "ours": lambda: whole_process([*python, COLD_RESPONSE, str(event)], env, spec.code_dir),
+        "lean": lambda: whole_process([*python, RUN_SCRIPT, lean, str(event)], env, spec.code_dir),
+    }
+    if SDK_PYTHON.exists():
+        sdk_env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+        runs["sdk"] = lambda: whole_process(
+            [str(SDK_PYTHON), "-c", RUN_SCRIPT, peer, str(event)], sdk_env, spec.code_dir
+        )
+    samples = paired_processes(runs, bench.repeats)
+    lean_name = "lean handler (botocore + urllib3)"
+    rows = [
+        cold_row(
+            "cold first response",
+            "SendFunction POST /v1/messages (ours)",
+            samples["ours"],
+            samples["lean"],
+            lean_name,
+        )
+    ]
+    if "sdk" in samples:
+        rows.append(
+            cold_row(
+                "cold first response",
+                "same job, boto3 + sinch SDK (peer)",
+                samples["sdk"],
+                samples["lean"],
+                lean_name,
+            )
+        )
+    else:
+        rows.append(
+            Row(
+                "cold first response",
+                "same job, boto3 + sinch SDK (peer)",
+                None,
+                "ms",
+                note="no .venv-bench-sdk: run make bench",
+            )
+        )
+    return rows
+
+
+# --- warm: in this process, against replays of the same requests --------------------------------
 
 
 class _Context:
@@ -89,18 +271,13 @@ class _Context:
         return 10_000
 
 
-def stack_enter(manager: contextlib.AbstractContextManager[Any]) -> contextlib.ExitStack:
-    exit_stack = contextlib.ExitStack()
-    exit_stack.enter_context(manager)
-    return exit_stack
-
-
 @contextmanager
 def function_env(spec: FunctionSpec, stack: LocalStack) -> Iterator[Callable[[dict[str, Any]], Any]]:
     """The handler of `spec`, imported in this process with the function's environment."""
     assert stack.template is not None
     saved, saved_path = dict(os.environ), list(sys.path)
-    quiet = stack_enter(contextlib.redirect_stdout(open(os.devnull, "w")))  # noqa: SIM115
+    quiet = contextlib.ExitStack()
+    quiet.enter_context(contextlib.redirect_stdout(open(os.devnull, "w")))  # noqa: SIM115
     os.environ.update(
         function_environment(spec, aws_endpoint_url=stack.aws_endpoint_url, region=stack.template.region)
     )
@@ -118,16 +295,37 @@ def function_env(spec: FunctionSpec, stack: LocalStack) -> Iterator[Callable[[di
         sys.path[:] = saved_path
 
 
-def paired(ours: Callable[[], object], baseline: Callable[[], object], n: int) -> tuple[float, float]:
-    """Median ms of each, measured alternately so both see the same background load."""
+def paired(
+    ours: Callable[[], object], baseline: Callable[[], object], n: int
+) -> tuple[list[float], list[float]]:
+    """Samples (ms) of each, measured alternately so both see the same background load."""
     ours(), baseline()  # warm: connections and caches as in a warm container
     samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(n):
         for call, bucket in ((ours, samples[0]), (baseline, samples[1])):
             start = time.perf_counter()
             call()
-            bucket.append(time.perf_counter() - start)
-    return median_ms(samples[0]), median_ms(samples[1])
+            bucket.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def warm_row(name: str, samples: tuple[list[float], list[float]]) -> Row:
+    ours, base = samples
+    p50, base_p50 = statistics.median(ours), statistics.median(base)
+    return Row(
+        "warm overhead",
+        name,
+        p50,
+        "ms p50",
+        base_p50,
+        "same requests replayed (botocore + urllib3)",
+        extra={
+            "p99": percentile(ours, 99),
+            "baseline_p99": percentile(base, 99),
+            "overhead_p50": p50 - base_p50,
+            "overhead_p99": percentile(ours, 99) - percentile(base, 99),
+        },
+    )
 
 
 def api_event(name: str, **changes: Any) -> dict[str, Any]:
@@ -136,9 +334,16 @@ def api_event(name: str, **changes: Any) -> dict[str, Any]:
     return event
 
 
-def warm_requests(stack: LocalStack, n: int) -> list[tuple[str, float, float]]:
-    """Each handler call against a replay, with plain boto3 and urllib3, of the very requests
+def send_event(stack: LocalStack, body: dict[str, Any]) -> dict[str, Any]:
+    event = api_event("api-send-sms.json", body=json.dumps(body))
+    event["requestContext"]["identity"]["apiKeyId"] = stack.tenants[0].api_key_id
+    return event
+
+
+def warm_overhead(bench: Bench) -> list[Row]:
+    """Each handler call against a replay, with plain botocore and urllib3, of the very requests
     that call made: what remains is our code's overhead."""
+    stack, n = bench.stack, bench.requests
     assert stack.template is not None
     ddb = aws.client("dynamodb", stack.aws_endpoint_url, stack.template.region)
     http = urllib3.PoolManager()
@@ -169,19 +374,21 @@ def warm_requests(stack: LocalStack, n: int) -> list[tuple[str, float, float]]:
         from sinch_gateway.data import aws as gateway_aws
 
         client = gateway_aws.dynamodb()
-        post = api_event("api-send-sms.json")
+        post = send_event(stack, {"to": PHONE, "text": "Your order 1234 has shipped"})
         send(post)
         calls, message_id = recorded_dynamodb_calls(client, lambda: send(post))
         replay = replayer(calls, message_id, last_batch_request(http, stack.sinch_url))
-        rows.append(("SendFunction POST /v1/messages", *paired(lambda: send(post), replay, n)))
-        get = api_event(
-            "api-get-message.json", path=f"/v1/messages/{message_id}", pathParameters={"id": message_id}
+        rows.append(warm_row("SendFunction POST /v1/messages", paired(lambda: send(post), replay, n)))
+        get = send_event(stack, {})
+        get.update(
+            httpMethod="GET", body=None, path=f"/v1/messages/{message_id}", resource="/v1/messages/{id}"
         )
+        get["pathParameters"] = {"id": message_id}
         calls, _ = recorded_dynamodb_calls(client, lambda: send(get))
         rows.append(
-            (
+            warm_row(
                 "SendFunction GET /v1/messages/{id}",
-                *paired(lambda: send(get), replayer(calls, message_id, None), n),
+                paired(lambda: send(get), replayer(calls, message_id, None), n),
             )
         )
     with function_env(stack.template.function("DeliveryReportFunction"), stack) as report:
@@ -192,7 +399,9 @@ def warm_requests(stack: LocalStack, n: int) -> list[tuple[str, float, float]]:
 
         calls, _ = recorded_dynamodb_calls(gateway_aws.dynamodb(), delivered)
         rows.append(
-            ("DeliveryReportFunction POST report", *paired(delivered, replayer(calls, message_id, None), n))
+            warm_row(
+                "DeliveryReportFunction POST report", paired(delivered, replayer(calls, message_id, None), n)
+            )
         )
     return rows
 
@@ -229,7 +438,7 @@ def signed_report(stack: LocalStack, message_id: str) -> dict[str, Any]:
         {
             "type": "recipient_delivery_report_sms",
             "batch_id": "01JD8Y5K3M2N4P6Q8R0S2T4V6W",
-            "recipient": "+12025550143",
+            "recipient": PHONE,
             "code": 0,
             "status": "Delivered",
             "at": "2026-11-23T19:00:03.120Z",
@@ -251,43 +460,202 @@ def signed_report(stack: LocalStack, message_id: str) -> dict[str, Any]:
     )
 
 
-def queue_throughput(stack: LocalStack, count: int) -> tuple[float, float]:
-    """Messages per second: ours through the stack, and SQS receive+delete alone."""
+# --- through the whole local stack ---------------------------------------------------------------
+
+
+def api_send(http: urllib3.PoolManager, stack: LocalStack, body: dict[str, Any]) -> str:
+    answer = http.request(
+        "POST",
+        f"{stack.api_url}/v1/messages",
+        body=json.dumps(body).encode(),
+        headers={"x-api-key": stack.api_key, "content-type": "application/json"},
+    )
+    if answer.status != 202:
+        raise RuntimeError(f"POST /v1/messages answered {answer.status}: {answer.data[:300]!r}")
+    return str(json.loads(answer.data)["id"])
+
+
+def wait_delivered(ddb: Any, table: str, ids: set[str], deadline_s: float) -> dict[str, float]:
+    """When each message was first seen delivered (perf_counter), polling DynamoDB."""
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + deadline_s
+    while len(seen) < len(ids):
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{len(ids) - len(seen)} of {len(ids)} messages not delivered in {deadline_s} s"
+            )
+        for message_id in ids - seen.keys():
+            item = ddb.get_item(TableName=table, Key={"id": {"S": message_id}}).get("Item", {})
+            if item.get("status", {}).get("S") == "delivered":
+                seen[message_id] = time.perf_counter()
+        time.sleep(0.01)
+    return seen
+
+
+def callback_listener(arrived: dict[str, float]) -> ThreadingHTTPServer:
+    """A bare listener for the simulator's delivery reports: when each reference was delivered."""
+    lock = threading.Lock()
+
+    class Callbacks(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            if body.get("status") == "Delivered":
+                with lock:
+                    arrived.setdefault(str(body.get("client_reference")), time.perf_counter())
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Callbacks)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def sinch_alone_ms(
+    http: urllib3.PoolManager, stack: LocalStack, batch: dict[str, Any], count: int
+) -> list[float]:
+    """The simulator's batch call to its delivery report reaching a bare listener: Sinch alone."""
+    assert stack.template is not None
+    arrived: dict[str, float] = {}
+    server = callback_listener(arrived)
+    secrets = aws.client("secretsmanager", stack.aws_endpoint_url, stack.template.region)
+    credentials = json.loads(secrets.get_secret_value(SecretId=stack.sinch_secret_id() or "")["SecretString"])
+    started: dict[str, float] = {}
+    try:
+        for _ in range(count):
+            reference = str(uuid.uuid4())
+            started[reference] = time.perf_counter()
+            http.request(
+                "POST",
+                f"{stack.sinch_url}/xms/v1/{credentials['service_plan_id']}/batches",
+                body=json.dumps(
+                    {
+                        **batch,
+                        "to": [PHONE],
+                        "from": credentials["from_number"],
+                        "client_reference": reference,
+                        "delivery_report": "per_recipient",
+                        "callback_url": f"http://127.0.0.1:{server.server_address[1]}/",
+                    }
+                ).encode(),
+                headers={
+                    "Authorization": f"Bearer {credentials['api_token']}",
+                    "Content-Type": "application/json",
+                },
+            )
+            deadline = time.monotonic() + 30
+            while reference not in arrived and time.monotonic() < deadline:
+                time.sleep(0.005)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return [(arrived[r] - t) * 1000 for r, t in started.items() if r in arrived]
+
+
+def e2e_latency(bench: Bench) -> list[Row]:
+    """API call to `delivered` stored, one message at a time (no queueing in the figure)."""
+    stack = bench.stack
+    assert stack.template is not None and stack.resources is not None
+    ddb = aws.client("dynamodb", stack.aws_endpoint_url, stack.template.region)
+    table = stack.resources.tables["MessagesTable"].name
+    http = urllib3.PoolManager()
+    media = f"{stack.sinch_url}/_sim/media/sample.jpg"
+    kinds: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+        "SMS": ({"to": PHONE, "text": "Latency"}, {"type": "mt_text", "body": "Latency"}),
+        "MMS": (
+            {"to": PHONE, "text": "Latency", "mediaUrl": media},
+            {"type": "mt_media", "body": {"url": media, "message": "Latency"}},
+        ),
+    }
+    rows = []
+    for kind, (request, batch) in kinds.items():
+        samples = []
+        for _ in range(bench.latency_messages):
+            start = time.perf_counter()
+            message_id = api_send(http, stack, request)
+            samples.append((wait_delivered(ddb, table, {message_id}, 60)[message_id] - start) * 1000)
+        baseline = sinch_alone_ms(http, stack, batch, bench.latency_messages)
+        rows.append(
+            Row(
+                "end-to-end latency",
+                f"{kind}: POST /v1/messages to delivered stored",
+                statistics.median(samples),
+                "ms p50",
+                statistics.median(baseline) if baseline else None,
+                "Sinch alone: batch call to its delivery report",
+                extra={
+                    "p95": percentile(samples, 95),
+                    "baseline_p95": percentile(baseline, 95) if baseline else 0.0,
+                },
+            )
+        )
+    return rows
+
+
+def aws_calls_per_message(bench: Bench) -> list[Row]:
+    """AWS calls each function made per delivered message, over a batch of SMS through the API."""
+    stack = bench.stack
+    assert stack.template is not None and stack.resources is not None
+    calls_dir = Path(os.environ[AWS_CALLS_ENV])
+    for path in calls_dir.glob("*.jsonl"):
+        path.unlink()
+    ddb = aws.client("dynamodb", stack.aws_endpoint_url, stack.template.region)
+    http = urllib3.PoolManager()
+    ids = {api_send(http, stack, {"to": PHONE, "text": "Counted"}) for _ in range(bench.latency_messages)}
+    wait_delivered(ddb, stack.resources.tables["MessagesTable"].name, ids, 60)
+    time.sleep(0.5)  # the delivery report's own writes end after the status is stored
+    rows = []
+    total = 0
+    for spec in stack.template.functions():
+        calls = [
+            c for c in read_aws_calls(calls_dir / f"{spec.name}.jsonl") if c["action"] != "sqs:ReceiveMessage"
+        ]
+        total += len(calls)
+        actions: dict[str, float] = {}
+        for call in calls:
+            actions[call["action"]] = actions.get(call["action"], 0) + 1 / len(ids)
+        rows.append(
+            Row("AWS calls per delivered SMS", spec.logical_id, len(calls) / len(ids), "calls", extra=actions)
+        )
+    rows.append(
+        Row(
+            "AWS calls per delivered SMS",
+            "all functions",
+            total / len(ids),
+            "calls",
+            3,
+            "the lean handler's, warm: tenant, put, update",
+            note="without the poller's SQS ReceiveMessage (the event source mapping's, not per message)",
+        )
+    )
+    return rows
+
+
+def queue_throughput(bench: Bench) -> list[Row]:
+    """Messages per second: send requests published to SendQueue until Sinch has each, against
+    SQS receive+delete of as many messages alone."""
+    stack, count = bench.stack, bench.messages
     assert stack.template is not None and stack.resources is not None
     region = stack.template.region
     sqs = aws.client("sqs", stack.aws_endpoint_url, region)
     ddb = aws.client("dynamodb", stack.aws_endpoint_url, region)
     table = stack.resources.tables["MessagesTable"].name
-    send_queue = stack.resources.queues["SendQueue"].url
-    ids = [str(uuid.uuid4()) for _ in range(count)]
-    callback = f"{stack.api_url}/v1/webhooks/sinch/delivery-reports"
-    for message_id in ids:
-        ddb.put_item(
-            TableName=table,
-            Item={
-                "id": {"S": message_id},
-                "tenantId": {"S": stack.tenants[0].api_key_id},
-                "channel": {"S": "sms"},
-                "to": {"S": "+12025550143"},
-                "text": {"S": "bench"},
-                "status": {"S": "accepted"},
-                "statusRank": {"N": "0"},
-                "attempts": {"N": "0"},
-                "events": {"L": []},
-                "callbackUrl": {"S": callback},
-                "createdAt": {"S": "2026-11-23T19:00:00+00:00"},
-                "updatedAt": {"S": "2026-11-23T19:00:00+00:00"},
-            },
-        )
+    marker = f"bench {uuid.uuid4().hex}"
+    tenant = {"tenant": {"DataType": "String", "StringValue": stack.tenants[0].api_key_id}}
     start = time.perf_counter()
-    send_in_batches(sqs, send_queue, [json.dumps({"kind": "retry", "messageId": i}) for i in ids])
-    pending = set(ids)
-    while pending:
-        time.sleep(0.2)
-        for message_id in list(pending)[:100]:
-            item = ddb.get_item(TableName=table, Key={"id": {"S": message_id}})["Item"]
-            if item["status"]["S"] != "accepted":
-                pending.discard(message_id)
+    send_in_batches(
+        sqs,
+        stack.resources.queues["SendQueue"].url,
+        [json.dumps({"to": PHONE, "text": marker})] * count,
+        tenant,
+    )
+    deadline = time.monotonic() + 120 + count
+    while (done := sent_count(ddb, table, marker)) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{done} of {count} queued messages reached Sinch in time")
+        time.sleep(0.5)
     ours = count / (time.perf_counter() - start)
 
     scratch = sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}")["QueueUrl"]
@@ -303,48 +671,216 @@ def queue_throughput(stack: LocalStack, count: int) -> tuple[float, float]:
             )
         received += len(messages)
     baseline = count / (time.perf_counter() - start)
-    return ours, baseline
+    return [
+        Row(
+            "queue throughput",
+            "SendQueue -> RetryFunction -> Sinch",
+            ours,
+            "msg/s",
+            baseline,
+            "SQS receive+delete alone",
+        )
+    ]
 
 
-def send_in_batches(sqs: Any, queue_url: str, bodies: list[str]) -> None:
+def sent_count(ddb: Any, table: str, text: str) -> int:
+    """Messages with this text that Sinch has taken (submitted or further)."""
+    count, pages = (
+        0,
+        ddb.get_paginator("scan").paginate(
+            TableName=table,
+            FilterExpression="#c.#t = :t AND NOT #s IN (:accepted, :retrying)",
+            ExpressionAttributeNames={"#c": "content", "#t": "text", "#s": "status"},
+            ExpressionAttributeValues={
+                ":t": {"S": text},
+                ":accepted": {"S": "accepted"},
+                ":retrying": {"S": "retrying"},
+            },
+            Select="COUNT",
+        ),
+    )
+    for page in pages:
+        count += page["Count"]
+    return count
+
+
+def send_in_batches(
+    sqs: Any, queue_url: str, bodies: list[str], attributes: dict[str, Any] | None = None
+) -> None:
     for first in range(0, len(bodies), 10):
         chunk = bodies[first : first + 10]
-        sqs.send_message_batch(
-            QueueUrl=queue_url, Entries=[{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)]
+        entries: list[dict[str, Any]] = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)]
+        if attributes:
+            for entry in entries:
+                entry["MessageAttributes"] = attributes
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+
+# --- hooks for the rate limiter's branch (i11-rate) ----------------------------------------------
+
+
+def rate_used(bench: Bench) -> list[Row]:
+    """RATE_SECTION: the rate used against the configured limit, and the share of Sinch 429s.
+    The rate limiter's branch replaces this with its own measurement (same Row shape)."""
+    return [
+        Row(
+            "rate and 429s",
+            "rate used / 429 share",
+            None,
+            "",
+            note="hook: to come from the rate limiter (i11-rate)",
         )
+    ]
+
+
+def cost_per_million(bench: Bench) -> list[Row]:
+    """COST_SECTION: cost per 1M messages from the rate limiter's cost model (i11-rate)."""
+    return [
+        Row("cost", "cost per 1M messages", None, "USD", note="hook: to come from the cost model (i11-rate)")
+    ]
+
+
+RATE_SECTION: Section = rate_used
+COST_SECTION: Section = cost_per_million
+
+# In this order: the cold sections first, while the stack is quiet.
+SECTIONS: list[Section] = [
+    import_ratio,
+    cold_first_response,
+    warm_overhead,
+    aws_calls_per_message,
+    e2e_latency,
+    queue_throughput,
+    RATE_SECTION,
+    COST_SECTION,
+]
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
+
+
+def table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| section | figure | value | baseline | ratio | more | baseline is |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        more = ", ".join(f"{k} {fmt(v)}" for k, v in row.extra.items())
+        unit = f" {row.unit}" if row.value is not None and row.unit else ""
+        ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
+        note = f" ({row.note})" if row.note else ""
+        lines.append(
+            f"| {row.section} | {row.name}{note} | {fmt(row.value)}{unit} | {fmt(row.baseline)} | {ratio} "
+            f"| {more} | {row.baseline_name} |"
+        )
+    return lines
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_docs(
+    rows: list[Row], args: argparse.Namespace, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    counts = {k: getattr(args, k) for k in ("repeats", "requests", "messages", "latency_messages")}
+    document = {
+        "machine": before,
+        "load_average_1m_at_end": after["load_average_1m"],
+        "counts": counts,
+        "rows": [{**asdict(row), "ratio": row.ratio} for row in rows],
+    }
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "performance.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    (DOCS / "performance.md").write_text(
+        "\n".join(
+            [
+                "# Performance",
+                "",
+                "Written by `make bench` (devstack/bench.py); do not edit by hand. Every figure sits",
+                "beside a baseline measured in the same run, alternately with it: on a shared machine the",
+                "ratio is the figure to read. Cold figures are whole processes on a Lambda-like runtime",
+                "(the layer's packages and boto3 only), traced as `Tracing: Active` has it.",
+                "",
+                f"Measured {before['measured_at']} on {before['cpus']} CPUs, Python {before['python']},",
+                f"load average {before['load_average_1m']} at the start,"
+                f" {after['load_average_1m']} at the end; counts:",
+                f"{', '.join(f'{k} {v}' for k, v in counts.items())}.",
+                "",
+                *table(rows),
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="bench-") as work:
+        workdir = Path(work)
+        os.environ[AWS_CALLS_ENV] = str(workdir / "aws-calls")  # the stack's workers record their calls
+        config = StackConfig(
+            state_dir=workdir / "state",
+            api_port=0,
+            aws_port=0,
+            sinch_port=0,
+            log_prefix=False,
+            report=False,
+            access_log=False,
+        )
+        xray = XRayDaemon(workdir / "cold-traces.jsonl").start()
+        rows: list[Row] = []
+        try:
+            with LocalStack(config, log=lambda line: None) as stack:
+                bench = Bench(
+                    stack,
+                    args.repeats,
+                    args.requests,
+                    args.messages,
+                    args.latency_messages,
+                    xray.address,
+                    workdir,
+                )
+                for section in SECTIONS:
+                    try:
+                        rows.extend(section(bench))
+                    except Exception as exc:
+                        note = (
+                            f"failed: {type(exc).__name__}: {exc}"[:300].replace("|", "/").replace("\n", " ")
+                        )
+                        rows.append(Row(section.__name__, "(no figure)", None, "", note=note))
+        finally:
+            xray.stop()
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="cold starts per function")
-    parser.add_argument("--requests", type=int, default=100, help="warm requests per route")
+    parser.add_argument("--repeats", type=int, default=15, help="cold starts per figure")
+    parser.add_argument("--requests", type=int, default=200, help="warm requests per route")
     parser.add_argument("--messages", type=int, default=300, help="messages through the queue")
+    parser.add_argument("--latency-messages", type=int, default=20, help="messages per end-to-end figure")
+    parser.add_argument("--quick", action="store_true", help="tiny counts, docs left alone (a smoke test)")
     args = parser.parse_args(argv)
-    config = StackConfig(
-        state_dir=None, api_port=0, aws_port=0, sinch_port=0, log_prefix=False, report=False, access_log=False
-    )
-    report: list[str] = []
-    with LocalStack(config, log=lambda line: None) as stack:
-        report.append(f"cold init (median of {args.repeats}; baseline: import boto3 + one client)")
-        for name, ours, base in cold_init(stack, args.repeats):
-            report.append(f"  {name:<24} {ours:7.0f} ms   baseline {base:6.0f} ms   ratio {ours / base:4.2f}")
-        report.append(
-            f"warm per request (median of {args.requests}; "
-            "baseline: the same requests replayed with plain boto3 and urllib3)"
-        )
-        for name, ours, base in warm_requests(stack, args.requests):
-            report.append(
-                f"  {name:<36} {ours:6.1f} ms   baseline {base:6.1f} ms   ratio {ours / base:4.2f}"
-                f"   overhead {ours - base:5.1f} ms"
-            )
-        ours_rate, base_rate = queue_throughput(stack, args.messages)
-        report.append(f"queue throughput ({args.messages} messages; baseline: SQS receive+delete alone)")
-        report.append(
-            f"  SendQueue -> RetryFunction -> Sinch   {ours_rate:6.1f} msg/s   "
-            f"baseline {base_rate:6.1f} msg/s   ratio {ours_rate / base_rate:4.2f}"
-        )
+    if args.quick:
+        args.repeats, args.requests, args.messages, args.latency_messages = 1, 3, 10, 2
+    before = machine()
+    rows = run(args)
+    if not args.quick:
+        write_docs(rows, args, before, machine())
     # Printed once the functions' own output has stopped.
-    print("\n".join(report))
+    print("\n".join(table(rows)))
     return 0
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import urllib3
-from aws_lambda_powertools.utilities import parameters
 
 from devstack import aws
 from devstack.resources import create_resources
@@ -27,6 +26,7 @@ from devstack.template import Template
 from sinch_gateway.data.tenants import tenant_to_item
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 from sinch_gateway.domain.webhook_auth import signature
+from sinch_gateway.sinch import credentials
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "integration-webhook-secret"
@@ -249,7 +249,7 @@ class Env:
 
 
 def forget_cached_secrets() -> None:
-    parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
+    credentials.forget_cached_secrets()
 
 
 @pytest.fixture(scope="session")

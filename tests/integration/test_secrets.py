@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from sinch_gateway.sinch.credentials import SecretInvalid, SecretStore, SinchCredentials, WebhookSecrets
+from sinch_gateway.data import aws
+from sinch_gateway.sinch.credentials import (
+    SecretInvalid,
+    SecretStore,
+    SecretUnavailable,
+    SinchCredentials,
+    WebhookSecrets,
+)
 from tests.integration.conftest import Env, forget_cached_secrets
 from tests.integration.test_delivery_reports import report, submitted
 
@@ -51,7 +58,9 @@ def everything_said(exc: BaseException) -> str:
 
 @pytest.mark.parametrize(("value", "named"), BROKEN.values(), ids=BROKEN.keys())
 def test_a_broken_sinch_secret_is_named_by_field_never_by_value(env: Env, value: str, named: str) -> None:
-    store = SecretStore(stored_secret(env, value), SinchCredentials, 300, name="Sinch secret")
+    store = SecretStore(
+        stored_secret(env, value), SinchCredentials, 300, name="Sinch secret", client=aws.secretsmanager
+    )
     with pytest.raises(SecretInvalid) as raised:
         store.get()
     assert str(raised.value).startswith("the Sinch secret ")
@@ -68,11 +77,22 @@ def test_the_models_own_errors_hide_the_input_too(model: type[BaseModel]) -> Non
 
 def test_a_good_secret_is_read_and_cached(env: Env) -> None:
     secret_id = stored_secret(env, json.dumps({"webhook_secret": "first"}))
-    store = SecretStore(secret_id, WebhookSecrets, 300, name="webhook secret")
+    store = SecretStore(secret_id, WebhookSecrets, 300, name="webhook secret", client=aws.secretsmanager)
     assert store.get().webhook_hmac_secret == "first"
     env.secrets.put_secret_value(SecretId=secret_id, SecretString=json.dumps({"webhook_secret": "second"}))
     assert store.get().webhook_hmac_secret == "first"
     assert store.get(refresh=True).webhook_hmac_secret == "second"
+    # The cache is the container's: another store of the same secret sees the refreshed value.
+    other = SecretStore(secret_id, WebhookSecrets, 300, name="webhook secret", client=aws.secretsmanager)
+    assert other.get().webhook_hmac_secret == "second"
+
+
+def test_a_secret_that_cannot_be_read_says_which_and_why_not_what(env: Env) -> None:
+    missing = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:absent-{uuid.uuid4().hex[:8]}"
+    store = SecretStore(missing, SinchCredentials, 300, name="Sinch secret", client=aws.secretsmanager)
+    with pytest.raises(SecretUnavailable) as raised:
+        store.get()
+    assert str(raised.value) == "the Sinch secret could not be read: ResourceNotFoundException"
 
 
 # --- through the handlers: the answer and the log ------------------------------------------------

@@ -21,7 +21,9 @@ from sinch_gateway.redaction import MessageFreeEmitter, RedactingFormatter
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger(logger_formatter=RedactingFormatter())
-tracer = Tracer()
+# botocore only: what patch_all gives us anyway (it leaves httplib alone), without importing and
+# patching sqlite3, requests, httpx, ... on every cold start.
+tracer = Tracer(patch_modules=("botocore",))
 if not tracer.disabled:
     xray_recorder.configure(emitter=MessageFreeEmitter())
 metrics = Metrics()

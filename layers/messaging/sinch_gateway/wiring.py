@@ -54,7 +54,11 @@ class _SenderServices(_Services):
     def credentials(self) -> CredentialStore:
         settings = self.settings
         return SecretStore(
-            settings.sinch_secret_id, SinchCredentials, settings.secret_max_age_s, name="Sinch secret"
+            settings.sinch_secret_id,
+            SinchCredentials,
+            settings.secret_max_age_s,
+            name="Sinch secret",
+            client=aws.secretsmanager,
         )
 
     @cached_property
@@ -147,7 +151,11 @@ class ReportServices(_Services):
     def webhook_secrets(self) -> WebhookSecretStore:
         settings = self.settings
         return SecretStore(
-            settings.webhook_secret_id, WebhookSecrets, settings.secret_max_age_s, name="webhook secret"
+            settings.webhook_secret_id,
+            WebhookSecrets,
+            settings.secret_max_age_s,
+            name="webhook secret",
+            client=aws.secretsmanager,
         )
 
     @cached_property

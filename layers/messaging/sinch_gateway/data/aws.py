@@ -1,26 +1,49 @@
-"""boto3 clients, created lazily and once per container: client creation dominates cold start."""
+"""AWS clients, created lazily and once per container: client creation dominates cold start.
+
+botocore's own, not boto3's: importing boto3 also imports s3transfer (and its multiprocessing and
+concurrency machinery), which none of our functions use.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
-
-import boto3
-from botocore.config import Config
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from botocore.session import Session
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-# Short timeouts: an API answer must not wait out botocore's 60 s defaults.
-_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+
+@lru_cache(maxsize=1)
+def _session() -> Session:
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
+def _client(service: str) -> Any:
+    from botocore.config import Config
+
+    # Short timeouts: an API answer must not wait out botocore's 60 s defaults.
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    return _session().create_client(service, config=config)
 
 
 @lru_cache(maxsize=1)
 def dynamodb() -> DynamoDBClient:
-    return boto3.session.Session().client("dynamodb", config=_CONFIG)
+    client: DynamoDBClient = _client("dynamodb")
+    return client
 
 
 @lru_cache(maxsize=1)
 def sqs() -> SQSClient:
-    return boto3.session.Session().client("sqs", config=_CONFIG)
+    client: SQSClient = _client("sqs")
+    return client
+
+
+@lru_cache(maxsize=1)
+def secretsmanager() -> SecretsManagerClient:
+    client: SecretsManagerClient = _client("secretsmanager")
+    return client

@@ -6,25 +6,22 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from sinch_gateway.data.attribute_values import deserialize, serialize
 from sinch_gateway.domain.message import Advanced, MessageRecord, StatusEvent, utcnow
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in values.items()}
+    return {k: serialize(v) for k, v in values.items()}
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+    return {k: deserialize(v) for k, v in item.items()}
 
 
 CLIENT_REFERENCE_INDEX = "byClientReference"

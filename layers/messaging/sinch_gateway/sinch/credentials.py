@@ -1,4 +1,4 @@
-"""The two secrets, read from Secrets Manager and cached by Powertools Parameters.
+"""The two secrets, read from Secrets Manager and cached for a while.
 
 - The Sinch secret: what it takes to call Sinch. Two auth styles, as Sinch offers them: a service
   plan id with its API token, or a project id with OAuth2 client credentials (key id and secret)
@@ -7,24 +7,50 @@
   function taking callbacks from the internet cannot read the API token.
 
 A secret that does not hold what its model needs is a `SecretInvalid` naming the fields, never
-their values: the error reaches logs and X-Ray traces.
+their values: the error reaches logs and X-Ray traces. One that cannot be read is a
+`SecretUnavailable`.
+
+Read with the botocore client the composition root gives, not Powertools Parameters: its module
+imports boto3 (and with it s3transfer) and builds a second botocore session, which together cost
+every cold start about as much as the rest of the first request (docs/performance.md).
 """
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+import json
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.exceptions import TransformParameterError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 SinchRegion = Literal["us", "eu", "au", "br", "ca"]
 DEFAULT_AUTH_URL = "https://auth.sinch.com/oauth2/token"
 DEFAULT_MMS_URL = "https://api.ci.mblox.com/ep/v2/"
 
 
-class SecretInvalid(Exception):
+class SecretError(Exception):
+    """A secret the function cannot use now."""
+
+
+class SecretInvalid(SecretError):
     """A secret that cannot be used as it is: its message names fields, never values."""
+
+
+class SecretUnavailable(SecretError):
+    """A secret that could not be read (missing, no permission, Secrets Manager unreachable)."""
+
+
+# Secret id -> (when read, its text): per container, shared by every store of that secret.
+_cache: dict[str, tuple[float, str]] = {}
+
+
+def forget_cached_secrets() -> None:
+    _cache.clear()
 
 
 class _SecretModel(BaseModel):
@@ -131,25 +157,46 @@ def describe_invalid(name: str, exc: ValidationError) -> str:
 class SecretStore(Generic[SecretModel]):
     """One secret as `model`: cached for `max_age_s`, re-read on demand."""
 
-    def __init__(self, secret_id: str, model: type[SecretModel], max_age_s: int, *, name: str) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        model: type[SecretModel],
+        max_age_s: int,
+        *,
+        name: str,
+        client: Callable[[], SecretsManagerClient],
+    ) -> None:
         self._secret_id = secret_id
         self._model = model
         self._max_age_s = max_age_s
         self._name = name
+        self._client = client
 
     def get(self, *, refresh: bool = False) -> SecretModel:
         """The cached secret; `refresh` fetches it anew (after Sinch answered 401: rotated?)."""
         try:
-            raw: Any = parameters.get_secret(
-                self._secret_id, transform="json", max_age=self._max_age_s, force_fetch=refresh
-            )
-        except TransformParameterError:
-            # Raised without the original: a JSON decoding error carries the whole text.
+            raw: Any = json.loads(self._text(refresh))
+        except ValueError:
+            # Never chained: a JSON decoding error carries the whole text.
             raise SecretInvalid(f"the {self._name} is not a JSON object") from None
         try:
             return self._model.model_validate(raw)
         except ValidationError as exc:
             raise SecretInvalid(describe_invalid(self._name, exc)) from None
+
+    def _text(self, refresh: bool) -> str:
+        cached = _cache.get(self._secret_id)
+        now = time.monotonic()
+        if cached is not None and not refresh and now - cached[0] < self._max_age_s:
+            return cached[1]
+        try:
+            text = self._client().get_secret_value(SecretId=self._secret_id).get("SecretString")
+        except (BotoCoreError, ClientError) as exc:
+            raise SecretUnavailable(f"the {self._name} could not be read: {type(exc).__name__}") from exc
+        if text is None:
+            raise SecretInvalid(f"the {self._name} is not a JSON object")
+        _cache[self._secret_id] = (now, text)
+        return text
 
 
 CredentialStore = SecretStore[SinchCredentials]

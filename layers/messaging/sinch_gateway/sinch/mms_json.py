@@ -14,7 +14,6 @@ from typing import Any
 
 import pydantic_core
 import urllib3
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 
 from sinch_gateway.domain.answers import Verdict, judge
@@ -34,7 +33,7 @@ from sinch_gateway.domain.outcomes import (
     Transient,
 )
 from sinch_gateway.measures import timed_sinch_call
-from sinch_gateway.sinch.credentials import CredentialStore, SecretInvalid, SinchCredentials
+from sinch_gateway.sinch.credentials import CredentialStore, SecretError, SinchCredentials
 from sinch_gateway.sinch.xms import MAX_ERROR_TEXT_CHARS, sinch_id
 
 _ERROR_CODE_CHARS = 16
@@ -189,7 +188,7 @@ class MmsJsonChannel:
         for refresh in (False, True):
             try:
                 credentials = self._credentials.get(refresh=refresh)
-            except (SecretInvalid, GetParameterError) as exc:
+            except SecretError as exc:
                 return Transient(f"sinch_credentials_unavailable: {exc}"[:300])
             if credentials.mms_api_key is None or not credentials.mms_service_id:
                 return Transient(

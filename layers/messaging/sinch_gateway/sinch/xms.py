@@ -11,7 +11,6 @@ from urllib.parse import quote, urlencode
 
 import pydantic_core
 import urllib3
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pydantic import TypeAdapter, ValidationError
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 
@@ -33,7 +32,7 @@ from sinch_gateway.domain.outcomes import (
     Transient,
 )
 from sinch_gateway.measures import timed_sinch_call
-from sinch_gateway.sinch.credentials import CredentialStore, SecretInvalid
+from sinch_gateway.sinch.credentials import CredentialStore, SecretError
 from sinch_gateway.sinch.tokens import BearerTokens, TokenFailure
 
 _dry_run_answer = TypeAdapter(DryRun)
@@ -211,7 +210,7 @@ class XmsChannel:
         for refresh in (False, True):
             try:
                 credentials = self._credentials.get(refresh=refresh)
-            except (SecretInvalid, GetParameterError) as exc:
+            except SecretError as exc:
                 # A setup fault, not the message's: it waits for a fixed secret like any outage,
                 # and ends failed with this reason if the fix does not come in time.
                 return Transient(f"sinch_credentials_unavailable: {exc}"[:300])

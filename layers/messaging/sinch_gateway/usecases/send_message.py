@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway.api.models import DryRunResult, SendMessageRequest, accepted_view
@@ -33,6 +24,9 @@ from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.status import Status
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.sending import UNAUTHORIZED, MessageSender
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 IDEMPOTENCY_WINDOW_S = 24 * 60 * 60
 
@@ -65,6 +59,13 @@ class SendMessage:
         self, key: str, tenant_id: str, message: SendMessageRequest, callback_url: str, context: LambdaContext
     ) -> HttpAnswer:
         """The first answer for this key and body; a different body or a request in flight is a 409."""
+        # Imported here: Powertools Idempotency imports boto3 (and s3transfer), which a request
+        # without a key never needs.
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyValidationError,
+        )
+
         config, send_once = self._idempotent
         config.register_lambda_context(context)
         request = {"apiKeyId": tenant_id, "key": key, "body": message.model_dump(mode="json")}
@@ -84,7 +85,13 @@ class SendMessage:
 
     @cached_property
     def _idempotent(self) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
-        # Built on first use, not at import: the persistence layer creates a boto3 client.
+        # Built on first use, not at import: see answer_once.
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
         config = IdempotencyConfig(
             # Keys are per API key: two clients choosing the same key do not collide.
             event_key_jmespath="[apiKeyId, key]",
