@@ -42,8 +42,12 @@ _DURATION = re.compile(r"^REPORT RequestId: \S+\tDuration: ([0-9.]+) ms", re.MUL
 
 
 @contextlib.contextmanager
-def fresh_stack(rate_per_s: float, state_dir: Path | None = None) -> Iterator[LocalStack]:
-    """A local stack on free ports whose senders share `rate_per_s`, recording AWS calls."""
+def fresh_stack(rate_per_s: float, state_dir: Path | None = None, pool_size: int = 2) -> Iterator[LocalStack]:
+    """A local stack on free ports whose senders share `rate_per_s`, recording AWS calls.
+
+    `pool_size` workers per function: few, so that on a busy machine their cold starts (each an
+    import of the whole layer) do not outlast the functions' init timeout together.
+    """
     from devstack.stack import LocalStack, StackConfig
 
     with contextlib.ExitStack() as cleanup:
@@ -61,6 +65,7 @@ def fresh_stack(rate_per_s: float, state_dir: Path | None = None) -> Iterator[Lo
             log_prefix=False,
             access_log=False,
             tracing=False,
+            pool_size=pool_size,
             parameter_overrides={"SinchRatePerSecond": f"{rate_per_s:g}"},
         )
         yield cleanup.enter_context(LocalStack(config, log=lambda line: None))

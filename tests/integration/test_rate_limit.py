@@ -133,3 +133,11 @@ def test_concurrent_senders_never_share_a_slot(env: Env, key: str, serial_dynamo
     assert errors == []
     # One call started the schedule without a sleep; the other 39 each got a slot of their own.
     assert sorted(sleeps) == pytest.approx([i * INTERVAL for i in range(1, 40)], abs=1e-4)
+
+
+def test_when_dynamodb_cannot_be_asked_the_send_goes_rather_than_waits_unqueued(env: Env, key: str) -> None:
+    unreachable = aws.client("dynamodb", "http://127.0.0.1:9", env.template.region)  # nothing listens
+    rate = SharedRate(unreachable, env.table, RATE, sleep=Sleeps())
+
+    assert rate.acquire(key, max_wait_s=1.0) == 0.0
+    rate.hold_off(key, 5.0)  # no error either: the 429 itself is still retried

@@ -30,13 +30,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sinch_gateway.data.messages import bookkeeping_id, condition_failed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+logger = Logger(child=True)
 HEADROOM = 0.97
 # A take or a restart can lose a race to another sender; after this many rounds the caller is
 # told to come back a slot later instead of looping.
@@ -73,8 +75,17 @@ class SharedRate:
         """Take slots for `calls` calls to Sinch, waiting for them at most `max_wait_s`.
 
         0.0 once the calls may go (after sleeping until their slot); otherwise, having taken
-        nothing, how many seconds until the schedule has room again.
+        nothing, how many seconds until the schedule has room again. When DynamoDB cannot be
+        asked, the calls go: the message is already claimed, and Sinch's 429 is still retried,
+        while an error here would leave it waiting for its lease with no retry queued.
         """
+        try:
+            return self._acquire(key, max_wait_s, calls)
+        except (BotoCoreError, ClientError):
+            logger.warning("the shared Sinch rate could not be read: sending without it", extra={"key": key})
+            return 0.0
+
+    def _acquire(self, key: str, max_wait_s: float, calls: int) -> float:
         item_id = {"S": bookkeeping_id("rate", key)}
         step = round(self._interval * calls, _DIGITS)
         for _ in range(_ROUNDS):
@@ -149,8 +160,11 @@ class SharedRate:
                 ExpressionAttributeValues={":until": _number(until)},
             )
         except ClientError as exc:
-            if not condition_failed(exc):  # already held off as long or longer
-                raise
+            if condition_failed(exc):
+                return  # already held off as long or longer
+            logger.warning("could not hold the shared Sinch rate off", extra={"key": key})
+        except BotoCoreError:
+            logger.warning("could not hold the shared Sinch rate off", extra={"key": key})
 
 
 def _slot(item: object) -> float | None:
