@@ -9,9 +9,15 @@ from typing import Any
 
 import pytest
 import urllib3
+from hypothesis import settings
 from moto.server import ThreadedMotoServer
 
 from devstack.sinch_simulator import SinchSimulator
+
+# Hypothesis's per-example deadline is a timing: on a loaded machine (CI, or 2 cores shared) it
+# fails examples that are merely slow. What the properties check is behaviour, never speed.
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 _connect = socket.socket.connect
 _connect_ex = socket.socket.connect_ex

@@ -40,7 +40,7 @@ from sinch_gateway.usecases.sending import MessageSender
 
 if TYPE_CHECKING:
     from sinch_gateway.usecases.admission import TemplateLookup
-    from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SinchChannel, TenantStore
+    from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SendRate, SinchChannel, TenantStore
     from sinch_gateway.usecases.report_intake import (
         NonceLedger,
         SecretSource,
@@ -262,6 +262,24 @@ class FakeRetryQueue:
         self.dead_letters.append(DeadLetter(body, reason, message_id))
 
 
+@dataclass
+class FakeRate:
+    """A shared rate that has room, or is full for `wait_s`; records what was asked of it."""
+
+    wait_s: float = 0.0
+    acquired: list[tuple[str, int]] = field(default_factory=list)
+    held_off: list[tuple[str, float]] = field(default_factory=list)
+
+    def acquire(self, key: str, max_wait_s: float, calls: int = 1) -> float:
+        if self.wait_s > max_wait_s:
+            return self.wait_s
+        self.acquired.append((key, calls))
+        return 0.0
+
+    def hold_off(self, key: str, seconds: float) -> None:
+        self.held_off.append((key, seconds))
+
+
 class FakeTenantStore:
     def __init__(self, **policies: TenantPolicy) -> None:
         self._tenants = {
@@ -410,13 +428,14 @@ class Sending:
     xms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.XMS))
     mms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.MMS_JSON))
     queue: FakeRetryQueue = field(default_factory=FakeRetryQueue)
+    rate: FakeRate = field(default_factory=FakeRate)
     store: FakeMessageStore = field(init=False)
     sender: MessageSender = field(init=False)
 
     def __post_init__(self) -> None:
         metrics_dropped()
         self.store = FakeMessageStore(self.clock)
-        self.sender = MessageSender(self.store, self.channels, self.queue, self.settings)
+        self.sender = MessageSender(self.store, self.channels, self.queue, self.settings, self.rate)
 
     @property
     def channels(self) -> dict[Api, ScriptedChannel]:
@@ -428,6 +447,7 @@ if TYPE_CHECKING:
     _store: MessageStore = FakeMessageStore()
     _channel: SinchChannel = ScriptedChannel()
     _queue: RetryQueue = FakeRetryQueue()
+    _rate: SendRate = FakeRate()
     _tenants: TenantStore = FakeTenantStore()
     _unmatched: UnmatchedStore = FakeUnmatchedStore()
     _nonces: NonceLedger = FakeNonceLedger()

@@ -223,6 +223,65 @@ def test_sinchs_rate_limit_uses_up_no_attempt(world: Sending) -> None:
     assert len(world.queue.retries) == 5 and world.queue.dead_letters == []
 
 
+def test_a_429_holds_every_sender_off_for_its_retry_after(world: Sending) -> None:
+    world.xms.on_send(Transient("sinch_429", retry_after_s=4.0, rate_limited=True))
+    world.mms.on_send(Transient("E113", rate_limited=True))  # the MMS JSON API says no Retry-After
+
+    world.sender.submit(SMS, CALLBACK, TENANT)
+    world.sender.submit(MMS, CALLBACK, TENANT)
+
+    assert world.rate.held_off == [(Api.XMS, 4.0), (Api.MMS_JSON, 1.0)]
+
+
+def test_other_transient_failures_do_not_hold_the_rate_off(world: Sending) -> None:
+    retrying(world)
+    assert world.rate.held_off == []
+
+
+@pytest.mark.parametrize("draft", [SMS, MMS], ids=["xms", "mms-json"])
+def test_without_room_in_the_rate_a_message_waits_in_the_queue_unsent_and_uncounted(
+    world: Sending, draft: MessageDraft
+) -> None:
+    world.rate.wait_s = 7.5  # beyond the 1 s a send may wait for its turn
+
+    answer = world.sender.submit(draft, CALLBACK, TENANT)
+
+    record = stored(world, answer.id)
+    assert answer.status is Status.RETRYING
+    assert (record.status, record.attempts, record.error_code) == (Status.RETRYING, 0, "rate_limited")
+    assert world.xms.calls == [] and world.mms.calls == []
+    [(queued_id, delay)] = world.queue.retries
+    assert queued_id == answer.id and delay >= 7.5
+    assert world.queue.dead_letters == []
+
+
+def test_a_message_waiting_for_the_rate_is_sent_once_there_is_room(world: Sending) -> None:
+    world.rate.wait_s = 3.0
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    for _ in range(10):  # more turns without room than MAX_SEND_ATTEMPTS (3): none counts
+        world.sender.attempt(message_id)
+    assert world.xms.calls == [] and len(world.queue.retries) == 11
+
+    world.rate.wait_s = 0.0
+    world.xms.on_send(Accepted(BATCH))
+    world.sender.attempt(message_id)
+
+    record = stored(world, message_id)
+    assert (record.status, record.attempts, record.error_code) == (Status.SUBMITTED, 1, None)
+    assert world.xms.called("find") == [], "no attempt reached Sinch before: nothing to look up"
+    assert len(world.xms.sent) == 1
+
+
+def test_a_second_attempt_takes_a_turn_for_its_lookup_too(world: Sending) -> None:
+    message_id = retrying(world)
+    world.xms.on_find(NotFound())
+    world.xms.on_send(Accepted(BATCH))
+
+    world.sender.attempt(message_id)
+
+    assert world.rate.acquired == [(Api.XMS, 1), (Api.XMS, 2)]
+
+
 def test_after_the_last_attempt_the_message_fails_and_is_dead_lettered_with_why(world: Sending) -> None:
     message_id = retrying(world)
     for _ in range(2):  # MAX_SEND_ATTEMPTS is 3

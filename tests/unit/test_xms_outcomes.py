@@ -76,7 +76,7 @@ def test_batch_bodies_carry_our_id_and_callback() -> None:
         "from": "+12025550100",
         "type": "mt_text",
         "body": "Hi",
-        "delivery_report": "per_recipient",
+        "delivery_report": "per_recipient_final",
         "callback_url": "https://x.test/cb",
         "client_reference": "m-1",
     }

@@ -69,6 +69,11 @@ class SenderSettings(Settings):
     # show that Sinch took the message, before it is sent again. Sinch retries an unanswered
     # postback after about five minutes.
     mms_postback_grace_s: float = Field(default=900.0, ge=0, alias="MMS_POSTBACK_GRACE_S")
+    # Calls per second Sinch allows the service plan (each API its own), shared by every sender
+    # through DynamoDB; 0: not coordinated (Sinch's 429s are still retried).
+    sinch_rate_per_s: float = Field(default=0.0, ge=0, alias="SINCH_RATE_PER_S")
+    # How long a send may wait for its turn in that rate; past it, the message waits in SendQueue.
+    sinch_rate_wait_s: float = Field(default=1.0, ge=0, alias="SINCH_RATE_WAIT_S")
 
 
 class SendSettings(SenderSettings):

@@ -11,6 +11,7 @@ from sinch_gateway.config import RetrySettings, SenderSettings, SendSettings, Se
 from sinch_gateway.data import aws
 from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.nonces import NonceStore
+from sinch_gateway.data.rate_limit import SharedRate
 from sinch_gateway.data.send_queue import SendQueue
 from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import TenantDirectory
@@ -105,7 +106,13 @@ class _SenderServices(_Services):
             Api.XMS: XmsChannel(self.credentials, self._http, self._timeout),
             Api.MMS_JSON: self.mms_json,
         }
-        return MessageSender(self.repository, channels, self.send_queue, self.settings)
+        settings = self.settings
+        rate = (
+            SharedRate(aws.dynamodb(), settings.messages_table, settings.sinch_rate_per_s)
+            if settings.sinch_rate_per_s
+            else None
+        )
+        return MessageSender(self.repository, channels, self.send_queue, settings, rate)
 
 
 class SendServices(_SenderServices):

@@ -75,6 +75,17 @@ class MessageStore(Protocol):
     def set_batch(self, message_id: str, batch_id: str) -> None: ...
 
 
+class SendRate(Protocol):
+    """Sinch's rate, shared by every sender (see data.rate_limit)."""
+
+    def acquire(self, key: str, max_wait_s: float, calls: int = 1) -> float:
+        """0.0 once `calls` calls may go (having waited up to `max_wait_s`); otherwise, with
+        nothing taken, the seconds until there is room."""
+        ...
+
+    def hold_off(self, key: str, seconds: float) -> None: ...
+
+
 class RetryQueue(Protocol):
     def enqueue_retry(self, message_id: str, delay_s: float) -> None: ...
 

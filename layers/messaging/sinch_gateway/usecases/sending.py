@@ -39,7 +39,7 @@ from sinch_gateway.domain.retry_policy import next_delay
 from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 from sinch_gateway.measures import final_status, message_accepted
-from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SinchChannel
+from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SendRate, SinchChannel
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -54,11 +54,13 @@ class MessageSender:
         channels: Mapping[Api, SinchChannel],
         queue: RetryQueue,
         settings: SenderSettings,
+        rate: SendRate | None = None,
     ) -> None:
         self._repo = repository
         self._channels = channels
         self._queue = queue
         self._settings = settings
+        self._rate = rate or _NoRate()
 
     def submit(
         self, draft: MessageDraft, callback_url: str, tenant_id: str, message_id: str | None = None
@@ -125,6 +127,14 @@ class MessageSender:
     def _send(self, record: MessageRecord) -> MessageRecord:
         """Hand a claimed message to Sinch and record what came of it."""
         channel = self._channels[record.api]
+        # A second attempt looks Sinch up first: that call counts against the rate too.
+        wait = self._rate.acquire(
+            record.api, self._settings.sinch_rate_wait_s, 2 if record.attempts > 1 else 1
+        )
+        if wait:
+            # The plan's rate is taken by other senders: wait in the queue rather than meet a 429.
+            metrics.add_metric(name="SendsDeferredByRate", unit=MetricUnit.Count, value=1)
+            return self._retry_later(record, RATE_WAIT, wait, counted=False)
         found = self._earlier(channel, record) if record.attempts > 1 else NotFound()
         if isinstance(found, CannotLookUp) and record.unconfirmed:
             # Sinch may hold it, its reports did not say so in settle_s, and it cannot be asked:
@@ -160,6 +170,9 @@ class MessageSender:
                 return self._end(record, Status.FAILED, UNAUTHORIZED, detail, sinch_http_status=http_status)
             case Transient(reason, retry_after_s, ambiguous, rate_limited):
                 metrics.add_metric(name="SinchTransientFailures", unit=MetricUnit.Count, value=1)
+                if rate_limited:
+                    # Every sender backs off, not only this one: the plan's rate is shared.
+                    self._rate.hold_off(record.api, retry_after_s or DEFAULT_HOLD_OFF_S)
                 if ambiguous:
                     # Give Sinch time to show what it did with the request (in a lookup or a
                     # report) before the next attempt decides whether to send again.
@@ -351,12 +364,25 @@ class MessageSender:
 
 
 UNAUTHORIZED = "sinch_unauthorized"
+RATE_WAIT = "rate_limited: the service plan's rate is in use by other messages"
+# Sinch's throttling answers without a Retry-After (E113, E106) hold every sender off this long.
+DEFAULT_HOLD_OFF_S = 1.0
 RETRY_ERROR = ("errorCode", "errorText")
 OUTCOME_UNKNOWN = "sinch_outcome_unknown"
 UNKNOWN_TEXT = (
     "Sinch's answer was lost and its {api} API offers no lookup; no report showed that it took the "
     "message, which was not sent again so that it cannot arrive twice"
 )
+
+
+class _NoRate:
+    """No shared rate: every call may go at once (Sinch's 429s are still retried)."""
+
+    def acquire(self, key: str, max_wait_s: float, calls: int = 1) -> float:
+        return 0.0
+
+    def hold_off(self, key: str, seconds: float) -> None:
+        return None
 
 
 def outbound(record: MessageRecord) -> OutboundMessage:

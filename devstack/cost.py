@@ -1,0 +1,99 @@
+"""What a million delivered messages cost in AWS, from the figures `devstack.bench_rate` measures.
+
+The model (docs/cost.md explains each line): per delivered message, the API Gateway requests
+(the send, and each delivery report Sinch posts), Lambda requests and GB-seconds per function
+(invocations and mean duration measured in the local stack, at the template's memory size),
+DynamoDB write and read units (one unit per call: every item we write is under 1 KB... see the
+doc for when it is not), SQS requests, Secrets Manager calls, log bytes ingested and X-Ray traces.
+Fixed monthly costs (idle SQS long polls, custom metrics, alarms, dashboard) are not per message
+and are left out. Prices are us-east-1 list prices, November 2026.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+MILLION = 1_000_000
+PRICES: dict[str, float] = {
+    "api_gateway_rest_per_million": 3.50,
+    "lambda_gb_second": 0.0000166667,
+    "lambda_requests_per_million": 0.20,
+    # On-demand, after the November 2024 price cut (was 1.25 and 0.25).
+    "dynamodb_wru_per_million": 0.625,
+    "dynamodb_rru_per_million": 0.125,
+    "sqs_requests_per_million": 0.40,
+    "secrets_manager_per_10k_calls": 0.05,
+    "logs_ingest_per_gb": 0.50,
+    "xray_traces_recorded_per_million": 5.00,
+}
+DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+DYNAMODB_STRONG_READS = frozenset({"GetItem", "Query"})  # the repository reads consistently
+
+
+def cost_per_million(
+    figures: Mapping[str, Any],
+    *,
+    memory_mb: int = 512,
+    xray_sampled: float = 0.05,
+    wru_per_write: float = 1.0,
+    prices: Mapping[str, float] = PRICES,
+) -> dict[str, Any]:
+    """USD per million delivered messages, by service, from `bench_rate.measure_rate`'s figures.
+
+    `xray_sampled`: the share of requests X-Ray's default rule records at volume (one a second
+    per host, then 5 %). `wru_per_write`: write units per DynamoDB write (2 when items exceed 1 KB).
+    """
+    calls: Mapping[str, Mapping[str, float]] = figures["aws_calls_per_delivered"]
+    invocations: Mapping[str, float] = figures["invocations_per_delivered"]
+    durations: Mapping[str, float] = figures["lambda_ms_per_invocation"]
+    log_bytes: Mapping[str, float] = figures["log_bytes_per_delivered"]
+
+    def per_message(service: str, operations: frozenset[str] | None = None) -> float:
+        return sum(
+            n
+            for actions in calls.values()
+            for action, n in actions.items()
+            if action.startswith(f"{service}:")
+            and (operations is None or action.split(":", 1)[1] in operations)
+        )
+
+    # Every SendFunction and DeliveryReportFunction invocation came through API Gateway.
+    api_requests = invocations.get("SendFunction", 0.0) + invocations.get("DeliveryReportFunction", 0.0)
+    gb_seconds = sum(
+        n * durations.get(function, 0.0) / 1000 * memory_mb / 1024 for function, n in invocations.items()
+    )
+    writes = per_message("dynamodb", DYNAMODB_WRITES)
+    reads = per_message("dynamodb", DYNAMODB_STRONG_READS)
+    # Lambda's SQS poller receives and deletes what RetryFunction takes (up to 10 a batch): at
+    # least one receive and one delete per invocation, on top of the functions' own sends.
+    sqs = per_message("sqs") + 2 * invocations.get("RetryFunction", 0.0)
+    usd = {
+        "api_gateway": api_requests * prices["api_gateway_rest_per_million"],
+        "lambda_requests": sum(invocations.values()) * prices["lambda_requests_per_million"],
+        "lambda_compute": gb_seconds * MILLION * prices["lambda_gb_second"],
+        "dynamodb_writes": writes * wru_per_write * prices["dynamodb_wru_per_million"],
+        "dynamodb_reads": reads * prices["dynamodb_rru_per_million"],
+        "sqs": sqs * prices["sqs_requests_per_million"],
+        "secrets_manager": per_message("secretsmanager")
+        * MILLION
+        / 10_000
+        * prices["secrets_manager_per_10k_calls"],
+        "cloudwatch_logs": sum(log_bytes.values()) * MILLION / 1024**3 * prices["logs_ingest_per_gb"],
+        "xray": api_requests * xray_sampled * prices["xray_traces_recorded_per_million"],
+    }
+    return {
+        "usd_per_million": {k: round(v, 2) for k, v in usd.items()},
+        "total_usd_per_million": round(sum(usd.values()), 2),
+        "per_message": {
+            "api_gateway_requests": round(api_requests, 3),
+            "lambda_invocations": round(sum(invocations.values()), 3),
+            "lambda_gb_seconds": round(gb_seconds, 4),
+            "dynamodb_writes": round(writes, 3),
+            "dynamodb_reads": round(reads, 3),
+            "sqs_requests": round(sqs, 3),
+            "log_bytes": round(sum(log_bytes.values())),
+        },
+        "memory_mb": memory_mb,
+        "prices": dict(prices),
+    }
