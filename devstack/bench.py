@@ -13,9 +13,8 @@ the figure are what to read. Sections (SECTIONS, below, each a function returnin
 - AWS calls per delivered message, each function's, through the whole local stack;
 - end-to-end latency p50/p95 for an SMS and an MMS (API call to `delivered` stored), against
   Sinch alone (the simulator's batch call to its delivery report arriving);
-- queue throughput through SendQueue -> RetryFunction -> Sinch, against SQS receive+delete alone;
-- rate used / 429 share and cost per 1M messages: hooks (RATE_SECTION, COST_SECTION) for the
-  rate limiter's branch to fill in.
+- the Sinch rate used and the share of 429s with 16 clients pushing past the plan's limit,
+  DynamoDB writes per delivered SMS, and cost per 1M SMS from that run's counts (devstack.cost).
 
 Cold processes run on a Lambda-like runtime: the base interpreter without site-packages (`-S`),
 with only the layer's lock and the boto3 Lambda provides on the path (.bench/runtime, built by
@@ -52,6 +51,8 @@ from botocore import xform_name
 from devstack import aws
 from devstack.aws_calls import ENV as AWS_CALLS_ENV
 from devstack.aws_calls import read as read_aws_calls
+from devstack.bench_rate import measure_rate
+from devstack.cost import cost_per_million as cost_of
 from devstack.runtime import TraceContext, function_environment
 from devstack.stack import LocalStack, StackConfig
 from devstack.template import FunctionSpec
@@ -633,115 +634,45 @@ def aws_calls_per_message(bench: Bench) -> list[Row]:
     return rows
 
 
-def queue_throughput(bench: Bench) -> list[Row]:
-    """Messages per second: send requests published to SendQueue until Sinch has each, against
-    SQS receive+delete of as many messages alone."""
-    stack, count = bench.stack, bench.messages
-    assert stack.template is not None and stack.resources is not None
-    region = stack.template.region
-    sqs = aws.client("sqs", stack.aws_endpoint_url, region)
-    ddb = aws.client("dynamodb", stack.aws_endpoint_url, region)
-    table = stack.resources.tables["MessagesTable"].name
-    marker = f"bench {uuid.uuid4().hex}"
-    tenant = {"tenant": {"DataType": "String", "StringValue": stack.tenants[0].api_key_id}}
-    start = time.perf_counter()
-    send_in_batches(
-        sqs,
-        stack.resources.queues["SendQueue"].url,
-        [json.dumps({"to": PHONE, "text": marker})] * count,
-        tenant,
-    )
-    deadline = time.monotonic() + 120 + count
-    while (done := sent_count(ddb, table, marker)) < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{done} of {count} queued messages reached Sinch in time")
-        time.sleep(0.5)
-    ours = count / (time.perf_counter() - start)
-
-    scratch = sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-    start = time.perf_counter()
-    send_in_batches(sqs, scratch, ["{}"] * count)
-    received = 0
-    while received < count:
-        messages = sqs.receive_message(QueueUrl=scratch, MaxNumberOfMessages=10).get("Messages", [])
-        if messages:
-            sqs.delete_message_batch(
-                QueueUrl=scratch,
-                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
-            )
-        received += len(messages)
-    baseline = count / (time.perf_counter() - start)
-    return [
-        Row(
-            "queue throughput",
-            "SendQueue -> RetryFunction -> Sinch",
-            ours,
-            "msg/s",
-            baseline,
-            "SQS receive+delete alone",
-        )
-    ]
-
-
-def sent_count(ddb: Any, table: str, text: str) -> int:
-    """Messages with this text that Sinch has taken (submitted or further)."""
-    count, pages = (
-        0,
-        ddb.get_paginator("scan").paginate(
-            TableName=table,
-            FilterExpression="#c.#t = :t AND NOT #s IN (:accepted, :retrying)",
-            ExpressionAttributeNames={"#c": "content", "#t": "text", "#s": "status"},
-            ExpressionAttributeValues={
-                ":t": {"S": text},
-                ":accepted": {"S": "accepted"},
-                ":retrying": {"S": "retrying"},
-            },
-            Select="COUNT",
-        ),
-    )
-    for page in pages:
-        count += page["Count"]
-    return count
-
-
-def send_in_batches(
-    sqs: Any, queue_url: str, bodies: list[str], attributes: dict[str, Any] | None = None
-) -> None:
-    for first in range(0, len(bodies), 10):
-        chunk = bodies[first : first + 10]
-        entries: list[dict[str, Any]] = [{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)]
-        if attributes:
-            for entry in entries:
-                entry["MessageAttributes"] = attributes
-        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-
-
-# --- hooks for the rate limiter's branch (i11-rate) ----------------------------------------------
-
-
-def rate_used(bench: Bench) -> list[Row]:
-    """RATE_SECTION: the rate used against the configured limit, and the share of Sinch 429s.
-    The rate limiter's branch replaces this with its own measurement (same Row shape)."""
+def rate_and_cost(bench: Bench) -> list[Row]:
+    """The Sinch rate used and the share of 429s, with the simulator limiting Sinch to the
+    stack's own SinchRatePerSecond (30) while 16 clients push as fast as they can; then what a
+    million such messages cost at list prices, from the AWS calls, invocations, durations and
+    log bytes counted in that same run (devstack.cost)."""
+    limit = 30.0
+    figures = measure_rate(bench.stack.state(), rate_limit=limit, count=max(60, bench.messages))
+    cost = cost_of(figures)
+    writes = sum(figures["dynamodb_writes_per_delivered"].values())
     return [
         Row(
             "rate and 429s",
-            "rate used / 429 share",
-            None,
+            "Sinch batches per second",
+            figures["achieved_per_s"],
+            "/s",
+            limit,
+            "the plan's limit (simulator)",
+            {"429 share": figures["sinch_429_share"], "lost": figures["lost"], "doubled": figures["doubled"]},
+        ),
+        Row(
+            "writes",
+            "DynamoDB writes per delivered SMS",
+            writes,
             "",
-            note="hook: to come from the rate limiter (i11-rate)",
-        )
+            3.0,
+            "the goal",
+            {k: float(v) for k, v in figures["dynamodb_writes_per_delivered"].items()},
+        ),
+        Row(
+            "cost",
+            "USD per 1M delivered SMS",
+            cost["total_usd_per_million"],
+            "USD",
+            cost["usd_per_million"]["api_gateway"],
+            "API Gateway alone (the floor of any REST design)",
+            {k: float(v) for k, v in cost["usd_per_million"].items()},
+        ),
     ]
 
-
-def cost_per_million(bench: Bench) -> list[Row]:
-    """COST_SECTION: cost per 1M messages from the rate limiter's cost model (i11-rate)."""
-    return [
-        Row("cost", "cost per 1M messages", None, "USD", note="hook: to come from the cost model (i11-rate)")
-    ]
-
-
-RATE_SECTION: Section = rate_used
-COST_SECTION: Section = cost_per_million
 
 # In this order: the cold sections first, while the stack is quiet.
 SECTIONS: list[Section] = [
@@ -750,9 +681,7 @@ SECTIONS: list[Section] = [
     warm_overhead,
     aws_calls_per_message,
     e2e_latency,
-    queue_throughput,
-    RATE_SECTION,
-    COST_SECTION,
+    rate_and_cost,
 ]
 
 
