@@ -141,7 +141,7 @@ def send(sim: SinchSimulator, http: urllib3.PoolManager, **fields: Any) -> dict[
     return batch
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 5.0) -> Any:
+def wait_until(check: Callable[[], Any], timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
