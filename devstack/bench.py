@@ -799,7 +799,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15, help="cold starts per figure")
     parser.add_argument("--requests", type=int, default=200, help="warm requests per route")
-    parser.add_argument("--messages", type=int, default=300, help="messages through the shared-rate benchmark (at least 100)")
+    parser.add_argument(
+        "--messages", type=int, default=300, help="messages through the shared-rate benchmark (at least 100)"
+    )
     parser.add_argument("--latency-messages", type=int, default=20, help="messages per end-to-end figure")
     parser.add_argument("--quick", action="store_true", help="tiny counts, docs left alone (a smoke test)")
     args = parser.parse_args(argv)
