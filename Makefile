@@ -73,13 +73,13 @@ test: install browser lint typecheck cfn-lint .venv-sam/.installed
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
 	exit $$rc
 
-# Cold starts are measured on a Lambda-like runtime: the layer's lock and the boto3 Lambda provides
+# Cold starts are measured on a Lambda-like runtime: the layer's lock and the boto3/botocore Lambda provides
 # (pinned as in the dev lock), installed with their bytecode as `sam build` does, and nothing else.
 BENCH_RUNTIME := .bench/runtime
 $(BENCH_RUNTIME)/.installed: $(LAYER_LOCK) $(DEV_LOCK) | $(VENV)/.locked
 	rm -rf $(BENCH_RUNTIME)
 	$(UV_INSTALL) --no-deps --compile-bytecode --python $(PYTHON) --target $(BENCH_RUNTIME) -r $(LAYER_LOCK)
-	awk '/^[^ #]/ { pin = /^(boto3|s3transfer)==/ } pin' $(DEV_LOCK) | \
+	awk '/^[^ #]/ { pin = /^(boto3|botocore|s3transfer|python-dateutil|six)==/ } pin' $(DEV_LOCK) | \
 	  $(UV_INSTALL) --no-deps --compile-bytecode --python $(PYTHON) --target $(BENCH_RUNTIME) -r /dev/stdin
 	touch $@
 

@@ -276,12 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=600)
     parser.add_argument("--rate", type=float, default=20.0, help="Sinch's limit, calls per second")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--out", type=Path, help="also write the figures there, as JSON")
     args = parser.parse_args(argv)
     with fresh_stack(args.rate) as stack:
         figures = measure_rate(
             stack.state(), rate_limit=args.rate, count=args.count, concurrency=args.concurrency
         )
     print(json.dumps(figures, indent=2))
+    if args.out is not None:
+        args.out.write_text(json.dumps(figures), encoding="utf-8")
     ok = figures["lost"] == 0 and figures["sinch_429_share"] < 0.01 and figures["rate_used"] >= 0.95
     return 0 if ok else 1
 
