@@ -85,15 +85,27 @@ class UsagePlanKeys:
         self._lock = threading.Lock()
 
     def get(self, value: str) -> str | None:
-        """The key id of an enabled key in the plan with this value, else None."""
+        """The key id of an enabled key in the plan with this value, else None. A key unknown
+        just after a read waits for the next one (moto is read at most every `min_refresh_s`):
+        refused at once, a key created a moment ago would depend on other callers' timing."""
         with self._lock:
             now = time.monotonic()
-            stale = now - self._read_at > self._max_age_s
-            unknown = value not in self._keys and now - self._read_at > self._min_refresh_s
-            if stale or unknown:
-                self._keys = self._read()
-                self._read_at = now
-            return self._keys.get(value)
+            if value in self._keys and now - self._read_at <= self._max_age_s:
+                return self._keys[value]
+            wait = self._read_at + self._min_refresh_s - now
+            if wait <= 0:
+                return self._refresh(now).get(value)
+            read_at = self._read_at
+        time.sleep(wait)
+        with self._lock:
+            # A read by another caller since ours was refused is as new as ours would be.
+            keys = self._refresh(time.monotonic()) if self._read_at == read_at else self._keys
+            return keys.get(value)
+
+    def _refresh(self, now: float) -> dict[str, str]:
+        self._keys = self._read()
+        self._read_at = now
+        return self._keys
 
     def _read(self) -> dict[str, str]:
         client = self._client_factory()
