@@ -19,6 +19,7 @@ from sinch_gateway.domain.errors import (
 from sinch_gateway.domain.outcomes import Accepted, AuthFailed, Refused, SendOutcome, Transient
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.report_intake import TemplateSettler
 
 logger = Logger(child=True)
 
@@ -29,21 +30,12 @@ class TemplateChannel(Protocol):
     ) -> SendOutcome: ...
 
 
-class TemplateStore(Protocol):
+class TemplateStore(TemplateSettler, Protocol):
+    """The report intake's port (settle), and what creating a template needs besides."""
+
     def create(self, template: MmsTemplate) -> None: ...
 
     def get_for_tenant(self, tenant_id: str, template_id: str) -> MmsTemplate | None: ...
-
-    def settle(
-        self,
-        template_id: str,
-        status: TemplateStatus,
-        *,
-        mms_id: str | None = None,
-        tracking_id: str | None = None,
-        error_code: str | None = None,
-        error_text: str | None = None,
-    ) -> bool: ...
 
     def set_tracking(self, template_id: str, tracking_id: str) -> None: ...
 
