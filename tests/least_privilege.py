@@ -72,9 +72,8 @@ EXPECTED: dict[str, set[Grant]] = {
     "DeliveryReportFunction": _runtime("DeliveryReportFunctionLogGroup")
     # advance / append_event on messages
     | grants(["dynamodb:UpdateItem"], arn("MessagesTable"))
-    # webhook nonces (claim, release), unmatched reports and raw postbacks: bookkeeping items only
-    | grants(["dynamodb:PutItem"], arn("MessagesTable"), leading_keys("nonce#*", "unmatched#*", "postback#*"))
-    | grants(["dynamodb:DeleteItem"], arn("MessagesTable"), leading_keys("nonce#*"))
+    # unmatched reports and raw postbacks: bookkeeping items only
+    | grants(["dynamodb:PutItem"], arn("MessagesTable"), leading_keys("unmatched#*", "postback#*"))
     | grants(["secretsmanager:GetSecretValue"], ref("WebhookSecret")),
 }
 

@@ -36,9 +36,6 @@ RARELY_USED = {
     ("SendFunction", "dynamodb:DeleteItem", canonical(arn("IdempotencyTable"))): (
         "Powertools deletes the record of a request whose handler raised"
     ),
-    ("DeliveryReportFunction", "dynamodb:DeleteItem", canonical(arn("MessagesTable"))): (
-        "a nonce is released when its report could not be applied (an AWS error)"
-    ),
     ("SendFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
     ("RetryFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
 }

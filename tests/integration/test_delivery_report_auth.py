@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from sinch_gateway.domain.webhook_auth import signature
 from tests.integration.conftest import WEBHOOK_SECRET, Env, forget_cached_secrets
@@ -39,9 +40,19 @@ def post(env: Env, body: str, headers: dict[str, str]) -> tuple[int, Any]:
     )
 
 
-def nonce_item(env: Env, nonce: str) -> dict[str, Any] | None:
-    answer = env.ddb.get_item(TableName=env.table, Key={"id": {"S": f"nonce#{nonce}"}}, ConsistentRead=True)
+def item(env: Env, item_id: str) -> dict[str, Any] | None:
+    answer = env.ddb.get_item(TableName=env.table, Key={"id": {"S": item_id}}, ConsistentRead=True)
     return answer.get("Item")
+
+
+def nonces_on(env: Env, message_id: str) -> set[str]:
+    """The nonces of the signed reports a message took, as stored on its item."""
+    stored = item(env, message_id) or {}
+    return set(stored.get("reportNonces", {}).get("SS", []))
+
+
+def table(env: Env) -> list[dict[str, Any]]:
+    return env.ddb.scan(TableName=env.table, ConsistentRead=True)["Items"]
 
 
 def use_basic_auth(env: Env, credentials: str = BASIC, **changes: str) -> None:
@@ -57,29 +68,27 @@ def test_a_replayed_signed_report_is_refused_and_writes_nothing(env: Env) -> Non
     body = json.dumps(report(message_id, batch, "Dispatched", 401))
     headers = signed(body, nonce="01JD8Y5K3M2N4P6Q8R0S2T4V6W" + uuid.uuid4().hex[:6])
     assert post(env, body, headers)[0] == 200
-    before = env.stored(message_id)
-    stored_nonce = nonce_item(env, headers["x-sinch-webhook-signature-nonce"])
+    before, items = env.stored(message_id), table(env)
 
     status, answer = post(env, body, headers)
 
     assert status == 401
     assert answer["type"] == "/problems/unauthenticated"
     assert env.stored(message_id) == before  # not even a stale event
-    assert nonce_item(env, headers["x-sinch-webhook-signature-nonce"]) == stored_nonce
+    assert table(env) == items
 
 
-def test_a_nonce_is_kept_just_past_its_timestamp_window(env: Env) -> None:
+def test_the_nonce_is_kept_on_the_message_in_the_same_write_not_in_an_item_of_its_own(env: Env) -> None:
     message_id, batch = submitted(env)
-    body = json.dumps(report(message_id, batch, "Dispatched", 401))
-    signed_at = int(time.time()) - 100
-    headers = signed(body, timestamp=signed_at)
+    items = len(table(env))
+    body = json.dumps(report(message_id, batch, "Delivered", 0))
+    headers = signed(body)
 
     assert post(env, body, headers)[0] == 200
 
-    item = nonce_item(env, headers["x-sinch-webhook-signature-nonce"])
-    assert item is not None
-    assert set(item) == {"id", "ttl"}  # no clientReference: never listed as a message
-    assert int(item["ttl"]["N"]) == signed_at + 300 + 1
+    assert nonces_on(env, message_id) == {headers["x-sinch-webhook-signature-nonce"]}
+    assert len(table(env)) == items
+    assert "reportNonces" not in env.stored(message_id)  # bookkeeping, not part of the API
 
 
 def test_the_same_nonce_on_another_body_is_refused_too(env: Env) -> None:
@@ -95,13 +104,44 @@ def test_the_same_nonce_on_another_body_is_refused_too(env: Env) -> None:
     assert env.stored(message_id) == before
 
 
+def test_a_replayed_late_report_is_kept_once_as_stale_then_refused(env: Env) -> None:
+    message_id, batch = submitted(env)
+    delivered = json.dumps(report(message_id, batch, "Delivered", 0))
+    assert post(env, delivered, signed(delivered))[0] == 200
+    late = json.dumps(report(message_id, batch, "Dispatched", 401))
+    headers = signed(late)
+
+    assert post(env, late, headers) == (200, {"result": "stale"})
+    kept = env.stored(message_id)
+    assert [e.get("stale", False) for e in kept["events"]][-1] is True
+    assert headers["x-sinch-webhook-signature-nonce"] in nonces_on(env, message_id)
+
+    assert post(env, late, headers)[0] == 401
+    assert env.stored(message_id) == kept
+
+
+def test_a_replayed_report_on_no_message_of_ours_is_refused_and_kept_once(env: Env) -> None:
+    body = json.dumps(report(str(uuid.uuid4()), "01JD8Y5K3M2N4P6Q8R0S2T4VXX", "Delivered", 0))
+    headers = signed(body)
+    assert post(env, body, headers) == (200, {"result": "unknown_message"})
+    items = table(env)
+    assert sum(1 for i in items if i["id"]["S"].startswith("unmatched#")) == 1
+
+    assert post(env, body, headers)[0] == 401
+    assert table(env) == items
+
+    # Sinch resending the same report (a new nonce) is no replay: the copy is overwritten.
+    assert post(env, body, signed(body)) == (200, {"result": "unknown_message"})
+    assert sum(1 for i in table(env) if i["id"]["S"].startswith("unmatched#")) == 1
+
+
 def test_a_malformed_report_leaves_no_nonce_behind(env: Env) -> None:
     message_id, batch = submitted(env)
     body = json.dumps(report(message_id, batch, "Delivered", 0, type="recipient_delivery_report_fax"))
     headers = signed(body)
 
     assert post(env, body, headers)[0] == 400
-    assert nonce_item(env, headers["x-sinch-webhook-signature-nonce"]) is None
+    assert nonces_on(env, message_id) == set()
 
 
 def test_a_report_that_failed_with_a_5xx_may_come_again_unchanged(
@@ -111,14 +151,15 @@ def test_a_report_that_failed_with_a_5xx_may_come_again_unchanged(
     body = json.dumps(report(message_id, batch, "Delivered", 0))
     headers = signed(body)
     env.handler("DeliveryReportFunction")
+    intake = env.modules["DeliveryReportFunction"].services.report_intake
 
-    def unavailable(*_: Any) -> str:
-        raise RuntimeError("DynamoDB is having a bad day")
+    def unavailable(*_: Any, **__: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InternalServerError"}}, "UpdateItem")
 
     with monkeypatch.context() as patch:
-        patch.setattr(env.modules["DeliveryReportFunction"].services.report_intake, "apply", unavailable)
+        patch.setattr(intake._messages, "advance", unavailable)
         assert post(env, body, headers)[0] == 500
-    assert nonce_item(env, headers["x-sinch-webhook-signature-nonce"]) is None
+    assert nonces_on(env, message_id) == set()
 
     assert post(env, body, headers) == (200, {"result": "moved"})
     assert env.stored(message_id)["status"] == "delivered"

@@ -34,7 +34,6 @@ from sinch_gateway.domain.outcomes import (
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
-from sinch_gateway.domain.webhook_auth import Nonce
 from sinch_gateway.sinch.credentials import WebhookSecrets
 from sinch_gateway.usecases.sending import MessageSender
 
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
     from sinch_gateway.usecases.admission import TemplateLookup
     from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SendRate, SinchChannel, TenantStore
     from sinch_gateway.usecases.report_intake import (
-        NonceLedger,
         SecretSource,
         TemplateSettler,
         UnmatchedStore,
@@ -72,6 +70,7 @@ class FakeMessageStore:
         self._clock = clock
         self._items: dict[str, dict[str, Any]] = {}
         self._leases: dict[str, float] = {}
+        self.nonces: dict[str, set[str]] = {}  # the signed reports' nonces each message took
 
     # --- for tests -----------------------------------------------------------------------------
     def seed(self, record: MessageRecord) -> MessageRecord:
@@ -134,7 +133,13 @@ class FakeMessageStore:
         return self.advance(message_id, event, clear=clear, **fields).transition
 
     def advance(
-        self, message_id: str, event: StatusEvent, *, clear: tuple[str, ...] = (), **fields: Any
+        self,
+        message_id: str,
+        event: StatusEvent,
+        *,
+        clear: tuple[str, ...] = (),
+        once: str | None = None,
+        **fields: Any,
     ) -> Advanced:
         unknown = (set(fields) | set(clear)) - _ATTRIBUTES
         if unknown:
@@ -143,6 +148,8 @@ class FakeMessageStore:
         item = self._items.get(message_id)
         if item is None:
             return Advanced(Transition.MISSING)
+        if once is not None and once in self.nonces.get(message_id, set()):
+            return Advanced(Transition.REPLAYED)
         current = Status(item["status"])
         repeatable = event.status in SENDABLE_STATUSES
         if not (current.rank <= event.status.rank if repeatable else current.rank < event.status.rank):
@@ -159,14 +166,20 @@ class FakeMessageStore:
         record = MessageRecord.model_validate(updated)
         self._items[message_id] = record.model_dump(mode="json")
         self._leases.pop(message_id, None)
+        self._took(message_id, once)
         return Advanced(Transition.MOVED, record if record.status.is_final else None)
 
-    def append_event(self, message_id: str, event: StatusEvent) -> bool:
+    def append_event(self, message_id: str, event: StatusEvent, *, once: str | None = None) -> bool:
         item = self._items.get(message_id)
-        if item is None or len(item["events"]) >= MAX_EVENTS:
+        if item is None or len(item["events"]) >= MAX_EVENTS or once in self.nonces.get(message_id, set()):
             return False
         item["events"] = [*item["events"], event.model_dump(mode="json")]
+        self._took(message_id, once)
         return True
+
+    def _took(self, message_id: str, once: str | None) -> None:
+        if once is not None:
+            self.nonces.setdefault(message_id, set()).add(once)
 
     def set_batch(self, message_id: str, batch_id: str) -> None:
         item = self._items.get(message_id)
@@ -304,11 +317,18 @@ class FakeUnmatchedStore:
     """Raw reports kept: those no message took, and every postback as it arrived."""
 
     kept: dict[str, tuple[KeptReason, str]] = field(default_factory=dict)
+    nonces: dict[str, str] = field(default_factory=dict)  # the nonce each copy was kept under
 
-    def keep(self, batch_id: str, raw: str, reason: KeptReason, kind: str = "unmatched") -> str:
+    def keep(
+        self, batch_id: str, raw: str, reason: KeptReason, kind: str = "unmatched", *, once: str | None = None
+    ) -> str | None:
         # One copy per body, as the real store keys it: a resent report overwrites its first copy.
         item_id = f"{kind}#{batch_id}#{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+        if once is not None and self.nonces.get(item_id) == once:
+            return None
         self.kept[item_id] = (reason, raw)
+        if once is not None:
+            self.nonces[item_id] = once
         return item_id
 
     def of_kind(self, kind: str) -> list[tuple[KeptReason, str]]:
@@ -365,25 +385,6 @@ class FakeTemplateStore:
     def set_tracking(self, template_id: str, tracking_id: str) -> None:
         template = self._templates[template_id]  # KeyError: the repository's condition fails likewise
         self._templates[template_id] = template.model_copy(update={"tracking_id": tracking_id})
-
-
-@dataclass
-class FakeNonceLedger:
-    seen: set[str] = field(default_factory=set)
-    released: list[str] = field(default_factory=list)
-    release_error: Exception | None = None
-
-    def claim(self, nonce: Nonce) -> bool:
-        if nonce.value in self.seen:
-            return False
-        self.seen.add(nonce.value)
-        return True
-
-    def release(self, nonce: Nonce) -> None:
-        if self.release_error is not None:
-            raise self.release_error
-        self.seen.discard(nonce.value)
-        self.released.append(nonce.value)
 
 
 class FakeSecretSource:
@@ -450,7 +451,6 @@ if TYPE_CHECKING:
     _rate: SendRate = FakeRate()
     _tenants: TenantStore = FakeTenantStore()
     _unmatched: UnmatchedStore = FakeUnmatchedStore()
-    _nonces: NonceLedger = FakeNonceLedger()
     _secrets: SecretSource = FakeSecretSource()
     _templates: TemplateStore = FakeTemplateStore()
     _template_lookup: TemplateLookup = FakeTemplateStore()

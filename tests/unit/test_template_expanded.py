@@ -108,7 +108,9 @@ BROADENED: dict[str, list[tuple[str, str]]] = {
     "the webhook function reading Sinch's token": [
         ("Resource: !Ref WebhookSecret", "Resource: [!Ref WebhookSecret, !Ref SinchSecret]")
     ],
-    "deletes of any item": [('dynamodb:LeadingKeys: ["nonce#*"]', 'dynamodb:LeadingKeys: ["*"]')],
+    "puts of any item from the webhook": [
+        ('dynamodb:LeadingKeys: ["unmatched#*", "postback#*"]', 'dynamodb:LeadingKeys: ["*"]')
+    ],
     "a managed policy": [
         (
             "  SendFunctionRole:\n    Type: AWS::IAM::Role\n    Properties:\n",

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from sinch_gateway.data.messages import MAX_EVENTS
 from sinch_gateway.domain.content import Channel, MmsSlidesContent, Slide, SmsContent
@@ -24,7 +23,6 @@ from sinch_gateway.usecases.report_intake import InvalidReport, ReportIntake
 from tests.unit.fakes import (
     Clock,
     FakeMessageStore,
-    FakeNonceLedger,
     FakeSecretSource,
     FakeTemplateStore,
     FakeUnmatchedStore,
@@ -55,7 +53,6 @@ class Reports:
     clock: Clock = field(default_factory=lambda: Clock(SIGNED_AT + 5))
     store: FakeMessageStore = field(default_factory=FakeMessageStore)
     unmatched: FakeUnmatchedStore = field(default_factory=FakeUnmatchedStore)
-    nonces: FakeNonceLedger = field(default_factory=FakeNonceLedger)
     templates: FakeTemplateStore = field(default_factory=FakeTemplateStore)
 
     def __post_init__(self) -> None:
@@ -63,7 +60,6 @@ class Reports:
         self.intake = ReportIntake(
             self.store,
             self.unmatched,
-            self.nonces,
             self.secrets,
             self.templates,
             tolerance_s=300,
@@ -261,7 +257,43 @@ def test_a_replayed_signed_report_is_refused_and_applies_nothing(reports: Report
         reports.post(raw, headers)
 
     assert reports.stored() == before  # not even a stale event
-    assert reports.nonces.seen == {headers["x-sinch-webhook-signature-nonce"]}
+    assert reports.store.nonces == {reports.message: {headers["x-sinch-webhook-signature-nonce"]}}
+
+
+def test_a_replayed_late_report_is_kept_once_as_stale_then_refused(reports: Reports) -> None:
+    delivered = report(reports.message, "Delivered", 0)
+    assert reports.post(delivered) == "moved"
+    late = report(reports.message, "Dispatched", 401)
+    headers = signed(late)
+
+    assert reports.post(late, headers) == "stale"
+    kept = reports.stored()
+    with pytest.raises(Unauthenticated, match="received before"):
+        reports.post(late, headers)
+
+    assert reports.stored() == kept
+    assert [e.stale for e in kept.events][-1] is True
+
+
+def test_a_replayed_report_on_no_message_of_ours_is_refused_and_kept_once(reports: Reports) -> None:
+    raw = report(str(uuid.uuid4()), "Delivered", 0)
+    headers = signed(raw)
+    assert reports.post(raw, headers) == "unknown_message"
+
+    with pytest.raises(Unauthenticated, match="received before"):
+        reports.post(raw, headers)
+    assert reports.post(raw) == "unknown_message", "Sinch's resend carries a new nonce"
+    assert list(reports.unmatched.kept.values()) == [("unknown_message", raw)]
+
+
+def test_a_nonce_taken_by_one_message_does_not_refuse_a_report_on_another(reports: Reports) -> None:
+    # The signature binds a nonce to its body: reusing it elsewhere needs the secret, and then
+    # it is Sinch's own report.
+    other = reports.store.seed(reports.stored().model_copy(update={"id": str(uuid.uuid4())})).id
+    first, second = report(reports.message, "Delivered", 0), report(other, "Delivered", 0)
+    reports.post(first, signed(first, nonce="01JD8Y5K3M2N4P6Q8R0S2T4V6W"))
+
+    assert reports.post(second, signed(second, nonce="01JD8Y5K3M2N4P6Q8R0S2T4V6W")) == "moved"
 
 
 def test_the_same_nonce_on_another_body_is_refused_too(reports: Reports) -> None:
@@ -297,7 +329,7 @@ def test_an_unauthenticated_report_is_refused_and_writes_nothing(
         reports.post(raw, credentials(raw))
 
     assert reports.stored() == before
-    assert (reports.nonces.seen, reports.unmatched.kept) == (set(), {})
+    assert (reports.store.nonces, reports.unmatched.kept) == ({}, {})
 
 
 def test_without_any_webhook_secret_every_report_is_refused() -> None:
@@ -314,7 +346,7 @@ def test_basic_auth_has_no_nonce_so_a_resent_report_is_applied_as_stale(reports:
 
     assert reports.post(raw, basic(BASIC)) == "moved"
     assert reports.post(raw, basic(BASIC)) == "stale"
-    assert reports.nonces.seen == set()
+    assert reports.store.nonces == {}
 
 
 def test_a_malformed_report_is_invalid_and_keeps_no_nonce(reports: Reports) -> None:
@@ -326,7 +358,7 @@ def test_a_malformed_report_is_invalid_and_keeps_no_nonce(reports: Reports) -> N
         reports.post(fax, signed(fax, nonce=nonce))
 
     assert invalid.value.status == 400 and invalid.value.errors
-    assert reports.nonces.seen == set()
+    assert reports.store.nonces == {}
     assert reports.stored() == before
     fixed = report(reports.message, "Delivered", 0)
     assert reports.post(fixed, signed(fixed, nonce=nonce)) == "moved", "the nonce is still unused"
@@ -339,7 +371,7 @@ def unavailable(store: FakeMessageStore, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(store, "advance", advance)
 
 
-def test_a_report_that_failed_to_apply_releases_its_nonce_for_sinchs_resend(
+def test_a_report_that_failed_to_apply_keeps_no_nonce_so_sinchs_resend_is_applied(
     reports: Reports, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw = report(reports.message, "Delivered", 0)
@@ -349,20 +381,10 @@ def test_a_report_that_failed_to_apply_releases_its_nonce_for_sinchs_resend(
         unavailable(reports.store, patch)
         with pytest.raises(RuntimeError):
             reports.post(raw, headers)
-    assert reports.nonces.released == [headers["x-sinch-webhook-signature-nonce"]]
+    assert reports.store.nonces == {}
 
     assert reports.post(raw, headers) == "moved"
     assert reports.stored().status is Status.DELIVERED
-
-
-def test_when_the_nonce_cannot_be_released_the_first_error_is_the_one_raised(
-    reports: Reports, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reports.nonces.release_error = ClientError({"Error": {"Code": "ThrottlingException"}}, "DeleteItem")
-    unavailable(reports.store, monkeypatch)
-
-    with pytest.raises(RuntimeError, match="bad day"):
-        reports.post(report(reports.message, "Delivered", 0))
 
 
 # --- MMS JSON API postbacks --------------------------------------------------------------------

@@ -10,7 +10,6 @@ import urllib3
 from sinch_gateway.config import RetrySettings, SenderSettings, SendSettings, Settings, WebhookSettings
 from sinch_gateway.data import aws
 from sinch_gateway.data.messages import MessageRepository
-from sinch_gateway.data.nonces import NonceStore
 from sinch_gateway.data.rate_limit import SharedRate
 from sinch_gateway.data.send_queue import SendQueue
 from sinch_gateway.data.templates import TemplateRepository
@@ -171,7 +170,6 @@ class ReportServices(_Services):
         return ReportIntake(
             self.repository,
             UnmatchedReports(aws.dynamodb(), settings.messages_table, settings.unmatched_report_ttl_days),
-            NonceStore(aws.dynamodb(), settings.messages_table),
             self.webhook_secrets,
             TemplateRepository(aws.dynamodb(), settings.messages_table),
             tolerance_s=settings.webhook_tolerance_s,

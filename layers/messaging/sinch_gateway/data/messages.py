@@ -30,7 +30,7 @@ MAX_EVENTS = 100
 
 
 def bookkeeping_id(kind: str, *parts: str) -> str:
-    """Id of a non-message item in MessagesTable (a webhook nonce, an unmatched report).
+    """Id of a non-message item in MessagesTable (an unmatched report, a rate schedule).
 
     Message ids are UUIDs, so an id with '#' never names a message. These items carry no
     tenantRef either, so the sparse byClientReference index never lists them.
@@ -64,6 +64,20 @@ def _message_item(record: MessageRecord) -> dict[str, Any]:
     if record.client_reference:
         item["tenantRef"] = tenant_ref(record.tenant_id, record.client_reference)
     return item
+
+
+class _Once:
+    """The clauses that keep a signed report's nonce on its message (`reportNonces`, a string
+    set), and refuse a report whose nonce is there already. Empty without a nonce."""
+
+    def __init__(self, nonce: str | None) -> None:
+        self.nonce = nonce
+        self.add = " ADD reportNonces :nonces" if nonce else ""
+        self.condition = " AND NOT contains(reportNonces, :nonce)" if nonce else ""
+        self.values: dict[str, Any] = {":nonces": {"SS": [nonce]}, ":nonce": {"S": nonce}} if nonce else {}
+
+    def taken_by(self, item: dict[str, Any]) -> bool:
+        return self.nonce is not None and self.nonce in item.get("reportNonces", {}).get("SS", [])
 
 
 def condition_failed(exc: ClientError) -> bool:
@@ -181,14 +195,22 @@ class MessageRepository:
         return self.advance(message_id, event, clear=clear, **fields).transition
 
     def advance(
-        self, message_id: str, event: StatusEvent, *, clear: tuple[str, ...] = (), **fields: Any
+        self,
+        message_id: str,
+        event: StatusEvent,
+        *,
+        clear: tuple[str, ...] = (),
+        once: str | None = None,
+        **fields: Any,
     ) -> Advanced:
         """Move the message to `event.status` if that is forward, and record the event; set
         `fields` and remove the attributes named in `clear`.
 
         A retry may repeat `retrying`; any other status must rank strictly higher. Setting a
-        status also ends a sender's lease. One conditional write, which also returns the message
-        when it made it final.
+        status also ends a sender's lease. `once` is a signed report's nonce: the message keeps
+        the nonces of the reports it took, and refuses one it holds already (REPLAYED, nothing
+        written), so a replay costs no item of its own. One conditional write, which also returns
+        the message when it made it final.
         """
         if not is_message_id(message_id):
             return Advanced(Transition.MISSING)
@@ -205,20 +227,28 @@ class MessageRepository:
         rank_test = "<=" if status in SENDABLE_STATUSES else "<"
         names.update({f"#r{i}": name for i, name in enumerate(clear)})
         removed = ", ".join(["leaseUntil", *(f"#r{i}" for i in range(len(clear)))])
+        nonce = _Once(once)
         try:
             answer = self._db.update_item(
                 TableName=self._table,
                 Key={"id": {"S": message_id}},
-                UpdateExpression=f"SET {set_clause}, events = list_append(events, :event) REMOVE {removed}",
-                ConditionExpression=f"attribute_exists(statusRank) AND statusRank {rank_test} :rank",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(
-                    {
-                        **values,
-                        ":rank": status.rank,
-                        ":event": [event.model_dump(mode="json", exclude_none=True)],
-                    }
+                UpdateExpression=(
+                    f"SET {set_clause}, events = list_append(events, :event) REMOVE {removed}{nonce.add}"
                 ),
+                ConditionExpression=(
+                    f"attribute_exists(statusRank) AND statusRank {rank_test} :rank{nonce.condition}"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    **to_item(
+                        {
+                            **values,
+                            ":rank": status.rank,
+                            ":event": [event.model_dump(mode="json", exclude_none=True)],
+                        }
+                    ),
+                    **nonce.values,
+                },
                 ReturnValues="ALL_NEW" if status.is_final else "NONE",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -226,28 +256,34 @@ class MessageRepository:
             if condition_failed(exc):
                 # Only messages have a statusRank: any other item is no message of ours.
                 old = exc.response.get("Item")
-                is_message = isinstance(old, dict) and "statusRank" in old
-                return Advanced(Transition.STALE if is_message else Transition.MISSING)
+                if not (isinstance(old, dict) and "statusRank" in old):
+                    return Advanced(Transition.MISSING)
+                return Advanced(Transition.REPLAYED if nonce.taken_by(old) else Transition.STALE)
             raise
         item = answer.get("Attributes")
         return Advanced(Transition.MOVED, MessageRecord.model_validate(from_item(item)) if item else None)
 
-    def append_event(self, message_id: str, event: StatusEvent) -> bool:
+    def append_event(self, message_id: str, event: StatusEvent, *, once: str | None = None) -> bool:
         """Add an event that changes nothing else (not even updatedAt, which dates the status).
 
-        False when there is no such message or it holds MAX_EVENTS events already.
+        False when there is no such message, it holds MAX_EVENTS events already, or it took a
+        report with the nonce `once` before (see `advance`).
         """
         if not is_message_id(message_id):
             return False
+        nonce = _Once(once)
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key={"id": {"S": message_id}},
-                UpdateExpression="SET events = list_append(events, :event)",
-                ConditionExpression="attribute_exists(statusRank) AND size(events) < :max",
-                ExpressionAttributeValues=to_item(
-                    {":event": [event.model_dump(mode="json", exclude_none=True)], ":max": MAX_EVENTS}
-                ),
+                UpdateExpression=f"SET events = list_append(events, :event){nonce.add}",
+                ConditionExpression=f"attribute_exists(statusRank) AND size(events) < :max{nonce.condition}",
+                ExpressionAttributeValues={
+                    **to_item(
+                        {":event": [event.model_dump(mode="json", exclude_none=True)], ":max": MAX_EVENTS}
+                    ),
+                    **nonce.values,
+                },
             )
         except ClientError as exc:
             if condition_failed(exc):

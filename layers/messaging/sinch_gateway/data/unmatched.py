@@ -11,7 +11,9 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
-from sinch_gateway.data.messages import bookkeeping_id
+from botocore.exceptions import ClientError
+
+from sinch_gateway.data.messages import bookkeeping_id, condition_failed
 from sinch_gateway.domain.message import utcnow
 
 if TYPE_CHECKING:
@@ -30,11 +32,14 @@ class UnmatchedReports:
         self._table = table
         self._keep_s = keep_days * 86_400
 
-    def keep(self, batch_id: str, raw: str, reason: Reason, kind: str = "unmatched") -> str:
+    def keep(
+        self, batch_id: str, raw: str, reason: Reason, kind: str = "unmatched", *, once: str | None = None
+    ) -> str | None:
         """Store the raw report (one put); returns its id.
 
         The id ends with a digest of the body: a resent copy overwrites its first copy instead
-        of adding another.
+        of adding another. `once` is a signed report's nonce: None, and nothing written, when
+        this very report was kept under that nonce before (a replay).
         """
         digest = hashlib.sha256(raw.encode()).hexdigest()[:32]
         item_id = bookkeeping_id(kind, batch_id[:MAX_BATCH_ID_CHARS], digest)
@@ -47,5 +52,18 @@ class UnmatchedReports:
         }
         if len(raw) > MAX_REPORT_CHARS:
             item["truncated"] = {"BOOL": True}
-        self._db.put_item(TableName=self._table, Item=item)
+        if once is None:
+            self._db.put_item(TableName=self._table, Item=item)
+            return item_id
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={**item, "nonce": {"S": once}},
+                ConditionExpression="attribute_not_exists(id) OR nonce <> :nonce",
+                ExpressionAttributeValues={":nonce": {"S": once}},
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return None
+            raise
         return item_id

@@ -11,6 +11,7 @@ class Transition(Enum):
     MOVED = "moved"
     STALE = "stale"  # the message is already at this status or further on
     MISSING = "missing"  # no such message
+    REPLAYED = "replayed"  # the message already took a report signed with this nonce
 
 
 class Status(StrEnum):

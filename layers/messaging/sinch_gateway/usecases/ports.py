@@ -67,10 +67,16 @@ class MessageStore(Protocol):
     ) -> Transition: ...
 
     def advance(
-        self, message_id: str, event: StatusEvent, *, clear: tuple[str, ...] = (), **fields: Any
+        self,
+        message_id: str,
+        event: StatusEvent,
+        *,
+        clear: tuple[str, ...] = (),
+        once: str | None = None,
+        **fields: Any,
     ) -> Advanced: ...
 
-    def append_event(self, message_id: str, event: StatusEvent) -> bool: ...
+    def append_event(self, message_id: str, event: StatusEvent, *, once: str | None = None) -> bool: ...
 
     def set_batch(self, message_id: str, batch_id: str) -> None: ...
 

@@ -10,14 +10,13 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import BotoCoreError, ClientError
 
 from sinch_gateway.domain.errors import GatewayError, Unauthenticated
 from sinch_gateway.domain.message import StatusEvent
 from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Transition
 from sinch_gateway.domain.templates import TemplateReport, TemplateStatus
-from sinch_gateway.domain.webhook_auth import Nonce, authenticate, authenticate_postback
+from sinch_gateway.domain.webhook_auth import authenticate, authenticate_postback
 from sinch_gateway.measures import final_status
 from sinch_gateway.sinch.credentials import WebhookSecrets
 from sinch_gateway.sinch.mms_postbacks import parse_postback
@@ -27,7 +26,7 @@ from sinch_gateway.usecases.ports import MessageStore
 logger = Logger(child=True)
 metrics = Metrics()
 
-Result = Literal["moved", "stale", "unknown_message", "unknown_status"]
+Result = Literal["moved", "stale", "unknown_message", "unknown_status", "replayed"]
 Report = TypeVar("Report", StatusReport, StatusReport | TemplateReport)
 
 
@@ -54,7 +53,9 @@ class UnmatchedStore(Protocol):
         raw: str,
         reason: Literal["unknown_message", "unknown_status", "received"],
         kind: str = "unmatched",
-    ) -> str: ...
+        *,
+        once: str | None = None,
+    ) -> str | None: ...
 
 
 class TemplateSettler(Protocol):
@@ -70,12 +71,6 @@ class TemplateSettler(Protocol):
     ) -> bool: ...
 
 
-class NonceLedger(Protocol):
-    def claim(self, nonce: Nonce) -> bool: ...
-
-    def release(self, nonce: Nonce) -> None: ...
-
-
 class SecretSource(Protocol):
     def get(self, *, refresh: bool = False) -> WebhookSecrets: ...
 
@@ -85,7 +80,6 @@ class ReportIntake:
         self,
         messages: MessageStore,
         unmatched: UnmatchedStore,
-        nonces: NonceLedger,
         secrets: SecretSource,
         templates: TemplateSettler,
         *,
@@ -95,7 +89,6 @@ class ReportIntake:
         self._templates = templates
         self._messages = messages
         self._unmatched = unmatched
-        self._nonces = nonces
         self._secrets = secrets
         self._tolerance_s = tolerance_s
         self._clock = clock
@@ -114,16 +107,14 @@ class ReportIntake:
                 tolerance_s=self._tolerance_s,
             )
         report = self._read(raw, parse_delivery_report)
-        # After reading: a report refused as malformed leaves no trace, not even its nonce.
-        if verified.nonce is not None and not self._nonces.claim(verified.nonce):
+        # The nonce is kept by the very write that applies the report, on the message (or the
+        # unmatched report) it concerns: a replay is refused by that write's condition, and a
+        # report that fails to apply leaves no nonce behind for Sinch's resend to trip on.
+        result = self.apply(report, raw, once=verified.nonce.value if verified.nonce else None)
+        if result == "replayed":
             metrics.add_metric(name="DeliveryReportsReplayed", unit=MetricUnit.Count, value=1)
             raise Unauthenticated("This signed callback has been received before.")
-        try:
-            return self.apply(report, raw)
-        except Exception:
-            if verified.nonce is not None:
-                self._forget(verified.nonce)
-            raise
+        return result
 
     def postback(
         self, raw: str, headers: Mapping[str, str], *, path_token: str | None, source_ip: str | None
@@ -170,42 +161,38 @@ class ReportIntake:
             metrics.add_metric(name="DeliveryReportsMalformed", unit=MetricUnit.Count, value=1)
             raise InvalidReport("The body is not a report this endpoint takes.", errors=exc.errors) from None
 
-    def _forget(self, nonce: Nonce) -> None:
-        try:
-            self._nonces.release(nonce)
-        except (BotoCoreError, ClientError):
-            # The original error matters more; at worst an unchanged resend is refused as a replay.
-            logger.warning("could not release the nonce of a failed report")
-
-    def apply(self, report: StatusReport, raw: str) -> Result:
+    def apply(self, report: StatusReport, raw: str, *, once: str | None = None) -> Result:
         """Apply one report; returns what happened (for logs and metrics).
 
         Every report is kept: as an event on its message (marked stale when it did not move the
         status), or, when no message takes it, as an unmatched report. Duplicate, late and unknown
-        reports are normal in Sinch's world: none of them raises.
+        reports are normal in Sinch's world: none of them raises. A signed report's nonce `once`
+        is kept with it; a report with a nonce kept before is "replayed", and writes nothing.
         """
-        result = self._apply(report, raw)
+        result = self._apply(report, raw, once)
+        if result == "replayed":
+            return result
         metrics.add_metric(name="DeliveryReports", unit=MetricUnit.Count, value=1)
         if result in ("unknown_message", "unknown_status"):
             metrics.add_metric(name="DeliveryReportsUnmatched", unit=MetricUnit.Count, value=1)
         return result
 
-    def _apply(self, report: StatusReport, raw: str) -> Result:
+    def _apply(self, report: StatusReport, raw: str, once: str | None) -> Result:
         log = {"batch_id": report.sinch_id, "message_id": report.reference, "report_type": report.kind}
         if report.status is None:
             logger.warning("report with a status we do not know", extra=log)
-            self._unmatched.keep(report.sinch_id, raw, "unknown_status")
-            return "unknown_status"
+            return self._unmatched_report(report, raw, "unknown_status", once)
         if not report.reference:
             logger.warning("report without our client reference", extra=log)
-            self._unmatched.keep(report.sinch_id, raw, "unknown_message")
-            return "unknown_message"
+            return self._unmatched_report(report, raw, "unknown_message", once)
         event = StatusEvent(
             status=report.status, at=report.at, code=report.code, operator_at=report.operator_at
         )
         fields: dict[str, Any] = {"deliveredAs": report.delivered_as.value} if report.delivered_as else {}
-        advanced = self._messages.advance(report.reference, event, **fields)
+        advanced = self._messages.advance(report.reference, event, once=once, **fields)
         result = advanced.transition
+        if result is Transition.REPLAYED:
+            return "replayed"
         if advanced.final is not None:
             final_status(advanced.final.status, advanced.final.tenant_id, advanced.final.created_at)
             log["tenant_id"] = advanced.final.tenant_id  # what the runbook's queries group by
@@ -213,14 +200,27 @@ class ReportIntake:
             # The status write is conditional, so it cannot also append when its condition fails
             # (DynamoDB has no per-clause condition): a second write keeps the report as an event.
             stale = event.model_copy(update={"stale": True})
-            if not self._messages.append_event(report.reference, stale):
-                logger.warning("stale report not kept: the message is gone or has too many events", extra=log)
+            if not self._messages.append_event(report.reference, stale, once=once):
+                logger.warning(
+                    "stale report not kept: the message is gone, has too many events or took this "
+                    "report before",
+                    extra=log,
+                )
         elif result is Transition.MISSING:
             logger.warning("report for a message we do not have", extra=log)
-            self._unmatched.keep(report.sinch_id, raw, "unknown_message")
-            return "unknown_message"
+            return self._unmatched_report(report, raw, "unknown_message", once)
         logger.info(
             "delivery report applied",
             extra={**log, "status": report.status, "code": report.code, "result": result.value},
         )
         return "moved" if result is Transition.MOVED else "stale"
+
+    def _unmatched_report(
+        self,
+        report: StatusReport,
+        raw: str,
+        reason: Literal["unknown_message", "unknown_status"],
+        once: str | None,
+    ) -> Result:
+        kept = self._unmatched.keep(report.sinch_id, raw, reason, once=once)
+        return reason if kept is not None else "replayed"
