@@ -73,17 +73,23 @@ test: install browser lint typecheck cfn-lint .venv-sam/.installed
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is misconfigured" >&2; fi; \
 	exit $$rc
 
-# Cold starts are measured on a Lambda-like runtime: the layer's lock and the boto3/botocore Lambda provides
-# (pinned as in the dev lock), installed with their bytecode as `sam build` does, and nothing else.
+# Cold starts are measured on a Lambda-like runtime: the layer exactly as `sam build` makes it (its own
+# Makefile), then what Lambda's Python runtime provides (boto3, botocore and their dependencies, with
+# bytecode, pinned as in the dev lock), and nothing else.
 BENCH_RUNTIME := .bench/runtime
-$(BENCH_RUNTIME)/.installed: $(LAYER_LOCK) $(DEV_LOCK) | $(VENV)/.locked
+BENCH_LAYER := .bench/layer
+$(BENCH_RUNTIME)/.installed: $(DEV_LOCK) | $(VENV)/.locked
 	rm -rf $(BENCH_RUNTIME)
-	$(UV_INSTALL) --no-deps --compile-bytecode --python $(PYTHON) --target $(BENCH_RUNTIME) -r $(LAYER_LOCK)
-	awk '/^[^ #]/ { pin = /^(boto3|botocore|s3transfer|python-dateutil|six)==/ } pin' $(DEV_LOCK) | \
+	awk '/^[^ #]/ { pin = /^(boto3|botocore|s3transfer|python-dateutil|six|jmespath|urllib3)==/ } pin' $(DEV_LOCK) | \
 	  $(UV_INSTALL) --no-deps --compile-bytecode --python $(PYTHON) --target $(BENCH_RUNTIME) -r /dev/stdin
 	touch $@
 
-bench: install $(BENCH_RUNTIME)/.installed .venv-bench-sdk/.installed
+$(BENCH_LAYER)/.built: $(LAYER_LOCK) layers/messaging/Makefile $(shell find layers/messaging/sinch_gateway -name '*.py') | $(VENV)/.locked
+	rm -rf $(BENCH_LAYER) && mkdir -p $(BENCH_LAYER)
+	$(MAKE) -C layers/messaging build-MessagingLayer ARTIFACTS_DIR=$(abspath $(BENCH_LAYER)) PYTHON=$(abspath $(PY))
+	touch $@
+
+bench: install $(BENCH_RUNTIME)/.installed $(BENCH_LAYER)/.built .venv-bench-sdk/.installed
 	$(PY) -m devstack.bench $(BENCH_ARGS)
 
 # Lost / doubled / final counts under every fault at once, on a fresh local stack: make fault-suite N=10000
