@@ -6,7 +6,8 @@ requests, and under a 10,000-message run both gave 500s that AWS never gives: Dy
 concurrent SQS receives moving the same message to the DLQ raised `list.remove(x): x not in
 list`. So DynamoDB requests are served one at a time, and so are SQS requests, except that a
 long poll (ReceiveMessage waiting up to 20 s) holds the lock only while it scans the queue, never
-while it waits: it must not hold every sender up.
+while it waits: it must not hold every sender up. Nor may the scan itself be slow: moto's took
+time quadratic in the queue's length (see `_retained`).
 """
 
 from __future__ import annotations
@@ -74,6 +75,15 @@ def serialize_sqs_receives() -> None:
 
     receive_message.scan_once = scan  # type: ignore[attr-defined]
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
+
+
+def _retained(self: Any, queue_name: str, message: Any) -> bool:
+    """moto's own check, for each message a receive returns, computes every attribute of the
+    queue, three of them by walking all its messages: a receive from a queue of thousands took
+    seconds, under the SQS lock, and held every SendMessage up. Only the retention period is needed."""
+    period = int(self.get_queue(queue_name).message_retention_period)
+    return bool(period + message.sent_timestamp / 1000 > time.time())
 
 
 class MotoServer:

@@ -119,3 +119,53 @@ def test_a_long_poll_does_not_hold_senders_up() -> None:
             assert [m["Body"] for m in poll.result(timeout=15)["Messages"]] == ["hello"]
     finally:
         server.stop()
+
+
+def test_a_receive_from_a_long_queue_walks_it_once_not_once_per_message() -> None:
+    from moto.sqs.models import Queue
+
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    walks = 0
+    real = Queue.messages
+
+    def counted(queue: Queue) -> Any:
+        nonlocal walks
+        walks += 1
+        return real.fget(queue)  # type: ignore[attr-defined]
+
+    try:
+        sqs = aws.client("sqs", endpoint, "us-east-1")
+        url = sqs.create_queue(QueueName="long")["QueueUrl"]
+        for start in range(0, 200, 10):
+            sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "MessageBody": json.dumps({"n": i})} for i in range(start, start + 10)],
+            )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Queue, "messages", property(counted))
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+
+        assert len(got) == 10
+        # moto's own retention check walked the queue three times for each message returned.
+        assert walks <= 3, walks
+    finally:
+        server.stop()
+
+
+def test_a_message_past_the_queues_retention_is_not_received() -> None:
+    from moto.sqs.models import sqs_backends
+
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        sqs = aws.client("sqs", endpoint, "us-east-1")
+        url = sqs.create_queue(QueueName="short", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="old")
+        queue = sqs_backends["123456789012"]["us-east-1"].get_queue("short")
+        for message in queue._messages:
+            message.sent_timestamp -= 61_000  # sent 61 s ago, as moto stamps it (ms)
+
+        assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    finally:
+        server.stop()
