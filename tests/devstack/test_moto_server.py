@@ -140,7 +140,9 @@ def test_a_receive_from_a_long_queue_walks_it_once_not_once_per_message() -> Non
         for start in range(0, 200, 10):
             sqs.send_message_batch(
                 QueueUrl=url,
-                Entries=[{"Id": str(i), "MessageBody": json.dumps({"n": i})} for i in range(start, start + 10)],
+                Entries=[
+                    {"Id": str(i), "MessageBody": json.dumps({"n": i})} for i in range(start, start + 10)
+                ],
             )
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(Queue, "messages", property(counted))
