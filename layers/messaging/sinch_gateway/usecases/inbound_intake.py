@@ -27,8 +27,6 @@ from sinch_gateway.usecases.report_intake import SecretSource, authenticate_call
 logger = Logger(child=True)
 metrics = Metrics()
 
-_ACTION_METRICS = {Action.OPTED_OUT: "OptOuts", Action.OPTED_IN: "OptIns"}
-
 
 class InvalidInbound(GatewayError):
     status = 400
@@ -88,6 +86,8 @@ class InboundIntake:
         logger.info("inbound message received", extra=log)
         if result == "new":
             metrics.add_metric(name="InboundMessages", unit=MetricUnit.Count, value=1)
-            if message.action is not None:
-                metrics.add_metric(name=_ACTION_METRICS[message.action], unit=MetricUnit.Count, value=1)
+            if message.action is Action.OPTED_OUT:
+                metrics.add_metric(name="OptOuts", unit=MetricUnit.Count, value=1)
+            elif message.action is Action.OPTED_IN:
+                metrics.add_metric(name="OptIns", unit=MetricUnit.Count, value=1)
         return result
