@@ -32,19 +32,39 @@ def install(path: Path) -> None:
     make_api_call = BaseClient._make_api_call  # type: ignore[attr-defined]  # botocore's private hook point
 
     def recorded(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-        record = {
-            "action": f"{self.meta.service_model.endpoint_prefix}:{operation_name}",
-            **{name: api_params[name] for name in _RESOURCE_PARAMETERS if name in api_params},
-        }
-        key = api_params.get("Key") or api_params.get("Item") or {}
-        if isinstance(key.get("id"), dict) and "S" in key["id"]:
-            record["id"] = key["id"]["S"]
+        prefix = self.meta.service_model.endpoint_prefix
+        if operation_name == "TransactWriteItems":
+            # IAM authorizes a transaction by the item actions in it, each on its own table and key.
+            calls = [
+                (_TRANSACT_ACTIONS[kind], params)
+                for entry in api_params.get("TransactItems", [])
+                for kind, params in entry.items()
+            ]
+        else:
+            calls = [(operation_name, api_params)]
         # One write per line, appended: whole lines even with several workers per function.
         with path.open("a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
+            for action, params in calls:
+                log.write(json.dumps(_record(f"{prefix}:{action}", params)) + "\n")
         return make_api_call(self, operation_name, api_params)
 
     BaseClient._make_api_call = recorded  # type: ignore[attr-defined]
+
+
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
+def _record(action: str, params: dict[str, Any]) -> dict[str, Any]:
+    record = {"action": action, **{name: params[name] for name in _RESOURCE_PARAMETERS if name in params}}
+    key = params.get("Key") or params.get("Item") or {}
+    if isinstance(key.get("id"), dict) and "S" in key["id"]:
+        record["id"] = key["id"]["S"]
+    return record
 
 
 def read(path: Path) -> list[dict[str, Any]]:

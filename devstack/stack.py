@@ -178,7 +178,11 @@ class LocalStack:
         self.api_url = self._gateway.url
         # Provisioned on the "account", as Sinch does for the MMS JSON API's postbacks.
         self._simulator.config.update(
-            {"postback_url": f"{self.api_url}/v1/webhooks/sinch/mms-postbacks/{self.postback_token}"}
+            {
+                "postback_url": f"{self.api_url}/v1/webhooks/sinch/mms-postbacks/{self.postback_token}",
+                # The service plan's inbound callback URL, as Sinch's dashboard sets it.
+                "inbound_url": f"{self.api_url}/v1/webhooks/sinch/inbound",
+            }
         )
         local = {
             **LOCAL_PARAMETERS,

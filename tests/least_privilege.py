@@ -70,10 +70,13 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["sqs:SendMessage"], arn("DeadLetterQueue"))
     | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret")),
     "DeliveryReportFunction": _runtime("DeliveryReportFunctionLogGroup")
-    # advance / append_event on messages
-    | grants(["dynamodb:UpdateItem"], arn("MessagesTable"))
-    # unmatched reports and raw postbacks: bookkeeping items only
-    | grants(["dynamodb:PutItem"], arn("MessagesTable"), leading_keys("unmatched#*", "postback#*"))
+    # advance / append_event on messages; an opt-out's update; the message an inbound SMS
+    # answers, and an inbound SMS seen before
+    | grants(["dynamodb:GetItem", "dynamodb:UpdateItem"], arn("MessagesTable"))
+    # unmatched reports, raw postbacks and inbound SMS: bookkeeping items only
+    | grants(
+        ["dynamodb:PutItem"], arn("MessagesTable"), leading_keys("unmatched#*", "postback#*", "inbound#*")
+    )
     | grants(["secretsmanager:GetSecretValue"], ref("WebhookSecret")),
 }
 

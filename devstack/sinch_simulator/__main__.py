@@ -3,11 +3,11 @@
     python -m devstack.sinch_simulator --port 4010 [--service-plan-id ID] [--api-token TOKEN]
         [--webhook-secret SECRET] [--project-id ID --key-id KEY_ID --key-secret KEY_SECRET]
         [--token-ttl-s SECONDS] [--mms-api-key KEY] [--mms-service-id ID] [--postback-url URL]
-        [--encoding-delay-s SECONDS]
+        [--inbound-url URL] [--encoding-delay-s SECONDS]
 
 With --project-id, --key-id and --key-secret, POST /oauth2/token issues OAuth2 tokens for
 /xms/v1/{project_id} as well. The MMS JSON API is served at /ep/v2/; its postbacks go to
---postback-url (none without it).
+--postback-url (none without it); POST /_sim/inbound sends an MO SMS to --inbound-url.
 
 The environment variable SIM_RATE_LIMIT sets the rate limit (requests per second per service plan).
 """
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mms-api-key", default="mms-key")
     parser.add_argument("--mms-service-id", default="local-service")
     parser.add_argument("--postback-url", default=None)
+    parser.add_argument("--inbound-url", default=None)
     parser.add_argument("--encoding-delay-s", type=float, default=0.5)
     args = parser.parse_args(argv)
     rate_limit = os.environ.get("SIM_RATE_LIMIT")
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         mms_api_key=args.mms_api_key,
         mms_service_id=args.mms_service_id,
         postback_url=args.postback_url,
+        inbound_url=args.inbound_url,
         encoding_delay_s=args.encoding_delay_s,
     ).start()
     done = threading.Event()

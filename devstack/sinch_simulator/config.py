@@ -18,6 +18,7 @@ _MUTABLE: dict[str, Callable[[Any], bool]] = {
     "webhook_secret": lambda v: v is None or (isinstance(v, str) and v != ""),
     "token_ttl_s": lambda v: is_number(v) and v > 0,  # for tokens issued from then on
     "postback_url": lambda v: v is None or is_http_url(v),  # the MMS JSON API's, provisioned per account
+    "inbound_url": lambda v: v is None or is_http_url(v),  # where MO SMS go, set per service plan
     "encoding_delay_s": lambda v: is_number(v) and v >= 0,  # how long a template with audio/video encodes
 }
 
@@ -46,6 +47,7 @@ class SimConfig:
     mms_api_key: str = "mms-key"
     mms_service_id: str = "local-service"
     postback_url: str | None = None
+    inbound_url: str | None = None
     encoding_delay_s: float = 0.5
 
     def update(self, changes: Any) -> None:
@@ -70,5 +72,6 @@ class SimConfig:
             "mms_service_id": self.mms_service_id,
             **shown,
             "postback_url": shown_url(self.postback_url),
+            "inbound_url": shown_url(self.inbound_url),
             "signing": self.webhook_secret is not None,
         }

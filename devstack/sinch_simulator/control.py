@@ -1,5 +1,5 @@
-"""The /_sim/… control API: request log, reset, faults, config, callbacks, media list, and the MMS
-JSON API's handsets and templates."""
+"""The /_sim/… control API: request log, reset, faults, config, callbacks, media list, the MMS
+JSON API's handsets and templates, and inbound SMS on request."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from .common import Response, error_response
 from .config import SimConfig
 from .faults import FaultSet
+from .inbound import InboundSender
 from .media import SAMPLE_NAMES
 from .mms_store import MmsStore
 from .recorder import Log
@@ -25,6 +26,7 @@ class Control:
         faults: FaultSet,
         *,
         mms: MmsStore,
+        inbound: InboundSender,
         reset: Callable[[], None],
     ) -> None:
         self._config = config
@@ -44,6 +46,7 @@ class Control:
             ("GET", "/_sim/handsets"): lambda _: mms.handsets(),
             ("POST", "/_sim/handsets"): self._set_handset,
             ("GET", "/_sim/mms-templates"): lambda _: mms.templates(),
+            ("POST", "/_sim/inbound"): lambda body: inbound.deliver(_json(body)),
         }
 
     def handle(self, method: str, path: str, body: bytes) -> Response:
@@ -51,7 +54,8 @@ class Control:
         action = self._routes.get((method, route))
         if action is not None:
             try:
-                return Response(200, action(body))
+                result = action(body)
+                return result if isinstance(result, Response) else Response(200, result)
             except ValueError as exc:
                 return error_response(400, "invalid_request", str(exc))
         if any(known == route for _, known in self._routes):

@@ -12,6 +12,7 @@ from .config import SimConfig
 from .control import Control
 from .delivery import Delivery
 from .faults import FaultSet
+from .inbound import InboundSender
 from .media import MediaFetcher
 from .mms import MmsApi
 from .mms_store import MmsStore
@@ -52,6 +53,7 @@ class SinchSimulator:
         mms_api_key: str = "mms-key",
         mms_service_id: str = "local-service",
         postback_url: str | None = None,
+        inbound_url: str | None = None,
         encoding_delay_s: float = 0.5,
     ) -> None:
         project = (project_id, key_id, key_secret)
@@ -76,7 +78,9 @@ class SinchSimulator:
             mms_service_id=mms_service_id,
         )
         # Checked like a /_sim/config change: a bad value is a ValueError here too.
-        config.update({"postback_url": postback_url, "encoding_delay_s": encoding_delay_s})
+        config.update(
+            {"postback_url": postback_url, "inbound_url": inbound_url, "encoding_delay_s": encoding_delay_s}
+        )
         # Issued tokens live as long as the simulator: reset() keeps them, so it logs no client out.
         self.tokens: TokenIssuer | None = None
         if project_id and key_id and key_secret:
@@ -138,7 +142,13 @@ class SinchSimulator:
                 limiter=self._limiter,
             ),
             control=Control(
-                config, self.requests, self.callbacks, self.faults, mms=self.mms, reset=self.reset
+                config,
+                self.requests,
+                self.callbacks,
+                self.faults,
+                mms=self.mms,
+                inbound=InboundSender(self.store, sender, lambda: config.inbound_url),
+                reset=self.reset,
             ),
             requests=self.requests,
             faults=self.faults,

@@ -148,6 +148,19 @@ class BatchStore:
             chosen = found[page * page_size : (page + 1) * page_size]
             return len(found), [b.as_json() for b in chosen]
 
+    def latest_reference(self, sender: str, recipient: str) -> str | None:
+        """The client reference of the newest batch from `sender` to `recipient`: what Sinch puts
+        on an MO that answers it (where the account has that feature)."""
+        with self._lock:
+            found = [
+                b
+                for b in self._batches.values()
+                if msisdn_key(str(b.request.echo.get("from", ""))) == msisdn_key(sender)
+                and msisdn_key(recipient) in b.recipients
+            ]
+        newest = max(found, key=lambda b: (b.created_at, b.id), default=None)
+        return newest.request.client_reference if newest else None
+
     def queued(self, batch_id: str) -> list[str]:
         """Recipients still waiting to be sent."""
         with self._lock:

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import config, wiring
 from sinch_gateway.api import problems as api_problems
-from sinch_gateway.domain.callbacks import DELIVERY_REPORT_PATH, MMS_POSTBACK_PATH
+from sinch_gateway.domain.callbacks import DELIVERY_REPORT_PATH, INBOUND_PATH, MMS_POSTBACK_PATH
 from sinch_gateway.telemetry import logger, metrics, tracer
 
 services = wiring.ReportServices(config.load(config.WebhookSettings))
@@ -36,6 +36,14 @@ def mms_postback(token: str | None = None) -> Response[str]:
         path_token=token,
         source_ip=event.request_context.identity.source_ip,
     )
+    return Response(status_code=200, content_type="application/json", body=json.dumps({"result": result}))
+
+
+@app.post(INBOUND_PATH, summary="Sinch inbound SMS (mo_text): STOP and START keywords, kept per tenant")
+@tracer.capture_method
+def inbound() -> Response[str]:
+    event = app.current_event
+    result = services.inbound_intake.receive(event.decoded_body or "", event.headers)
     return Response(status_code=200, content_type="application/json", body=json.dumps({"result": result}))
 
 

@@ -17,6 +17,7 @@ from sinch_gateway.api.models import (
     PRINTABLE_ASCII,
     DryRunResult,
     Health,
+    InboundPage,
     MessageAccepted,
     MessagePage,
     MessageView,
@@ -129,6 +130,21 @@ def list_messages(
     return listing.page_by_client_reference(
         services.repository, current_tenant(), client_reference, limit, next_token
     )
+
+
+@app.get(
+    "/v1/inbound",
+    summary="SMS that handsets sent in answer to your messages (STOP, START, replies), newest first",
+    responses=api_problems.documented({200: ("A page of inbound messages", InboundPage)}, 400),
+)
+@tracer.capture_method
+def list_inbound(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    next_token: Annotated[
+        str | None, Query(alias="nextToken", description="The nextToken of the previous page")
+    ] = None,
+) -> InboundPage:
+    return listing.page_inbound(services.inbound, current_tenant(), limit, next_token)
 
 
 @app.get(

@@ -764,3 +764,48 @@ def test_runs_alone_from_the_command_line() -> None:
         assert proc.wait(timeout=5) == 0
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_an_inbound_sms_on_request_is_a_signed_mo_text_naming_the_batch_it_answers(
+    sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver
+) -> None:
+    send(sim, http, client_reference="our-message-id")
+    control(sim, http, "POST", "/_sim/config", {"inbound_url": receiver.url})
+    try:
+        status, mo = control(sim, http, "POST", "/_sim/inbound", {"from": TO, "to": FROM, "body": "STOP"})
+    finally:
+        control(sim, http, "POST", "/_sim/config", {"inbound_url": None})
+
+    assert status == 202
+    assert (mo["type"], mo["body"], mo["client_reference"]) == ("mo_text", "STOP", "our-message-id")
+    assert mo["from"] == "+" + TO.removeprefix("+") and mo["to"] == FROM.removeprefix("+")
+    call = next(c for c in receiver.wait(5) if c.json.get("type") == "mo_text")
+    assert call.json == mo and valid_signature(call)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"from": "+12025550143", "to": "12025550100"},
+        {"from": "not a number", "to": "12025550100", "body": "STOP"},
+        {"from": "+12025550143", "to": "OurBrand", "body": "STOP"},
+        {"from": "+12025550143", "to": "12025550100", "body": ""},
+        {"from": "+12025550143", "to": "12025550100", "body": "x" * 2001},
+        ["STOP"],
+    ],
+)
+def test_a_bad_inbound_request_is_a_400(sim: SinchSimulator, http: urllib3.PoolManager, body: Any) -> None:
+    control(sim, http, "POST", "/_sim/config", {"inbound_url": "http://127.0.0.1:9/cb"})
+    try:
+        assert control(sim, http, "POST", "/_sim/inbound", body)[0] == 400
+    finally:
+        control(sim, http, "POST", "/_sim/config", {"inbound_url": None})
+
+
+def test_an_inbound_sms_without_an_inbound_url_is_a_400(
+    sim: SinchSimulator, http: urllib3.PoolManager
+) -> None:
+    status, error = control(
+        sim, http, "POST", "/_sim/inbound", {"from": "+12025550143", "to": "12025550100", "body": "STOP"}
+    )
+    assert status == 400 and "inbound_url" in error["text"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from devstack import aws
 from devstack.aws_calls import read
+from devstack.stack import FROM_NUMBER
 from tests.e2e.conftest import LocalStack
 from tests.least_privilege import EXPECTED, XRAY_ACTIONS, Grant, arn, canonical, ref
 
@@ -99,6 +100,10 @@ def drive_every_path(local: LocalStack) -> list[str]:
     ids.append(first.body["id"])
     assert local.api("GET", f"/v1/messages/{first.body['id']}").status == 200
     assert local.api("GET", f"/v1/messages?clientReference={reference}").status == 200
+    # A reply to it: the webhook finds the message it answers, and keeps it for its tenant.
+    reply = {"from": SMS["to"], "to": FROM_NUMBER, "body": "Thanks"}
+    assert local.sim("POST", "/_sim/inbound", reply)["type"] == "mo_text"
+    assert local.api("GET", "/v1/inbound").status == 200
 
     send_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     scheduled = local.api("POST", "/v1/messages", {**SMS, "sendAt": send_at})

@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from aws_lambda_powertools import Metrics
@@ -22,6 +23,7 @@ from sinch_gateway import config
 from sinch_gateway.config import RetrySettings
 from sinch_gateway.data.messages import MAX_EVENTS
 from sinch_gateway.domain.content import Api
+from sinch_gateway.domain.inbound import Action, InboundMessage, sender_key
 from sinch_gateway.domain.message import Advanced, MessageRecord, StatusEvent, utcnow
 from sinch_gateway.domain.outcomes import (
     CallOutcome,
@@ -39,7 +41,15 @@ from sinch_gateway.usecases.sending import MessageSender
 
 if TYPE_CHECKING:
     from sinch_gateway.usecases.admission import TemplateLookup
-    from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SendRate, SinchChannel, TenantStore
+    from sinch_gateway.usecases.inbound_intake import InboundStore
+    from sinch_gateway.usecases.ports import (
+        MessageStore,
+        OptOutLookup,
+        RetryQueue,
+        SendRate,
+        SinchChannel,
+        TenantStore,
+    )
     from sinch_gateway.usecases.report_intake import (
         SecretSource,
         TemplateSettler,
@@ -443,6 +453,46 @@ class Sending:
         return {Api.XMS: self.xms, Api.MMS_JSON: self.mms}
 
 
+class FakeOptOuts:
+    """Opt-outs per (recipient, sender number), as the inbound intake would leave them; counts
+    its reads (a send may afford one)."""
+
+    def __init__(self) -> None:
+        self.senders: dict[str, dict[str, bool]] = {}
+        self.reads = 0
+
+    def set(self, recipient: str, sender: str, *, opted_out: bool) -> None:
+        self.senders.setdefault(recipient, {})[sender_key(sender)] = opted_out
+
+    def opted_out(self, recipient: str, sender: str | None) -> bool:
+        self.reads += 1
+        states = self.senders.get(recipient, {})
+        return states.get(sender_key(sender), False) if sender else any(states.values())
+
+
+class FakeInboundStore:
+    """Inbound messages by Sinch's id, with the nonce each came under, and the opt-outs they
+    made (a keyword older than the one held for its pair changes nothing)."""
+
+    def __init__(self, opt_outs: FakeOptOuts | None = None) -> None:
+        self.messages: dict[str, tuple[InboundMessage, str | None]] = {}
+        self.opt_outs = opt_outs or FakeOptOuts()
+        self._keyword_at: dict[tuple[str, str], datetime] = {}
+
+    def record(self, message: InboundMessage, *, once: str | None = None) -> str:
+        if message.id in self.messages:
+            return "replayed" if once is not None and self.messages[message.id][1] == once else "duplicate"
+        self.messages[message.id] = (message, once)
+        pair = (message.from_, sender_key(message.to))
+        if (
+            message.action is not None
+            and self._keyword_at.get(pair, message.received_at) <= message.received_at
+        ):
+            self._keyword_at[pair] = message.received_at
+            self.opt_outs.set(message.from_, message.to, opted_out=message.action is Action.OPTED_OUT)
+        return "new"
+
+
 if TYPE_CHECKING:
     # Each fake is its port, as mypy --strict sees it.
     _store: MessageStore = FakeMessageStore()
@@ -455,3 +505,5 @@ if TYPE_CHECKING:
     _templates: TemplateStore = FakeTemplateStore()
     _template_lookup: TemplateLookup = FakeTemplateStore()
     _template_settler: TemplateSettler = FakeTemplateStore()
+    _opt_outs: OptOutLookup = FakeOptOuts()
+    _inbound: InboundStore = FakeInboundStore()

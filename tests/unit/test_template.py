@@ -63,6 +63,7 @@ def test_api_requires_a_key_except_for_health_docs_the_web_page_and_sinch_callba
         ("/", "GET"),
         ("/web/{asset}", "GET"),
         ("/v1/webhooks/sinch/delivery-reports", "POST"),
+        ("/v1/webhooks/sinch/inbound", "POST"),
         ("/v1/webhooks/sinch/mms-postbacks", "POST"),
         ("/v1/webhooks/sinch/mms-postbacks/{token}", "POST"),
     }

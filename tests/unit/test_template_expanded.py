@@ -109,7 +109,7 @@ BROADENED: dict[str, list[tuple[str, str]]] = {
         ("Resource: !Ref WebhookSecret", "Resource: [!Ref WebhookSecret, !Ref SinchSecret]")
     ],
     "puts of any item from the webhook": [
-        ('dynamodb:LeadingKeys: ["unmatched#*", "postback#*"]', 'dynamodb:LeadingKeys: ["*"]')
+        ('dynamodb:LeadingKeys: ["unmatched#*", "postback#*", "inbound#*"]', 'dynamodb:LeadingKeys: ["*"]')
     ],
     "a managed policy": [
         (

@@ -21,7 +21,14 @@ from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.queue_intake import QueueIntake, queued_message_id
 from tests.strategies import json_values
-from tests.unit.fakes import DeadLetter, FakeTemplateStore, FakeTenantStore, Sending, sender_settings
+from tests.unit.fakes import (
+    DeadLetter,
+    FakeOptOuts,
+    FakeTemplateStore,
+    FakeTenantStore,
+    Sending,
+    sender_settings,
+)
 
 TENANT = "k1l2m3n4o5"
 OTHER_TENANT = "z9y8x7w6v5"
@@ -29,6 +36,7 @@ SMS = {"to": "+12025550143", "text": "Published by another service"}
 MEDIA = "https://media.example.com/sale.jpg"
 BATCH = "01HZX3K9Q7B2M4N6P8R0S2T4V6"
 CALLBACK = "https://api.example.com/v1-stage/v1/webhooks/sinch/delivery-reports"
+SENDER = "+12025550100"  # the number every message goes from (the Sinch secret's)
 
 
 @dataclass
@@ -40,6 +48,7 @@ class Queue:
         default_factory=lambda: FakeTenantStore(**{TENANT: TenantPolicy(), OTHER_TENANT: TenantPolicy()})
     )
     templates: FakeTemplateStore = field(default_factory=FakeTemplateStore)
+    opt_outs: FakeOptOuts = field(default_factory=FakeOptOuts)
     media_refusal: InvalidRequest | None = None
     media_checked: list[str] = field(default_factory=list)
 
@@ -48,7 +57,7 @@ class Queue:
             self.sending.sender,
             self.sending.store,
             self.tenants,
-            Admission(self.tenants, self._check_media, self.templates),
+            Admission(self.tenants, self._check_media, self.templates, self.opt_outs, lambda: SENDER),
             self.sending.queue,
             settings=self.sending.settings,
         )
@@ -265,6 +274,28 @@ def test_a_request_the_tenants_policy_refuses_is_rejected_with_the_policys_code(
     assert parked.reason.startswith(f"{code}: ")
     assert queue.media_checked == [], "no media is fetched for a refused destination"
     assert queue.sending.xms.calls == []
+
+
+def test_a_request_to_an_opted_out_recipient_is_rejected_and_parked_never_sent(queue: Queue) -> None:
+    queue.opt_outs.set("+12025550143", SENDER, opted_out=True)
+
+    message_id = queue.publish({**SMS, "mediaUrl": MEDIA})
+
+    record = queue.stored(message_id)
+    assert (record.status, record.error_code) == (Status.REJECTED, "recipient_opted_out")
+    (parked,) = queue.dead_letters
+    assert parked.reason.startswith("recipient_opted_out: to: has opted out")
+    assert queue.media_checked == [], "no media is fetched for an opted-out recipient"
+    assert queue.sending.xms.calls == [] and queue.sending.queue.retries == []
+
+
+def test_an_opt_out_from_another_sender_number_does_not_stop_a_request(queue: Queue) -> None:
+    queue.opt_outs.set("+12025550143", "+12025550199", opted_out=True)
+    queue.sending.xms.on_send(Accepted(BATCH))
+
+    message_id = queue.publish(SMS)
+
+    assert queue.stored(message_id).status is Status.SUBMITTED
 
 
 def test_media_that_fails_its_check_is_rejected_with_the_check(queue: Queue) -> None:

@@ -9,6 +9,7 @@ import urllib3
 
 from sinch_gateway.config import RetrySettings, SenderSettings, SendSettings, Settings, WebhookSettings
 from sinch_gateway.data import aws
+from sinch_gateway.data.inbound import InboundRepository, OptOutRepository
 from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.rate_limit import SharedRate
 from sinch_gateway.data.send_queue import SendQueue
@@ -23,10 +24,12 @@ from sinch_gateway.sinch.credentials import (
     SinchCredentials,
     WebhookSecrets,
     WebhookSecretStore,
+    sender_number,
 )
 from sinch_gateway.sinch.mms_json import MmsJsonChannel
 from sinch_gateway.sinch.xms import XmsChannel
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.inbound_intake import InboundIntake
 from sinch_gateway.usecases.ports import SinchChannel
 from sinch_gateway.usecases.queue_intake import QueueIntake
 from sinch_gateway.usecases.report_intake import ReportIntake
@@ -97,7 +100,13 @@ class _SenderServices(_Services):
         def check_media(url: str) -> MediaInfo:
             return preflight(url, policy)
 
-        return Admission(self.tenants, check_media, self.templates)
+        return Admission(
+            self.tenants,
+            check_media,
+            self.templates,
+            OptOutRepository(aws.dynamodb(), self.settings.messages_table),
+            lambda: sender_number(self.credentials),
+        )
 
     @cached_property
     def sender(self) -> MessageSender:
@@ -123,6 +132,11 @@ class SendServices(_SenderServices):
     @cached_property
     def send_message(self) -> SendMessage:
         return SendMessage(self.sender, self.admission, self.settings.idempotency_table)
+
+    @cached_property
+    def inbound(self) -> InboundRepository:
+        settings = self.settings
+        return InboundRepository(aws.dynamodb(), settings.messages_table, settings.message_ttl_days)
 
     @cached_property
     def mms_templates(self) -> Templates:
@@ -172,5 +186,15 @@ class ReportServices(_Services):
             UnmatchedReports(aws.dynamodb(), settings.messages_table, settings.unmatched_report_ttl_days),
             self.webhook_secrets,
             TemplateRepository(aws.dynamodb(), settings.messages_table),
+            tolerance_s=settings.webhook_tolerance_s,
+        )
+
+    @cached_property
+    def inbound_intake(self) -> InboundIntake:
+        settings = self.settings
+        return InboundIntake(
+            self.repository,
+            InboundRepository(aws.dynamodb(), settings.messages_table, settings.message_ttl_days),
+            self.webhook_secrets,
             tolerance_s=settings.webhook_tolerance_s,
         )

@@ -1,4 +1,5 @@
-"""Listing messages by clientReference, a page at a time, with an opaque continuation token."""
+"""Listings through the byClientReference index (messages by clientReference, inbound messages),
+a page at a time, with an opaque continuation token."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sinch_gateway.api.models import MessagePage, message_view
+from sinch_gateway.api.models import InboundPage, MessagePage, inbound_view, message_view
+from sinch_gateway.data.inbound import InboundRepository, inbox_ref, is_inbound_item_id
 from sinch_gateway.data.messages import MessageRepository, is_message_id, tenant_ref
 from sinch_gateway.domain.errors import InvalidToken
 
@@ -36,9 +39,12 @@ def encode_token(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
-def decode_token(token: str, listing_key: str) -> dict[str, Any]:
+def decode_token(
+    token: str, listing_key: str, is_item_id: Callable[[str], bool] = is_message_id
+) -> dict[str, Any]:
     """The page key in `token`, or InvalidToken: whatever it holds never reaches DynamoDB
-    unless it is exactly the shape of a key this listing (tenant and clientReference) gave."""
+    unless it is exactly the shape of a key this listing (its index key, and the ids of the
+    items it lists) gave."""
     try:
         if len(token) > MAX_TOKEN_CHARS or not _BASE64URL.fullmatch(token):
             raise ValueError("not base64url")
@@ -46,7 +52,7 @@ def decode_token(token: str, listing_key: str) -> dict[str, Any]:
     except (binascii.Error, ValueError, ValidationError):
         key = None
     # A token is only good for the listing that made it.
-    if key is None or listing_key != key.tenantRef.S or not is_message_id(key.id.S):
+    if key is None or listing_key != key.tenantRef.S or not is_item_id(key.id.S):
         raise InvalidToken(
             "The nextToken is not one this listing gave; list again without it.",
             errors=[("nextToken", "is not a valid continuation token")],
@@ -61,4 +67,14 @@ def page_by_client_reference(
     records, last_key = repository.list_by_client_reference(tenant_id, client_reference, limit, start)
     return MessagePage(
         items=[message_view(r) for r in records], next_token=encode_token(last_key) if last_key else None
+    )
+
+
+def page_inbound(
+    repository: InboundRepository, tenant_id: str, limit: int, next_token: str | None
+) -> InboundPage:
+    start = decode_token(next_token, inbox_ref(tenant_id), is_inbound_item_id) if next_token else None
+    messages, last_key = repository.list_for_tenant(tenant_id, limit, start)
+    return InboundPage(
+        items=[inbound_view(m) for m in messages], next_token=encode_token(last_key) if last_key else None
     )

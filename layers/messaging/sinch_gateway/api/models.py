@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from sinch_gateway.domain.content import Api, Channel, MessageContent, SmsContent, XmsMediaContent
+from sinch_gateway.domain.inbound import Action, InboundMessage
 from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
 from sinch_gateway.domain.mms_media import MAX_MEDIA_PER_SLIDE, MAX_SLIDE_TEXT_CHARS, MAX_SLIDES
 from sinch_gateway.domain.phone import mms_unavailable_reason, normalize_e164
@@ -550,6 +551,33 @@ class MessagePage(_ApiModel):
     """Answer to GET /v1/messages: newest first."""
 
     items: list[MessageView]
+    next_token: str | None = Field(default=None, description="Pass as nextToken for the next page")
+
+
+class InboundView(_ApiModel):
+    """An SMS a handset sent to our sender number, in answer to one of your messages."""
+
+    id: str = Field(description="Sinch's id for the inbound message")
+    from_: str = Field(alias="from", description="The handset's number, E.164")
+    to: str = Field(description="Our sender number it was sent to, as Sinch wrote it")
+    body: str
+    action: Action | None = Field(
+        default=None,
+        description="opted-out: a STOP keyword (later sends to this number are refused); "
+        "opted-in: START or UNSTOP",
+    )
+    message_id: str | None = Field(default=None, description="The id of your message it answers")
+    received_at: datetime = Field(description="When Sinch received it")
+
+
+def inbound_view(message: InboundMessage) -> InboundView:
+    return InboundView.model_validate(message.model_dump(include=set(InboundView.model_fields)))
+
+
+class InboundPage(_ApiModel):
+    """Answer to GET /v1/inbound: newest first."""
+
+    items: list[InboundView]
     next_token: str | None = Field(default=None, description="Pass as nextToken for the next page")
 
 

@@ -200,4 +200,14 @@ class SecretStore(Generic[SecretModel]):
 
 
 CredentialStore = SecretStore[SinchCredentials]
+
+
+def sender_number(store: CredentialStore) -> str | None:
+    """The number every message is sent from; None while the Sinch secret cannot be used."""
+    try:
+        return store.get().from_number
+    except SecretError:
+        return None
+
+
 WebhookSecretStore = SecretStore[WebhookSecrets]

@@ -1,6 +1,6 @@
 """What a message must pass before it is recorded, whichever way it came in (API, dry run, queue):
-the tenant's policy first (cheap, and no media is fetched for a refused destination), then its
-media, then, for a template, the template itself."""
+the tenant's policy first (cheap, and no media is fetched for a refused destination), then the
+recipient's opt-out (one read), then its media, then, for a template, the template itself."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from typing import Protocol
 from sinch_gateway.api.models import SendMessageRequest, SlideRequest
 from sinch_gateway.domain.content import MmsSlidesContent, MmsTemplateContent, Slide, SlideMedia, SlideText
 from sinch_gateway.domain.errors import Conflict, InvalidRequest
+from sinch_gateway.domain.inbound import RecipientOptedOut
 from sinch_gateway.domain.message import MessageDraft
 from sinch_gateway.domain.mms_media import MediaKind, combination_problem, kind_of
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.media.preflight import MediaInfo
-from sinch_gateway.usecases.ports import TenantStore
+from sinch_gateway.usecases.ports import OptOutLookup, TenantStore
 
 MediaCheck = Callable[[str], MediaInfo]
+# The number we send from (the Sinch secret's); None when it cannot be read now.
+SenderNumber = Callable[[], str | None]
 
 
 class TemplateLookup(Protocol):
@@ -24,15 +27,30 @@ class TemplateLookup(Protocol):
 
 
 class Admission:
-    def __init__(self, tenants: TenantStore, check_media: MediaCheck, templates: TemplateLookup) -> None:
+    def __init__(
+        self,
+        tenants: TenantStore,
+        check_media: MediaCheck,
+        templates: TemplateLookup,
+        opt_outs: OptOutLookup,
+        sender_number: SenderNumber,
+    ) -> None:
         self._tenants = tenants
         self._check_media = check_media
         self._templates = templates
+        self._opt_outs = opt_outs
+        self._sender_number = sender_number
 
     def admit(self, request: SendMessageRequest, tenant_id: str) -> MessageDraft:
         """The message as it will be stored; raises the InvalidRequest (or Conflict) the caller
         should hear."""
         self._tenants.policy(tenant_id).check(request.to, request.channel)
+        if self._opt_outs.opted_out(request.to, self._sender_number()):
+            raise RecipientOptedOut(
+                "The recipient has opted out of messages from this sender number (they texted STOP); "
+                "nothing was sent. They can text START to opt back in.",
+                errors=[("to", "has opted out (texted STOP to the sender number)")],
+            )
         match request.kind:
             case "xms-media":
                 self._check_media(str(request.media_url))

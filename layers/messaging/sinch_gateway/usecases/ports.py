@@ -102,3 +102,9 @@ class TenantStore(Protocol):
     def get(self, tenant_id: str) -> Tenant | None: ...
 
     def policy(self, tenant_id: str) -> TenantPolicy: ...
+
+
+class OptOutLookup(Protocol):
+    def opted_out(self, recipient: str, sender: str | None) -> bool:
+        """Whether `recipient` opted out of messages from `sender` (of any of ours when None)."""
+        ...

@@ -16,7 +16,7 @@ from sinch_gateway.domain.message import StatusEvent
 from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Transition
 from sinch_gateway.domain.templates import TemplateReport, TemplateStatus
-from sinch_gateway.domain.webhook_auth import authenticate, authenticate_postback
+from sinch_gateway.domain.webhook_auth import Verified, authenticate, authenticate_postback
 from sinch_gateway.measures import final_status
 from sinch_gateway.sinch.credentials import WebhookSecrets
 from sinch_gateway.sinch.mms_postbacks import parse_postback
@@ -38,6 +38,22 @@ def counted_refusals() -> Iterator[None]:
     except Unauthenticated:
         metrics.add_metric(name="WebhookAuthFailures", unit=MetricUnit.Count, value=1)
         raise
+
+
+def authenticate_callback(
+    secrets: SecretSource, raw: str, headers: Mapping[str, str], *, now: float, tolerance_s: int
+) -> Verified:
+    """An XMS callback's proof (a fresh HMAC signature, or Basic): Unauthenticated otherwise."""
+    secret = secrets.get()
+    with counted_refusals():
+        return authenticate(
+            raw,
+            headers,
+            hmac_secret=secret.webhook_hmac_secret,
+            basic_credentials=secret.webhook_basic_credentials,
+            now=now,
+            tolerance_s=tolerance_s,
+        )
 
 
 class InvalidReport(GatewayError):
@@ -96,16 +112,9 @@ class ReportIntake:
     def delivery_report(self, raw: str, headers: Mapping[str, str]) -> Result:
         """A signed (or Basic-authenticated) XMS delivery report. Raises Unauthenticated (401,
         nothing written) or InvalidReport (400); anything else raised is a 5xx, which Sinch retries."""
-        secrets = self._secrets.get()
-        with counted_refusals():
-            verified = authenticate(
-                raw,
-                headers,
-                hmac_secret=secrets.webhook_hmac_secret,
-                basic_credentials=secrets.webhook_basic_credentials,
-                now=self._clock(),
-                tolerance_s=self._tolerance_s,
-            )
+        verified = authenticate_callback(
+            self._secrets, raw, headers, now=self._clock(), tolerance_s=self._tolerance_s
+        )
         report = self._read(raw, parse_delivery_report)
         # The nonce is kept by the very write that applies the report, on the message (or the
         # unmatched report) it concerns: a replay is refused by that write's condition, and a

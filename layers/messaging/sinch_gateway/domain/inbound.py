@@ -1,0 +1,66 @@
+"""Messages from handsets to our sender numbers (Sinch's MO SMS), and the opt-outs they carry.
+
+An opt-out belongs to the pair (sender number, recipient), across tenants: the handset user texted
+STOP to a number, not to a tenant, and carriers hold whoever sends from that number to it. Every
+tenant sends from the number in the Sinch secret, so a STOP to it stops them all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from sinch_gateway.domain.errors import InvalidRequest
+
+# Sinch's usual opt-out and opt-in keywords. YES is left out on purpose: it is the everyday answer
+# to "reply YES to confirm", and reading it as an opt-in would undo a STOP the user meant.
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+
+
+class Action(StrEnum):
+    OPTED_OUT = "opted-out"
+    OPTED_IN = "opted-in"
+
+
+def action_of(body: str) -> Action | None:
+    """The opt-out or opt-in a message's text asks for: the keyword alone, in any case, with
+    surrounding spaces ("Stop " yes, "stop it" no: a sentence is a reply, not a keyword)."""
+    word = body.strip().upper()
+    if word in OPT_OUT_WORDS:
+        return Action.OPTED_OUT
+    if word in OPT_IN_WORDS:
+        return Action.OPTED_IN
+    return None
+
+
+def sender_key(number: str) -> str:
+    """One spelling of a sender number: Sinch writes ours without its + in an MO's `to`, and the
+    secret may hold it either way."""
+    return number.strip().removeprefix("+")
+
+
+class InboundMessage(BaseModel):
+    """One MO SMS as stored: `tenant_id` is the tenant whose message it answers, if known."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+    id: str = Field(description="Sinch's id for the inbound message")
+    tenant_id: str | None = None
+    from_: str = Field(alias="from", description="The handset's number, E.164")
+    to: str = Field(description="Our sender number it was sent to, as Sinch wrote it")
+    body: str
+    action: Action | None = None
+    message_id: str | None = Field(default=None, description="Our message it answers, when Sinch says")
+    received_at: datetime = Field(description="When Sinch received it")
+    created_at: datetime = Field(description="When the gateway received it")
+
+
+class RecipientOptedOut(InvalidRequest):
+    """The recipient texted STOP to the number we would send from, and no START since."""
+
+    type = "/problems/recipient-opted-out"
+    title = "Recipient opted out"

@@ -1,0 +1,93 @@
+"""Messages from handsets (Sinch's MO SMS): authenticate as a delivery report is, read, refuse a
+replay, then keep the message for the tenant whose message it answers, with its opt-out or opt-in.
+
+Which tenant: Sinch puts the client reference of the message an MO answers on the MO (our
+message id), so the tenant is that message's. Every tenant sends from the one number in the Sinch
+secret, so the number alone cannot tell. An MO that names no message of ours is kept for no tenant
+(no tenant can list it); its STOP still holds, since an opt-out is per sender number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from sinch_gateway.domain.errors import GatewayError, Unauthenticated
+from sinch_gateway.domain.inbound import Action, InboundMessage
+from sinch_gateway.domain.phone import mask
+from sinch_gateway.domain.reports import MalformedReport
+from sinch_gateway.sinch.xms_inbound import parse_mo_text
+from sinch_gateway.usecases.ports import MessageStore
+from sinch_gateway.usecases.report_intake import SecretSource, authenticate_callback
+
+logger = Logger(child=True)
+metrics = Metrics()
+
+
+class InvalidInbound(GatewayError):
+    status = 400
+    type = "/problems/invalid-inbound-message"
+    title = "Not an inbound message we understand"
+
+
+class InboundStore(Protocol):
+    def record(self, message: InboundMessage, *, once: str | None = None) -> str:
+        """ "new", "duplicate" (Sinch's id kept already) or "replayed" (kept under this nonce)."""
+        ...
+
+
+class InboundIntake:
+    def __init__(
+        self,
+        messages: MessageStore,
+        inbound: InboundStore,
+        secrets: SecretSource,
+        *,
+        tolerance_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._messages = messages
+        self._inbound = inbound
+        self._secrets = secrets
+        self._tolerance_s = tolerance_s
+        self._clock = clock
+
+    def receive(self, raw: str, headers: Mapping[str, str]) -> str:
+        """One MO SMS. Raises Unauthenticated (401, nothing written; a replay too) or
+        InvalidInbound (400); anything else raised is a 5xx, which Sinch retries."""
+        verified = authenticate_callback(
+            self._secrets, raw, headers, now=self._clock(), tolerance_s=self._tolerance_s
+        )
+        try:
+            message = parse_mo_text(raw)
+        except MalformedReport as exc:
+            raise InvalidInbound("The body is not an MO SMS (mo_text).", errors=exc.errors) from None
+        answered = self._messages.get(message.message_id) if message.message_id else None
+        message = message.model_copy(
+            update={"tenant_id": answered.tenant_id, "message_id": answered.id}
+            if answered is not None
+            else {"message_id": None}  # a reference that is no message of ours means nothing here
+        )
+        result = self._inbound.record(message, once=verified.nonce.value if verified.nonce else None)
+        if result == "replayed":
+            metrics.add_metric(name="InboundReplayed", unit=MetricUnit.Count, value=1)
+            raise Unauthenticated("This signed callback has been received before.")
+        log = {
+            "inbound_id": message.id,
+            "from": mask(message.from_),
+            "tenant_id": message.tenant_id,
+            "action": message.action,
+            "result": result,
+        }
+        logger.info("inbound message received", extra=log)
+        if result == "new":
+            metrics.add_metric(name="InboundMessages", unit=MetricUnit.Count, value=1)
+            if message.action is Action.OPTED_OUT:
+                metrics.add_metric(name="OptOuts", unit=MetricUnit.Count, value=1)
+            elif message.action is Action.OPTED_IN:
+                metrics.add_metric(name="OptIns", unit=MetricUnit.Count, value=1)
+        return result

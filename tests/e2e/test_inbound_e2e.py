@@ -1,0 +1,81 @@
+"""Issue 12's "done means" for inbound SMS, through the whole local stack: a STOP the simulator
+delivers (signed as Sinch signs) blocks the next send to that number with a 422 and nothing
+reaching Sinch, a START lets the next one through, and GET /v1/inbound lists them to the tenant
+whose message they answer only."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from devstack.stack import FROM_NUMBER
+from tests.e2e.conftest import LocalStack
+
+HANDSET = "+12025550181"  # no other end-to-end test texts it: its opt-outs are this file's
+
+
+def batches_to(local: LocalStack, number: str) -> list[dict[str, Any]]:
+    return [r for r in local.sinch_requests() if r["method"] == "POST" and number in r["body"].get("to", [])]
+
+
+def texted(local: LocalStack, body: str) -> dict[str, Any]:
+    answer = local.sim("POST", "/_sim/inbound", {"from": HANDSET, "to": FROM_NUMBER, "body": body})
+    assert answer["type"] == "mo_text", answer
+    return dict(answer)
+
+
+def wait_listed(
+    local: LocalStack, inbound_id: str, key: str = "valid", timeout: float = 20
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = local.api("GET", "/v1/inbound?limit=100", key=key)
+        assert listed.status == 200, listed.body
+        found = [m for m in listed.body["items"] if m["id"] == inbound_id]
+        if found:
+            return dict(found[0])
+        assert time.monotonic() < deadline, f"inbound {inbound_id} never listed"
+        time.sleep(0.2)
+
+
+def test_stop_blocks_the_next_send_with_422_and_start_lets_it_through(local: LocalStack) -> None:
+    acme, globex = local.config["tenants"]
+    sms = {"to": HANDSET, "text": "Your parcel is out for delivery"}
+    first = local.api("POST", "/v1/messages", sms)
+    assert first.status == 202, first.body
+
+    stop = texted(local, "stop ")
+    listed = wait_listed(local, stop["id"])
+    assert (listed["action"], listed["messageId"], listed["from"]) == ("opted-out", first.body["id"], HANDSET)
+    callbacks = [
+        c for c in local.sim("GET", "/_sim/callbacks") if c["url"].endswith("/v1/webhooks/sinch/inbound")
+    ]
+    assert callbacks and callbacks[-1]["status"] == 200
+    assert "x-sinch-webhook-signature" in callbacks[-1]["headers"], "signed as Sinch signs"
+
+    sent_before = len(batches_to(local, HANDSET))
+    for key in (acme["api_key"], globex["api_key"]):  # the opt-out is the sender number's
+        refused = local.api("POST", "/v1/messages", sms, key=key)
+        assert refused.status == 422, refused.body
+        assert refused.body["type"] == "/problems/recipient-opted-out"
+    assert len(batches_to(local, HANDSET)) == sent_before, "nothing reached Sinch"
+
+    start = texted(local, "START")
+    assert wait_listed(local, start["id"])["action"] == "opted-in"
+    again = local.api("POST", "/v1/messages", sms)
+    assert again.status == 202, again.body
+    assert len(batches_to(local, HANDSET)) == sent_before + 1
+
+    theirs = local.api("GET", "/v1/inbound?limit=100", key=globex["api_key"])
+    assert theirs.status == 200
+    assert {stop["id"], start["id"]}.isdisjoint(m["id"] for m in theirs.body["items"])
+
+
+def test_the_inbound_webhook_refuses_an_unsigned_stop(local: LocalStack) -> None:
+    raw = b'{"type": "mo_text", "id": "X1", "from": "+12025550182", "to": "12025550100", "body": "STOP",'
+    raw += b' "received_at": "2026-11-23T19:00:00Z"}'
+
+    answer = local.api("POST", "/v1/webhooks/sinch/inbound", raw=raw, key=None)
+
+    assert answer.status == 401
+    assert local.api("POST", "/v1/messages", {"to": "+12025550182", "text": "still reachable"}).status == 202

@@ -1,0 +1,300 @@
+"""InboundIntake and the opt-out check against in-memory fakes: a STOP (in any of Sinch's words,
+any case) stops sends to that number from that sender number, a START lets them through again,
+each inbound message goes to the tenant whose message it answers, and a refused callback writes
+nothing."""
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from sinch_gateway.api.models import SendMessageRequest
+from sinch_gateway.domain.content import SmsContent
+from sinch_gateway.domain.errors import Unauthenticated
+from sinch_gateway.domain.inbound import Action, action_of
+from sinch_gateway.domain.message import MessageRecord
+from sinch_gateway.domain.outcomes import Accepted
+from sinch_gateway.domain.status import Status
+from sinch_gateway.domain.tenants import TenantPolicy
+from sinch_gateway.domain.webhook_auth import signature
+from sinch_gateway.media.preflight import MediaInfo
+from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.inbound_intake import InboundIntake, InvalidInbound
+from sinch_gateway.usecases.send_message import SendMessage
+from tests.unit.fakes import (
+    Clock,
+    FakeInboundStore,
+    FakeOptOuts,
+    FakeSecretSource,
+    FakeTemplateStore,
+    FakeTenantStore,
+    Sending,
+    metrics_dropped,
+)
+
+SECRET = "unit-webhook-secret"
+BASIC = "sinch-callbacks:s3cret-pa55"
+SIGNED_AT = 1_795_000_000
+TENANT, OTHER_TENANT = "k1l2m3n4o5", "z9y8x7w6v5"
+HANDSET = "+12025550143"
+SENDER = "+12025550100"
+CALLBACK = "https://api.example.com/prod/v1/webhooks/sinch/delivery-reports"
+
+
+def mo(body: str, *, reference: str | None = None, at: str = "2026-11-23T19:00:03.120Z", **extra: Any) -> str:
+    message = {
+        "type": "mo_text",
+        "id": uuid.uuid4().hex[:26].upper(),
+        "from": HANDSET,
+        "to": SENDER.removeprefix("+"),  # Sinch writes our number without its +
+        "body": body,
+        "received_at": at,
+        "client_reference": reference,
+        **extra,
+    }
+    return json.dumps({k: v for k, v in message.items() if v is not None})
+
+
+def signed(raw: str, *, nonce: str | None = None, at: int = SIGNED_AT) -> dict[str, str]:
+    nonce = nonce or uuid.uuid4().hex
+    return {
+        "x-sinch-webhook-signature": signature(SECRET, raw, nonce, str(at)),
+        "x-sinch-webhook-signature-nonce": nonce,
+        "x-sinch-webhook-signature-timestamp": str(at),
+    }
+
+
+@dataclass
+class Gateway:
+    """The inbound intake and the send use case on fakes sharing one opt-out store."""
+
+    sending: Sending = field(default_factory=Sending)
+    opt_outs: FakeOptOuts = field(default_factory=FakeOptOuts)
+    sender_number: str | None = SENDER
+    inbound: FakeInboundStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        metrics_dropped()
+        self.inbound = FakeInboundStore(self.opt_outs)
+        secrets = FakeSecretSource(webhook_secret=SECRET, webhook_basic_auth=BASIC)
+        self.intake = InboundIntake(
+            self.sending.store, self.inbound, secrets, tolerance_s=300, clock=Clock(SIGNED_AT + 5)
+        )
+        tenants = FakeTenantStore(**{TENANT: TenantPolicy(), OTHER_TENANT: TenantPolicy()})
+        admission = Admission(
+            tenants, self._no_media, FakeTemplateStore(), self.opt_outs, lambda: self.sender_number
+        )
+        self.send_message = SendMessage(self.sending.sender, admission, "unused-idempotency-table")
+
+    @staticmethod
+    def _no_media(url: str) -> MediaInfo:
+        raise AssertionError("no media in these tests")
+
+    def receive(self, raw: str, headers: dict[str, str] | None = None) -> str:
+        return self.intake.receive(raw, signed(raw) if headers is None else headers)
+
+    def send(self, tenant: str = TENANT) -> tuple[int, dict[str, Any]]:
+        request = SendMessageRequest.model_validate({"to": HANDSET, "text": "Your order has shipped"})
+        answer = self.send_message.answer(request, CALLBACK, tenant)
+        return answer.status, json.loads(answer.body)
+
+    def sent_message(self, tenant: str) -> str:
+        return self.sending.store.seed(
+            MessageRecord(
+                tenant_id=tenant, to=HANDSET, content=SmsContent(text="Hi"), status=Status.SUBMITTED
+            )
+        ).id
+
+
+@pytest.fixture
+def gateway() -> Gateway:
+    return Gateway()
+
+
+@pytest.mark.parametrize(
+    "body", ["STOP", "stop", "  Stop \n", "STOPALL", "unsubscribe", "Cancel", "END", "quit"]
+)
+def test_each_opt_out_word_in_any_case_refuses_the_next_send_with_422_and_sends_nothing(
+    gateway: Gateway, body: str
+) -> None:
+    assert gateway.receive(mo(body)) == "new"
+
+    status, problem = gateway.send()
+
+    assert status == 422
+    assert problem["type"] == "/problems/recipient-opted-out"
+    assert problem["errors"] == [
+        {"field": "to", "message": "has opted out (texted STOP to the sender number)"}
+    ]
+    assert gateway.sending.xms.calls == [] and gateway.sending.store.records() == []
+    assert gateway.sending.queue.retries == []
+
+
+@pytest.mark.parametrize("body", ["START", " unstop "])
+def test_start_or_unstop_lets_the_next_send_through(gateway: Gateway, body: str) -> None:
+    gateway.receive(mo("STOP", at="2026-11-23T19:00:00Z"))
+    gateway.receive(mo(body, at="2026-11-23T19:05:00Z"))
+    gateway.sending.xms.on_send(Accepted("01HZX3K9Q7B2M4N6P8R0S2T4V6"))
+
+    status, answer = gateway.send()
+
+    assert (status, answer["status"]) == (202, "submitted")
+    assert len(gateway.sending.xms.sent) == 1
+
+
+@pytest.mark.parametrize("body", ["stop it", "STOP!", "YES", "please stop texting me", "S T O P"])
+def test_a_sentence_or_yes_is_kept_as_a_reply_and_changes_nothing(gateway: Gateway, body: str) -> None:
+    gateway.receive(mo(body))
+
+    (kept,) = [m for m, _ in gateway.inbound.messages.values()]
+    assert (kept.body, kept.action) == (body, None)
+    assert gateway.opt_outs.senders == {}
+
+
+def test_a_late_stop_does_not_undo_a_later_start(gateway: Gateway) -> None:
+    gateway.receive(mo("START", at="2026-11-23T19:05:00Z"))
+    gateway.receive(mo("STOP", at="2026-11-23T19:00:00Z"))  # delivered late by a retry
+
+    assert not gateway.opt_outs.opted_out(HANDSET, SENDER)
+
+
+def test_an_opt_out_holds_for_every_tenant_sending_from_that_number(gateway: Gateway) -> None:
+    gateway.receive(mo("STOP", reference=gateway.sent_message(TENANT)))
+
+    assert gateway.send(OTHER_TENANT)[0] == 422
+
+
+def test_an_opt_out_is_checked_with_one_read(gateway: Gateway) -> None:
+    gateway.receive(mo("STOP"))
+
+    gateway.send()
+
+    assert gateway.opt_outs.reads == 1
+
+
+def test_without_the_sender_number_an_opt_out_from_any_of_ours_refuses_the_send() -> None:
+    gateway = Gateway(sender_number=None)
+    gateway.opt_outs.set(HANDSET, "+12025550199", opted_out=True)
+
+    assert gateway.send()[0] == 422
+
+
+def test_an_inbound_message_belongs_to_the_tenant_whose_message_it_answers(gateway: Gateway) -> None:
+    answered = gateway.sent_message(OTHER_TENANT)
+
+    gateway.receive(mo("Thanks!", reference=answered))
+
+    ((kept, _),) = gateway.inbound.messages.values()
+    assert (kept.tenant_id, kept.message_id, kept.from_) == (OTHER_TENANT, answered, HANDSET)
+
+
+@pytest.mark.parametrize("reference", [None, str(uuid.uuid4()), "order-1234"])
+def test_an_inbound_message_answering_no_message_of_ours_belongs_to_no_tenant(
+    gateway: Gateway, reference: str | None
+) -> None:
+    gateway.receive(mo("STOP", reference=reference))
+
+    ((kept, _),) = gateway.inbound.messages.values()
+    assert kept.tenant_id is None and kept.action is Action.OPTED_OUT
+    assert gateway.opt_outs.opted_out(HANDSET, SENDER), "the STOP holds all the same"
+
+
+def test_a_replayed_signed_inbound_message_is_refused(gateway: Gateway) -> None:
+    raw = mo("START")
+    headers = signed(raw, nonce="01FJA8B4A7BM43YGWSG9GBV067")
+    gateway.receive(raw, headers)
+
+    with pytest.raises(Unauthenticated, match="received before"):
+        gateway.receive(raw, headers)
+
+
+def test_sinchs_resend_of_an_inbound_message_under_a_new_signature_is_a_harmless_duplicate(
+    gateway: Gateway,
+) -> None:
+    raw = mo("STOP")
+    gateway.receive(raw)
+
+    assert gateway.receive(raw) == "duplicate"
+    assert len(gateway.inbound.messages) == 1
+
+
+def test_basic_auth_is_accepted_as_for_delivery_reports(gateway: Gateway) -> None:
+    import base64
+
+    auth = "Basic " + base64.b64encode(BASIC.encode()).decode()
+
+    assert gateway.receive(mo("STOP"), {"Authorization": auth}) == "new"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {
+            "x-sinch-webhook-signature": "AAAA",
+            "x-sinch-webhook-signature-nonce": "n",
+            "x-sinch-webhook-signature-timestamp": str(SIGNED_AT),
+        },
+        {"Authorization": "Basic bm9ib2R5Om5vcGU="},
+    ],
+    ids=["unsigned", "bad signature", "wrong basic"],
+)
+def test_an_unauthenticated_stop_is_refused_and_writes_nothing(
+    gateway: Gateway, headers: dict[str, str]
+) -> None:
+    with pytest.raises(Unauthenticated):
+        gateway.receive(mo("STOP"), headers)
+
+    assert gateway.inbound.messages == {} and gateway.opt_outs.senders == {}
+
+
+def test_a_stale_signature_is_refused(gateway: Gateway) -> None:
+    raw = mo("STOP")
+    with pytest.raises(Unauthenticated, match="window"):
+        gateway.receive(raw, signed(raw, at=SIGNED_AT - 3600))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "not json",
+        json.dumps({"type": "recipient_delivery_report_sms", "batch_id": "b"}),
+        json.dumps({"type": "mo_binary", "id": "x", "from": HANDSET, "to": "1", "body": "AA=="}),
+        mo("STOP", **{"from": "+1 (202) 555-0143"}),
+        mo("STOP", to="our-number"),
+        mo("STOP", id="x" * 101),
+        mo("x" * 10_001),
+        mo("STOP", received_at="yesterday"),
+    ],
+    ids=[
+        "not json",
+        "a delivery report",
+        "mo_binary",
+        "bad from",
+        "bad to",
+        "long id",
+        "long body",
+        "bad time",
+    ],
+)
+def test_a_body_that_is_not_an_mo_text_is_a_400_and_writes_nothing(gateway: Gateway, raw: str) -> None:
+    with pytest.raises(InvalidInbound):
+        gateway.receive(raw)
+
+    assert gateway.inbound.messages == {} and gateway.opt_outs.senders == {}
+
+
+def test_keywords() -> None:
+    assert action_of("\tSTOP  ") is Action.OPTED_OUT
+    assert action_of("Unstop") is Action.OPTED_IN
+    assert action_of("") is None
+
+
+def test_the_received_time_is_kept_as_sinch_gave_it(gateway: Gateway) -> None:
+    gateway.receive(mo("hello", at="2026-11-23T19:00:03Z"))
+
+    ((kept, _),) = gateway.inbound.messages.values()
+    assert kept.received_at == datetime(2026, 11, 23, 19, 0, 3, tzinfo=UTC)
