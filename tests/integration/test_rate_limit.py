@@ -1,5 +1,6 @@
 """The shared Sinch rate on DynamoDB (moto): slots spaced at the rate, a caller told when there
-is no room within its patience, no burst after an idle spell, a 429's hold-off shared, and
+is no room within its patience, no burst after an idle spell, a lone 429 costing one slot and a
+second one a shared hold-off, and
 concurrent senders never given the same slot."""
 
 from __future__ import annotations
@@ -83,17 +84,45 @@ def test_an_idle_spell_gives_no_burst(env: Env, key: str) -> None:
     assert sleeps == pytest.approx([INTERVAL], abs=1e-5), "after the idle minute, one slot at a time"
 
 
-def test_a_hold_off_keeps_every_sender_waiting_and_is_never_shortened(env: Env, key: str) -> None:
+def test_a_lone_429_costs_every_sender_one_slot_not_the_retry_after(env: Env, key: str) -> None:
+    clock, sleeps = Clock(), Sleeps()
+    rate, other_sender = shared(env, clock, sleeps), shared(env, clock, sleeps)
+    rate.acquire(key, max_wait_s=1.0)  # the schedule's next slot is one interval on
+
+    rate.hold_off(key, 5.0)
+
+    assert other_sender.acquire(key, max_wait_s=1.0) == 0.0
+    assert sleeps == pytest.approx([2 * INTERVAL], abs=1e-5), "one slot skipped"
+
+
+def test_a_second_429_within_a_second_holds_every_sender_off_and_is_never_shortened(
+    env: Env, key: str
+) -> None:
     clock, sleeps = Clock(), Sleeps()
     rate, other_sender = shared(env, clock, sleeps), shared(env, clock, sleeps)
     rate.acquire(key, max_wait_s=1.0)
-
     rate.hold_off(key, 5.0)
-    other_sender.hold_off(key, 2.0)
+    clock.advance(0.5)
+
+    other_sender.hold_off(key, 5.0)
+    rate.hold_off(key, 2.0)
 
     assert other_sender.acquire(key, max_wait_s=1.0) == pytest.approx(5.0, abs=1e-5)
     clock.advance(5.0)
     assert other_sender.acquire(key, max_wait_s=1.0) == 0.0
+
+
+def test_429s_more_than_a_second_apart_are_each_alone(env: Env, key: str) -> None:
+    clock, sleeps = Clock(), Sleeps()
+    rate = shared(env, clock, sleeps)
+    rate.acquire(key, max_wait_s=1.0)
+    rate.hold_off(key, 5.0)
+    clock.advance(1.5)
+
+    rate.hold_off(key, 5.0)
+
+    assert rate.acquire(key, max_wait_s=1.0) == 0.0
+    assert sleeps == pytest.approx([INTERVAL], abs=1e-5), "one slot skipped, no second of idling"
 
 
 @pytest.fixture

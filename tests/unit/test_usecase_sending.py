@@ -255,6 +255,18 @@ def test_without_room_in_the_rate_a_message_waits_in_the_queue_unsent_and_uncoun
     assert world.queue.dead_letters == []
 
 
+def test_a_message_waiting_for_the_rate_comes_back_when_the_schedule_has_room_not_later(
+    world: Sending,
+) -> None:
+    world.rate.wait_s = 1.2  # just past the 1 s a send may wait for its turn
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    for _ in range(19):
+        world.sender.attempt(message_id)
+
+    # No backoff spread on top: slots left empty while it waits are the plan's rate lost.
+    assert [delay for _, delay in world.queue.retries] == [1.2] * 20
+
+
 def test_a_message_waiting_for_the_rate_is_sent_once_there_is_room(world: Sending) -> None:
     world.rate.wait_s = 3.0
     message_id = world.sender.submit(SMS, CALLBACK, TENANT).id

@@ -13,8 +13,12 @@ still costs a write unit, and returns the item, so the caller learns where the s
   schedule restarts at now instead (conditional on still being in the past: one sender wins).
   Which of the two writes to try first is guessed from what this container last saw, so that
   either way one write is the usual cost.
-- Sinch answered 429 anyway (another system on the plan, or a lower plan rate than configured):
-  `hold_off` moves `nextSlot` past the Retry-After, so every sender waits, not just this one.
+- Sinch answered 429 anyway. A lone 429 is most likely a call that arrived late and met the
+  next second's calls: every sender skips one slot, and only the refused call waits its
+  Retry-After (the whole fleet idle for a second would waste a second of the plan). A second 429
+  within Sinch's one-second window means the plan's rate is really taken (another system on it,
+  or a lower rate than configured): `hold_off` then moves `nextSlot` past the Retry-After, so
+  every sender waits, not just the refused one. `refusedAt` on the item dates the last 429.
 
 Slots are spaced at 1/(rate x HEADROOM): Sinch counts over a sliding second, and a call that
 leaves on time can still arrive a few milliseconds late behind one that follows it.
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 HEADROOM = 0.97
+SINCH_WINDOW_S = 1.0  # Sinch counts a plan's calls per second
 # A take or a restart can lose a race to another sender; after this many rounds the caller is
 # told to come back a slot later instead of looping.
 _ROUNDS = 4
@@ -149,22 +154,50 @@ class SharedRate:
         return None
 
     def hold_off(self, key: str, seconds: float) -> None:
-        """Sinch asked us to slow down: no sender takes a slot for `seconds`."""
-        until = self._clock() + seconds
+        """Sinch answered 429 asking for `seconds`: the first 429 in a window costs every sender
+        one slot; another within the window holds them all off for `seconds`."""
         try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"id": {"S": bookkeeping_id("rate", key)}},
-                UpdateExpression="SET nextSlot = :until",
-                ConditionExpression="attribute_not_exists(nextSlot) OR nextSlot < :until",
-                ExpressionAttributeValues={":until": _number(until)},
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return  # already held off as long or longer
+            self._hold_off(key, seconds)
+        except (BotoCoreError, ClientError):
             logger.warning("could not hold the shared Sinch rate off", extra={"key": key})
-        except BotoCoreError:
-            logger.warning("could not hold the shared Sinch rate off", extra={"key": key})
+
+    def _hold_off(self, key: str, seconds: float) -> None:
+        now = round(self._clock(), _DIGITS)
+        item_id = {"S": bookkeeping_id("rate", key)}
+        values = {":now": _number(now), ":recent": _number(now - SINCH_WINDOW_S)}
+        lone = "(attribute_not_exists(refusedAt) OR refusedAt < :recent)"
+        # The schedule is mostly ahead of now when 429s happen (senders waiting for their slots).
+        attempts = [
+            ("SET nextSlot = nextSlot + :step", f"{lone} AND nextSlot >= :now", {":step": self._interval}),
+            (
+                "SET nextSlot = :next",
+                f"{lone} AND (attribute_not_exists(nextSlot) OR nextSlot < :now)",
+                {":next": now + self._interval},
+            ),
+            (
+                "SET nextSlot = :until",
+                "attribute_not_exists(nextSlot) OR nextSlot < :until",
+                {":until": now + seconds},
+            ),
+        ]
+        for update, condition, more in attempts:
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"id": item_id},
+                    UpdateExpression=f"{update}, refusedAt = :now",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues={
+                        **{k: v for k, v in values.items() if k in condition or k == ":now"},
+                        **{k: _number(v) for k, v in more.items()},
+                    },
+                )
+            except ClientError as exc:
+                if not condition_failed(exc):
+                    raise
+                continue
+            return
+        # Held off as long or longer already.
 
 
 def _slot(item: object) -> float | None:

@@ -134,7 +134,7 @@ class MessageSender:
         if wait:
             # The plan's rate is taken by other senders: wait in the queue rather than meet a 429.
             metrics.add_metric(name="SendsDeferredByRate", unit=MetricUnit.Count, value=1)
-            return self._retry_later(record, RATE_WAIT, wait, counted=False)
+            return self._retry_later(record, RATE_WAIT, wait, counted=False, jitter=False)
         found = self._earlier(channel, record) if record.attempts > 1 else NotFound()
         if isinstance(found, CannotLookUp) and record.unconfirmed:
             # Sinch may hold it, its reports did not say so in settle_s, and it cannot be asked:
@@ -237,6 +237,7 @@ class MessageSender:
         *,
         counted: bool,
         unconfirmed: bool = False,
+        jitter: bool = True,
     ) -> MessageRecord:
         # Sinch's rate limit says "slower", not "broken": waiting for it uses up no attempt.
         if counted and record.attempts >= self._settings.max_send_attempts:
@@ -259,12 +260,17 @@ class MessageSender:
                 record.id,
             )
             return ended
-        delay = next_delay(
-            record.attempts,
-            base_s=self._settings.retry_base_delay_s,
-            cap_s=self._settings.retry_max_delay_s,
-            retry_after_s=retry_after_s,
-        )
+        if not jitter and retry_after_s is not None:
+            # The shared rate's own schedule says when there is room: spread on top of it, the
+            # message would come back after slots that nobody then takes.
+            delay = retry_after_s
+        else:
+            delay = next_delay(
+                record.attempts,
+                base_s=self._settings.retry_base_delay_s,
+                cap_s=self._settings.retry_max_delay_s,
+                retry_after_s=retry_after_s,
+            )
         # Enqueue before recording: if we die in between, the lease expires and the queued
         # retry still finds the message sendable.
         self._queue.enqueue_retry(record.id, delay)
