@@ -42,13 +42,14 @@ class Queue:
     templates: FakeTemplateStore = field(default_factory=FakeTemplateStore)
     media_refusal: InvalidRequest | None = None
     media_checked: list[str] = field(default_factory=list)
+    callback_refusal: InvalidRequest | None = None
 
     def __post_init__(self) -> None:
         self.intake = QueueIntake(
             self.sending.sender,
             self.sending.store,
             self.tenants,
-            Admission(self.tenants, self._check_media, self.templates),
+            Admission(self.tenants, self._check_media, self.templates, self._check_callback),
             self.sending.queue,
             settings=self.sending.settings,
         )
@@ -58,6 +59,10 @@ class Queue:
         if self.media_refusal is not None:
             raise self.media_refusal
         return MediaInfo(url, "image/jpeg", 48_213)
+
+    def _check_callback(self, url: str) -> None:
+        if self.callback_refusal is not None:
+            raise self.callback_refusal
 
     def publish(self, body: object, sqs_id: str = "sqs-1", tenant: str | None = TENANT) -> str:
         """Hand QueueIntake one SendQueue message; returns the id its request would be stored under."""

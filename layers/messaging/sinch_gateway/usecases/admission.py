@@ -17,6 +17,8 @@ from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.ports import TenantStore
 
 MediaCheck = Callable[[str], MediaInfo]
+# Raises InvalidRequest on statusCallbackUrl when the address breaks the media rules (no request made).
+CallbackCheck = Callable[[str], None]
 
 
 class TemplateLookup(Protocol):
@@ -24,15 +26,24 @@ class TemplateLookup(Protocol):
 
 
 class Admission:
-    def __init__(self, tenants: TenantStore, check_media: MediaCheck, templates: TemplateLookup) -> None:
+    def __init__(
+        self,
+        tenants: TenantStore,
+        check_media: MediaCheck,
+        templates: TemplateLookup,
+        check_callback: CallbackCheck,
+    ) -> None:
         self._tenants = tenants
         self._check_media = check_media
         self._templates = templates
+        self._check_callback = check_callback
 
     def admit(self, request: SendMessageRequest, tenant_id: str) -> MessageDraft:
         """The message as it will be stored; raises the InvalidRequest (or Conflict) the caller
         should hear."""
         self._tenants.policy(tenant_id).check(request.to, request.channel)
+        if request.status_callback_url is not None:
+            self._check_callback(str(request.status_callback_url))
         match request.kind:
             case "xms-media":
                 self._check_media(str(request.media_url))

@@ -1,0 +1,70 @@
+"""CallbackFunction: status callbacks to the caller, in two steps with one function.
+
+- MessagesTable's stream: each status change of a message with a statusCallbackUrl goes to
+  CallbackQueue (FIFO, grouped by message id), in stream order.
+- CallbackQueue: each callback is signed and POSTed; one that is not taken comes back after its
+  backoff, and its message's later callbacks wait behind it.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sinch_gateway import config, wiring
+from sinch_gateway.data.messages import from_item
+from sinch_gateway.telemetry import logger, metrics, tracer
+
+services = wiring.CallbackServices(config.load(config.CallbackSettings))
+
+# A failed callback fails only its own message's group; the other messages' callbacks go on. A
+# batch that fails as a whole is reported like a partial one (a receiver that is down is no error
+# of this function).
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+processor.raise_on_entire_batch_failure = False
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    attributes = record.attributes
+    with logger.append_context_keys(sqs_message_id=record.message_id):
+        services.delivery.handle(
+            record.body,
+            record.receipt_handle,
+            int(attributes.sent_timestamp) / 1000,
+            int(attributes.approximate_receive_count),
+        )
+
+
+def dispatch(event: DynamoDBStreamEvent) -> PartialItemFailureResponse:
+    """In order, stopping at the first record that cannot be queued: Lambda starts again from it, so
+    no later change of that message can overtake it (FIFO deduplication drops what went already)."""
+    for record in event.records:
+        stream = record.dynamodb
+        if stream is None:
+            continue
+        raw = stream.raw_event
+        try:
+            services.dispatch.handle(
+                from_item(raw["OldImage"]) if "OldImage" in raw else None,
+                from_item(raw["NewImage"]) if "NewImage" in raw else None,
+            )
+        except Exception:
+            logger.exception("a status change could not be queued; the stream resumes from it")
+            return {"batchItemFailures": [{"itemIdentifier": stream.sequence_number or ""}]}
+    return {"batchItemFailures": []}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    records = event.get("Records") or [{}]
+    if records[0].get("eventSource") == "aws:dynamodb":
+        return dispatch(DynamoDBStreamEvent(event))
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
