@@ -6,7 +6,8 @@ requests, and under a 10,000-message run both gave 500s that AWS never gives: Dy
 concurrent SQS receives moving the same message to the DLQ raised `list.remove(x): x not in
 list`. So DynamoDB requests are served one at a time, and so are SQS requests, except that a
 long poll (ReceiveMessage waiting up to 20 s) holds the lock only while it scans the queue, never
-while it waits: it must not hold every sender up.
+while it waits: it must not hold every sender up. And a FIFO queue's message group waits only
+for its messages in flight, as in SQS (lock_fifo_groups_only_while_in_flight).
 """
 
 from __future__ import annotations
@@ -76,6 +77,23 @@ def serialize_sqs_receives() -> None:
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
 
 
+def lock_fifo_groups_only_while_in_flight() -> None:
+    """Make a FIFO group wait only for its messages in flight, as SQS does.
+
+    moto counts a received message whose visibility timeout ran out (or was set to end) as
+    pending until its next receive reaches it, and releases it while it scans the queue: with two
+    such messages in one group, the first is skipped (the second still holds the group), the
+    second is released and returned, and the group's order is lost. SQS holds a group only while
+    one of its messages is invisible.
+    """
+    from moto.sqs.models import Queue
+
+    def in_flight_groups(self: Queue) -> set[str]:
+        return {m.group_id for m in self.pending_messages if m.group_id is not None and not m.visible}
+
+    Queue.pending_message_groups = property(in_flight_groups)  # type: ignore[method-assign,assignment]
+
+
 class MotoServer:
     """moto on a thread; a busy port is an error (moto's own ThreadedMotoServer hangs on one)."""
 
@@ -95,6 +113,7 @@ class MotoServer:
 
         app = SerialBackends(DomainDispatcherApplication(create_backend_app))
         serialize_sqs_receives()
+        lock_fifo_groups_only_while_in_flight()
         try:
             self._server = make_server(
                 self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler

@@ -8,35 +8,33 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import config, wiring
 from sinch_gateway.data.messages import from_item
 from sinch_gateway.telemetry import logger, metrics, tracer
+from sinch_gateway.usecases.status_callbacks import QueuedRecord
 
 services = wiring.CallbackServices(config.load(config.CallbackSettings))
 
-# A failed callback fails only its own message's group; the other messages' callbacks go on. A
-# batch that fails as a whole is reported like a partial one (a receiver that is down is no error
-# of this function).
-processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-processor.raise_on_entire_batch_failure = False
 
-
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    attributes = record.attributes
-    with logger.append_context_keys(sqs_message_id=record.message_id):
-        services.delivery.handle(
-            record.body,
-            record.receipt_handle,
-            int(attributes.sent_timestamp) / 1000,
-            int(attributes.approximate_receive_count),
+def deliver(event: SQSEvent) -> PartialItemFailureResponse:
+    records = [
+        QueuedRecord(
+            message_id=record.message_id,
+            group=record.attributes.message_group_id or "",
+            body=record.body,
+            receipt_handle=record.receipt_handle,
+            queued_at_s=int(record.attributes.sent_timestamp) / 1000,
+            receive_count=int(record.attributes.approximate_receive_count),
         )
+        for record in event.records
+    ]
+    failed = services.delivery.handle_batch(records)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
 def dispatch(event: DynamoDBStreamEvent) -> PartialItemFailureResponse:
@@ -65,6 +63,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     records = event.get("Records") or [{}]
     if records[0].get("eventSource") == "aws:dynamodb":
         return dispatch(DynamoDBStreamEvent(event))
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return deliver(SQSEvent(event))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,7 +46,23 @@ class CallbackQueue(Protocol):
 
 
 class CallbackFailed(Exception):
-    """The receiver did not take it; it comes back after its backoff (its message group waits)."""
+    """The receiver did not take it; it comes back after `delay_s` (its message group waits)."""
+
+    def __init__(self, reason: str, delay_s: int) -> None:
+        super().__init__(reason)
+        self.delay_s = delay_s
+
+
+@dataclass(frozen=True)
+class QueuedRecord:
+    """One received CallbackQueue message."""
+
+    message_id: str  # SQS's
+    group: str  # our message id
+    body: str
+    receipt_handle: str
+    queued_at_s: float
+    receive_count: int
 
 
 def _record(item: Mapping[str, Any] | None) -> MessageRecord | None:
@@ -108,6 +124,30 @@ class CallbackDelivery:
         self._backoff = backoff
         self._clock = clock
 
+    def handle_batch(self, records: Sequence[QueuedRecord]) -> list[str]:
+        """Deliver a batch in order; the SQS ids to report failed. After a failed callback, its
+        message's later callbacks in the batch are not tried: they wait as long as it does (left
+        in flight for longer, they would hold the group after it came back)."""
+        held: dict[str, int | None] = {}  # group -> how long its failed callback waits (None: unknown)
+        failed: list[str] = []
+        for record in records:
+            if record.group in held:
+                delay = held[record.group]
+                if delay is not None:
+                    self._queue.postpone(record.receipt_handle, delay)
+                failed.append(record.message_id)
+                continue
+            try:
+                self.handle(record.body, record.receipt_handle, record.queued_at_s, record.receive_count)
+            except CallbackFailed as exc:
+                held[record.group] = exc.delay_s
+                failed.append(record.message_id)
+            except Exception:  # AWS trouble: SQS brings it back after the visibility timeout
+                logger.exception("a status callback could not be handled")
+                held[record.group] = None
+                failed.append(record.message_id)
+        return failed
+
     def handle(self, body: str, receipt_handle: str, queued_at_s: float, receive_count: int) -> None:
         """Deliver, or raise CallbackFailed after setting when it is tried again."""
         try:
@@ -138,7 +178,7 @@ class CallbackDelivery:
         self._queue.postpone(receipt_handle, delay)
         metrics.add_metric(name="StatusCallbackFailures", unit=MetricUnit.Count, value=1)
         logger.info("status callback not taken, tried again later", extra={**context, "delay_s": delay})
-        raise CallbackFailed(failure)
+        raise CallbackFailed(failure, delay)
 
     def _attempt(self, url: str, content: bytes, headers: Mapping[str, str]) -> str | None:
         """None when the receiver took it (2xx); otherwise why not."""
