@@ -288,6 +288,38 @@ def test_media_that_fails_its_check_is_rejected_with_the_check(queue: Queue) -> 
     assert queue.sending.xms.calls == []
 
 
+def test_a_callback_url_the_rules_refuse_is_rejected_with_the_reason_and_never_called(queue: Queue) -> None:
+    queue.callback_refusal = InvalidRequest(
+        "The statusCallbackUrl cannot be used.",
+        errors=[
+            (
+                "statusCallbackUrl",
+                "resolves to a forbidden address (private, loopback, link-local or reserved)",
+            )
+        ],
+    )
+
+    message_id = queue.publish(
+        {"to": "+12025550143", "text": "Hi", "statusCallbackUrl": "https://10.0.0.1/cb"}
+    )
+
+    record = queue.stored(message_id)
+    assert (record.status, record.error_text) == (
+        Status.REJECTED,
+        "statusCallbackUrl: resolves to a forbidden address (private, loopback, link-local or reserved)",
+    )
+    assert record.status_callback_url is None, "a refused URL is never called back"
+    assert queue.sending.xms.calls == []
+
+
+def test_a_published_request_keeps_its_callback_url(queue: Queue) -> None:
+    queue.sending.xms.on_send(Accepted(BATCH))
+    message_id = queue.publish(
+        {"to": "+12025550143", "text": "Hi", "statusCallbackUrl": "https://hooks.example.com/a"}
+    )
+    assert queue.stored(message_id).status_callback_url == "https://hooks.example.com/a"
+
+
 def test_a_published_mms_of_slides_goes_through_the_mms_api_with_its_media_checked(queue: Queue) -> None:
     queue.sending.mms.on_send(Accepted("tracking-1"))
     body = {
