@@ -14,7 +14,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import config, wiring
-from sinch_gateway.data.messages import from_item
 from sinch_gateway.telemetry import logger, metrics, tracer
 from sinch_gateway.usecases.status_callbacks import QueuedRecord
 
@@ -44,12 +43,8 @@ def dispatch(event: DynamoDBStreamEvent) -> PartialItemFailureResponse:
         stream = record.dynamodb
         if stream is None:
             continue
-        raw = stream.raw_event
         try:
-            services.dispatch.handle(
-                from_item(raw["OldImage"]) if "OldImage" in raw else None,
-                from_item(raw["NewImage"]) if "NewImage" in raw else None,
-            )
+            services.dispatch.handle(stream.old_image or None, stream.new_image or None)
         except Exception:
             logger.exception("a status change could not be queued; the stream resumes from it")
             return {"batchItemFailures": [{"itemIdentifier": stream.sequence_number or ""}]}

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import StreamRecord
 
-from sinch_gateway.data.messages import from_item, to_item
+from sinch_gateway.data.messages import to_item
 from sinch_gateway.domain.content import SmsContent
 from sinch_gateway.domain.message import MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
@@ -114,10 +115,10 @@ class FakeCallbackQueue:
 
 
 def image(message: MessageRecord) -> dict[str, Any]:
-    """The record as a stream image shows it, deserialised as the handler does."""
+    """The record as a stream image shows it, deserialised as the handler has Powertools do it."""
     item = message.model_dump(mode="json", exclude_none=True)
     item["statusRank"] = message.status.rank
-    return from_item(to_item(item))
+    return StreamRecord({"NewImage": to_item(item)}).new_image
 
 
 def test_dispatch_queues_a_change_and_ignores_removals_and_other_items() -> None:
