@@ -1,10 +1,11 @@
 """A status callback receiver on 127.0.0.1, for tests and the fault suite: it keeps every callback
-it is sent, answers with the status it is told, and can go down (refusing connections) and come
-back on the same port."""
+it takes, answers with the status it is told (or, at `failure_rate`, a 500), and can go down
+(refusing connections) and come back on the same port."""
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -27,11 +28,20 @@ class Received:
         return parsed
 
 
+class _Server(ThreadingHTTPServer):
+    allow_reuse_address = True  # back on the same port at once after stop()
+    daemon_threads = True
+
+
 class CallbackReceiver:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, failure_rate: float = 0.0, seed: int = 7
+    ) -> None:
         self.host = host
         self.port = port
         self.status = 200  # what a callback is answered with
+        self.failure_rate = failure_rate  # the share of callbacks answered 500 instead
+        self._random = random.Random(seed)
         self.received: list[Received] = []  # only the callbacks answered 2xx
         self.refused = 0  # callbacks answered otherwise
         self._lock = threading.Lock()
@@ -48,8 +58,9 @@ class CallbackReceiver:
             def do_POST(self) -> None:
                 length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
                 body = self.rfile.read(length)
-                status = receiver.status
                 with receiver._lock:
+                    failing = receiver._random.random() < receiver.failure_rate
+                    status = 500 if failing else receiver.status
                     if 200 <= status < 300:
                         receiver.received.append(
                             Received(self.headers.get("X-Gateway-Signature", ""), body, time.time())
@@ -63,8 +74,7 @@ class CallbackReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server = _Server((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, name="callback-receiver", daemon=True).start()
         return self

@@ -15,6 +15,7 @@ import pytest
 
 from devstack import aws
 from devstack.callback_receiver import CallbackReceiver
+from sinch_gateway.domain.status_callbacks import signature
 from tests.e2e.conftest import FINAL, ROOT, LocalStack
 
 SMS = {"to": "+12025550143", "text": "Your parcel is on its way"}
@@ -79,6 +80,8 @@ def test_every_status_of_an_sms_reaches_the_receiver_in_order_and_signed(
     assert not verify(secret_of(local, 1), one.signature, one.body), "another tenant's secret"
     t = int(one.signature.split(",")[0].removeprefix("t="))
     assert abs(t - one.at) < 60
+    replayed = signature(secret, one.body, t - 600)  # a callback recorded ten minutes ago
+    assert not verify(secret, replayed, one.body), "a replay outside the tolerance"
 
 
 def test_another_tenants_callbacks_are_signed_with_its_own_secret(

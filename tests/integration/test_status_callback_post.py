@@ -145,3 +145,13 @@ def test_https_only_unless_the_deployment_allows_http() -> None:
     assert refused.value.errors == [("statusCallbackUrl", "must use https")]
     check_address("https://93.184.215.14/cb", MediaPolicy(allow_http=False), "statusCallbackUrl")
     check_address("http://127.0.0.1:5000/cb", LOCAL, "statusCallbackUrl")  # the local stack's any port
+
+
+def test_a_url_cannot_smuggle_a_header_into_the_request(serve: Callable[[Behaviour], RawServer]) -> None:
+    server = serve(answering(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    hostile = f"http://127.0.0.1:{server.port}/a\r\nX-Injected: 1\r\n\r\nGET /b?c d#frag"
+    assert post(hostile, LOCAL, BODY, HEADERS) == 204
+    (request,) = server.requests
+    head = request.split(b"\r\n\r\n", 1)[0].decode()
+    assert "X-Injected" not in head.split("\r\n", 1)[1], "only in the escaped request target, if at all"
+    assert head.split("\r\n")[0].count(" ") == 2 and "#" not in head.split("\r\n")[0]
