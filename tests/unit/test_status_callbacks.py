@@ -12,13 +12,15 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import StreamRecord
 
+from sinch_gateway.config import CallbackSettings, SettingsError, load
 from sinch_gateway.data.messages import to_item
 from sinch_gateway.domain.content import SmsContent
+from sinch_gateway.domain.errors import InvalidRequest
 from sinch_gateway.domain.message import MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.status_callbacks import QueuedCallback, StatusCallback, signature, status_change
 from sinch_gateway.domain.tenants import TenantPolicy
-from sinch_gateway.media.preflight import Unreachable
+from sinch_gateway.media.preflight import Unreachable, check_address
 from sinch_gateway.usecases.status_callbacks import (
     Backoff,
     CallbackDelivery,
@@ -26,6 +28,7 @@ from sinch_gateway.usecases.status_callbacks import (
     CallbackFailed,
     QueuedRecord,
 )
+from sinch_gateway.wiring import callback_policy
 from tests.unit.fakes import Clock, FakeTenantStore
 
 URL = "https://hooks.example.com/sms"
@@ -237,3 +240,32 @@ def test_an_unexpected_error_fails_the_group_and_leaves_its_visibility_alone() -
     failed = delivery.use_case.handle_batch([queued("a1", "A"), queued("a2", "A"), queued("b1", "B")])
     assert failed == ["a1", "a2"]
     assert delivery.queue.postponed == []
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+CALLBACK_ENV = {
+    "MESSAGES_TABLE": "m",
+    "TENANTS_TABLE": "t",
+    "CALLBACK_QUEUE_URL": "q",
+    "CALLBACK_DEAD_LETTER_QUEUE_URL": "d",
+}
+
+
+def test_the_callback_address_switches_come_from_the_environment() -> None:
+    local = load(
+        CallbackSettings,
+        {**CALLBACK_ENV, "ALLOW_HTTP_CALLBACKS": "true", "CALLBACK_ALLOWED_PRIVATE_HOSTS": "127.0.0.1:*"},
+    )
+    check_address("http://127.0.0.1:45678/cb", callback_policy(local), "statusCallbackUrl")
+    deployed = load(CallbackSettings, CALLBACK_ENV)
+    with pytest.raises(InvalidRequest):
+        check_address("http://127.0.0.1:45678/cb", callback_policy(deployed), "statusCallbackUrl")
+    assert (deployed.callback_max_age_s, deployed.callback_retry_base_s) == (86400, 10)
+
+
+def test_a_backoff_past_what_sqs_can_hide_a_message_for_is_refused_at_start() -> None:
+    with pytest.raises(SettingsError, match="CALLBACK_RETRY_MAX_DELAY_S"):
+        load(CallbackSettings, {**CALLBACK_ENV, "CALLBACK_RETRY_MAX_DELAY_S": "50000"})
+    with pytest.raises(SettingsError, match="CALLBACK_QUEUE_URL"):
+        load(CallbackSettings, {k: v for k, v in CALLBACK_ENV.items() if k != "CALLBACK_QUEUE_URL"})
