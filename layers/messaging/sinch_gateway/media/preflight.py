@@ -15,6 +15,7 @@ ssl and http.client, each read given only the time that is left.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import io
 import ipaddress
@@ -337,10 +338,11 @@ def _request(
 ) -> _Answer:
     """Rule 3: connect to a checked address; the next one only when connecting failed."""
     cause: BaseException | None = None
+    exchange = _exchange if body is None else functools.partial(_exchange, body=body)
     for address in addresses:
         until = min(deadline, time.monotonic() + policy.timeout_s)
         try:
-            return _exchange(target, address, method, until, body)
+            return exchange(target, address, method, until)
         except _NotConnected as failure:
             cause = failure.__cause__
         except _NETWORK_ERRORS as failure:
@@ -351,7 +353,9 @@ def _request(
     raise _Refused(_UNREACHABLE)
 
 
-def _exchange(target: _Target, address: str, method: str, until: float, body: _Body | None = None) -> _Answer:
+def _exchange(
+    target: _Target, address: str, method: str, until: float, *, body: _Body | None = None
+) -> _Answer:
     """One request to `address` (the name kept for Host, SNI and the certificate), done by `until`."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
