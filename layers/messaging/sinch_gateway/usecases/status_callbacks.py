@@ -101,7 +101,8 @@ class Backoff:
     max_age_s: float
 
     def delay(self, receive_count: int) -> int:
-        """Full jitter up to base * 2^(n-1), capped: at least a second (SQS counts in seconds)."""
+        """Random between half and all of base * 2^(n-1), capped; at least a second (SQS counts in
+        seconds). The jitter spreads a recovered receiver's backlog."""
         ceiling = min(self.max_delay_s, self.base_s * 2 ** min(max(receive_count - 1, 0), 30))
         return max(1, round(random.uniform(ceiling / 2, ceiling)))
 
