@@ -134,7 +134,11 @@ def drive_every_path(local: LocalStack, receiver: CallbackReceiver) -> list[str]
 
     sqs = aws.client("sqs", local.config["aws_endpoint_url"], local.config["region"])
     queue = local.config["send_queue_url"]
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({**SMS, "idempotencyKey": uuid.uuid4().hex}))
+    sqs.send_message(
+        QueueUrl=queue,
+        MessageBody=json.dumps({**SMS, "idempotencyKey": uuid.uuid4().hex}),
+        MessageAttributes={"tenant": {"DataType": "String", "StringValue": local.config["api_key_id"]}},
+    )
     sqs.send_message(QueueUrl=queue, MessageBody="not a request")  # rejected, dead-lettered
     unknown = {"kind": "retry", "messageId": str(uuid.uuid4())}  # looked up, not found, dead-lettered
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(unknown))
