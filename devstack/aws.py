@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
+    from devstack.stream_poller import DynamoDBStreamsClient
+
 # moto accepts any credentials; fixed fake ones keep a developer's real ones out of the picture.
 FAKE_ACCESS_KEY_ID = "testing"
 FAKE_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - not a secret
@@ -21,6 +23,8 @@ def client(service: Literal["sqs"], endpoint_url: str, region: str) -> SQSClient
 def client(service: Literal["dynamodb"], endpoint_url: str, region: str) -> DynamoDBClient: ...
 @overload
 def client(service: Literal["apigateway"], endpoint_url: str, region: str) -> APIGatewayClient: ...
+@overload
+def client(service: Literal["dynamodbstreams"], endpoint_url: str, region: str) -> DynamoDBStreamsClient: ...
 @overload
 def client(service: Literal["secretsmanager"], endpoint_url: str, region: str) -> SecretsManagerClient: ...
 

@@ -1,10 +1,12 @@
 """The promise under injected faults: every accepted message reaches exactly one final status,
-and Sinch accepts at most one batch per message.
+Sinch accepts at most one batch per message, and the caller's receiver gets each status change of
+each message once, in order, signed.
 
 Sends messages through the API and through SendQueue while the Sinch simulator fails in every
 way it can (5xx, 429 with Retry-After, slow answers, dropped connections, answers lost after
-accepting, duplicated and reordered delivery reports, other final statuses), waits for every
-message to settle, then counts. `make fault-suite N=10000` (or `python -m devstack.fault_suite
+accepting, duplicated and reordered delivery reports, other final statuses) and the messages' status
+callback receiver answers some callbacks with a 500, waits for every message to settle (and its
+callbacks to arrive), then counts. `make fault-suite N=10000` (or `python -m devstack.fault_suite
 --count N`) runs it on a fresh local stack; tests/e2e/test_fault_suite.py runs it on a small count.
 """
 
@@ -26,8 +28,12 @@ from typing import Any
 
 import boto3
 
+from devstack.callback_receiver import CallbackReceiver
+from sinch_gateway.domain.status_callbacks import signature
+
 FINAL = {"delivered", "failed", "expired", "rejected", "cancelled", "aborted", "deleted"}
 RATE_LIMIT = 40  # requests per second per service plan
+CALLBACK_FAILURE_RATE = 0.2  # the receiver's share of 500s
 FAULTS: dict[str, Any] = {
     "seed": 7,
     "rules": [
@@ -61,10 +67,18 @@ class Report:
     lost: list[str] = field(default_factory=list)
     doubled: list[str] = field(default_factory=list)
     dead_letter_mismatch: list[str] = field(default_factory=list)
+    final_messages: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     queue_left: int = 0
     seconds: float = 0.0
     # Every 5xx (or no answer at all, as 0) the gateway gave the suite, on any call.
     server_errors: Counter[int] = field(default_factory=Counter)
+    # Status callbacks, against the statuses each message shows in GET (stale reports left out).
+    callbacks: int = 0
+    callbacks_refused: int = 0  # answered 500 by the receiver (and so sent again)
+    callbacks_lost: list[str] = field(default_factory=list)  # "<id>:<status>"
+    callbacks_doubled: list[str] = field(default_factory=list)
+    callbacks_out_of_order: list[str] = field(default_factory=list)  # message ids
+    callbacks_badly_signed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -75,6 +89,10 @@ class Report:
             or self.dead_letter_mismatch
             or self.queue_left
             or self.server_errors
+            or self.callbacks_lost
+            or self.callbacks_doubled
+            or self.callbacks_out_of_order
+            or self.callbacks_badly_signed
         )
 
     def summary(self) -> str:
@@ -84,7 +102,10 @@ class Report:
             f"final {sum(self.final.values())} ({finals}); "
             f"lost {len(self.lost)}, doubled {len(self.doubled)}, not final {len(self.not_final)}, "
             f"dead-letter mismatches {len(self.dead_letter_mismatch)}, left on the queue {self.queue_left}, "
-            f"5xx answers {dict(self.server_errors) or 0}; {self.seconds:.0f} s"
+            f"5xx answers {dict(self.server_errors) or 0}; status callbacks {self.callbacks} "
+            f"(receiver answered {self.callbacks_refused} with 500): lost {len(self.callbacks_lost)}, "
+            f"doubled {len(self.callbacks_doubled)}, out of order {len(self.callbacks_out_of_order)}, "
+            f"badly signed {self.callbacks_badly_signed}; {self.seconds:.0f} s"
         )
 
 
@@ -107,7 +128,15 @@ def _http(method: str, url: str, body: Any = None, key: str | None = None) -> tu
 
 
 def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
-    """Send `count` messages (a quarter through SendQueue) under FAULTS against the stack `config`."""
+    """Send `count` messages (a quarter through SendQueue) under FAULTS against the stack `config`,
+    each with a status callback URL."""
+    with CallbackReceiver(failure_rate=CALLBACK_FAILURE_RATE) as receiver:
+        report = _run(config, count, timeout_s, receiver)
+        _check_callbacks(report, receiver, config, timeout_s)
+    return report
+
+
+def _run(config: dict[str, Any], count: int, timeout_s: float, receiver: CallbackReceiver) -> Report:
     api, key, sim = config["api_url"].rstrip("/"), config["api_key"], config["sinch_url"].rstrip("/")
     aws = {
         "endpoint_url": config["aws_endpoint_url"],
@@ -135,7 +164,9 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
         return status, answer
 
     def through_api(n: int) -> str | None:
-        status, body = call("POST", f"{api}/v1/messages", _message(n, reference))
+        status, body = call(
+            "POST", f"{api}/v1/messages", {**_message(n, reference), "statusCallbackUrl": receiver.url}
+        )
         if status != 202:
             with lock:
                 report.refused[status] += 1
@@ -153,6 +184,7 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
                     "text": f"fault suite {n}",
                     "clientReference": queued_reference,
                     "idempotencyKey": f"{reference}-{n}",
+                    "statusCallbackUrl": receiver.url,
                 }
             ),
         )
@@ -190,7 +222,41 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
         )
     )
     report.seconds = time.monotonic() - started
+    report.final_messages = messages
     return report
+
+
+def _check_callbacks(
+    report: Report, receiver: CallbackReceiver, config: dict[str, Any], timeout_s: float
+) -> None:
+    """Wait for each message's callbacks up to its final status, then compare them with the statuses
+    GET shows: each once, in that order, signed with the tenant's secret."""
+    expected = {
+        message_id: list(dict.fromkeys(e["status"] for e in message["events"] if not e.get("stale")))
+        for message_id, message in report.final_messages.items()
+    }
+    wanted = {f"{i}:{statuses[-1]}" for i, statuses in expected.items() if statuses}
+    deadline = time.monotonic() + timeout_s
+    while (
+        not wanted <= {f"{c['id']}:{c['status']}" for c in receiver.callbacks()}
+        and time.monotonic() < deadline
+    ):
+        time.sleep(1)
+    secret = config["tenants"][0]["callback_secret"]
+    received: dict[str, list[str]] = {}
+    for callback in receiver.received:
+        body = callback.callback
+        received.setdefault(body["id"], []).append(body["status"])
+        t = callback.signature.split(",")[0].removeprefix("t=")
+        if not (t.isdigit() and callback.signature == signature(secret, callback.body, int(t))):
+            report.callbacks_badly_signed += 1
+    report.callbacks, report.callbacks_refused = len(receiver.received), receiver.refused
+    for message_id, statuses in expected.items():
+        got = received.get(message_id, [])
+        report.callbacks_lost += [f"{message_id}:{s}" for s in statuses if s not in got]
+        report.callbacks_doubled += [f"{message_id}:{s}" for s, n in Counter(got).items() if n > 1]
+        if list(dict.fromkeys(got)) != [s for s in statuses if s in got]:
+            report.callbacks_out_of_order.append(message_id)
 
 
 def _message(n: int, reference: str) -> dict[str, Any]:
@@ -322,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         # The simulator's postbacks come within a second or so (a few, when retried): the MMS JSON
         # API's wait after a lost answer need not be Sinch's real quarter of an hour here.
-        parameter_overrides={"MmsPostbackGraceSeconds": "30"},
+        parameter_overrides={"MmsPostbackGraceSeconds": "30", "CallbackRetryBaseSeconds": "1"},
     )
     with LocalStack(config, log=lambda line: None) as stack:
         report = run(stack.state(), args.count, args.timeout)

@@ -7,7 +7,8 @@ concurrent SQS receives moving the same message to the DLQ raised `list.remove(x
 list`. So DynamoDB requests are served one at a time, and so are SQS requests, except that a
 long poll (ReceiveMessage waiting up to 20 s) holds the lock only while it scans the queue, never
 while it waits: it must not hold every sender up. Nor may the scan itself be slow: moto's took
-time quadratic in the queue's length (see `_retained`).
+time quadratic in the queue's length (see `_retained`). And a FIFO queue's message group waits
+only for its messages in flight, as in SQS (lock_fifo_groups_only_while_in_flight).
 """
 
 from __future__ import annotations
@@ -86,6 +87,23 @@ def _retained(self: Any, queue_name: str, message: Any) -> bool:
     return bool(period + message.sent_timestamp / 1000 > time.time())
 
 
+def lock_fifo_groups_only_while_in_flight() -> None:
+    """Make a FIFO group wait only for its messages in flight, as SQS does.
+
+    moto counts a received message whose visibility timeout ran out (or was set to end) as
+    pending until its next receive reaches it, and releases it while it scans the queue: with two
+    such messages in one group, the first is skipped (the second still holds the group), the
+    second is released and returned, and the group's order is lost. SQS holds a group only while
+    one of its messages is invisible.
+    """
+    from moto.sqs.models import Queue
+
+    def in_flight_groups(self: Queue) -> set[str]:
+        return {m.group_id for m in self.pending_messages if m.group_id is not None and not m.visible}
+
+    Queue.pending_message_groups = property(in_flight_groups)  # type: ignore[method-assign,assignment]
+
+
 class MotoServer:
     """moto on a thread; a busy port is an error (moto's own ThreadedMotoServer hangs on one)."""
 
@@ -105,6 +123,7 @@ class MotoServer:
 
         app = SerialBackends(DomainDispatcherApplication(create_backend_app))
         serialize_sqs_receives()
+        lock_fifo_groups_only_while_in_flight()
         try:
             self._server = make_server(
                 self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler

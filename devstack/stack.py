@@ -26,6 +26,7 @@ from devstack.poller import DEFAULT_CONCURRENCY, SqsPoller, SqsSource
 from devstack.resources import StackResources, create_resources
 from devstack.runtime import DEFAULT_POOL_SIZE, LambdaRuntime
 from devstack.state import DEFAULT_STATE_DIR, REPO_ROOT, state_dir
+from devstack.stream_poller import DynamoDBStreamsClient, StreamPoller, StreamSource
 from devstack.template import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
@@ -48,7 +49,12 @@ SINCH_REGION = "us"
 
 # Template parameters the local stack sets (a DEVSTACK_PARAM_<Name> variable still wins).
 # Plus PublicBaseUrl (the local API's URL) and MediaAllowedPrivateHosts (the simulator only).
-LOCAL_PARAMETERS = {"AllowHttpMedia": "true"}
+LOCAL_PARAMETERS = {
+    "AllowHttpMedia": "true",
+    # Status callbacks may go to any receiver on this machine (tests run theirs on free ports).
+    "AllowHttpCallbacks": "true",
+    "CallbackAllowedPrivateHosts": "127.0.0.1:*",
+}
 
 
 @dataclass
@@ -118,7 +124,7 @@ class LocalStack:
         self._simulator: Any = None
         self._gateway: ApiGateway | None = None
         self._runtime: LambdaRuntime | None = None
-        self._pollers: list[SqsPoller] = []
+        self._pollers: list[SqsPoller | StreamPoller] = []
         self._xray: XRayDaemon | None = None
         self._state_lock = threading.Lock()
         self._stack_json: Path | None = None
@@ -242,6 +248,21 @@ class LocalStack:
             poller.start()
             self._pollers.append(poller)
 
+        for stream in template.stream_mappings():
+            if not stream.enabled:
+                continue
+            stream_source = StreamSource(
+                function=stream.function,
+                stream_arn=template.get_att(stream.table, "StreamArn"),
+                region=template.region,
+                batch_size=stream.batch_size,
+                starting_position=stream.starting_position,
+                report_batch_item_failures=stream.report_batch_item_failures,
+            )
+            stream_poller = StreamPoller(stream_source, self._runtime, self._streams_client, log=self.log)
+            stream_poller.start()
+            self._pollers.append(stream_poller)
+
         if config.state_dir is not None:
             self._stack_json = config.state_dir / "stack.json"
             self.write_state()
@@ -280,6 +301,9 @@ class LocalStack:
 
     def _sqs_client(self) -> SQSClient:
         return aws.client("sqs", self.aws_endpoint_url, self.config.region)
+
+    def _streams_client(self) -> DynamoDBStreamsClient:
+        return aws.client("dynamodbstreams", self.aws_endpoint_url, self.config.region)
 
     def _usage_plan(self, template: Template) -> UsagePlan | None:
         for api in template.apis():

@@ -135,6 +135,19 @@ class SqsMapping:
     enabled: bool = True
 
 
+@dataclass(frozen=True)
+class StreamMapping:
+    """A DynamoDB stream event source mapping."""
+
+    function: str  # logical id of the function
+    event_id: str
+    table: str  # logical id of the table
+    batch_size: int
+    starting_position: str  # TRIM_HORIZON or LATEST
+    report_batch_item_failures: bool
+    enabled: bool = True
+
+
 @dataclass
 class _Registry:
     physical: dict[str, str] = field(default_factory=dict)
@@ -617,6 +630,35 @@ class Template:
                         ),
                         report_batch_item_failures="ReportBatchItemFailures" in response_types,
                         maximum_concurrency=int(concurrency) if concurrency is not None else None,
+                        enabled=_truthy(self.resolve(props.get("Enabled", True))),
+                    )
+                )
+        return mappings
+
+    def stream_mappings(self) -> list[StreamMapping]:
+        mappings = []
+        for logical_id in self.resources_of_type(SERVERLESS_FUNCTION):
+            for event_id, event in (self.properties(logical_id).get("Events") or {}).items():
+                if event.get("Type") != "DynamoDB":
+                    continue
+                props = event.get("Properties") or {}
+                stream = props["Stream"]
+                table = stream.get("Fn::GetAtt", [None])[0] if isinstance(stream, dict) else None
+                if isinstance(table, str) and "." in table:
+                    table = table.split(".", 1)[0]
+                if table not in self.resources_of_type(DYNAMODB_TABLE):
+                    raise TemplateError(
+                        f"{logical_id}.{event_id}: stream {stream} is no table's of the template"
+                    )
+                response_types = self.resolve(props.get("FunctionResponseTypes") or [])
+                mappings.append(
+                    StreamMapping(
+                        function=logical_id,
+                        event_id=event_id,
+                        table=table,
+                        batch_size=int(self.resolve_str(props.get("BatchSize", 100))),
+                        starting_position=self.resolve_str(props["StartingPosition"]),
+                        report_batch_item_failures="ReportBatchItemFailures" in response_types,
                         enabled=_truthy(self.resolve(props.get("Enabled", True))),
                     )
                 )

@@ -46,6 +46,12 @@ def _runtime(log_group: str) -> set[Grant]:
 
 
 MESSAGE_INDEX = {"Fn::Sub": "${MessagesTable.Arn}/index/byClientReference"}
+STREAM_READ = [
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+]
 READ_WRITE_ITEM = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 
 EXPECTED: dict[str, set[Grant]] = {
@@ -78,6 +84,23 @@ EXPECTED: dict[str, set[Grant]] = {
         ["dynamodb:PutItem"], arn("MessagesTable"), leading_keys("unmatched#*", "postback#*", "inbound#*")
     )
     | grants(["secretsmanager:GetSecretValue"], ref("WebhookSecret")),
+    "CallbackFunction": _runtime("CallbackFunctionLogGroup")
+    # Lambda's event source mapping reading MessagesTable's stream
+    | grants(
+        [
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams",
+        ],
+        {"Fn::GetAtt": ["MessagesTable", "StreamArn"]},
+    )
+    # the tenant's callback secret
+    | grants(["dynamodb:GetItem"], arn("TenantsTable"))
+    # Lambda's event source mapping polling CallbackQueue; enqueue (dispatch) and backoff (delivery)
+    | grants(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], arn("CallbackQueue"))
+    | grants(["sqs:SendMessage", "sqs:ChangeMessageVisibility"], arn("CallbackQueue"))
+    | grants(["sqs:SendMessage"], arn("CallbackDeadLetterQueue")),
 }
 
 

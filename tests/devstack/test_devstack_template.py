@@ -25,7 +25,7 @@ def template() -> Template:
 def register_created(template: Template) -> None:
     """What devstack.resources registers after creating the resources."""
     base = "http://127.0.0.1:4566/123456789012"
-    for queue in ("SendQueue", "DeadLetterQueue"):
+    for queue in ("SendQueue", "DeadLetterQueue", "CallbackQueue", "CallbackDeadLetterQueue"):
         name = template.queue_name(queue)
         template.register(
             queue,
@@ -133,7 +133,7 @@ def test_globals_merge_rules() -> None:
 def test_functions(template: Template) -> None:
     register_created(template)
     functions = {f.logical_id: f for f in template.functions()}
-    assert set(functions) == {"SendFunction", "RetryFunction", "DeliveryReportFunction"}
+    assert set(functions) == {"SendFunction", "RetryFunction", "DeliveryReportFunction", "CallbackFunction"}
     send = functions["SendFunction"]
     assert send.name == "sinch-gateway-local-SendFunction"
     assert send.arn == "arn:aws:lambda:us-east-1:123456789012:function:sinch-gateway-local-SendFunction"
@@ -172,6 +172,7 @@ def test_method_throttles_and_access_log_format(template: Template) -> None:
         ("/v1/webhooks/sinch/delivery-reports", "POST"): (100.0, 200),
         ("/v1/webhooks/sinch/mms-postbacks", "POST"): (100.0, 200),
         ("/v1/webhooks/sinch/mms-postbacks/{token}", "POST"): (100.0, 200),
+        ("/v1/webhooks/sinch/inbound", "POST"): (100.0, 200),
         ("/v1/docs", "GET"): (5.0, 10),
         ("/v1/openapi.json", "GET"): (5.0, 10),
     }
@@ -192,8 +193,8 @@ def test_routes_and_api_key_requirement(template: Template) -> None:
     assert len(api.rest_api_id) == 10
 
 
-def test_sqs_mapping(template: Template) -> None:
-    (mapping,) = template.sqs_mappings()
+def test_sqs_mappings(template: Template) -> None:
+    mapping, callbacks = sorted(template.sqs_mappings(), key=lambda m: m.function, reverse=True)
     assert mapping.function == "RetryFunction"
     assert mapping.queue == "SendQueue"
     assert mapping.queue_arn == "arn:aws:sqs:us-east-1:123456789012:sinch-gateway-local-SendQueue"
@@ -202,6 +203,15 @@ def test_sqs_mapping(template: Template) -> None:
     assert mapping.report_batch_item_failures is True
     assert mapping.maximum_concurrency == 5
     assert mapping.enabled is True
+    assert (callbacks.function, callbacks.queue) == ("CallbackFunction", "CallbackQueue")
+    assert callbacks.queue_arn.endswith("-CallbackQueue.fifo")
+
+
+def test_stream_mapping(template: Template) -> None:
+    (mapping,) = template.stream_mappings()
+    assert (mapping.function, mapping.table) == ("CallbackFunction", "MessagesTable")
+    assert (mapping.batch_size, mapping.starting_position) == (100, "TRIM_HORIZON")
+    assert mapping.report_batch_item_failures is True and mapping.enabled is True
 
 
 SMALL = """

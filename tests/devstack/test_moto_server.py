@@ -2,6 +2,8 @@
 
 import json
 import socket
+import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -170,5 +172,35 @@ def test_a_message_past_the_queues_retention_is_not_received() -> None:
             stamped.sent_timestamp -= 61_000  # sent 61 s ago, as moto stamps it (ms)
 
         assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    finally:
+        server.stop()
+
+
+def test_a_fifo_group_whose_messages_came_back_is_received_in_order_again() -> None:
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        sqs = aws.client("sqs", endpoint, "us-east-1")
+        url = sqs.create_queue(
+            QueueName=f"fifo-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+        )["QueueUrl"]
+        for body in ("first", "second", "third"):
+            sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=body)
+        taken = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert [m["Body"] for m in taken] == ["first", "second", "third"]
+        for message in taken:  # all three failed: back in a second (a backoff that runs out)
+            sqs.change_message_visibility(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=1
+            )
+        deadline = time.monotonic() + 10
+        again: list[Any] = []
+        while not again and time.monotonic() < deadline:
+            again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get(
+                "Messages", []
+            )
+        assert [m["Body"] for m in again][:1] == ["first"], "the group's head comes first, as in SQS"
+        assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == [], (
+            "the group waits while its head is in flight"
+        )
     finally:
         server.stop()

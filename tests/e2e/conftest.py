@@ -127,6 +127,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         "SINCH_READ_TIMEOUT_S": "2",  # not a template parameter: read from the environment
         "DEVSTACK_PARAM_TenantPolicyCacheSeconds": "1",  # policy changes show quickly
         "DEVSTACK_PARAM_MmsPostbackGraceSeconds": "3",
+        "DEVSTACK_PARAM_CallbackRetryBaseSeconds": "1",  # a receiver that is back hears soon
         "DEVSTACK_AWS_CALLS_DIR": str(state / "aws-calls"),
         "PYTHONUNBUFFERED": "1",
     }

@@ -1,4 +1,5 @@
-"""Never lose a message, never send one twice: a few hundred messages under every fault at once."""
+"""Never lose a message, never send one twice, never lose or double a status callback: a few
+hundred messages under every fault at once."""
 
 from devstack.fault_suite import run
 from tests.e2e.conftest import LocalStack
@@ -16,3 +17,8 @@ def test_every_message_ends_once_and_sinch_accepts_each_at_most_once(local: Loca
     assert report.server_errors == {}, "the gateway answered 5xx (or nothing) to the suite"
     assert sum(report.final.values()) == 300
     assert report.final["delivered"] > 200  # the faults are a minority, not the story
+    assert report.callbacks_lost == [], "status changes the receiver never got"
+    assert report.callbacks_doubled == [], "status callbacks taken twice"
+    assert report.callbacks_out_of_order == [], "messages whose callbacks came out of order"
+    assert report.callbacks_badly_signed == 0
+    assert report.callbacks_refused > 0, "the receiver's 500s were part of the run"

@@ -17,6 +17,7 @@ from typing import Any
 
 from devstack import aws
 from devstack.aws_calls import read
+from devstack.callback_receiver import CallbackReceiver
 from devstack.stack import FROM_NUMBER
 from tests.e2e.conftest import LocalStack
 from tests.least_privilege import EXPECTED, XRAY_ACTIONS, Grant, arn, canonical, ref
@@ -25,6 +26,13 @@ SMS = {"to": "+12025550143", "text": "least privilege"}
 # Used by Lambda for the function, not by its code: never among its recorded calls.
 FOR_LAMBDA = {"logs:CreateLogStream", "logs:PutLogEvents", *XRAY_ACTIONS}
 POLLING = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+POLLERS = ("RetryFunction", "CallbackFunction")  # their queues are polled for them
+STREAM_READING = (
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+)
 
 # Granted for paths this workload cannot take (or cannot take reliably): why each is needed.
 RARELY_USED = {
@@ -39,6 +47,9 @@ RARELY_USED = {
     ),
     ("SendFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
     ("RetryFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
+    ("CallbackFunction", "sqs:SendMessage", canonical(arn("CallbackDeadLetterQueue"))): (
+        "a status callback not taken for CallbackMaxAgeSeconds (24 h), or with no secret to sign it"
+    ),
 }
 
 
@@ -83,14 +94,24 @@ def must_be_used(function: str) -> set[tuple[str, str, str]]:
         (function, action, resource)
         for action, resource, _ in EXPECTED[function]
         if action not in FOR_LAMBDA
-        and not (function == "RetryFunction" and action in POLLING)
+        and not (function in POLLERS and action in POLLING)
+        and action not in STREAM_READING  # Lambda reads the stream for the function
         and (function, action, resource) not in RARELY_USED
     }
 
 
-def drive_every_path(local: LocalStack) -> list[str]:
+def drive_every_path(local: LocalStack, receiver: CallbackReceiver) -> list[str]:
     """Requests that take each path the roles are written for; the ids of the API's messages."""
     ids = []
+    receiver.status = 500  # a callback fails once (its backoff is set), then is taken
+    with_callbacks = local.api("POST", "/v1/messages", {**SMS, "statusCallbackUrl": receiver.url})
+    assert with_callbacks.status == 202, with_callbacks.body
+    ids.append(with_callbacks.body["id"])
+    deadline = time.monotonic() + 30
+    while not receiver.refused and time.monotonic() < deadline:
+        time.sleep(0.1)
+    receiver.status = 200
+
     reference = f"least-privilege-{uuid.uuid4().hex[:8]}"
     key = {"Idempotency-Key": uuid.uuid4().hex}
     first = local.api("POST", "/v1/messages", {**SMS, "clientReference": reference}, headers=key)
@@ -131,8 +152,10 @@ def drive_every_path(local: LocalStack) -> list[str]:
 
 def test_every_aws_call_is_allowed_by_the_functions_role_and_every_grant_is_used(local: LocalStack) -> None:
     state = local.config
-    for message_id in drive_every_path(local):
-        assert local.wait_final(message_id)["status"] == "delivered"
+    with CallbackReceiver() as receiver:
+        for message_id in drive_every_path(local, receiver):
+            assert local.wait_final(message_id)["status"] == "delivered"
+        receiver.wait_for(lambda got: any(c["status"] == "delivered" for c in got), timeout=30)
 
     required = set().union(*(must_be_used(f) for f in EXPECTED))
     deadline = time.monotonic() + 60

@@ -44,6 +44,7 @@ FUNCTION_DIRS = {
     "SendFunction": "send",
     "RetryFunction": "retry",
     "DeliveryReportFunction": "delivery_report",
+    "CallbackFunction": "callback",
 }
 
 
@@ -273,6 +274,8 @@ def world(endpoint: str) -> Iterator[Env]:
             "AllowHttpMedia": "true",
             "MediaAllowedPrivateHosts": sim.url.removeprefix("http://"),
             "MaxSendAttempts": "3",
+            "AllowHttpCallbacks": "true",
+            "CallbackAllowedPrivateHosts": "127.0.0.1:*",
         },
     )
     resources = create_resources(template, endpoint)
@@ -281,7 +284,7 @@ def world(endpoint: str) -> Iterator[Env]:
     os.environ.update(function_environment(spec, aws_endpoint_url=endpoint, region=template.region))
     # Every handler runs in this process: each one's own variables too (the webhook secret's id,
     # the retry function's API URL).
-    for function in ("RetryFunction", "DeliveryReportFunction"):
+    for function in ("RetryFunction", "DeliveryReportFunction", "CallbackFunction"):
         os.environ.update(template.function(function).environment)
     # Short enough that a simulated slow Sinch is a timeout without slowing the suite.
     os.environ.update(

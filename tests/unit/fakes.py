@@ -313,6 +313,11 @@ class FakeTenantStore:
     def get(self, tenant_id: str) -> Tenant | None:
         return self._tenants.get(tenant_id)
 
+    def set_secret(self, tenant_id: str, callback_secret: str | None) -> None:
+        self._tenants[tenant_id] = self._tenants[tenant_id].model_copy(
+            update={"callback_secret": callback_secret}
+        )
+
     def policy(self, tenant_id: str) -> TenantPolicy:
         # A key without an item gets the default policy, as TenantDirectory gives it.
         tenant = self.get(tenant_id)

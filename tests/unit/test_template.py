@@ -14,7 +14,7 @@ FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless
 
 
 def test_every_function_has_a_folder_with_a_handler() -> None:
-    assert set(FUNCTIONS) == {"SendFunction", "RetryFunction", "DeliveryReportFunction"}
+    assert set(FUNCTIONS) == {"SendFunction", "RetryFunction", "DeliveryReportFunction", "CallbackFunction"}
     for fn in FUNCTIONS.values():
         module, _, handler = fn["Properties"]["Handler"].partition(".")
         source = ROOT / fn["Properties"]["CodeUri"] / f"{module}.py"

@@ -174,12 +174,37 @@ def test_each_function_logs_to_its_own_group_with_retention(function: str) -> No
     )
 
 
-def test_the_queue_mapping_reports_partial_failures_and_bounds_concurrency() -> None:
-    (mapping,) = [r for r in RESOURCES.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    props = mapping["Properties"]
+def _mappings() -> dict[str, dict[str, Any]]:
+    """Each event source mapping's properties, by the logical id of what it reads."""
+    return {
+        r["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    }
+
+
+@pytest.mark.parametrize("queue", ["SendQueue", "CallbackQueue"])
+def test_the_queue_mappings_report_partial_failures_and_bound_concurrency(queue: str) -> None:
+    props = _mappings()[queue]
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["ScalingConfig"]["MaximumConcurrency"]
-    assert props["EventSourceArn"] == {"Fn::GetAtt": ["SendQueue", "Arn"]}
+
+
+def test_status_changes_come_from_the_messages_stream_with_both_images() -> None:
+    props = _mappings()["MessagesTable"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["MessagesTable", "StreamArn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["FunctionName"] == {"Ref": "CallbackFunction"}
+    stream = RESOURCES["MessagesTable"]["Properties"]["StreamSpecification"]
+    assert stream == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+def test_callbacks_wait_in_order_on_a_fifo_queue_with_its_own_dead_letters() -> None:
+    queue = RESOURCES["CallbackQueue"]["Properties"]
+    assert queue["FifoQueue"] is True
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == arn("CallbackDeadLetterQueue")
+    assert RESOURCES["CallbackDeadLetterQueue"]["Properties"]["FifoQueue"] is True
+    assert queue["MessageRetentionPeriod"] > 86400, "kept longer than the 24 h of retries"
 
 
 def test_api_keys_are_enforced_with_a_usage_plan() -> None:

@@ -85,7 +85,12 @@ class Gateway:
         )
         tenants = FakeTenantStore(**{TENANT: TenantPolicy(), OTHER_TENANT: TenantPolicy()})
         admission = Admission(
-            tenants, self._no_media, FakeTemplateStore(), self.opt_outs, lambda: self.sender_number
+            tenants,
+            self._no_media,
+            FakeTemplateStore(),
+            opt_outs=self.opt_outs,
+            sender_number=lambda: self.sender_number,
+            check_callback=lambda url: None,
         )
         self.send_message = SendMessage(self.sending.sender, admission, "unused-idempotency-table")
 
@@ -191,7 +196,7 @@ def test_an_inbound_message_belongs_to_the_tenant_whose_message_it_answers(gatew
     assert (kept.tenant_id, kept.message_id, kept.from_) == (OTHER_TENANT, answered, HANDSET)
 
 
-@pytest.mark.parametrize("reference", [None, str(uuid.uuid4()), "order-1234"])
+@pytest.mark.parametrize("reference", [None, "0b5e3c4e-8f1a-4d2b-9c6e-2a7f1d3b5e90", "order-1234"])
 def test_an_inbound_message_answering_no_message_of_ours_belongs_to_no_tenant(
     gateway: Gateway, reference: str | None
 ) -> None:

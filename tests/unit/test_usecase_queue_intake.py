@@ -51,13 +51,21 @@ class Queue:
     opt_outs: FakeOptOuts = field(default_factory=FakeOptOuts)
     media_refusal: InvalidRequest | None = None
     media_checked: list[str] = field(default_factory=list)
+    callback_refusal: InvalidRequest | None = None
 
     def __post_init__(self) -> None:
         self.intake = QueueIntake(
             self.sending.sender,
             self.sending.store,
             self.tenants,
-            Admission(self.tenants, self._check_media, self.templates, self.opt_outs, lambda: SENDER),
+            Admission(
+                self.tenants,
+                self._check_media,
+                self.templates,
+                opt_outs=self.opt_outs,
+                sender_number=lambda: SENDER,
+                check_callback=self._check_callback,
+            ),
             self.sending.queue,
             settings=self.sending.settings,
         )
@@ -67,6 +75,10 @@ class Queue:
         if self.media_refusal is not None:
             raise self.media_refusal
         return MediaInfo(url, "image/jpeg", 48_213)
+
+    def _check_callback(self, url: str) -> None:
+        if self.callback_refusal is not None:
+            raise self.callback_refusal
 
     def publish(self, body: object, sqs_id: str = "sqs-1", tenant: str | None = TENANT) -> str:
         """Hand QueueIntake one SendQueue message; returns the id its request would be stored under."""
@@ -312,6 +324,38 @@ def test_media_that_fails_its_check_is_rejected_with_the_check(queue: Queue) -> 
         "mediaUrl: has Content-Type text/html",
     )
     assert queue.sending.xms.calls == []
+
+
+def test_a_callback_url_the_rules_refuse_is_rejected_with_the_reason_and_never_called(queue: Queue) -> None:
+    queue.callback_refusal = InvalidRequest(
+        "The statusCallbackUrl cannot be used.",
+        errors=[
+            (
+                "statusCallbackUrl",
+                "resolves to a forbidden address (private, loopback, link-local or reserved)",
+            )
+        ],
+    )
+
+    message_id = queue.publish(
+        {"to": "+12025550143", "text": "Hi", "statusCallbackUrl": "https://10.0.0.1/cb"}
+    )
+
+    record = queue.stored(message_id)
+    assert (record.status, record.error_text) == (
+        Status.REJECTED,
+        "statusCallbackUrl: resolves to a forbidden address (private, loopback, link-local or reserved)",
+    )
+    assert record.status_callback_url is None, "a refused URL is never called back"
+    assert queue.sending.xms.calls == []
+
+
+def test_a_published_request_keeps_its_callback_url(queue: Queue) -> None:
+    queue.sending.xms.on_send(Accepted(BATCH))
+    message_id = queue.publish(
+        {"to": "+12025550143", "text": "Hi", "statusCallbackUrl": "https://hooks.example.com/a"}
+    )
+    assert queue.stored(message_id).status_callback_url == "https://hooks.example.com/a"
 
 
 def test_a_published_mms_of_slides_goes_through_the_mms_api_with_its_media_checked(queue: Queue) -> None:

@@ -44,7 +44,20 @@ class Settings(BaseModel):
     message_ttl_days: int = Field(default=90, ge=1, alias="MESSAGE_TTL_DAYS")
 
 
-class SenderSettings(Settings):
+HostList = Annotated[frozenset[str], BeforeValidator(_host_list)]
+
+
+class CallbackAddressSettings(BaseModel):
+    """Which statusCallbackUrl addresses are allowed: the media rules, with their own switches."""
+
+    allow_http_callbacks: bool = Field(default=False, alias="ALLOW_HTTP_CALLBACKS")
+    # host:port (or host:* for any port) allowed to be private (the local stack: 127.0.0.1:*); empty in AWS
+    callback_allowed_private_hosts: HostList = Field(
+        default=frozenset(), alias="CALLBACK_ALLOWED_PRIVATE_HOSTS"
+    )
+
+
+class SenderSettings(Settings, CallbackAddressSettings):
     """What a function that sends needs (SendFunction, RetryFunction)."""
 
     tenants_table: Name = Field(alias="TENANTS_TABLE")
@@ -101,6 +114,23 @@ class WebhookSettings(Settings):
     webhook_secret_id: Name = Field(alias="WEBHOOK_SECRET_ID")
     webhook_tolerance_s: int = Field(default=300, ge=1, alias="WEBHOOK_TOLERANCE_S")
     unmatched_report_ttl_days: int = Field(default=7, ge=1, alias="UNMATCHED_REPORT_TTL_DAYS")
+
+
+class CallbackSettings(Settings, CallbackAddressSettings):
+    """CallbackFunction: MessagesTable's stream in, status callbacks out."""
+
+    tenants_table: Name = Field(alias="TENANTS_TABLE")
+    callback_queue_url: Name = Field(alias="CALLBACK_QUEUE_URL")
+    callback_dead_letter_queue_url: Name = Field(alias="CALLBACK_DEAD_LETTER_QUEUE_URL")
+    tenant_policy_cache_s: float = Field(default=60.0, ge=0, alias="TENANT_POLICY_CACHE_S")
+    # One POST, lookup to the answer's last header; the function's timeout allows a batch of them.
+    callback_timeout_s: float = Field(default=5.0, gt=0, alias="CALLBACK_TIMEOUT_S")
+    callback_retry_base_s: float = Field(default=10.0, gt=0, alias="CALLBACK_RETRY_BASE_S")
+    callback_retry_max_delay_s: float = Field(
+        default=3600.0, gt=0, le=43200, alias="CALLBACK_RETRY_MAX_DELAY_S"
+    )
+    # How long a callback is retried, from when its status change was queued; then its DLQ.
+    callback_max_age_s: float = Field(default=86400.0, gt=0, alias="CALLBACK_MAX_AGE_S")
 
 
 AnySettings = TypeVar("AnySettings", bound=Settings)

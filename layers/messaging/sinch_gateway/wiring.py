@@ -3,12 +3,22 @@ lazily (cold start matters: nothing is made before the first request that needs 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 
 import urllib3
 
-from sinch_gateway.config import RetrySettings, SenderSettings, SendSettings, Settings, WebhookSettings
+from sinch_gateway.config import (
+    CallbackAddressSettings,
+    CallbackSettings,
+    RetrySettings,
+    SenderSettings,
+    SendSettings,
+    Settings,
+    WebhookSettings,
+)
 from sinch_gateway.data import aws
+from sinch_gateway.data.callback_queue import CallbackQueue
 from sinch_gateway.data.inbound import InboundRepository, OptOutRepository
 from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.rate_limit import SharedRate
@@ -17,7 +27,7 @@ from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import TenantDirectory
 from sinch_gateway.data.unmatched import UnmatchedReports
 from sinch_gateway.domain.content import Api
-from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, preflight
+from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, check_address, post, preflight
 from sinch_gateway.sinch.credentials import (
     CredentialStore,
     SecretStore,
@@ -35,7 +45,18 @@ from sinch_gateway.usecases.queue_intake import QueueIntake
 from sinch_gateway.usecases.report_intake import ReportIntake
 from sinch_gateway.usecases.send_message import SendMessage
 from sinch_gateway.usecases.sending import MessageSender
+from sinch_gateway.usecases.status_callbacks import Backoff, CallbackDelivery, CallbackDispatch
 from sinch_gateway.usecases.templates import Templates
+
+
+def callback_policy(settings: CallbackAddressSettings, timeout_s: float = 5.0) -> MediaPolicy:
+    """The media preflight's address rules, with the callback switches (and a callback's deadline)."""
+    return MediaPolicy(
+        allow_http=settings.allow_http_callbacks,
+        allowed_private_hosts=settings.callback_allowed_private_hosts,
+        timeout_s=min(3.0, timeout_s),
+        total_timeout_s=timeout_s,
+    )
 
 
 class _Services:
@@ -100,12 +121,18 @@ class _SenderServices(_Services):
         def check_media(url: str) -> MediaInfo:
             return preflight(url, policy)
 
+        callbacks = callback_policy(self.settings)
+
+        def check_callback(url: str) -> None:
+            check_address(url, callbacks, "statusCallbackUrl")
+
         return Admission(
             self.tenants,
             check_media,
             self.templates,
-            OptOutRepository(aws.dynamodb(), self.settings.messages_table),
-            lambda: sender_number(self.credentials),
+            opt_outs=OptOutRepository(aws.dynamodb(), self.settings.messages_table),
+            sender_number=lambda: sender_number(self.credentials),
+            check_callback=check_callback,
         )
 
     @cached_property
@@ -197,4 +224,39 @@ class ReportServices(_Services):
             InboundRepository(aws.dynamodb(), settings.messages_table, settings.message_ttl_days),
             self.webhook_secrets,
             tolerance_s=settings.webhook_tolerance_s,
+        )
+
+
+class CallbackServices(_Services):
+    settings: CallbackSettings
+
+    def __init__(self, settings: CallbackSettings) -> None:
+        super().__init__(settings)
+
+    @cached_property
+    def queue(self) -> CallbackQueue:
+        settings = self.settings
+        return CallbackQueue(aws.sqs(), settings.callback_queue_url, settings.callback_dead_letter_queue_url)
+
+    @cached_property
+    def dispatch(self) -> CallbackDispatch:
+        return CallbackDispatch(self.queue)
+
+    @cached_property
+    def delivery(self) -> CallbackDelivery:
+        settings = self.settings
+        policy = callback_policy(settings, settings.callback_timeout_s)
+
+        def post_callback(url: str, content: bytes, headers: Mapping[str, str]) -> int:
+            return post(url, policy, content, headers)
+
+        return CallbackDelivery(
+            TenantDirectory(aws.dynamodb(), settings.tenants_table, settings.tenant_policy_cache_s),
+            self.queue,
+            post_callback,
+            Backoff(
+                settings.callback_retry_base_s,
+                settings.callback_retry_max_delay_s,
+                settings.callback_max_age_s,
+            ),
         )

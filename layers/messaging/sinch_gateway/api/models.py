@@ -291,6 +291,11 @@ class SendMessageRequest(_ApiModel):
         description="When to send (ISO 8601 with a time zone, e.g. 2026-12-01T10:00:00Z), "
         "in the future and at most 3 days ahead (with text or mediaUrl only)",
     )
+    status_callback_url: HttpUrl | None = Field(
+        default=None,
+        description="Where each status change is POSTed, signed (https, on port 443, to a public "
+        "address: the same rules as mediaUrl)",
+    )
 
     @property
     def kind(self) -> Kind:
@@ -313,7 +318,11 @@ class SendMessageRequest(_ApiModel):
             else:
                 content = XmsMediaContent(media_url=str(self.media_url), text=self.text, subject=self.subject)
         return MessageDraft(
-            to=self.to, content=content, client_reference=self.client_reference, send_at=self.send_at
+            to=self.to,
+            content=content,
+            client_reference=self.client_reference,
+            send_at=self.send_at,
+            status_callback_url=str(self.status_callback_url) if self.status_callback_url else None,
         )
 
     @field_validator("slides")

@@ -49,6 +49,7 @@ class MessageDraft(_Stored):
     content: MessageContent
     client_reference: str | None = None
     send_at: datetime | None = None
+    status_callback_url: str | None = None
 
 
 class MessageRecord(_Stored):
@@ -59,7 +60,8 @@ class MessageRecord(_Stored):
     sender: str | None = None
     client_reference: str | None = None
     send_at: datetime | None = None
-    callback_url: str | None = None
+    callback_url: str | None = None  # where Sinch reports on it (our webhook)
+    status_callback_url: str | None = None  # where we report its status changes (the caller's)
     batch_id: str | None = None  # Sinch's id for what it accepted: XMS batch id or MMS tracking id
     status: Status = Status.ACCEPTED
     attempts: int = 0

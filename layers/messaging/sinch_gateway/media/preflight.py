@@ -15,6 +15,7 @@ ssl and http.client, each read given only the time that is left.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import io
 import ipaddress
@@ -139,12 +140,27 @@ class _Target:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
+    def allowed_by(self, hosts: frozenset[str]) -> bool:
+        """In the allowlist as host:port, or as host:* (any port: the local stack's callback receivers)."""
+        return self.allowlist_key in hosts or self.allowlist_key.rsplit(":", 1)[0] + ":*" in hosts
+
 
 @dataclass(frozen=True)
 class _Answer:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
     ranged: bool = False  # the answer to GET with Range: bytes=0-0
+
+
+@dataclass(frozen=True)
+class _Body:
+    """What a POST carries: the content and its headers (ASCII, ours, never a caller's)."""
+
+    content: bytes
+    headers: Mapping[str, str]
+
+    def header_lines(self) -> list[str]:
+        return [f"{k}: {v}" for k, v in self.headers.items()] + [f"Content-Length: {len(self.content)}"]
 
 
 class _Refused(Exception):
@@ -259,7 +275,7 @@ def _ascii_host(host: str) -> str:
 def _addresses(target: _Target, policy: MediaPolicy, deadline: float) -> list[str]:
     """Rule 2: the addresses to connect to, every one of them allowed, on the scheme's port."""
     addresses = _resolve(target.host, target.port, min(deadline, time.monotonic() + policy.timeout_s))
-    if target.allowlist_key in policy.allowed_private_hosts:
+    if target.allowed_by(policy.allowed_private_hosts):
         return addresses
     # One bad address refuses the lot: the resolver may hand out another one on the next lookup.
     if not all(is_public_address(address) for address in addresses):
@@ -312,14 +328,21 @@ def _ask(target: _Target, addresses: list[str], policy: MediaPolicy, deadline: f
 
 
 def _request(
-    target: _Target, addresses: list[str], method: str, policy: MediaPolicy, deadline: float
+    target: _Target,
+    addresses: list[str],
+    method: str,
+    policy: MediaPolicy,
+    deadline: float,
+    *,
+    body: _Body | None = None,
 ) -> _Answer:
     """Rule 3: connect to a checked address; the next one only when connecting failed."""
     cause: BaseException | None = None
+    exchange = _exchange if body is None else functools.partial(_exchange, body=body)
     for address in addresses:
         until = min(deadline, time.monotonic() + policy.timeout_s)
         try:
-            return _exchange(target, address, method, until)
+            return exchange(target, address, method, until)
         except _NotConnected as failure:
             cause = failure.__cause__
         except _NETWORK_ERRORS as failure:
@@ -330,7 +353,9 @@ def _request(
     raise _Refused(_UNREACHABLE)
 
 
-def _exchange(target: _Target, address: str, method: str, until: float) -> _Answer:
+def _exchange(
+    target: _Target, address: str, method: str, until: float, *, body: _Body | None = None
+) -> _Answer:
     """One request to `address` (the name kept for Host, SNI and the certificate), done by `until`."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -340,15 +365,17 @@ def _exchange(target: _Target, address: str, method: str, until: float) -> _Answ
         except OSError as failure:
             raise _NotConnected from failure
         if target.scheme == "http":
-            return _converse(sock, target, method, until)
+            return _converse(sock, target, method, until, body)
         context = ssl.create_default_context()  # here, not at import: it reads SSL_CERT_FILE
         with context.wrap_socket(sock, server_hostname=target.host, do_handshake_on_connect=False) as tls:
             tls.settimeout(_left(until))  # the handshake as a whole, not each read of it
             tls.do_handshake()
-            return _converse(tls, target, method, until)
+            return _converse(tls, target, method, until, body)
 
 
-def _converse(sock: socket.socket, target: _Target, method: str, until: float) -> _Answer:
+def _converse(
+    sock: socket.socket, target: _Target, method: str, until: float, body: _Body | None = None
+) -> _Answer:
     lines = [
         f"{method} {target.request_target} HTTP/1.1",
         f"Host: {target.host_header}",
@@ -357,9 +384,10 @@ def _converse(sock: socket.socket, target: _Target, method: str, until: float) -
         "Accept-Encoding: identity",  # a compressed answer would hide the real Content-Length
         "Connection: close",
         *(["Range: bytes=0-0"] if method == "GET" else []),
+        *(body.header_lines() if body is not None else []),
     ]
     sock.settimeout(_left(until))
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + (body.content if body else b""))
     return _read_answer(io.BufferedReader(_DeadlineReader(sock, until)), method)
 
 
@@ -486,3 +514,33 @@ def _size(status: int, headers: Mapping[str, str]) -> int | None:
 def _printable(text: str) -> str:
     """Upstream text as it may appear in our answer: printable ASCII, anything else as "?"."""
     return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+
+# --- The same rules for a URL the gateway POSTs to (status callbacks) -------------------------------
+
+
+class Unreachable(Exception):
+    """A POST got no HTTP answer (or its URL now breaks rules 1-3); the message says which."""
+
+
+def check_address(url: str, policy: MediaPolicy, field: str) -> None:
+    """Rules 1 and 2 alone (no request is made): raises InvalidRequest on `field`."""
+    try:
+        target = _target(url, policy)
+        _addresses(target, policy, time.monotonic() + policy.total_timeout_s)
+    except _Refused as refused:
+        raise InvalidRequest(f"The {field} cannot be used.", errors=[(field, str(refused))]) from None
+
+
+def post(url: str, policy: MediaPolicy, content: bytes, headers: Mapping[str, str]) -> int:
+    """POST `content` to `url` under rules 1-3 and the policy's deadlines, and return the answer's
+    status. Only the answer's head is read (at most _MAX_HEAD_BYTES): the body never is, and a
+    redirect is not followed (it is just its status)."""
+    deadline = time.monotonic() + policy.total_timeout_s
+    try:
+        target = _target(url, policy)
+        addresses = _addresses(target, policy, deadline)
+        answer = _request(target, addresses, "POST", policy, deadline, body=_Body(content, headers))
+    except _Refused as refused:
+        raise Unreachable(f"the URL {refused}") from None
+    return answer.status

@@ -20,6 +20,8 @@ from sinch_gateway.usecases.ports import OptOutLookup, TenantStore
 MediaCheck = Callable[[str], MediaInfo]
 # The number we send from (the Sinch secret's); None when it cannot be read now.
 SenderNumber = Callable[[], str | None]
+# Raises InvalidRequest on statusCallbackUrl when the address breaks the media rules (no request made).
+CallbackCheck = Callable[[str], None]
 
 
 class TemplateLookup(Protocol):
@@ -32,19 +34,24 @@ class Admission:
         tenants: TenantStore,
         check_media: MediaCheck,
         templates: TemplateLookup,
+        *,
         opt_outs: OptOutLookup,
         sender_number: SenderNumber,
+        check_callback: CallbackCheck,
     ) -> None:
         self._tenants = tenants
         self._check_media = check_media
         self._templates = templates
         self._opt_outs = opt_outs
         self._sender_number = sender_number
+        self._check_callback = check_callback
 
     def admit(self, request: SendMessageRequest, tenant_id: str) -> MessageDraft:
         """The message as it will be stored; raises the InvalidRequest (or Conflict) the caller
         should hear."""
         self._tenants.policy(tenant_id).check(request.to, request.channel)
+        if request.status_callback_url is not None:
+            self._check_callback(str(request.status_callback_url))
         if self._opt_outs.opted_out(request.to, self._sender_number()):
             raise RecipientOptedOut(
                 "The recipient has opted out of messages from this sender number (they texted STOP); "

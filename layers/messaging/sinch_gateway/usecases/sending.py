@@ -80,6 +80,7 @@ class MessageSender:
             client_reference=draft.client_reference,
             send_at=draft.send_at,
             callback_url=callback_url,
+            status_callback_url=draft.status_callback_url,
             segments=segments.segments if segments else None,
             encoding=segments.encoding if segments else None,
         ).expire_after(self._settings.message_ttl_days)

@@ -1,0 +1,79 @@
+"""Status callbacks to the caller (design.md §11): what is POSTed to a message's statusCallbackUrl
+on each status change, and how it is signed.
+
+`X-Gateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, keyed with the
+tenant's callback secret. A receiver recomputes v1 over the bytes it received and compares in
+constant time, and refuses a `t` too far from its clock (docs/status-callbacks.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from sinch_gateway.domain.message import MessageRecord
+from sinch_gateway.domain.status import Status
+
+SIGNATURE_HEADER = "X-Gateway-Signature"
+
+
+class StatusCallback(BaseModel):
+    """The callback's body: every key always present (null when there is nothing to say)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+    id: str
+    status: Status
+    previous_status: Status | None = Field(description="null for the status a message is created with")
+    at: datetime
+    code: int | str | None = None
+    client_reference: str | None = None
+
+    def body(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class QueuedCallback(BaseModel):
+    """What waits on the callback queue: where to POST, for whom (whose secret signs), and what."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+    url: str
+    tenant_id: str
+    callback: StatusCallback
+
+    @property
+    def deduplication_id(self) -> str:
+        # A status is reached at most once per message (statuses only move forward).
+        return f"{self.callback.id}:{self.callback.status}"
+
+
+def signature(secret: str, body: bytes, timestamp: int) -> str:
+    """The X-Gateway-Signature value for `body`, sent at `timestamp` (unix seconds)."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def status_change(old: MessageRecord | None, new: MessageRecord) -> QueuedCallback | None:
+    """The callback one write of a message calls for: None unless the message has a callback URL
+    and this write changed its status (a retry repeating `retrying`, a stale report's event or a
+    batch id is no change)."""
+    if new.status_callback_url is None or (old is not None and old.status == new.status):
+        return None
+    event = next((e for e in reversed(new.events) if e.status == new.status and not e.stale), None)
+    return QueuedCallback(
+        url=new.status_callback_url,
+        tenant_id=new.tenant_id,
+        callback=StatusCallback(
+            id=new.id,
+            status=new.status,
+            previous_status=old.status if old is not None else None,
+            at=event.at if event is not None else new.updated_at,
+            code=event.code if event is not None else None,
+            client_reference=new.client_reference,
+        ),
+    )

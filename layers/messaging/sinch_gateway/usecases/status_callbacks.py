@@ -1,0 +1,194 @@
+"""Status callbacks: from MessagesTable's stream to the callback queue, and from the queue to the
+caller's statusCallbackUrl.
+
+The change is captured from the table's stream, not by the code that writes the status: a
+function that dies just after its write leaves the change on the stream all the same, and the
+stream keeps each message's writes in order. Each change goes to a FIFO queue grouped by message id
+(so one message's callbacks go out in order, and a slow or dead receiver holds up only its own
+messages, never sending or report intake), deduplicated by (message, status).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
+
+from sinch_gateway.domain.message import MessageRecord
+from sinch_gateway.domain.status_callbacks import (
+    SIGNATURE_HEADER,
+    QueuedCallback,
+    signature,
+    status_change,
+)
+from sinch_gateway.media.preflight import Unreachable
+from sinch_gateway.usecases.ports import TenantStore
+
+logger = Logger(child=True)
+metrics = Metrics()
+
+# POST the body, with these headers; the answer's status, or Unreachable (media.preflight.post).
+Poster = Callable[[str, bytes, Mapping[str, str]], int]
+
+
+class CallbackQueue(Protocol):
+    def enqueue(self, callback: QueuedCallback) -> None: ...
+
+    def postpone(self, receipt_handle: str, delay_s: int) -> None: ...
+
+    def dead_letter(self, body: str, reason: str) -> None: ...
+
+
+class CallbackFailed(Exception):
+    """The receiver did not take it; it comes back after `delay_s` (its message group waits)."""
+
+    def __init__(self, reason: str, delay_s: int) -> None:
+        super().__init__(reason)
+        self.delay_s = delay_s
+
+
+@dataclass(frozen=True)
+class QueuedRecord:
+    """One received CallbackQueue message."""
+
+    message_id: str  # SQS's
+    group: str  # our message id
+    body: str
+    receipt_handle: str
+    queued_at_s: float
+    receive_count: int
+
+
+def _record(item: Mapping[str, Any] | None) -> MessageRecord | None:
+    """The message a stream image shows, or None for any other item of the table."""
+    if not item or "statusCallbackUrl" not in item or "statusRank" not in item:
+        return None
+    try:
+        return MessageRecord.model_validate(item)
+    except ValidationError:
+        logger.warning("a stream image with a statusCallbackUrl is no message", extra={"id": item.get("id")})
+        return None
+
+
+class CallbackDispatch:
+    """One stream record (old and new image, deserialised) to at most one queued callback."""
+
+    def __init__(self, queue: CallbackQueue) -> None:
+        self._queue = queue
+
+    def handle(self, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
+        """Enqueue the status change this write made, if any; True when one was queued."""
+        record = _record(new)
+        if record is None:  # a removal (TTL), or no message with a callback URL
+            return False
+        change = status_change(_record(old), record)
+        if change is None:
+            return False
+        self._queue.enqueue(change)
+        return True
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base_s: float
+    max_delay_s: float
+    max_age_s: float
+
+    def delay(self, receive_count: int) -> int:
+        """Random between half and all of base * 2^(n-1), capped; at least a second (SQS counts in
+        seconds). The jitter spreads a recovered receiver's backlog."""
+        ceiling = min(self.max_delay_s, self.base_s * 2 ** min(max(receive_count - 1, 0), 30))
+        return max(1, round(random.uniform(ceiling / 2, ceiling)))
+
+
+class CallbackDelivery:
+    """One queued callback to its receiver: signed, POSTed once; on failure, back later or, past
+    its max age, to the callback dead-letter queue."""
+
+    def __init__(
+        self,
+        tenants: TenantStore,
+        queue: CallbackQueue,
+        post: Poster,
+        backoff: Backoff,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tenants = tenants
+        self._queue = queue
+        self._post = post
+        self._backoff = backoff
+        self._clock = clock
+
+    def handle_batch(self, records: Sequence[QueuedRecord]) -> list[str]:
+        """Deliver a batch in order; the SQS ids to report failed. After a failed callback, its
+        message's later callbacks in the batch are not tried: they wait as long as it does (left
+        in flight for longer, they would hold the group after it came back)."""
+        held: dict[str, int | None] = {}  # group -> how long its failed callback waits (None: unknown)
+        failed: list[str] = []
+        for record in records:
+            if record.group in held:
+                delay = held[record.group]
+                if delay is not None:
+                    self._queue.postpone(record.receipt_handle, delay)
+                failed.append(record.message_id)
+                continue
+            try:
+                self.handle(record.body, record.receipt_handle, record.queued_at_s, record.receive_count)
+            except CallbackFailed as exc:
+                held[record.group] = exc.delay_s
+                failed.append(record.message_id)
+            except Exception:  # AWS trouble: SQS brings it back after the visibility timeout
+                logger.exception("a status callback could not be handled")
+                held[record.group] = None
+                failed.append(record.message_id)
+        return failed
+
+    def handle(self, body: str, receipt_handle: str, queued_at_s: float, receive_count: int) -> None:
+        """Deliver, or raise CallbackFailed after setting when it is tried again."""
+        try:
+            queued = QueuedCallback.model_validate_json(body)
+        except ValidationError:
+            self._give_up(body, "not a queued callback")
+            return
+        tenant = self._tenants.get(queued.tenant_id)
+        if tenant is None or not tenant.callback_secret:
+            self._give_up(body, "the tenant has no callback secret to sign with")
+            return
+        content = queued.callback.body()
+        now = int(self._clock())
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature(tenant.callback_secret, content, now),
+        }
+        failure = self._attempt(queued.url, content, headers)
+        if failure is None:
+            metrics.add_metric(name="StatusCallbacksDelivered", unit=MetricUnit.Count, value=1)
+            return
+        delay = self._backoff.delay(receive_count)
+        context = {"message_id": queued.callback.id, "status": queued.callback.status, "reason": failure}
+        if now - queued_at_s + delay > self._backoff.max_age_s:
+            self._give_up(body, f"not taken within {self._backoff.max_age_s:.0f} s; last: {failure}")
+            logger.warning("status callback given up", extra=context)
+            return
+        self._queue.postpone(receipt_handle, delay)
+        metrics.add_metric(name="StatusCallbackFailures", unit=MetricUnit.Count, value=1)
+        logger.info("status callback not taken, tried again later", extra={**context, "delay_s": delay})
+        raise CallbackFailed(failure, delay)
+
+    def _attempt(self, url: str, content: bytes, headers: Mapping[str, str]) -> str | None:
+        """None when the receiver took it (2xx); otherwise why not."""
+        try:
+            status = self._post(url, content, headers)
+        except Unreachable as exc:
+            return str(exc)
+        return None if 200 <= status < 300 else f"answered HTTP {status}"
+
+    def _give_up(self, body: str, reason: str) -> None:
+        self._queue.dead_letter(body, reason)
+        metrics.add_metric(name="StatusCallbacksDeadLettered", unit=MetricUnit.Count, value=1)
