@@ -46,6 +46,9 @@ def _runtime(log_group: str) -> set[Grant]:
 
 
 MESSAGE_INDEX = {"Fn::Sub": "${MessagesTable.Arn}/index/byClientReference"}
+# Kept media's objects have random keys: no grant can name one, only their prefix.
+KEPT_MEDIA = {"Fn::Sub": "${MediaBucket.Arn}/media/*"}
+KEPT_MEDIA_ACTIONS = frozenset({"s3:PutObject", "s3:GetObject"})
 READ_WRITE_ITEM = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 
 EXPECTED: dict[str, set[Grant]] = {
@@ -60,7 +63,9 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["sqs:SendMessage"], arn("SendQueue"))
     | grants(["sqs:SendMessage"], arn("DeadLetterQueue"))
     # Powertools Parameters
-    | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret")),
+    | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret"))
+    # checked media: kept, and linked to Sinch by presigned GETs
+    | grants(KEPT_MEDIA_ACTIONS, KEPT_MEDIA),
     "RetryFunction": _runtime("RetryFunctionLogGroup")
     | grants(READ_WRITE_ITEM, arn("MessagesTable"))
     | grants(["dynamodb:GetItem"], arn("TenantsTable"))
@@ -68,7 +73,8 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], arn("SendQueue"))
     | grants(["sqs:SendMessage"], arn("SendQueue"))
     | grants(["sqs:SendMessage"], arn("DeadLetterQueue"))
-    | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret")),
+    | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret"))
+    | grants(KEPT_MEDIA_ACTIONS, KEPT_MEDIA),
     "DeliveryReportFunction": _runtime("DeliveryReportFunctionLogGroup")
     # advance / append_event on messages
     | grants(["dynamodb:UpdateItem"], arn("MessagesTable"))
@@ -140,5 +146,8 @@ def _statement_problems(statement: dict[str, Any]) -> Iterator[str]:
         if "*" in action:
             yield f"wildcard action {action}"
     for resource in _as_list(statement.get("Resource", [])):
-        if "*" in canonical(resource) and not (resource == "*" and set(actions) <= XRAY_ACTIONS):
+        allowed = (resource == "*" and set(actions) <= XRAY_ACTIONS) or (
+            resource == KEPT_MEDIA and set(actions) <= KEPT_MEDIA_ACTIONS
+        )
+        if "*" in canonical(resource) and not allowed:
             yield f"wildcard resource {resource} for {actions}"

@@ -50,9 +50,23 @@ def test_create_the_template_resources(endpoint: str) -> None:
     assert set(generated) == {"webhook_secret"}
     assert len(generated["webhook_secret"]) == 48 and generated["webhook_secret"].isalnum()
 
+    s3 = aws.client("s3", endpoint, "us-east-1")
+    bucket = created.buckets["MediaBucket"]
+    assert bucket.name == f"{stack}-mediabucket"  # buckets are named in lower case
+    encryption = s3.get_bucket_encryption(Bucket=bucket.name)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    blocked = s3.get_public_access_block(Bucket=bucket.name)["PublicAccessBlockConfiguration"]
+    assert all(blocked.values()) and len(blocked) == 4
+    [rule] = s3.get_bucket_lifecycle_configuration(Bucket=bucket.name)["Rules"]
+    assert (rule["Status"], rule["Expiration"]["Days"]) == ("Enabled", 5)
+    [tls_only] = json.loads(s3.get_bucket_policy(Bucket=bucket.name)["Policy"])["Statement"]
+    assert (tls_only["Effect"], tls_only["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    assert tls_only["Resource"] == [bucket.arn, f"{bucket.arn}/*"]
+
     # Ref now resolves to the physical ids, as the functions' environment needs.
     env = template.function("SendFunction").environment
     assert env["SEND_QUEUE_URL"] == send.url
     assert env["SINCH_SECRET_ID"] == secret.arn
     assert env["MESSAGES_TABLE"] == table.name
+    assert env["MEDIA_BUCKET"] == bucket.name
     assert template.function("DeliveryReportFunction").environment["WEBHOOK_SECRET_ID"] == webhook.arn

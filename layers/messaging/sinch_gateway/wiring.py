@@ -9,6 +9,7 @@ import urllib3
 
 from sinch_gateway.config import RetrySettings, SenderSettings, SendSettings, Settings, WebhookSettings
 from sinch_gateway.data import aws
+from sinch_gateway.data.media import S3Media
 from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.rate_limit import SharedRate
 from sinch_gateway.data.send_queue import SendQueue
@@ -16,6 +17,7 @@ from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import TenantDirectory
 from sinch_gateway.data.unmatched import UnmatchedReports
 from sinch_gateway.domain.content import Api
+from sinch_gateway.domain.message import utcnow
 from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, preflight
 from sinch_gateway.sinch.credentials import (
     CredentialStore,
@@ -27,6 +29,7 @@ from sinch_gateway.sinch.credentials import (
 from sinch_gateway.sinch.mms_json import MmsJsonChannel
 from sinch_gateway.sinch.xms import XmsChannel
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.media import link_lifetime_s
 from sinch_gateway.usecases.ports import SinchChannel
 from sinch_gateway.usecases.queue_intake import QueueIntake
 from sinch_gateway.usecases.report_intake import ReportIntake
@@ -97,7 +100,11 @@ class _SenderServices(_Services):
         def check_media(url: str) -> MediaInfo:
             return preflight(url, policy)
 
-        return Admission(self.tenants, check_media, self.templates)
+        return Admission(self.tenants, check_media, self.templates, self.media)
+
+    @cached_property
+    def media(self) -> S3Media:
+        return S3Media(aws.s3(), self.settings.media_bucket)
 
     @cached_property
     def sender(self) -> MessageSender:
@@ -111,7 +118,9 @@ class _SenderServices(_Services):
             if settings.sinch_rate_per_s
             else None
         )
-        return MessageSender(self.repository, channels, self.send_queue, settings, rate)
+        return MessageSender(
+            self.repository, channels, self.send_queue, settings, media=self.media, rate=rate
+        )
 
 
 class SendServices(_SenderServices):
@@ -126,7 +135,13 @@ class SendServices(_SenderServices):
 
     @cached_property
     def mms_templates(self) -> Templates:
-        return Templates(self.templates, self.mms_json, self.admission)
+        return Templates(
+            self.templates,
+            self.mms_json,
+            self.admission,
+            media=self.media,
+            link_s=link_lifetime_s(None, utcnow(), self.settings.media_fetch_window_s),
+        )
 
 
 class RetryServices(_SenderServices):
