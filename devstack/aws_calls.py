@@ -3,8 +3,8 @@
 Development only. A worker whose stack sets ``DEVSTACK_AWS_CALLS_DIR`` installs a hook on
 botocore's client before the handler is imported; every call the function makes then appends a
 line to ``{dir}/{function name}.jsonl``: the IAM action and the resource it acts on (table and
-index, queue URL, secret id, and the item's key for DynamoDB's item calls). No other parameter
-is written: items and message bodies hold phone numbers.
+index, queue URL, secret id, bucket, and the item's key for DynamoDB's item calls). No other
+parameter is written: items and message bodies hold phone numbers, objects the media.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ENV = "DEVSTACK_AWS_CALLS_DIR"
-_RESOURCE_PARAMETERS = ("TableName", "IndexName", "QueueUrl", "SecretId")
+_RESOURCE_PARAMETERS = ("TableName", "IndexName", "QueueUrl", "SecretId", "Bucket")
 
 
 def install_from_environment(function_name: str) -> None:
@@ -37,7 +37,7 @@ def install(path: Path) -> None:
             **{name: api_params[name] for name in _RESOURCE_PARAMETERS if name in api_params},
         }
         key = api_params.get("Key") or api_params.get("Item") or {}
-        if isinstance(key.get("id"), dict) and "S" in key["id"]:
+        if isinstance(key, dict) and isinstance(key.get("id"), dict) and "S" in key["id"]:  # not S3's Key
             record["id"] = key["id"]["S"]
         # One write per line, appended: whole lines even with several workers per function.
         with path.open("a", encoding="utf-8") as log:

@@ -89,7 +89,7 @@ def create_resources(template: Template, endpoint_url: str) -> StackResources:
         elif kind == S3_BUCKET:
             created.buckets[logical_id] = create_bucket(template, s3, logical_id)
         elif kind == S3_BUCKET_POLICY:
-            put_bucket_policy(template, s3, logical_id)
+            put_bucket_policy(template, s3, logical_id, tls=endpoint_url.startswith("https://"))
         else:
             created.secrets[logical_id] = create_secret(template, secrets, logical_id)
     return created
@@ -308,9 +308,20 @@ def _lifecycle_rule(rule: dict[str, Any]) -> Any:
     return converted
 
 
-def put_bucket_policy(template: Template, client: S3Client, logical_id: str) -> None:
+def put_bucket_policy(template: Template, client: S3Client, logical_id: str, *, tls: bool) -> None:
+    """The policy as written, except, on a plain-http endpoint, statements that deny requests made
+    without TLS: moto enforces them, and every request to it is one (docs/local-stack.md)."""
     props = template.resolve(template.properties(logical_id))
-    client.put_bucket_policy(Bucket=str(props["Bucket"]), Policy=json.dumps(props["PolicyDocument"]))
+    document = dict(props["PolicyDocument"])
+    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+    document["Statement"] = [s for s in statements if tls or not _denies_plain_http(s)]
+    if document["Statement"]:
+        client.put_bucket_policy(Bucket=str(props["Bucket"]), Policy=json.dumps(document))
+
+
+def _denies_plain_http(statement: dict[str, Any]) -> bool:
+    condition = statement.get("Condition", {}).get("Bool", {})
+    return statement.get("Effect") == "Deny" and str(condition.get("aws:SecureTransport")).lower() == "false"
 
 
 # --- Secrets Manager ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ class Control:
         faults: FaultSet,
         *,
         mms: MmsStore,
+        media_fetches: Log,
         reset: Callable[[], None],
     ) -> None:
         self._config = config
@@ -41,6 +42,7 @@ class Control:
             ("GET", "/_sim/config"): lambda _: config.as_json(),
             ("POST", "/_sim/config"): self._set_config,
             ("GET", "/_sim/media"): lambda _: list(SAMPLE_NAMES),
+            ("GET", "/_sim/media-fetches"): lambda _: media_fetches.snapshot(),
             ("GET", "/_sim/handsets"): lambda _: mms.handsets(),
             ("POST", "/_sim/handsets"): self._set_handset,
             ("GET", "/_sim/mms-templates"): lambda _: mms.templates(),
