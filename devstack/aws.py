@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
@@ -25,6 +26,8 @@ def client(service: Literal["dynamodb"], endpoint_url: str, region: str) -> Dyna
 def client(service: Literal["apigateway"], endpoint_url: str, region: str) -> APIGatewayClient: ...
 @overload
 def client(service: Literal["dynamodbstreams"], endpoint_url: str, region: str) -> DynamoDBStreamsClient: ...
+@overload
+def client(service: Literal["s3"], endpoint_url: str, region: str) -> S3Client: ...
 @overload
 def client(service: Literal["secretsmanager"], endpoint_url: str, region: str) -> SecretsManagerClient: ...
 

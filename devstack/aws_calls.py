@@ -3,8 +3,8 @@
 Development only. A worker whose stack sets ``DEVSTACK_AWS_CALLS_DIR`` installs a hook on
 botocore's client before the handler is imported; every call the function makes then appends a
 line to ``{dir}/{function name}.jsonl``: the IAM action and the resource it acts on (table and
-index, queue URL, secret id, and the item's key for DynamoDB's item calls). No other parameter
-is written: items and message bodies hold phone numbers.
+index, queue URL, secret id, bucket, and the item's key for DynamoDB's item calls). No other
+parameter is written: items and message bodies hold phone numbers, objects the media.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ENV = "DEVSTACK_AWS_CALLS_DIR"
-_RESOURCE_PARAMETERS = ("TableName", "IndexName", "QueueUrl", "SecretId")
+_RESOURCE_PARAMETERS = ("TableName", "IndexName", "QueueUrl", "SecretId", "Bucket")
 
 
 def install_from_environment(function_name: str) -> None:
@@ -62,7 +62,7 @@ _TRANSACT_ACTIONS = {
 def _record(action: str, params: dict[str, Any]) -> dict[str, Any]:
     record = {"action": action, **{name: params[name] for name in _RESOURCE_PARAMETERS if name in params}}
     key = params.get("Key") or params.get("Item") or {}
-    if isinstance(key.get("id"), dict) and "S" in key["id"]:
+    if isinstance(key, dict) and isinstance(key.get("id"), dict) and "S" in key["id"]:  # not S3's Key
         record["id"] = key["id"]["S"]
     return record
 

@@ -97,3 +97,45 @@ def cost_per_million(
         "memory_mb": memory_mb,
         "prices": dict(prices),
     }
+
+
+# S3 Standard, us-east-1, November 2026 list prices.
+S3_PRICES: dict[str, float] = {
+    "put_per_thousand": 0.005,
+    "get_per_thousand": 0.0004,
+    "storage_gb_month": 0.023,  # the first 50 TB
+    "transfer_out_gb": 0.09,  # to the internet (Sinch), the first 10 TB a month
+}
+DAYS_PER_MONTH = 30.4
+
+
+def media_cost_per_million(
+    mean_bytes: float,
+    *,
+    files_per_mms: float = 1.0,
+    fetches_per_file: float = 1.0,
+    retention_days: float = 6.0,
+    added_send_ms: float = 0.0,
+    memory_mb: int = 512,
+    prices: Mapping[str, float] = S3_PRICES,
+) -> dict[str, Any]:
+    """USD per million MMS for keeping their media (docs/cost.md): a PUT per file, a GET per fetch
+    by Sinch, storage until the lifecycle rule deletes it (MediaRetentionDays, plus up to a day:
+    S3 expires objects at the next midnight UTC), the transfer out to Sinch, and the Lambda time
+    the fetch and the PUT add to SendFunction."""
+    files = files_per_mms * MILLION
+    gigabytes = files * mean_bytes / 1024**3
+    usd = {
+        "s3_put": files / 1000 * prices["put_per_thousand"],
+        "s3_get": files * fetches_per_file / 1000 * prices["get_per_thousand"],
+        "s3_storage": gigabytes * retention_days / DAYS_PER_MONTH * prices["storage_gb_month"],
+        "s3_transfer_out": gigabytes * fetches_per_file * prices["transfer_out_gb"],
+        "lambda_compute": MILLION * added_send_ms / 1000 * memory_mb / 1024 * PRICES["lambda_gb_second"],
+    }
+    return {
+        "usd_per_million": {k: round(v, 2) for k, v in usd.items()},
+        "total_usd_per_million": round(sum(usd.values()), 2),
+        "mean_bytes": mean_bytes,
+        "retention_days": retention_days,
+        "prices": dict(prices),
+    }

@@ -1,7 +1,9 @@
-"""Create the template's DynamoDB tables, SQS queues and Secrets Manager secrets in moto.
+"""Create the template's DynamoDB tables, SQS queues, Secrets Manager secrets and S3 buckets (with
+their bucket policies) in moto.
 
-One job: what CloudFormation would do for these three resource types, against the local
-endpoint. Physical names are ``{stack_name}-{LogicalId}`` unless the template names the resource.
+One job: what CloudFormation would do for these resource types, against the local endpoint.
+Physical names are ``{stack_name}-{LogicalId}`` (lower case for a bucket) unless the template names
+the resource.
 Each created resource is registered with the template, so ``Ref``/``Fn::GetAtt`` resolve to it.
 Other resource types are ignored (functions, APIs and layers are the other modules' business).
 """
@@ -15,14 +17,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from devstack import aws
-from devstack.template import DYNAMODB_TABLE, SECRET, SQS_QUEUE, Template, TemplateError
+from devstack.template import (
+    DYNAMODB_TABLE,
+    S3_BUCKET,
+    S3_BUCKET_POLICY,
+    SECRET,
+    SQS_QUEUE,
+    Template,
+    TemplateError,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-CREATED_TYPES = (DYNAMODB_TABLE, SQS_QUEUE, SECRET)
+CREATED_TYPES = (DYNAMODB_TABLE, SQS_QUEUE, SECRET, S3_BUCKET, S3_BUCKET_POLICY)
 
 
 @dataclass(frozen=True)
@@ -47,18 +58,27 @@ class Secret:
     arn: str
 
 
+@dataclass(frozen=True)
+class Bucket:
+    logical_id: str
+    name: str
+    arn: str
+
+
 @dataclass
 class StackResources:
     tables: dict[str, Table] = field(default_factory=dict)
     queues: dict[str, Queue] = field(default_factory=dict)
     secrets: dict[str, Secret] = field(default_factory=dict)
+    buckets: dict[str, Bucket] = field(default_factory=dict)
 
 
 def create_resources(template: Template, endpoint_url: str) -> StackResources:
-    """Create every table, queue and secret of ``template`` in dependency order."""
+    """Create every table, queue, secret and bucket of ``template`` in dependency order."""
     dynamodb = aws.client("dynamodb", endpoint_url, template.region)
     sqs = aws.client("sqs", endpoint_url, template.region)
     secrets = aws.client("secretsmanager", endpoint_url, template.region)
+    s3 = aws.client("s3", endpoint_url, template.region)
     created = StackResources()
     for logical_id in creation_order(template):
         kind = template.resources[logical_id]["Type"]
@@ -66,13 +86,18 @@ def create_resources(template: Template, endpoint_url: str) -> StackResources:
             created.tables[logical_id] = create_table(template, dynamodb, logical_id)
         elif kind == SQS_QUEUE:
             created.queues[logical_id] = create_queue(template, sqs, logical_id)
+        elif kind == S3_BUCKET:
+            created.buckets[logical_id] = create_bucket(template, s3, logical_id)
+        elif kind == S3_BUCKET_POLICY:
+            put_bucket_policy(template, s3, logical_id, tls=endpoint_url.startswith("https://"))
         else:
             created.secrets[logical_id] = create_secret(template, secrets, logical_id)
     return created
 
 
 def creation_order(template: Template) -> list[str]:
-    """The tables, queues and secrets, each after the ones it refers to (a DLQ before its queue)."""
+    """The tables, queues, secrets and buckets, each after the ones it refers to (a DLQ before its
+    queue, a bucket before its policy)."""
     wanted = {lid for lid, r in template.resources.items() if r.get("Type") in CREATED_TYPES}
     order: list[str] = []
     visiting: set[str] = set()
@@ -228,6 +253,75 @@ def _attribute(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+# --- S3 -----------------------------------------------------------------------------------------
+
+
+def create_bucket(template: Template, client: S3Client, logical_id: str) -> Bucket:
+    """The bucket with the template's encryption, public access block, ownership and lifecycle
+    (moto keeps them; it does not expire objects)."""
+    props = template.resolve(template.properties(logical_id))
+    name = template.bucket_name(logical_id)
+    if template.region == "us-east-1":
+        client.create_bucket(Bucket=name)
+    else:
+        location: Any = {"LocationConstraint": template.region}
+        client.create_bucket(Bucket=name, CreateBucketConfiguration=location)
+    if "BucketEncryption" in props:
+        rules: Any = [  # CloudFormation's names for the API's
+            {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+            | ({"BucketKeyEnabled": rule["BucketKeyEnabled"]} if "BucketKeyEnabled" in rule else {})
+            for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        client.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    if "PublicAccessBlockConfiguration" in props:
+        client.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+        )
+    if "OwnershipControls" in props:
+        client.put_bucket_ownership_controls(Bucket=name, OwnershipControls=props["OwnershipControls"])
+    if "LifecycleConfiguration" in props:
+        client.put_bucket_lifecycle_configuration(
+            Bucket=name,
+            LifecycleConfiguration={
+                "Rules": [_lifecycle_rule(r) for r in props["LifecycleConfiguration"]["Rules"]]
+            },
+        )
+    arn = f"arn:aws:s3:::{name}"
+    template.register(logical_id, name, Arn=arn, DomainName=f"{name}.s3.amazonaws.com")
+    return Bucket(logical_id=logical_id, name=name, arn=arn)
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> Any:
+    """A CloudFormation lifecycle rule in the API's words."""
+    converted: dict[str, Any] = {
+        "ID": rule["Id"],
+        "Status": rule["Status"],
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "ExpirationInDays" in rule:
+        converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        converted["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return converted
+
+
+def put_bucket_policy(template: Template, client: S3Client, logical_id: str, *, tls: bool) -> None:
+    """The policy as written, except, on a plain-http endpoint, statements that deny requests made
+    without TLS: moto enforces them, and every request to it is one (docs/local-stack.md)."""
+    props = template.resolve(template.properties(logical_id))
+    document = dict(props["PolicyDocument"])
+    statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+    document["Statement"] = [s for s in statements if tls or not _denies_plain_http(s)]
+    if document["Statement"]:
+        client.put_bucket_policy(Bucket=str(props["Bucket"]), Policy=json.dumps(document))
+
+
+def _denies_plain_http(statement: dict[str, Any]) -> bool:
+    condition = statement.get("Condition", {}).get("Bool", {})
+    return statement.get("Effect") == "Deny" and str(condition.get("aws:SecureTransport")).lower() == "false"
 
 
 # --- Secrets Manager ----------------------------------------------------------------------------

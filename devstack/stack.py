@@ -202,7 +202,7 @@ class LocalStack:
             }
         )
 
-        self.log("[devstack] creating the template's tables, queues and secrets")
+        self.log("[devstack] creating the template's tables, queues, secrets and buckets")
         self.resources = create_resources(template, self.aws_endpoint_url)
         self._put_sinch_credentials()
         self._create_tenants(template)
@@ -385,6 +385,8 @@ class LocalStack:
         }
         if "IdempotencyTable" in tables:
             state["idempotency_table"] = tables["IdempotencyTable"].name
+        if "MediaBucket" in self.resources.buckets:
+            state["media_bucket"] = self.resources.buckets["MediaBucket"].name
         state.update(
             {
                 "stack_name": self.template.stack_name,

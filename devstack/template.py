@@ -29,6 +29,8 @@ SERVERLESS_LAYER = "AWS::Serverless::LayerVersion"
 DYNAMODB_TABLE = "AWS::DynamoDB::Table"
 SQS_QUEUE = "AWS::SQS::Queue"
 SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
+S3_BUCKET = "AWS::S3::Bucket"
+S3_BUCKET_POLICY = "AWS::S3::BucketPolicy"
 
 IMPLICIT_API = "ServerlessRestApi"  # SAM's logical id for Api events without RestApiId
 
@@ -380,7 +382,7 @@ class Template:
             return self.table_name(logical_id)
         if kind == "AWS::Logs::LogGroup" and "LogGroupName" in props:
             return self.resolve_str(props["LogGroupName"])
-        if kind in (SQS_QUEUE, SECRET):
+        if kind in (SQS_QUEUE, SECRET, S3_BUCKET):
             raise TemplateError(f"{logical_id} ({kind}) has not been created yet")
         return self.physical_name(logical_id)
 
@@ -435,6 +437,13 @@ class Template:
             return self.resolve_str(props["QueueName"])
         fifo = _truthy(self.resolve(props.get("FifoQueue", False)))
         return self.physical_name(logical_id) + (".fifo" if fifo else "")
+
+    def bucket_name(self, logical_id: str) -> str:
+        """As CloudFormation names a bucket that does not name itself: lower case, at most 63."""
+        props = self.properties(logical_id)
+        if "BucketName" in props:
+            return self.resolve_str(props["BucketName"])
+        return self.physical_name(logical_id).lower()[:63].rstrip("-")
 
     def secret_name(self, logical_id: str) -> str:
         props = self.properties(logical_id)

@@ -52,6 +52,9 @@ STREAM_READ = [
     "dynamodb:GetShardIterator",
     "dynamodb:ListStreams",
 ]
+# Kept media's objects have random keys: no grant can name one, only their prefix.
+KEPT_MEDIA = {"Fn::Sub": "${MediaBucket.Arn}/media/*"}
+KEPT_MEDIA_ACTIONS = frozenset({"s3:PutObject", "s3:GetObject"})
 READ_WRITE_ITEM = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 
 EXPECTED: dict[str, set[Grant]] = {
@@ -66,7 +69,9 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["sqs:SendMessage"], arn("SendQueue"))
     | grants(["sqs:SendMessage"], arn("DeadLetterQueue"))
     # Powertools Parameters
-    | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret")),
+    | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret"))
+    # checked media: kept, and linked to Sinch by presigned GETs
+    | grants(KEPT_MEDIA_ACTIONS, KEPT_MEDIA),
     "RetryFunction": _runtime("RetryFunctionLogGroup")
     | grants(READ_WRITE_ITEM, arn("MessagesTable"))
     | grants(["dynamodb:GetItem"], arn("TenantsTable"))
@@ -74,7 +79,8 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], arn("SendQueue"))
     | grants(["sqs:SendMessage"], arn("SendQueue"))
     | grants(["sqs:SendMessage"], arn("DeadLetterQueue"))
-    | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret")),
+    | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret"))
+    | grants(KEPT_MEDIA_ACTIONS, KEPT_MEDIA),
     "DeliveryReportFunction": _runtime("DeliveryReportFunctionLogGroup")
     # advance / append_event on messages; an opt-out's update; the message an inbound SMS
     # answers, and an inbound SMS seen before
@@ -166,5 +172,8 @@ def _statement_problems(statement: dict[str, Any]) -> Iterator[str]:
         if "*" in action:
             yield f"wildcard action {action}"
     for resource in _as_list(statement.get("Resource", [])):
-        if "*" in canonical(resource) and not (resource == "*" and set(actions) <= XRAY_ACTIONS):
+        allowed = (resource == "*" and set(actions) <= XRAY_ACTIONS) or (
+            resource == KEPT_MEDIA and set(actions) <= KEPT_MEDIA_ACTIONS
+        )
+        if "*" in canonical(resource) and not allowed:
             yield f"wildcard resource {resource} for {actions}"

@@ -27,6 +27,7 @@ class Control:
         *,
         mms: MmsStore,
         inbound: InboundSender,
+        media_fetches: Log,
         reset: Callable[[], None],
     ) -> None:
         self._config = config
@@ -43,6 +44,7 @@ class Control:
             ("GET", "/_sim/config"): lambda _: config.as_json(),
             ("POST", "/_sim/config"): self._set_config,
             ("GET", "/_sim/media"): lambda _: list(SAMPLE_NAMES),
+            ("GET", "/_sim/media-fetches"): lambda _: media_fetches.snapshot(),
             ("GET", "/_sim/handsets"): lambda _: mms.handsets(),
             ("POST", "/_sim/handsets"): self._set_handset,
             ("GET", "/_sim/mms-templates"): lambda _: mms.templates(),

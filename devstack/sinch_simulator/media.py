@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
+import threading
 import time
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 
 import urllib3
 
 from .faults import FaultRule
+from .recorder import Log
 
 FETCH_TIMEOUT_S = 5.0
 
@@ -96,14 +100,39 @@ _SAMPLES = {
 }
 _EXTENSIONS = [name.removeprefix("sample.") for name in _SAMPLES if name.startswith("sample.")]
 _TOO_LARGE = tuple(f"too-large.{extension}" for extension in _EXTENSIONS)
-SAMPLE_NAMES = (*_SAMPLES, *_TOO_LARGE)
+# A host that changes its answer after the first GET (since the last reset): a JPEG first, then
+# another file under the same name and type. What a check saw is not what a later fetch gets.
+CHANGING = "changing.jpg"
+_CHANGED = Sample("image/jpeg", b"\xff\xd8\xff\xe0" + b"changed after the check " * 64 + b"\xff\xd9")
+SAMPLE_NAMES = (*_SAMPLES, *_TOO_LARGE, CHANGING)
 
 
-def sample(name: str, max_bytes: int) -> Sample | None:
+def sample(name: str, max_bytes: int, *, served_before: bool = False) -> Sample | None:
     if name in _TOO_LARGE:  # built on demand: they follow the configured limit
         like = _SAMPLES["sample." + name.removeprefix("too-large.")]
         return Sample(like.content_type, like.body + b"\x00" * (max_bytes + 1024 - len(like.body)))
+    if name == CHANGING:
+        return _CHANGED if served_before else _SAMPLES["sample.jpg"]
     return _SAMPLES.get(name)
+
+
+class ServedMedia:
+    """Which sample names a GET has been answered for, since the last reset."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: set[str] = set()
+
+    def served_before(self, name: str) -> bool:
+        """Whether `name` was served before; from now on it has been."""
+        with self._lock:
+            before = name in self._names
+            self._names.add(name)
+            return before
+
+    def clear(self) -> None:
+        with self._lock:
+            self._names.clear()
 
 
 class MediaProblem(Enum):
@@ -123,14 +152,31 @@ class Fetched:
 
 
 class MediaFetcher:
-    """Fetches media as Sinch does before an MMS goes out: GET, one try, no redirects."""
+    """Fetches media as Sinch does before an MMS goes out: GET, one try, no redirects. Each fetch is
+    logged (GET /_sim/media-fetches): the URL, and what came back, by size and SHA-256."""
 
-    def __init__(self, http: urllib3.PoolManager) -> None:
+    def __init__(self, http: urllib3.PoolManager, log: Log) -> None:
         self._http = http
+        self._log = log
 
     def fetch(
         self, url: str, max_bytes: int, types: frozenset[str], fault: FaultRule | None = None
     ) -> Fetched:
+        fetched = self._fetch(url, max_bytes, types, fault)
+        self._log.append(
+            {
+                "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "url": url,
+                "problem": None if fetched.problem is None else fetched.problem.value,
+                "detail": fetched.detail,
+                "contentType": fetched.content_type,
+                "size": len(fetched.body),
+                "sha256": hashlib.sha256(fetched.body).hexdigest() if fetched.problem is None else None,
+            }
+        )
+        return fetched
+
+    def _fetch(self, url: str, max_bytes: int, types: frozenset[str], fault: FaultRule | None) -> Fetched:
         timeout = FETCH_TIMEOUT_S
         if fault is not None:
             if fault.delay_ms:

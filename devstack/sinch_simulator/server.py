@@ -8,7 +8,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,7 +18,7 @@ from .common import STATUS_CODES, ApiRequest, Response, dumps, error_response, i
 from .config import SimConfig
 from .control import Control
 from .faults import FaultRule, FaultSet
-from .media import Sample, sample
+from .media import Sample, ServedMedia, sample
 from .mms import PATHS as MMS_PATHS
 from .mms import MmsApi, failure
 from .oauth import TOKEN_PATH, TokenIssuer, fault_error, oauth_error
@@ -40,6 +40,7 @@ class Services:
     faults: FaultSet
     config: SimConfig
     tokens: TokenIssuer | None = None  # the OAuth2 token endpoint, when project auth is on
+    served_media: ServedMedia = field(default_factory=ServedMedia)
 
 
 class SimServer(ThreadingHTTPServer):
@@ -208,7 +209,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command not in ("GET", "HEAD"):
             self._write(error_response(405, "method_not_allowed", "Media answers GET and HEAD"))
             return
-        found = sample(name, self.server.services.config.media_max_bytes)
+        services = self.server.services
+        served_before = self.command == "GET" and services.served_media.served_before(name)
+        found = sample(name, services.config.media_max_bytes, served_before=served_before)
         if found is None:
             self._write(error_response(404, "not_found", f"No sample media named {name!r}"))
             return

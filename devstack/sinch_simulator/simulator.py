@@ -13,7 +13,7 @@ from .control import Control
 from .delivery import Delivery
 from .faults import FaultSet
 from .inbound import InboundSender
-from .media import MediaFetcher
+from .media import MediaFetcher, ServedMedia
 from .mms import MmsApi
 from .mms_store import MmsStore
 from .oauth import ProjectCredentials, TokenIssuer
@@ -88,6 +88,8 @@ class SinchSimulator:
             self.tokens = TokenIssuer(credentials, lambda: config.token_ttl_s)
         self.requests = Log()
         self.callbacks = Log()
+        self.media_fetches = Log()
+        self.served_media = ServedMedia()
         self.faults = FaultSet()
         self.store = BatchStore()
         self.mms = MmsStore()
@@ -110,7 +112,7 @@ class SinchSimulator:
             self.callbacks,
             xms_policy(lambda: config.callback_retry_base_s, lambda: config.webhook_secret),
         )
-        media = MediaFetcher(self._http)
+        media = MediaFetcher(self._http, self.media_fetches)
         delivery = Delivery(
             store=self.store,
             scheduler_call_later=scheduler.call_later,
@@ -148,12 +150,14 @@ class SinchSimulator:
                 self.faults,
                 mms=self.mms,
                 inbound=InboundSender(self.store, sender, lambda: config.inbound_url),
+                media_fetches=self.media_fetches,
                 reset=self.reset,
             ),
             requests=self.requests,
             faults=self.faults,
             config=config,
             tokens=self.tokens,
+            served_media=self.served_media,
         )
         self._server = SimServer(self._address, services)  # bound and listening from here
         self._thread = threading.Thread(
@@ -173,15 +177,16 @@ class SinchSimulator:
         return f"http://{host!s}:{port}"
 
     def reset(self) -> None:
-        """Forget requests, callbacks, batches, MMS templates, handsets and faults; pending deliveries,
-        postbacks and retries are dropped.
+        """Forget requests, callbacks, media fetches, batches, MMS templates, handsets, faults and
+        which media was served; pending deliveries, postbacks and retries are dropped.
 
         Issued OAuth2 tokens stay valid (and settings stay as they are), so a running client is
         not logged out by a test's reset.
         """
         if self._scheduler is not None:
             self._scheduler.clear()
-        for part in (self.requests, self.callbacks, self.store, self.mms, self.faults, self._limiter):
+        parts = (self.requests, self.callbacks, self.store, self.mms, self.faults, self._limiter)
+        for part in (*parts, self.media_fetches, self.served_media):
             part.clear()
 
     def stop(self) -> None:

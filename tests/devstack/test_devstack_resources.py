@@ -1,4 +1,4 @@
-"""devstack.resources: the real template's tables, queues and secrets, created in moto."""
+"""devstack.resources: the real template's tables, queues, secrets and buckets, created in moto."""
 
 from __future__ import annotations
 
@@ -6,11 +6,27 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
+from botocore.exceptions import ClientError
+
 from devstack import aws
 from devstack.resources import create_resources, creation_order
 from devstack.template import Template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+def test_the_template_bucket_policy_refuses_plain_http(endpoint: str) -> None:
+    """The TLS-only statement as the template writes it bites: moto, reached over http, refuses
+    a write under it (which is why the local stack leaves that statement out)."""
+    template = Template(TEMPLATE, stack_name=f"t-{uuid.uuid4().hex[:8]}")
+    created = create_resources(template, endpoint)
+    bucket = created.buckets["MediaBucket"]
+    policy = template.resolve(template.properties("MediaBucketPolicy"))["PolicyDocument"]
+    s3 = aws.client("s3", endpoint, "us-east-1")
+    s3.put_bucket_policy(Bucket=bucket.name, Policy=json.dumps(policy))
+    with pytest.raises(ClientError, match=r"Forbidden|AccessDenied"):
+        s3.put_object(Bucket=bucket.name, Key="media/x", Body=b"x")
 
 
 def test_dead_letter_queue_is_created_first() -> None:
@@ -50,9 +66,24 @@ def test_create_the_template_resources(endpoint: str) -> None:
     assert set(generated) == {"webhook_secret"}
     assert len(generated["webhook_secret"]) == 48 and generated["webhook_secret"].isalnum()
 
+    s3 = aws.client("s3", endpoint, "us-east-1")
+    bucket = created.buckets["MediaBucket"]
+    assert bucket.name == f"{stack}-mediabucket"  # buckets are named in lower case
+    encryption = s3.get_bucket_encryption(Bucket=bucket.name)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    blocked = s3.get_public_access_block(Bucket=bucket.name)["PublicAccessBlockConfiguration"]
+    assert all(blocked.values()) and len(blocked) == 4
+    [rule] = s3.get_bucket_lifecycle_configuration(Bucket=bucket.name)["Rules"]
+    assert (rule["Status"], rule["Expiration"]["Days"]) == ("Enabled", 5)
+    # moto on plain http: the TLS-only statement, which moto enforces, would deny every request.
+    with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
+        s3.get_bucket_policy(Bucket=bucket.name)
+    s3.put_object(Bucket=bucket.name, Key="media/x", Body=b"x")
+
     # Ref now resolves to the physical ids, as the functions' environment needs.
     env = template.function("SendFunction").environment
     assert env["SEND_QUEUE_URL"] == send.url
     assert env["SINCH_SECRET_ID"] == secret.arn
     assert env["MESSAGES_TABLE"] == table.name
+    assert env["MEDIA_BUCKET"] == bucket.name
     assert template.function("DeliveryReportFunction").environment["WEBHOOK_SECRET_ID"] == webhook.arn

@@ -36,6 +36,8 @@ def register_created(template: Template) -> None:
         )
     for secret in ("SinchSecret", "WebhookSecret"):
         template.register(secret, f"arn:aws:secretsmanager:us-east-1:123456789012:secret:x-{secret}-AbCdEf")
+    bucket = template.bucket_name("MediaBucket")
+    template.register("MediaBucket", bucket, Arn=f"arn:aws:s3:::{bucket}")
 
 
 def test_short_form_tags_become_long_form() -> None:
@@ -151,6 +153,7 @@ def test_functions(template: Template) -> None:
         "PUBLIC_BASE_URL": "",
         "ALLOW_HTTP_MEDIA": "false",
         "MAX_SEND_ATTEMPTS": "6",
+        "MEDIA_BUCKET": "sinch-gateway-local-mediabucket",
     }
     assert {key: send.environment.get(key) for key in expected} == expected
     assert all(isinstance(value, str) for value in send.environment.values())

@@ -20,9 +20,10 @@ from devstack.aws_calls import read
 from devstack.callback_receiver import CallbackReceiver
 from devstack.stack import FROM_NUMBER
 from tests.e2e.conftest import LocalStack
-from tests.least_privilege import EXPECTED, XRAY_ACTIONS, Grant, arn, canonical, ref
+from tests.least_privilege import EXPECTED, KEPT_MEDIA, XRAY_ACTIONS, Grant, arn, canonical, ref
 
 SMS = {"to": "+12025550143", "text": "least privilege"}
+MMS = {"to": "+12025550144", "subject": "least privilege"}
 # Used by Lambda for the function, not by its code: never among its recorded calls.
 FOR_LAMBDA = {"logs:CreateLogStream", "logs:PutLogEvents", *XRAY_ACTIONS}
 POLLING = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
@@ -50,6 +51,9 @@ RARELY_USED = {
     ("CallbackFunction", "sqs:SendMessage", canonical(arn("CallbackDeadLetterQueue"))): (
         "a status callback not taken for CallbackMaxAgeSeconds (24 h), or with no secret to sign it"
     ),
+    # Presigning is done locally, no call: S3 checks the signer's GetObject when Sinch fetches.
+    ("SendFunction", "s3:GetObject", canonical(KEPT_MEDIA)): "presigned links to kept media",
+    ("RetryFunction", "s3:GetObject", canonical(KEPT_MEDIA)): "presigned links to kept media",
 }
 
 
@@ -66,6 +70,8 @@ def resource_of(call: dict[str, Any], state: dict[str, Any]) -> str:
     if "SecretId" in call:
         secrets = {state["secret_id"]: "SinchSecret", state["webhook_secret_id"]: "WebhookSecret"}
         return canonical(ref(secrets[call["SecretId"]]))
+    if call.get("Bucket") == state["media_bucket"]:
+        return canonical(KEPT_MEDIA)  # the only bucket, and its only prefix
     raise AssertionError(f"a call on no resource the roles name: {call}")
 
 
@@ -131,6 +137,12 @@ def drive_every_path(local: LocalStack, receiver: CallbackReceiver) -> list[str]
     assert scheduled.status == 202, scheduled.body
     assert local.api("DELETE", f"/v1/messages/{scheduled.body['id']}").status == 200
 
+    # An MMS, through the API and through the queue: each function keeps its checked media.
+    media = f"{local.config['sinch_url']}/_sim/media/sample.jpg"
+    mms = local.api("POST", "/v1/messages", {**MMS, "mediaUrl": media})
+    assert mms.status == 202, mms.body
+    ids.append(mms.body["id"])
+
     # Sinch unavailable twice: SendFunction queues a retry, RetryFunction fails and queues another.
     local.sim("POST", "/_sim/faults", {"rules": [{"match": "batches", "status": 503, "times": 2}]})
     retried = local.api("POST", "/v1/messages", SMS)
@@ -139,11 +151,9 @@ def drive_every_path(local: LocalStack, receiver: CallbackReceiver) -> list[str]
 
     sqs = aws.client("sqs", local.config["aws_endpoint_url"], local.config["region"])
     queue = local.config["send_queue_url"]
-    sqs.send_message(
-        QueueUrl=queue,
-        MessageBody=json.dumps({**SMS, "idempotencyKey": uuid.uuid4().hex}),
-        MessageAttributes={"tenant": {"DataType": "String", "StringValue": local.config["api_key_id"]}},
-    )
+    tenant: Any = {"tenant": {"DataType": "String", "StringValue": local.config["tenants"][0]["api_key_id"]}}
+    for request in ({**SMS, "idempotencyKey": uuid.uuid4().hex}, {**MMS, "mediaUrl": media}):
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(request), MessageAttributes=tenant)
     sqs.send_message(QueueUrl=queue, MessageBody="not a request")  # rejected, dead-lettered
     unknown = {"kind": "retry", "messageId": str(uuid.uuid4())}  # looked up, not found, dead-lettered
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(unknown))

@@ -31,7 +31,7 @@ from sinch_gateway.media.preflight import USER_AGENT, MediaInfo, MediaPolicy, pr
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2040 + b"\xff\xd9"  # 2048 bytes
 MAX = 1_048_576
-HUGE = 3 * MAX  # served in full by a server that ignores Range: must never be read
+HUGE = 3 * MAX  # served in full: must never be read
 
 
 @dataclass
@@ -66,10 +66,9 @@ class MediaHandler(BaseHTTPRequestHandler):
             "/big.jpg": lambda: self._answer(200, "image/jpeg", b"\x00" * (MAX + 1)),
             "/chunked.jpg": lambda: self._chunked("image/jpeg", JPEG),
             "/octet.bin": lambda: self._answer(200, "application/octet-stream", JPEG),
-            "/head405.jpg": lambda: self._no_head(405, lambda: self._ranged("image/jpeg", JPEG)),
-            "/head501-no-range.jpg": lambda: self._no_head(
-                501, lambda: self._answer(200, "image/jpeg", b"\x00" * HUGE)
-            ),
+            "/huge.jpg": lambda: self._answer(200, "image/jpeg", b"\x00" * HUGE),
+            "/short.jpg": lambda: self._short("image/jpeg", JPEG),
+            "/drip-body.jpg": lambda: self._drip_body("image/jpeg", JPEG),
             "/slow.jpg": self._slow,
             "/to-private": lambda: self._redirect(302, "http://10.0.0.1/a.jpg"),
             "/to-metadata": lambda: self._redirect(307, "http://169.254.169.254/latest/meta-data/"),
@@ -105,17 +104,25 @@ class MediaHandler(BaseHTTPRequestHandler):
         if self.command == "GET":
             self.wfile.write(f"{len(body):X}\r\n".encode() + body + b"\r\n0\r\n\r\n")
 
-    def _ranged(self, content_type: str, body: bytes) -> None:
-        if self.headers.get("Range") != "bytes=0-0":
-            self._answer(200, content_type, body)
-            return
-        self._answer(206, content_type, body[:1], Content_Range=f"bytes 0-0/{len(body)}")
+    def _short(self, content_type: str, body: bytes) -> None:
+        """A head promising the whole body, half of it, then the connection closes."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.close_connection = True
 
-    def _no_head(self, status: int, get: Callable[[], None]) -> None:
-        if self.command == "HEAD":
-            self._answer(status, "text/plain", b"", Allow="GET")
-        else:
-            get()
+    def _drip_body(self, content_type: str, body: bytes) -> None:
+        """A prompt head, then the body a byte every 0.2 s (each read on time, the whole never)."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        for byte in body:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(0.2)
 
     def _redirect(self, status: int, location: str) -> None:
         self.send_response(status)
@@ -208,10 +215,10 @@ def refusal(url: str, policy: MediaPolicy) -> str:
 # --- a local media server ------------------------------------------------------------------------
 
 
-def test_a_valid_jpeg_passes_with_one_head(media: MediaServer, policy: MediaPolicy) -> None:
+def test_a_valid_jpeg_is_fetched_with_one_get(media: MediaServer, policy: MediaPolicy) -> None:
     url = f"http://127.0.0.1:{media.port}/ok.jpg"
-    assert preflight(url, policy) == MediaInfo(url, "image/jpeg", len(JPEG))
-    assert [(s.method, s.path) for s in media.seen] == [("HEAD", "/ok.jpg")]
+    assert preflight(url, policy) == MediaInfo(url, "image/jpeg", JPEG)
+    assert [(s.method, s.path) for s in media.seen] == [("GET", "/ok.jpg")]
     assert media.seen[0].headers["host"] == f"127.0.0.1:{media.port}"
     assert media.seen[0].headers["user-agent"] == USER_AGENT  # names nothing of ours (unit tests)
 
@@ -233,22 +240,31 @@ def test_bad_media_is_refused_saying_why(
     path: str, message: str, media: MediaServer, policy: MediaPolicy
 ) -> None:
     assert refusal(f"http://127.0.0.1:{media.port}{path}", policy) == message
-    assert [s.method for s in media.seen] == ["HEAD"]
+    assert [s.method for s in media.seen] == ["GET"]
 
 
-def test_head_405_falls_back_to_a_one_byte_get(media: MediaServer, policy: MediaPolicy) -> None:
-    url = f"http://127.0.0.1:{media.port}/head405.jpg"
-    assert preflight(url, policy) == MediaInfo(url, "image/jpeg", len(JPEG))
-    assert [(s.method, s.headers.get("range")) for s in media.seen] == [("HEAD", None), ("GET", "bytes=0-0")]
-
-
-def test_a_get_answered_in_full_is_not_read(media: MediaServer, policy: MediaPolicy) -> None:
+def test_a_huge_body_is_refused_by_its_head_unread(media: MediaServer, policy: MediaPolicy) -> None:
     started = time.monotonic()
-    assert refusal(f"http://127.0.0.1:{media.port}/head501-no-range.jpg", policy) == (
+    assert refusal(f"http://127.0.0.1:{media.port}/huge.jpg", policy) == (
         f"is {HUGE} bytes; the limit is {MAX} bytes"
     )
     assert time.monotonic() - started < 2
-    assert [s.method for s in media.seen] == ["HEAD", "GET"]
+
+
+def test_a_body_cut_short_is_unreachable(media: MediaServer, policy: MediaPolicy) -> None:
+    assert refusal(f"http://127.0.0.1:{media.port}/short.jpg", policy) == "could not be reached"
+
+
+def test_a_body_that_drips_ends_at_the_deadline(media: MediaServer) -> None:
+    policy = MediaPolicy(
+        allow_http=True,
+        allowed_private_hosts=frozenset({f"127.0.0.1:{media.port}"}),
+        timeout_s=1.0,
+        total_timeout_s=1.5,
+    )
+    started = time.monotonic()
+    assert refusal(f"http://127.0.0.1:{media.port}/drip-body.jpg", policy) == "could not be reached"
+    assert time.monotonic() - started < 2.5  # 2048 bytes at 5 a second would take 7 minutes
 
 
 @pytest.mark.parametrize("hops", [1, 2, 3])
@@ -260,7 +276,7 @@ def test_redirects_up_to_the_limit_are_followed(hops: int, media: MediaServer, p
 
 def test_two_redirects_land_on_the_media(media: MediaServer, policy: MediaPolicy) -> None:
     info = preflight(f"http://127.0.0.1:{media.port}/hops/2", policy)
-    assert info == MediaInfo(f"http://127.0.0.1:{media.port}/hops/ok.jpg", "image/jpeg", len(JPEG))
+    assert info == MediaInfo(f"http://127.0.0.1:{media.port}/hops/ok.jpg", "image/jpeg", JPEG)
     assert [s.path for s in media.seen] == ["/hops/2", "/hops/1", "/hops/ok.jpg"]
 
 
@@ -408,7 +424,7 @@ def test_https_connects_to_the_address_and_verifies_the_name(
     hosts = frozenset({f"media.test:{tls_media.port}", f"other.test:{tls_media.port}"})
     policy = MediaPolicy(allow_http=False, allowed_private_hosts=hosts)
     url = f"https://media.test:{tls_media.port}/ok.jpg"
-    assert preflight(url, policy) == MediaInfo(url, "image/jpeg", len(JPEG))
+    assert preflight(url, policy) == MediaInfo(url, "image/jpeg", JPEG)
     assert connects == [("127.0.0.1", tls_media.port)]
     assert tls_media.seen[0].headers["host"] == f"media.test:{tls_media.port}"
     # The same server under a name its certificate does not carry.
@@ -440,7 +456,8 @@ def sim_policy(sim: SinchSimulator) -> MediaPolicy:
 def test_simulator_sample_passes(sim: SinchSimulator, sim_policy: MediaPolicy) -> None:
     url = f"{sim.url}/_sim/media/sample.jpg"
     info = preflight(url, sim_policy)
-    assert info == MediaInfo(url, "image/jpeg", 2048)
+    assert (info.url, info.content_type, info.content_length) == (url, "image/jpeg", 2048)
+    assert info.body.startswith(b"\xff\xd8") and info.body.endswith(b"\xff\xd9")  # the JPEG itself
 
 
 @pytest.mark.parametrize("name", ["sample.png", "sample.gif", "sample.mp4", "sample.mp3"])

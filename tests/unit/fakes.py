@@ -10,6 +10,7 @@ what a test scripted, and records every call: an unscripted call fails the test.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from sinch_gateway.usecases.admission import TemplateLookup
     from sinch_gateway.usecases.inbound_intake import InboundStore
     from sinch_gateway.usecases.ports import (
+        MediaStore,
         MessageStore,
         OptOutLookup,
         RetryQueue,
@@ -402,6 +404,27 @@ class FakeTemplateStore:
         self._templates[template_id] = template.model_copy(update={"tracking_id": tracking_id})
 
 
+@dataclass
+class FakeMediaStore:
+    """Kept media in a dict; a link is `kept://<key>?expires=<seconds>`, and `fetch` reads it back
+    as Sinch would (None for an unknown key), so a test sees what Sinch would get."""
+
+    objects: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    links: list[tuple[str, int]] = field(default_factory=list)
+
+    def keep(self, body: bytes, content_type: str) -> str:
+        key = f"media/{len(self.objects)}-{secrets.token_hex(8)}"
+        self.objects[key] = (content_type, body)
+        return key
+
+    def link(self, key: str, expires_in_s: int) -> str:
+        self.links.append((key, expires_in_s))
+        return f"kept://{key}?expires={expires_in_s}"
+
+    def fetch(self, url: str) -> tuple[str, bytes] | None:
+        return self.objects.get(url.removeprefix("kept://").split("?", maxsplit=1)[0])
+
+
 class FakeSecretSource:
     def __init__(self, **secrets: object) -> None:
         """`secrets`: the webhook secret's fields (webhook_secret, postback_token...)."""
@@ -426,6 +449,7 @@ def sender_settings(**environment: str) -> RetrySettings:
         "SEND_QUEUE_URL": "send-queue",
         "DEAD_LETTER_QUEUE_URL": "dead-letters",
         "SINCH_SECRET_ID": "sinch",
+        "MEDIA_BUCKET": "media",
         "API_BASE_URL": "https://api.example.com/v1-stage",
         "MAX_SEND_ATTEMPTS": "3",
         "RETRY_BASE_DELAY_S": "2",
@@ -445,13 +469,16 @@ class Sending:
     mms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.MMS_JSON))
     queue: FakeRetryQueue = field(default_factory=FakeRetryQueue)
     rate: FakeRate = field(default_factory=FakeRate)
+    media: FakeMediaStore = field(default_factory=FakeMediaStore)
     store: FakeMessageStore = field(init=False)
     sender: MessageSender = field(init=False)
 
     def __post_init__(self) -> None:
         metrics_dropped()
         self.store = FakeMessageStore(self.clock)
-        self.sender = MessageSender(self.store, self.channels, self.queue, self.settings, self.rate)
+        self.sender = MessageSender(
+            self.store, self.channels, self.queue, self.settings, media=self.media, rate=self.rate
+        )
 
     @property
     def channels(self) -> dict[Api, ScriptedChannel]:
@@ -512,3 +539,4 @@ if TYPE_CHECKING:
     _template_settler: TemplateSettler = FakeTemplateStore()
     _opt_outs: OptOutLookup = FakeOptOuts()
     _inbound: InboundStore = FakeInboundStore()
+    _media: MediaStore = FakeMediaStore()

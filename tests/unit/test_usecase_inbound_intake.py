@@ -27,6 +27,7 @@ from sinch_gateway.usecases.send_message import SendMessage
 from tests.unit.fakes import (
     Clock,
     FakeInboundStore,
+    FakeMediaStore,
     FakeOptOuts,
     FakeSecretSource,
     FakeTemplateStore,
@@ -91,6 +92,7 @@ class Gateway:
             opt_outs=self.opt_outs,
             sender_number=lambda: self.sender_number,
             check_callback=lambda url: None,
+            media=FakeMediaStore(),
         )
         self.send_message = SendMessage(self.sending.sender, admission, "unused-idempotency-table")
 

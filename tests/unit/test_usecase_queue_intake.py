@@ -35,6 +35,7 @@ OTHER_TENANT = "z9y8x7w6v5"
 SMS = {"to": "+12025550143", "text": "Published by another service"}
 MEDIA = "https://media.example.com/sale.jpg"
 BATCH = "01HZX3K9Q7B2M4N6P8R0S2T4V6"
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
 CALLBACK = "https://api.example.com/v1-stage/v1/webhooks/sinch/delivery-reports"
 SENDER = "+12025550100"  # the number every message goes from (the Sinch secret's)
 
@@ -65,6 +66,7 @@ class Queue:
                 opt_outs=self.opt_outs,
                 sender_number=lambda: SENDER,
                 check_callback=self._check_callback,
+                media=self.sending.media,
             ),
             self.sending.queue,
             settings=self.sending.settings,
@@ -74,7 +76,7 @@ class Queue:
         self.media_checked.append(url)
         if self.media_refusal is not None:
             raise self.media_refusal
-        return MediaInfo(url, "image/jpeg", 48_213)
+        return MediaInfo(url, "image/jpeg", JPEG)
 
     def _check_callback(self, url: str) -> None:
         if self.callback_refusal is not None:
@@ -141,7 +143,13 @@ def test_a_published_mms_has_its_media_checked_before_it_is_sent(queue: Queue) -
     message_id = queue.publish({"to": "+12025550143", "mediaUrl": MEDIA, "subject": "Sale"})
 
     assert queue.media_checked == [MEDIA]
-    assert queue.stored(message_id).content == XmsMediaContent(media_url=MEDIA, subject="Sale")
+    content = queue.stored(message_id).content
+    assert isinstance(content, XmsMediaContent) and content.media_key is not None
+    assert content == XmsMediaContent(media_url=MEDIA, media_key=content.media_key, subject="Sale")
+    # Sinch is given the kept copy of what was checked, not the publisher's URL.
+    [sent] = queue.sending.xms.sent
+    assert isinstance(sent.content, XmsMediaContent)
+    assert queue.sending.media.fetch(sent.content.media_url) == ("image/jpeg", JPEG)
 
 
 def test_the_same_sqs_message_delivered_twice_is_one_message_sent_once(queue: Queue) -> None:

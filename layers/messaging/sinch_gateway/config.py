@@ -70,6 +70,11 @@ class SenderSettings(Settings, CallbackAddressSettings):
         default=frozenset(), alias="MEDIA_ALLOWED_PRIVATE_HOSTS"
     )
     media_max_bytes: int = Field(default=1_048_576, ge=1, alias="MEDIA_MAX_BYTES")
+    # The S3 bucket where checked media is kept; Sinch gets presigned links to it (design.md §11).
+    media_bucket: Name = Field(alias="MEDIA_BUCKET")
+    # How long Sinch may take to fetch media once a message is due (it queues and retries on its
+    # side): a link lives this long past sendAt, or past now for a message sent at once.
+    media_fetch_window_s: float = Field(default=86_400.0, gt=0, alias="MEDIA_FETCH_WINDOW_S")
     max_send_attempts: int = Field(default=6, ge=1, alias="MAX_SEND_ATTEMPTS")
     retry_base_delay_s: float = Field(default=2.0, ge=0, alias="RETRY_BASE_DELAY_S")
     retry_max_delay_s: float = Field(default=900.0, gt=0, alias="RETRY_MAX_DELAY_S")

@@ -20,6 +20,7 @@ from sinch_gateway.config import (
 from sinch_gateway.data import aws
 from sinch_gateway.data.callback_queue import CallbackQueue
 from sinch_gateway.data.inbound import InboundRepository, OptOutRepository
+from sinch_gateway.data.media import S3Media
 from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.rate_limit import SharedRate
 from sinch_gateway.data.send_queue import SendQueue
@@ -27,6 +28,7 @@ from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import TenantDirectory
 from sinch_gateway.data.unmatched import UnmatchedReports
 from sinch_gateway.domain.content import Api
+from sinch_gateway.domain.message import utcnow
 from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, check_address, post, preflight
 from sinch_gateway.sinch.credentials import (
     CredentialStore,
@@ -40,6 +42,7 @@ from sinch_gateway.sinch.mms_json import MmsJsonChannel
 from sinch_gateway.sinch.xms import XmsChannel
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.inbound_intake import InboundIntake
+from sinch_gateway.usecases.media import link_lifetime_s
 from sinch_gateway.usecases.ports import SinchChannel
 from sinch_gateway.usecases.queue_intake import QueueIntake
 from sinch_gateway.usecases.report_intake import ReportIntake
@@ -133,7 +136,12 @@ class _SenderServices(_Services):
             opt_outs=OptOutRepository(aws.dynamodb(), self.settings.messages_table),
             sender_number=lambda: sender_number(self.credentials),
             check_callback=check_callback,
+            media=self.media,
         )
+
+    @cached_property
+    def media(self) -> S3Media:
+        return S3Media(aws.s3(), self.settings.media_bucket)
 
     @cached_property
     def sender(self) -> MessageSender:
@@ -147,7 +155,9 @@ class _SenderServices(_Services):
             if settings.sinch_rate_per_s
             else None
         )
-        return MessageSender(self.repository, channels, self.send_queue, settings, rate)
+        return MessageSender(
+            self.repository, channels, self.send_queue, settings, media=self.media, rate=rate
+        )
 
 
 class SendServices(_SenderServices):
@@ -167,7 +177,13 @@ class SendServices(_SenderServices):
 
     @cached_property
     def mms_templates(self) -> Templates:
-        return Templates(self.templates, self.mms_json, self.admission)
+        return Templates(
+            self.templates,
+            self.mms_json,
+            self.admission,
+            media=self.media,
+            link_s=link_lifetime_s(None, utcnow(), self.settings.media_fetch_window_s),
+        )
 
 
 class RetryServices(_SenderServices):

@@ -309,14 +309,17 @@ class SendMessageRequest(_ApiModel):
     def channel(self) -> Channel:
         return Channel.SMS if self.kind == "sms" else Channel.MMS
 
-    def draft(self, content: MessageContent | None = None) -> MessageDraft:
+    def draft(self, content: MessageContent | None = None, *, media_key: str | None = None) -> MessageDraft:
         """The message as it will be stored, once every check passed. Slides and templates come
-        with their content built by admission (their media types and Sinch's template id)."""
+        with their content built by admission (their media types and Sinch's template id); a
+        mediaUrl with the key of its kept copy."""
         if content is None:
             if self.media_url is None:
                 content = SmsContent(text=self.text or "")
             else:
-                content = XmsMediaContent(media_url=str(self.media_url), text=self.text, subject=self.subject)
+                content = XmsMediaContent(
+                    media_url=str(self.media_url), media_key=media_key, text=self.text, subject=self.subject
+                )
         return MessageDraft(
             to=self.to,
             content=content,

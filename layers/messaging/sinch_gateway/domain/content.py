@@ -42,7 +42,10 @@ class XmsMediaContent(_Stored):
     """An MMS with one media file, over XMS (`mt_media`)."""
 
     kind: Literal["xms-media"] = "xms-media"
-    media_url: str
+    media_url: str  # the caller's: shown back to them, never given to Sinch when a copy is kept
+    # The kept copy of the checked bytes (usecases.media): Sinch gets a link to it. None on a
+    # message recorded before copies were kept: Sinch then fetches media_url itself.
+    media_key: str | None = None
     text: str | None = None
     subject: str | None = None
 
@@ -50,6 +53,7 @@ class XmsMediaContent(_Stored):
 class SlideMedia(_Stored):
     url: str
     content_type: str  # as the preflight saw it: it decides the slide's media kind
+    key: str | None = None  # as XmsMediaContent.media_key
 
 
 class Slide(_Stored):

@@ -1,16 +1,18 @@
-"""Preflight of an MMS mediaUrl (design.md §4): is it safe to fetch, and will Sinch accept what it serves?
+"""Preflight of an MMS mediaUrl (design.md §4, §11): is it safe to fetch, will Sinch accept what it
+serves, and what exactly does it serve?
 
-Sinch GETs the media itself; we only look at the answer's head, so a bad URL is a 422 now rather
-than a failed MMS later. The fetch is also an SSRF risk: every hop is resolved once, checked, and
-connected to by that checked address (never by name again), so DNS rebinding cannot slip past; only
-the scheme's standard port is used, and every way a host can fail to answer gives the same one
-reason, so the preflight cannot map ports or services.
+The media is fetched once, here, and kept (usecases.media): Sinch gets a link to those bytes, never
+the caller's URL, so a host cannot show the check one file and Sinch another, nor redirect Sinch
+somewhere internal. A bad URL is a 422 now rather than a failed MMS later. The fetch is an SSRF
+risk: every hop is resolved once, checked, and connected to by that checked address (never by name
+again), so DNS rebinding cannot slip past; only the scheme's standard port is used, and every way a
+host can fail to answer gives the same one reason, so the preflight cannot map ports or services.
 
 One absolute deadline covers the whole preflight, and a shorter one each lookup and each request: the
 lookup (getaddrinfo has no timeout, so it runs on a thread that is abandoned when its time is up),
-the connect, the TLS handshake and every read of the answer's head. urllib3's timeouts are per socket
-operation (a host dripping a byte a second never trips them), so the exchange is written on socket,
-ssl and http.client, each read given only the time that is left.
+the connect, the TLS handshake and every read of the answer, head and body. urllib3's timeouts are
+per socket operation (a host dripping a byte a second never trips them), so the exchange is written
+on socket, ssl and http.client, each read given only the time that is left.
 """
 
 from __future__ import annotations
@@ -78,10 +80,9 @@ _DECIMAL = re.compile(r"[0-9]+")  # ASCII digits only: int() would also take "٣
 # A stated size is read up to an exabyte; anything longer is simply "more" (int() refuses 4300 digits).
 _MAX_SIZE_DIGITS = 18
 _MAX_STATED_SIZE = 10**_MAX_SIZE_DIGITS
-_CONTENT_RANGE = re.compile(r"bytes[ \t]+[0-9]+-[0-9]+/([0-9]+)", re.IGNORECASE)
 _OBS_FOLD = re.compile(r"\r?\n[ \t]*")
 _BAD_LOCATION = re.compile(r"[\x00-\x1f\x7f\\]")  # parsers disagree on what these mean
-_MAX_HEAD_BYTES = 65_536  # the status line and headers; the body is never read
+_MAX_HEAD_BYTES = 65_536  # the status line and headers
 # Names neither the product nor a version of it; some hosts refuse a request with no User-Agent.
 USER_AGENT = "Mozilla/5.0 (compatible)"
 # DNS failure, refused, timed out, TLS failure, garbage: one answer, or the preflight maps networks.
@@ -121,9 +122,13 @@ class MediaPolicy:
 
 @dataclass(frozen=True)
 class MediaInfo:
-    url: str  # after redirects: what Sinch will end up fetching
+    url: str  # after redirects: where the bytes came from
     content_type: str
-    content_length: int
+    body: bytes = field(repr=False)  # exactly the checked bytes: what Sinch will be given
+
+    @property
+    def content_length(self) -> int:
+        return len(self.body)
 
 
 @dataclass(frozen=True)
@@ -146,13 +151,6 @@ class _Target:
 
 
 @dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
-    ranged: bool = False  # the answer to GET with Range: bytes=0-0
-
-
-@dataclass(frozen=True)
 class _Body:
     """What a POST carries: the content and its headers (ASCII, ours, never a caller's)."""
 
@@ -161,6 +159,13 @@ class _Body:
 
     def header_lines(self) -> list[str]:
         return [f"{k}: {v}" for k, v in self.headers.items()] + [f"Content-Length: {len(self.content)}"]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
+    media: MediaInfo | None = None  # a 200 that passed every check, with its whole body
 
 
 class _Refused(Exception):
@@ -205,11 +210,13 @@ def preflight(url: str, policy: MediaPolicy) -> MediaInfo:
         try:
             target = _target(current, policy)
             addresses = _addresses(target, policy, deadline)
-            answer = _ask(target, addresses, policy, deadline)
+            answer = _request(target, addresses, policy, deadline)
         except _Refused as refused:
             raise _invalid(str(refused) if hop == 0 else f"redirects to a URL that {refused}") from None
+        if answer.media is not None:
+            return answer.media
         if answer.status not in REDIRECT_STATUSES:
-            return _judge(target.url, answer, policy)
+            raise _invalid(f"answered HTTP {answer.status}")
         current = _location(target.url, answer)
     raise _invalid(f"redirects more than {policy.max_redirects} times")
 
@@ -319,22 +326,8 @@ def _resolve(host: str, port: int, until: float) -> list[str]:
     return list(found)
 
 
-def _ask(target: _Target, addresses: list[str], policy: MediaPolicy, deadline: float) -> _Answer:
-    """Rule 4: HEAD, or a one-byte GET when HEAD is not supported."""
-    answer = _request(target, addresses, "HEAD", policy, deadline)
-    if answer.status in (405, 501):
-        answer = _request(target, addresses, "GET", policy, deadline)
-    return answer
-
-
 def _request(
-    target: _Target,
-    addresses: list[str],
-    method: str,
-    policy: MediaPolicy,
-    deadline: float,
-    *,
-    body: _Body | None = None,
+    target: _Target, addresses: list[str], policy: MediaPolicy, deadline: float, *, body: _Body | None = None
 ) -> _Answer:
     """Rule 3: connect to a checked address; the next one only when connecting failed."""
     cause: BaseException | None = None
@@ -342,7 +335,7 @@ def _request(
     for address in addresses:
         until = min(deadline, time.monotonic() + policy.timeout_s)
         try:
-            return exchange(target, address, method, until)
+            return exchange(target, address, policy, until)
         except _NotConnected as failure:
             cause = failure.__cause__
         except _NETWORK_ERRORS as failure:
@@ -354,9 +347,11 @@ def _request(
 
 
 def _exchange(
-    target: _Target, address: str, method: str, until: float, *, body: _Body | None = None
+    target: _Target, address: str, policy: MediaPolicy, until: float, *, body: _Body | None = None
 ) -> _Answer:
-    """One request to `address` (the name kept for Host, SNI and the certificate), done by `until`."""
+    """One GET to `address` (the name kept for Host, SNI and the certificate), done by `until`: the
+    answer's head, and the whole body of a 200 that passes the checks (rule 4). With a `body`, a
+    POST of it instead, and only the answer's head."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(_left(until))
@@ -365,30 +360,38 @@ def _exchange(
         except OSError as failure:
             raise _NotConnected from failure
         if target.scheme == "http":
-            return _converse(sock, target, method, until, body)
+            return _converse(sock, target, policy, until, body)
         context = ssl.create_default_context()  # here, not at import: it reads SSL_CERT_FILE
         with context.wrap_socket(sock, server_hostname=target.host, do_handshake_on_connect=False) as tls:
             tls.settimeout(_left(until))  # the handshake as a whole, not each read of it
             tls.do_handshake()
-            return _converse(tls, target, method, until, body)
+            return _converse(tls, target, policy, until, body)
 
 
 def _converse(
-    sock: socket.socket, target: _Target, method: str, until: float, body: _Body | None = None
+    sock: socket.socket, target: _Target, policy: MediaPolicy, until: float, body: _Body | None = None
 ) -> _Answer:
     lines = [
-        f"{method} {target.request_target} HTTP/1.1",
+        f"{'GET' if body is None else 'POST'} {target.request_target} HTTP/1.1",
         f"Host: {target.host_header}",
         f"User-Agent: {USER_AGENT}",
         "Accept: */*",
         "Accept-Encoding: identity",  # a compressed answer would hide the real Content-Length
         "Connection: close",
-        *(["Range: bytes=0-0"] if method == "GET" else []),
         *(body.header_lines() if body is not None else []),
     ]
     sock.settimeout(_left(until))
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + (body.content if body else b""))
-    return _read_answer(io.BufferedReader(_DeadlineReader(sock, until)), method)
+    reader = _DeadlineReader(sock, until)
+    stream = io.BufferedReader(reader)
+    answer = _read_answer(stream)
+    if body is not None or answer.status != 200:
+        # A redirect to follow, a refusal, or a POST's answer: its body is never read.
+        return answer
+    content_type, size = _judge(answer, policy)  # before a byte of the body is read
+    reader.allow(size)
+    media = stream.read(size)  # the reader raises at an early end: exactly `size` bytes, or an error
+    return _Answer(answer.status, answer.headers, MediaInfo(target.url, content_type, media))
 
 
 def _left(until: float) -> float:
@@ -399,9 +402,10 @@ def _left(until: float) -> float:
 
 
 class _DeadlineReader(io.RawIOBase):
-    """A socket as a stream for the answer's head: every read waits only for what is left of the
-    time, reads stop at _MAX_HEAD_BYTES, and the end of the stream is an error (http.client would
-    take a head cut short for a whole one; a whole head ends with a blank line before any EOF)."""
+    """A socket as a stream for the answer: every read waits only for what is left of the time,
+    reads stop at _MAX_HEAD_BYTES (plus the body's size once it is allowed), and the end of the
+    stream is an error (http.client would take a head cut short for a whole one; a whole head ends
+    with a blank line before any EOF, and a whole body has its Content-Length)."""
 
     def __init__(self, sock: socket.socket, until: float) -> None:
         super().__init__()
@@ -411,6 +415,10 @@ class _DeadlineReader(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def allow(self, size: int) -> None:
+        """Read on past the head: up to the body's `size` bytes more."""
+        self._allowance += size
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         if self._allowance <= 0:
@@ -423,29 +431,43 @@ class _DeadlineReader(io.RawIOBase):
         return received
 
 
+class _Borrowed:
+    """The stream as http.client.HTTPResponse sees it: it reads the head, and closing it (which a
+    collected HTTPResponse does) leaves the stream open for the body."""
+
+    def __init__(self, stream: io.BufferedIOBase) -> None:
+        self._stream = stream
+
+    def readline(self, limit: int = -1) -> bytes:
+        return self._stream.readline(limit)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+    def close(self) -> None:
+        """The stream belongs to the exchange, which reads the body from it."""
+
+
 class _Source:
     """What http.client.HTTPResponse reads from: the same buffered stream every time it asks."""
 
     def __init__(self, stream: io.BufferedIOBase) -> None:
         self._stream = stream
 
-    def makefile(self, mode: str) -> io.BufferedIOBase:
-        return self._stream
+    def makefile(self, mode: str) -> _Borrowed:
+        return _Borrowed(self._stream)
 
 
-def _read_answer(stream: io.BufferedIOBase, method: str) -> _Answer:
+def _read_answer(stream: io.BufferedIOBase) -> _Answer:
     """The status and headers at the start of `stream`; raises one of _NETWORK_ERRORS if they are not
     a clean HTTP/1.x answer."""
     source = cast(socket.socket, _Source(stream))  # HTTPResponse only calls makefile("rb")
-    # Interim answers (103 Early Hints...) come before the real one. Each is kept until the end: one
-    # that is collected closes the stream they share.
-    interim: list[http.client.HTTPResponse] = []
+    # Interim answers (103 Early Hints...) come before the real one.
     while True:
-        response = http.client.HTTPResponse(source, method=method)
+        response = http.client.HTTPResponse(source, method="GET")
         response.begin()
         if not 100 <= response.status < 200:
             break
-        interim.append(response)
     message = response.msg
     # A line that is no header ends the headers early (the rest lands in the payload): the answer
     # would be read with headers missing, so it is no answer. A multipart type's defects are harmless.
@@ -457,7 +479,7 @@ def _read_answer(stream: io.BufferedIOBase, method: str) -> _Answer:
         key, text = name.lower(), _OBS_FOLD.sub(" ", str(value)).strip(" \t")
         # repeated headers are joined ("5, 6"), so two Content-Lengths make no valid one
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    return _Answer(response.status, headers, ranged=method == "GET")
+    return _Answer(response.status, headers)
 
 
 def _location(url: str, answer: _Answer) -> str:
@@ -475,10 +497,8 @@ def _location(url: str, answer: _Answer) -> str:
         raise invalid from None
 
 
-def _judge(url: str, answer: _Answer, policy: MediaPolicy) -> MediaInfo:
-    """Rule 5 on the final answer."""
-    if answer.status != 200 and not (answer.ranged and answer.status == 206):
-        raise _invalid(f"answered HTTP {answer.status}")
+def _judge(answer: _Answer, policy: MediaPolicy) -> tuple[str, int]:
+    """Rule 5 on the head of a 200: the content type and size to read, or InvalidRequest."""
     headers = answer.headers
     content_type = headers.get("content-type", "").split(";")[0].strip(" \t").lower()
     if not content_type:
@@ -487,7 +507,11 @@ def _judge(url: str, answer: _Answer, policy: MediaPolicy) -> MediaInfo:
         raise _invalid(f"has an unsupported Content-Type {_printable(content_type[:100])}")
     if "chunked" in headers.get("transfer-encoding", "").lower():
         raise _invalid(_NO_LENGTH)
-    size = _size(answer.status, headers)
+    encoding = headers.get("content-encoding", "identity").strip(" \t").lower()
+    if encoding not in ("", "identity"):
+        # The bytes would be kept and served compressed under the type of what is inside them.
+        raise _invalid(f"is sent compressed (Content-Encoding {_printable(encoding[:50])})")
+    size = _size(headers)
     if size is None:
         raise _invalid(_NO_LENGTH)
     if size == 0:
@@ -495,16 +519,12 @@ def _judge(url: str, answer: _Answer, policy: MediaPolicy) -> MediaInfo:
     if size > policy.max_bytes:
         stated = f"more than {size - 1}" if size == _MAX_STATED_SIZE else str(size)
         raise _invalid(f"is {stated} bytes; the limit is {policy.max_bytes} bytes")
-    return MediaInfo(url=url, content_type=content_type, content_length=size)
+    return content_type, size
 
 
-def _size(status: int, headers: Mapping[str, str]) -> int | None:
+def _size(headers: Mapping[str, str]) -> int | None:
     """The size the answer states: one number of ASCII digits (no sign, no list), else None."""
-    if status == 206:  # the total is after the slash of "bytes 0-0/<total>"
-        match = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip(" \t"))
-        value = match.group(1) if match else ""
-    else:
-        value = headers.get("content-length", "").strip(" \t")
+    value = headers.get("content-length", "").strip(" \t")
     if not _DECIMAL.fullmatch(value):
         return None
     digits = value.lstrip("0") or "0"
@@ -540,7 +560,7 @@ def post(url: str, policy: MediaPolicy, content: bytes, headers: Mapping[str, st
     try:
         target = _target(url, policy)
         addresses = _addresses(target, policy, deadline)
-        answer = _request(target, addresses, "POST", policy, deadline, body=_Body(content, headers))
+        answer = _request(target, addresses, policy, deadline, body=_Body(content, headers))
     except _Refused as refused:
         raise Unreachable(f"the URL {refused}") from None
     return answer.status

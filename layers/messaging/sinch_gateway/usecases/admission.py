@@ -1,6 +1,7 @@
 """What a message must pass before it is recorded, whichever way it came in (API, dry run, queue):
 the tenant's policy first (cheap, and no media is fetched for a refused destination), then the
-recipient's opt-out (one read), then its media, then, for a template, the template itself."""
+recipient's opt-out (one read), then its media (fetched once, checked and kept: Sinch gets the
+kept copy), then, for a template, the template itself."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sinch_gateway.domain.message import MessageDraft
 from sinch_gateway.domain.mms_media import MediaKind, combination_problem, kind_of
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.media.preflight import MediaInfo
-from sinch_gateway.usecases.ports import OptOutLookup, TenantStore
+from sinch_gateway.usecases.ports import MediaStore, OptOutLookup, TenantStore
 
 MediaCheck = Callable[[str], MediaInfo]
 # The number we send from (the Sinch secret's); None when it cannot be read now.
@@ -38,6 +39,7 @@ class Admission:
         opt_outs: OptOutLookup,
         sender_number: SenderNumber,
         check_callback: CallbackCheck,
+        media: MediaStore,
     ) -> None:
         self._tenants = tenants
         self._check_media = check_media
@@ -45,6 +47,7 @@ class Admission:
         self._opt_outs = opt_outs
         self._sender_number = sender_number
         self._check_callback = check_callback
+        self._media = media
 
     def admit(self, request: SendMessageRequest, tenant_id: str) -> MessageDraft:
         """The message as it will be stored; raises the InvalidRequest (or Conflict) the caller
@@ -60,8 +63,8 @@ class Admission:
             )
         match request.kind:
             case "xms-media":
-                self._check_media(str(request.media_url))
-                return request.draft()
+                info = self._check_media(str(request.media_url))
+                return request.draft(media_key=self._media.keep(info.body, info.content_type))
             case "mms-slides":
                 assert request.slides is not None and request.subject is not None
                 content = MmsSlidesContent(
@@ -80,11 +83,12 @@ class Admission:
 
     def check_slides(self, slides: Sequence[SlideRequest], *, field: str) -> tuple[Slide, ...]:
         """Every slide's media through the preflight, then the MMS JSON API's type and
-        combination rules; a failure is a 422 on `<field>[i].mediaUrl`."""
-        checked = []
+        combination rules; a failure is a 422 on `<field>[i].mediaUrl`. Only once every slide
+        passed is its media kept."""
+        checked: list[tuple[str | None, list[MediaInfo]]] = []
         for number, slide in enumerate(slides):
             where = f"{field}[{number}].mediaUrl"
-            media: list[SlideMedia] = []
+            infos: list[MediaInfo] = []
             kinds: list[MediaKind] = []
             for url in slide.media_urls:
                 try:
@@ -99,12 +103,25 @@ class Admission:
                             (where, f"has a Content-Type Sinch's MMS API does not take: {info.content_type}")
                         ],
                     )
-                media.append(SlideMedia(url=url, content_type=info.content_type))
+                infos.append(info)
                 kinds.append(kind)
             if problem := combination_problem(kinds):
                 raise InvalidRequest("A slide's media cannot go together.", errors=[(where, problem)])
-            checked.append(Slide(text=slide.text, media=tuple(media)))
-        return tuple(checked)
+            checked.append((slide.text, infos))
+        return tuple(
+            Slide(
+                text=text,
+                media=tuple(
+                    SlideMedia(
+                        url=url,
+                        content_type=info.content_type,
+                        key=self._media.keep(info.body, info.content_type),
+                    )
+                    for url, info in zip(slide.media_urls, infos, strict=True)
+                ),
+            )
+            for slide, (text, infos) in zip(slides, checked, strict=True)
+        )
 
     def _template_content(self, request: SendMessageRequest, tenant_id: str) -> MmsTemplateContent:
         assert request.template_id is not None

@@ -1,4 +1,5 @@
-"""What the use cases need from the world: a Sinch channel, message storage, the queue, tenants.
+"""What the use cases need from the world: a Sinch channel, message storage, the queue, tenants,
+the kept media.
 
 Each is a Protocol, so the use cases are tested against in-memory fakes and run against the
 adapters (sinch/, data/) without knowing which.
@@ -107,4 +108,16 @@ class TenantStore(Protocol):
 class OptOutLookup(Protocol):
     def opted_out(self, recipient: str, sender: str | None) -> bool:
         """Whether `recipient` opted out of messages from `sender` (of any of ours when None)."""
+        ...
+
+
+class MediaStore(Protocol):
+    """Where checked media is kept, so that Sinch gets exactly the bytes that were checked."""
+
+    def keep(self, body: bytes, content_type: str) -> str:
+        """Store the bytes; their key: unguessable, and naming no tenant, number or URL."""
+        ...
+
+    def link(self, key: str, expires_in_s: int) -> str:
+        """A URL that GETs the kept bytes, with their content type, for `expires_in_s` seconds."""
         ...

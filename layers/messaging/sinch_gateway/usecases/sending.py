@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -12,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from sinch_gateway.api.models import DryRunRecipient, DryRunResult
 from sinch_gateway.config import SenderSettings
 from sinch_gateway.domain.answers import refusal_problem
-from sinch_gateway.domain.content import Api, SmsContent, api_of, channel_of
+from sinch_gateway.domain.content import Api, MessageContent, SmsContent, api_of, channel_of
 from sinch_gateway.domain.errors import (
     Conflict,
     GatewayError,
@@ -39,7 +40,8 @@ from sinch_gateway.domain.retry_policy import next_delay
 from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 from sinch_gateway.measures import final_status, message_accepted
-from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SendRate, SinchChannel
+from sinch_gateway.usecases.media import link_lifetime_s, linked
+from sinch_gateway.usecases.ports import MediaStore, MessageStore, RetryQueue, SendRate, SinchChannel
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -54,12 +56,15 @@ class MessageSender:
         channels: Mapping[Api, SinchChannel],
         queue: RetryQueue,
         settings: SenderSettings,
+        *,
+        media: MediaStore,
         rate: SendRate | None = None,
     ) -> None:
         self._repo = repository
         self._channels = channels
         self._queue = queue
         self._settings = settings
+        self._media = media
         self._rate = rate or _NoRate()
 
     def submit(
@@ -141,7 +146,10 @@ class MessageSender:
             # Sinch may hold it, its reports did not say so in settle_s, and it cannot be asked:
             # sending again could double it. At most once wins over at least once.
             return self._end(record, Status.FAILED, OUTCOME_UNKNOWN, UNKNOWN_TEXT.format(api=record.api))
-        outcome = channel.send(outbound(record)) if isinstance(found, NotFound | CannotLookUp) else found
+        if isinstance(found, NotFound | CannotLookUp):
+            outcome = channel.send(self._outbound(record))
+        else:
+            outcome = found
         log = {"message_id": record.id, "attempt": record.attempts, "api": record.api}
         match outcome:
             case Accepted(sinch_id):
@@ -181,6 +189,20 @@ class MessageSender:
                 return self._retry_later(
                     record, reason, retry_after_s, counted=not rate_limited, unconfirmed=ambiguous
                 )
+
+    def _outbound(self, record: MessageRecord) -> OutboundMessage:
+        return OutboundMessage(
+            reference=record.id,
+            to=record.to,
+            content=self._linked(record.content, record.send_at),
+            callback_url=record.callback_url or "",
+            send_at=record.send_at,
+        )
+
+    def _linked(self, content: MessageContent, send_at: datetime | None) -> MessageContent:
+        """The content with fresh links to its kept media, each living long enough for this send."""
+        lifetime = link_lifetime_s(send_at, utcnow(), self._settings.media_fetch_window_s)
+        return linked(content, self._media, lifetime)
 
     def _earlier(self, channel: SinchChannel, record: MessageRecord) -> LookupOutcome:
         """Before sending again: did Sinch accept an earlier attempt whose answer we lost?
@@ -300,7 +322,10 @@ class MessageSender:
         """What Sinch would send for this message; nothing is recorded or sent."""
         channel = self._channels[api_of(draft.content)]
         message = OutboundMessage(
-            reference="dry-run", to=draft.to, content=draft.content, send_at=draft.send_at
+            reference="dry-run",
+            to=draft.to,
+            content=self._linked(draft.content, draft.send_at),
+            send_at=draft.send_at,
         )
         match channel.dry_run(message):
             case DryRun(number_of_messages, recipients):
@@ -390,16 +415,6 @@ class _NoRate:
 
     def hold_off(self, key: str, seconds: float) -> None:
         return None
-
-
-def outbound(record: MessageRecord) -> OutboundMessage:
-    return OutboundMessage(
-        reference=record.id,
-        to=record.to,
-        content=record.content,
-        callback_url=record.callback_url or "",
-        send_at=record.send_at,
-    )
 
 
 def unavailable_error(api: Api, outcome: Transient | Refused | AuthFailed) -> GatewayError:

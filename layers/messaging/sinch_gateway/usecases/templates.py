@@ -19,6 +19,8 @@ from sinch_gateway.domain.errors import (
 from sinch_gateway.domain.outcomes import Accepted, AuthFailed, Refused, SendOutcome, Transient
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.media import linked_slides
+from sinch_gateway.usecases.ports import MediaStore
 from sinch_gateway.usecases.report_intake import TemplateSettler
 
 logger = Logger(child=True)
@@ -41,10 +43,20 @@ class TemplateStore(TemplateSettler, Protocol):
 
 
 class Templates:
-    def __init__(self, store: TemplateStore, channel: TemplateChannel, admission: Admission) -> None:
+    def __init__(
+        self,
+        store: TemplateStore,
+        channel: TemplateChannel,
+        admission: Admission,
+        *,
+        media: MediaStore,
+        link_s: int,
+    ) -> None:
         self._store = store
         self._channel = channel
         self._admission = admission
+        self._media = media
+        self._link_s = link_s  # Sinch fetches a template's media when it saves it
 
     def create(self, tenant_id: str, request: TemplateRequest) -> MmsTemplate:
         """Check the slides' media, record the template pending, hand it to Sinch. Raises the
@@ -59,8 +71,9 @@ class Templates:
         )
         # Recorded first: Sinch's postback may come before its answer, and must find it.
         self._store.create(template)
+        slides = linked_slides(template.slides, self._media, self._link_s)
         outcome = self._channel.save_template(
-            template.id, template.name, template.subject, template.slides, template.fallback_text
+            template.id, template.name, template.subject, slides, template.fallback_text
         )
         if isinstance(outcome, Accepted):
             self._store.set_tracking(template.id, outcome.sinch_id)
