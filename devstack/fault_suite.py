@@ -77,7 +77,7 @@ class Report:
     callbacks_refused: int = 0  # answered 500 by the receiver (and so sent again)
     callbacks_lost: list[str] = field(default_factory=list)  # "<id>:<status>"
     callbacks_doubled: list[str] = field(default_factory=list)
-    callbacks_out_of_order: list[str] = field(default_factory=list)  # message ids
+    callbacks_out_of_order: list[str] = field(default_factory=list)  # message ids, with both orders
     callbacks_badly_signed: int = 0
 
     @property
@@ -256,7 +256,7 @@ def _check_callbacks(
         report.callbacks_lost += [f"{message_id}:{s}" for s in statuses if s not in got]
         report.callbacks_doubled += [f"{message_id}:{s}" for s, n in Counter(got).items() if n > 1]
         if list(dict.fromkeys(got)) != [s for s in statuses if s in got]:
-            report.callbacks_out_of_order.append(message_id)
+            report.callbacks_out_of_order.append(f"{message_id}: statuses {statuses}, callbacks {got}")
 
 
 def _message(n: int, reference: str) -> dict[str, Any]:

@@ -58,13 +58,14 @@ def new_tenant(env: Env) -> str:
 
 def test_a_stop_refuses_the_next_send_with_422_and_nothing_reaches_sinch_until_start(env: Env) -> None:
     handset = "+12025550171"
-    assert receive(env, mo(handset, " Stop "))[0] == 200
+    # Sinch's received times: a START counts only when received after the STOP it undoes.
+    assert receive(env, mo(handset, " Stop ", at="2026-11-23T19:00:00.000Z"))[0] == 200
 
     status, problem = send(env, handset)
 
     assert (status, problem["type"]) == (422, "/problems/recipient-opted-out")
     assert env.batch_requests() == []
-    assert receive(env, mo(handset, "START"))[0] == 200
+    assert receive(env, mo(handset, "START", at="2026-11-23T19:00:01.000Z"))[0] == 200
     status, accepted = send(env, handset)
     assert (status, accepted["status"]) == (202, "submitted")
     assert len(env.batch_requests()) == 1
