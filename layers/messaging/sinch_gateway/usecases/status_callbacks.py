@@ -167,11 +167,14 @@ class CallbackDelivery:
             SIGNATURE_HEADER: signature(tenant.callback_secret, content, now),
         }
         failure = self._attempt(queued.url, content, headers)
+        context: dict[str, Any] = {"message_id": queued.callback.id, "status": queued.callback.status}
         if failure is None:
             metrics.add_metric(name="StatusCallbacksDelivered", unit=MetricUnit.Count, value=1)
+            # With the failures' lines, each message's callbacks can be followed in order.
+            logger.info("status callback taken", extra={**context, "receive_count": receive_count})
             return
         delay = self._backoff.delay(receive_count)
-        context = {"message_id": queued.callback.id, "status": queued.callback.status, "reason": failure}
+        context["reason"] = failure
         if now - queued_at_s + delay > self._backoff.max_age_s:
             self._give_up(body, f"not taken within {self._backoff.max_age_s:.0f} s; last: {failure}")
             logger.warning("status callback given up", extra=context)
