@@ -7,8 +7,9 @@ concurrent SQS receives moving the same message to the DLQ raised `list.remove(x
 list`. So DynamoDB requests are served one at a time, and so are SQS requests, except that a
 long poll (ReceiveMessage waiting up to 20 s) holds the lock only while it scans the queue, never
 while it waits: it must not hold every sender up. Nor may the scan itself be slow: moto's took
-time quadratic in the queue's length (see `_retained`). And a FIFO queue's message group waits
-only for its messages in flight, as in SQS (lock_fifo_groups_only_while_in_flight).
+time quadratic in the queue's length (see `_retained`). A scan sees the queue at one instant, and a
+FIFO queue's message group waits only for its messages in flight, as in SQS
+(lock_fifo_groups_only_while_in_flight): both keep a group's order.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -28,6 +30,23 @@ Wsgi = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 # moto's backends are the process's, shared by every server in it: so are their locks.
 DYNAMODB_LOCK = threading.Lock()
 SQS_LOCK = threading.Lock()
+
+
+class _ScanInstant(threading.local):
+    now_ms: float | None = None
+
+
+_SCAN_INSTANT = _ScanInstant()
+
+
+def _sqs_clock_ms(dt: datetime | None = None) -> float:
+    """moto.sqs's clock: during a receive's scan, the instant the scan began."""
+    from moto.core import utils
+
+    if dt is not None:
+        return float(utils.unix_time_millis(dt))
+    frozen = _SCAN_INSTANT.now_ms
+    return frozen if frozen is not None else float(utils.unix_time_millis())
 
 
 class SerialBackends:
@@ -50,7 +69,15 @@ class SerialBackends:
 
 
 def serialize_sqs_receives() -> None:
-    """Make moto's ReceiveMessage scan under SQS_LOCK and wait for messages outside it."""
+    """Make moto's ReceiveMessage scan under SQS_LOCK and wait for messages outside it.
+
+    The scan sees one instant, as SQS does. moto read the clock again for each message: when a
+    FIFO group's last message in flight became visible in the middle of a scan, the group counted
+    as held for its head and as free for that last message, which was given out alone, ahead of
+    the messages before it (status callbacks reached a receiver as delivered, accepted, submitted).
+    """
+    from moto.core import utils
+    from moto.sqs import models
     from moto.sqs.models import SQSBackend
 
     if hasattr(SQSBackend.receive_message, "scan_once"):
@@ -68,13 +95,18 @@ def serialize_sqs_receives() -> None:
         deadline = time.monotonic() + wait_seconds_timeout
         while True:
             with SQS_LOCK:
-                got = scan(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+                _SCAN_INSTANT.now_ms = float(utils.unix_time_millis())
+                try:
+                    got = scan(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+                finally:
+                    _SCAN_INSTANT.now_ms = None
             left = deadline - time.monotonic()
             if got or left <= 0:
                 return got
             self.get_queue(queue_name).wait_for_messages(min(1.0, left))  # type: ignore[arg-type]
 
     receive_message.scan_once = scan  # type: ignore[attr-defined]
+    models.unix_time_millis = _sqs_clock_ms  # type: ignore[attr-defined]
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
 

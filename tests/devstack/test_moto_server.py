@@ -204,3 +204,63 @@ def test_a_fifo_group_whose_messages_came_back_is_received_in_order_again() -> N
         )
     finally:
         server.stop()
+
+
+class _SteppingClock:
+    """moto's millisecond clock for one receive: `before` for its first `calls` readings, `after`
+    from then on, as if the wall clock crossed a message's visibility end in the middle of a scan."""
+
+    def __init__(self, now: float) -> None:
+        self.before = self.after = now
+        self.calls = 0
+        self.flip_after = 0
+
+    def cross(self, before: float, after: float, flip_after: int) -> None:
+        self.before, self.after, self.calls, self.flip_after = before, after, 0, flip_after
+
+    def __call__(self) -> float:
+        self.calls += 1
+        return self.before if self.calls <= self.flip_after else self.after
+
+
+def test_a_fifo_group_keeps_its_order_whenever_the_clock_moves_during_a_receive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The three callbacks of one message came back from their backoffs a few ms apart; a receive
+    ran just as the last one became visible. SQS sees one instant: the group is either still held
+    or given out from its head. moto read the clock again for each message and gave out the third
+    alone, ahead of the first two (status callbacks reached a receiver as delivered, accepted,
+    submitted)."""
+    import moto.core.utils
+
+    t = time.time() * 1000
+    clock = _SteppingClock(t)
+    monkeypatch.setattr(moto.core.utils, "unix_time_millis", clock)
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        sqs = aws.client("sqs", endpoint, "us-east-1")
+        seen = set()
+        for flip_after in range(60):
+            clock.cross(t, t, 0)
+            url = sqs.create_queue(
+                QueueName=f"fifo-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+            )["QueueUrl"]
+            for body in ("first", "second", "third"):
+                sqs.send_message(
+                    QueueUrl=url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=body
+                )
+            taken = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+            handles = [m["ReceiptHandle"] for m in taken["Messages"]]
+            for handle, back_in in zip(handles, (0, 0, 1), strict=True):  # the third comes back last
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=back_in)
+            clock.cross(t + 500, t + 500, 0)  # a receive while the third is still out: nothing
+            assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []
+            clock.cross(t + 999, t + 1001, flip_after)
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            got = [m["Body"] for m in answer.get("Messages", [])]
+            seen.add(tuple(got))
+            assert got == ["first", "second", "third"][: len(got)], f"crossed after {flip_after} readings"
+        assert () in seen and len(seen) > 1, "the clock crossed both before and after the scan"
+    finally:
+        server.stop()
