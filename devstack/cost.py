@@ -11,6 +11,7 @@ and are left out. Prices are us-east-1 list prices, November 2026.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -138,4 +139,33 @@ def media_cost_per_million(
         "mean_bytes": mean_bytes,
         "retention_days": retention_days,
         "prices": dict(prices),
+    }
+
+
+SQS_MAX_DELAY_S = 900
+
+
+def hold_cost_per_million(
+    ahead_s: float,
+    *,
+    hop_ms: float = 25.0,
+    messages_per_batch: float = 1.0,
+    memory_mb: int = 512,
+) -> dict[str, Any]:
+    """USD per million scheduled MMS for holding each in the gateway until its sendAt (docs/cost.md):
+    SQS delays a message 15 minutes at most, so it goes round SendQueue ceil(ahead / 900) times.
+    Each round is a SendMessage, a share of the poller's receive and delete, and (all but the
+    last, which is the send itself) a RetryFunction hop of `hop_ms` that only queues it again.
+    `messages_per_batch` is how many hops share an invocation: 1 is the worst case."""
+    rounds = math.ceil(max(0.0, ahead_s) / SQS_MAX_DELAY_S)
+    hops = max(0, rounds - 1)
+    usd = {
+        "sqs": rounds * (1 + 2 / messages_per_batch) * PRICES["sqs_requests_per_million"],
+        "lambda_requests": hops / messages_per_batch * PRICES["lambda_requests_per_million"],
+        "lambda_compute": MILLION * hops * hop_ms / 1000 * memory_mb / 1024 * PRICES["lambda_gb_second"],
+    }
+    return {
+        "usd_per_million": {k: round(v, 2) for k, v in usd.items()},
+        "total_usd_per_million": round(sum(usd.values()), 2),
+        "rounds": rounds,
     }

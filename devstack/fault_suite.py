@@ -210,20 +210,30 @@ def _run(config: dict[str, Any], count: int, timeout_s: float, receiver: Callbac
     _http("POST", f"{sim}/_sim/config", {"rate_limit": None})
     report.doubled = _doubled(sim)
     report.dead_letter_mismatch = _dead_letter_mismatch(sqs, config["dead_letter_queue_url"], messages)
-    attributes = sqs.get_queue_attributes(QueueUrl=config["send_queue_url"], AttributeNames=["All"])[
-        "Attributes"
-    ]
-    report.queue_left = sum(
-        int(attributes.get(a, 0))
-        for a in (
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        )
-    )
+    report.queue_left = _drained(sqs, config["send_queue_url"], timeout_s=120)
     report.seconds = time.monotonic() - started
     report.final_messages = messages
     return report
+
+
+def _drained(sqs: Any, queue_url: str, timeout_s: float) -> int:
+    """What is still on the queue once it has had time to empty: a retry queued just before a
+    report made its message final is still due, and is a no-op when it comes (counting at once
+    made it look stuck)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+        left = sum(
+            int(attributes.get(a, 0))
+            for a in (
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            )
+        )
+        if left == 0 or time.monotonic() > deadline:
+            return left
+        time.sleep(1)
 
 
 def _check_callbacks(

@@ -19,10 +19,6 @@ def test_every_message_ends_once_and_sinch_accepts_each_at_most_once(local: Loca
     assert report.final["delivered"] > 200  # the faults are a minority, not the story
     assert report.callbacks_lost == [], "status changes the receiver never got"
     assert report.callbacks_doubled == [], "status callbacks taken twice"
-    # A known defect, not understood yet: with the 1 s callback backoff of these tests, a run has
-    # had up to 3 messages (of 300) whose later status reached the receiver before an earlier one
-    # (seen: delivered, accepted, submitted), more on a loaded machine. Printed with both orders;
-    # beyond 2 % is a regression.
-    assert len(report.callbacks_out_of_order) <= 6, report.callbacks_out_of_order
+    assert report.callbacks_out_of_order == [], "a message's callbacks reached the receiver out of order"
     assert report.callbacks_badly_signed == 0
     assert report.callbacks_refused > 0, "the receiver's 500s were part of the run"

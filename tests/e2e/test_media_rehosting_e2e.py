@@ -5,6 +5,7 @@ link to those bytes, whatever the caller's host answers later."""
 from __future__ import annotations
 
 import hashlib
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,22 +96,40 @@ def test_slides_reach_sinch_as_links_to_their_checked_bytes(local: LocalStack) -
     assert fetch["sha256"] == sha256(checked)
 
 
-def test_a_scheduled_mms_link_lives_until_send_at_plus_the_fetch_window(local: LocalStack) -> None:
-    send_at = datetime.now(UTC) + timedelta(hours=2)
+def test_a_scheduled_mms_waits_in_the_gateway_and_reaches_sinch_when_due_with_a_fresh_link(
+    local: LocalStack,
+) -> None:
+    """A link signed at the request could die with the signer's temporary credentials before a
+    scheduled MMS is due: the gateway keeps it until then, and links it as it hands it over."""
+    checked = raw_get(media(local, "sample.png"))
+    send_at = datetime.now(UTC) + timedelta(seconds=65)  # a minute ahead and more is held
     body = {
         "to": TO,
         "subject": "Sale",
         "mediaUrl": media(local, "sample.png"),
         "sendAt": send_at.isoformat(),
     }
-    sent = local.api("POST", "/v1/messages", body)
-    assert sent.status == 202, sent.body
+    kept = local.api("POST", "/v1/messages", body)
+    cancelled = local.api("POST", "/v1/messages", {**body, "clientReference": "changed-my-mind"})
+    assert kept.status == cancelled.status == 202, (kept.body, cancelled.body)
+    assert kept.body["status"] == "accepted", "held: Sinch does not have it yet"
+    assert local.api("DELETE", f"/v1/messages/{cancelled.body['id']}").body["status"] == "cancelled"
+    assert local.sinch_requests() == [], "nothing reaches Sinch before it is due"
+    assert local.api("GET", f"/v1/messages/{kept.body['id']}").body["status"] == "accepted"
 
-    (request,) = local.sinch_requests()
+    deadline = time.monotonic() + 65 + 60
+    while not (requests := local.sinch_requests()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    [request] = requests
+    handed_over = datetime.fromisoformat(request["at"].replace("Z", "+00:00"))
+    assert handed_over >= send_at - timedelta(seconds=2), "handed to Sinch when due, not before"
+    assert request["body"]["client_reference"] == kept.body["id"]
     query = assert_a_presigned_link(local, request["body"]["body"]["url"])
-    expires = int(query["X-Amz-Expires"][0])
-    assert 2 * 3600 + 86_400 - 60 <= expires <= 2 * 3600 + 86_400
-    assert local.api("DELETE", f"/v1/messages/{sent.body['id']}").status == 200
+    assert query["X-Amz-Expires"] == ["86400"], "made when due: it need live only the fetch window"
+    assert local.wait_final(kept.body["id"])["status"] == "delivered"
+    [fetch] = fetches_of(local, request["body"]["body"]["url"])
+    assert fetch["sha256"] == sha256(checked)
+    assert len(local.sinch_requests()) == 1, "the cancelled one never went"
 
 
 @pytest.mark.parametrize(

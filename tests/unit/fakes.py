@@ -100,12 +100,12 @@ class FakeMessageStore:
     # --- MessageStore --------------------------------------------------------------------------
     def create_claimed(self, record: MessageRecord, lease_s: int) -> MessageRecord | None:
         claimed = record.model_copy(update={"attempts": record.attempts + 1})
-        if not self.create_final(claimed):
+        if not self.create(claimed):
             return None
         self._leases[record.id] = self._clock() + lease_s
         return claimed
 
-    def create_final(self, record: MessageRecord) -> bool:
+    def create(self, record: MessageRecord) -> bool:
         if record.id in self._items:
             return False
         self.seed(record)

@@ -55,9 +55,10 @@ class RecordingSqs:
         (-5, 0, None),
         (12.4, 12, None),
         (3600, 900, 3600),
+        (3 * 86_400, 900, 3 * 86_400),  # a scheduled MMS held until its sendAt, 3 days ahead at most
     ],
 )
-def test_a_retry_is_queued_for_any_delay_within_a_day(
+def test_a_retry_is_queued_for_any_delay_up_to_the_longest_hold(
     delay_s: float, sqs_delay: int, carried: float | None
 ) -> None:
     sqs = RecordingSqs()

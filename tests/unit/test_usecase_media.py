@@ -1,8 +1,10 @@
 """Kept media on fakes: admission keeps exactly the checked bytes, and Sinch is given a fresh link to
-them at every attempt (never the caller's URL), living until sendAt plus the fetch window."""
+them at every attempt (never the caller's URL), made when the message goes to Sinch: a scheduled MMS
+waits in the gateway until it is due."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,11 +12,13 @@ import pytest
 
 from devstack.template import Template
 from sinch_gateway.api.models import MAX_SCHEDULE_AHEAD, SendMessageRequest, TemplateRequest
-from sinch_gateway.domain.content import MmsSlidesContent, Slide, SlideMedia, XmsMediaContent
+from sinch_gateway.domain.content import MmsSlidesContent, Slide, SlideMedia, SmsContent, XmsMediaContent
 from sinch_gateway.domain.errors import InvalidRequest
 from sinch_gateway.domain.message import MessageDraft, utcnow
 from sinch_gateway.domain.outcomes import Accepted, NotFound, SendOutcome, Transient
+from sinch_gateway.domain.status import Status
 from sinch_gateway.media.preflight import MediaInfo
+from sinch_gateway.usecases import sending
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.media import MAX_LINK_S, link_lifetime_s
 from sinch_gateway.usecases.templates import Templates
@@ -168,17 +172,98 @@ def test_every_attempt_gets_a_fresh_link(world: Sending, admission: Admission) -
     assert [sinch_gets(world, u) for u in urls] == [("image/jpeg", JPEG)] * 2
 
 
-def test_a_scheduled_mms_link_lives_until_its_send_at_and_the_fetch_window(
+# --- a scheduled MMS waits here, and gets its links when due --------------------------------------
+
+
+def held(world: Sending, admission: Admission, ahead: timedelta) -> tuple[str, datetime]:
+    send_at = utcnow() + ahead
+    draft = admission.admit(mms(mediaUrl="https://media.example/a.jpg", sendAt=send_at.isoformat()), TENANT)
+    return world.sender.submit(draft, CALLBACK, TENANT).id, draft.send_at or send_at
+
+
+def at(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment
+
+
+def test_a_scheduled_mms_waits_in_the_gateway_with_no_link_made_and_nothing_sent(
+    world: Sending, admission: Admission
+) -> None:
+    message_id, _ = held(world, admission, timedelta(days=2))
+
+    assert world.xms.calls == [] and world.media.links == []
+    stored = world.store.get(message_id)
+    assert stored is not None and stored.status is Status.ACCEPTED
+    assert stored.attempts == 0 and not world.store.held(message_id), "nobody holds it: the queue does"
+    [(queued_id, delay)] = world.queue.retries
+    assert queued_id == message_id and 2 * DAY - 60 <= delay <= 2 * DAY
+
+
+def test_when_due_it_goes_to_sinch_with_a_link_made_then_for_the_fetch_window_only(
+    world: Sending, admission: Admission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message_id, send_at = held(world, admission, timedelta(days=2))
+    world.xms.on_send(Accepted("batch-1"))
+    monkeypatch.setattr(sending, "utcnow", at(send_at + timedelta(seconds=1)))
+
+    world.sender.attempt(message_id)
+
+    [sent] = world.xms.sent
+    assert world.xms.called("find") == [], "its first attempt: nothing to look up at Sinch"
+    assert sent.send_at == send_at and isinstance(sent.content, XmsMediaContent)
+    assert sinch_gets(world, sent.content.media_url) == ("image/jpeg", JPEG)
+    assert world.media.links == [(world.media.links[0][0], int(world.settings.media_fetch_window_s))]
+    stored = world.store.get(message_id)
+    assert stored is not None and stored.status is Status.SUBMITTED and stored.attempts == 1
+
+
+def test_an_attempt_before_it_is_due_sends_nothing_and_puts_it_back(
+    world: Sending, admission: Admission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message_id, send_at = held(world, admission, timedelta(hours=5))
+    monkeypatch.setattr(sending, "utcnow", at(send_at - timedelta(hours=1)))
+
+    world.sender.attempt(message_id)  # a request delivered twice, say
+
+    assert world.xms.calls == [] and world.media.links == []
+    assert [round(delay) for _, delay in world.queue.retries][1:] == [3600]
+    stored = world.store.get(message_id)
+    assert stored is not None and stored.status is Status.ACCEPTED
+
+
+def test_a_held_mms_is_cancelled_here_and_never_reaches_sinch(
+    world: Sending, admission: Admission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message_id, send_at = held(world, admission, timedelta(hours=5))
+
+    assert world.sender.cancel(TENANT, message_id).status is Status.CANCELLED
+    monkeypatch.setattr(sending, "utcnow", at(send_at + timedelta(seconds=1)))
+    world.sender.attempt(message_id)  # its turn on the queue comes all the same
+
+    assert world.xms.calls == []
+
+
+def test_an_mms_due_within_a_minute_goes_to_sinch_at_once_scheduled_there(
     world: Sending, admission: Admission
 ) -> None:
     world.xms.on_send(Accepted("batch-1"))
-    send_at = (utcnow() + timedelta(days=2)).isoformat()
-    draft = admission.admit(mms(mediaUrl="https://media.example/a.jpg", sendAt=send_at), TENANT)
-    world.sender.submit(draft, CALLBACK, TENANT)
+    _, send_at = held(world, admission, timedelta(seconds=50))
 
+    [sent] = world.xms.sent
+    assert sent.send_at == send_at and world.queue.retries == []
     [(_, lifetime)] = world.media.links
     window = int(world.settings.media_fetch_window_s)
-    assert 2 * DAY + window - 60 <= lifetime <= 2 * DAY + window
+    assert window <= lifetime <= window + 50
+
+
+def test_a_scheduled_sms_is_not_held_it_has_no_link_to_outlive(world: Sending) -> None:
+    world.xms.on_send(Accepted("batch-1"))
+    draft = MessageDraft(
+        to="+12025550143", content=SmsContent(text="hi"), send_at=utcnow() + timedelta(days=2)
+    )
+
+    world.sender.submit(draft, CALLBACK, TENANT)
+
+    assert len(world.xms.sent) == 1 and world.queue.retries == []
 
 
 @pytest.mark.parametrize(

@@ -289,7 +289,8 @@ class SendMessageRequest(_ApiModel):
     send_at: AwareDatetime | None = Field(
         default=None,
         description="When to send (ISO 8601 with a time zone, e.g. 2026-12-01T10:00:00Z), "
-        "in the future and at most 3 days ahead (with text or mediaUrl only)",
+        "in the future and at most 3 days ahead (with text or mediaUrl only). An MMS more than a "
+        "minute ahead waits in the gateway (accepted) until due",
     )
     status_callback_url: HttpUrl | None = Field(
         default=None,

@@ -99,8 +99,9 @@ class MessageRepository:
         item["leaseUntil"] = int(time.time() + lease_s)
         return claimed if self._put_new(item) else None
 
-    def create_final(self, record: MessageRecord) -> bool:
-        """Store a message that ends as it is created (refused before any attempt)."""
+    def create(self, record: MessageRecord) -> bool:
+        """Store a new message as it is, claimed by nobody: refused before any attempt, or held
+        until it is due. False when a message with that id exists already."""
         return self._put_new(_message_item(record))
 
     def _put_new(self, item: dict[str, Any]) -> bool:

@@ -14,10 +14,11 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 SQS_MAX_DELAY_S = 900
-# The longest a retry is carried round the queue. Sinch's Retry-After is bounded below this, so
-# only a forged or corrupt notBefore meets it: that message then comes up within a day, instead
-# of circling for ever (or, at infinity, failing every time).
-MAX_WAIT_S = 24 * 60 * 60
+# The longest a retry is carried round the queue: a scheduled MMS held until its sendAt (at most
+# 3 days ahead) is the longest legitimate wait. Only a forged or corrupt notBefore meets it: that
+# message then comes up within 4 days, instead of circling for ever (or, at infinity, failing
+# every time).
+MAX_WAIT_S = 4 * 24 * 60 * 60
 RETRY_KIND = "retry"
 
 metrics = Metrics()

@@ -16,6 +16,31 @@ from sinch_gateway.usecases.ports import MediaStore
 
 # S3 refuses a SigV4 presigned URL asked to live longer than 7 days.
 MAX_LINK_S = 7 * 24 * 60 * 60
+# A message with kept media due sooner than this goes to Sinch at once, scheduled there.
+HAND_OVER_AHEAD_S = 60.0
+
+
+def held_for_s(content: MessageContent, send_at: datetime | None, now: datetime) -> float:
+    """How long a scheduled message with kept media waits in the gateway before it goes to Sinch:
+    until it is due (0 when it goes now).
+
+    A link signed days ahead of `sendAt` could die with the signer's temporary credentials before
+    Sinch fetches it; a link made when the message is due needs to live only Sinch's fetch window.
+    """
+    if send_at is None or not has_kept_media(content):
+        return 0.0
+    ahead = (send_at - now).total_seconds()
+    return ahead if ahead > HAND_OVER_AHEAD_S else 0.0
+
+
+def has_kept_media(content: MessageContent) -> bool:
+    match content:
+        case XmsMediaContent(media_key=str()):
+            return True
+        case MmsSlidesContent(slides=slides):
+            return any(item.key is not None for slide in slides for item in slide.media)
+        case _:
+            return False
 
 
 def link_lifetime_s(send_at: datetime | None, now: datetime, fetch_window_s: float) -> int:

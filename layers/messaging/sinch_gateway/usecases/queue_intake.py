@@ -196,7 +196,7 @@ class QueueIntake:
         record.events.append(
             StatusEvent(status=Status.REJECTED, at=record.created_at, detail=record.error_text)
         )
-        if self._repo.create_final(record):
+        if self._repo.create(record):
             final_status(Status.REJECTED, tenant_id, accepted_at=None)  # refused on arrival
         self._queue.dead_letter(body, f"{code}: {reason}", message_id)
         metrics.add_metric(name="QueuedRequestsRejected", unit=MetricUnit.Count, value=1)

@@ -40,7 +40,7 @@ from sinch_gateway.domain.retry_policy import next_delay
 from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 from sinch_gateway.measures import final_status, message_accepted
-from sinch_gateway.usecases.media import link_lifetime_s, linked
+from sinch_gateway.usecases.media import held_for_s, link_lifetime_s, linked
 from sinch_gateway.usecases.ports import MediaStore, MessageStore, RetryQueue, SendRate, SinchChannel
 
 logger = Logger(child=True)
@@ -90,8 +90,12 @@ class MessageSender:
             encoding=segments.encoding if segments else None,
         ).expire_after(self._settings.message_ttl_days)
         record.events.append(StatusEvent(status=Status.ACCEPTED, at=record.created_at))
-        # Created already claimed for its first attempt: one write fewer on the API's hot path.
-        created = self._repo.create_claimed(record, self._settings.send_lease_s)
+        if held_for_s(record.content, record.send_at, utcnow()):
+            # Held here until due (see _send): nobody sends it before then, so nobody claims it.
+            created: MessageRecord | None = record if self._repo.create(record) else None
+        else:
+            # Created already claimed for its first attempt: one write fewer on the API's hot path.
+            created = self._repo.create_claimed(record, self._settings.send_lease_s)
         if created is None:
             # Derived ids include the tenant, so the message found is this tenant's own.
             return self.attempt(record.id)
@@ -132,6 +136,16 @@ class MessageSender:
 
     def _send(self, record: MessageRecord) -> MessageRecord:
         """Hand a claimed message to Sinch and record what came of it."""
+        hold_s = held_for_s(record.content, record.send_at, utcnow())
+        if hold_s:
+            # A scheduled MMS goes to Sinch when due, with links made then (usecases.media). The
+            # wait is SendQueue's; a claim taken to get here simply runs out.
+            self._queue.enqueue_retry(record.id, hold_s)
+            logger.info("held until due", extra={"message_id": record.id, "due_in_s": round(hold_s)})
+            return record
+        return self._hand_over(record)
+
+    def _hand_over(self, record: MessageRecord) -> MessageRecord:
         channel = self._channels[record.api]
         # A second attempt looks Sinch up first: that call counts against the rate too.
         wait = self._rate.acquire(
