@@ -459,32 +459,6 @@ def sender_settings(**environment: str) -> RetrySettings:
     return config.load(RetrySettings, {**defaults, **environment})
 
 
-@dataclass
-class Sending:
-    """A MessageSender on fakes: one channel per API, as the composition root gives them."""
-
-    settings: RetrySettings = field(default_factory=sender_settings)
-    clock: Clock = field(default_factory=Clock)
-    xms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.XMS))
-    mms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.MMS_JSON))
-    queue: FakeRetryQueue = field(default_factory=FakeRetryQueue)
-    rate: FakeRate = field(default_factory=FakeRate)
-    media: FakeMediaStore = field(default_factory=FakeMediaStore)
-    store: FakeMessageStore = field(init=False)
-    sender: MessageSender = field(init=False)
-
-    def __post_init__(self) -> None:
-        metrics_dropped()
-        self.store = FakeMessageStore(self.clock)
-        self.sender = MessageSender(
-            self.store, self.channels, self.queue, self.settings, media=self.media, rate=self.rate
-        )
-
-    @property
-    def channels(self) -> dict[Api, ScriptedChannel]:
-        return {Api.XMS: self.xms, Api.MMS_JSON: self.mms}
-
-
 class FakeOptOuts:
     """Opt-outs per (recipient, sender number), as the inbound intake would leave them; counts
     its reads (a send may afford one)."""
@@ -500,6 +474,43 @@ class FakeOptOuts:
         self.reads += 1
         states = self.senders.get(recipient, {})
         return states.get(sender_key(sender), False) if sender else any(states.values())
+
+
+SENDER_NUMBER = "+12025550100"  # the number a Sending's messages come from
+
+
+@dataclass
+class Sending:
+    """A MessageSender on fakes: one channel per API, as the composition root gives them."""
+
+    settings: RetrySettings = field(default_factory=sender_settings)
+    clock: Clock = field(default_factory=Clock)
+    xms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.XMS))
+    mms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.MMS_JSON))
+    queue: FakeRetryQueue = field(default_factory=FakeRetryQueue)
+    rate: FakeRate = field(default_factory=FakeRate)
+    media: FakeMediaStore = field(default_factory=FakeMediaStore)
+    opt_outs: FakeOptOuts = field(default_factory=FakeOptOuts)
+    store: FakeMessageStore = field(init=False)
+    sender: MessageSender = field(init=False)
+
+    def __post_init__(self) -> None:
+        metrics_dropped()
+        self.store = FakeMessageStore(self.clock)
+        self.sender = MessageSender(
+            self.store,
+            self.channels,
+            self.queue,
+            self.settings,
+            media=self.media,
+            rate=self.rate,
+            opt_outs=self.opt_outs,
+            sender_number=lambda: SENDER_NUMBER,
+        )
+
+    @property
+    def channels(self) -> dict[Api, ScriptedChannel]:
+        return {Api.XMS: self.xms, Api.MMS_JSON: self.mms}
 
 
 class FakeInboundStore:

@@ -22,7 +22,7 @@ from sinch_gateway.usecases import sending
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.media import MAX_LINK_S, link_lifetime_s
 from sinch_gateway.usecases.templates import Templates
-from tests.unit.fakes import FakeOptOuts, FakeTemplateStore, FakeTenantStore, Sending
+from tests.unit.fakes import SENDER_NUMBER, FakeOptOuts, FakeTemplateStore, FakeTenantStore, Sending
 
 TENANT = "k1l2m3n4o5"
 CALLBACK = "https://api.example.com/v1-stage/v1/webhooks/sinch/delivery-reports"
@@ -240,6 +240,31 @@ def test_a_held_mms_is_cancelled_here_and_never_reaches_sinch(
     world.sender.attempt(message_id)  # its turn on the queue comes all the same
 
     assert world.xms.calls == []
+
+
+def test_a_stop_that_came_while_it_waited_keeps_it_from_sinch(
+    world: Sending, admission: Admission, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message_id, send_at = held(world, admission, timedelta(hours=5))
+    world.opt_outs.set("+12025550143", SENDER_NUMBER, opted_out=True)  # STOP, an hour later
+    monkeypatch.setattr(sending, "utcnow", at(send_at + timedelta(seconds=1)))
+
+    world.sender.attempt(message_id)
+
+    assert world.xms.calls == [] and world.media.links == []
+    stored = world.store.get(message_id)
+    assert stored is not None and stored.status is Status.REJECTED
+    assert stored.error_code == "recipient_opted_out" and "STOP" in (stored.error_text or "")
+
+
+def test_a_send_that_goes_at_once_reads_no_opt_out_again(world: Sending, admission: Admission) -> None:
+    world.xms.on_send(Accepted("batch-1"))
+    draft = admission.admit(mms(mediaUrl="https://media.example/a.jpg"), TENANT)
+
+    world.sender.submit(draft, CALLBACK, TENANT)
+
+    assert world.opt_outs.reads == 0, "its admission read it a moment ago"
+    assert len(world.xms.sent) == 1
 
 
 def test_an_mms_due_within_a_minute_goes_to_sinch_at_once_scheduled_there(

@@ -39,7 +39,8 @@ from sinch_gateway.domain.outcomes import (
     Transient,
 )
 from sinch_gateway.domain.status import Status
-from tests.unit.fakes import Sending, sender_settings
+from sinch_gateway.usecases import sending
+from tests.unit.fakes import SENDER_NUMBER, Sending, sender_settings
 
 TENANT = "k1l2m3n4o5"
 CALLBACK = "https://api.example.com/v1-stage/v1/webhooks/sinch/delivery-reports"
@@ -620,3 +621,19 @@ def test_a_dry_run_sinch_did_not_answer_is_the_error_the_client_hears(
     with pytest.raises(error):
         world.sender.dry_run(SMS)
     assert world.store.records() == []
+
+
+def test_a_retry_after_a_stop_that_came_while_it_waited_is_not_sent(
+    world: Sending, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message_id = retrying(world)
+    world.opt_outs.set(SMS.to, SENDER_NUMBER, opted_out=True)
+    later = utcnow() + timedelta(minutes=5)
+    monkeypatch.setattr(sending, "utcnow", lambda: later)
+    world.clock.advance(300)
+
+    world.sender.attempt(message_id)
+
+    assert len(world.xms.sent) == 1, "only the first attempt, before the STOP"
+    record = stored(world, message_id)
+    assert record.status is Status.REJECTED and record.error_code == "recipient_opted_out"

@@ -133,11 +133,18 @@ class _SenderServices(_Services):
             self.tenants,
             check_media,
             self.templates,
-            opt_outs=OptOutRepository(aws.dynamodb(), self.settings.messages_table),
-            sender_number=lambda: sender_number(self.credentials),
+            opt_outs=self.opt_outs,
+            sender_number=self.sending_number,
             check_callback=check_callback,
             media=self.media,
         )
+
+    @cached_property
+    def opt_outs(self) -> OptOutRepository:
+        return OptOutRepository(aws.dynamodb(), self.settings.messages_table)
+
+    def sending_number(self) -> str | None:
+        return sender_number(self.credentials)
 
     @cached_property
     def media(self) -> S3Media:
@@ -156,7 +163,14 @@ class _SenderServices(_Services):
             else None
         )
         return MessageSender(
-            self.repository, channels, self.send_queue, settings, media=self.media, rate=rate
+            self.repository,
+            channels,
+            self.send_queue,
+            settings,
+            media=self.media,
+            rate=rate,
+            opt_outs=self.opt_outs,
+            sender_number=self.sending_number,
         )
 
 

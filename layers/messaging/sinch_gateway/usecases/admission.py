@@ -16,11 +16,10 @@ from sinch_gateway.domain.message import MessageDraft
 from sinch_gateway.domain.mms_media import MediaKind, combination_problem, kind_of
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.media.preflight import MediaInfo
-from sinch_gateway.usecases.ports import MediaStore, OptOutLookup, TenantStore
+from sinch_gateway.usecases.ports import MediaStore, OptOutLookup, SenderNumber, TenantStore
 
 MediaCheck = Callable[[str], MediaInfo]
 # The number we send from (the Sinch secret's); None when it cannot be read now.
-SenderNumber = Callable[[], str | None]
 # Raises InvalidRequest on statusCallbackUrl when the address breaks the media rules (no request made).
 CallbackCheck = Callable[[str], None]
 

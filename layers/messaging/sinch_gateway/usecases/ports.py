@@ -7,6 +7,7 @@ adapters (sinch/, data/) without knowing which.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sinch_gateway.domain.content import Api
@@ -103,6 +104,10 @@ class TenantStore(Protocol):
     def get(self, tenant_id: str) -> Tenant | None: ...
 
     def policy(self, tenant_id: str) -> TenantPolicy: ...
+
+
+# The number our messages come from (Sinch's, from the credentials); None when it is not known.
+SenderNumber = Callable[[], str | None]
 
 
 class OptOutLookup(Protocol):

@@ -41,7 +41,15 @@ from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 from sinch_gateway.measures import final_status, message_accepted
 from sinch_gateway.usecases.media import held_for_s, link_lifetime_s, linked
-from sinch_gateway.usecases.ports import MediaStore, MessageStore, RetryQueue, SendRate, SinchChannel
+from sinch_gateway.usecases.ports import (
+    MediaStore,
+    MessageStore,
+    OptOutLookup,
+    RetryQueue,
+    SenderNumber,
+    SendRate,
+    SinchChannel,
+)
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -59,6 +67,8 @@ class MessageSender:
         *,
         media: MediaStore,
         rate: SendRate | None = None,
+        opt_outs: OptOutLookup | None = None,
+        sender_number: SenderNumber = lambda: None,
     ) -> None:
         self._repo = repository
         self._channels = channels
@@ -66,6 +76,8 @@ class MessageSender:
         self._settings = settings
         self._media = media
         self._rate = rate or _NoRate()
+        self._opt_outs = opt_outs
+        self._sender_number = sender_number
 
     def submit(
         self, draft: MessageDraft, callback_url: str, tenant_id: str, message_id: str | None = None
@@ -143,7 +155,17 @@ class MessageSender:
             self._queue.enqueue_retry(record.id, hold_s)
             logger.info("held until due", extra={"message_id": record.id, "due_in_s": round(hold_s)})
             return record
+        if self._opted_out_since_admitted(record):
+            metrics.add_metric(name="SendsStoppedByOptOut", unit=MetricUnit.Count, value=1)
+            return self._end(record, Status.REJECTED, OPTED_OUT, OPTED_OUT_TEXT)
         return self._hand_over(record)
+
+    def _opted_out_since_admitted(self, record: MessageRecord) -> bool:
+        """A message that waited (held until due, or for a retry) is checked again: a STOP may have
+        come meanwhile. One that goes at once was checked by its admission a moment ago."""
+        if self._opt_outs is None or (utcnow() - record.created_at).total_seconds() <= RECHECK_AFTER_S:
+            return False
+        return self._opt_outs.opted_out(record.to, self._sender_number())
 
     def _hand_over(self, record: MessageRecord) -> MessageRecord:
         channel = self._channels[record.api]
@@ -410,6 +432,10 @@ class MessageSender:
 
 
 UNAUTHORIZED = "sinch_unauthorized"
+OPTED_OUT = "recipient_opted_out"
+OPTED_OUT_TEXT = "the recipient opted out (texted STOP to the sender number) while it waited; not sent"
+# A message older than this when it goes to Sinch has waited since its admission's opt-out check.
+RECHECK_AFTER_S = 60.0
 RATE_WAIT = "rate_limited: the service plan's rate is in use by other messages"
 # Sinch's throttling answers without a Retry-After (E113, E106) hold every sender off this long.
 DEFAULT_HOLD_OFF_S = 1.0
