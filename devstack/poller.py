@@ -9,12 +9,13 @@ come back after the visibility timeout, and SQS moves them to the DLQ past ``max
 from __future__ import annotations
 
 import base64
-import threading
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from devstack.polling import PollingThreads
 from devstack.runtime import Invoker
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def failed_message_ids(payload: Any, message_ids: Sequence[str]) -> set[str]:
     return failed
 
 
-class SqsPoller:
+class SqsPoller(PollingThreads):
     """Pollers for one event source mapping: ``concurrency`` threads, each receive → invoke → delete."""
 
     def __init__(
@@ -123,44 +124,19 @@ class SqsPoller:
         log: Callable[[str], None] | None = None,
         wait_time_seconds: int = 1,
     ) -> None:
+        super().__init__(f"sqs:{source.function}", log)
         self.source = source
         self._invoker = invoker
         self._clients = [client_factory() for _ in range(max(1, source.concurrency))]
-        self._log = log or (lambda line: print(line, flush=True))
         self._wait = wait_time_seconds
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         for index, client in enumerate(self._clients):
-            thread = threading.Thread(
-                target=self._run,
-                args=(client,),
-                name=f"sqs-poller-{self.source.function}-{index}",
-                daemon=True,
-            )
-            self._threads.append(thread)
-            thread.start()
+            self._spawn(f"sqs-poller-{self.source.function}-{index}", functools.partial(self._step, client))
 
-    def request_stop(self) -> None:
-        """Ask the pollers to finish their current batch and stop (see :meth:`stop`)."""
-        self._stop.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def _run(self, client: SQSClient) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once(client)
-            except Exception as exc:  # keep polling, as Lambda does, but say why
-                if self._stop.is_set():
-                    return
-                self._log(f"[sqs:{self.source.function}] polling failed: {type(exc).__name__}: {exc}")
-                self._stop.wait(1.0)
+    def _step(self, client: SQSClient) -> float:
+        self.poll_once(client)
+        return 0.0  # the receive itself waits for messages (a long poll)
 
     def poll_once(self, client: SQSClient) -> int:
         """Receive one batch, invoke, delete; return how many messages were received."""

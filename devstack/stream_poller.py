@@ -10,12 +10,12 @@ unreadable report fails the whole batch. Records are never skipped, so one shard
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from devstack.polling import PollingThreads, Step
 from devstack.runtime import Invoker
 
 IDLE_POLL_S = 0.25  # Lambda polls each shard four times a second
@@ -99,7 +99,7 @@ def resume_after_failure(payload: Any, sequence_numbers: Sequence[str]) -> str |
     return min(reported, key=int)
 
 
-class StreamPoller:
+class StreamPoller(PollingThreads):
     """One thread per shard: GetRecords → invoke → advance."""
 
     def __init__(
@@ -110,12 +110,10 @@ class StreamPoller:
         *,
         log: Callable[[str], None] | None = None,
     ) -> None:
+        super().__init__(f"stream:{source.function}", log)
         self.source = source
         self._invoker = invoker
         self._client_factory = client_factory
-        self._log = log or (lambda line: print(line, flush=True))
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         client = self._client_factory()
@@ -128,36 +126,18 @@ class StreamPoller:
                 ShardId=shard["ShardId"],
                 ShardIteratorType=self.source.starting_position,
             )["ShardIterator"]
-            thread = threading.Thread(
-                target=self._run,
-                args=(self._client_factory(), shard["ShardId"], iterator),
-                name=f"stream-poller-{self.source.function}-{shard['ShardId']}",
-                daemon=True,
-            )
-            self._threads.append(thread)
-            thread.start()
+            name = f"stream-poller-{self.source.function}-{shard['ShardId']}"
+            self._spawn(name, self._shard_steps(self._client_factory(), shard["ShardId"], iterator))
 
-    def request_stop(self) -> None:
-        self._stop.set()
+    def _shard_steps(self, client: DynamoDBStreamsClient, shard_id: str, iterator: str) -> Step:
+        """Polls of one shard, each going on from where the last one left the iterator."""
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout)
+        def step() -> float:
+            nonlocal iterator
+            iterator, worked = self.poll_once(client, shard_id, iterator)
+            return 0.0 if worked else IDLE_POLL_S
 
-    def _run(self, client: DynamoDBStreamsClient, shard_id: str, iterator: str) -> None:
-        pause = 0.0
-        while not self._stop.wait(pause):
-            try:
-                iterator, worked = self.poll_once(client, shard_id, iterator)
-            except Exception as exc:  # keep polling, as Lambda does, but say why
-                if self._stop.is_set():
-                    return
-                self._log(f"[stream:{self.source.function}] polling failed: {type(exc).__name__}: {exc}")
-                worked = False
-                pause = 1.0
-                continue
-            pause = 0.0 if worked else IDLE_POLL_S
+        return step
 
     def poll_once(self, client: DynamoDBStreamsClient, shard_id: str, iterator: str) -> tuple[str, bool]:
         """Read one batch and see it through; the iterator to go on with, and whether there was one."""
