@@ -4,12 +4,15 @@ opt-out check of a send through the API and through SendQueue, and GET /v1/inbou
 import json
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from sinch_gateway.usecases import sending
 from tests.integration.conftest import SENDER, TENANT, Env
 from tests.integration.test_delivery_report_auth import basic, item, signed
+from tests.integration.test_media_store import held_mms
 
 INBOUND = "/v1/webhooks/sinch/inbound"
 
@@ -82,6 +85,22 @@ def test_a_queued_request_to_an_opted_out_number_is_rejected_and_parked(env: Env
     ((_, attributes),) = env.dead_letters()
     assert attributes["reason"].startswith("recipient_opted_out: ")
     stored = env.stored(attributes["messageId"])
+    assert (stored["status"], stored["error"]["code"]) == ("rejected", "recipient_opted_out")
+
+
+def test_a_held_mms_meets_a_stop_that_came_while_it_waited_and_is_not_sent(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handset = "+12025550174"
+    message_id, send_at = held_mms(env, handset, timedelta(hours=2))
+    assert receive(env, mo(handset, "STOP"))[0] == 200
+    monkeypatch.setattr(sending, "utcnow", lambda: send_at + timedelta(seconds=1))
+
+    outcome = env.retry(json.dumps({"kind": "retry", "messageId": message_id}))
+
+    assert outcome["result"] == {"batchItemFailures": []}
+    assert env.batch_requests() == []
+    stored = env.stored(message_id)
     assert (stored["status"], stored["error"]["code"]) == ("rejected", "recipient_opted_out")
 
 

@@ -3,12 +3,16 @@ handing Sinch a presigned link to it."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import urllib3
 
 from sinch_gateway.data import aws as product_aws
 from sinch_gateway.data.media import S3Media
+from sinch_gateway.usecases import sending
 from tests.integration.conftest import Env
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 3 + b"\xff\xd9"
@@ -49,3 +53,33 @@ def test_a_sent_mms_links_sinch_to_the_kept_copy(env: Env) -> None:
     original = urllib3.request("GET", f"{env.sim.url}/_sim/media/sample.png", timeout=5)
     copy = urllib3.request("GET", url, timeout=5)
     assert (copy.headers["Content-Type"], copy.data) == ("image/png", original.data)
+
+
+def held_mms(env: Env, to: str, ahead: timedelta) -> tuple[str, datetime]:
+    """A scheduled MMS through SendFunction: held in the gateway, nothing at Sinch yet."""
+    send_at = datetime.now(UTC) + ahead
+    status, body = env.send(
+        {
+            "to": to,
+            "subject": "Sale",
+            "mediaUrl": f"{env.sim.url}/_sim/media/sample.png",
+            "sendAt": send_at.isoformat(),
+        }
+    )
+    assert (status, body["status"]) == (202, "accepted"), body
+    assert env.batch_requests() == []
+    return body["id"], send_at
+
+
+def test_a_held_mms_is_sent_by_the_queue_when_due_with_a_link_made_then(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message_id, send_at = held_mms(env, "+12025550143", timedelta(hours=2))
+    monkeypatch.setattr(sending, "utcnow", lambda: send_at + timedelta(seconds=1))
+
+    outcome = env.retry(json.dumps({"kind": "retry", "messageId": message_id}))
+
+    assert outcome["result"] == {"batchItemFailures": []}
+    (request,) = env.batch_requests()
+    assert parse_qs(urlsplit(request["body"]["body"]["url"]).query)["X-Amz-Expires"] == ["86400"]
+    assert env.stored(message_id)["status"] == "submitted"
