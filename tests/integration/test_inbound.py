@@ -91,7 +91,7 @@ def test_a_queued_request_to_an_opted_out_number_is_rejected_and_parked(env: Env
 def test_a_held_mms_meets_a_stop_that_came_while_it_waited_and_is_not_sent(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handset = "+12025550174"
+    handset = "+12025550180"
     message_id, send_at = held_mms(env, handset, timedelta(hours=2))
     assert receive(env, mo(handset, "STOP"))[0] == 200
     monkeypatch.setattr(sending, "utcnow", lambda: send_at + timedelta(seconds=1))
