@@ -123,6 +123,7 @@ def test_a_scheduled_mms_waits_in_the_gateway_and_reaches_sinch_when_due_with_a_
     [request] = requests
     handed_over = datetime.fromisoformat(request["at"].replace("Z", "+00:00"))
     assert handed_over >= send_at - timedelta(seconds=2), "handed to Sinch when due, not before"
+    print(f"handed to Sinch {(handed_over - send_at).total_seconds():+.2f} s from sendAt")
     assert request["body"]["client_reference"] == kept.body["id"]
     query = assert_a_presigned_link(local, request["body"]["body"]["url"])
     assert query["X-Amz-Expires"] == ["86400"], "made when due: it need live only the fetch window"
