@@ -19,7 +19,6 @@ from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.ports import MediaStore, OptOutLookup, SenderNumber, TenantStore
 
 MediaCheck = Callable[[str], MediaInfo]
-# The number we send from (the Sinch secret's); None when it cannot be read now.
 # Raises InvalidRequest on statusCallbackUrl when the address breaks the media rules (no request made).
 CallbackCheck = Callable[[str], None]
 

@@ -106,7 +106,7 @@ class TenantStore(Protocol):
     def policy(self, tenant_id: str) -> TenantPolicy: ...
 
 
-# The number our messages come from (Sinch's, from the credentials); None when it is not known.
+# The number our messages come from (the Sinch secret's); None when it cannot be read now.
 SenderNumber = Callable[[], str | None]
 
 

@@ -147,7 +147,8 @@ class MessageSender:
         return self._send(record)
 
     def _send(self, record: MessageRecord) -> MessageRecord:
-        """Hand a claimed message to Sinch and record what came of it."""
+        """Hand a claimed message to Sinch and record what came of it, unless it is to wait until
+        due, or its recipient opted out while it waited."""
         hold_s = held_for_s(record.content, record.send_at, utcnow())
         if hold_s:
             # A scheduled MMS goes to Sinch when due, with links made then (usecases.media). The
@@ -168,6 +169,7 @@ class MessageSender:
         return self._opt_outs.opted_out(record.to, self._sender_number())
 
     def _hand_over(self, record: MessageRecord) -> MessageRecord:
+        """Send it (or adopt what Sinch holds of an earlier attempt) and record the outcome."""
         channel = self._channels[record.api]
         # A second attempt looks Sinch up first: that call counts against the rate too.
         wait = self._rate.acquire(
