@@ -39,7 +39,10 @@ def mms_postback(token: str | None = None) -> Response[str]:
     return Response(status_code=200, content_type="application/json", body=json.dumps({"result": result}))
 
 
-@app.post(INBOUND_PATH, summary="Sinch inbound SMS (mo_text): STOP and START keywords, kept per tenant")
+@app.post(
+    INBOUND_PATH,
+    summary="Sinch inbound SMS and MMS (mo_text, mo_media): STOP and START keywords, kept per tenant",
+)
 @tracer.capture_method
 def inbound() -> Response[str]:
     event = app.current_event

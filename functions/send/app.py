@@ -134,7 +134,7 @@ def list_messages(
 
 @app.get(
     "/v1/inbound",
-    summary="SMS that handsets sent in answer to your messages (STOP, START, replies), newest first",
+    summary="SMS and MMS that handsets sent in answer to your messages (STOP, START, replies), newest first",
     responses=api_problems.documented({200: ("A page of inbound messages", InboundPage)}, 400),
 )
 @tracer.capture_method

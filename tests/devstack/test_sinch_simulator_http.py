@@ -783,10 +783,31 @@ def test_an_inbound_sms_on_request_is_a_signed_mo_text_naming_the_batch_it_answe
     assert call.json == mo and valid_signature(call)
 
 
+def test_an_inbound_mms_on_request_is_a_signed_mo_media_with_its_files(
+    sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver
+) -> None:
+    control(sim, http, "POST", "/_sim/config", {"inbound_url": receiver.url})
+    body = {"from": TO, "to": FROM, "body": "STOP", "media": ["https://mms.example/a.jpg"]}
+    try:
+        status, mo = control(sim, http, "POST", "/_sim/inbound", body)
+    finally:
+        control(sim, http, "POST", "/_sim/config", {"inbound_url": None})
+
+    assert (status, mo["type"]) == (202, "mo_media")
+    [photo] = mo["body"]["media"]
+    assert mo["body"]["message"] == "STOP" and photo["url"] == "https://mms.example/a.jpg"
+    assert (photo["content_type"], photo["status"], photo["code"]) == ("image/jpeg", "Uploaded", 0)
+    call = next(c for c in receiver.wait(5) if c.json.get("type") == "mo_media")
+    assert call.json == mo and valid_signature(call)
+
+
 @pytest.mark.parametrize(
     "body",
     [
         {"from": "+12025550143", "to": "12025550100"},
+        {"from": "+12025550143", "to": "12025550100", "body": "hi", "media": []},
+        {"from": "+12025550143", "to": "12025550100", "body": "hi", "media": ["ftp://x/a.jpg"]},
+        {"from": "+12025550143", "to": "12025550100", "body": "hi", "extra": 1},
         {"from": "not a number", "to": "12025550100", "body": "STOP"},
         {"from": "+12025550143", "to": "OurBrand", "body": "STOP"},
         {"from": "+12025550143", "to": "12025550100", "body": ""},

@@ -189,3 +189,22 @@ def test_an_inbound_message_answering_another_tenants_message_is_not_listed(env:
     receive(env, mo("+12025550179", "hi", reference=str(uuid.uuid4())))
 
     assert inbound(env, tenant)[1]["items"] == []
+
+
+def test_an_inbound_mms_is_kept_and_listed_with_its_files_and_its_stop_holds(env: Env) -> None:
+    tenant = new_tenant(env)
+    handset = "+12025550181"
+    status, sent = send(env, handset, tenant)
+    assert status == 202
+    raw = json.loads(mo(handset, "unused", reference=sent["id"]))
+    raw["type"] = "mo_media"
+    photo = {"url": "https://mms.example/1.jpg", "content_type": "image/jpeg", "status": "Uploaded"}
+    raw["body"] = {"subject": "Re: order", "message": "Stop", "media": [photo]}
+
+    assert receive(env, json.dumps(raw))[0] == 200
+
+    [listed] = inbound(env, tenant)[1]["items"]
+    assert (listed["body"], listed["subject"], listed["action"]) == ("Stop", "Re: order", "opted-out")
+    assert listed["media"] == [{"url": photo["url"], "contentType": "image/jpeg", "status": "Uploaded"}]
+    status, problem = send(env, handset, tenant)
+    assert (status, problem["type"]) == (422, "/problems/recipient-opted-out")

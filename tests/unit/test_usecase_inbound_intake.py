@@ -140,6 +140,57 @@ def test_each_opt_out_word_in_any_case_refuses_the_next_send_with_422_and_sends_
     assert gateway.sending.queue.retries == []
 
 
+def mms_mo(message: str | None, **body: Any) -> str:
+    """Sinch's mo_media: an MMS from the handset, its text in body.message."""
+    raw = json.loads(mo("unused"))
+    raw["type"] = "mo_media"
+    raw["body"] = {**({"message": message} if message is not None else {}), **body}
+    return json.dumps(raw)
+
+
+PHOTO = {"url": "https://mms.example/f/1.jpg", "content_type": "image/jpeg", "status": "Uploaded", "code": 0}
+
+
+def test_a_stop_sent_as_an_mms_opts_out_as_an_sms_would(gateway: Gateway) -> None:
+    assert gateway.receive(mms_mo(" stop ", media=[PHOTO])) == "new"
+
+    status, problem = gateway.send()
+
+    assert (status, problem["type"]) == (422, "/problems/recipient-opted-out")
+    assert gateway.sending.xms.calls == []
+
+
+def test_an_inbound_mms_is_kept_with_its_subject_and_files(gateway: Gateway) -> None:
+    failed = {"content_type": "video/mp4", "status": "Failed", "code": 1}
+    gateway.receive(mms_mo(None, subject="Look", media=[PHOTO, failed], extra_field=1))
+
+    ((kept, _),) = gateway.inbound.messages.values()
+    assert (kept.body, kept.subject, kept.action) == ("", "Look", None)
+    assert [(m.url, m.content_type, m.status) for m in kept.media] == [
+        (PHOTO["url"], "image/jpeg", "Uploaded"),
+        (None, "video/mp4", "Failed"),
+    ]
+    gateway.sending.xms.on_send(Accepted("01HZX3K9Q7B2M4N6P8R0S2T4V6"))
+    assert gateway.send()[0] == 202, "a picture is no keyword"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        mms_mo("STOP", media="not a list"),
+        mms_mo("STOP", media=[{"url": "https://mms.example/f/1.jpg"}]),  # no content_type or status
+        mms_mo("STOP", media=[PHOTO] * 51),
+        mms_mo("x" * 10_001),
+    ],
+    ids=["media not a list", "file without its type", "too many files", "long message"],
+)
+def test_an_mms_body_that_is_not_sinchs_is_a_400_and_opts_nobody_out(gateway: Gateway, raw: str) -> None:
+    with pytest.raises(InvalidInbound):
+        gateway.receive(raw)
+
+    assert gateway.inbound.messages == {} and gateway.opt_outs.senders == {}
+
+
 @pytest.mark.parametrize("body", ["START", " unstop "])
 def test_start_or_unstop_lets_the_next_send_through(gateway: Gateway, body: str) -> None:
     gateway.receive(mo("STOP", at="2026-11-23T19:00:00Z"))

@@ -20,7 +20,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from sinch_gateway.domain.content import Api, Channel, MessageContent, SmsContent, XmsMediaContent
-from sinch_gateway.domain.inbound import Action, InboundMessage
+from sinch_gateway.domain.inbound import Action, InboundMedia, InboundMessage
 from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
 from sinch_gateway.domain.mms_media import MAX_MEDIA_PER_SLIDE, MAX_SLIDE_TEXT_CHARS, MAX_SLIDES
 from sinch_gateway.domain.phone import mms_unavailable_reason, normalize_e164
@@ -568,12 +568,14 @@ class MessagePage(_ApiModel):
 
 
 class InboundView(_ApiModel):
-    """An SMS a handset sent to our sender number, in answer to one of your messages."""
+    """An SMS or MMS a handset sent to our sender number, in answer to one of your messages."""
 
     id: str = Field(description="Sinch's id for the inbound message")
     from_: str = Field(alias="from", description="The handset's number, E.164")
     to: str = Field(description="Our sender number it was sent to, as Sinch wrote it")
-    body: str
+    body: str = Field(description="The text (an MMS's message; empty when it has none)")
+    subject: str | None = Field(default=None, description="An MMS's subject")
+    media: list[InboundMedia] = Field(default_factory=list, description="An MMS's files, as Sinch keeps them")
     action: Action | None = Field(
         default=None,
         description="opted-out: a STOP keyword (later sends to this number are refused); "

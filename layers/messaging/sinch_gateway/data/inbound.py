@@ -1,6 +1,6 @@
 """DynamoDB persistence of inbound messages and opt-outs, in MessagesTable.
 
-- `inbound#<Sinch's id>`: one MO SMS. With a tenant it carries tenantRef `#inbound#<tenant>` and
+- `inbound#<Sinch's id>`: one MO SMS or MMS. With a tenant it carries tenantRef `#inbound#<tenant>` and
   is listed, newest first, through the byClientReference index. A message's tenantRef starts with
   its tenant id (an API key id: letters and digits), never with '#', so the two never meet.
 - `optout#<recipient>`: one item per handset number, one attribute `sender#<our number>` per

@@ -1,4 +1,4 @@
-"""Messages from handsets to our sender numbers (Sinch's MO SMS), and the opt-outs they carry.
+"""Messages from handsets to our sender numbers (Sinch's MO SMS and MMS), and the opt-outs they carry.
 
 An opt-out belongs to the pair (sender number, recipient), across tenants: the handset user texted
 STOP to a number, not to a tenant, and carriers hold whoever sends from that number to it. Every
@@ -43,8 +43,18 @@ def sender_key(number: str) -> str:
     return number.strip().removeprefix("+")
 
 
+class InboundMedia(BaseModel):
+    """A file of an inbound MMS, as Sinch keeps it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
+
+    url: str | None = Field(default=None, description="Sinch's link to the file (none when it failed)")
+    content_type: str
+    status: str = Field(description="Sinch's upload status: Uploaded or Failed")
+
+
 class InboundMessage(BaseModel):
-    """One MO SMS as stored: `tenant_id` is the tenant whose message it answers, if known."""
+    """One MO SMS or MMS as stored: `tenant_id` is the tenant whose message it answers, if known."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
 
@@ -52,7 +62,9 @@ class InboundMessage(BaseModel):
     tenant_id: str | None = None
     from_: str = Field(alias="from", description="The handset's number, E.164")
     to: str = Field(description="Our sender number it was sent to, as Sinch wrote it")
-    body: str
+    body: str = Field(description="The text (an MMS's message; empty when it has none)")
+    subject: str | None = Field(default=None, description="An MMS's subject")
+    media: tuple[InboundMedia, ...] = Field(default=(), description="An MMS's files")
     action: Action | None = None
     message_id: str | None = Field(default=None, description="Our message it answers, when Sinch says")
     received_at: datetime = Field(description="When Sinch received it")

@@ -1,12 +1,13 @@
-"""Sinch's MO SMS (`mo_text`) as it arrives on the inbound webhook, read into an InboundMessage."""
+"""Sinch's MO SMS (`mo_text`) and MMS (`mo_media`) as they arrive on the inbound webhook, read into
+an InboundMessage."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from sinch_gateway.domain.inbound import InboundMessage, action_of
+from sinch_gateway.domain.inbound import InboundMedia, InboundMessage, action_of
 from sinch_gateway.domain.message import utcnow
 from sinch_gateway.domain.reports import MalformedReport
 from sinch_gateway.sinch.xms_reports import SinchTime
@@ -18,35 +19,73 @@ Msisdn = Annotated[str, Field(pattern=r"^\+?[0-9]{3,15}$")]
 # Sinch's limit is 2000 characters; the margin keeps a longer one from being dropped (a 4xx is
 # never retried) while an item stays far under DynamoDB's 400 KB.
 MAX_BODY_CHARS = 10_000
+MAX_MEDIA_ITEMS = 50  # far above what a handset attaches; bounds the stored item
 
 
-class MoText(BaseModel):
+class _Mo(BaseModel):
     # Sinch adds fields over time; a webhook that refused them would drop messages.
     model_config = ConfigDict(extra="ignore")
 
-    type: Literal["mo_text"]
     id: SinchId
     from_: Msisdn = Field(alias="from")
     to: Msisdn
-    body: str = Field(max_length=MAX_BODY_CHARS)
     received_at: SinchTime
     client_reference: str | None = None
 
 
-def parse_mo_text(raw: str) -> InboundMessage:
-    """One MO SMS; MalformedReport when the body is not one."""
+class MoText(_Mo):
+    type: Literal["mo_text"]
+    body: str = Field(max_length=MAX_BODY_CHARS)
+
+
+class MoMediaItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    url: str | None = Field(default=None, max_length=2048)
+    content_type: str = Field(max_length=255)
+    status: str = Field(max_length=64)
+
+
+class MoMediaBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    subject: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
+    message: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
+    media: list[MoMediaItem] = Field(default_factory=list, max_length=MAX_MEDIA_ITEMS)
+
+
+class MoMedia(_Mo):
+    type: Literal["mo_media"]
+    body: MoMediaBody
+
+
+# mo_binary is refused (a 400, which Sinch does not retry): binary SMS carry no text or keyword.
+_MO: TypeAdapter[MoText | MoMedia] = TypeAdapter(Annotated[MoText | MoMedia, Field(discriminator="type")])
+
+
+def parse_mo(raw: str) -> InboundMessage:
+    """One MO SMS (`mo_text`) or MMS (`mo_media`); MalformedReport when the body is neither. An
+    MMS's message is its text, keywords included: a STOP sent as an MMS opts out all the same."""
     try:
-        mo = MoText.model_validate_json(raw)
+        mo = _MO.validate_json(raw)
     except ValidationError as exc:
         raise MalformedReport(
             [(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()]
         ) from None
+    media: tuple[InboundMedia, ...] = ()
+    if isinstance(mo, MoText):
+        text, subject = mo.body, None
+    else:
+        text, subject = mo.body.message or "", mo.body.subject
+        media = tuple(InboundMedia.model_validate(item.model_dump()) for item in mo.body.media)
     return InboundMessage(
         id=mo.id,
         from_="+" + mo.from_.removeprefix("+"),
         to=mo.to,
-        body=mo.body,
-        action=action_of(mo.body),
+        body=text,
+        subject=subject,
+        media=media,
+        action=action_of(text),
         # Sinch's client reference on an MO is that of the message it answers: our message id.
         message_id=mo.client_reference or None,
         received_at=mo.received_at,

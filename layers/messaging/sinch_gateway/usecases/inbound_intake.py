@@ -1,4 +1,4 @@
-"""Messages from handsets (Sinch's MO SMS): authenticate as a delivery report is, read, refuse a
+"""Messages from handsets (Sinch's MO SMS and MMS): authenticate as a delivery report is, read, refuse a
 replay, then keep the message for the tenant whose message it answers, with its opt-out or opt-in.
 
 Which tenant: Sinch puts the client reference of the message an MO answers on the MO (our
@@ -20,7 +20,7 @@ from sinch_gateway.domain.errors import GatewayError, Unauthenticated
 from sinch_gateway.domain.inbound import Action, InboundMessage
 from sinch_gateway.domain.phone import mask
 from sinch_gateway.domain.reports import MalformedReport
-from sinch_gateway.sinch.xms_inbound import parse_mo_text
+from sinch_gateway.sinch.xms_inbound import parse_mo
 from sinch_gateway.usecases.ports import MessageStore
 from sinch_gateway.usecases.report_intake import SecretSource, authenticate_callback
 
@@ -57,15 +57,17 @@ class InboundIntake:
         self._clock = clock
 
     def receive(self, raw: str, headers: Mapping[str, str]) -> str:
-        """One MO SMS. Raises Unauthenticated (401, nothing written; a replay too) or
+        """One MO SMS or MMS. Raises Unauthenticated (401, nothing written; a replay too) or
         InvalidInbound (400); anything else raised is a 5xx, which Sinch retries."""
         verified = authenticate_callback(
             self._secrets, raw, headers, now=self._clock(), tolerance_s=self._tolerance_s
         )
         try:
-            message = parse_mo_text(raw)
+            message = parse_mo(raw)
         except MalformedReport as exc:
-            raise InvalidInbound("The body is not an MO SMS (mo_text).", errors=exc.errors) from None
+            raise InvalidInbound(
+                "The body is not an inbound SMS or MMS (mo_text or mo_media).", errors=exc.errors
+            ) from None
         answered = self._messages.get(message.message_id) if message.message_id else None
         message = message.model_copy(
             update={"tenant_id": answered.tenant_id, "message_id": answered.id}
