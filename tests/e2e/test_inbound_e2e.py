@@ -79,3 +79,20 @@ def test_the_inbound_webhook_refuses_an_unsigned_stop(local: LocalStack) -> None
 
     assert answer.status == 401
     assert local.api("POST", "/v1/messages", {"to": "+12025550182", "text": "still reachable"}).status == 202
+
+
+def test_a_stop_sent_as_an_mms_blocks_the_next_send_too(local: LocalStack) -> None:
+    handset = "+12025550183"  # no other end-to-end test texts it
+    photo = f"{local.sinch_url}/_sim/media/sample.jpg"
+    first = local.api("POST", "/v1/messages", {"to": handset, "text": "Your parcel is out for delivery"})
+    assert first.status == 202, first.body
+
+    request = {"from": handset, "to": FROM_NUMBER, "body": "STOP", "media": [photo]}
+    mms = local.sim("POST", "/_sim/inbound", request)
+    assert mms["type"] == "mo_media", mms
+
+    listed = wait_listed(local, mms["id"])
+    assert (listed["action"], listed["body"], listed["messageId"]) == ("opted-out", "STOP", first.body["id"])
+    assert listed["media"] == [{"url": photo, "contentType": "image/jpeg", "status": "Uploaded"}]
+    refused = local.api("POST", "/v1/messages", {"to": handset, "text": "One more thing"})
+    assert (refused.status, refused.body["type"]) == (422, "/problems/recipient-opted-out")
