@@ -160,6 +160,14 @@ def test_a_stop_sent_as_an_mms_opts_out_as_an_sms_would(gateway: Gateway) -> Non
     assert gateway.sending.xms.calls == []
 
 
+@pytest.mark.parametrize("media", [{}, {"media": None}, {"media": []}], ids=["absent", "null", "empty"])
+def test_an_inbound_mms_with_no_files_is_its_text(gateway: Gateway, media: dict[str, Any]) -> None:
+    assert gateway.receive(mms_mo("STOP", **media)) == "new"
+
+    ((kept, _),) = gateway.inbound.messages.values()
+    assert (kept.body, kept.media, kept.action) == ("STOP", (), Action.OPTED_OUT)
+
+
 def test_an_inbound_mms_is_kept_with_its_subject_and_files(gateway: Gateway) -> None:
     failed = {"content_type": "video/mp4", "status": "Failed", "code": 1}
     gateway.receive(mms_mo(None, subject="Look", media=[PHOTO, failed], extra_field=1))

@@ -51,7 +51,7 @@ class MoMediaBody(BaseModel):
 
     subject: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
     message: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
-    media: list[MoMediaItem] = Field(default_factory=list, max_length=MAX_MEDIA_ITEMS)
+    media: list[MoMediaItem] | None = Field(default=None, max_length=MAX_MEDIA_ITEMS)  # Sinch's may be null
 
 
 class MoMedia(_Mo):
@@ -77,7 +77,7 @@ def parse_mo(raw: str) -> InboundMessage:
         text, subject = mo.body, None
     else:
         text, subject = mo.body.message or "", mo.body.subject
-        media = tuple(InboundMedia.model_validate(item.model_dump()) for item in mo.body.media)
+        media = tuple(InboundMedia.model_validate(item.model_dump()) for item in mo.body.media or ())
     return InboundMessage(
         id=mo.id,
         from_="+" + mo.from_.removeprefix("+"),
