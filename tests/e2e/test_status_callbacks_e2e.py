@@ -53,6 +53,15 @@ def assert_in_order(callbacks: list[dict[str, Any]], statuses: list[str]) -> Non
     assert [c["previousStatus"] for c in callbacks] == [None, *statuses[:-1]]
 
 
+def attempts_unanswered(stack: LocalStack, message_id: str) -> list[str]:
+    """Why each callback of the message that got no HTTP answer at all was not taken, from
+    CallbackFunction's log."""
+    lines = (stack.state_dir / "logs" / "CallbackFunction.log").read_text().splitlines()
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    reasons = [str(e["reason"]) for e in entries if e.get("message_id") == message_id and "reason" in e]
+    return [reason for reason in reasons if not reason.startswith("answered HTTP")]
+
+
 def secret_of(stack: LocalStack, tenant: int) -> str:
     secret: str = stack.config["tenants"][tenant]["callback_secret"]
     return secret
@@ -109,7 +118,10 @@ def test_a_receiver_that_was_down_gets_every_callback_once_it_is_back(local: Loc
         assert receiver.refused >= 2, "the callback is tried again after a 500"
         receiver.stop()  # ...then refuses connections...
         assert local.wait_final(message_id)["status"] == "delivered", "sending does not wait for callbacks"
-        time.sleep(2)  # down a while longer: what matters is only that it was down, not for how long
+        deadline = time.monotonic() + 30
+        while not (unreachable := attempts_unanswered(local, message_id)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert unreachable, "a callback was tried while the receiver was down"
 
         receiver.status = 200  # ...and comes back on the same port
         receiver.start()
