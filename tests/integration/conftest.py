@@ -157,6 +157,11 @@ class Env:
         result: dict[str, Any] = self.handler("RetryFunction")({"Records": records})
         return {"result": result, "ids": [r["messageId"] for r in records]}
 
+    def forget_rate(self) -> None:
+        """Drop the shared Sinch rate's items: their turns and any hold-off a 429 left."""
+        for api in ("xms", "mms-json"):
+            self.ddb.delete_item(TableName=self.table, Key={"id": {"S": f"rate#{api}"}})
+
     # --- the world -----------------------------------------------------------------------------
     def sim_call(self, method: str, path: str, body: Any = None) -> Any:
         response = self.http.request(
@@ -313,8 +318,7 @@ def env(world: Env) -> Iterator[Env]:
     forget_cached_secrets()
     world.drain()
     world.dead_letters()
-    for api in ("xms", "mms-json"):  # a test's 429 must not hold the next test's sends off
-        world.ddb.delete_item(TableName=world.table, Key={"id": {"S": f"rate#{api}"}})
+    world.forget_rate()  # a test's 429 must not hold the next test's sends off
     for tenant in (TENANT, OTHER_TENANT):
         world.register(tenant)
     yield world

@@ -219,7 +219,8 @@ class MessageSender:
                 metrics.add_metric(name="SinchTransientFailures", unit=MetricUnit.Count, value=1)
                 if rate_limited:
                     # Every sender backs off, not only this one: the plan's rate is shared.
-                    self._rate.hold_off(record.api, retry_after_s or DEFAULT_HOLD_OFF_S)
+                    hold_s = min(retry_after_s or DEFAULT_HOLD_OFF_S, MAX_SHARED_HOLD_OFF_S)
+                    self._rate.hold_off(record.api, hold_s)
                 if ambiguous:
                     # Give Sinch time to show what it did with the request (in a lookup or a
                     # report) before the next attempt decides whether to send again.
@@ -441,6 +442,11 @@ RECHECK_AFTER_S = 60.0
 RATE_WAIT = "rate_limited: the service plan's rate is in use by other messages"
 # Sinch's throttling answers without a Retry-After (E113, E106) hold every sender off this long.
 DEFAULT_HOLD_OFF_S = 1.0
+# The longest one answer may hold every sender off. Sinch's rate window is a second; a Retry-After
+# of hours (a fault, or a hostile answer) would stop all sending for that long. If the plan really
+# is taken for longer, the next 429 holds everyone off again. The refused message itself waits
+# its whole Retry-After.
+MAX_SHARED_HOLD_OFF_S = 60.0
 RETRY_ERROR = ("errorCode", "errorText")
 OUTCOME_UNKNOWN = "sinch_outcome_unknown"
 UNKNOWN_TEXT = (
