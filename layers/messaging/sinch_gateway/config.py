@@ -57,10 +57,16 @@ class CallbackAddressSettings(BaseModel):
     )
 
 
-class SenderSettings(Settings, CallbackAddressSettings):
-    """What a function that sends needs (SendFunction, RetryFunction)."""
+class TenantSettings(BaseModel):
+    """Where tenants are kept, and how long a function may use a policy it read."""
 
     tenants_table: Name = Field(alias="TENANTS_TABLE")
+    tenant_policy_cache_s: float = Field(default=60.0, ge=0, alias="TENANT_POLICY_CACHE_S")
+
+
+class SenderSettings(Settings, CallbackAddressSettings, TenantSettings):
+    """What a function that sends needs (SendFunction, RetryFunction)."""
+
     send_queue_url: Name = Field(alias="SEND_QUEUE_URL")
     dead_letter_queue_url: Name = Field(alias="DEAD_LETTER_QUEUE_URL")
     sinch_secret_id: Name = Field(alias="SINCH_SECRET_ID")
@@ -82,7 +88,6 @@ class SenderSettings(Settings, CallbackAddressSettings):
     sinch_read_timeout_s: float = Field(default=5.0, gt=0, alias="SINCH_READ_TIMEOUT_S")
     # Longer than a send can take (connect + read timeouts, twice for a 401 refresh).
     send_lease_s: int = Field(default=30, ge=1, alias="SEND_LEASE_S")
-    tenant_policy_cache_s: float = Field(default=60.0, ge=0, alias="TENANT_POLICY_CACHE_S")
     # After an MMS JSON API answer was lost: how long its postbacks (the API has no lookup) get to
     # show that Sinch took the message, before it is sent again. Sinch retries an unanswered
     # postback after about five minutes.
@@ -121,13 +126,11 @@ class WebhookSettings(Settings):
     unmatched_report_ttl_days: int = Field(default=7, ge=1, alias="UNMATCHED_REPORT_TTL_DAYS")
 
 
-class CallbackSettings(Settings, CallbackAddressSettings):
+class CallbackSettings(Settings, CallbackAddressSettings, TenantSettings):
     """CallbackFunction: MessagesTable's stream in, status callbacks out."""
 
-    tenants_table: Name = Field(alias="TENANTS_TABLE")
     callback_queue_url: Name = Field(alias="CALLBACK_QUEUE_URL")
     callback_dead_letter_queue_url: Name = Field(alias="CALLBACK_DEAD_LETTER_QUEUE_URL")
-    tenant_policy_cache_s: float = Field(default=60.0, ge=0, alias="TENANT_POLICY_CACHE_S")
     # One POST, lookup to the answer's last header; the function's timeout allows a batch of them.
     callback_timeout_s: float = Field(default=5.0, gt=0, alias="CALLBACK_TIMEOUT_S")
     callback_retry_base_s: float = Field(default=10.0, gt=0, alias="CALLBACK_RETRY_BASE_S")

@@ -15,6 +15,7 @@ from sinch_gateway.config import (
     SenderSettings,
     SendSettings,
     Settings,
+    TenantSettings,
     WebhookSettings,
 )
 from sinch_gateway.data import aws
@@ -62,6 +63,10 @@ def callback_policy(settings: CallbackAddressSettings, timeout_s: float = 5.0) -
     )
 
 
+def tenant_directory(settings: TenantSettings) -> TenantDirectory:
+    return TenantDirectory(aws.dynamodb(), settings.tenants_table, settings.tenant_policy_cache_s)
+
+
 class _Services:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -69,6 +74,11 @@ class _Services:
     @cached_property
     def repository(self) -> MessageRepository:
         return MessageRepository(aws.dynamodb(), self.settings.messages_table)
+
+    @cached_property
+    def inbound(self) -> InboundRepository:
+        settings = self.settings
+        return InboundRepository(aws.dynamodb(), settings.messages_table, settings.message_ttl_days)
 
 
 class _SenderServices(_Services):
@@ -90,8 +100,7 @@ class _SenderServices(_Services):
 
     @cached_property
     def tenants(self) -> TenantDirectory:
-        settings = self.settings
-        return TenantDirectory(aws.dynamodb(), settings.tenants_table, settings.tenant_policy_cache_s)
+        return tenant_directory(self.settings)
 
     @cached_property
     def templates(self) -> TemplateRepository:
@@ -185,11 +194,6 @@ class SendServices(_SenderServices):
         return SendMessage(self.sender, self.admission, self.settings.idempotency_table)
 
     @cached_property
-    def inbound(self) -> InboundRepository:
-        settings = self.settings
-        return InboundRepository(aws.dynamodb(), settings.messages_table, settings.message_ttl_days)
-
-    @cached_property
     def mms_templates(self) -> Templates:
         return Templates(
             self.templates,
@@ -251,7 +255,7 @@ class ReportServices(_Services):
         settings = self.settings
         return InboundIntake(
             self.repository,
-            InboundRepository(aws.dynamodb(), settings.messages_table, settings.message_ttl_days),
+            self.inbound,
             self.webhook_secrets,
             tolerance_s=settings.webhook_tolerance_s,
         )
@@ -281,7 +285,7 @@ class CallbackServices(_Services):
             return post(url, policy, content, headers)
 
         return CallbackDelivery(
-            TenantDirectory(aws.dynamodb(), settings.tenants_table, settings.tenant_policy_cache_s),
+            tenant_directory(settings),
             self.queue,
             post_callback,
             Backoff(
