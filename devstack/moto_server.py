@@ -39,16 +39,6 @@ class _ScanInstant(threading.local):
 _SCAN_INSTANT = _ScanInstant()
 
 
-def _sqs_clock_ms(dt: datetime | None = None) -> float:
-    """moto.sqs's clock: during a receive's scan, the instant the scan began."""
-    from moto.core import utils
-
-    if dt is not None:
-        return float(utils.unix_time_millis(dt))
-    frozen = _SCAN_INSTANT.now_ms
-    return frozen if frozen is not None else float(utils.unix_time_millis())
-
-
 class SerialBackends:
     """WSGI middleware: one DynamoDB request at a time, one SQS request at a time."""
 
@@ -84,6 +74,14 @@ def serialize_sqs_receives() -> None:
         return
     scan = SQSBackend.receive_message
 
+    def sqs_clock_ms(dt: datetime | None = None) -> float:
+        """moto.sqs's clock: during a receive's scan, the instant the scan began. (Read for every
+        message a scan looks at, so it imports nothing itself.)"""
+        if dt is not None:
+            return float(utils.unix_time_millis(dt))
+        frozen = _SCAN_INSTANT.now_ms
+        return frozen if frozen is not None else float(utils.unix_time_millis())
+
     def receive_message(  # noqa: PLR0917 - moto calls it with its own positional signature
         self: SQSBackend,
         queue_name: str,
@@ -106,7 +104,7 @@ def serialize_sqs_receives() -> None:
             self.get_queue(queue_name).wait_for_messages(min(1.0, left))  # type: ignore[arg-type]
 
     receive_message.scan_once = scan  # type: ignore[attr-defined]
-    models.unix_time_millis = _sqs_clock_ms  # type: ignore[attr-defined]
+    models.unix_time_millis = sqs_clock_ms  # type: ignore[attr-defined]
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
     SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
 
