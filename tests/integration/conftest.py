@@ -27,6 +27,7 @@ from sinch_gateway.data.tenants import tenant_to_item
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 from sinch_gateway.domain.webhook_auth import signature
 from sinch_gateway.sinch import credentials
+from tests.integration.raw_server import Behaviour, RawServer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "integration-webhook-secret"
@@ -322,3 +323,18 @@ def env(world: Env) -> Iterator[Env]:
     for tenant in (TENANT, OTHER_TENANT):
         world.register(tenant)
     yield world
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Behaviour], RawServer]]:
+    """Starts raw servers with the behaviours a test gives; all stop when it ends."""
+    servers: list[RawServer] = []
+
+    def start(behaviour: Behaviour) -> RawServer:
+        server = RawServer(behaviour).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__()

@@ -6,96 +6,25 @@ and the same "could not be reached"; odd headers are a 422 that names the check,
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import re
 import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from sinch_gateway.domain.errors import InvalidRequest
 from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, preflight
+from tests.integration.raw_server import MARGIN, Behaviour, RawServer
 
 UNREACHABLE = "could not be reached"
 NO_LENGTH = "has no Content-Length (chunked transfer is not accepted by Sinch)"
 TOO_LARGE = "is {} bytes; the limit is 1048576 bytes"
 BUDGET = 1.0  # the preflight's whole time in the timing tests
-MARGIN = 0.75  # what a loaded 2-core machine may add on top of it
 HEAD_OK = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 2048\r\n\r\n"
-
-Behaviour = Callable[[socket.socket, "RawServer"], None]
-
-
-class RawServer:
-    """A TCP listener on 127.0.0.1 that runs `behaviour` on every connection until the test ends."""
-
-    def __init__(self, behaviour: Behaviour) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.listener.getsockname()[1]
-        self.behaviour = behaviour
-        self.stop = threading.Event()
-        self.requests: list[bytes] = []  # each request's head, as read by read_request
-        self._threads: list[threading.Thread] = []
-
-    def __enter__(self) -> RawServer:
-        self._spawn(self._accept)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        self.listener.close()
-        for thread in self._threads:
-            thread.join(timeout=5)
-
-    def _spawn(self, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self._spawn(functools.partial(self._handle, conn))
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):  # the preflight hanging up is expected
-            self.behaviour(conn, self)
-
-    def read_request(self, conn: socket.socket) -> bytes:
-        """An HTTP request's head, or the first bytes of anything else (a TLS ClientHello)."""
-        conn.settimeout(5)
-        head = conn.recv(4096)
-        while head.startswith((b"HEAD ", b"GET ")) and b"\r\n\r\n" not in head:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            head += chunk
-        self.requests.append(head)
-        return head
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Behaviour], RawServer]]:
-    servers: list[RawServer] = []
-
-    def start(behaviour: Behaviour) -> RawServer:
-        server = RawServer(behaviour).__enter__()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.__exit__()
 
 
 def policy(port: int, *, total: float = 10.0, each: float = 30.0, https: bool = False) -> MediaPolicy:

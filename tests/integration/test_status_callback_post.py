@@ -6,31 +6,17 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from sinch_gateway.domain.errors import InvalidRequest
 from sinch_gateway.media.preflight import MediaPolicy, Unreachable, check_address, post
-from tests.integration.test_media_preflight_hostile import MARGIN, Behaviour, RawServer
+from tests.integration.raw_server import MARGIN, Behaviour, RawServer
 
 BODY = b'{"id": "m-1", "status": "delivered"}'
 HEADERS = {"Content-Type": "application/json", "X-Gateway-Signature": "t=1,v1=ab"}
 LOCAL = MediaPolicy(allow_http=True, allowed_private_hosts=frozenset({"127.0.0.1:*"}), total_timeout_s=1.0)
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Behaviour], RawServer]]:
-    servers: list[RawServer] = []
-
-    def start(behaviour: Behaviour) -> RawServer:
-        server = RawServer(behaviour).__enter__()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.__exit__()
 
 
 def answering(head: bytes) -> Behaviour:
