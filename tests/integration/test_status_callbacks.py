@@ -3,6 +3,7 @@ stack's stream poller, in Lambda's event shape) and the real FIFO CallbackQueue.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -83,6 +84,14 @@ def invoker(env: Env) -> Iterator[InProcess]:
         poller.stop()
 
 
+def sent_with_callback(env: Env, tenant: str, receiver: CallbackReceiver, text: str) -> str:
+    """An SMS through POST /v1/messages with the receiver as its statusCallbackUrl: its id."""
+    body = json.dumps({**SMS, "text": text, "statusCallbackUrl": receiver.url})
+    status, answer = env.api("SendFunction", "POST", path="/v1/messages", body=body, tenant=tenant)
+    assert status == 202, answer
+    return str(answer["id"])
+
+
 def wait_for(receiver: CallbackReceiver, message_id: str, status: str) -> list[dict[str, Any]]:
     got = receiver.wait_for(lambda cs: any(c["id"] == message_id and c["status"] == status for c in cs), 20)
     return [c for c in got if c["id"] == message_id]
@@ -93,15 +102,7 @@ def test_each_status_change_is_posted_once_in_order_and_signed(
 ) -> None:
     repository = MessageRepository(env.ddb, env.table)
     with CallbackReceiver() as receiver:
-        status, body = env.api(
-            "SendFunction",
-            "POST",
-            path="/v1/messages",
-            body=f'{{"to": "{SMS["to"]}", "text": "Hi", "statusCallbackUrl": "{receiver.url}"}}',
-            tenant=tenant,
-        )
-        assert status == 202, body
-        message_id = body["id"]
+        message_id = sent_with_callback(env, tenant, receiver, "Hi")
         # What report intake writes: a status, a stale repeat of it, an event only, the final one.
         assert repository.transition(message_id, Status.DISPATCHED, code=401).value == "moved"
         assert repository.transition(message_id, Status.DISPATCHED, code=401).value == "stale"
@@ -127,16 +128,10 @@ def test_a_message_without_a_callback_url_costs_no_callback(
         plain = env.api(
             "SendFunction", "POST", path="/v1/messages", body='{"to": "+12025550143", "text": "a"}'
         )
-        with_url = env.api(
-            "SendFunction",
-            "POST",
-            path="/v1/messages",
-            body=f'{{"to": "+12025550143", "text": "b", "statusCallbackUrl": "{receiver.url}"}}',
-            tenant=tenant,
-        )
-        assert plain[0] == with_url[0] == 202
-        wait_for(receiver, with_url[1]["id"], "submitted")
-        assert {c["id"] for c in receiver.callbacks()} == {with_url[1]["id"]}
+        with_url = sent_with_callback(env, tenant, receiver, "b")
+        assert plain[0] == 202
+        wait_for(receiver, with_url, "submitted")
+        assert {c["id"] for c in receiver.callbacks()} == {with_url}
 
 
 def test_a_stream_batch_that_fails_is_taken_again_and_nothing_is_lost_or_doubled(
@@ -144,16 +139,9 @@ def test_a_stream_batch_that_fails_is_taken_again_and_nothing_is_lost_or_doubled
 ) -> None:
     with CallbackReceiver() as receiver:
         invoker.fail_next = 2  # the function dies on the stream's batch (or its redelivery) twice
-        status, body = env.api(
-            "SendFunction",
-            "POST",
-            path="/v1/messages",
-            body=f'{{"to": "+12025550143", "text": "c", "statusCallbackUrl": "{receiver.url}"}}',
-            tenant=tenant,
-        )
-        assert status == 202, body
+        message_id = sent_with_callback(env, tenant, receiver, "c")
         # A later change: FIFO puts it after anything doubled before it.
-        assert MessageRepository(env.ddb, env.table).transition(body["id"], Status.DELIVERED).value == "moved"
-        callbacks = wait_for(receiver, body["id"], "delivered")
+        assert MessageRepository(env.ddb, env.table).transition(message_id, Status.DELIVERED).value == "moved"
+        callbacks = wait_for(receiver, message_id, "delivered")
         assert [c["status"] for c in callbacks] == ["accepted", "submitted", "delivered"]
         assert invoker.fail_next == 0
