@@ -149,14 +149,14 @@ def drive_every_path(local: LocalStack, receiver: CallbackReceiver) -> list[str]
     assert retried.status == 202 and retried.body["status"] == "retrying", retried.body
     ids.append(retried.body["id"])
 
-    sqs = aws.client("sqs", local.config["aws_endpoint_url"], local.config["region"])
+    sqs = aws.publisher(local.config)  # the first tenant's publisher
     queue = local.config["send_queue_url"]
     tenant: Any = {"tenant": {"DataType": "String", "StringValue": local.config["tenants"][0]["api_key_id"]}}
     for request in ({**SMS, "idempotencyKey": uuid.uuid4().hex}, {**MMS, "mediaUrl": media}):
         sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(request), MessageAttributes=tenant)
     sqs.send_message(QueueUrl=queue, MessageBody="not a request")  # rejected, dead-lettered
-    unknown = {"kind": "retry", "messageId": str(uuid.uuid4())}  # looked up, not found, dead-lettered
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(unknown))
+    forged = {"kind": "retry", "messageId": str(uuid.uuid4())}  # not from the gateway: dead-lettered
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(forged))
     return ids
 
 
