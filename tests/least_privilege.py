@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator
 from fnmatch import fnmatchcase
 from typing import Any
 
+from sinch_gateway.data.tenants import POLICY_ATTRIBUTES
+
 Grant = tuple[str, str, str | None]
 
 # X-Ray has no resource-level permissions: the only grants on every resource.
@@ -38,19 +40,9 @@ def leading_keys(*patterns: str) -> dict[str, Any]:
 
 # --- identity: what a role may read or write of an item ----------------------------------------------
 
-# A tenant's policy, never its callback secrets (data/tenants.py POLICY_ATTRIBUTES).
+# A tenant's policy, never its callback secrets: what the senders' TenantDirectory projects.
 TENANT_POLICY_READ = {
-    "ForAllValues:StringEquals": {
-        "dynamodb:Attributes": [
-            "tenantId",
-            "name",
-            "allowedCountries",
-            "mmsAllowed",
-            "publishers",
-            "senders",
-            "aliasOf",
-        ]
-    },
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(POLICY_ATTRIBUTES)},
     "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
 }
 # Opt-outs and inbound SMS are what handsets said: only Sinch's webhook writes them.

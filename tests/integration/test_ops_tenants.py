@@ -93,9 +93,7 @@ def cli(state: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[in
     return code, json.loads(out) if code == 0 else err
 
 
-def test_the_command_line_against_a_local_stack(
-    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def local_state(target: ops.Target, endpoint: str, tmp_path: Path) -> Path:
     state = tmp_path / "stack.json"
     state.write_text(
         json.dumps(
@@ -107,6 +105,13 @@ def test_the_command_line_against_a_local_stack(
             }
         )
     )
+    return state
+
+
+def test_the_command_line_against_a_local_stack(
+    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = local_state(target, endpoint, tmp_path)
 
     code, created = cli(
         state, "create", "--name", "initech", "--countries", "US,CA", "--no-mms", capsys=capsys
@@ -137,21 +142,6 @@ def test_without_a_running_local_stack_the_command_says_so(
 
 
 # --- create's countries, publishers, senders, key and secret rotation, delete --------------------
-
-
-def local_state(target: ops.Target, endpoint: str, tmp_path: Path) -> Path:
-    state = tmp_path / "stack.json"
-    state.write_text(
-        json.dumps(
-            {
-                "aws_endpoint_url": endpoint,
-                "region": REGION,
-                "tenants_table": target.tenants_table,
-                "usage_plan_id": target.usage_plan_id,
-            }
-        )
-    )
-    return state
 
 
 def test_create_must_be_told_which_countries(

@@ -95,7 +95,8 @@ def report_writes() -> list[dict[str, Any]]:
         created_at=datetime.now(UTC),
     )
     InboundRepository(table, "Messages", 7).record(stop)  # type: ignore[arg-type]
-    TemplateRepository(table, "Messages").settle(MESSAGE_ID, TemplateStatus.READY, mms_id="m", tracking_id="t")  # type: ignore[arg-type]
+    templates = TemplateRepository(table, "Messages")  # type: ignore[arg-type]
+    templates.settle(MESSAGE_ID, TemplateStatus.READY, mms_id="m", tracking_id="t")
     return [c for c in table.calls if c["action"] == "dynamodb:UpdateItem"]
 
 
@@ -129,7 +130,12 @@ def test_an_update_the_webhook_never_makes_is_refused(forged: dict[str, Any]) ->
 def test_a_sender_may_read_an_opt_out_never_write_one(function: str) -> None:
     (opt_out,) = [c for c in report_writes() if c["id"].startswith("optout#")]
     move = report_writes()[0]
-    read = {"action": "dynamodb:GetItem", "id": opt_out["id"], "attributes": ["id"], "select": "ALL_ATTRIBUTES"}
+    read = {
+        "action": "dynamodb:GetItem",
+        "id": opt_out["id"],
+        "attributes": ["id"],
+        "select": "ALL_ATTRIBUTES",
+    }
 
     assert permits(function, read, MESSAGES) is not None
     assert permits(function, move, MESSAGES) is not None, "its own status moves"

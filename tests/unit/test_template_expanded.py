@@ -116,7 +116,8 @@ BROADENED: dict[str, list[tuple[str, str]]] = {
             "                Condition:\n"
             "                  ForAllValues:StringEquals:\n"
             "                    dynamodb:Attributes:\n"
-            "                      [tenantId, name, allowedCountries, mmsAllowed, publishers, senders, aliasOf]\n"
+            "                      [tenantId, name, allowedCountries, mmsAllowed,"
+            " publishers, senders, aliasOf]\n"
             "                  StringEquals:\n"
             "                    dynamodb:Select: SPECIFIC_ATTRIBUTES\n",
             "",
@@ -135,7 +136,8 @@ BROADENED: dict[str, list[tuple[str, str]]] = {
     "the webhook updating any item": [('["????????-????-????-????-????????????"]', '["*"]')],
     "the webhook updating unconditioned": [
         (
-            "              - Sid: MessageReads\n                Effect: Allow\n                Action: dynamodb:GetItem\n",
+            "              - Sid: MessageReads\n                Effect: Allow\n"
+            "                Action: dynamodb:GetItem\n",
             "              - Sid: MessageReads\n                Effect: Allow\n"
             "                Action: [dynamodb:GetItem, dynamodb:UpdateItem]\n",
         )
