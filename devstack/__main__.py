@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devstack.state import (
+    QUEUE_CREDENTIAL_VARIABLES,
     SHELL_VARIABLES,
     read_state,
     running_pid,
@@ -55,7 +56,12 @@ start. It refuses to start while another running stack owns the same state dir.
 
 in another terminal, the running stack's URLs and key as shell variables:
   eval "$(.venv/bin/python -m devstack --print-env)"
-""" + textwrap.fill(", ".join(SHELL_VARIABLES), width=96, initial_indent="  ", subsequent_indent="  ")
+""" + textwrap.fill(
+    ", ".join([*SHELL_VARIABLES, *QUEUE_CREDENTIAL_VARIABLES]),
+    width=96,
+    initial_indent="  ",
+    subsequent_indent="  ",
+)
 
 _API_KEY = re.compile(r"[A-Za-z0-9_-]{20,128}")
 

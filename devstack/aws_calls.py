@@ -3,14 +3,17 @@
 Development only. A worker whose stack sets ``DEVSTACK_AWS_CALLS_DIR`` installs a hook on
 botocore's client before the handler is imported; every call the function makes then appends a
 line to ``{dir}/{function name}.jsonl``: the IAM action and the resource it acts on (table and
-index, queue URL, secret id, bucket, and the item's key for DynamoDB's item calls). No other
-parameter is written: items and message bodies hold phone numbers, objects the media.
+index, queue URL, secret id, bucket, and the item's key for DynamoDB's item calls), and for
+DynamoDB what IAM's condition keys see of it: the top-level attribute names it names
+(dynamodb:Attributes), its Select and its ReturnValues. No other parameter is written: items and
+message bodies hold phone numbers, objects the media.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +67,60 @@ def _record(action: str, params: dict[str, Any]) -> dict[str, Any]:
     key = params.get("Key") or params.get("Item") or {}
     if isinstance(key, dict) and isinstance(key.get("id"), dict) and "S" in key["id"]:  # not S3's Key
         record["id"] = key["id"]["S"]
+    if action.startswith("dynamodb:"):
+        record.update(_condition_keys(action.removeprefix("dynamodb:"), params))
     return record
+
+
+# --- what DynamoDB's IAM condition keys see of a request ------------------------------------------
+
+_EXPRESSIONS = (
+    "UpdateExpression",
+    "ConditionExpression",
+    "ProjectionExpression",
+    "KeyConditionExpression",
+    "FilterExpression",
+)
+_KEYWORDS = frozenset({"SET", "REMOVE", "ADD", "DELETE", "AND", "OR", "NOT", "IN", "BETWEEN"})
+_TOKEN = re.compile(r"[#:]?[A-Za-z_][A-Za-z0-9_]*|\S")
+_READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
+_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+
+
+def _condition_keys(operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    keys: dict[str, Any] = {}
+    names = params.get("ExpressionAttributeNames") or {}
+    attributes = (
+        set(params.get("Key") or {})
+        | set(params.get("Item") or {})
+        | set(params.get("AttributesToGet") or [])
+    )
+    for expression in _EXPRESSIONS:
+        attributes.update(top_level_names(params.get(expression) or "", names))
+    if attributes:
+        keys["attributes"] = sorted(attributes)
+    if operation in _READS:
+        projected = "ProjectionExpression" in params or "AttributesToGet" in params
+        keys["select"] = "SPECIFIC_ATTRIBUTES" if projected else params.get("Select", "ALL_ATTRIBUTES")
+    if operation in _WRITES:
+        keys["returnValues"] = params.get("ReturnValues", "NONE")
+    return keys
+
+
+def top_level_names(expression: str, names: dict[str, str]) -> list[str]:
+    """The top-level attributes an expression names (`#s.#at` names `#s`'s attribute; functions
+    and keywords are none), placeholders resolved."""
+    tokens = _TOKEN.findall(expression)
+    found = []
+    for index, token in enumerate(tokens):
+        before = tokens[index - 1] if index else ""
+        after = tokens[index + 1] if index + 1 < len(tokens) else ""
+        if token[0] not in "#_" and not token[0].isalpha():
+            continue  # a :value, an operator or a bracket
+        if before == "." or after == "(" or token.upper() in _KEYWORDS:
+            continue
+        found.append(names.get(token, token))
+    return found
 
 
 def read(path: Path) -> list[dict[str, Any]]:

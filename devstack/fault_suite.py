@@ -26,8 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
+from devstack.aws import publisher
 from devstack.callback_receiver import CallbackReceiver
 from sinch_gateway.domain.status_callbacks import signature
 
@@ -138,13 +137,7 @@ def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
 
 def _run(config: dict[str, Any], count: int, timeout_s: float, receiver: CallbackReceiver) -> Report:
     api, key, sim = config["api_url"].rstrip("/"), config["api_key"], config["sinch_url"].rstrip("/")
-    aws = {
-        "endpoint_url": config["aws_endpoint_url"],
-        "region_name": config["region"],
-        "aws_access_key_id": "testing",
-        "aws_secret_access_key": "testing",
-    }
-    sqs = boto3.client("sqs", **aws)
+    sqs = publisher(config)  # the first tenant's publisher: SendQueue takes its requests as that tenant's
     started = time.monotonic()
     report = Report()
     _http("POST", f"{sim}/_sim/reset")

@@ -151,9 +151,12 @@ class MotoServer:
             create_backend_app,
         )
 
+        from devstack import iam_principals
+
         app = SerialBackends(DomainDispatcherApplication(create_backend_app))
         serialize_sqs_receives()
         lock_fifo_groups_only_while_in_flight()
+        iam_principals.install()  # SQS's SenderId from the signing principal, as on AWS
         try:
             self._server = make_server(
                 self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler

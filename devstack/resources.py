@@ -1,5 +1,5 @@
-"""Create the template's DynamoDB tables, SQS queues, Secrets Manager secrets and S3 buckets (with
-their bucket policies) in moto.
+"""Create the template's DynamoDB tables, SQS queues, Secrets Manager secrets, S3 buckets (with
+their bucket policies) and IAM roles in moto.
 
 One job: what CloudFormation would do for these resource types, against the local endpoint.
 Physical names are ``{stack_name}-{LogicalId}`` (lower case for a bucket) unless the template names
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
-CREATED_TYPES = (DYNAMODB_TABLE, SQS_QUEUE, SECRET, S3_BUCKET, S3_BUCKET_POLICY)
+IAM_ROLE = "AWS::IAM::Role"
+CREATED_TYPES = (DYNAMODB_TABLE, SQS_QUEUE, SECRET, S3_BUCKET, S3_BUCKET_POLICY, IAM_ROLE)
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,21 @@ class Bucket:
     arn: str
 
 
+@dataclass(frozen=True)
+class Role:
+    logical_id: str
+    name: str
+    arn: str
+    role_id: str  # its unique id (AROA...): what SQS's SenderId shows for its sessions
+
+
 @dataclass
 class StackResources:
     tables: dict[str, Table] = field(default_factory=dict)
     queues: dict[str, Queue] = field(default_factory=dict)
     secrets: dict[str, Secret] = field(default_factory=dict)
     buckets: dict[str, Bucket] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
 
 
 def create_resources(template: Template, endpoint_url: str) -> StackResources:
@@ -79,6 +89,7 @@ def create_resources(template: Template, endpoint_url: str) -> StackResources:
     sqs = aws.client("sqs", endpoint_url, template.region)
     secrets = aws.client("secretsmanager", endpoint_url, template.region)
     s3 = aws.client("s3", endpoint_url, template.region)
+    iam = aws.client("iam", endpoint_url, template.region)
     created = StackResources()
     for logical_id in creation_order(template):
         kind = template.resources[logical_id]["Type"]
@@ -90,13 +101,15 @@ def create_resources(template: Template, endpoint_url: str) -> StackResources:
             created.buckets[logical_id] = create_bucket(template, s3, logical_id)
         elif kind == S3_BUCKET_POLICY:
             put_bucket_policy(template, s3, logical_id, tls=endpoint_url.startswith("https://"))
+        elif kind == IAM_ROLE:
+            created.roles[logical_id] = create_role(template, iam, logical_id)
         else:
             created.secrets[logical_id] = create_secret(template, secrets, logical_id)
     return created
 
 
 def creation_order(template: Template) -> list[str]:
-    """The tables, queues, secrets and buckets, each after the ones it refers to (a DLQ before its
+    """The tables, queues, secrets, buckets and roles, each after the ones it refers to (a DLQ before its
     queue, a bucket before its policy)."""
     wanted = {lid for lid, r in template.resources.items() if r.get("Type") in CREATED_TYPES}
     order: list[str] = []
@@ -374,3 +387,20 @@ def generate_secret_string(client: SecretsManagerClient, spec: dict[str, Any]) -
 
 def _true(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
+
+
+# --- IAM ----------------------------------------------------------------------------------------
+
+
+def create_role(template: Template, client: Any, logical_id: str) -> Role:
+    """The role with its trust policy, so that `!GetAtt <Role>.Arn` and `.RoleId` resolve and its
+    sessions are principals of their own (devstack.iam_principals). moto enforces no permissions:
+    the role's policies are not copied; tests/least_privilege.py holds the code to them instead."""
+    props = template.properties(logical_id)
+    name = (
+        template.resolve_str(props["RoleName"]) if "RoleName" in props else template.physical_name(logical_id)
+    )
+    trust = template.resolve(props.get("AssumeRolePolicyDocument") or {})
+    role = client.create_role(RoleName=name[:64], AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    template.register(logical_id, role["RoleName"], Arn=role["Arn"], RoleId=role["RoleId"])
+    return Role(logical_id=logical_id, name=role["RoleName"], arn=role["Arn"], role_id=role["RoleId"])

@@ -103,9 +103,11 @@ def function_environment(
     base: Mapping[str, str] | None = None,
     log_stream_name: str | None = None,
     xray_daemon_address: str | None = None,
+    credentials: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The process environment of a worker: the shell's (minus AWS settings), the template's
-    variables, then what Lambda itself sets (it wins, as reserved variables do on Lambda)."""
+    variables, then what Lambda itself sets (it wins, as reserved variables do on Lambda), its
+    role's session `credentials` among them when the stack made one."""
     base = os.environ if base is None else base
     env = {k: v for k, v in base.items() if not k.startswith(_DROPPED_ENV_PREFIXES)}
     env.update(spec.environment)
@@ -130,6 +132,7 @@ def function_environment(
             "TZ": ":UTC",
         }
     )
+    env.update(credentials or {})
     if xray_daemon_address is None:
         env["POWERTOOLS_TRACE_DISABLED"] = "true"  # nothing would receive the segments
     else:
@@ -283,6 +286,7 @@ class FunctionPool:
         log: Callable[[str], None] | None = None,
         xray: XRayDaemon | None = None,
         log_file: Path | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("pool size must be at least 1")
@@ -299,6 +303,7 @@ class FunctionPool:
         self._log = log or _print
         self._xray = xray
         self._log_file = log_file
+        self._credentials = credentials
         self._log_fd: int | None = None
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -317,6 +322,7 @@ class FunctionPool:
             region=self._region,
             base=self._base_environment,
             xray_daemon_address=self._xray.address if self._xray is not None else None,
+            credentials=self._credentials,
         )
         return WorkerConfig(
             function_name=self.spec.name,
@@ -518,8 +524,11 @@ class LambdaRuntime:
         log: Callable[[str], None] | None = None,
         xray: XRayDaemon | None = None,
         log_dir: Path | None = None,
+        credentials: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
+        """`credentials`: each function's role session (its AWS_* variables), by logical id."""
         pool_sizes = pool_sizes or {}
+        credentials = credentials or {}
         self._pools: dict[str, FunctionPool] = {}
         self._aliases: dict[str, str] = {}
         for spec in functions:
@@ -536,6 +545,7 @@ class LambdaRuntime:
                 log=log,
                 xray=xray,
                 log_file=log_dir / f"{spec.logical_id}.log" if log_dir is not None else None,
+                credentials=credentials.get(spec.logical_id),
             )
             self._aliases[spec.name] = spec.logical_id
             self._aliases[spec.arn] = spec.logical_id

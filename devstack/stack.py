@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from devstack import aws
 from devstack.gateway import ApiGateway, UsagePlan
+from devstack.iam_principals import function_credentials
 from devstack.moto_server import MotoServer
 from devstack.poller import DEFAULT_CONCURRENCY, SqsPoller, SqsSource
 from devstack.resources import StackResources, create_resources
@@ -228,6 +229,10 @@ class LocalStack:
             log=self.log,
             xray=self._xray,
             log_dir=log_dir,
+            credentials={
+                function: session.environment()
+                for function, session in function_credentials(template, self.aws_endpoint_url).items()
+            },
         )
         self._gateway.invoker = self._runtime
         self._gateway.start()
@@ -280,7 +285,12 @@ class LocalStack:
             apigateway=apigateway,
             dynamodb=aws.client("dynamodb", self.aws_endpoint_url, self.config.region),
         )
-        self.tenants = create_local_tenants(target, first_api_key=self.config.api_key)
+        self.tenants = create_local_tenants(
+            target,
+            aws.client("iam", self.aws_endpoint_url, self.config.region),
+            first_api_key=self.config.api_key,
+            user_prefix=f"{template.stack_name}-",
+        )
         self._gateway.api_keys = UsagePlanKeys(
             lambda: aws.client("apigateway", self.aws_endpoint_url, self.config.region), self.usage_plan_id
         )

@@ -31,6 +31,11 @@ SHELL_VARIABLES = {
     "SEND_QUEUE_URL": "send_queue_url",
     "DEAD_LETTER_QUEUE_URL": "dead_letter_queue_url",
 }
+# The first tenant's publisher (what signs its SendQueue requests), from tenants[0].queue_credentials.
+QUEUE_CREDENTIAL_VARIABLES = {
+    "QUEUE_ACCESS_KEY_ID": "access_key_id",
+    "QUEUE_SECRET_ACCESS_KEY": "secret_access_key",
+}
 
 
 def state_dir(environ: Mapping[str, str]) -> Path:
@@ -79,5 +84,12 @@ def shell_exports(state: Mapping[str, Any]) -> str:
         f"export {name}={shlex.quote(str(state[key]))}"
         for name, key in SHELL_VARIABLES.items()
         if state.get(key) is not None
+    ]
+    tenants = state.get("tenants") or [{}]
+    credentials = tenants[0].get("queue_credentials") or {}
+    lines += [
+        f"export {name}={shlex.quote(str(credentials[key]))}"
+        for name, key in QUEUE_CREDENTIAL_VARIABLES.items()
+        if credentials.get(key) is not None
     ]
     return "\n".join(lines) + "\n"

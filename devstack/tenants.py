@@ -4,6 +4,9 @@ One job: what API Gateway holds about keys. The stack makes a usage plan in moto
 and its tenants with the same code an operator uses on AWS (``ops.tenants``), and the local API
 checks each ``x-api-key`` against that plan, so a tenant created later with
 ``python -m ops.tenants --local create`` can call the local API at once.
+
+Each local tenant also has a publisher: an IAM user in moto, registered as the tenant's only
+publisher, whose access key (``queue_credentials`` in stack.json) signs what it sends to SendQueue.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ops.tenants import CreatedTenant, Target, create_tenant
+from devstack.iam_principals import Credentials, create_user
+from ops.tenants import CreatedTenant, Target, add_publishers, create_tenant
 from sinch_gateway.domain.tenants import TenantPolicy
 
 if TYPE_CHECKING:
@@ -30,13 +34,18 @@ class LocalTenant:
     api_key: str
     api_key_id: str
     callback_secret: str
+    queue_credentials: Credentials  # its publisher's access key
 
-    def as_json(self) -> dict[str, str]:
+    def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "api_key": self.api_key,
             "api_key_id": self.api_key_id,
             "callback_secret": self.callback_secret,
+            "queue_credentials": {
+                "access_key_id": self.queue_credentials.access_key_id,
+                "secret_access_key": self.queue_credentials.secret_access_key,
+            },
         }
 
 
@@ -45,22 +54,36 @@ def create_usage_plan(client: APIGatewayClient, name: str) -> str:
 
 
 def create_local_tenants(
-    target: Target, names: tuple[str, ...] = LOCAL_TENANTS, *, first_api_key: str | None = None
+    target: Target,
+    iam: Any,
+    names: tuple[str, ...] = LOCAL_TENANTS,
+    *,
+    first_api_key: str | None = None,
+    user_prefix: str = "",
 ) -> list[LocalTenant]:
-    """The tenants, each with a new random key, but the first with `first_api_key` if given."""
-    created: list[CreatedTenant] = []
-    for name in names:
+    """The tenants, each with a new random key, but the first with `first_api_key` if given, and
+    each with its publisher: an IAM user `<user_prefix><name>-publisher` (`iam`: moto's IAM)."""
+    tenants = []
+    for number, name in enumerate(names):
         key_id = None
-        if first_api_key is not None and not created:
+        if first_api_key is not None and number == 0:
             key = target.apigateway.create_api_key(
                 name=f"{target.key_prefix}{name}", value=first_api_key, enabled=True
             )
             key_id = key["id"]
-        created.append(create_tenant(target, name, TenantPolicy(), api_key_id=key_id))
-    return [
-        LocalTenant(c.tenant.name, c.api_key, c.tenant.tenant_id, c.tenant.callback_secret or "")
-        for c in created
-    ]
+        created: CreatedTenant = create_tenant(target, name, TenantPolicy(), api_key_id=key_id)
+        publisher = create_user(iam, f"{user_prefix}{name}-publisher")
+        add_publishers(target, created.tenant.tenant_id, [publisher.unique_id])
+        tenants.append(
+            LocalTenant(
+                name,
+                created.api_key,
+                created.tenant.tenant_id,
+                created.tenant.callback_secret or "",
+                publisher.credentials,
+            )
+        )
+    return tenants
 
 
 class UsagePlanKeys:

@@ -5,8 +5,13 @@ TenantsTable with its policy (allowed destination countries, MMS) and its callba
 
     python -m ops.tenants --stack sinch-gateway create --name acme --countries US,CA
     python -m ops.tenants --stack sinch-gateway policy <tenant id> --countries US --no-mms
+    python -m ops.tenants --stack sinch-gateway policy <tenant id> --senders "Acme,Acme Shop"
+    python -m ops.tenants --stack sinch-gateway publishers add <tenant id> AROA...
     python -m ops.tenants --stack sinch-gateway show <tenant id> --reveal
     python -m ops.tenants --stack sinch-gateway list
+    python -m ops.tenants --stack sinch-gateway rotate-key <tenant id>     # then revoke-key the old one
+    python -m ops.tenants --stack sinch-gateway rotate-secret <tenant id> --grace-hours 24
+    python -m ops.tenants --stack sinch-gateway delete <tenant id> --yes
     python -m ops.tenants --local list          # the stack `make run` started (its DEVSTACK_STATE_DIR)
 
 Every command prints JSON. AWS credentials and region come from the usual places (AWS_PROFILE...).
@@ -17,11 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +36,9 @@ import phonenumbers
 from botocore.exceptions import ClientError
 
 from devstack.state import stack_file
-from sinch_gateway.data.tenants import tenant_from_item, tenant_to_item
-from sinch_gateway.domain.tenants import Tenant, TenantPolicy
+from sinch_gateway.api.models import FROM_MASK
+from sinch_gateway.data.tenants import ALIAS_OF, alias_item, tenant_from_item, tenant_to_item
+from sinch_gateway.domain.tenants import PRINCIPAL_ID, Tenant, TenantPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
@@ -80,6 +87,7 @@ def describe(tenant: Tenant, *, reveal: bool = False) -> dict[str, Any]:
         "mmsAllowed": tenant.policy.mms_allowed,
         "callbackSecret": tenant.callback_secret if reveal else "(hidden: use --reveal)",
         "createdAt": tenant.created_at,
+        **describe_identity(tenant, reveal=reveal),
     }
 
 
@@ -140,6 +148,9 @@ def get_tenant(target: Target, tenant_id: str) -> Tenant:
     )
     if "Item" not in answer:
         raise TenantError(f"no tenant {tenant_id}")
+    if ALIAS_OF in answer["Item"]:
+        owner = answer["Item"][ALIAS_OF]["S"]
+        raise TenantError(f"{tenant_id} is a second API key of tenant {owner}: name the tenant {owner}")
     return tenant_from_item(answer["Item"])
 
 
@@ -147,7 +158,7 @@ def list_tenants(target: Target) -> list[Tenant]:
     tenants: list[Tenant] = []
     pages = target.dynamodb.get_paginator("scan").paginate(TableName=target.tenants_table)
     for page in pages:
-        tenants.extend(tenant_from_item(item) for item in page.get("Items", []))
+        tenants.extend(tenant_from_item(item) for item in page.get("Items", []) if ALIAS_OF not in item)
     return sorted(tenants, key=lambda t: (t.name, t.tenant_id))
 
 
@@ -177,6 +188,294 @@ def set_policy(
 
 def api_key_value(target: Target, tenant_id: str) -> str:
     return str(target.apigateway.get_api_key(apiKey=tenant_id, includeValue=True)["value"])
+
+
+# --- identity: publishers, senders, second keys, rotated secrets, deletion ---------------------
+
+
+def describe_identity(tenant: Tenant, *, reveal: bool = False) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "publishers": sorted(tenant.policy.publishers),
+        "senders": sorted(tenant.policy.senders),
+    }
+    until = tenant.previous_callback_secret_until
+    if tenant.previous_callback_secret and until is not None and until > datetime.now(UTC):
+        shown["previousCallbackSecretUntil"] = until.isoformat()
+        if reveal:
+            shown["previousCallbackSecret"] = tenant.previous_callback_secret
+    return shown
+
+
+def parse_principals(values: Sequence[str]) -> frozenset[str]:
+    """IAM principals' unique ids; an ARN, an access key or a session is an error that says so."""
+    wrong = [v for v in values if not PRINCIPAL_ID.fullmatch(v)]
+    if wrong:
+        raise TenantError(
+            f"not an IAM user's or role's unique id (AIDA... or AROA..., without a session): "
+            f"{', '.join(wrong)}. Find it with `aws iam get-role --role-name NAME --query Role.RoleId` "
+            "or `aws iam get-user --user-name NAME --query User.UserId`"
+        )
+    return frozenset(values)
+
+
+def parse_senders(text: str) -> frozenset[str]:
+    """ "Acme,Acme Shop" -> the sender ids; each as fromMask takes it (letters, digits, spaces)."""
+    senders = frozenset(s.strip() for s in text.split(",") if s.strip())
+    wrong = sorted(s for s in senders if not re.fullmatch(FROM_MASK, s))
+    if wrong:
+        raise TenantError(f"not a sender id (1 to 11 letters, digits or spaces): {', '.join(wrong)}")
+    return senders
+
+
+def _identity_options(parser: argparse.ArgumentParser, *, publishers: bool = False) -> None:
+    senders = parser.add_mutually_exclusive_group()
+    senders.add_argument("--senders", help='sender ids it may show as fromMask, e.g. "Acme,Acme Shop"')
+    senders.add_argument("--no-senders", action="store_true", help="allow no fromMask (the default)")
+    if publishers:
+        parser.add_argument(
+            "--publishers", help="publishers' IAM unique ids (AIDA..., AROA...), comma separated"
+        )
+
+
+def identity_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The policy fields the identity options set: `senders`, and `publishers` on create."""
+    changes: dict[str, Any] = {}
+    if getattr(args, "senders", None) is not None:
+        changes["senders"] = parse_senders(args.senders)
+    elif getattr(args, "no_senders", False):
+        changes["senders"] = frozenset()
+    if getattr(args, "publishers", None):
+        changes["publishers"] = parse_principals([p.strip() for p in args.publishers.split(",") if p.strip()])
+    return changes
+
+
+def with_policy(tenant: Tenant, changes: dict[str, Any]) -> Tenant:
+    return tenant.model_copy(update={"policy": tenant.policy.model_copy(update=changes)})
+
+
+def update_tenant(target: Target, tenant_id: str, change: Callable[[Tenant], Tenant]) -> Tenant:
+    """Read the tenant, change it, write it back (only if it still exists)."""
+    updated = change(get_tenant(target, tenant_id))
+    target.dynamodb.put_item(
+        TableName=target.tenants_table,
+        Item=tenant_to_item(updated),
+        ConditionExpression="attribute_exists(tenantId)",
+    )
+    return updated
+
+
+def add_publishers(target: Target, tenant_id: str, principals: Sequence[str]) -> Tenant:
+    """Requests these principals publish to SendQueue naming the tenant are taken as its own."""
+    added = parse_principals(principals)
+    return update_tenant(
+        target, tenant_id, lambda t: with_policy(t, {"publishers": t.policy.publishers | added})
+    )
+
+
+def remove_publishers(target: Target, tenant_id: str, principals: Sequence[str]) -> Tenant:
+    removed = frozenset(principals)
+    return update_tenant(
+        target, tenant_id, lambda t: with_policy(t, {"publishers": t.policy.publishers - removed})
+    )
+
+
+def set_senders(target: Target, tenant_id: str, senders: frozenset[str]) -> Tenant:
+    return update_tenant(target, tenant_id, lambda t: with_policy(t, {"senders": senders}))
+
+
+def key_ids(target: Target, tenant_id: str) -> list[str]:
+    """The tenant's API keys that exist: its first one (whose id is the tenant id), unless it was
+    revoked, and its second keys, oldest first."""
+    keys = []
+    if _key_exists(target, tenant_id):
+        keys.append(tenant_id)
+    aliases: list[tuple[str, str]] = []
+    pages = target.dynamodb.get_paginator("scan").paginate(
+        TableName=target.tenants_table,
+        FilterExpression="aliasOf = :tenant",
+        ExpressionAttributeValues={":tenant": {"S": tenant_id}},
+    )
+    for page in pages:
+        aliases.extend(
+            (i.get("createdAt", {}).get("S", ""), i["tenantId"]["S"]) for i in page.get("Items", [])
+        )
+    return keys + [key for _, key in sorted(aliases)]
+
+
+def _key_exists(target: Target, key_id: str) -> bool:
+    try:
+        target.apigateway.get_api_key(apiKey=key_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+            return False
+        raise
+    return True
+
+
+def describe_keys(target: Target, tenant_id: str, *, reveal: bool) -> dict[str, Any]:
+    ids = key_ids(target, tenant_id)
+    if not reveal:
+        return {"apiKeyIds": ids}
+    keys = [{"id": key, "value": api_key_value(target, key)} for key in ids]
+    # `apiKey`: the key to hand out now, the newest.
+    return {"apiKeyIds": ids, "apiKeys": keys, **({"apiKey": keys[-1]["value"]} if keys else {})}
+
+
+def rotate_key(target: Target, tenant_id: str) -> dict[str, Any]:
+    """A second API key that acts as the tenant (API Gateway cannot change a key's value): same
+    messages, policy and idempotency keys. Hand it out, then revoke the old key."""
+    tenant = get_tenant(target, tenant_id)
+    created_at = datetime.now(UTC).isoformat()
+    key = target.apigateway.create_api_key(
+        name=f"{target.key_prefix}{tenant.name}-{created_at[:19].replace(':', '')}",
+        enabled=True,
+        description=f"Sinch gateway tenant {tenant.name} ({tenant_id}), second key",
+    )
+    try:
+        _attach(target, key["id"])
+        target.dynamodb.put_item(
+            TableName=target.tenants_table,
+            Item=alias_item(key["id"], tenant_id, created_at),
+            ConditionExpression="attribute_not_exists(tenantId)",
+        )
+    except ClientError:
+        target.apigateway.delete_api_key(apiKey=key["id"])
+        raise
+    return {
+        "tenantId": tenant_id,
+        "apiKeyId": key["id"],
+        "apiKey": key["value"],
+        "apiKeyIds": key_ids(target, tenant_id),
+    }
+
+
+def revoke_key(target: Target, tenant_id: str, key_id: str) -> dict[str, Any]:
+    """Delete one of the tenant's keys (the first one too: the tenant keeps its id); never the last."""
+    get_tenant(target, tenant_id)
+    keys = key_ids(target, tenant_id)
+    if key_id not in keys:
+        raise TenantError(f"{key_id} is not an API key of tenant {tenant_id} (its keys: {', '.join(keys)})")
+    if len(keys) == 1:
+        raise TenantError(
+            f"{key_id} is tenant {tenant_id}'s last key: rotate-key first, or delete the tenant"
+        )
+    _delete_key(target, key_id)
+    if key_id != tenant_id:
+        target.dynamodb.delete_item(TableName=target.tenants_table, Key={"tenantId": {"S": key_id}})
+    return {"tenantId": tenant_id, "revoked": key_id, "apiKeyIds": key_ids(target, tenant_id)}
+
+
+def _delete_key(target: Target, key_id: str) -> None:
+    """The key out of the usage plan, then gone: API Gateway refuses it from then on."""
+    _unless_gone(
+        lambda: target.apigateway.delete_usage_plan_key(usagePlanId=target.usage_plan_id, keyId=key_id)
+    )
+    _unless_gone(lambda: target.apigateway.delete_api_key(apiKey=key_id))
+
+
+def _unless_gone(call: Callable[[], object]) -> None:
+    """Make an API Gateway call; what it acts on being gone already is no error."""
+    try:
+        call()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NotFoundException":
+            raise
+
+
+def rotate_secret(target: Target, tenant_id: str, grace: timedelta) -> dict[str, Any]:
+    """A new callback secret. For `grace` the old one signs too (a second v1= in each callback's
+    X-Gateway-Signature), so receivers can switch over without losing a callback."""
+    until = datetime.now(UTC) + grace
+    updated = update_tenant(
+        target,
+        tenant_id,
+        lambda t: t.model_copy(
+            update={
+                "callback_secret": secrets.token_urlsafe(32),
+                "previous_callback_secret": t.callback_secret if grace > timedelta(0) else None,
+                "previous_callback_secret_until": until if grace > timedelta(0) else None,
+            }
+        ),
+    )
+    return {
+        "tenantId": tenant_id,
+        "callbackSecret": updated.callback_secret,
+        "previousCallbackSecretUntil": until.isoformat() if grace > timedelta(0) else None,
+    }
+
+
+def delete_tenant(target: Target, tenant_id: str) -> dict[str, Any]:
+    """Every API key of the tenant (out of the usage plan, deleted), its second keys' items, and
+    its item. Its messages stay until their TTL, readable by no key; see the README."""
+    get_tenant(target, tenant_id)
+    keys = key_ids(target, tenant_id)
+    for key in keys:
+        _delete_key(target, key)
+    for key in keys:
+        if key != tenant_id:
+            target.dynamodb.delete_item(TableName=target.tenants_table, Key={"tenantId": {"S": key}})
+    target.dynamodb.delete_item(TableName=target.tenants_table, Key={"tenantId": {"S": tenant_id}})
+    return {"deleted": tenant_id, "apiKeysDeleted": keys}
+
+
+def _grace(hours: float) -> timedelta:
+    if not 0 <= hours <= 24 * 30:
+        raise TenantError("--grace-hours is 0 (the old secret stops signing at once) to 720 (30 days)")
+    return timedelta(hours=hours)
+
+
+def _publishers_command(args: argparse.Namespace, target: Target) -> Any:
+    if args.action == "add":
+        tenant = add_publishers(target, args.tenant_id, args.principals)
+    elif args.action == "remove":
+        tenant = remove_publishers(target, args.tenant_id, args.principals)
+    else:
+        tenant = get_tenant(target, args.tenant_id)
+    return {"tenantId": tenant.tenant_id, "publishers": sorted(tenant.policy.publishers)}
+
+
+def _delete_command(args: argparse.Namespace, target: Target) -> Any:
+    if not args.yes:
+        raise TenantError(f"deleting tenant {args.tenant_id} deletes its API keys for good: add --yes")
+    return delete_tenant(target, args.tenant_id)
+
+
+IDENTITY_COMMANDS: dict[str, Callable[[argparse.Namespace, Target], Any]] = {
+    "publishers": _publishers_command,
+    "rotate-key": lambda args, target: rotate_key(target, args.tenant_id),
+    "revoke-key": lambda args, target: revoke_key(target, args.tenant_id, args.key_id),
+    "rotate-secret": lambda args, target: rotate_secret(target, args.tenant_id, _grace(args.grace_hours)),
+    "delete": _delete_command,
+}
+
+
+def _identity_commands(commands: Any) -> None:
+    publishers = commands.add_parser("publishers", help="who may publish to SendQueue for a tenant")
+    action = publishers.add_subparsers(dest="action", required=True)
+    for name, text in (("add", "register principals"), ("remove", "unregister principals")):
+        sub = action.add_parser(name, help=text)
+        sub.add_argument("tenant_id")
+        sub.add_argument(
+            "principals", nargs="+", metavar="UNIQUE_ID", help="AIDA... (user) or AROA... (role)"
+        )
+    action.add_parser("list", help="the registered principals").add_argument("tenant_id")
+    rotate = commands.add_parser("rotate-key", help="a second API key acting as the tenant")
+    rotate.add_argument("tenant_id")
+    revoke = commands.add_parser("revoke-key", help="delete one of a tenant's API keys")
+    revoke.add_argument("tenant_id")
+    revoke.add_argument("key_id")
+    secret = commands.add_parser(
+        "rotate-secret", help="a new callback secret; the old one signs too for a while"
+    )
+    secret.add_argument("tenant_id")
+    secret.add_argument(
+        "--grace-hours", type=float, default=24.0, help="how long the old secret still signs (24)"
+    )
+    delete = commands.add_parser(
+        "delete", help="a tenant's keys and item (its messages stay until their TTL)"
+    )
+    delete.add_argument("tenant_id")
+    delete.add_argument("--yes", action="store_true", help="yes, delete its API keys for good")
 
 
 # --- command line -----------------------------------------------------------------------------
@@ -226,8 +525,8 @@ def local_target(state: dict[str, Any]) -> Target:
     )
 
 
-def _policy_options(parser: argparse.ArgumentParser) -> None:
-    countries = parser.add_mutually_exclusive_group()
+def _policy_options(parser: argparse.ArgumentParser, *, countries_required: bool = False) -> None:
+    countries = parser.add_mutually_exclusive_group(required=countries_required)
     countries.add_argument("--countries", help="allowed destination countries, e.g. US,CA (ISO codes)")
     countries.add_argument("--all-countries", action="store_true", help="allow every country")
     mms = parser.add_mutually_exclusive_group()
@@ -248,7 +547,9 @@ def parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create", help="a new tenant: API key, usage plan, policy, callback secret")
     create.add_argument("--name", required=True)
     create.add_argument("--api-key-id", help="adopt this existing API key instead of making one")
-    _policy_options(create)
+    # Which countries a new tenant may text is always said: "every country" is a choice too.
+    _policy_options(create, countries_required=True)
+    _identity_options(create, publishers=True)
     commands.add_parser("list", help="every tenant and its policy")
     show = commands.add_parser("show", help="one tenant")
     show.add_argument("tenant_id")
@@ -256,6 +557,8 @@ def parser() -> argparse.ArgumentParser:
     policy = commands.add_parser("policy", help="change what a tenant may send")
     policy.add_argument("tenant_id")
     _policy_options(policy)
+    _identity_options(policy)
+    _identity_commands(commands)
     return top
 
 
@@ -270,18 +573,23 @@ def run(args: argparse.Namespace, target: Target) -> Any:
             allowed_countries=None if countries is False else countries,
             mms_allowed=True if args.mms is None else args.mms,
         )
+        policy = policy.model_copy(update=identity_changes(args))
         return create_tenant(target, args.name, policy, api_key_id=args.api_key_id).as_json()
+    if args.command in IDENTITY_COMMANDS:
+        return IDENTITY_COMMANDS[args.command](args, target)
     if args.command == "list":
         return [describe(t) for t in list_tenants(target)]
     if args.command == "show":
         tenant = get_tenant(target, args.tenant_id)
         shown = describe(tenant, reveal=args.reveal)
-        if args.reveal:
-            shown["apiKey"] = api_key_value(target, tenant.tenant_id)
+        shown.update(describe_keys(target, tenant.tenant_id, reveal=args.reveal))
         return shown
-    if countries is False and args.mms is None:
-        raise TenantError("say what to change: --countries, --all-countries, --mms or --no-mms")
-    return describe(set_policy(target, args.tenant_id, allowed_countries=countries, mms_allowed=args.mms))
+    identity = identity_changes(args)
+    if countries is False and args.mms is None and not identity:
+        raise TenantError("say what to change: --countries, --all-countries, --mms, --no-mms or --senders")
+    if countries is not False or args.mms is not None:
+        set_policy(target, args.tenant_id, allowed_countries=countries, mms_allowed=args.mms)
+    return describe(update_tenant(target, args.tenant_id, lambda t: with_policy(t, identity)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

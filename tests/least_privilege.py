@@ -2,14 +2,19 @@
 
 Each entry is a grant (action, resource, condition), the resource and condition as they are
 written in the expanded template (intrinsic functions unresolved), in canonical JSON. The table
-is written from the code: every call a function makes, on the resource it makes it on.
+is written from the code: every call a function makes, on the resource it makes it on. DENIED
+holds each role's explicit denials, written the same way. `permits` decides a recorded call
+(devstack.aws_calls) as IAM would with these tables, conditions included.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from fnmatch import fnmatchcase
 from typing import Any
+
+from sinch_gateway.data.tenants import POLICY_ATTRIBUTES
 
 Grant = tuple[str, str, str | None]
 
@@ -31,6 +36,46 @@ def ref(logical_id: str) -> dict[str, Any]:
 
 def leading_keys(*patterns: str) -> dict[str, Any]:
     return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(patterns)}}
+
+
+# --- identity: what a role may read or write of an item ----------------------------------------------
+
+# A tenant's policy, never its callback secrets: what the senders' TenantDirectory projects.
+TENANT_POLICY_READ = {
+    "ForAllValues:StringEquals": {"dynamodb:Attributes": list(POLICY_ATTRIBUTES)},
+    "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+}
+# Opt-outs and inbound SMS are what handsets said: only Sinch's webhook writes them.
+NO_OPT_OUT_WRITES = {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["optout#*", "inbound#*"]}}
+MESSAGE_ID_SHAPE = "????????-????-????-????-????????????"
+# The webhook's updates: a status move of a message, an opt-out, a template's settlement.
+STATUS_MOVES = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [MESSAGE_ID_SHAPE]},
+    "ForAllValues:StringEquals": {
+        "dynamodb:Attributes": [
+            "id",
+            "status",
+            "statusRank",
+            "updatedAt",
+            "events",
+            "leaseUntil",
+            "reportNonces",
+            "deliveredAs",
+        ]
+    },
+}
+OPT_OUTS = {
+    "ForAllValues:StringLike": {
+        "dynamodb:LeadingKeys": ["optout#*"],
+        "dynamodb:Attributes": ["id", "sender#*"],
+    }
+}
+TEMPLATE_SETTLEMENT = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["template#*"]},
+    "ForAllValues:StringEquals": {
+        "dynamodb:Attributes": ["id", "status", "updatedAt", "mmsId", "trackingId", "errorCode", "errorText"]
+    },
+}
 
 
 def grants(actions: Iterable[str], resource: Any, condition: Any = None) -> set[Grant]:
@@ -64,7 +109,7 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["dynamodb:Query"], MESSAGE_INDEX)
     # Powertools Idempotency: get_item, put_item, update_item, delete_item (on a failed request)
     | grants([*READ_WRITE_ITEM, "dynamodb:DeleteItem"], arn("IdempotencyTable"))
-    | grants(["dynamodb:GetItem"], arn("TenantsTable"))
+    | grants(["dynamodb:GetItem"], arn("TenantsTable"), TENANT_POLICY_READ)
     # a retry on SendQueue; the dead letter when the first attempt was the last one allowed
     | grants(["sqs:SendMessage"], arn("SendQueue"))
     | grants(["sqs:SendMessage"], arn("DeadLetterQueue"))
@@ -74,7 +119,7 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(KEPT_MEDIA_ACTIONS, KEPT_MEDIA),
     "RetryFunction": _runtime("RetryFunctionLogGroup")
     | grants(READ_WRITE_ITEM, arn("MessagesTable"))
-    | grants(["dynamodb:GetItem"], arn("TenantsTable"))
+    | grants(["dynamodb:GetItem"], arn("TenantsTable"), TENANT_POLICY_READ)
     # Lambda's event source mapping polling SendQueue
     | grants(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], arn("SendQueue"))
     | grants(["sqs:SendMessage"], arn("SendQueue"))
@@ -82,9 +127,12 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret"))
     | grants(KEPT_MEDIA_ACTIONS, KEPT_MEDIA),
     "DeliveryReportFunction": _runtime("DeliveryReportFunctionLogGroup")
-    # advance / append_event on messages; an opt-out's update; the message an inbound SMS
-    # answers, and an inbound SMS seen before
-    | grants(["dynamodb:GetItem", "dynamodb:UpdateItem"], arn("MessagesTable"))
+    # the message an inbound SMS answers, and an inbound SMS seen before
+    | grants(["dynamodb:GetItem"], arn("MessagesTable"))
+    # advance / append_event on messages; an opt-out's update; a template's postback
+    | grants(["dynamodb:UpdateItem"], arn("MessagesTable"), STATUS_MOVES)
+    | grants(["dynamodb:UpdateItem"], arn("MessagesTable"), OPT_OUTS)
+    | grants(["dynamodb:UpdateItem"], arn("MessagesTable"), TEMPLATE_SETTLEMENT)
     # unmatched reports, raw postbacks and inbound SMS: bookkeeping items only
     | grants(
         ["dynamodb:PutItem"], arn("MessagesTable"), leading_keys("unmatched#*", "postback#*", "inbound#*")
@@ -107,6 +155,16 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], arn("CallbackQueue"))
     | grants(["sqs:SendMessage", "sqs:ChangeMessageVisibility"], arn("CallbackQueue"))
     | grants(["sqs:SendMessage"], arn("CallbackDeadLetterQueue")),
+}
+
+
+# What a role refuses its function outright, whatever it allows.
+WRITE_ITEM = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+DENIED: dict[str, set[Grant]] = {
+    "SendFunction": grants(WRITE_ITEM, arn("MessagesTable"), NO_OPT_OUT_WRITES),
+    "RetryFunction": grants(WRITE_ITEM, arn("MessagesTable"), NO_OPT_OUT_WRITES),
+    "DeliveryReportFunction": set(),
+    "CallbackFunction": set(),
 }
 
 
@@ -156,17 +214,22 @@ def violations(resources: dict[str, Any]) -> list[str]:
         for statement in statements(resource):
             found.extend(f"{logical_id}: {problem}" for problem in _statement_problems(statement))
     for function, role in roles.items():
-        granted = set().union(*(statement_grants(s) for s in statements(resources.get(role, {}))))
+        role_statements = list(statements(resources.get(role, {})))
+        granted = set().union(*(statement_grants(s) for s in role_statements if s.get("Effect") == "Allow"))
         extra, missing = granted - EXPECTED.get(function, set()), EXPECTED.get(function, set()) - granted
         found.extend(f"{function}: grants {g} beyond what its code uses" for g in sorted(extra, key=str))
         found.extend(f"{function}: lacks {g}" for g in sorted(missing, key=str))
+        denied = set().union(*(statement_grants(s) for s in role_statements if s.get("Effect") == "Deny"))
+        wanted = DENIED.get(function, set())
+        found.extend(f"{function}: denies {d} the table does not" for d in sorted(denied - wanted, key=str))
+        found.extend(f"{function}: no longer denies {d}" for d in sorted(wanted - denied, key=str))
     return found
 
 
 def _statement_problems(statement: dict[str, Any]) -> Iterator[str]:
     unknown = set(statement) - {"Sid", "Effect", "Action", "Resource", "Condition"}
-    if unknown or statement.get("Effect") != "Allow":
-        yield f"statement {statement} is not a plain Allow of actions on resources"
+    if unknown or statement.get("Effect") not in ("Allow", "Deny"):
+        yield f"statement {statement} is not a plain Allow or Deny of actions on resources"
     actions = _as_list(statement.get("Action", []))
     for action in actions:
         if "*" in action:
@@ -177,3 +240,56 @@ def _statement_problems(statement: dict[str, Any]) -> Iterator[str]:
         )
         if "*" in canonical(resource) and not allowed:
             yield f"wildcard resource {resource} for {actions}"
+
+
+# --- a recorded call, decided as IAM decides it -----------------------------------------------------
+
+
+def permits(function: str, call: dict[str, Any], resource: str) -> Grant | None:
+    """The grant that allows `call` (devstack.aws_calls' record) on `resource` (canonical JSON),
+    unless one of the role's denials refuses it; None when IAM would refuse it."""
+    if any(_matches(d, call, resource) for d in DENIED[function]):
+        return None
+    return next((g for g in sorted(EXPECTED[function], key=str) if _matches(g, call, resource)), None)
+
+
+def _matches(grant: Grant, call: dict[str, Any], resource: str) -> bool:
+    action, granted_resource, condition = grant
+    if (action, granted_resource) != (call["action"], resource):
+        return False
+    return condition is None or all(
+        _holds(operator, values, _context(key, call))
+        for operator, tests in json.loads(condition).items()
+        for key, values in tests.items()
+    )
+
+
+def _context(key: str, call: dict[str, Any]) -> list[str] | None:
+    """A condition key's values for the call: None when the request does not carry it."""
+    if key == "dynamodb:LeadingKeys":  # MessagesTable's partition key: the only one conditioned
+        return [call["id"]] if "id" in call else None
+    if key == "dynamodb:Attributes":
+        return call.get("attributes")
+    if key == "dynamodb:Select":
+        return [call["select"]] if "select" in call else None
+    if key == "dynamodb:ReturnValues":
+        return [call["returnValues"]] if "returnValues" in call else None
+    raise AssertionError(f"a condition key the check cannot evaluate: {key}")
+
+
+def _holds(operator: str, allowed: Any, values: list[str] | None) -> bool:
+    patterns = _as_list(allowed)
+    qualifier, _, test = operator.rpartition(":")
+    like = test.removesuffix("IfExists") == "StringLike"
+    if test.removesuffix("IfExists") not in ("StringLike", "StringEquals"):
+        raise AssertionError(f"a condition operator the check cannot evaluate: {operator}")
+    if values is None:
+        # IAM: a missing key makes a plain operator false, ...IfExists and ForAllValues true.
+        return test.endswith("IfExists") or qualifier == "ForAllValues"
+
+    def one(value: str) -> bool:
+        return any(fnmatchcase(value, p) if like else value == p for p in patterns)
+
+    if qualifier == "ForAnyValue":
+        return any(one(v) for v in values)
+    return all(one(v) for v in values)  # ForAllValues, or a single-valued key

@@ -23,7 +23,12 @@ def record_handler(record: SQSRecord) -> None:
     # Raises only for what may pass on a second try (AWS or Sinch trouble): SQS redelivers that.
     tenant = record.message_attributes["tenant"]
     with logger.append_context_keys(sqs_message_id=record.message_id):
-        services.queue_intake.handle(record.body, record.message_id, tenant.string_value if tenant else None)
+        services.queue_intake.handle(
+            record.body,
+            record.message_id,
+            tenant.string_value if tenant else None,
+            sender_id=record.attributes.get("SenderId"),  # the publishing principal, as SQS says
+        )
 
 
 @logger.inject_lambda_context

@@ -58,11 +58,13 @@ api_problems.register(app)
 
 
 def current_tenant() -> str:
-    """The caller's tenant: the id of the API key API Gateway checked."""
-    tenant_id = app.current_event.request_context.identity.api_key_id
-    if not tenant_id:  # every /v1 route requires a key: only a misconfigured route gets here
+    """The caller's tenant: the id of the API key API Gateway checked, or, for a tenant's second
+    key (made to rotate its key), the tenant that key acts as."""
+    key_id = app.current_event.request_context.identity.api_key_id
+    if not key_id:  # every /v1 route requires a key: only a misconfigured route gets here
         raise NoTenant("This route needs an x-api-key.")
-    return tenant_id
+    tenant = services.tenants.get(key_id)
+    return tenant.tenant_id if tenant is not None else key_id
 
 
 IdempotencyKey = Annotated[

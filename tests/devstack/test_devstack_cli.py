@@ -89,3 +89,27 @@ def test_a_bad_api_key_in_the_environment_is_named(
 ) -> None:
     assert main(["--state-dir", str(tmp_path)], environ={"DEVSTACK_API_KEY": "short"}) == 2
     assert "DEVSTACK_API_KEY" in capsys.readouterr().err
+
+
+def test_print_env_gives_the_first_tenants_queue_credentials(
+    tmp_path: Path, listening: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = f"http://127.0.0.1:{listening}"
+    credentials = {"access_key_id": "AKIAEXAMPLEPUBLISHER", "secret_access_key": "s3cret/with+chars"}
+    state = {"pid": os.getppid(), "api_url": api, "tenants": [{"queue_credentials": credentials}, {}]}
+    (tmp_path / "stack.json").write_text(json.dumps(state))
+
+    assert main(["--print-env", "--state-dir", str(tmp_path)], environ={}) == 0
+
+    exported = subprocess.run(
+        [
+            "/bin/bash",
+            "-c",
+            'eval "$(cat)"; printf "%s|%s" "$QUEUE_ACCESS_KEY_ID" "$QUEUE_SECRET_ACCESS_KEY"',
+        ],
+        input=capsys.readouterr().out,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert exported == "AKIAEXAMPLEPUBLISHER|s3cret/with+chars"

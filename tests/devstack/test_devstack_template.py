@@ -38,6 +38,10 @@ def register_created(template: Template) -> None:
         template.register(secret, f"arn:aws:secretsmanager:us-east-1:123456789012:secret:x-{secret}-AbCdEf")
     bucket = template.bucket_name("MediaBucket")
     template.register("MediaBucket", bucket, Arn=f"arn:aws:s3:::{bucket}")
+    for number, role in enumerate(("SendFunctionRole", "RetryFunctionRole")):
+        name = template.physical_name(role)
+        arn = f"arn:aws:iam::123456789012:role/{name}"
+        template.register(role, name, Arn=arn, RoleId=f"AROAEXAMPLEROLE{number:06d}")
 
 
 def test_short_form_tags_become_long_form() -> None:
@@ -159,6 +163,8 @@ def test_functions(template: Template) -> None:
     assert all(isinstance(value, str) for value in send.environment.values())
     webhooks = functions["DeliveryReportFunction"].environment
     assert webhooks["WEBHOOK_SECRET_ID"].endswith(":secret:x-WebhookSecret-AbCdEf")
+    gateway_roles = functions["RetryFunction"].environment["GATEWAY_ROLE_IDS"]
+    assert gateway_roles == "AROAEXAMPLEROLE000000,AROAEXAMPLEROLE000001", "!Join of the roles' RoleIds"
     assert "SINCH_SECRET_ID" not in webhooks
 
 

@@ -111,7 +111,7 @@ def _traffic(local: LocalStack) -> list[str]:
     )
     finals.append(post({"to": OTHER_TO[4], "text": text("retried")})["id"])
     # From another service through SendQueue: a valid request and a malformed one.
-    sqs = aws.client("sqs", local.config["aws_endpoint_url"], local.config["region"])
+    sqs = aws.publisher(local.config)  # the first tenant's publisher
     queue = local.config["send_queue_url"]
     queued = {"to": QUEUED_TO, "text": text("queued"), "clientReference": reference}
     malformed = {"to": QUEUED_TO, "text": text("malformed"), "clientReference": reference, "colour": "red"}

@@ -140,7 +140,7 @@ def test_a_receiver_that_was_down_gets_every_callback_once_it_is_back(local: Loc
 def test_a_request_from_the_queue_gets_its_callbacks_too(
     local: LocalStack, receiver: CallbackReceiver
 ) -> None:
-    sqs = aws.client("sqs", local.config["aws_endpoint_url"], local.config["region"])
+    sqs = aws.publisher(local.config)  # the first tenant's publisher
     reference = f"queued-{uuid.uuid4().hex[:8]}"
     sqs.send_message(
         QueueUrl=local.config["send_queue_url"],

@@ -5,9 +5,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
+from devstack import aws
 from ops import tenants as ops
 from sinch_gateway.domain.tenants import TenantPolicy
 from tests.e2e.conftest import LocalStack
@@ -98,13 +98,7 @@ def wait_for_status(local: LocalStack, body: dict[str, Any], key: str, status: i
 def test_a_request_published_to_the_queue_belongs_to_the_tenant_it_names(local: LocalStack) -> None:
     acme, globex = local.config["tenants"]
     reference = f"queued-{time.time()}"
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=local.config["aws_endpoint_url"],
-        region_name=local.config["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sqs = aws.publisher(local.config, tenant=1)  # globex's publisher
     sqs.send_message(
         QueueUrl=local.config["send_queue_url"],
         MessageBody=json.dumps({**SMS, "clientReference": reference}),

@@ -41,6 +41,8 @@ SENDER = "+12025550100"
 # The API key id of events/api-*.json: the tenant every handler call acts for.
 TENANT = "k1l2m3n4o5"
 OTHER_TENANT = "z9y8x7w6v5"
+# The principal whose SendQueue requests each registered tenant takes (SQS's SenderId).
+PUBLISHER = "AIDAEXAMPLEPUBLISHER1"
 FUNCTION_DIRS = {
     "SendFunction": "send",
     "RetryFunction": "retry",
@@ -147,16 +149,30 @@ class Env:
             headers=headers,
         )
 
-    def retry(self, *bodies: str, tenant: str | None = TENANT) -> dict[str, Any]:
-        """RetryFunction on SendQueue records with these bodies, published by `tenant`."""
+    def retry(self, *bodies: str, tenant: str | None = TENANT, sender: str | None = None) -> dict[str, Any]:
+        """RetryFunction on SendQueue records with these bodies, naming `tenant`, each sent by
+        `sender` (SQS's SenderId): by default a retry by the gateway's RetryFunction, a request by
+        the tenants' PUBLISHER."""
         template = json.loads((ROOT / "events" / "sqs-retry.json").read_text())["Records"][0]
         attributes = {} if tenant is None else {"tenant": {"stringValue": tenant, "dataType": "String"}}
         records = [
-            {**template, "messageId": str(uuid.uuid4()), "body": b, "messageAttributes": attributes}
+            {
+                **template,
+                "messageId": str(uuid.uuid4()),
+                "body": b,
+                "messageAttributes": attributes,
+                "attributes": {**template["attributes"], "SenderId": sender or self.sender_of(b)},
+            }
             for b in bodies
         ]
         result: dict[str, Any] = self.handler("RetryFunction")({"Records": records})
         return {"result": result, "ids": [r["messageId"] for r in records]}
+
+    def sender_of(self, body: str) -> str:
+        if '"kind": "retry"' in body:
+            role = self.template.get_att("RetryFunctionRole", "RoleId")
+            return f"{role}:{self.template.function_name('RetryFunction')}"
+        return PUBLISHER
 
     def forget_rate(self) -> None:
         """Drop the shared Sinch rate's items: their turns and any hold-off a 429 left."""
@@ -184,8 +200,10 @@ class Env:
         ]
 
     def register(self, tenant_id: str, policy: TenantPolicy | None = None) -> None:
-        """Put a tenant's item (its policy) in TenantsTable."""
-        tenant = Tenant(tenant_id=tenant_id, name=tenant_id, policy=policy or TenantPolicy())
+        """Put a tenant's item (its policy, PUBLISHER among its publishers) in TenantsTable."""
+        policy = policy or TenantPolicy()
+        policy = policy.model_copy(update={"publishers": policy.publishers | {PUBLISHER}})
+        tenant = Tenant(tenant_id=tenant_id, name=tenant_id, policy=policy)
         self.ddb.put_item(TableName=self.tenants_table, Item=tenant_to_item(tenant))
 
     def stored(self, message_id: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,7 @@ def cli(state: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[in
     return code, json.loads(out) if code == 0 else err
 
 
-def test_the_command_line_against_a_local_stack(
-    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def local_state(target: ops.Target, endpoint: str, tmp_path: Path) -> Path:
     state = tmp_path / "stack.json"
     state.write_text(
         json.dumps(
@@ -106,6 +105,13 @@ def test_the_command_line_against_a_local_stack(
             }
         )
     )
+    return state
+
+
+def test_the_command_line_against_a_local_stack(
+    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = local_state(target, endpoint, tmp_path)
 
     code, created = cli(
         state, "create", "--name", "initech", "--countries", "US,CA", "--no-mms", capsys=capsys
@@ -133,3 +139,150 @@ def test_without_a_running_local_stack_the_command_says_so(
 ) -> None:
     code, error = cli(tmp_path / "missing.json", "list", capsys=capsys)
     assert code == 1 and "make run" in error
+
+
+# --- create's countries, publishers, senders, key and secret rotation, delete --------------------
+
+
+def test_create_must_be_told_which_countries(
+    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = local_state(target, endpoint, tmp_path)
+
+    with pytest.raises(SystemExit) as refused:
+        ops.main(["--local", "--state", str(state), "create", "--name", "initech"])
+
+    assert refused.value.code == 2
+    assert "one of the arguments --countries --all-countries is required" in capsys.readouterr().err
+    assert ops.list_tenants(target) == [], "nothing made"
+    code, created = cli(state, "create", "--name", "initech", "--all-countries", capsys=capsys)
+    assert (code, created["allowedCountries"]) == (0, "all")
+
+
+def test_publishers_are_added_removed_and_listed_by_their_unique_ids(
+    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = local_state(target, endpoint, tmp_path)
+    role, user = "AROAEXAMPLEFULFILMENT", "AIDAEXAMPLEPUBLISHER1"
+    code, created = cli(
+        state, "create", "--name", "acme", "--countries", "US", "--publishers", role, capsys=capsys
+    )
+    tenant_id = created["tenantId"]
+    assert created["publishers"] == [role]
+
+    code, listed = cli(state, "publishers", "add", tenant_id, user, capsys=capsys)
+    assert (code, listed) == (0, {"tenantId": tenant_id, "publishers": [user, role]})
+    code, listed = cli(state, "publishers", "remove", tenant_id, role, capsys=capsys)
+    assert listed["publishers"] == [user]
+    kept = ops.get_tenant(target, tenant_id).policy
+    assert kept.publishers == frozenset({user})
+    assert kept.allowed_countries == frozenset({"US"}), "the rest is kept"
+
+    for wrong in (
+        f"arn:aws:iam::123456789012:role/{role}",
+        f"{role}:session",
+        "AKIAEXAMPLEACCESSKEY",
+        "acme",
+    ):
+        code, error = cli(state, "publishers", "add", tenant_id, wrong, capsys=capsys)
+        assert code == 1 and "AIDA... or AROA..." in error and "aws iam get-role" in error
+    code, listed = cli(state, "publishers", "list", tenant_id, capsys=capsys)
+    assert listed["publishers"] == [user], "a refused id changes nothing"
+
+
+def test_sender_ids_are_set_and_cleared_with_the_policy(
+    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = local_state(target, endpoint, tmp_path)
+    code, created = cli(state, "create", "--name", "acme", "--countries", "US", capsys=capsys)
+    assert created["senders"] == [], "no sender id allowed by default"
+
+    code, changed = cli(state, "policy", created["tenantId"], "--senders", "Acme, Acme Shop", capsys=capsys)
+    assert (code, changed["senders"], changed["allowedCountries"]) == (0, ["Acme", "Acme Shop"], ["US"])
+    code, error = cli(
+        state, "policy", created["tenantId"], "--senders", "Acme!,far too long id", capsys=capsys
+    )
+    assert code == 1 and "Acme!" in error and "far too long id" in error
+    code, changed = cli(state, "policy", created["tenantId"], "--no-senders", capsys=capsys)
+    assert changed["senders"] == []
+
+
+def test_a_second_key_acts_as_the_tenant_until_the_old_one_is_revoked(target: ops.Target) -> None:
+    from sinch_gateway.data.tenants import TenantDirectory
+
+    created = ops.create_tenant(target, "acme", TenantPolicy(allowed_countries=frozenset({"US"})))
+    tenant_id = created.tenant.tenant_id
+
+    second = ops.rotate_key(target, tenant_id)
+
+    new_id = second["apiKeyId"]
+    assert second["apiKeyIds"] == [tenant_id, new_id]
+    assert new_id in plan_key_ids(target) and ops.api_key_value(target, new_id) == second["apiKey"]
+    directory = TenantDirectory(target.dynamodb, target.tenants_table, cache_s=0)
+    assert directory.get(new_id) == ops.get_tenant(target, tenant_id), "the new key reads as the tenant"
+    assert [t.tenant_id for t in ops.list_tenants(target)] == [tenant_id], "a second key is no tenant"
+    with pytest.raises(ops.TenantError, match=f"second API key of tenant {tenant_id}"):
+        ops.get_tenant(target, new_id)
+
+    revoked = ops.revoke_key(target, tenant_id, tenant_id)
+
+    assert revoked["apiKeyIds"] == [new_id]
+    assert plan_key_ids(target) == {new_id}
+    assert not ops._key_exists(target, tenant_id)
+    assert directory.get(new_id) is not None and directory.get(new_id).tenant_id == tenant_id  # type: ignore[union-attr]
+    with pytest.raises(ops.TenantError, match="last key"):
+        ops.revoke_key(target, tenant_id, new_id)
+    with pytest.raises(ops.TenantError, match="not an API key of tenant"):
+        ops.revoke_key(target, tenant_id, "someoneelse")
+
+
+def test_revoking_a_second_key_removes_its_alias(target: ops.Target) -> None:
+    tenant_id = ops.create_tenant(target, "acme", TenantPolicy()).tenant.tenant_id
+    new_id = ops.rotate_key(target, tenant_id)["apiKeyId"]
+
+    ops.revoke_key(target, tenant_id, new_id)
+
+    assert ops.key_ids(target, tenant_id) == [tenant_id]
+    assert "Item" not in target.dynamodb.get_item(
+        TableName=target.tenants_table, Key={"tenantId": {"S": new_id}}
+    )
+
+
+def test_a_rotated_secret_keeps_the_old_one_for_the_grace_only(target: ops.Target) -> None:
+    created = ops.create_tenant(target, "acme", TenantPolicy())
+    tenant_id, old = created.tenant.tenant_id, created.tenant.callback_secret
+
+    rotated = ops.rotate_secret(target, tenant_id, timedelta(hours=24))
+
+    stored = ops.get_tenant(target, tenant_id)
+    assert stored.callback_secret == rotated["callbackSecret"] != old
+    assert stored.previous_callback_secret == old
+    now = datetime.now(UTC)
+    assert stored.signing_secrets(now) == [rotated["callbackSecret"], old]
+    assert stored.signing_secrets(now + timedelta(hours=24, seconds=1)) == [rotated["callbackSecret"]]
+
+    again = ops.rotate_secret(target, tenant_id, timedelta(0))
+    assert ops.get_tenant(target, tenant_id).signing_secrets(now) == [again["callbackSecret"]]
+
+
+def test_delete_removes_every_key_and_item_and_needs_a_yes(
+    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = local_state(target, endpoint, tmp_path)
+    kept = ops.create_tenant(target, "globex", TenantPolicy()).tenant.tenant_id
+    tenant_id = ops.create_tenant(target, "acme", TenantPolicy()).tenant.tenant_id
+    second = ops.rotate_key(target, tenant_id)["apiKeyId"]
+
+    code, error = cli(state, "delete", tenant_id, capsys=capsys)
+    assert code == 1 and "--yes" in error
+    assert ops.get_tenant(target, tenant_id).name == "acme"
+
+    code, deleted = cli(state, "delete", tenant_id, "--yes", capsys=capsys)
+
+    assert (code, deleted) == (0, {"deleted": tenant_id, "apiKeysDeleted": [tenant_id, second]})
+    assert plan_key_ids(target) == {kept}
+    assert not ops._key_exists(target, tenant_id) and not ops._key_exists(target, second)
+    items = target.dynamodb.scan(TableName=target.tenants_table)["Items"]
+    assert [i["tenantId"]["S"] for i in items] == [kept]
+    code, error = cli(state, "delete", tenant_id, "--yes", capsys=capsys)
+    assert code == 1 and "no tenant" in error

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import TENANT, Env
+from sinch_gateway.domain.tenants import TenantPolicy
+from tests.integration.conftest import PUBLISHER, TENANT, Env
 
 SMS = {"to": "+12025550143", "text": "Published by another service"}
 
@@ -33,11 +34,13 @@ def test_a_published_request_becomes_a_message_the_api_finds(env: Env) -> None:
 
 def test_the_same_sqs_message_delivered_twice_is_sent_once(env: Env) -> None:
     first = published(env, SMS)
+    event = json.loads(open_event())
     record = {
-        **json.loads(open_event()),
+        **event,
         "messageId": first["ids"][0],
         "body": json.dumps(SMS),
         "messageAttributes": {"tenant": {"stringValue": TENANT, "dataType": "String"}},
+        "attributes": {**event["attributes"], "SenderId": PUBLISHER},
     }
 
     again = env.handler("RetryFunction")({"Records": [record]})
@@ -130,6 +133,8 @@ def test_the_sample_event_in_events_is_sent(env: Env) -> None:
     from tests.integration.conftest import ROOT
 
     event = json.loads((ROOT / "events" / "sqs-send-request.json").read_text())
+    # Its publisher: a session of the role the event's SenderId names.
+    env.register(TENANT, TenantPolicy(publishers=frozenset({"AROAEXAMPLEFULFILMENT"})))
 
     assert env.handler("RetryFunction")(event) == {"batchItemFailures": []}
     (sent,) = env.batch_requests()
@@ -152,7 +157,9 @@ def test_a_batch_that_fails_whole_is_reported_record_by_record_without_the_error
     env: Env, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     class Unavailable:
-        def handle(self, body: str, sqs_message_id: str, tenant: str | None) -> None:
+        def handle(
+            self, body: str, sqs_message_id: str, tenant: str | None, *, sender_id: str | None
+        ) -> None:
             raise ConnectionError(f"AWS is down while sending {body}")
 
     env.handler("RetryFunction")

@@ -311,9 +311,17 @@ class FakeTenantStore:
             tenant_id: Tenant(tenant_id=tenant_id, name=tenant_id, policy=policy)
             for tenant_id, policy in policies.items()
         }
+        self._aliases: dict[str, str] = {}
 
     def get(self, tenant_id: str) -> Tenant | None:
-        return self._tenants.get(tenant_id)
+        return self._tenants.get(self._aliases.get(tenant_id, tenant_id))
+
+    def put(self, tenant: Tenant) -> None:
+        self._tenants[tenant.tenant_id] = tenant
+
+    def alias(self, key_id: str, tenant_id: str) -> None:
+        """A second API key of the tenant (key rotation): it names the tenant itself."""
+        self._aliases[key_id] = tenant_id
 
     def set_secret(self, tenant_id: str, callback_secret: str | None) -> None:
         self._tenants[tenant_id] = self._tenants[tenant_id].model_copy(
@@ -455,8 +463,17 @@ def sender_settings(**environment: str) -> RetrySettings:
         "RETRY_BASE_DELAY_S": "2",
         "RETRY_MAX_DELAY_S": "60",
         "SEND_LEASE_S": "30",
+        "GATEWAY_ROLE_IDS": f"{SEND_ROLE_ID},{RETRY_ROLE_ID}",
     }
     return config.load(RetrySettings, {**defaults, **environment})
+
+
+# The gateway's own roles (their sessions publish retries) and a tenant's publisher, as SQS's
+# SenderId names them.
+SEND_ROLE_ID = "AROAEXAMPLESENDROLE01"
+RETRY_ROLE_ID = "AROAEXAMPLERETRYROLE1"
+GATEWAY_SENDER = f"{RETRY_ROLE_ID}:sinch-gateway-RetryFunction"
+PUBLISHER = "AIDAEXAMPLEPUBLISHER1"
 
 
 class FakeOptOuts:

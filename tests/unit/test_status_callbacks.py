@@ -18,8 +18,14 @@ from sinch_gateway.domain.content import SmsContent
 from sinch_gateway.domain.errors import InvalidRequest
 from sinch_gateway.domain.message import MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
-from sinch_gateway.domain.status_callbacks import QueuedCallback, StatusCallback, signature, status_change
-from sinch_gateway.domain.tenants import TenantPolicy
+from sinch_gateway.domain.status_callbacks import (
+    QueuedCallback,
+    StatusCallback,
+    signature,
+    signatures,
+    status_change,
+)
+from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 from sinch_gateway.media.preflight import Unreachable, check_address
 from sinch_gateway.usecases.status_callbacks import (
     Backoff,
@@ -269,3 +275,36 @@ def test_a_backoff_past_what_sqs_can_hide_a_message_for_is_refused_at_start() ->
         load(CallbackSettings, {**CALLBACK_ENV, "CALLBACK_RETRY_MAX_DELAY_S": "50000"})
     with pytest.raises(SettingsError, match="CALLBACK_QUEUE_URL"):
         load(CallbackSettings, {k: v for k, v in CALLBACK_ENV.items() if k != "CALLBACK_QUEUE_URL"})
+
+
+# --- a rotated callback secret -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("grace_left_s", "signed_with"), [(3600, ["new", "old"]), (0, ["new"]), (-1, ["new"])]
+)
+def test_during_a_rotations_grace_a_callback_carries_a_signature_for_each_secret(
+    grace_left_s: int, signed_with: list[str]
+) -> None:
+    now = 1_800_000_000
+    tenants = FakeTenantStore()
+    tenants.put(
+        Tenant(
+            tenant_id=TENANT,
+            name="acme",
+            callback_secret="new",
+            previous_callback_secret="old",
+            previous_callback_secret_until=datetime.fromtimestamp(now + grace_left_s, UTC),
+        )
+    )
+    receiver = FakeReceiver()
+    delivery = CallbackDelivery(
+        tenants, FakeCallbackQueue(), receiver, Backoff(10, 3600, 86400), Clock(float(now))
+    )
+
+    delivery.handle(BODY, "rh-1", now, 1)
+
+    ((_, content, headers),) = receiver.posted
+    header = headers["X-Gateway-Signature"]
+    assert header == signatures(signed_with, content, now)
+    assert header.split(",") == [f"t={now}", *(signature(s, content, now).split(",")[1] for s in signed_with)]

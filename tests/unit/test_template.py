@@ -125,3 +125,11 @@ def test_no_secret_value_in_the_template() -> None:
     webhook = RESOURCES["WebhookSecret"]["Properties"]
     assert "SecretString" not in webhook
     assert webhook["GenerateSecretString"]["GenerateStringKey"] == "webhook_secret"
+
+
+def test_hand_entered_secrets_survive_stack_deletion_and_replacement() -> None:
+    # Sinch's credentials and the webhook secrets are typed in (here and at Sinch) after the
+    # first deploy: deleting or replacing the stack must not destroy them.
+    for secret in ("SinchSecret", "WebhookSecret"):
+        assert RESOURCES[secret].get("DeletionPolicy") == "Retain", secret
+        assert RESOURCES[secret].get("UpdateReplacePolicy") == "Retain", secret

@@ -111,6 +111,37 @@ BROADENED: dict[str, list[tuple[str, str]]] = {
     "puts of any item from the webhook": [
         ('dynamodb:LeadingKeys: ["unmatched#*", "postback#*", "inbound#*"]', 'dynamodb:LeadingKeys: ["*"]')
     ],
+    "a sender reading tenants' callback secrets": [
+        (
+            "                Condition:\n"
+            "                  ForAllValues:StringEquals:\n"
+            "                    dynamodb:Attributes:\n"
+            "                      [tenantId, name, allowedCountries, mmsAllowed,"
+            " publishers, senders, aliasOf]\n"
+            "                  StringEquals:\n"
+            "                    dynamodb:Select: SPECIFIC_ATTRIBUTES\n",
+            "",
+        )
+    ],
+    "a tenant projection that may hold the secret": [
+        ("[tenantId, name, allowedCountries", "[tenantId, callbackSecret, name, allowedCountries")
+    ],
+    "a tenant read that may skip the projection": [
+        ("                  StringEquals:\n                    dynamodb:Select: SPECIFIC_ATTRIBUTES\n", "")
+    ],
+    "a sender making opt-outs": [("                Effect: Deny\n", "                Effect: Allow\n")],
+    "the webhook updating a message's tenant": [
+        ("[id, status, statusRank, updatedAt,", "[id, tenantId, status, statusRank, updatedAt,")
+    ],
+    "the webhook updating any item": [('["????????-????-????-????-????????????"]', '["*"]')],
+    "the webhook updating unconditioned": [
+        (
+            "              - Sid: MessageReads\n                Effect: Allow\n"
+            "                Action: dynamodb:GetItem\n",
+            "              - Sid: MessageReads\n                Effect: Allow\n"
+            "                Action: [dynamodb:GetItem, dynamodb:UpdateItem]\n",
+        )
+    ],
     "a managed policy": [
         (
             "  SendFunctionRole:\n    Type: AWS::IAM::Role\n    Properties:\n",

@@ -1,12 +1,20 @@
 """Tenant policies: which destinations and channels an API key may use, and how they are cached."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from sinch_gateway.data.tenants import TenantDirectory, tenant_from_item, tenant_to_item
+from sinch_gateway.data.tenants import (
+    CALLBACK_ATTRIBUTES,
+    POLICY_ATTRIBUTES,
+    TenantDirectory,
+    alias_item,
+    tenant_from_item,
+    tenant_to_item,
+)
 from sinch_gateway.domain.content import Channel
-from sinch_gateway.domain.errors import DestinationNotAllowed, MmsNotAllowed
+from sinch_gateway.domain.errors import DestinationNotAllowed, MmsNotAllowed, SenderNotAllowed
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 
 US, AU, JM = "+12025550143", "+61491570156", "+18765550123"
@@ -67,6 +75,10 @@ class FakeTable:
     def get_item(self, **kwargs: Any) -> dict[str, Any]:
         self.reads += 1
         item = self.items.get(kwargs["Key"]["tenantId"]["S"])
+        if item and "ProjectionExpression" in kwargs:  # as DynamoDB: the projected attributes only
+            names = kwargs["ExpressionAttributeNames"]
+            wanted = {names[p.strip()] for p in kwargs["ProjectionExpression"].split(",")}
+            item = {k: v for k, v in item.items() if k in wanted}
         return {"Item": item} if item else {}
 
 
@@ -102,3 +114,102 @@ def test_an_id_no_api_key_can_have_is_never_looked_up() -> None:
     assert directory.get("") is None
     assert directory.get("x" * 5000) is None
     assert table.reads == 0
+
+
+# --- identity: publishers, senders, rotated keys and secrets --------------------------------------
+
+NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+FULL = Tenant(
+    tenant_id="abc123",
+    name="acme",
+    policy=TenantPolicy(
+        allowed_countries=frozenset({"US"}),
+        mms_allowed=False,
+        publishers=frozenset({"AIDAEXAMPLEPUBLISHER1", "AROAEXAMPLEFULFILMENT"}),
+        senders=frozenset({"Acme", "Acme Shop"}),
+    ),
+    callback_secret="new-secret",
+    created_at=NOW.isoformat(),
+    previous_callback_secret="old-secret",
+    previous_callback_secret_until=NOW + timedelta(hours=24),
+)
+
+
+def test_a_tenant_with_publishers_senders_and_a_rotated_secret_survives_its_item() -> None:
+    assert tenant_from_item(tenant_to_item(FULL)) == FULL
+
+
+def test_every_attribute_of_a_tenant_is_a_policy_or_a_callback_secret_attribute() -> None:
+    # Send and Retry read POLICY_ATTRIBUTES only, and their roles allow no other: an attribute
+    # added to the item must be put on one side (and in template.yaml's TenantPolicyRead).
+    assert set(tenant_to_item(FULL)) == {*POLICY_ATTRIBUTES, *CALLBACK_ATTRIBUTES, "createdAt"} - {"aliasOf"}
+    assert not set(POLICY_ATTRIBUTES) & set(CALLBACK_ATTRIBUTES)
+
+
+def test_no_sender_id_is_allowed_by_default() -> None:
+    with pytest.raises(SenderNotAllowed) as refused:
+        TenantPolicy().check_sender("fromMask", "Acme")
+
+    assert (refused.value.status, refused.value.type) == (422, "/problems/sender-not-allowed")
+    assert refused.value.errors == [
+        ("fromMask", "'Acme' is not among the sender ids allowed for this API key")
+    ]
+
+
+def test_only_the_sender_ids_the_policy_names_are_allowed_as_written() -> None:
+    FULL.policy.check_sender("fromMask", "Acme")
+    FULL.policy.check_sender("fromMask", "Acme Shop")
+    for other in ("ACME", "Acme ", "Globex"):
+        with pytest.raises(SenderNotAllowed):
+            FULL.policy.check_sender("fromMask", other)
+
+
+@pytest.mark.parametrize(
+    ("sender_id", "publishes"),
+    [
+        ("AIDAEXAMPLEPUBLISHER1", True),
+        ("AROAEXAMPLEFULFILMENT:fulfilment-service", True),  # a session of a registered role
+        ("AROAEXAMPLEFULFILMENT", True),
+        ("AIDAEXAMPLEPUBLISHER1:x", True),  # the part before the colon is the principal
+        ("AROAEXAMPLEFULFILMENTX:svc", False),
+        ("AROAEXAMPLEOTHER:AROAEXAMPLEFULFILMENT", False),
+        ("aidaexamplepublisher1", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_a_publisher_is_known_by_its_principal_id(sender_id: str | None, publishes: bool) -> None:
+    assert FULL.policy.publishes(sender_id) is publishes
+    assert TenantPolicy().publishes(sender_id) is False, "nobody publishes for a new tenant"
+
+
+def test_callbacks_are_signed_with_the_replaced_secret_too_until_its_grace_ends() -> None:
+    assert FULL.signing_secrets(NOW) == ["new-secret", "old-secret"]
+    assert FULL.signing_secrets(NOW + timedelta(hours=24)) == ["new-secret"]
+    assert FULL.model_copy(update={"previous_callback_secret": None}).signing_secrets(NOW) == ["new-secret"]
+
+
+def test_a_second_key_reads_as_its_tenant_and_an_alias_of_an_alias_as_nobody() -> None:
+    table = FakeTable(
+        {
+            "abc123": tenant_to_item(FULL),
+            "newkey": alias_item("newkey", "abc123", NOW.isoformat()),
+            "chained": alias_item("chained", "newkey", NOW.isoformat()),
+            "dangling": alias_item("dangling", "gone", NOW.isoformat()),
+        }
+    )
+    directory = TenantDirectory(table, "Tenants", cache_s=60)  # type: ignore[arg-type]
+
+    assert directory.get("newkey") == FULL
+    assert directory.get("chained") is None
+    assert directory.get("dangling") is None
+
+
+def test_a_directory_limited_to_the_policy_never_holds_a_callback_secret() -> None:
+    table = FakeTable({"abc123": tenant_to_item(FULL), "newkey": alias_item("newkey", "abc123", "")})
+    directory = TenantDirectory(table, "Tenants", cache_s=60, attributes=POLICY_ATTRIBUTES)  # type: ignore[arg-type]
+
+    for key in ("abc123", "newkey"):
+        tenant = directory.get(key)
+        assert tenant is not None and tenant.policy == FULL.policy
+        assert (tenant.callback_secret, tenant.previous_callback_secret) == (None, None)

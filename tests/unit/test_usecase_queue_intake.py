@@ -22,6 +22,9 @@ from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.queue_intake import QueueIntake, queued_message_id
 from tests.strategies import json_values
 from tests.unit.fakes import (
+    GATEWAY_SENDER,
+    PUBLISHER,
+    SEND_ROLE_ID,
     DeadLetter,
     FakeOptOuts,
     FakeTemplateStore,
@@ -38,6 +41,7 @@ BATCH = "01HZX3K9Q7B2M4N6P8R0S2T4V6"
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
 CALLBACK = "https://api.example.com/v1-stage/v1/webhooks/sinch/delivery-reports"
 SENDER = "+12025550100"  # the number every message goes from (the Sinch secret's)
+PUBLISHERS = frozenset({PUBLISHER})  # each tenant's registered publisher
 
 
 @dataclass
@@ -46,7 +50,9 @@ class Queue:
 
     sending: Sending = field(default_factory=Sending)
     tenants: FakeTenantStore = field(
-        default_factory=lambda: FakeTenantStore(**{TENANT: TenantPolicy(), OTHER_TENANT: TenantPolicy()})
+        default_factory=lambda: FakeTenantStore(
+            **{TENANT: TenantPolicy(publishers=PUBLISHERS), OTHER_TENANT: TenantPolicy(publishers=PUBLISHERS)}
+        )
     )
     templates: FakeTemplateStore = field(default_factory=FakeTemplateStore)
     opt_outs: FakeOptOuts = field(default_factory=FakeOptOuts)
@@ -82,10 +88,18 @@ class Queue:
         if self.callback_refusal is not None:
             raise self.callback_refusal
 
-    def publish(self, body: object, sqs_id: str = "sqs-1", tenant: str | None = TENANT) -> str:
-        """Hand QueueIntake one SendQueue message; returns the id its request would be stored under."""
-        self.intake.handle(body if isinstance(body, str) else json.dumps(body), sqs_id, tenant)
+    def publish(
+        self, body: object, sqs_id: str = "sqs-1", tenant: str | None = TENANT, sender: str | None = PUBLISHER
+    ) -> str:
+        """Hand QueueIntake one SendQueue message that `sender` published; returns the id its
+        request would be stored under."""
+        text = body if isinstance(body, str) else json.dumps(body)
+        self.intake.handle(text, sqs_id, tenant, sender_id=sender)
         return queued_message_id(tenant or "", sqs_id, None)
+
+    def retried(self, body: str, sender: str | None = GATEWAY_SENDER) -> None:
+        """Hand QueueIntake a retry that `sender` published (retries carry no tenant)."""
+        self.intake.handle(body, "sqs-retry", None, sender_id=sender)
 
     def stored(self, message_id: str) -> MessageRecord:
         record = self.sending.store.get(message_id)
@@ -209,6 +223,118 @@ def test_a_request_without_a_registered_tenant_is_parked_and_stored_nowhere(
     assert queue.sending.xms.calls == []
 
 
+# --- who published it -------------------------------------------------------------------------
+
+ROLE = "AROAEXAMPLEFULFILMENT"  # a publisher's role: its sessions publish as "<role id>:<session>"
+
+
+def proven_queue(**settings: str) -> Queue:
+    """TENANT published by PUBLISHER and by ROLE's sessions, OTHER_TENANT by another user."""
+    return Queue(
+        Sending(sender_settings(**settings)),
+        tenants=FakeTenantStore(
+            **{
+                TENANT: TenantPolicy(publishers=frozenset({PUBLISHER, ROLE})),
+                OTHER_TENANT: TenantPolicy(publishers=frozenset({"AIDAEXAMPLEOTHERUSER1"})),
+            }
+        ),
+    )
+
+
+@pytest.mark.parametrize("sender", [PUBLISHER, f"{ROLE}:fulfilment-service", f"{ROLE}:another-session"])
+def test_a_request_from_one_of_the_tenants_publishers_is_taken(sender: str) -> None:
+    queue = proven_queue()
+    queue.sending.xms.on_send(Accepted(BATCH))
+
+    message_id = queue.publish(SMS, sender=sender)
+
+    assert queue.stored(message_id).status is Status.SUBMITTED
+    assert queue.dead_letters == []
+
+
+@pytest.mark.parametrize(
+    ("sender", "named"),
+    [
+        ("AIDAEXAMPLEOTHERUSER1", "publisher 'AIDAEXAMPLEOTHERUSER1'"),  # the other tenant's
+        (f"{SEND_ROLE_ID}:sinch-gateway-SendFunction", f"publisher '{SEND_ROLE_ID}:"),  # the gateway's
+        ("AROAEXAMPLEFULFILMENTX:fulfilment", "publisher 'AROAEXAMPLEFULFILMENTX:"),  # a longer id
+        (ROLE[:-1], f"publisher '{ROLE[:-1]}'"),
+        (PUBLISHER.lower(), f"publisher '{PUBLISHER.lower()}'"),
+        ("", "no SenderId"),
+        (None, "no SenderId"),
+    ],
+)
+def test_a_request_from_anyone_else_is_parked_not_authorized_and_recorded_nowhere(
+    sender: str | None, named: str
+) -> None:
+    queue = proven_queue()
+    body = json.dumps({**SMS, "clientReference": "forged", "statusCallbackUrl": "https://evil.example/cb"})
+
+    queue.publish(body, sender=sender)
+
+    (parked,) = queue.dead_letters
+    assert parked.reason.startswith(f"tenant_not_authorized: {named}"), parked.reason
+    assert parked.reason.endswith(f"is not a registered publisher of tenant {TENANT!r}")
+    assert (parked.body, parked.message_id) == (body, None)
+    assert queue.sending.store.records() == [], "no message for the tenant it named"
+    assert queue.sending.xms.calls == []
+    assert queue.media_checked == []
+
+
+def test_the_default_tenant_needs_the_same_proof() -> None:
+    queue = proven_queue(DEFAULT_QUEUE_TENANT=TENANT)
+    queue.sending.xms.on_send(Accepted(BATCH))
+
+    queue.publish(SMS, sqs_id="sqs-1", tenant=None, sender="AIDAEXAMPLEOTHERUSER1")
+    queue.publish(SMS, sqs_id="sqs-2", tenant=None, sender=PUBLISHER)
+
+    (parked,) = queue.dead_letters
+    assert parked.reason.startswith("tenant_not_authorized: ")
+    assert [r.id for r in queue.sending.store.records()] == [queued_message_id(TENANT, "sqs-2", None)]
+
+
+def test_a_request_naming_the_tenants_second_key_is_the_tenants() -> None:
+    queue = proven_queue()
+    queue.tenants.alias("newkey0001", TENANT)
+    queue.sending.xms.on_send(Accepted(BATCH))
+
+    queue.publish(SMS, sqs_id="sqs-5", tenant="newkey0001")
+
+    assert queue.stored(queued_message_id(TENANT, "sqs-5", None)).tenant_id == TENANT
+
+
+SHOWN_AS = {
+    "to": "+12025550143",
+    "subject": "Sale",
+    "fallbackText": "Our sale is on",
+    "slides": [{"text": "Half price"}],
+    "fromMask": "Acme",
+}
+
+
+@pytest.mark.parametrize("senders", [frozenset(), frozenset({"ACME", "Globex"})])
+def test_a_from_mask_the_policy_does_not_allow_is_rejected_and_nothing_sent(senders: frozenset[str]) -> None:
+    queue = Queue(tenants=FakeTenantStore(**{TENANT: TenantPolicy(publishers=PUBLISHERS, senders=senders)}))
+
+    message_id = queue.publish(SHOWN_AS)
+
+    record = queue.stored(message_id)
+    assert (record.status, record.error_code) == (Status.REJECTED, "sender_not_allowed")
+    assert record.error_text == "fromMask: 'Acme' is not among the sender ids allowed for this API key"
+    assert queue.sending.mms.calls == []
+
+
+def test_a_from_mask_the_policy_allows_is_sent_as_it_is() -> None:
+    policy = TenantPolicy(publishers=PUBLISHERS, senders=frozenset({"Acme"}))
+    queue = Queue(tenants=FakeTenantStore(**{TENANT: policy}))
+    queue.sending.mms.on_send(Accepted("mms-1"))
+
+    queue.publish(SHOWN_AS)
+
+    (sent,) = queue.sending.mms.sent
+    assert isinstance(sent.content, MmsSlidesContent) and sent.content.from_mask == "Acme"
+
+
 LONE_SURROGATE = '{"to": "+12025550143", "text": "\\ud800"}'
 
 
@@ -271,11 +397,15 @@ def test_a_rejected_request_keeps_its_client_reference_and_kind_not_its_content(
     ("policy", "body", "code"),
     [
         (
-            TenantPolicy(allowed_countries=frozenset({"US"})),
+            TenantPolicy(allowed_countries=frozenset({"US"}), publishers=PUBLISHERS),
             {**SMS, "to": "+61491570156"},
             "destination_not_allowed",
         ),
-        (TenantPolicy(mms_allowed=False), {"to": "+12025550143", "mediaUrl": MEDIA}, "mms_not_allowed"),
+        (
+            TenantPolicy(mms_allowed=False, publishers=PUBLISHERS),
+            {"to": "+12025550143", "mediaUrl": MEDIA},
+            "mms_not_allowed",
+        ),
     ],
 )
 def test_a_request_the_tenants_policy_refuses_is_rejected_with_the_policys_code(
@@ -485,7 +615,7 @@ def test_a_retry_makes_the_next_attempt(queue: Queue) -> None:
     queue.sending.xms.on_find(NotFound())
     queue.sending.xms.on_send(Accepted(BATCH))
 
-    queue.intake.handle(retry(message_id), "sqs-retry", None)  # retries carry no tenant
+    queue.retried(retry(message_id))
 
     assert queue.stored(message_id).status is Status.SUBMITTED
     assert queue.dead_letters == []
@@ -495,7 +625,7 @@ def test_a_retry_of_a_sent_message_sends_nothing(queue: Queue) -> None:
     queue.sending.xms.on_send(Accepted(BATCH))
     message_id = queue.publish(SMS)
 
-    queue.intake.handle(retry(message_id), "sqs-retry", None)
+    queue.retried(retry(message_id))
 
     assert len(queue.sending.xms.calls) == 1
     assert queue.dead_letters == []
@@ -511,7 +641,7 @@ def test_a_retry_of_a_sent_message_sends_nothing(queue: Queue) -> None:
     ],
 )
 def test_a_retry_that_names_no_message_is_parked(queue: Queue, body: str, reason: str) -> None:
-    queue.intake.handle(body, "sqs-retry", None)
+    queue.retried(body)
 
     (parked,) = queue.dead_letters
     assert (parked.body, parked.message_id) == (body, None)
@@ -519,12 +649,39 @@ def test_a_retry_that_names_no_message_is_parked(queue: Queue, body: str, reason
     assert queue.sending.store.records() == []
 
 
+@pytest.mark.parametrize("sender", [f"{SEND_ROLE_ID}:sinch-gateway-SendFunction", GATEWAY_SENDER])
+def test_the_gateways_own_functions_retry(queue: Queue, sender: str) -> None:
+    message_id = waiting(queue)
+    queue.sending.xms.on_find(NotFound())
+    queue.sending.xms.on_send(Accepted(BATCH))
+
+    queue.retried(retry(message_id), sender=sender)
+
+    assert queue.stored(message_id).status is Status.SUBMITTED
+
+
+@pytest.mark.parametrize("sender", [PUBLISHER, "AROAEXAMPLEFULFILMENT:svc", f"{SEND_ROLE_ID}X:svc", None])
+def test_a_retry_from_anyone_else_is_parked_and_attempts_nothing(queue: Queue, sender: str | None) -> None:
+    # A retry names any tenant's message: taken from a publisher, it would make another tenant's
+    # message be attempted now, past its backoff, using up its attempts.
+    message_id = waiting(queue)
+    calls = len(queue.sending.xms.calls)
+    before = queue.stored(message_id)
+
+    queue.retried(retry(message_id), sender=sender)
+
+    assert len(queue.sending.xms.calls) == calls, "nothing attempted"
+    assert queue.stored(message_id) == before
+    (parked,) = [d for d in queue.dead_letters if d.reason.startswith("retry_not_authorized")]
+    assert parked.message_id is None
+
+
 def test_a_retry_not_due_yet_goes_round_the_queue_again(queue: Queue) -> None:
     message_id = waiting(queue)
     queue.sending.queue.retries.clear()
     due = time.time() + 3600
 
-    queue.intake.handle(retry(message_id, notBefore=due), "sqs-retry", None)
+    queue.retried(retry(message_id, notBefore=due))
 
     assert len(queue.sending.xms.calls) == 1, "not sent before its time"
     ((again, delay_s),) = queue.sending.queue.retries
@@ -539,6 +696,6 @@ def test_a_retry_that_is_due_is_attempted(queue: Queue, late_s: float) -> None:
     queue.sending.xms.on_find(NotFound())
     queue.sending.xms.on_send(Accepted(BATCH))
 
-    queue.intake.handle(retry(message_id, notBefore=time.time() - late_s), "sqs-retry", None)
+    queue.retried(retry(message_id, notBefore=time.time() - late_s))
 
     assert queue.stored(message_id).status is Status.SUBMITTED

@@ -47,6 +47,15 @@ class Settings(BaseModel):
 HostList = Annotated[frozenset[str], BeforeValidator(_host_list)]
 
 
+def _id_list(value: object) -> object:
+    if isinstance(value, str):
+        return frozenset(i.strip() for i in value.split(",") if i.strip())
+    return value
+
+
+IdList = Annotated[frozenset[str], BeforeValidator(_id_list)]
+
+
 class CallbackAddressSettings(BaseModel):
     """Which statusCallbackUrl addresses are allowed: the media rules, with their own switches."""
 
@@ -112,6 +121,9 @@ class RetrySettings(SenderSettings):
     api_base_url: Url = Field(alias="API_BASE_URL")
     # Tenant for queued requests without a `tenant` attribute; empty: such requests are refused.
     default_queue_tenant: str = Field(default="", alias="DEFAULT_QUEUE_TENANT")
+    # The unique ids of the gateway's own roles (SendFunction's, RetryFunction's): the only
+    # principals whose retries (`kind: retry`) are taken from SendQueue.
+    gateway_role_ids: IdList = Field(min_length=1, alias="GATEWAY_ROLE_IDS")
 
     @property
     def callback_base_url(self) -> str:

@@ -3,7 +3,7 @@ lazily (cold start matters: nothing is made before the first request that needs 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 
 import urllib3
@@ -26,7 +26,7 @@ from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.rate_limit import SharedRate
 from sinch_gateway.data.send_queue import SendQueue
 from sinch_gateway.data.templates import TemplateRepository
-from sinch_gateway.data.tenants import TenantDirectory
+from sinch_gateway.data.tenants import POLICY_ATTRIBUTES, TenantDirectory
 from sinch_gateway.data.unmatched import UnmatchedReports
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.message import utcnow
@@ -63,8 +63,10 @@ def callback_policy(settings: CallbackAddressSettings, timeout_s: float = 5.0) -
     )
 
 
-def tenant_directory(settings: TenantSettings) -> TenantDirectory:
-    return TenantDirectory(aws.dynamodb(), settings.tenants_table, settings.tenant_policy_cache_s)
+def tenant_directory(settings: TenantSettings, attributes: Sequence[str] | None = None) -> TenantDirectory:
+    return TenantDirectory(
+        aws.dynamodb(), settings.tenants_table, settings.tenant_policy_cache_s, attributes=attributes
+    )
 
 
 class _Services:
@@ -100,7 +102,8 @@ class _SenderServices(_Services):
 
     @cached_property
     def tenants(self) -> TenantDirectory:
-        return tenant_directory(self.settings)
+        # Their policies only: a sender never reads a tenant's callback secrets (nor may its role).
+        return tenant_directory(self.settings, POLICY_ATTRIBUTES)
 
     @cached_property
     def templates(self) -> TemplateRepository:

@@ -2,13 +2,18 @@
 
 A tenant's item in TenantsTable holds its policy; a key with no item gets the default policy
 (every country, MMS allowed), so a key made outside our tooling still works.
+
+A second API key of a tenant (key rotation: API Gateway cannot change a key's value) has an alias
+item, `{"tenantId": <its key id>, "aliasOf": <the tenant id>}`: reading it gives the tenant, so the
+key acts as the tenant in every way (messages, policy, idempotency) until it is revoked.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sinch_gateway.domain.tenants import MAX_TENANT_ID_CHARS, Tenant, TenantPolicy
@@ -31,6 +36,7 @@ def tenant_to_item(tenant: Tenant) -> dict[str, Any]:
         item["callbackSecret"] = {"S": tenant.callback_secret}
     if tenant.created_at:
         item["createdAt"] = {"S": tenant.created_at}
+    item.update(_identity_attributes(tenant))
     return item
 
 
@@ -40,13 +46,66 @@ def tenant_from_item(item: dict[str, Any]) -> Tenant:
         allowed_countries=None if countries is None else frozenset(v["S"] for v in countries["L"]),
         mms_allowed=item.get("mmsAllowed", {}).get("BOOL", True),
     )
+    policy = policy.model_copy(
+        update={"publishers": _strings(item, "publishers"), "senders": _strings(item, "senders")}
+    )
+    until = item.get("previousCallbackSecretUntil", {}).get("S")
     return Tenant(
         tenant_id=item["tenantId"]["S"],
         name=item.get("name", {}).get("S", item["tenantId"]["S"]),
         policy=policy,
         callback_secret=item.get("callbackSecret", {}).get("S"),
         created_at=item.get("createdAt", {}).get("S"),
+        previous_callback_secret=item.get("previousCallbackSecret", {}).get("S"),
+        previous_callback_secret_until=datetime.fromisoformat(until) if until else None,
     )
+
+
+# --- identity: publishers, senders, rotated secrets and keys --------------------------------------
+
+
+def _identity_attributes(tenant: Tenant) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    for name, values in (("publishers", tenant.policy.publishers), ("senders", tenant.policy.senders)):
+        if values:
+            item[name] = {"L": [{"S": v} for v in sorted(values)]}
+    if tenant.previous_callback_secret and tenant.previous_callback_secret_until is not None:
+        item["previousCallbackSecret"] = {"S": tenant.previous_callback_secret}
+        item["previousCallbackSecretUntil"] = {"S": tenant.previous_callback_secret_until.isoformat()}
+    return item
+
+
+def _strings(item: dict[str, Any], name: str) -> frozenset[str]:
+    return frozenset(v["S"] for v in item.get(name, {}).get("L", []))
+
+
+ALIAS_OF = "aliasOf"
+# What SendFunction and RetryFunction read of a tenant: its policy, never its callback secrets.
+# Their roles allow no other attribute (template.yaml, TenantPolicyRead).
+POLICY_ATTRIBUTES = (
+    "tenantId",
+    "name",
+    "allowedCountries",
+    "mmsAllowed",
+    "publishers",
+    "senders",
+    ALIAS_OF,
+)
+# What only CallbackFunction reads (and ops.tenants writes).
+CALLBACK_ATTRIBUTES = ("callbackSecret", "previousCallbackSecret", "previousCallbackSecretUntil")
+
+
+def alias_item(key_id: str, tenant_id: str, created_at: str) -> dict[str, Any]:
+    """The item that makes the API key `key_id` act as the tenant `tenant_id`."""
+    return {"tenantId": {"S": key_id}, ALIAS_OF: {"S": tenant_id}, "createdAt": {"S": created_at}}
+
+
+def projection(attributes: Sequence[str]) -> dict[str, Any]:
+    """GetItem's parameters that read these attributes only (some are reserved words: `name`)."""
+    return {
+        "ProjectionExpression": ", ".join(f"#p{i}" for i in range(len(attributes))),
+        "ExpressionAttributeNames": {f"#p{i}": name for i, name in enumerate(attributes)},
+    }
 
 
 @dataclass
@@ -56,9 +115,11 @@ class _Cached:
 
 
 class TenantDirectory:
-    """Tenants by id, read from TenantsTable and kept `cache_s` seconds per container.
+    """Tenants by id (or by the id of a second key: an alias), read from TenantsTable and kept
+    `cache_s` seconds per container.
 
     Misses are cached too: traffic from a key with no item must not cost a read per request.
+    `attributes`: read only these (a function that must not see callback secrets); None: all.
     """
 
     def __init__(
@@ -67,12 +128,15 @@ class TenantDirectory:
         table: str,
         cache_s: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        attributes: Sequence[str] | None = None,
     ) -> None:
         self._db = client
         self._table = table
         self._cache_s = cache_s
         self._clock = clock
         self._cache: dict[str, _Cached] = {}
+        self._read_only = projection(attributes) if attributes is not None else {}
 
     def get(self, tenant_id: str) -> Tenant | None:
         now = self._clock()
@@ -88,10 +152,18 @@ class TenantDirectory:
         return tenant.policy if tenant is not None else TenantPolicy()
 
     def _read(self, tenant_id: str) -> Tenant | None:
+        item = self._item(tenant_id)
+        if item is not None and ALIAS_OF in item:
+            # One step only: an alias of an alias is no tenant (ops.tenants never makes one).
+            item = self._item(item[ALIAS_OF]["S"])
+            if item is not None and ALIAS_OF in item:
+                return None
+        return tenant_from_item(item) if item else None
+
+    def _item(self, tenant_id: str) -> dict[str, Any] | None:
         if not 0 < len(tenant_id) <= MAX_TENANT_ID_CHARS:
             return None
         answer = self._db.get_item(
-            TableName=self._table, Key={"tenantId": {"S": tenant_id}}, ConsistentRead=True
+            TableName=self._table, Key={"tenantId": {"S": tenant_id}}, ConsistentRead=True, **self._read_only
         )
-        item = answer.get("Item")
-        return tenant_from_item(item) if item else None
+        return answer.get("Item")

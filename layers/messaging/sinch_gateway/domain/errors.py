@@ -43,6 +43,13 @@ class MmsNotAllowed(InvalidRequest):
     title = "MMS not allowed"
 
 
+class SenderNotAllowed(InvalidRequest):
+    """The tenant's policy does not allow the sender the request names (fromMask)."""
+
+    type = "/problems/sender-not-allowed"
+    title = "Sender not allowed"
+
+
 class NoTenant(GatewayError):
     """A request that reached us without the API key API Gateway should have checked."""
 

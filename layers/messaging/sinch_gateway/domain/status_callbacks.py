@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,8 +55,15 @@ class QueuedCallback(BaseModel):
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
     """The X-Gateway-Signature value for `body`, sent at `timestamp` (unix seconds)."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+    return signatures([secret], body, timestamp)
+
+
+def signatures(secrets: Sequence[str], body: bytes, timestamp: int) -> str:
+    """The same with one `v1=` per secret, in order: while a tenant's rotated secret is in its
+    grace, receivers still holding the old one verify with it (docs/status-callbacks.md)."""
+    message = f"{timestamp}.".encode() + body
+    digests = (hmac.new(s.encode(), message, hashlib.sha256).hexdigest() for s in secrets)
+    return ",".join([f"t={timestamp}", *(f"v1={d}" for d in digests)])
 
 
 def status_change(old: MessageRecord | None, new: MessageRecord) -> QueuedCallback | None:

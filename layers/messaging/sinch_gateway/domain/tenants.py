@@ -5,11 +5,14 @@ The tenant id is the API key's id as API Gateway passes it (requestContext.ident
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import re
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from sinch_gateway.domain.content import Channel
-from sinch_gateway.domain.errors import DestinationNotAllowed, MmsNotAllowed
+from sinch_gateway.domain.errors import DestinationNotAllowed, MmsNotAllowed, SenderNotAllowed
 from sinch_gateway.domain.phone import country_label, region_of
 
 # The bound of an API key id in API Gateway is 10 characters; a little room for other stores.
@@ -48,6 +51,36 @@ class TenantPolicy(BaseModel):
                 errors=[("to", f"{label} is not among the destinations allowed for this API key")],
             )
 
+    # --- identity: who publishes for the tenant, which senders it may show -------------------
+
+    # SendQueue requests are taken as this tenant's only from these principals: IAM users' and
+    # roles' unique ids (AIDA..., AROA...), as SQS's SenderId names the publisher. None by default.
+    publishers: frozenset[str] = frozenset()
+    # The sender ids the tenant may show (fromMask); none by default. Compared as written: a
+    # handset shows the id exactly so.
+    senders: frozenset[str] = frozenset()
+
+    def publishes(self, sender_id: str | None) -> bool:
+        """Whether SQS's SenderId of a request names one of this tenant's publishers."""
+        return sender_id is not None and principal_of(sender_id) in self.publishers
+
+    def check_sender(self, field: str, sender: str) -> None:
+        """Raise the 422 on `field` unless the tenant may send as `sender`."""
+        if sender not in self.senders:
+            raise SenderNotAllowed(
+                f"This API key may not send as {sender!r}.",
+                errors=[(field, f"{sender!r} is not among the sender ids allowed for this API key")],
+            )
+
+
+# An IAM principal's unique id: a user's (AIDA...) or a role's (AROA...).
+PRINCIPAL_ID = re.compile(r"A(?:IDA|ROA)[A-Z0-9]{12,124}")
+
+
+def principal_of(sender_id: str) -> str:
+    """The principal in SQS's SenderId: a role session's `AROA...:session-name` is its role's id."""
+    return sender_id.split(":", 1)[0]
+
 
 class Tenant(BaseModel):
     """A tenant's item in TenantsTable."""
@@ -59,3 +92,16 @@ class Tenant(BaseModel):
     policy: TenantPolicy = Field(default_factory=TenantPolicy)
     callback_secret: str | None = Field(default=None, repr=False)
     created_at: str | None = None
+
+    # --- callback-secret rotation: the secret it replaced still signs until a grace ends ------
+    previous_callback_secret: str | None = Field(default=None, repr=False)
+    previous_callback_secret_until: AwareDatetime | None = None
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a status callback is signed with now: the current one, and the one it
+        replaced while its grace lasts (a receiver may still verify with it)."""
+        secrets = [self.callback_secret] if self.callback_secret else []
+        until = self.previous_callback_secret_until
+        if self.previous_callback_secret and until is not None and now < until:
+            secrets.append(self.previous_callback_secret)
+        return secrets

@@ -50,7 +50,10 @@ class Admission:
     def admit(self, request: SendMessageRequest, tenant_id: str) -> MessageDraft:
         """The message as it will be stored; raises the InvalidRequest (or Conflict) the caller
         should hear."""
-        self._tenants.policy(tenant_id).check(request.to, request.channel)
+        policy = self._tenants.policy(tenant_id)
+        policy.check(request.to, request.channel)
+        if request.from_mask is not None:
+            policy.check_sender("fromMask", request.from_mask)
         if request.status_callback_url is not None:
             self._check_callback(str(request.status_callback_url))
         if self._opt_outs.opted_out(request.to, self._sender_number()):

@@ -1,5 +1,11 @@
 """What a SendQueue message asks for: our own retry of a message, or a send request that another
-AWS service published (the body of POST /v1/messages, plus an optional idempotencyKey)."""
+AWS service published (the body of POST /v1/messages, plus an optional idempotencyKey).
+
+Who published it is proven by SQS, not by the message: its `SenderId` is the principal whose
+credentials signed SendMessage. A request is taken for a tenant only from one of that tenant's
+registered publishers; a retry only from the gateway's own functions (their roles), since a
+retry names any tenant's message and makes it be attempted now.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaCon
 from sinch_gateway.domain.errors import Conflict, InvalidRequest, MessageNotFound
 from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
+from sinch_gateway.domain.tenants import principal_of
 from sinch_gateway.measures import final_status
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, TenantStore
@@ -84,14 +91,27 @@ class QueueIntake:
         self._queue = queue
         self._settings = settings
 
-    def handle(self, body: str, sqs_message_id: str, tenant_attribute: str | None = None) -> None:
-        """One SendQueue message. `tenant_attribute`: its `tenant` message attribute, if any."""
+    def handle(
+        self,
+        body: str,
+        sqs_message_id: str,
+        tenant_attribute: str | None = None,
+        *,
+        sender_id: str | None = None,
+    ) -> None:
+        """One SendQueue message. `tenant_attribute`: its `tenant` message attribute, if any;
+        `sender_id`: SQS's SenderId, the principal that published it."""
         try:
             data: Any = json.loads(body)
             parsed = True
         except (ValueError, RecursionError):
             data, parsed = None, False
         if isinstance(data, dict) and data.get("kind") == RETRY_KIND:
+            if sender_id is None or principal_of(sender_id) not in self._settings.gateway_role_ids:
+                self._refuse(
+                    body, f"retry_not_authorized: only the gateway's functions retry ({_who(sender_id)})"
+                )
+                return
             try:
                 retry = RetryRequest.model_validate(data)
             except ValidationError:
@@ -99,7 +119,7 @@ class QueueIntake:
                 return
             self._retry(retry, body)
             return
-        tenant_id = self._tenant_of(body, tenant_attribute)
+        tenant_id = self._tenant_of(body, tenant_attribute, sender_id)
         if tenant_id is None:
             return
         admitted = self._admit(body, tenant_id, sqs_message_id, data if parsed else _NOT_JSON)
@@ -137,23 +157,35 @@ class QueueIntake:
             self._reject(body, tenant_id, sqs_message_id, reason, fields, code="template_not_ready")
         return None
 
-    def _tenant_of(self, body: str, attribute: str | None) -> str | None:
-        """The registered tenant the request belongs to; None when it was parked on the DLQ.
+    def _tenant_of(self, body: str, attribute: str | None, sender_id: str | None) -> str | None:
+        """The registered tenant the request belongs to, if its publisher is one of that tenant's;
+        None when it was parked on the DLQ.
 
         A tenant must be registered (have an item), not merely named: a typo in the attribute
-        would otherwise create messages that no API key can ever see.
+        would otherwise create messages that no API key can ever see. A tenant's second key (an
+        alias) names the tenant itself.
         """
         tenant_id = (attribute or "").strip() or self._settings.default_queue_tenant
+        tenant = self._tenants.get(tenant_id) if tenant_id else None
         if not tenant_id:
             reason = "missing_tenant: the message has no `tenant` attribute (your API key id)"
-        elif self._tenants.get(tenant_id) is None:
+        elif tenant is None:
             reason = f"unknown_tenant: no tenant {tenant_id[:64]!r} is registered"
+        elif not tenant.policy.publishes(sender_id):
+            reason = (
+                f"tenant_not_authorized: {_who(sender_id)} is not a registered publisher of "
+                f"tenant {tenant_id[:64]!r}"
+            )
         else:
-            return tenant_id
+            return tenant.tenant_id
+        self._refuse(body, reason)
+        return None
+
+    def _refuse(self, body: str, reason: str) -> None:
+        """Parked with why, recorded nowhere: no message for any tenant, no tenant's metric."""
         self._queue.dead_letter(body, reason, None)
         metrics.add_metric(name="QueuedRequestsRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("refused a queued request without a known tenant", extra={"reason": reason})
-        return None
+        logger.warning("refused a queued request", extra={"reason": reason})
 
     def _retry(self, request: RetryRequest, body: str) -> None:
         wait = (request.not_before or 0) - time.time()
@@ -203,6 +235,11 @@ class QueueIntake:
         logger.warning(
             "rejected a malformed queued request", extra={"message_id": message_id, "reason": reason}
         )
+
+
+def _who(sender_id: str | None) -> str:
+    """The publisher as SQS named it (SenderId), for the DLQ's reason and the log."""
+    return f"publisher {sender_id[:160]!r}" if sender_id else "no SenderId"
 
 
 def unsendable_content(fields: dict[str, Any]) -> MessageContent:

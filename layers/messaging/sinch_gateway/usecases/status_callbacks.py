@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger, Metrics
@@ -24,7 +25,7 @@ from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.status_callbacks import (
     SIGNATURE_HEADER,
     QueuedCallback,
-    signature,
+    signatures,
     status_change,
 )
 from sinch_gateway.media.preflight import Unreachable
@@ -164,7 +165,9 @@ class CallbackDelivery:
         now = int(self._clock())
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(tenant.callback_secret, content, now),
+            SIGNATURE_HEADER: signatures(
+                tenant.signing_secrets(datetime.fromtimestamp(now, UTC)), content, now
+            ),
         }
         failure = self._attempt(queued.url, content, headers)
         context: dict[str, Any] = {"message_id": queued.callback.id, "status": queued.callback.status}
