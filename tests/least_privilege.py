@@ -43,7 +43,7 @@ def leading_keys(*patterns: str) -> dict[str, Any]:
 # A tenant's policy, never its callback secrets: what the senders' TenantDirectory projects.
 TENANT_POLICY_READ = {
     "ForAllValues:StringEquals": {"dynamodb:Attributes": list(POLICY_ATTRIBUTES)},
-    "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+    "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
 }
 # Opt-outs and inbound SMS are what handsets said: only Sinch's webhook writes them.
 NO_OPT_OUT_WRITES = {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["optout#*", "inbound#*"]}}

@@ -118,7 +118,8 @@ BROADENED: dict[str, list[tuple[str, str]]] = {
             "                    dynamodb:Attributes:\n"
             "                      [tenantId, name, allowedCountries, mmsAllowed,"
             " publishers, senders, aliasOf]\n"
-            "                  StringEquals:\n"
+            "                  # IfExists, as in AWS's own example of attribute-limited reads.\n"
+            "                  StringEqualsIfExists:\n"
             "                    dynamodb:Select: SPECIFIC_ATTRIBUTES\n",
             "",
         )
@@ -127,7 +128,11 @@ BROADENED: dict[str, list[tuple[str, str]]] = {
         ("[tenantId, name, allowedCountries", "[tenantId, callbackSecret, name, allowedCountries")
     ],
     "a tenant read that may skip the projection": [
-        ("                  StringEquals:\n                    dynamodb:Select: SPECIFIC_ATTRIBUTES\n", "")
+        (
+            "                  StringEqualsIfExists:\n"
+            "                    dynamodb:Select: SPECIFIC_ATTRIBUTES\n",
+            "",
+        )
     ],
     "a sender making opt-outs": [("                Effect: Deny\n", "                Effect: Allow\n")],
     "the webhook updating a message's tenant": [
