@@ -796,8 +796,11 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
             if code != HTTPStatus.NOT_IMPLEMENTED:
                 super().send_error(code, message, explain)
                 return
-            # A method no API Gateway method can have (TRACE, CONNECT...): no resource matches it,
-            # so it gets the gateway's own answer for that, not http.server's HTML page.
+            # A method no API Gateway method can have (TRACE, QUERY...): no resource matches it,
+            # so it gets the gateway's own answer for that, not http.server's HTML page. Its body
+            # is read first: the next request on the connection starts where it ends.
+            if self._read_body() is None:
+                self.close_connection = True
             self._write(gateway.customised(missing_authentication_token(), None))
 
     for method in _METHODS:

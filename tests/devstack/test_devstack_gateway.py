@@ -7,6 +7,7 @@ import dataclasses
 import http.client
 import json
 import re
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -428,6 +429,42 @@ def test_over_10_mb_is_413(gateway: ApiGateway) -> None:
     finally:
         connection.close()
     assert gateway.invoker.events == []  # type: ignore[union-attr]
+
+
+def exchange(port: int, raw: bytes, answers: int) -> list[tuple[int, bytes]]:
+    """Send `raw` (several requests, pipelined on one connection) and read `answers` responses
+    (status and body; each has a Content-Length)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(raw)
+        reader = sock.makefile("rb")
+        read = []
+        for _ in range(answers):
+            status = int(reader.readline().split()[1])
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            read.append((status, reader.read(length)))
+        return read
+
+
+@pytest.mark.parametrize(
+    "unsupported",
+    [
+        b"TRACE /health HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nGET /nowher",
+        b"QUERY /health HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nGET /\r\n0\r\n\r\n",
+    ],
+)
+def test_an_unsupported_method_with_a_body_leaves_the_connection_usable(
+    gateway: ApiGateway, unsupported: bytes
+) -> None:
+    gateway.start()
+    answers = exchange(gateway.port, unsupported + b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n", 2)
+    assert answers[0][0] == 403
+    assert json.loads(answers[0][1]) == {"message": "Missing Authentication Token"}
+    assert answers[1] == (200, b'{"ok": true}'), "the next request on the connection is read as sent"
+    assert [e["path"] for e in gateway.invoker.events] == ["/health"]  # type: ignore[union-attr]
 
 
 def test_usage_plan_throttles_per_key(gateway: ApiGateway) -> None:
