@@ -48,13 +48,19 @@ FROM_NUMBER = "+12025550100"
 SINCH_REGION = "us"
 
 # Template parameters the local stack sets (a DEVSTACK_PARAM_<Name> variable still wins).
-# Plus PublicBaseUrl (the local API's URL) and MediaAllowedPrivateHosts (the simulator only).
+# Plus PublicBaseUrl (the local API's URL), MediaAllowedPrivateHosts (the simulator only) and
+# CallbackAllowedPrivateHosts (own_services_excluded).
 LOCAL_PARAMETERS = {
     "AllowHttpMedia": "true",
-    # Status callbacks may go to any receiver on this machine (tests run theirs on free ports).
     "AllowHttpCallbacks": "true",
-    "CallbackAllowedPrivateHosts": "127.0.0.1:*",
 }
+
+
+def own_services_excluded(*services: str) -> str:
+    """Status callbacks may go to any receiver on this machine (tests run theirs on free ports),
+    but never to the stack's own services: a callback URL must not reach the simulator's control
+    API (POST /_sim/reset), moto's (POST /moto-api/reset) or the API itself."""
+    return ",".join([f"{HOST}:*", *(f"!{url.removeprefix('http://')}" for url in services)])
 
 
 @dataclass
@@ -194,6 +200,9 @@ class LocalStack:
             **LOCAL_PARAMETERS,
             "PublicBaseUrl": self.api_url,
             "MediaAllowedPrivateHosts": self.sinch_url.removeprefix("http://"),
+            "CallbackAllowedPrivateHosts": own_services_excluded(
+                self.sinch_url, self.aws_endpoint_url, self.api_url
+            ),
         }
         template.bind(
             {
