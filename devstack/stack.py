@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 HOST = "127.0.0.1"
+# Sinch calls back from its own addresses; the simulator from this one, so that the API's
+# per-address limits and the postback source allowlist can tell it from the tests on HOST.
+SINCH_SOURCE = "127.0.0.2"
 SERVICE_PLAN_ID = "local-plan"
 MMS_SERVICE_ID = "local-service"
 FROM_NUMBER = "+12025550100"
@@ -54,6 +58,18 @@ LOCAL_PARAMETERS = {
     "AllowHttpMedia": "true",
     "AllowHttpCallbacks": "true",
 }
+
+
+def sinch_source_address(log: Callable[[str], None]) -> str:
+    """SINCH_SOURCE where it can be bound (Linux answers on all of 127.0.0.0/8 without setup);
+    else HOST, and per-address limits then cannot tell the simulator from the tests."""
+    try:
+        with socket.socket() as probe:
+            probe.bind((SINCH_SOURCE, 0))
+    except OSError as exc:
+        log(f"[devstack] {SINCH_SOURCE} cannot be bound here ({exc}): the simulator calls back from {HOST}")
+        return HOST
+    return SINCH_SOURCE
 
 
 def own_services_excluded(*services: str) -> str:
@@ -125,6 +141,7 @@ class LocalStack:
         self.resources: StackResources | None = None
         self.aws_endpoint_url = ""
         self.sinch_url = ""
+        self.sinch_source = HOST  # the address the simulator's callbacks come from
         self.api_url = ""
         self._moto: MotoServer | None = None
         self._simulator: Any = None
@@ -163,6 +180,7 @@ class LocalStack:
         self.log(f"[devstack] starting the Sinch simulator on {HOST}:{config.sinch_port}")
         from devstack.sinch_simulator import SinchSimulator
 
+        self.sinch_source = sinch_source_address(self.log)
         self._simulator = SinchSimulator(
             host=HOST,
             port=config.sinch_port,
@@ -171,6 +189,7 @@ class LocalStack:
             webhook_secret=self.webhook_secret,
             mms_api_key=self.mms_api_key,
             mms_service_id=MMS_SERVICE_ID,
+            source_address=self.sinch_source,
         )
         self._simulator.start()
         self.sinch_url = str(self._simulator.url)
@@ -365,7 +384,12 @@ class LocalStack:
         client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
         webhook_secret_id = self.webhook_secret_id()
         if webhook_secret_id is not None:
-            webhook = {"webhook_secret": self.webhook_secret, "postback_token": self.postback_token}
+            webhook = {
+                "webhook_secret": self.webhook_secret,
+                "postback_token": self.postback_token,
+                # As onboarding gives Sinch's addresses: the allowlist runs on every local postback.
+                "postback_sources": [f"{self.sinch_source}/32"],
+            }
             client.put_secret_value(SecretId=webhook_secret_id, SecretString=json.dumps(webhook))
 
     # --- state ----------------------------------------------------------------------------------
@@ -386,6 +410,7 @@ class LocalStack:
             "aws_endpoint_url": self.aws_endpoint_url,
             "region": self.template.region,
             "sinch_url": self.sinch_url,
+            "sinch_source_address": self.sinch_source,
             "send_queue_url": queues["SendQueue"].url if "SendQueue" in queues else None,
             "dead_letter_queue_url": queues["DeadLetterQueue"].url if "DeadLetterQueue" in queues else None,
             "messages_table": tables["MessagesTable"].name if "MessagesTable" in tables else None,
