@@ -36,6 +36,7 @@ from devstack.template import (
     TemplateError,
 )
 from devstack.tenants import LocalTenant, UsagePlanKeys, create_local_tenants, create_usage_plan
+from devstack.waf import web_acls
 from devstack.xray_daemon import XRayDaemon
 from ops.tenants import Target
 
@@ -229,6 +230,7 @@ class LocalStack:
                 **config.parameter_overrides,
             }
         )
+        self._gateway.firewalls = web_acls(template, template.apis())
 
         self.log("[devstack] creating the template's tables, queues, secrets and buckets")
         self.resources = create_resources(template, self.aws_endpoint_url)

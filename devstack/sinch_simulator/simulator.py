@@ -111,8 +111,9 @@ class SinchSimulator:
             raise RuntimeError("the simulator is already running")
         config = self.config
         self._scheduler = scheduler = Scheduler()
-        source = {"source_address": (self.source_address, 0)} if self.source_address else {}
-        self._http = urllib3.PoolManager(num_pools=20, maxsize=16, **source)  # one per scheduler worker
+        source = (self.source_address, 0) if self.source_address else None
+        # One connection per scheduler worker.
+        self._http = urllib3.PoolManager(num_pools=20, maxsize=16, source_address=source)
         sender = CallbackSender(
             scheduler,
             self._http,
