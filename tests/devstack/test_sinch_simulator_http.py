@@ -433,6 +433,7 @@ def test_callbacks_are_retried_on_503_with_fresh_signatures(
     )
     assert [(e["attempt"], e["status"]) for e in log] == [(1, 503), (2, 429), (3, 200)]
     assert log[0]["body"]["status"] == "Delivered" and log[0]["url"] == receiver.url
+    assert all(0 < e["elapsed_ms"] < 5000 for e in log), "how long each attempt waited for its answer"
 
 
 def test_other_4xx_answers_are_not_retried(
