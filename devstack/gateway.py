@@ -739,6 +739,10 @@ class _Outcome:
     api_key_id: str | None = None  # the key's id, once the key was accepted
 
 
+class _Unframed(Exception):
+    """A request whose body's end cannot be told (a Content-Length or chunk size that is no number)."""
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -773,12 +777,14 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
             self._write(response)
 
         def _read_body(self) -> bytes | None:
+            """The body; None when it is over the limit (left unread); _Unframed when where it
+            ends cannot be told."""
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                 return self._read_chunked()
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = 0
+            declared = (self.headers.get("Content-Length") or "0").strip()
+            if not declared.isascii() or not declared.isdigit():
+                raise _Unframed
+            length = int(declared)
             if length > MAX_BODY_BYTES:
                 return None
             return self.rfile.read(length) if length > 0 else b""
@@ -788,7 +794,10 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
             total = 0
             while True:
                 size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                try:
+                    size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    raise _Unframed from None
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
@@ -813,7 +822,12 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
 
         def handle_one_request(self) -> None:
             with contextlib.suppress(ConnectionError, socket.timeout):
-                super().handle_one_request()
+                try:
+                    super().handle_one_request()
+                except _Unframed:
+                    # The next request would start somewhere in this one's body: answer, and close.
+                    self.close_connection = True
+                    self._write(Response(400, [("Content-Type", "text/plain")], b"Bad Request"))
 
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             if code != HTTPStatus.NOT_IMPLEMENTED:

@@ -431,9 +431,10 @@ def test_over_10_mb_is_413(gateway: ApiGateway) -> None:
     assert gateway.invoker.events == []  # type: ignore[union-attr]
 
 
-def exchange(port: int, raw: bytes, answers: int) -> list[tuple[int, bytes]]:
+def exchange(port: int, raw: bytes, answers: int, *, then_closed: bool = False) -> list[tuple[int, bytes]]:
     """Send `raw` (several requests, pipelined on one connection) and read `answers` responses
-    (status and body; each has a Content-Length)."""
+    (status and body; each has a Content-Length); with `then_closed`, the server must have closed
+    the connection after them."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(raw)
         reader = sock.makefile("rb")
@@ -446,6 +447,8 @@ def exchange(port: int, raw: bytes, answers: int) -> list[tuple[int, bytes]]:
                 if name.lower() == "content-length":
                     length = int(value)
             read.append((status, reader.read(length)))
+        if then_closed:
+            assert reader.read() == b"", "nothing more is read from, or answered on, the connection"
         return read
 
 
@@ -465,6 +468,23 @@ def test_an_unsupported_method_with_a_body_leaves_the_connection_usable(
     assert json.loads(answers[0][1]) == {"message": "Missing Authentication Token"}
     assert answers[1] == (200, b'{"ok": true}'), "the next request on the connection is read as sent"
     assert [e["path"] for e in gateway.invoker.events] == ["/health"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: 2x\r\n\r\n{}",
+        b"Content-Length: -2\r\n\r\n{}",
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    ],
+)
+def test_a_body_whose_end_cannot_be_told_is_a_400_and_the_connection_is_closed(
+    gateway: ApiGateway, framing: bytes
+) -> None:
+    gateway.start()
+    raw = b"POST /health HTTP/1.1\r\nHost: h\r\n" + framing + b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n"
+    assert exchange(gateway.port, raw, 1, then_closed=True) == [(400, b"Bad Request")]
+    assert gateway.invoker.events == []  # type: ignore[union-attr]
 
 
 def test_usage_plan_throttles_per_key(gateway: ApiGateway) -> None:
