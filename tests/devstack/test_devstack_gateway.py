@@ -415,6 +415,22 @@ def test_over_http(gateway: ApiGateway) -> None:
         connection.close()
 
 
+def test_the_event_names_the_address_the_request_came_from(gateway: ApiGateway) -> None:
+    """The simulator calls back from 127.0.0.2: the function sees that, not the tests' 127.0.0.1."""
+    gateway.start()
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", gateway.port, timeout=5, source_address=("127.0.0.2", 0)
+    )
+    try:
+        connection.request("GET", "/health")
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    (event,) = gateway.invoker.events  # type: ignore[union-attr]
+    assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.2"
+    assert event["headers"]["X-Forwarded-For"] == "127.0.0.2"
+
+
 def test_over_10_mb_is_413(gateway: ApiGateway) -> None:
     gateway.start()
     connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=5)
