@@ -725,6 +725,40 @@ def rate_and_cost(bench: Bench) -> list[Row]:
     ]
 
 
+def webhooks_under_junk(bench: Bench) -> list[Row]:
+    """Sinch's delivery reports while 30 clients on one address flood the route with junk for
+    10 s, beside the same reports with no junk (devstack.bench_webhooks, a stack of its own)."""
+    out = bench.workdir / "webhooks.json"
+    command = [sys.executable, "-m", "devstack.bench_webhooks", "--reports", str(bench.latency_messages)]
+    command += ["--out", str(out)]
+    subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, timeout=900)  # noqa: S603 - our own module
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    quiet, flood, junk = figures["quiet"], figures["flood"], figures["junk"]["statuses"]
+    note = f"{figures['senders']} junk senders on one address, limit {figures['limit_per_minute']} a minute"
+    return [
+        Row(
+            "webhooks under junk",
+            "reports answered 200 on their first try",
+            100 * flood["first_try_200"] / max(1, flood["sent"]),
+            "%",
+            100 * quiet["first_try_200"] / max(1, quiet["sent"]),
+            "the same with no junk",
+            {"retried": flood["retried"], **{f"junk {k}": float(v) for k, v in junk.items()}},
+            note,
+        ),
+        Row(
+            "webhooks under junk",
+            "report first try p50",
+            flood["first_try_ms_p50"],
+            "ms",
+            quiet["first_try_ms_p50"],
+            "the same with no junk",
+            {"p95": flood["first_try_ms_p95"], "p95 with no junk": quiet["first_try_ms_p95"]},
+            note,
+        ),
+    ]
+
+
 # In this order: the cold sections first, while the stack is quiet.
 SECTIONS: list[Section] = [
     import_ratio,
@@ -733,6 +767,7 @@ SECTIONS: list[Section] = [
     aws_calls_per_message,
     e2e_latency,
     rate_and_cost,
+    webhooks_under_junk,
 ]
 
 

@@ -4,9 +4,10 @@ The model (docs/cost.md explains each line): per delivered message, the API Gate
 (the send, and each delivery report Sinch posts), Lambda requests and GB-seconds per function
 (invocations and mean duration measured in the local stack, at the template's memory size),
 DynamoDB write and read units (one unit per call: every item we write is under 1 KB... see the
-doc for when it is not), SQS requests, Secrets Manager calls, log bytes ingested and X-Ray traces.
-Fixed monthly costs (idle SQS long polls, custom metrics, alarms, dashboard) are not per message
-and are left out. Prices are us-east-1 list prices, November 2026.
+doc for when it is not), SQS requests, Secrets Manager calls, log bytes ingested, X-Ray traces and
+the web ACL's inspection of each API request. Fixed monthly costs (the web ACL and its rules: see
+`web_acl_cost_per_month`; idle SQS long polls, custom metrics, alarms, dashboard) are not per
+message and are left out. Prices are us-east-1 list prices, November 2026.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ PRICES: dict[str, float] = {
     "secrets_manager_per_10k_calls": 0.05,
     "logs_ingest_per_gb": 0.50,
     "xray_traces_recorded_per_million": 5.00,
+    # AWS WAF: every request to a stage with a web ACL is inspected (and billed), blocked or not.
+    "waf_requests_per_million": 0.60,
 }
+# AWS WAF's fixed part, prorated by the hour: each web ACL, and each rule in it.
+WAF_MONTHLY: dict[str, float] = {"web_acl": 5.00, "rule": 1.00}
 DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 DYNAMODB_STRONG_READS = frozenset({"GetItem", "Query"})  # the repository reads consistently
 
@@ -82,6 +87,7 @@ def cost_per_million(
         * prices["secrets_manager_per_10k_calls"],
         "cloudwatch_logs": sum(log_bytes.values()) * MILLION / 1024**3 * prices["logs_ingest_per_gb"],
         "xray": api_requests * xray_sampled * prices["xray_traces_recorded_per_million"],
+        "waf": api_requests * prices["waf_requests_per_million"],
     }
     return {
         "usd_per_million": {k: round(v, 2) for k, v in usd.items()},
@@ -98,6 +104,16 @@ def cost_per_million(
         "memory_mb": memory_mb,
         "prices": dict(prices),
     }
+
+
+def web_acl_cost_per_month(rules: int, *, junk_millions: float = 0.0) -> float:
+    """USD a month for one web ACL with `rules` rules, plus `junk_millions` million requests it
+    inspects that are not messages' (a flood: blocked requests are inspected, and billed, too)."""
+    return (
+        WAF_MONTHLY["web_acl"]
+        + rules * WAF_MONTHLY["rule"]
+        + junk_millions * PRICES["waf_requests_per_million"]
+    )
 
 
 # S3 Standard, us-east-1, November 2026 list prices.

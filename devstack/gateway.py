@@ -6,8 +6,9 @@ own answers where it would give them: 403 ``Missing Authentication Token`` for a
 resource or method, 403 ``Forbidden`` without a valid ``x-api-key``, 429 ``Too Many Requests``
 beyond the stage's method throttles (and the usage plan's, when enabled), 502 ``Internal server
 error`` when the function fails or answers something malformed, 413 over 10 MB. The Api's
-``GatewayResponses`` rewrite those of their type (status, static headers, body template). Each
-request gets an access log line in the stage's ``AccessLogSetting.Format``.
+``GatewayResponses`` rewrite those of their type (status, static headers, body template). A web
+ACL on the stage (devstack.waf) answers before all of that. Each request gets an access log line
+in the stage's ``AccessLogSetting.Format``.
 """
 
 from __future__ import annotations
@@ -519,6 +520,12 @@ class ApiKeys(Protocol):
     def get(self, value: str, /) -> str | None: ...
 
 
+class Firewall(Protocol):
+    """A web ACL on a stage (devstack.waf): its answer to a request before API Gateway's, if any."""
+
+    def inspect(self, request: Request, path: str) -> Response | None: ...
+
+
 class ApiGateway:
     """The local REST API: routes from the template, API keys, and a function invoker."""
 
@@ -535,9 +542,12 @@ class ApiGateway:
         usage_plan: UsagePlan | None = None,
         access_log: bool = False,
         log: Callable[[str], None] | None = None,
+        firewalls: Mapping[str, Firewall] | None = None,
     ) -> None:
-        """``api_keys`` gives each valid key value's key id. Binds the port at once."""
+        """``api_keys`` gives each valid key value's key id; ``firewalls`` the web ACL on each
+        API's stage, by the API's logical id. Binds the port at once."""
         self.routes = RouteTable(routes)
+        self.firewalls: Mapping[str, Firewall] = dict(firewalls or {})
         self.apis = dict(apis)
         self.api_keys = api_keys
         self.invoker = invoker
@@ -629,10 +639,14 @@ class ApiGateway:
         return customised(response, api.gateway_responses) if api is not None else response
 
     def _dispatch(self, request: Request, request_id: str, extended_id: str, now: datetime) -> _Outcome:
-        match = self.routes.match(request.method, urlsplit(request.target).path or "/")
-        if match is None or match.route is None:
+        path = urlsplit(request.target).path or "/"
+        match = self.routes.match(request.method, path)
+        route = match.route if match is not None else None
+        blocked = self._firewall(request, route, path)
+        if blocked is not None:
+            return _Outcome(blocked, route=route)
+        if match is None or route is None:
             return _Outcome(missing_authentication_token())
-        route = match.route
         api = self.apis[route.api]
         key_identity, refusal = self._admit(route, request)
         key_id = key_identity[1] if key_identity else None
@@ -684,6 +698,15 @@ class ApiGateway:
         response.headers.append(("X-Amzn-Trace-Id", trace_id))
         return _Outcome(response, route.function, route, key_id)
 
+    def _firewall(self, request: Request, route: Route | None, path: str) -> Response | None:
+        """The answer of the web ACL on the stage, if it has one and blocks the request: WAF sees
+        every request to the stage before API Gateway does, the path with the stage first."""
+        api = self.apis[route.api] if route is not None else self._only_api
+        firewall = self.firewalls.get(api.logical_id) if api is not None else None
+        if api is None or firewall is None:
+            return None
+        return firewall.inspect(request, f"/{api.stage}{path}")
+
     def _admit(self, route: Route, request: Request) -> tuple[tuple[str, str] | None, Response | None]:
         """(key, key id) of an accepted key, and API Gateway's refusal if it refuses the request:
         the API key and its usage plan, then the stage's method throttle, then the size limit."""
@@ -714,6 +737,10 @@ class _Outcome:
     function: str | None = None  # the function called
     route: Route | None = None
     api_key_id: str | None = None  # the key's id, once the key was accepted
+
+
+class _Unframed(Exception):
+    """A request whose body's end cannot be told (a Content-Length or chunk size that is no number)."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -750,12 +777,14 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
             self._write(response)
 
         def _read_body(self) -> bytes | None:
+            """The body; None when it is over the limit (left unread); _Unframed when where it
+            ends cannot be told."""
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                 return self._read_chunked()
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = 0
+            declared = (self.headers.get("Content-Length") or "0").strip()
+            if not declared.isascii() or not declared.isdigit():
+                raise _Unframed
+            length = int(declared)
             if length > MAX_BODY_BYTES:
                 return None
             return self.rfile.read(length) if length > 0 else b""
@@ -765,7 +794,10 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
             total = 0
             while True:
                 size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                try:
+                    size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    raise _Unframed from None
                 if size == 0:
                     while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                         pass
@@ -790,14 +822,22 @@ def _handler_class(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
 
         def handle_one_request(self) -> None:
             with contextlib.suppress(ConnectionError, socket.timeout):
-                super().handle_one_request()
+                try:
+                    super().handle_one_request()
+                except _Unframed:
+                    # The next request would start somewhere in this one's body: answer, and close.
+                    self.close_connection = True
+                    self._write(Response(400, [("Content-Type", "text/plain")], b"Bad Request"))
 
         def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
             if code != HTTPStatus.NOT_IMPLEMENTED:
                 super().send_error(code, message, explain)
                 return
-            # A method no API Gateway method can have (TRACE, CONNECT...): no resource matches it,
-            # so it gets the gateway's own answer for that, not http.server's HTML page.
+            # A method no API Gateway method can have (TRACE, QUERY...): no resource matches it,
+            # so it gets the gateway's own answer for that, not http.server's HTML page. Its body
+            # is read first: the next request on the connection starts where it ends.
+            if self._read_body() is None:
+                self.close_connection = True
             self._write(gateway.customised(missing_authentication_token(), None))
 
     for method in _METHODS:

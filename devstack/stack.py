@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from devstack.template import (
     TemplateError,
 )
 from devstack.tenants import LocalTenant, UsagePlanKeys, create_local_tenants, create_usage_plan
+from devstack.waf import web_acls
 from devstack.xray_daemon import XRayDaemon
 from ops.tenants import Target
 
@@ -43,19 +45,40 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 HOST = "127.0.0.1"
+# Sinch calls back from its own addresses; the simulator from this one, so that the API's
+# per-address limits and the postback source allowlist can tell it from the tests on HOST.
+SINCH_SOURCE = "127.0.0.2"
 SERVICE_PLAN_ID = "local-plan"
 MMS_SERVICE_ID = "local-service"
 FROM_NUMBER = "+12025550100"
 SINCH_REGION = "us"
 
 # Template parameters the local stack sets (a DEVSTACK_PARAM_<Name> variable still wins).
-# Plus PublicBaseUrl (the local API's URL) and MediaAllowedPrivateHosts (the simulator only).
+# Plus PublicBaseUrl (the local API's URL), MediaAllowedPrivateHosts (the simulator only) and
+# CallbackAllowedPrivateHosts (own_services_excluded).
 LOCAL_PARAMETERS = {
     "AllowHttpMedia": "true",
-    # Status callbacks may go to any receiver on this machine (tests run theirs on free ports).
     "AllowHttpCallbacks": "true",
-    "CallbackAllowedPrivateHosts": "127.0.0.1:*",
 }
+
+
+def sinch_source_address(log: Callable[[str], None]) -> str:
+    """SINCH_SOURCE where it can be bound (Linux answers on all of 127.0.0.0/8 without setup);
+    else HOST, and per-address limits then cannot tell the simulator from the tests."""
+    try:
+        with socket.socket() as probe:
+            probe.bind((SINCH_SOURCE, 0))
+    except OSError as exc:
+        log(f"[devstack] {SINCH_SOURCE} cannot be bound here ({exc}): the simulator calls back from {HOST}")
+        return HOST
+    return SINCH_SOURCE
+
+
+def own_services_excluded(*services: str) -> str:
+    """Status callbacks may go to any receiver on this machine (tests run theirs on free ports),
+    but never to the stack's own services: a callback URL must not reach the simulator's control
+    API (POST /_sim/reset), moto's (POST /moto-api/reset) or the API itself."""
+    return ",".join([f"{HOST}:*", *(f"!{url.removeprefix('http://')}" for url in services)])
 
 
 @dataclass
@@ -120,6 +143,7 @@ class LocalStack:
         self.resources: StackResources | None = None
         self.aws_endpoint_url = ""
         self.sinch_url = ""
+        self.sinch_source = HOST  # the address the simulator's callbacks come from
         self.api_url = ""
         self._moto: MotoServer | None = None
         self._simulator: Any = None
@@ -158,6 +182,7 @@ class LocalStack:
         self.log(f"[devstack] starting the Sinch simulator on {HOST}:{config.sinch_port}")
         from devstack.sinch_simulator import SinchSimulator
 
+        self.sinch_source = sinch_source_address(self.log)
         self._simulator = SinchSimulator(
             host=HOST,
             port=config.sinch_port,
@@ -166,6 +191,7 @@ class LocalStack:
             webhook_secret=self.webhook_secret,
             mms_api_key=self.mms_api_key,
             mms_service_id=MMS_SERVICE_ID,
+            source_address=self.sinch_source,
         )
         self._simulator.start()
         self.sinch_url = str(self._simulator.url)
@@ -195,6 +221,9 @@ class LocalStack:
             **LOCAL_PARAMETERS,
             "PublicBaseUrl": self.api_url,
             "MediaAllowedPrivateHosts": self.sinch_url.removeprefix("http://"),
+            "CallbackAllowedPrivateHosts": own_services_excluded(
+                self.sinch_url, self.aws_endpoint_url, self.api_url
+            ),
         }
         template.bind(
             {
@@ -202,6 +231,7 @@ class LocalStack:
                 **config.parameter_overrides,
             }
         )
+        self._gateway.firewalls = web_acls(template, template.apis())
 
         self.log("[devstack] creating the template's tables, queues, secrets and buckets")
         self.resources = create_resources(template, self.aws_endpoint_url)
@@ -366,7 +396,12 @@ class LocalStack:
         client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
         webhook_secret_id = self.webhook_secret_id()
         if webhook_secret_id is not None:
-            webhook = {"webhook_secret": self.webhook_secret, "postback_token": self.postback_token}
+            webhook = {
+                "webhook_secret": self.webhook_secret,
+                "postback_token": self.postback_token,
+                # As onboarding gives Sinch's addresses: the allowlist runs on every local postback.
+                "postback_sources": [f"{self.sinch_source}/32"],
+            }
             client.put_secret_value(SecretId=webhook_secret_id, SecretString=json.dumps(webhook))
 
     # --- state ----------------------------------------------------------------------------------
@@ -387,6 +422,7 @@ class LocalStack:
             "aws_endpoint_url": self.aws_endpoint_url,
             "region": self.template.region,
             "sinch_url": self.sinch_url,
+            "sinch_source_address": self.sinch_source,
             "send_queue_url": queues["SendQueue"].url if "SendQueue" in queues else None,
             "dead_letter_queue_url": queues["DeadLetterQueue"].url if "DeadLetterQueue" in queues else None,
             "messages_table": tables["MessagesTable"].name if "MessagesTable" in tables else None,

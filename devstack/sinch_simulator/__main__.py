@@ -3,11 +3,12 @@
     python -m devstack.sinch_simulator --port 4010 [--service-plan-id ID] [--api-token TOKEN]
         [--webhook-secret SECRET] [--project-id ID --key-id KEY_ID --key-secret KEY_SECRET]
         [--token-ttl-s SECONDS] [--mms-api-key KEY] [--mms-service-id ID] [--postback-url URL]
-        [--inbound-url URL] [--encoding-delay-s SECONDS]
+        [--inbound-url URL] [--encoding-delay-s SECONDS] [--source-address 127.0.0.2]
 
 With --project-id, --key-id and --key-secret, POST /oauth2/token issues OAuth2 tokens for
 /xms/v1/{project_id} as well. The MMS JSON API is served at /ep/v2/; its postbacks go to
---postback-url (none without it); POST /_sim/inbound sends an MO SMS to --inbound-url.
+--postback-url (none without it); POST /_sim/inbound sends an MO SMS to --inbound-url. With
+--source-address, its callbacks, postbacks and media fetches come from that local address.
 
 The environment variable SIM_RATE_LIMIT sets the rate limit (requests per second per service plan).
 """
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--postback-url", default=None)
     parser.add_argument("--inbound-url", default=None)
     parser.add_argument("--encoding-delay-s", type=float, default=0.5)
+    parser.add_argument("--source-address", default=None)
     args = parser.parse_args(argv)
     rate_limit = os.environ.get("SIM_RATE_LIMIT")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -65,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         postback_url=args.postback_url,
         inbound_url=args.inbound_url,
         encoding_delay_s=args.encoding_delay_s,
+        source_address=args.source_address,
     ).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

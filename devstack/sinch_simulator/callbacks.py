@@ -4,6 +4,7 @@ order and retried in the background by each API's own policy."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,7 @@ class CallbackSender:
             headers.update(signature_headers(secret, body))
         status: int | None = None
         error: str | None = None
+        started = time.perf_counter()
         try:
             resp = self._http.request(
                 "POST",
@@ -115,6 +117,7 @@ class CallbackSender:
                 "attempt": retry + 1,
                 "status": status,
                 "error": error,
+                "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),  # until answered or failed
             }
         )
         if policy.retried(status) and retry < policy.retries:

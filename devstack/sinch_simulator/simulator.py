@@ -32,6 +32,10 @@ class SinchSimulator:
 
     With `project_id`, `key_id` and `key_secret` it also does project (OAuth2) authentication:
     `POST /oauth2/token` issues bearer tokens that XMS accepts under `/xms/v1/{project_id}`.
+
+    With `source_address`, its own requests (callbacks, postbacks, inbound MOs, media fetches) come
+    from that address, as Sinch's come from its own: 127.0.0.2 on a machine where 127.0.0.1 is the
+    tests', so the gateway's per-address limits and allowlists can tell the two apart.
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class SinchSimulator:
         postback_url: str | None = None,
         inbound_url: str | None = None,
         encoding_delay_s: float = 0.5,
+        source_address: str | None = None,
     ) -> None:
         project = (project_id, key_id, key_secret)
         if any(v is not None for v in project) and not all(project):
@@ -64,6 +69,7 @@ class SinchSimulator:
         if not token_ttl_s > 0:
             raise ValueError("token_ttl_s must be positive")
         self._address = (host, port)
+        self.source_address = source_address
         self.config = config = SimConfig(
             service_plan_id=service_plan_id,
             api_token=api_token,
@@ -105,7 +111,9 @@ class SinchSimulator:
             raise RuntimeError("the simulator is already running")
         config = self.config
         self._scheduler = scheduler = Scheduler()
-        self._http = urllib3.PoolManager(num_pools=20, maxsize=16)  # one per scheduler worker
+        source = (self.source_address, 0) if self.source_address else None
+        # One connection per scheduler worker.
+        self._http = urllib3.PoolManager(num_pools=20, maxsize=16, source_address=source)
         sender = CallbackSender(
             scheduler,
             self._http,

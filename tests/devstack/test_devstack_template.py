@@ -178,10 +178,6 @@ def test_method_throttles_and_access_log_format(template: Template) -> None:
         ("/health", "GET"): (2.5, 3),
         ("/", "GET"): (10.0, 40),
         ("/web/{asset}", "GET"): (10.0, 40),
-        ("/v1/webhooks/sinch/delivery-reports", "POST"): (100.0, 200),
-        ("/v1/webhooks/sinch/mms-postbacks", "POST"): (100.0, 200),
-        ("/v1/webhooks/sinch/mms-postbacks/{token}", "POST"): (100.0, 200),
-        ("/v1/webhooks/sinch/inbound", "POST"): (100.0, 200),
         ("/v1/docs", "GET"): (5.0, 10),
         ("/v1/openapi.json", "GET"): (5.0, 10),
     }

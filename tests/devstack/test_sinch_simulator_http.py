@@ -39,6 +39,7 @@ class Call:
     path: str
     headers: dict[str, str]  # lower-case names
     raw: bytes
+    source: str  # the address it came from
 
     @property
     def json(self) -> Any:
@@ -59,7 +60,12 @@ class Receiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._cond:
                     receiver.calls.append(
-                        Call(self.path, {k.lower(): v for k, v in self.headers.items()}, raw)
+                        Call(
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            raw,
+                            self.client_address[0],
+                        )
                     )
                     status = receiver.statuses.popleft() if receiver.statuses else 200
                     receiver._cond.notify_all()
@@ -332,6 +338,21 @@ def test_per_recipient_callbacks_are_signed_and_go_dispatched_then_delivered(
     assert recipient_status(sim, http, batch["id"])["status"] == "Delivered"
 
 
+def test_callbacks_and_inbound_come_from_the_source_address_it_was_given(
+    http: urllib3.PoolManager, receiver: Receiver
+) -> None:
+    with SinchSimulator(
+        service_plan_id=PLAN, api_token=TOKEN, callback_delay_s=DELAY_S, source_address="127.0.0.2"
+    ) as other:
+        send(other, http, delivery_report="per_recipient_final", callback_url=receiver.url)
+        control(other, http, "POST", "/_sim/config", {"inbound_url": receiver.url})
+        inbound = {"from": TO, "to": FROM.removeprefix("+"), "body": "STOP"}
+        assert control(other, http, "POST", "/_sim/inbound", inbound)[0] == 202
+        calls = receiver.wait(2)
+    assert sorted(c.json["type"] for c in calls) == ["mo_text", "recipient_delivery_report_sms"]
+    assert {c.source for c in calls} == {"127.0.0.2"}
+
+
 def test_per_recipient_final_sends_only_the_final_report(
     sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver
 ) -> None:
@@ -412,6 +433,7 @@ def test_callbacks_are_retried_on_503_with_fresh_signatures(
     )
     assert [(e["attempt"], e["status"]) for e in log] == [(1, 503), (2, 429), (3, 200)]
     assert log[0]["body"]["status"] == "Delivered" and log[0]["url"] == receiver.url
+    assert all(0 < e["elapsed_ms"] < 5000 for e in log), "how long each attempt waited for its answer"
 
 
 def test_other_4xx_answers_are_not_retried(

@@ -170,6 +170,26 @@ def test_an_unauthenticated_postback_is_a_401_and_writes_nothing(local: LocalSta
     assert local.api("GET", f"/v1/messages/{sent.body['id']}").body["status"] == "delivered"
 
 
+def test_a_postback_with_the_token_is_taken_only_from_sinchs_address(local: LocalStack) -> None:
+    """The local stack allowlists the simulator's source address (127.0.0.2) for postbacks, as a
+    deployment allowlists the addresses Sinch gives at onboarding."""
+    sent = local.api("POST", "/v1/messages", slides_body(local))
+    local.wait_final(sent.body["id"])
+    postback_url = local.sim("GET", "/_sim/config")["postback_url"]  # the path token is in it
+    forged = json.dumps({"origin": "MMS_MT", "code": "E101", "client-reference": sent.body["id"]}).encode()
+    answer = http("POST", postback_url, forged, {"content-type": "application/json"})  # from 127.0.0.1
+    assert (answer.status, answer.body["detail"]) == (401, "Postbacks are not accepted from this address.")
+    assert local.api("GET", f"/v1/messages/{sent.body['id']}").body["status"] == "delivered"
+    logged = [
+        json.loads(line.removeprefix("[api] "))
+        for line in (local.state_dir / "stack.log").read_text().splitlines()
+        if line.startswith("[api] {") and "mms-postbacks/{token}" in line
+    ]
+    sources = {(entry["ip"], entry["status"]) for entry in logged}
+    assert (local.config["sinch_source_address"], "200") in sources, sources
+    assert ("127.0.0.1", "401") in sources, sources
+
+
 def test_sinch_throttling_is_retried_and_a_refusal_ends_rejected_with_its_code(local: LocalStack) -> None:
     local.sim("POST", "/_sim/faults", {"rules": [{"match": "mms_api", "error_code": "E113", "times": 2}]})
     throttled = local.api("POST", "/v1/messages", slides_body(local))

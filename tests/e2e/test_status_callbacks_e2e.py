@@ -177,3 +177,32 @@ def test_a_callback_url_the_rules_refuse_is_a_422_and_nothing_is_sent_or_stored(
     assert error["field"] == "statusCallbackUrl" and reason in error["message"], error
     assert local.sinch_requests() == []
     assert local.api("GET", f"/v1/messages?clientReference={reference}").body["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("service", "path"),
+    [("sinch_url", "/_sim/reset"), ("aws_endpoint_url", "/moto-api/reset"), ("api_url", "/v1/messages")],
+)
+def test_a_callback_url_on_the_stacks_own_services_is_a_422_and_reaches_nothing(
+    local: LocalStack, service: str, path: str
+) -> None:
+    """127.0.0.1:* allows any receiver on this machine but the stack's own simulator, moto and API."""
+    rule = {"match": "dry_run", "status": 503, "times": 1}
+    local.sim("POST", "/_sim/faults", {"rules": [rule]})
+    reference = f"own-{uuid.uuid4().hex[:8]}"
+    url = local.config[service].rstrip("/") + path
+    try:
+        answer = local.api(
+            "POST", "/v1/messages", {**SMS, "clientReference": reference, "statusCallbackUrl": url}
+        )
+        assert answer.status == 422, answer.body
+        (error,) = answer.body["errors"]
+        assert error["field"] == "statusCallbackUrl" and "forbidden address" in error["message"], error
+        assert local.sinch_requests() == []
+        assert local.sim("GET", "/_sim/faults")["rules"][0]["match"] == "dry_run", (
+            "the simulator kept its state"
+        )
+        listed = local.api("GET", f"/v1/messages?clientReference={reference}")
+        assert (listed.status, listed.body["items"]) == (200, []), "moto kept the stack's tables and keys"
+    finally:
+        local.sim("POST", "/_sim/reset")

@@ -270,6 +270,19 @@ def test_the_callback_address_switches_come_from_the_environment() -> None:
     assert (deployed.callback_max_age_s, deployed.callback_retry_base_s) == (86400, 10)
 
 
+def test_a_port_excluded_with_a_bang_is_refused_though_host_star_allows_the_others() -> None:
+    allowed = "127.0.0.1:*, !127.0.0.1:4010,!127.0.0.1:4566"
+    local = load(
+        CallbackSettings,
+        {**CALLBACK_ENV, "ALLOW_HTTP_CALLBACKS": "true", "CALLBACK_ALLOWED_PRIVATE_HOSTS": allowed},
+    )
+    check_address("http://127.0.0.1:45678/cb", callback_policy(local), "statusCallbackUrl")
+    for url in ("http://127.0.0.1:4010/_sim/reset", "http://127.0.0.1:4566/moto-api/reset"):
+        with pytest.raises(InvalidRequest) as refused:
+            check_address(url, callback_policy(local), "statusCallbackUrl")
+        assert [field for field, _ in refused.value.errors] == ["statusCallbackUrl"], url
+
+
 def test_a_backoff_past_what_sqs_can_hide_a_message_for_is_refused_at_start() -> None:
     with pytest.raises(SettingsError, match="CALLBACK_RETRY_MAX_DELAY_S"):
         load(CallbackSettings, {**CALLBACK_ENV, "CALLBACK_RETRY_MAX_DELAY_S": "50000"})

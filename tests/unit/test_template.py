@@ -69,18 +69,57 @@ def test_api_requires_a_key_except_for_health_docs_the_web_page_and_sinch_callba
     }
 
 
-def test_every_route_without_a_key_has_a_method_throttle_from_parameters() -> None:
+WEBHOOKS = "/v1/webhooks/sinch/"
+
+
+def test_every_route_without_a_key_has_a_method_throttle_or_the_webhooks_per_address_limit() -> None:
     settings = RESOURCES["Api"]["Properties"]["MethodSettings"]
     # /~1a~1b is /a/b (the leading / is a separator); the root is / itself.
     throttled = {(m["ResourcePath"][1:].replace("~1", "/") or "/", m["HttpMethod"]) for m in settings}
-    assert keyless_routes() <= throttled
+    webhooks = {route for route in keyless_routes() if route[0].startswith(WEBHOOKS)}
+    assert len(webhooks) == 4
+    assert keyless_routes() - webhooks <= throttled
+    assert not webhooks & throttled, "a throttle shared by every caller lets one address refuse Sinch"
     for setting in settings:
         for limit in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
             assert set(setting[limit]) == {"Ref"} and setting[limit]["Ref"] in TEMPLATE["Parameters"]
 
 
+def test_the_webhooks_are_limited_per_address_by_a_waf_rule_on_the_apis_stage() -> None:
+    acl = RESOURCES["WebhookWebAcl"]["Properties"]
+    assert (acl["Scope"], acl["DefaultAction"]) == ("REGIONAL", {"Allow": {}})
+    (rule,) = acl["Rules"]
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "IP"
+    assert rate["Limit"] == {"Ref": "WebhookAddressLimit"}
+    assert rate["EvaluationWindowSec"] == {"Ref": "WebhookAddressWindowSeconds"}
+    scope = rate["ScopeDownStatement"]["ByteMatchStatement"]
+    # The path WAF sees starts with the stage on the execute-api endpoint, not on a custom domain.
+    assert (scope["FieldToMatch"], scope["PositionalConstraint"], scope["SearchString"]) == (
+        {"UriPath": {}},
+        "CONTAINS",
+        WEBHOOKS,
+    )
+    assert all(route.startswith(WEBHOOKS) for route, _ in keyless_routes() if "webhooks" in route)
+    custom = rule["Action"]["Block"]["CustomResponse"]
+    assert custom["ResponseCode"] == 429
+    assert acl["CustomResponseBodies"][custom["CustomResponseBodyKey"]]["ContentType"] == "APPLICATION_JSON"
+    assert {h["Name"] for h in custom["ResponseHeaders"]} == {"Retry-After", "RateLimit-Policy", "RateLimit"}
+    association = RESOURCES["WebhookWebAclAssociation"]
+    assert association["DependsOn"] == "ApiStage", "SAM's stage for Api must exist before it is guarded"
+    assert association["Properties"]["WebACLArn"] == {"Fn::GetAtt": ["WebhookWebAcl", "Arn"]}
+    assert "/restapis/${Api}/stages/${StageName}" in association["Properties"]["ResourceArn"]["Fn::Sub"]
+    limit = TEMPLATE["Parameters"]["WebhookAddressLimit"]
+    assert limit["MinValue"] == 10, "WAF's lowest limit"
+    assert TEMPLATE["Parameters"]["WebhookAddressWindowSeconds"]["AllowedValues"] == [60, 120, 300, 600]
+
+
 def test_api_gateways_own_refusals_stay_403_and_name_the_key_header() -> None:
-    responses = RESOURCES["Api"]["Properties"]["GatewayResponses"]
+    responses = {
+        kind: response
+        for kind, response in RESOURCES["Api"]["Properties"]["GatewayResponses"].items()
+        if response["StatusCode"] == 403
+    }
     assert set(responses) == {"INVALID_API_KEY", "MISSING_AUTHENTICATION_TOKEN"}
     for response in responses.values():
         assert response["StatusCode"] == 403
@@ -90,6 +129,17 @@ def test_api_gateways_own_refusals_stay_403_and_name_the_key_header() -> None:
         assert response["ResponseParameters"]["Headers"] == {"Content-Type": "'application/problem+json'"}
     missing = json.loads(responses["MISSING_AUTHENTICATION_TOKEN"]["ResponseTemplates"]["application/json"])
     assert "no such resource" in missing["message"]
+
+
+def test_api_gateways_429s_say_when_to_come_back() -> None:
+    responses = RESOURCES["Api"]["Properties"]["GatewayResponses"]
+    for kind in ("THROTTLED", "QUOTA_EXCEEDED"):
+        response = responses[kind]
+        assert response["StatusCode"] == 429
+        headers = response["ResponseParameters"]["Headers"]
+        assert {"Retry-After", "RateLimit-Policy", "RateLimit"} <= set(headers), kind
+        problem = json.loads(response["ResponseTemplates"]["application/json"])
+        assert problem["status"] == 429 and problem["type"].startswith("/problems/")
 
 
 def test_access_logs_are_json_with_the_api_key_id() -> None:

@@ -66,9 +66,19 @@ def test_the_api_carries_its_gateway_responses() -> None:
     assert {kind: r["statusCode"] for kind, r in responses.items()} == {
         "INVALID_API_KEY": "403",
         "MISSING_AUTHENTICATION_TOKEN": "403",
+        "THROTTLED": "429",
+        "QUOTA_EXCEEDED": "429",
     }
     for path in ("/v1/docs", "/v1/openapi.json"):
         assert body["paths"][path]["get"].get("security", []) == [], f"{path} needs no key"
+
+
+def test_the_web_acl_guards_the_stage_sam_makes_for_the_api() -> None:
+    association = RESOURCES["WebhookWebAclAssociation"]
+    stage = RESOURCES[association["DependsOn"]]
+    assert stage["Type"] == "AWS::ApiGateway::Stage"
+    assert stage["Properties"]["RestApiId"] == {"Ref": "Api"}
+    assert stage["Properties"]["StageName"] == {"Ref": "StageName"}
 
 
 def test_the_check_catches_a_reference_to_a_missing_resource() -> None:

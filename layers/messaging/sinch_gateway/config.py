@@ -60,7 +60,8 @@ class CallbackAddressSettings(BaseModel):
     """Which statusCallbackUrl addresses are allowed: the media rules, with their own switches."""
 
     allow_http_callbacks: bool = Field(default=False, alias="ALLOW_HTTP_CALLBACKS")
-    # host:port (or host:* for any port) allowed to be private (the local stack: 127.0.0.1:*); empty in AWS
+    # host:port (or host:* for any port, less each !host:port) allowed to be private (the local
+    # stack: 127.0.0.1:* less its own services); empty in AWS
     callback_allowed_private_hosts: HostList = Field(
         default=frozenset(), alias="CALLBACK_ALLOWED_PRIVATE_HOSTS"
     )

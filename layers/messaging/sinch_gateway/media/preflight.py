@@ -146,8 +146,12 @@ class _Target:
         return f"{host}:{self.port}"
 
     def allowed_by(self, hosts: frozenset[str]) -> bool:
-        """In the allowlist as host:port, or as host:* (any port: the local stack's callback receivers)."""
-        return self.allowlist_key in hosts or self.allowlist_key.rsplit(":", 1)[0] + ":*" in hosts
+        """In the allowlist as host:port, or as host:* (any port: the local stack's callback
+        receivers) unless excluded as !host:port (the local stack's own services on that host)."""
+        key = self.allowlist_key
+        if f"!{key}" in hosts:
+            return False
+        return key in hosts or key.rsplit(":", 1)[0] + ":*" in hosts
 
 
 @dataclass(frozen=True)
