@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,17 +25,19 @@ from sinch_gateway.data.messages import (
     from_item,
     to_item,
 )
-from sinch_gateway.domain.inbound import Action, InboundMessage, sender_key
+from sinch_gateway.domain.inbound import SINCH_ID_PATTERN, Action, InboundMessage, sender_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import PutTypeDef, UpdateTypeDef
 
 Recorded = Literal["new", "duplicate", "replayed"]
+_INBOUND_ITEM_ID = re.compile(re.escape(bookkeeping_id("inbound", "")) + SINCH_ID_PATTERN)
 
 
 def is_inbound_item_id(value: str) -> bool:
-    return value.startswith(bookkeeping_id("inbound", ""))
+    """An id `record` gives: "inbound#" and Sinch's id."""
+    return _INBOUND_ITEM_ID.fullmatch(value) is not None
 
 
 def inbox_ref(tenant_id: str) -> str:

@@ -19,6 +19,8 @@ from sinch_gateway.domain.errors import InvalidRequest
 # to "reply YES to confirm", and reading it as an opt-in would undo a STOP the user meant.
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+# Sinch's MO ids are ULIDs; printable ASCII within a bound keeps one a valid DynamoDB key.
+SINCH_ID_PATTERN = r"[\x21-\x7e]{1,100}"
 
 
 class Action(StrEnum):

@@ -7,13 +7,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from sinch_gateway.domain.inbound import InboundMedia, InboundMessage, action_of
+from sinch_gateway.domain.inbound import SINCH_ID_PATTERN, InboundMedia, InboundMessage, action_of
 from sinch_gateway.domain.message import utcnow
 from sinch_gateway.domain.reports import MalformedReport
 from sinch_gateway.sinch.xms_reports import SinchTime
 
-# Sinch's MO ids are ULIDs; printable ASCII within a bound keeps one a valid DynamoDB key.
-SinchId = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,100}$")]
+SinchId = Annotated[str, Field(pattern=f"^{SINCH_ID_PATTERN}$")]
 # A handset's number (Sinch writes it with or without its +) or our own number or short code.
 Msisdn = Annotated[str, Field(pattern=r"^\+?[0-9]{3,15}$")]
 # Sinch's limit is 2000 characters; the margin keeps a longer one from being dropped (a 4xx is
