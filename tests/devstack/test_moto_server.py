@@ -4,6 +4,7 @@ import json
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -297,19 +298,21 @@ def test_a_start_key_past_dynamodbs_key_sizes_is_refused_as_dynamodb_refuses_it(
                 {"AttributeName": "sk", "KeyType": "RANGE"},
             ],
         )
-        query = {
-            "TableName": table,
-            "KeyConditionExpression": "pk = :p",
-            "ExpressionAttributeValues": {":p": {"S": "p"}},
-        }
-        assert (
-            db.query(**query, ExclusiveStartKey={"pk": {"S": "p"}, "sk": {"S": "\u00e9" * 512}})["Items"]
-            == []
-        )
-        for page in (
-            lambda: db.query(**query, ExclusiveStartKey=start_key),
+
+        def query(start: dict[str, Any]) -> Any:
+            return db.query(
+                TableName=table,
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "p"}},
+                ExclusiveStartKey=start,
+            )
+
+        assert query({"pk": {"S": "p"}, "sk": {"S": "\u00e9" * 512}})["Items"] == []  # 1,024 bytes
+        pages: list[Callable[[], Any]] = [
+            lambda: query(start_key),
             lambda: db.scan(TableName=table, ExclusiveStartKey=start_key),
-        ):
+        ]
+        for page in pages:
             with pytest.raises(ClientError) as refused:
                 page()
             error = refused.value.response["Error"]

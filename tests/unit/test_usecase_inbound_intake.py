@@ -5,6 +5,7 @@ nothing."""
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from sinch_gateway.api.models import SendMessageRequest
 from sinch_gateway.domain.content import SmsContent
-from sinch_gateway.domain.errors import Unauthenticated
+from sinch_gateway.domain.errors import InvalidRequest, Unauthenticated
 from sinch_gateway.domain.inbound import Action, action_of
 from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.outcomes import Accepted
@@ -97,7 +98,7 @@ class Gateway:
         self.send_message = SendMessage(self.sending.sender, admission, "unused-idempotency-table")
 
     @staticmethod
-    def _no_media(url: str) -> MediaInfo:
+    def _no_media(urls: Sequence[str], *, budget_s: float | None = None) -> list[MediaInfo | InvalidRequest]:
         raise AssertionError("no media in these tests")
 
     def receive(self, raw: str, headers: dict[str, str] | None = None) -> str:

@@ -21,10 +21,10 @@ MAX_TOKEN_CHARS = 2048
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 
-# createdAt as the gateway writes it (pydantic's UTC datetime): ASCII digits only, where "\d" would
+# createdAt as the gateway writes it (a datetime as pydantic writes it): ASCII digits only, where "\d" would
 # also take other scripts' digits.
 _TIMESTAMP = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?$"
 )
 
 
