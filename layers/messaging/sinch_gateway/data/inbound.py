@@ -54,6 +54,20 @@ def _sender_attribute(sender: str) -> str:
     return f"sender#{sender_key(sender)}"
 
 
+def inbound_item(message: InboundMessage, once: str | None, expires_at: int) -> dict[str, Any]:
+    """The item an inbound message is stored as (at most MAX_STORED_BYTES: domain.inbound)."""
+    return to_item(
+        {
+            **message.model_dump(mode="json", exclude_none=True),
+            "id": bookkeeping_id("inbound", message.id),
+            "sinchId": message.id,
+            "ttl": expires_at,
+            **({"tenantRef": inbox_ref(message.tenant_id)} if message.tenant_id else {}),
+            **({"nonce": once} if once else {}),
+        }
+    )
+
+
 class InboundRepository:
     def __init__(self, client: DynamoDBClient, table: str, keep_days: int) -> None:
         self._db = client
@@ -68,16 +82,7 @@ class InboundRepository:
         An opt-out older than the one held for that pair is stored as a message only, so that a
         late STOP never undoes a later START.
         """
-        item = to_item(
-            {
-                **message.model_dump(mode="json", exclude_none=True),
-                "id": bookkeeping_id("inbound", message.id),
-                "sinchId": message.id,
-                "ttl": int(time.time()) + self._keep_s,
-                **({"tenantRef": inbox_ref(message.tenant_id)} if message.tenant_id else {}),
-                **({"nonce": once} if once else {}),
-            }
-        )
+        item = inbound_item(message, once, int(time.time()) + self._keep_s)
         put: PutTypeDef = {
             "TableName": self._table,
             "Item": item,
