@@ -12,6 +12,7 @@ from sinch_gateway.domain.message import utcnow
 from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import TemplateReport
+from sinch_gateway.sinch.xms import MAX_ERROR_TEXT_CHARS
 
 # What each postback code means for a message (N101 sent, N102 delivered...).
 MESSAGE_CODES: dict[str, Status] = {
@@ -63,7 +64,9 @@ def parse_postback(raw: str) -> StatusReport | TemplateReport:
             code=code,
             ready=TEMPLATE_CODES[code],
             mms_id=postback.mms_id,
-            detail=postback.status_details or postback.status,
+            # Kept as the template's error text: as long as Sinch's error texts are kept (a postback
+            # of any length is taken; one past DynamoDB's 400 KB was a 500, retried for ever).
+            detail=(postback.status_details or postback.status or "")[:MAX_ERROR_TEXT_CHARS] or None,
         )
     at = postback.timestamp or utcnow()
     delivered_as = None
