@@ -115,6 +115,19 @@ def test_a_late_stop_does_not_undo_a_later_start(env: Env) -> None:
     assert send(env, handset)[0] == 202
 
 
+def test_keywords_at_the_calendars_edges_are_taken_and_ordered_by_their_time(env: Env) -> None:
+    # Kept as written; in UTC the first is past year 9999 (converting it was a 500, which Sinch
+    # retries), and year 999 was written "999" and sorted after 2026.
+    handset = "+12025550186"
+    assert receive(env, mo(handset, "STOP", at="2026-11-23T19:00:00Z"))[0] == 200
+    assert receive(env, mo(handset, "START", at="0999-12-31T00:00:00Z"))[0] == 200  # older: no effect
+    assert send(env, handset)[0] == 422
+    assert receive(env, mo(handset, "START", at="9999-12-31T23:59:59-23:59"))[0] == 200
+    assert send(env, handset)[0] == 202
+    assert receive(env, mo(handset, "STOP", at="0001-01-01T00:00:00+23:59"))[0] == 200  # older still
+    assert send(env, handset)[0] == 202
+
+
 def test_a_replayed_stop_is_refused_and_writes_nothing(env: Env) -> None:
     handset = "+12025550174"
     start = mo(handset, "START", at="2026-11-23T19:05:00Z")

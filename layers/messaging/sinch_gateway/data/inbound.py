@@ -47,7 +47,12 @@ def inbox_ref(tenant_id: str) -> str:
 
 def _sinch_time(at: datetime) -> str:
     # One fixed format, so that string order is time order in the opt-out's condition.
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:  # kept as written (9999-12-31T23:59:59-23:59): the calendar's edge in UTC
+        utc = (datetime.max if at.year > 1 else datetime.min).replace(tzinfo=UTC)
+    # isoformat writes every year in four digits (strftime's %Y writes year 999 as "999").
+    return utc.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 def _sender_attribute(sender: str) -> str:

@@ -3,8 +3,6 @@ StatusReport for a message, a TemplateReport for a saved template."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sinch_gateway.domain.content import Channel
@@ -13,6 +11,7 @@ from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import TemplateReport
 from sinch_gateway.sinch.xms import MAX_ERROR_TEXT_CHARS
+from sinch_gateway.sinch.xms_reports import SinchTime
 
 # What each postback code means for a message (N101 sent, N102 delivered...).
 MESSAGE_CODES: dict[str, Status] = {
@@ -45,7 +44,7 @@ class Postback(BaseModel):
     tracking_id: str | None = Field(default=None, alias="tracking-id", max_length=128)
     client_reference: str | None = Field(default=None, alias="client-reference", max_length=128)
     mms_id: str | None = Field(default=None, alias="mms-id", max_length=128)
-    timestamp: datetime | None = None
+    timestamp: SinchTime | None = None
 
 
 def parse_postback(raw: str) -> StatusReport | TemplateReport:
@@ -78,6 +77,6 @@ def parse_postback(raw: str) -> StatusReport | TemplateReport:
         reference=postback.client_reference,
         status=MESSAGE_CODES.get(code),
         code=code,
-        at=at if at.tzinfo else at.replace(tzinfo=UTC),
+        at=at,
         delivered_as=delivered_as,
     )
