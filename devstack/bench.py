@@ -759,6 +759,28 @@ def webhooks_under_junk(bench: Bench) -> list[Row]:
     ]
 
 
+def media_budget(bench: Bench) -> list[Row]:
+    """What a caller waits for with slow but valid media (devstack.bench_media_budget): 6 and 24
+    files of 2.7 s each, beside one such file."""
+    from devstack.bench_media_budget import measure
+
+    figures = measure(bench.stack.state(), repeats=max(1, min(3, bench.repeats)))
+    one = figures["files_1"]
+    return [
+        Row(
+            "media budget",
+            f"POST with {count} slow files (2.7 s each)",
+            figures[f"files_{count}"]["median_s"],
+            "s",
+            one["median_s"],
+            "one such file",
+            {"max s": figures[f"files_{count}"]["max_s"]},
+            note="answered " + "/".join(map(str, figures[f"files_{count}"]["statuses"])),
+        )
+        for count in (6, 24)
+    ]
+
+
 # In this order: the cold sections first, while the stack is quiet.
 SECTIONS: list[Section] = [
     import_ratio,
@@ -768,6 +790,7 @@ SECTIONS: list[Section] = [
     e2e_latency,
     rate_and_cost,
     webhooks_under_junk,
+    media_budget,
 ]
 
 

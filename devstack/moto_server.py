@@ -14,6 +14,7 @@ FIFO queue's message group waits only for its messages in flight, as in SQS
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -134,6 +135,32 @@ def lock_fifo_groups_only_while_in_flight() -> None:
     Queue.pending_message_groups = property(in_flight_groups)  # type: ignore[method-assign,assignment]
 
 
+def refuse_oversized_start_keys() -> None:
+    """Make Query and Scan refuse an ExclusiveStartKey whose key values pass DynamoDB's limits (a
+    partition key 2,048 bytes, a sort key 1,024), with the ValidationException DynamoDB gives for
+    any key that does. moto checked the sizes of an item's keys only when it was written, and paged
+    on from a start key of any size."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if hasattr(DynamoDBBackend.query, "unchecked"):
+        return
+
+    def checked(operation: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(operation)
+
+        def call(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+            given = signature.bind(self, *args, **kwargs).arguments
+            if start_key := given.get("exclusive_start_key"):
+                self.get_table(given["table_name"])._validate_key_sizes(start_key)
+            return operation(self, *args, **kwargs)
+
+        call.unchecked = operation  # type: ignore[attr-defined]
+        return call
+
+    DynamoDBBackend.query = checked(DynamoDBBackend.query)  # type: ignore[method-assign]
+    DynamoDBBackend.scan = checked(DynamoDBBackend.scan)  # type: ignore[method-assign]
+
+
 class MotoServer:
     """moto on a thread; a busy port is an error (moto's own ThreadedMotoServer hangs on one)."""
 
@@ -157,6 +184,7 @@ class MotoServer:
         serialize_sqs_receives()
         lock_fifo_groups_only_while_in_flight()
         iam_principals.install()  # SQS's SenderId from the signing principal, as on AWS
+        refuse_oversized_start_keys()
         try:
             self._server = make_server(
                 self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler

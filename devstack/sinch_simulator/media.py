@@ -117,22 +117,51 @@ def sample(name: str, max_bytes: int, *, served_before: bool = False) -> Sample 
 
 
 class ServedMedia:
-    """Which sample names a GET has been answered for, since the last reset."""
+    """How many GETs each sample name, and each media URL, has been answered since the last reset."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._names: set[str] = set()
+        self._counts: dict[str, int] = {}
 
     def served_before(self, name: str) -> bool:
         """Whether `name` was served before; from now on it has been."""
+        return self.times_before(name) > 0
+
+    def times_before(self, key: str) -> int:
+        """How many times `key` was asked for before; one more from now on."""
         with self._lock:
-            before = name in self._names
-            self._names.add(name)
+            before = self._counts.get(key, 0)
+            self._counts[key] = before + 1
             return before
 
     def clear(self) -> None:
         with self._lock:
-            self._names.clear()
+            self._counts.clear()
+
+
+@dataclass(frozen=True)
+class HostBehaviour:
+    """How the media host answers one URL, from its query: `delay_ms` (the answer starts that late:
+    a slow but valid host), `fail_first` and `status` (the first N GETs of the URL since the last
+    reset answer that status, then the file: a host that is down, then back)."""
+
+    delay_s: float = 0.0
+    fail_first: int = 0
+    status: int = 503
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> HostBehaviour | None:
+        """None when a value is not a number in its range."""
+        try:
+            delay_ms, fail_first, status = (
+                int(query.get(name, default))
+                for name, default in (("delay_ms", 0), ("fail_first", 0), ("status", 503))
+            )
+        except ValueError:
+            return None
+        if not (0 <= delay_ms <= 60_000 and 0 <= fail_first <= 1000 and 400 <= status <= 599):
+            return None
+        return cls(delay_ms / 1000, fail_first, status)
 
 
 class MediaProblem(Enum):

@@ -18,7 +18,7 @@ from .common import STATUS_CODES, ApiRequest, Response, dumps, error_response, i
 from .config import SimConfig
 from .control import Control
 from .faults import FaultRule, FaultSet
-from .media import Sample, ServedMedia, sample
+from .media import HostBehaviour, Sample, ServedMedia, sample
 from .mms import PATHS as MMS_PATHS
 from .mms import MmsApi, failure
 from .oauth import TOKEN_PATH, TokenIssuer, fault_error, oauth_error
@@ -151,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         body = self._read_body()
         if url.path.startswith(MEDIA_PREFIX):
-            self._media(url.path[len(MEDIA_PREFIX) :])
+            self._media(url.path[len(MEDIA_PREFIX) :], dict(parse_qsl(url.query, keep_blank_values=True)))
         elif url.path == "/_sim" or url.path.startswith("/_sim/"):
             self._write(self.server.services.control.handle(self.command, url.path, body))
         else:
@@ -205,9 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(response.status, headers, data)
 
-    def _media(self, name: str) -> None:
-        if self.command not in ("GET", "HEAD"):
-            self._write(error_response(405, "method_not_allowed", "Media answers GET and HEAD"))
+    def _media(self, name: str, query: dict[str, str]) -> None:
+        if (refusal := self._media_refusal(query)) is not None:
+            self._write(refusal)
             return
         services = self.server.services
         served_before = self.command == "GET" and services.served_media.served_before(name)
@@ -237,6 +237,21 @@ class _Handler(BaseHTTPRequestHandler):
                 piece = found.body[start : start + CHUNK]
                 self.wfile.write(f"{len(piece):X}\r\n".encode() + piece + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
+
+    def _media_refusal(self, query: dict[str, str]) -> Response | None:
+        """Why a media URL gets no file: a method other than GET or HEAD, a query out of range, or
+        the failure its query asks for (after the delay it asks for)."""
+        if self.command not in ("GET", "HEAD"):
+            return error_response(405, "method_not_allowed", "Media answers GET and HEAD")
+        behaviour = HostBehaviour.from_query(query)
+        if behaviour is None:
+            return error_response(400, "bad_request", "delay_ms, fail_first or status out of range")
+        if behaviour.delay_s:
+            time.sleep(behaviour.delay_s)
+        served = self.server.services.served_media
+        if self.command == "GET" and served.times_before(self.path) < behaviour.fail_first:
+            return error_response(behaviour.status, "unavailable", "The media host fails this GET")
+        return None
 
     def _drip(self, found: Sample) -> None:
         """The head of a good answer, a byte at a time, until the client gives up (or a minute)."""

@@ -19,8 +19,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
-    # Raises only for what may pass on a second try (AWS or Sinch trouble): SQS redelivers that.
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    # Raises only for what may pass on a second try (AWS or Sinch trouble, or too little of the
+    # invocation left for its media): SQS redelivers that.
     tenant = record.message_attributes["tenant"]
     with logger.append_context_keys(sqs_message_id=record.message_id):
         services.queue_intake.handle(
@@ -28,6 +29,7 @@ def record_handler(record: SQSRecord) -> None:
             record.message_id,
             tenant.string_value if tenant else None,
             sender_id=record.attributes.get("SenderId"),  # the publishing principal, as SQS says
+            time_left_s=lambda_context.get_remaining_time_in_millis() / 1000,
         )
 
 

@@ -4,14 +4,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from aws_lambda_powertools import event_handler
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import config, wiring
-from sinch_gateway.api import listing
+from sinch_gateway.api import listing, pages
 from sinch_gateway.api import problems as api_problems
 from sinch_gateway.api.models import (
     PRINTABLE_ASCII,
@@ -207,19 +206,9 @@ def openapi_document() -> Response[str]:
 @app.get("/v1/docs", summary="Swagger UI for this API", include_in_schema=False)
 def api_docs() -> Response[str]:
     # Powertools' enable_swagger would import the OpenAPI models at start-up; built on demand here.
-    from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
-
     describe_api()
-    assets = Path(event_handler.__file__).parent / "openapi" / "swagger_ui"
-    html = generate_swagger_html(
-        app.get_openapi_json_schema().replace("</", "<\\/"),  # the spec sits inside a <script>
-        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
-        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
-        swagger_base_url="",
-        oauth2_config=None,
-        persist_authorization=True,
-    )
-    return Response(200, "text/html", html)
+    html, headers = pages.swagger_page(app.get_openapi_json_schema())
+    return Response(200, "text/html; charset=utf-8", html, headers=headers)
 
 
 @app.get(
@@ -241,16 +230,8 @@ WEB_ASSETS = {
     "style.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
-WEB_HEADERS = {
-    # Scripts and styles from this origin only, none inline; the page talks to this API only.
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cache-Control": "no-cache",
-}
+# Scripts, styles and images from this origin only, none inline.
+WEB_HEADERS = pages.page_headers(scripts="'self'", styles="'self'", images="'self'")
 
 
 @lru_cache(maxsize=len(WEB_ASSETS) + 1)

@@ -4,6 +4,7 @@ import json
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -262,5 +263,60 @@ def test_a_fifo_group_keeps_its_order_whenever_the_clock_moves_during_a_receive(
             seen.add(tuple(got))
             assert got == ["first", "second", "third"][: len(got)], f"crossed after {flip_after} readings"
         assert () in seen and len(seen) > 1, "the clock crossed both before and after the scan"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("start_key", "message"),
+    [
+        (
+            {"pk": {"S": "p"}, "sk": {"S": "\u00e9" * 513}},
+            "range keys has exceeded the size limit of 1024 bytes",
+        ),
+        ({"pk": {"S": "\u00e9" * 1025}, "sk": {"S": "s"}}, "hashkey has exceeded the maximum size limit"),
+    ],
+)
+def test_a_start_key_past_dynamodbs_key_sizes_is_refused_as_dynamodb_refuses_it(
+    start_key: dict[str, Any], message: str
+) -> None:
+    # 513 "é" are 1,026 bytes in 513 characters: DynamoDB measures keys in bytes.
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        db = aws.client("dynamodb", endpoint, "us-east-1")
+        table = f"paged-{uuid.uuid4().hex[:8]}"  # moto's backends are the process's
+        db.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+        )
+
+        def query(start: dict[str, Any]) -> Any:
+            return db.query(
+                TableName=table,
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "p"}},
+                ExclusiveStartKey=start,
+            )
+
+        assert query({"pk": {"S": "p"}, "sk": {"S": "\u00e9" * 512}})["Items"] == []  # 1,024 bytes
+        pages: list[Callable[[], Any]] = [
+            lambda: query(start_key),
+            lambda: db.scan(TableName=table, ExclusiveStartKey=start_key),
+        ]
+        for page in pages:
+            with pytest.raises(ClientError) as refused:
+                page()
+            error = refused.value.response["Error"]
+            assert error["Code"] == "ValidationException"
+            assert message in error["Message"]
     finally:
         server.stop()

@@ -575,6 +575,22 @@ def test_special_media_and_the_media_list(sim: SinchSimulator, http: urllib3.Poo
     assert control(sim, http, "GET", "/_sim/requests")[1] == []  # tests' media fetches are not recorded
 
 
+def test_a_media_host_can_be_slow_or_fail_first_then_serve_the_file(
+    sim: SinchSimulator, http: urllib3.PoolManager
+) -> None:
+    started = time.monotonic()
+    slow = http.request("GET", f"{sim.url}/_sim/media/sample.png?delay_ms=300")
+    assert time.monotonic() - started >= 0.3
+    assert (slow.status, slow.headers["Content-Type"]) == (200, "image/png")
+    flaky = f"{sim.url}/_sim/media/sample.jpg?fail_first=2&status=502"
+    assert [http.request("GET", flaky).status for _ in range(3)] == [502, 502, 200]
+    assert http.request("GET", f"{sim.url}/_sim/media/sample.jpg?fail_first=1").status == 503  # its own URL
+    for bad in ("delay_ms=-1", "delay_ms=x", "fail_first=1&status=200", "delay_ms=60001"):
+        assert http.request("GET", f"{sim.url}/_sim/media/sample.jpg?{bad}").status == 400
+    control(sim, http, "POST", "/_sim/reset")
+    assert http.request("GET", flaky).status == 502  # counted again from the reset
+
+
 # --- request faults --------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ import json
 import time
 from typing import Any
 
+from devstack import aws
 from tests.e2e.conftest import LocalStack, http
 
 TO = "+12025550143"
@@ -236,3 +237,34 @@ def test_a_lost_answer_with_no_postback_in_time_ends_failed_and_is_never_resent(
     assert (final["status"], final["error"]["code"]) == ("failed", "sinch_outcome_unknown"), final
     assert "not sent again" in final["error"]["text"]
     assert len(mms_requests(local)) == 1
+
+
+def test_a_template_failure_with_a_text_past_400_kb_is_taken_and_kept_short(local: LocalStack) -> None:
+    # Sinch's postback text was stored whole on the template: past DynamoDB's 400 KB, a 500 that
+    # Sinch retries. The simulator encodes the audio slowly, so the template waits for this postback.
+    delay = local.sim("GET", "/_sim/config")["encoding_delay_s"]
+    local.sim("POST", "/_sim/config", {"encoding_delay_s": 60})
+    try:
+        body = {"name": "jingle", "subject": "Hear it", "slides": [{"mediaUrl": media(local, "sample.mp3")}]}
+        saved = local.api("POST", "/v1/mms-templates", {**body, "fallbackText": "Hear it"})
+        assert (saved.status, saved.body["status"]) == (202, "pending"), saved.body
+        secrets = aws.client("secretsmanager", local.config["aws_endpoint_url"], local.config["region"])
+        token = json.loads(
+            secrets.get_secret_value(SecretId=local.config["webhook_secret_id"])["SecretString"]
+        )["postback_token"]
+        failure = {"origin": "MMS_MT", "code": "E003", "client-reference": saved.body["id"]}
+        raw = json.dumps({**failure, "status-details": "\U0001f600" * 120_000}, ensure_ascii=False).encode()
+
+        answer = http(
+            "POST",
+            f"{local.api_url}/v1/webhooks/sinch/mms-postbacks/{token}",
+            raw,
+            {"content-type": "application/json"},
+        )
+
+        assert answer.status == 200, answer.body
+        template = local.api("GET", f"/v1/mms-templates/{saved.body['id']}").body
+        assert template["status"] == "failed"
+        assert template["error"] == {"code": "E003", "text": "\U0001f600" * 500}
+    finally:
+        local.sim("POST", "/_sim/config", {"encoding_delay_s": delay})

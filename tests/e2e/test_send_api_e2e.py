@@ -167,3 +167,27 @@ def test_a_method_api_gateway_cannot_route_gets_its_own_403(local: LocalStack) -
 
     assert (answer.status, answer.headers["content-type"]) == (403, "application/problem+json")
     assert answer.body["type"] == "/problems/no-such-route" and "x-api-key" in answer.body["detail"]
+
+
+def test_swagger_ui_is_served_with_the_composers_frame_and_content_headers(local: LocalStack) -> None:
+    docs, composer = local.api("GET", "/v1/docs", key=None), local.api("GET", "/", key=None)
+
+    assert docs.status == 200 and docs.headers["content-type"] == "text/html; charset=utf-8"
+    for name in (
+        "x-frame-options",
+        "x-content-type-options",
+        "referrer-policy",
+        "cross-origin-opener-policy",
+    ):
+        assert docs.headers[name] == composer.headers[name], name
+    policy = dict(d.strip().split(" ", 1) for d in docs.headers["content-security-policy"].split(";"))
+    page_policy = dict(
+        d.strip().split(" ", 1) for d in composer.headers["content-security-policy"].split(";")
+    )
+    for directive in ("default-src", "connect-src", "base-uri", "form-action", "frame-ancestors"):
+        assert policy[directive] == page_policy[directive], directive
+    assert policy["frame-ancestors"] == "'none'" and docs.headers["x-frame-options"] == "DENY"
+    # Inline scripts and styles run only as the exact ones the policy names: nothing from a CDN,
+    # nothing injected.
+    assert all(source.startswith("'sha256-") for source in policy["script-src"].split())
+    assert all(source.startswith("'sha256-") for source in policy["style-src"].split())

@@ -379,3 +379,44 @@ def test_slides_go_through_the_mms_json_api(composer: Composer, local: LocalStac
     expect_status(page, "delivered")
     composer.screenshot("slides-delivered")
     assert composer.console_errors() == []
+
+
+# --- Swagger UI (/v1/docs) ------------------------------------------------------------------------
+
+
+def test_swagger_ui_keeps_the_key_in_memory_only_and_works_under_its_policy(
+    composer: Composer, local: LocalStack
+) -> None:
+    key = local.config["api_key"]
+    page = composer.open(local.api_url + "/v1/docs")
+    page.get_by_role("button", name="Authorize").first.click()
+    page.get_by_label("Value:").fill(key)
+    page.get_by_role("button", name="Apply credentials").click()
+    page.get_by_role("button", name="Close", exact=True).click()
+    # Try it out: GET /v1/messages/{id} with the key goes past API Gateway (a 404, not its 403).
+    page.locator("#operations-default-get_message_v1_messages__id__get").click()
+    page.get_by_role("button", name="Try it out").click()
+    page.get_by_placeholder("id").fill("3f1c2a8e-5b7d-4c9e-8a6f-2d4b1e0c9a7b")
+    with page.expect_response(lambda r: "/v1/messages/" in r.url) as answered:
+        page.get_by_role("button", name="Execute").click()
+    assert answered.value.status == 404
+    composer.screenshot("swagger-ui")
+
+    stored = page.evaluate(
+        "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+    )
+    assert key not in stored, stored
+    assert not [url for url in composer.urls if key in url]
+    page.reload()
+    assert key not in page.evaluate("() => JSON.stringify(Object.entries(localStorage))")
+    # Nothing the policy refused (a refused script or style is a console error), nothing else failed.
+    api = local.api_url + "/v1/messages/3f1c2a8e-5b7d-4c9e-8a6f-2d4b1e0c9a7b"
+    assert composer.console_errors(404, api=api) == []
+
+
+def test_swagger_ui_cannot_be_framed(composer: Composer, local: LocalStack) -> None:
+    page = composer.page
+    page.set_content(f'<iframe src="{local.api_url}/v1/docs" width="800" height="600"></iframe>')
+    frame = page.frames[1]
+    frame.wait_for_load_state()
+    assert frame.locator("#swagger-ui").count() == 0  # the browser refused to show it in a frame

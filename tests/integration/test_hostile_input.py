@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sinch_gateway.data import aws
+from sinch_gateway.data.templates import TemplateRepository
+from sinch_gateway.domain.templates import MmsTemplate
 from sinch_gateway.domain.webhook_auth import signature
 from tests.integration.conftest import PROJECT, ROOT, WEBHOOK_SECRET, Env, forget_cached_secrets
 from tests.strategies import json_values
@@ -387,6 +389,131 @@ def test_a_signed_report_of_any_content_is_kept_or_refused_as_malformed(
         assert (status, answer["type"]) == (400, "/problems/invalid-delivery-report")
 
 
+WIDE = "\U0001f600"  # four bytes in UTF-8
+MO_HANDSET = "12025550188"  # its STOPs stop no other test's sends (opt-outs outlive a test)
+MO_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["mo_text", "mo_media", "mo_binary"]) | JSON,
+        "id": TEXTISH | JSON | st.just("I" * 101),
+        "from": st.sampled_from([MO_HANDSET, "+" + MO_HANDSET, "+1202555abcd"]) | TEXTISH | JSON,
+        "to": st.sampled_from(["12025550100"]) | TEXTISH,
+        "body": st.sampled_from(["STOP", "start", WIDE * 10_000])
+        | TEXTISH
+        | JSON
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "subject": TEXTISH | st.just(WIDE * 10_000),
+                "message": st.sampled_from(["STOP", WIDE * 10_000]) | TEXTISH,
+                "media": JSON
+                | st.lists(
+                    st.fixed_dictionaries(
+                        {"content_type": TEXTISH, "status": TEXTISH},
+                        optional={"url": TEXTISH | st.just("https://m.example/" + WIDE * 2000)},
+                    ),
+                    max_size=50,
+                ),
+            },
+        ),
+        "received_at": st.sampled_from(
+            [
+                "2026-11-23T19:00:03Z",
+                "9999-12-31T23:59:59-23:59",
+                "0001-01-01T00:00:00+23:59",
+                "0999-01-01T00:00:00Z",
+            ]
+        )
+        | TEXTISH,
+        "client_reference": TEXTISH | JSON | st.just("a" * 3000) | st.uuids().map(str),
+    },
+)
+
+
+@FUZZ
+@given(MO_FIELDS)
+@example({"body": "STOP", "received_at": "9999-12-31T23:59:59-23:59"})  # an OverflowError: a 500
+@example(
+    {
+        "type": "mo_media",
+        "body": {
+            "subject": WIDE * 10_000,
+            "media": [{"url": "https://m.example/" + WIDE * 2000, "content_type": WIDE * 255, "status": "x"}]
+            * 50,
+        },
+    }
+)  # an item past DynamoDB's 400 KB: a 500
+def test_a_signed_inbound_message_of_any_content_is_kept_or_refused_as_malformed(
+    env: Env, fields: dict[str, Any]
+) -> None:
+    mo = {
+        "type": "mo_text",
+        "id": uuid.uuid4().hex[:26].upper(),
+        "from": MO_HANDSET,
+        "to": "12025550100",
+        "body": "hello",
+        "received_at": "2026-11-23T19:00:03Z",
+        **fields,
+    }
+    event = signed_event(json.dumps(mo, ensure_ascii=False))
+    event.update(path="/v1/webhooks/sinch/inbound", resource="/v1/webhooks/sinch/inbound")
+    status, answer = problem_or_success(env.handler("DeliveryReportFunction")(event))
+    if status == 200:
+        assert answer["result"] in ("new", "duplicate")
+    else:
+        invalid = ("/problems/invalid-inbound-message", "/problems/invalid-json")  # the latter: not UTF-8
+        assert status == 400 and answer["type"] in invalid, answer
+
+
+POSTBACK_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "code": st.sampled_from(["N101", "N102", "N202", "E002", "E101", "N003", "X"]) | TEXTISH | JSON,
+        "status": TEXTISH | JSON,
+        "status-details": TEXTISH | JSON | st.just(WIDE * 120_000),
+        "sent-as": TEXTISH,
+        "tracking-id": TEXTISH | st.just("t" * 200),
+        "mms-id": TEXTISH | st.just("m" * 200),
+        "timestamp": st.sampled_from(["2026-11-23T19:00:03Z", "9999-12-31T23:59:59-23:59"]) | TEXTISH,
+        "nested": JSON,
+    },
+)
+
+
+@FUZZ
+@given(POSTBACK_FIELDS, st.booleans())
+@example({"code": "E002", "status-details": WIDE * 120_000}, True)  # the template's item past 400 KB: a 500
+def test_an_mms_postback_of_any_content_is_taken_or_refused_as_malformed(
+    env: Env, fields: dict[str, Any], for_template: bool
+) -> None:
+    webhook = {"webhook_secret": WEBHOOK_SECRET, "postback_token": "t0ken"}
+    env.secrets.put_secret_value(SecretId=env.webhook_secret_id, SecretString=json.dumps(webhook))
+    forget_cached_secrets()
+    if for_template:  # one waiting for its postback
+        template = MmsTemplate(tenant_id="k1l2m3n4o5", name="n", subject="s", slides=())
+        TemplateRepository(aws.dynamodb(), env.table).create(template)
+        reference = template.id
+    else:
+        reference = env.send({"to": VALID_TO, "text": "Hi"})[1]["id"]
+    body = json.dumps(
+        {"origin": "MMS_MT", "client-reference": reference, "code": "N102", **fields}, ensure_ascii=False
+    )
+    event = proxy_event(
+        "POST",
+        "/v1/webhooks/sinch/mms-postbacks/t0ken",
+        headers=[("Content-Type", "application/json")],
+        body=body,
+        resource="/v1/webhooks/sinch/mms-postbacks/{token}",
+    )
+    event["pathParameters"] = {"token": "t0ken"}
+    status, answer = problem_or_success(env.handler("DeliveryReportFunction")(event))
+    if status != 200:
+        assert status == 400 and answer["type"] in (
+            "/problems/invalid-delivery-report",
+            "/problems/invalid-json",
+        )
+
+
 def test_a_signed_report_for_a_real_message_with_an_odd_time_moves_it(env: Env) -> None:
     _, sent = env.send({"to": VALID_TO, "text": "Hi"})
     body = json.dumps(report(client_reference=sent["id"], status="Queued", at="2026-11-23T19:00:03"))
@@ -562,6 +689,8 @@ def api_post(env: Env, body: dict[str, Any], *headers: tuple[str, str]) -> tuple
 @example((503, {"Retry-After": "inf"}, b"{}"))  # round(inf): a 500 on dry runs, a lost retry on sends
 @example((200, {}, b'{"per_recipient": 5}'))  # a dry run iterating an int: a 500
 @example((201, {}, b'{"id": "\\ud800"}'))  # a batch id nothing could store or put in a URL
+@example((201, {}, b'{"id": ' + b"7" * 4301 + b"}"))  # past the integer digits Python converts
+@example((200, {}, b'{"number_of_messages": ' + b"7" * 4301 + b"}"))
 def test_any_sinch_answer_is_one_of_our_documented_answers(
     env: Env, scripted: ScriptedSinch, answer: tuple[int, dict[str, str], bytes]
 ) -> None:
@@ -608,6 +737,7 @@ def scripted_oauth(env: Env, scripted: ScriptedSinch) -> ScriptedSinch:
 @given(st.integers(min_value=200, max_value=599), TOKEN_BODY)
 @example(200, b'{"access_token": "ab\\r\\nX-Evil: 1"}')  # http.client refused the header: a 500
 @example(200, b"[" * 100_000)
+@example(200, b'{"access_token": "tok", "expires_in": ' + b"7" * 4301 + b"}")
 def test_any_oauth_token_answer_is_one_of_our_documented_answers(
     env: Env, scripted_oauth: ScriptedSinch, status: int, body: bytes
 ) -> None:

@@ -115,6 +115,19 @@ def test_a_late_stop_does_not_undo_a_later_start(env: Env) -> None:
     assert send(env, handset)[0] == 202
 
 
+def test_keywords_at_the_calendars_edges_are_taken_and_ordered_by_their_time(env: Env) -> None:
+    # Kept as written; in UTC the first is past year 9999 (converting it was a 500, which Sinch
+    # retries), and year 999 was written "999" and sorted after 2026.
+    handset = "+12025550186"
+    assert receive(env, mo(handset, "STOP", at="2026-11-23T19:00:00Z"))[0] == 200
+    assert receive(env, mo(handset, "START", at="0999-12-31T00:00:00Z"))[0] == 200  # older: no effect
+    assert send(env, handset)[0] == 422
+    assert receive(env, mo(handset, "START", at="9999-12-31T23:59:59-23:59"))[0] == 200
+    assert send(env, handset)[0] == 202
+    assert receive(env, mo(handset, "STOP", at="0001-01-01T00:00:00+23:59"))[0] == 200  # older still
+    assert send(env, handset)[0] == 202
+
+
 def test_a_replayed_stop_is_refused_and_writes_nothing(env: Env) -> None:
     handset = "+12025550174"
     start = mo(handset, "START", at="2026-11-23T19:05:00Z")
@@ -191,20 +204,41 @@ def test_an_inbound_message_answering_another_tenants_message_is_not_listed(env:
     assert inbound(env, tenant)[1]["items"] == []
 
 
-def test_an_inbound_mms_is_kept_and_listed_with_its_files_and_its_stop_holds(env: Env) -> None:
+def mms_answering(env: Env, handset: str, body: dict[str, Any]) -> tuple[str, str]:
+    """A new tenant's message to `handset`, and the mo_media with `body` that answers it."""
     tenant = new_tenant(env)
-    handset = "+12025550181"
     status, sent = send(env, handset, tenant)
     assert status == 202
-    raw = json.loads(mo(handset, "unused", reference=sent["id"]))
-    raw["type"] = "mo_media"
-    photo = {"url": "https://mms.example/1.jpg", "content_type": "image/jpeg", "status": "Uploaded"}
-    raw["body"] = {"subject": "Re: order", "message": "Stop", "media": [photo]}
+    raw = {**json.loads(mo(handset, "unused", reference=sent["id"])), "type": "mo_media", "body": body}
+    return tenant, json.dumps(raw, ensure_ascii=False)
 
-    assert receive(env, json.dumps(raw))[0] == 200
+
+def test_an_inbound_mms_is_kept_and_listed_with_its_files_and_its_stop_holds(env: Env) -> None:
+    photo = {"url": "https://mms.example/1.jpg", "content_type": "image/jpeg", "status": "Uploaded"}
+    tenant, raw = mms_answering(
+        env, "+12025550181", {"subject": "Re: order", "message": "Stop", "media": [photo]}
+    )
+
+    assert receive(env, raw)[0] == 200
 
     [listed] = inbound(env, tenant)[1]["items"]
     assert (listed["body"], listed["subject"], listed["action"]) == ("Stop", "Re: order", "opted-out")
     assert listed["media"] == [{"url": photo["url"], "contentType": "image/jpeg", "status": "Uploaded"}]
-    status, problem = send(env, handset, tenant)
+    status, problem = send(env, "+12025550181", tenant)
     assert (status, problem["type"]) == (422, "/problems/recipient-opted-out")
+
+
+def test_the_largest_inbound_mms_the_webhook_takes_is_stored_and_sinch_gets_its_200(env: Env) -> None:
+    # At every limit of the parser, in four-byte characters: 560 KB, past DynamoDB's 400 KB (moto
+    # refuses such an item as DynamoDB does): it was a 500, and Sinch retried it.
+    wide = "\U0001f600"
+    files = {"url": "https://mms.example/" + wide * 2028, "content_type": wide * 255, "status": wide * 64}
+    body = {"subject": wide * 10_000, "message": "STOP", "media": [files] * 50}
+    tenant, raw = mms_answering(env, "+12025550182", body)
+
+    assert receive(env, raw)[0] == 200
+
+    [listed] = inbound(env, tenant)[1]["items"]
+    assert (listed["subject"], listed["action"]) == (wide * 10_000, "opted-out")
+    assert len(listed["media"]) + listed["mediaOmitted"] == 50 and listed["mediaOmitted"] > 0
+    assert send(env, "+12025550182", tenant)[0] == 422  # its STOP holds

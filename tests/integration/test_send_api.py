@@ -3,11 +3,13 @@
 import json
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from devstack import aws
 from tests.integration.conftest import Env
 
 SMS = {"to": "+12025550143", "text": "Hello from the tests"}
@@ -186,6 +188,31 @@ def test_a_dry_run_shows_what_would_be_sent_and_sends_and_records_nothing(env: E
     assert env.ddb.scan(TableName=env.table, Select="COUNT")["Count"] == before
 
 
+def kept_media(env: Env) -> list[str]:
+    s3 = aws.client("s3", env.endpoint, env.template.region)
+    listed = s3.list_objects_v2(Bucket=env.template.bucket_name("MediaBucket"))
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_a_dry_run_of_an_mms_checks_its_media_and_keeps_none_of_it(env: Env) -> None:
+    kept, items = kept_media(env), env.ddb.scan(TableName=env.table, Select="COUNT")["Count"]
+    slides = [{"mediaUrl": [f"{env.sim.url}/_sim/media/sample.jpg", f"{env.sim.url}/_sim/media/sample.mp3"]}]
+    for body in (
+        {**SMS, "subject": "Sale", "mediaUrl": f"{env.sim.url}/_sim/media/sample.png"},
+        {"to": SMS["to"], "subject": "Sale", "slides": slides, "fallbackText": "Sale"},
+    ):
+        answer = post(env, body, **{"X-Dry-Run": "true"})
+        assert answer["statusCode"] == 200, answer["body"]
+    refused = post(
+        env, {**SMS, "mediaUrl": f"{env.sim.url}/_sim/media/wrong-type.jpg"}, **{"X-Dry-Run": "true"}
+    )
+    assert (refused["statusCode"], fields(refused)) == (422, ["mediaUrl"])  # checked all the same
+
+    assert kept_media(env) == kept  # was one object per file
+    assert env.ddb.scan(TableName=env.table, Select="COUNT")["Count"] == items
+    assert env.batch_requests() == []
+
+
 # --- idempotency -------------------------------------------------------------------------------
 
 
@@ -217,6 +244,36 @@ def test_a_refusal_is_replayed_too_and_not_sent_again(env: Env) -> None:
     assert first["statusCode"] == second["statusCode"] == 422
     assert second["body"] == first["body"]
     assert len(env.batch_requests()) == 1
+
+
+@pytest.mark.parametrize("status", [503, 502, 429])
+def test_media_that_failed_for_now_is_not_replayed_the_same_key_sends_once_the_host_is_back(
+    env: Env, status: int
+) -> None:
+    # The host fails the first GET of this URL, then serves the file.
+    media = f"{env.sim.url}/_sim/media/sample.png?fail_first=1&status={status}&n={uuid.uuid4().hex}"
+    body = {**SMS, "subject": "Sale", "mediaUrl": media}
+    first = post(env, body, **{"Idempotency-Key": f"flaky-host-{status}"})
+    assert first["statusCode"] == 422
+    assert problem(first)["type"] == "/problems/media-unavailable"
+    assert problem(first)["errors"] == [{"field": "mediaUrl", "message": f"answered HTTP {status}"}]
+
+    second = post(env, body, **{"Idempotency-Key": f"flaky-host-{status}"})
+
+    assert second["statusCode"] == 202, second["body"]
+    assert len(env.batch_requests()) == 1
+    third = post(env, body, **{"Idempotency-Key": f"flaky-host-{status}"})
+    assert third["body"] == second["body"]  # and that answer is kept
+    assert len(env.batch_requests()) == 1
+
+
+def test_media_refused_for_good_is_replayed_under_the_same_key(env: Env) -> None:
+    body = {**SMS, "subject": "Sale", "mediaUrl": f"{env.sim.url}/_sim/media/wrong-type.jpg"}
+    first = post(env, body, **{"Idempotency-Key": "wrong-type"})
+    second = post(env, body, **{"Idempotency-Key": "wrong-type"})
+    assert first["statusCode"] == second["statusCode"] == 422
+    assert problem(first)["type"] == "/problems/validation-error"
+    assert second["body"] == first["body"]
 
 
 def test_the_same_key_while_the_first_request_is_in_flight_is_a_409_with_retry_after(env: Env) -> None:

@@ -1,6 +1,9 @@
 """SendFunction serves the web composer: the page at the stage's root, its files, nothing else."""
 
+import base64
+import hashlib
 import json
+import re
 from typing import Any
 
 from tests.integration.conftest import ROOT, Env
@@ -48,3 +51,25 @@ def test_only_the_pages_own_files_are_served(env: Env) -> None:
         answer = get(env, "/web/{asset}", f"/web/{name}", f"/prod/web/{name}")
         assert answer["statusCode"] == 404, name
         assert json.loads(answer["body"])["type"] == "/problems/no-such-route"
+
+
+def test_swagger_ui_names_exactly_its_inline_scripts_and_style_in_its_policy(env: Env) -> None:
+    answer = get(env, "/v1/docs", "/v1/docs", "/prod/v1/docs")
+    assert answer["statusCode"] == 200
+    html, policy = answer["body"], header(answer, "Content-Security-Policy")
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    styles = re.findall(r"<style>(.*?)</style>", html, re.DOTALL)
+    assert len(scripts) == 2 and len(styles) == 1  # Swagger UI, and what starts it
+    assert directives["script-src"].split() == [sha256(s) for s in scripts]
+    assert directives["style-src"].split() == [sha256(s) for s in styles]
+    assert "persistAuthorization: false" in scripts[1]
+    # The document is data (no policy names it), its "</" escaped so that it cannot end its element.
+    [document] = re.findall(r'<script type="application/json" id="openapi">(.*?)</script>', html, re.DOTALL)
+    assert json.loads(document)["info"]["title"] == "Sinch messaging gateway"
+    assert header(answer, "X-Frame-Options") == "DENY" and "frame-ancestors 'none'" in policy
+
+
+def sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"

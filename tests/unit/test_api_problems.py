@@ -1,5 +1,6 @@
 import base64
 import json
+import sys
 
 import pytest
 
@@ -94,6 +95,13 @@ def test_json_nested_past_the_recursion_limit_is_invalid_json_not_a_crash(depth:
     with pytest.raises(json.JSONDecodeError):
         json_body("[" * depth + "]" * depth)
     assert json_body('{"a": [1]}') == {"a": [1]}
+
+
+def test_an_integer_longer_than_python_converts_is_invalid_json_not_a_crash() -> None:
+    digits = sys.get_int_max_str_digits()
+    with pytest.raises(json.JSONDecodeError, match=f"more than {digits} digits"):
+        json_body('{"a": [-' + "7" * (digits + 1) + "]}")
+    assert json_body('{"a": ' + "7" * digits + "}") == {"a": int("7" * digits)}
 
 
 def test_the_content_type_is_read_as_the_resolver_reads_it() -> None:

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sinch_gateway.api.listing import MAX_TOKEN_CHARS, decode_token, encode_token
+from sinch_gateway.data.inbound import is_inbound_item_id
 from sinch_gateway.data.messages import is_message_id
 from sinch_gateway.domain.errors import InvalidToken
 from tests.strategies import json_values
@@ -58,6 +59,11 @@ def test_a_token_we_gave_comes_back_as_its_key() -> None:
         b64(json.dumps({**KEY, "createdAt": {"S": "", "N": "1"}}).encode()),
         b64(json.dumps({**KEY, "tenantRef": {"S": "k1l2m3n4o5#order-8"}}).encode()),  # another listing's
         b64(json.dumps({**KEY, "tenantRef": {"S": "z9y8x7w6v5#order-7"}}).encode()),  # another tenant's
+        # A sort key past DynamoDB's 1,024 bytes in fewer characters (a ValidationException there).
+        b64(json.dumps({**KEY, "createdAt": {"S": "\u00e9" * 600}}, ensure_ascii=False).encode()),
+        b64(json.dumps({**KEY, "createdAt": {"S": "2026-11-23T19:00:00Z" + "\u00e9" * 600}}).encode()),
+        b64(json.dumps({**KEY, "createdAt": {"S": "\u0662026-11-23T19:00:00Z"}}).encode()),  # an Arabic 2
+        b64(json.dumps({**KEY, "createdAt": {"S": "yesterday"}}).encode()),
         encode_token(KEY) + "!",
         encode_token(KEY) * 20,  # longer than any token we give
     ],
@@ -88,6 +94,23 @@ def test_any_json_of_another_shape_is_a_400(data: Any) -> None:
     assert set(key) == {"id", "tenantRef", "createdAt"}
     assert key["tenantRef"] == {"S": REF}
     assert str(uuid.UUID(key["id"]["S"])) == key["id"]["S"]
+
+
+@pytest.mark.parametrize(
+    "created_at", ["2026-11-23T19:00:00Z", "2026-11-23T19:00:00.1Z", "2026-11-23T19:00:00.123456+00:00"]
+)
+def test_every_timestamp_the_gateway_writes_passes(created_at: str) -> None:
+    key = {**KEY, "createdAt": {"S": created_at}}
+    assert decode_token(encode_token(key), REF) == key
+
+
+def test_an_inbound_token_names_an_inbound_item_as_record_makes_it() -> None:
+    ref = "#inbound#k1l2m3n4o5"
+    key = {**KEY, "tenantRef": {"S": ref}, "id": {"S": "inbound#01JD8Y5M7N9P1Q3R5S7T9V1W3X"}}
+    assert decode_token(encode_token(key), ref, is_inbound_item_id) == key
+    for forged in ("inbound#" + "\u00e9" * 1000, "inbound#", "inbound#a b", "inbound#" + "A" * 101):
+        with pytest.raises(InvalidToken):
+            decode_token(encode_token({**key, "id": {"S": forged}}), ref, is_inbound_item_id)
 
 
 @given(st.text(max_size=MAX_TOKEN_CHARS + 50))

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sinch_gateway.config import SenderSettings, load
-from sinch_gateway.domain.errors import InvalidRequest
+from sinch_gateway.domain.errors import InvalidRequest, MediaUnavailable
 from sinch_gateway.media import preflight as media_preflight
 from sinch_gateway.media.preflight import (
     MediaInfo,
@@ -321,6 +321,7 @@ def test_a_name_with_one_forbidden_address_among_public_ones_is_refused(
     with pytest.raises(InvalidRequest) as exc:
         preflight("https://mixed.example/a.jpg", HTTPS)
     assert message(exc).startswith("resolves to a forbidden address")
+    assert not isinstance(exc.value, MediaUnavailable)  # the rules' answer: final
     assert server.requests == []
 
 
@@ -328,6 +329,7 @@ def test_a_name_that_does_not_resolve(server: Server) -> None:
     with pytest.raises(InvalidRequest) as exc:
         preflight("https://nowhere.example/a.jpg", HTTPS)
     assert message(exc) == "could not be reached"
+    assert isinstance(exc.value, MediaUnavailable)  # it may resolve on a later try
     assert server.requests == []
 
 
@@ -514,12 +516,30 @@ def test_a_redirect_without_location(server: Server) -> None:
 # --- the final answer ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [201, 204, 206, 304, 403, 404, 405, 410, 500, 501, 503])
-def test_the_final_answer_must_be_200(status: int, server: Server) -> None:
+@pytest.mark.parametrize(
+    ("status", "later"),
+    [
+        (201, False),
+        (204, False),
+        (206, False),
+        (304, False),
+        (403, False),
+        (404, False),
+        (405, False),
+        (410, False),
+        (408, True),  # "not now": a later try may pass, and no Idempotency-Key keeps it
+        (429, True),
+        (500, True),
+        (501, True),
+        (503, True),
+    ],
+)
+def test_the_final_answer_must_be_200(status: int, later: bool, server: Server) -> None:
     server.serve("https://media.example/a.jpg", status)
     with pytest.raises(InvalidRequest) as exc:
         preflight("https://media.example/a.jpg", HTTPS)
     assert message(exc) == f"answered HTTP {status}"
+    assert isinstance(exc.value, MediaUnavailable) is later
     assert [r[0] for r in server.requests] == ["GET"]  # one request: no HEAD, no second try
 
 
@@ -647,7 +667,11 @@ def test_the_whole_preflight_has_a_deadline(server: Server) -> None:
     server.serve("https://media.example/a.jpg")
     with pytest.raises(InvalidRequest) as exc:
         preflight("https://media.example/a.jpg", MediaPolicy(allow_http=False, total_timeout_s=0))
-    assert message(exc) == "could not be reached"
+    assert isinstance(exc.value, MediaUnavailable)  # a later try may pass
+    assert (
+        message(exc)
+        == "could not be fetched in time: all media of a request must be fetched within 0 seconds"
+    )
     assert server.requests == []
 
 

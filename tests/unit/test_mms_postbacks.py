@@ -10,6 +10,7 @@ from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import TemplateReport
 from sinch_gateway.sinch.mms_postbacks import parse_postback
+from sinch_gateway.sinch.xms import MAX_ERROR_TEXT_CHARS
 
 REF = "3f1c2a8e-5b7d-4c9e-8a6f-2d4b1e0c9a7b"
 
@@ -62,6 +63,16 @@ def test_template_codes_are_template_reports(code: str, ready: bool) -> None:
     report = parse_postback(postback(code, **{"mms-id": "777"}))
     assert isinstance(report, TemplateReport)
     assert (report.ready, report.template_id, report.mms_id) == (ready, REF, "777")
+
+
+def test_a_template_failures_text_is_kept_as_long_as_sinchs_error_texts() -> None:
+    # 120,000 four-byte characters: kept whole, the template's item passed DynamoDB's 400 KB (a 500).
+    report = parse_postback(postback("E002", **{"status-details": "\U0001f600" * 120_000}))
+    assert isinstance(report, TemplateReport)
+    assert report.detail == "\U0001f600" * MAX_ERROR_TEXT_CHARS
+    for extra, detail in (({"status": "Failed"}, "Failed"), ({}, None)):
+        other = parse_postback(postback("E003", **extra))
+        assert isinstance(other, TemplateReport) and other.detail == detail
 
 
 def test_an_unknown_code_is_a_report_with_no_status() -> None:

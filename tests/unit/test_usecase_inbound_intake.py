@@ -5,6 +5,7 @@ nothing."""
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,9 +13,17 @@ from typing import Any
 import pytest
 
 from sinch_gateway.api.models import SendMessageRequest
+from sinch_gateway.data.inbound import inbound_item
 from sinch_gateway.domain.content import SmsContent
-from sinch_gateway.domain.errors import Unauthenticated
-from sinch_gateway.domain.inbound import Action, action_of
+from sinch_gateway.domain.errors import InvalidRequest, Unauthenticated
+from sinch_gateway.domain.inbound import (
+    MAX_MEDIA_BYTES,
+    MAX_STORED_BYTES,
+    Action,
+    InboundMedia,
+    action_of,
+    kept_media,
+)
 from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.outcomes import Accepted
 from sinch_gateway.domain.status import Status
@@ -97,7 +106,7 @@ class Gateway:
         self.send_message = SendMessage(self.sending.sender, admission, "unused-idempotency-table")
 
     @staticmethod
-    def _no_media(url: str) -> MediaInfo:
+    def _no_media(urls: Sequence[str], *, budget_s: float | None = None) -> list[MediaInfo | InvalidRequest]:
         raise AssertionError("no media in these tests")
 
     def receive(self, raw: str, headers: dict[str, str] | None = None) -> str:
@@ -364,3 +373,66 @@ def test_the_received_time_is_kept_as_sinch_gave_it(gateway: Gateway) -> None:
 
     ((kept, _),) = gateway.inbound.messages.values()
     assert kept.received_at == datetime(2026, 11, 23, 19, 0, 3, tzinfo=UTC)
+
+
+# --- what is stored of an inbound MMS: within a bound under DynamoDB's 400 KB ------------------
+
+
+def dynamodb_size(value: Any) -> int:
+    """Bytes DynamoDB counts for an attribute value, by its documented rules (rounded up): a string
+    its UTF-8, a number up to 21, a map or list 3 plus 1 a member, a map's names their UTF-8."""
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        return min(21, len(inner) // 2 + 2)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + dynamodb_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + dynamodb_size(v) for k, v in inner.items())
+    raise AssertionError(f"no size rule for {kind}")
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + dynamodb_size(value) for name, value in item.items())
+
+
+WIDE = "\U0001f600"  # four bytes in UTF-8: the most a character takes
+
+
+def largest_mms(**changes: Any) -> str:
+    """An mo_media at every limit of the webhook's parser, in characters of four bytes."""
+    media = {"url": "https://mms.example/" + WIDE * 2028, "content_type": WIDE * 255, "status": WIDE * 64}
+    body = {"subject": WIDE * 10_000, "message": WIDE * 10_000, "media": [media] * 50, **changes}
+    return json.dumps(
+        {**json.loads(mo("unused", id="M" * 100)), "type": "mo_media", "body": body}, ensure_ascii=False
+    )
+
+
+def test_the_largest_mms_the_webhook_takes_is_stored_within_the_stated_bound(gateway: Gateway) -> None:
+    message_id = gateway.sent_message(TENANT)
+    raw = json.dumps({**json.loads(largest_mms()), "client_reference": message_id}, ensure_ascii=False)
+    assert len(raw.encode()) > 500_000  # what Sinch would have us store whole: 560 KB
+
+    assert gateway.receive(raw, signed(raw, nonce="n" * 128)) == "new"
+
+    [(stored, nonce)] = gateway.inbound.messages.values()
+    item = inbound_item(stored, nonce, 2_000_000_000)
+    assert item_size(item) <= MAX_STORED_BYTES < 400_000
+    assert (stored.body, stored.subject) == (WIDE * 10_000, WIDE * 10_000)  # the text, whole
+    assert len(stored.media) + stored.media_omitted == 50 and stored.media_omitted > 0
+    assert sum(
+        len(json.dumps(m.model_dump(mode="json"), ensure_ascii=False).encode()) for m in stored.media
+    ) <= (MAX_MEDIA_BYTES)
+
+
+def test_files_are_kept_in_sinchs_order_until_their_details_fill_the_room() -> None:
+    small = InboundMedia(url="https://mms.example/a.jpg", content_type="image/jpeg", status="Uploaded")
+    large = InboundMedia(
+        url="https://mms.example/" + "a" * 40_000, content_type="image/jpeg", status="Uploaded"
+    )
+    assert kept_media([small, small]) == ((small, small), 0)
+    assert kept_media([small, large, small]) == ((small,), 2)  # none past the first left out
+    assert kept_media([]) == ((), 0)

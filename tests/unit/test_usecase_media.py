@@ -4,7 +4,7 @@ waits in the gateway until it is due."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,14 +13,15 @@ import pytest
 from devstack.template import Template
 from sinch_gateway.api.models import MAX_SCHEDULE_AHEAD, SendMessageRequest, TemplateRequest
 from sinch_gateway.domain.content import MmsSlidesContent, Slide, SlideMedia, SmsContent, XmsMediaContent
-from sinch_gateway.domain.errors import InvalidRequest
+from sinch_gateway.domain.errors import InvalidRequest, MediaUnavailable
 from sinch_gateway.domain.message import MessageDraft, utcnow
-from sinch_gateway.domain.outcomes import Accepted, NotFound, SendOutcome, Transient
+from sinch_gateway.domain.outcomes import Accepted, DryRun, NotFound, SendOutcome, Transient
 from sinch_gateway.domain.status import Status
 from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases import sending
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.media import MAX_LINK_S, link_lifetime_s
+from sinch_gateway.usecases.send_message import SendMessage
 from sinch_gateway.usecases.templates import Templates
 from tests.unit.fakes import SENDER_NUMBER, FakeOptOuts, FakeTemplateStore, FakeTenantStore, Sending
 
@@ -37,11 +38,20 @@ class Host:
     def __init__(self, **files: tuple[str, bytes]) -> None:
         self.files = {f"https://media.example/{name.replace('_', '.')}": f for name, f in files.items()}
         self.checked: list[str] = []
+        self.calls: list[list[str]] = []  # the URLs of each call: one request's, together
 
-    def __call__(self, url: str) -> MediaInfo:
-        self.checked.append(url)
+    def __call__(
+        self, urls: Sequence[str], *, budget_s: float | None = None
+    ) -> list[MediaInfo | InvalidRequest]:
+        self.checked.extend(urls)
+        self.calls.append(list(urls))
+        return [self._check(url) for url in urls]
+
+    def _check(self, url: str) -> MediaInfo | InvalidRequest:
+        if "down" in url:  # a host that may be back later
+            return MediaUnavailable("Not now.", errors=[("mediaUrl", "answered HTTP 503")])
         if url not in self.files:
-            raise InvalidRequest(
+            return InvalidRequest(
                 "The media URL cannot be used for an MMS.", errors=[("mediaUrl", "answered HTTP 404")]
             )
         content_type, body = self.files[url]
@@ -134,6 +144,72 @@ def test_every_check_of_every_slide_passes_before_anything_is_kept(
     with pytest.raises(InvalidRequest):
         admission.admit(mms(mediaUrl="https://media.example/gone.jpg"), TENANT)
     assert world.media.objects == {}
+
+
+def test_every_file_of_a_request_is_checked_at_once_and_every_failing_field_is_named(
+    world: Sending, admission: Admission, host: Host
+) -> None:
+    slides = [
+        {"mediaUrl": "https://media.example/gone.jpg"},
+        {"mediaUrl": ["https://media.example/a.jpg", "https://media.example/down.jpg"]},
+        {"mediaUrl": "https://media.example/b.mp3"},
+    ]
+    with pytest.raises(InvalidRequest) as exc:
+        admission.admit(mms(slides=slides, fallbackText="x"), TENANT)
+    assert exc.value.errors == [
+        ("slides[0].mediaUrl", "answered HTTP 404"),
+        ("slides[1].mediaUrl", "answered HTTP 503"),
+    ]
+    # One of them can never pass as it is: the answer is final, not "try later".
+    assert not isinstance(exc.value, MediaUnavailable)
+    assert host.calls == [[f"https://media.example/{n}" for n in ("gone.jpg", "a.jpg", "down.jpg", "b.mp3")]]
+    assert world.media.objects == {}
+
+
+def test_media_that_may_pass_later_is_refused_as_unavailable(world: Sending, admission: Admission) -> None:
+    for request in (
+        mms(mediaUrl="https://media.example/down.jpg"),
+        mms(slides=[{"mediaUrl": "https://media.example/down.jpg"}, {"text": "t"}], fallbackText="x"),
+    ):
+        with pytest.raises(MediaUnavailable) as exc:
+            admission.admit(request, TENANT)
+        assert exc.value.status == 422 and exc.value.type == "/problems/media-unavailable"
+        assert "may pass later" in exc.value.detail
+    assert world.media.objects == {}
+
+
+def test_a_check_without_keeping_checks_everything_and_writes_nothing(
+    world: Sending, admission: Admission, host: Host
+) -> None:
+    slides = [{"mediaUrl": ["https://media.example/a.jpg", "https://media.example/b.mp3"]}]
+    draft = admission.check(mms(slides=slides, fallbackText="x"), TENANT)
+    assert isinstance(draft.content, MmsSlidesContent)
+    assert [m.key for m in draft.content.slides[0].media] == [None, None]
+    assert [m.content_type for m in draft.content.slides[0].media] == ["image/jpeg", "audio/mpeg"]
+    assert host.checked == ["https://media.example/a.jpg", "https://media.example/b.mp3"]
+    with pytest.raises(InvalidRequest):
+        admission.check(mms(mediaUrl="https://media.example/gone.jpg"), TENANT)
+    assert world.media.objects == {}
+
+
+def test_a_dry_run_keeps_no_media(world: Sending, admission: Admission) -> None:
+    world.xms.on_dry_run(DryRun(number_of_messages=1))
+    send_message = SendMessage(world.sender, admission, "unused-idempotency-table")
+    result = send_message.dry_run(mms(mediaUrl="https://media.example/a.jpg"), TENANT)
+    assert result.number_of_messages == 1
+    assert world.media.objects == {} and world.media.links == []
+    assert world.store.records() == []
+
+
+def test_media_that_may_pass_later_is_raised_not_answered_so_no_idempotency_record_keeps_it(
+    world: Sending, admission: Admission
+) -> None:
+    send_message = SendMessage(world.sender, admission, "unused-idempotency-table")
+    with pytest.raises(MediaUnavailable):
+        send_message.answer(mms(mediaUrl="https://media.example/down.jpg"), CALLBACK, TENANT)
+    refused = send_message.answer(mms(mediaUrl="https://media.example/gone.jpg"), CALLBACK, TENANT)
+    assert refused.status == 422  # final: an answer, kept under an Idempotency-Key like any other
+    assert world.xms.calls == []
 
 
 def test_two_tenants_sending_the_same_url_get_copies_of_their_own(

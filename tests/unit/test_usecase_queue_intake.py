@@ -3,6 +3,7 @@ refused (recorded as rejected and parked on the dead-letter queue, never sent, n
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from sinch_gateway.domain import tenants
 from sinch_gateway.domain.content import MmsSlidesContent, MmsTemplateContent, Slide, XmsMediaContent
-from sinch_gateway.domain.errors import InvalidRequest
+from sinch_gateway.domain.errors import InvalidRequest, MediaUnavailable
 from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.outcomes import Accepted, NotFound, Transient
 from sinch_gateway.domain.status import Status
@@ -19,7 +20,7 @@ from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.tenants import TenantPolicy
 from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.admission import Admission
-from sinch_gateway.usecases.queue_intake import QueueIntake, queued_message_id
+from sinch_gateway.usecases.queue_intake import OutOfTime, QueueIntake, queued_message_id
 from tests.strategies import json_values
 from tests.unit.fakes import (
     GATEWAY_SENDER,
@@ -58,6 +59,7 @@ class Queue:
     opt_outs: FakeOptOuts = field(default_factory=FakeOptOuts)
     media_refusal: InvalidRequest | None = None
     media_checked: list[str] = field(default_factory=list)
+    media_budgets: list[float | None] = field(default_factory=list)
     callback_refusal: InvalidRequest | None = None
 
     def __post_init__(self) -> None:
@@ -78,23 +80,30 @@ class Queue:
             settings=self.sending.settings,
         )
 
-    def _check_media(self, url: str) -> MediaInfo:
-        self.media_checked.append(url)
-        if self.media_refusal is not None:
-            raise self.media_refusal
-        return MediaInfo(url, "image/jpeg", JPEG)
+    def _check_media(
+        self, urls: Sequence[str], *, budget_s: float | None = None
+    ) -> list[MediaInfo | InvalidRequest]:
+        self.media_checked.extend(urls)
+        self.media_budgets.append(budget_s)
+        return [self.media_refusal or MediaInfo(url, "image/jpeg", JPEG) for url in urls]
 
     def _check_callback(self, url: str) -> None:
         if self.callback_refusal is not None:
             raise self.callback_refusal
 
     def publish(
-        self, body: object, sqs_id: str = "sqs-1", tenant: str | None = TENANT, sender: str | None = PUBLISHER
+        self,
+        body: object,
+        sqs_id: str = "sqs-1",
+        tenant: str | None = TENANT,
+        sender: str | None = PUBLISHER,
+        *,
+        time_left_s: float | None = None,
     ) -> str:
         """Hand QueueIntake one SendQueue message that `sender` published; returns the id its
         request would be stored under."""
         text = body if isinstance(body, str) else json.dumps(body)
-        self.intake.handle(text, sqs_id, tenant, sender_id=sender)
+        self.intake.handle(text, sqs_id, tenant, sender_id=sender, time_left_s=time_left_s)
         return queued_message_id(tenant or "", sqs_id, None)
 
     def retried(self, body: str, sender: str | None = GATEWAY_SENDER) -> None:
@@ -462,6 +471,40 @@ def test_media_that_fails_its_check_is_rejected_with_the_check(queue: Queue) -> 
         "mediaUrl: has Content-Type text/html",
     )
     assert queue.sending.xms.calls == []
+
+
+def test_media_that_may_pass_later_is_rejected_as_unavailable_after_its_whole_budget(queue: Queue) -> None:
+    queue.media_refusal = MediaUnavailable("Not now.", errors=[("mediaUrl", "answered HTTP 503")])
+
+    message_id = queue.publish({"to": "+12025550143", "mediaUrl": MEDIA}, time_left_s=15)
+
+    assert queue.media_budgets == [None]  # 15 s leave the whole budget and a send's worst case (8 s)
+    record = queue.stored(message_id)
+    assert (record.status, record.error_code) == (Status.REJECTED, "media_unavailable")
+    [parked] = queue.dead_letters
+    assert parked.reason.startswith("media_unavailable: mediaUrl: answered HTTP 503")
+
+
+@pytest.mark.parametrize(("time_left_s", "budget_s"), [(10.0, 2.0), (6.0, 0.0)])
+def test_media_cut_short_by_the_invocations_end_is_delivered_again_not_rejected(
+    queue: Queue, time_left_s: float, budget_s: float
+) -> None:
+    queue.media_refusal = MediaUnavailable(
+        "Out of time.", errors=[("mediaUrl", "could not be fetched in time")]
+    )
+
+    with pytest.raises(OutOfTime):  # SQS delivers it again, to an invocation with time for it
+        queue.publish({"to": "+12025550143", "mediaUrl": MEDIA}, time_left_s=time_left_s)
+
+    assert queue.media_budgets == [pytest.approx(budget_s)]
+    assert queue.sending.store.records() == [] and queue.dead_letters == []
+    assert queue.sending.xms.calls == []
+
+
+def test_an_sms_late_in_an_invocation_is_sent_all_the_same(queue: Queue) -> None:
+    queue.sending.xms.on_send(Accepted("batch-1"))
+    message_id = queue.publish({"to": "+12025550143", "text": "Hi"}, time_left_s=9)
+    assert queue.stored(message_id).status is Status.SUBMITTED
 
 
 def test_a_callback_url_the_rules_refuse_is_rejected_with_the_reason_and_never_called(queue: Queue) -> None:

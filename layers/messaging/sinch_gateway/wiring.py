@@ -4,6 +4,7 @@ lazily (cold start matters: nothing is made before the first request that needs 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import cached_property
 
 import urllib3
@@ -29,8 +30,9 @@ from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import POLICY_ATTRIBUTES, TenantDirectory
 from sinch_gateway.data.unmatched import UnmatchedReports
 from sinch_gateway.domain.content import Api
+from sinch_gateway.domain.errors import InvalidRequest
 from sinch_gateway.domain.message import utcnow
-from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, check_address, post, preflight
+from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, check_address, post, preflight_all
 from sinch_gateway.sinch.credentials import (
     CredentialStore,
     SecretStore,
@@ -133,8 +135,11 @@ class _SenderServices(_Services):
     def admission(self) -> Admission:
         policy = MediaPolicy.from_settings(self.settings)
 
-        def check_media(url: str) -> MediaInfo:
-            return preflight(url, policy)
+        def check_media(
+            urls: Sequence[str], *, budget_s: float | None = None
+        ) -> list[MediaInfo | InvalidRequest]:
+            budget = policy if budget_s is None else replace(policy, total_timeout_s=budget_s)
+            return preflight_all(urls, budget)
 
         callbacks = callback_policy(self.settings)
 

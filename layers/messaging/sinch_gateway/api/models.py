@@ -576,6 +576,10 @@ class InboundView(_ApiModel):
     body: str = Field(description="The text (an MMS's message; empty when it has none)")
     subject: str | None = Field(default=None, description="An MMS's subject")
     media: list[InboundMedia] = Field(default_factory=list, description="An MMS's files, as Sinch keeps them")
+    media_omitted: int = Field(
+        default=0,
+        description="How many more files Sinch listed: their details (past 32 KiB in all) are not kept",
+    )
     action: Action | None = Field(
         default=None,
         description="opted-out: a STOP keyword (later sends to this number are refused); "

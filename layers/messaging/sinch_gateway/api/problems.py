@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -23,6 +24,9 @@ from sinch_gateway.domain.errors import GatewayError
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
+# Why json.loads refused what is JSON by its grammar: our words, said in the 400's detail.
+NESTED_TOO_DEEPLY = "it is nested too deeply"
+NUMBER_TOO_LONG = f"a number in it has more than {sys.get_int_max_str_digits()} digits"
 logger = Logger(child=True)
 
 
@@ -104,12 +108,14 @@ def _field_name(error: Mapping[str, Any]) -> str:
 
 def validation_problem(exc: RequestValidationError) -> Response[str]:
     errors = list(exc.errors())
-    if any(e.get("type") == "json_invalid" for e in errors):
+    if invalid := [e for e in errors if e.get("type") == "json_invalid"]:
+        reason = (invalid[0].get("ctx") or {}).get("error")
+        why = f"The body cannot be read: {reason}. " if reason in (NESTED_TOO_DEEPLY, NUMBER_TOO_LONG) else ""
         return problem(
             400,
             "/problems/invalid-json",
             "The body is not valid JSON",
-            "Send a JSON object with Content-Type: application/json.",
+            f"{why}Send a JSON object with Content-Type: application/json.",
         )
     fields = [(_field_name(e), validation_message(e)) for e in errors]
     names = ", ".join(sorted({f for f, _ in fields}))
@@ -189,12 +195,17 @@ def unsupported_media_type(media_type: str) -> HttpAnswer:
 
 
 def json_body(text: str) -> Any:
-    """The resolvers' JSON parser: a body nested past Python's recursion limit is invalid JSON
-    like any other, not a RecursionError and a 500."""
+    """The resolvers' JSON parser: a body nested past Python's recursion limit, or with an integer
+    longer than Python converts (sys.get_int_max_str_digits: a ValueError), is invalid JSON like any
+    other, not a 500."""
     try:
         return json.loads(text)
     except RecursionError:
-        raise json.JSONDecodeError("nested too deeply", text, 0) from None
+        raise json.JSONDecodeError(NESTED_TOO_DEEPLY, text, 0) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        raise json.JSONDecodeError(NUMBER_TOO_LONG, text, 0) from None
 
 
 def _allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:

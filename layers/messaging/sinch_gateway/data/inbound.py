@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,17 +25,19 @@ from sinch_gateway.data.messages import (
     from_item,
     to_item,
 )
-from sinch_gateway.domain.inbound import Action, InboundMessage, sender_key
+from sinch_gateway.domain.inbound import SINCH_ID_PATTERN, Action, InboundMessage, sender_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import PutTypeDef, UpdateTypeDef
 
 Recorded = Literal["new", "duplicate", "replayed"]
+_INBOUND_ITEM_ID = re.compile(re.escape(bookkeeping_id("inbound", "")) + SINCH_ID_PATTERN)
 
 
 def is_inbound_item_id(value: str) -> bool:
-    return value.startswith(bookkeeping_id("inbound", ""))
+    """An id `record` gives: "inbound#" and Sinch's id."""
+    return _INBOUND_ITEM_ID.fullmatch(value) is not None
 
 
 def inbox_ref(tenant_id: str) -> str:
@@ -44,11 +47,30 @@ def inbox_ref(tenant_id: str) -> str:
 
 def _sinch_time(at: datetime) -> str:
     # One fixed format, so that string order is time order in the opt-out's condition.
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:  # kept as written (9999-12-31T23:59:59-23:59): the calendar's edge in UTC
+        utc = (datetime.max if at.year > 1 else datetime.min).replace(tzinfo=UTC)
+    # isoformat writes every year in four digits (strftime's %Y writes year 999 as "999").
+    return utc.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 def _sender_attribute(sender: str) -> str:
     return f"sender#{sender_key(sender)}"
+
+
+def inbound_item(message: InboundMessage, once: str | None, expires_at: int) -> dict[str, Any]:
+    """The item an inbound message is stored as (at most MAX_STORED_BYTES: domain.inbound)."""
+    return to_item(
+        {
+            **message.model_dump(mode="json", exclude_none=True),
+            "id": bookkeeping_id("inbound", message.id),
+            "sinchId": message.id,
+            "ttl": expires_at,
+            **({"tenantRef": inbox_ref(message.tenant_id)} if message.tenant_id else {}),
+            **({"nonce": once} if once else {}),
+        }
+    )
 
 
 class InboundRepository:
@@ -65,16 +87,7 @@ class InboundRepository:
         An opt-out older than the one held for that pair is stored as a message only, so that a
         late STOP never undoes a later START.
         """
-        item = to_item(
-            {
-                **message.model_dump(mode="json", exclude_none=True),
-                "id": bookkeeping_id("inbound", message.id),
-                "sinchId": message.id,
-                "ttl": int(time.time()) + self._keep_s,
-                **({"tenantRef": inbox_ref(message.tenant_id)} if message.tenant_id else {}),
-                **({"nonce": once} if once else {}),
-            }
-        )
+        item = inbound_item(message, once, int(time.time()) + self._keep_s)
         put: PutTypeDef = {
             "TableName": self._table,
             "Item": item,

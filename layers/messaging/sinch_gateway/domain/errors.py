@@ -29,6 +29,14 @@ class InvalidRequest(GatewayError):
     title = "The request is not valid"
 
 
+class MediaUnavailable(InvalidRequest):
+    """Media that could not be fetched now (its host unreachable, too slow, or answering 5xx) and
+    may pass on a later try: never an answer to keep under an Idempotency-Key."""
+
+    type = "/problems/media-unavailable"
+    title = "The media could not be fetched now"
+
+
 class DestinationNotAllowed(InvalidRequest):
     """The tenant's policy does not allow the recipient's country."""
 

@@ -7,6 +7,8 @@ tenant sends from the number in the Sinch secret, so a STOP to it stops them all
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -19,6 +21,19 @@ from sinch_gateway.domain.errors import InvalidRequest
 # to "reply YES to confirm", and reading it as an opt-in would undo a STOP the user meant.
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "UNSTOP"})
+# Sinch's MO ids are ULIDs; printable ASCII within a bound keeps one a valid DynamoDB key.
+SINCH_ID_PATTERN = r"[\x21-\x7e]{1,100}"
+
+# What is stored of an inbound message, which one DynamoDB item (at most 400 KB) holds:
+# - its text and its subject whole: Sinch's limit is 2,000 characters; the webhook takes up to
+#   MAX_TEXT_CHARS each (a 4xx is never retried, so a longer one would be lost), 40,000 bytes each
+#   in UTF-8 at the most;
+# - its files' details (URL, type, status), in Sinch's order, while they take MAX_MEDIA_BYTES in
+#   all; the files past that are counted (media_omitted), not kept.
+# With its numbers, ids and times, an inbound message is stored in at most MAX_STORED_BYTES.
+MAX_TEXT_CHARS = 10_000
+MAX_MEDIA_BYTES = 32 * 1024
+MAX_STORED_BYTES = 128 * 1024
 
 
 class Action(StrEnum):
@@ -65,10 +80,26 @@ class InboundMessage(BaseModel):
     body: str = Field(description="The text (an MMS's message; empty when it has none)")
     subject: str | None = Field(default=None, description="An MMS's subject")
     media: tuple[InboundMedia, ...] = Field(default=(), description="An MMS's files")
+    media_omitted: int = Field(default=0, description="Files Sinch listed past what is kept of them")
     action: Action | None = None
     message_id: str | None = Field(default=None, description="Our message it answers, when Sinch says")
     received_at: datetime = Field(description="When Sinch received it")
     created_at: datetime = Field(description="When the gateway received it")
+
+
+def kept_media(files: Iterable[InboundMedia]) -> tuple[tuple[InboundMedia, ...], int]:
+    """The files whose details are kept (in order, within MAX_MEDIA_BYTES), and how many are not.
+    A file's size is its details as JSON in UTF-8: more than DynamoDB counts for them."""
+    kept: list[InboundMedia] = []
+    omitted, room = 0, MAX_MEDIA_BYTES
+    for item in files:
+        size = len(json.dumps(item.model_dump(mode="json"), ensure_ascii=False).encode())
+        if omitted or size > room:
+            omitted += 1
+        else:
+            kept.append(item)
+            room -= size
+    return tuple(kept), omitted
 
 
 class RecipientOptedOut(InvalidRequest):

@@ -8,11 +8,13 @@ risk: every hop is resolved once, checked, and connected to by that checked addr
 again), so DNS rebinding cannot slip past; only the scheme's standard port is used, and every way a
 host can fail to answer gives the same one reason, so the preflight cannot map ports or services.
 
-One absolute deadline covers the whole preflight, and a shorter one each lookup and each request: the
-lookup (getaddrinfo has no timeout, so it runs on a thread that is abandoned when its time is up),
-the connect, the TLS handshake and every read of the answer, head and body. urllib3's timeouts are
-per socket operation (a host dripping a byte a second never trips them), so the exchange is written
-on socket, ssl and http.client, each read given only the time that is left.
+One absolute deadline covers all media of one request (preflight_all: every file, checked at most
+`parallel` at a time), and a shorter one each lookup and each request: the lookup (getaddrinfo has
+no timeout, so it runs on a thread that is abandoned when its time is up), the connect, the TLS
+handshake and every read of the answer, head and body. urllib3's timeouts are per socket operation
+(a host dripping a byte a second never trips them), so the exchange is written on socket, ssl and
+http.client, each read given only the time that is left. A file still unchecked when the request's
+deadline passes is refused as out of time; the caller has waited the budget, never more.
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from aws_lambda_powertools import Logger
 
-from sinch_gateway.domain.errors import InvalidRequest
+from sinch_gateway.domain.errors import InvalidRequest, MediaUnavailable
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -68,6 +71,8 @@ SUPPORTED_CONTENT_TYPES = frozenset(
     }
 )
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Answers that say "not now" rather than "no": a later try may pass.
+_TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -90,6 +95,9 @@ _UNREACHABLE = "could not be reached"
 # What talking to a host can raise (ssl.SSLError and TimeoutError are OSErrors; http.client's parse
 # errors are HTTPExceptions; a request that cannot be encoded is a ValueError): all of it is unreachable.
 _NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
+# All media of one request are fetched within this. It runs inside SendFunction's 15 s, which must
+# still keep the media and call Sinch (up to 7 s) after it.
+MEDIA_BUDGET_S = 5.0
 _NO_LENGTH = "has no Content-Length (chunked transfer is not accepted by Sinch)"
 _DETAIL = "The media URL cannot be used for an MMS."
 
@@ -101,11 +109,14 @@ class MediaPolicy:
     # stack's simulator.
     allowed_private_hosts: frozenset[str] = frozenset()
     max_bytes: int = 1_048_576
-    timeout_s: float = 3.0  # each lookup; each request, from connect to the answer's last header
+    timeout_s: float = 3.0  # each lookup; each request, from connect to the answer's last byte
     max_redirects: int = 3
-    # One deadline for the whole preflight (lookups, every hop and address): it runs inside a 15 s
-    # Lambda behind API Gateway.
-    total_timeout_s: float = 10.0
+    # One deadline for all media of one request (preflight_all: every file, lookup, hop and
+    # address; one URL for preflight, one POST for post).
+    total_timeout_s: float = MEDIA_BUDGET_S
+    # Files of one request fetched at once: each holds a thread, a connection and up to max_bytes
+    # (a request has at most 8 slides of 3 files: 24 MiB of bodies, held until they are kept).
+    parallel: int = 8
 
     def __post_init__(self) -> None:
         normalised = frozenset(h.strip().lower() for h in self.allowed_private_hosts if h.strip())
@@ -173,7 +184,15 @@ class _Answer:
 
 
 class _Refused(Exception):
-    """One check failed; the message completes "mediaUrl ..."."""
+    """One check failed; the message completes "mediaUrl ...". `transient`: a later try may pass."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def _unreachable() -> _Refused:
+    return _Refused(_UNREACHABLE, transient=True)
 
 
 class _NotConnected(Exception):
@@ -206,9 +225,47 @@ def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Addre
     )
 
 
-def preflight(url: str, policy: MediaPolicy) -> MediaInfo:
-    """Check `url` as design.md §4 asks; raises InvalidRequest naming the check that failed."""
+def preflight_all(urls: Sequence[str], policy: MediaPolicy) -> list[MediaInfo | InvalidRequest]:
+    """Every URL of one request checked as `preflight` checks one, at most `policy.parallel` at a
+    time, all by one deadline (`policy.total_timeout_s` from now): whatever their number, the caller
+    waits the budget at most. Each URL's MediaInfo, or the InvalidRequest saying why not, in order."""
     deadline = time.monotonic() + policy.total_timeout_s
+
+    def check(url: str) -> MediaInfo | InvalidRequest:
+        try:
+            return preflight(url, policy, deadline)
+        except InvalidRequest as refused:
+            return refused
+
+    if len(urls) <= 1:
+        return [check(url) for url in urls]
+    # Every check ends by the deadline (each read is given only the time left), so leaving the
+    # pool waits no longer than that; an abandoned lookup is a thread of its own.
+    workers = min(len(urls), policy.parallel)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media-preflight") as pool:
+        return list(pool.map(check, urls))
+
+
+def preflight(url: str, policy: MediaPolicy, deadline: float | None = None) -> MediaInfo:
+    """Check `url` as design.md §4 asks, by `deadline` (`policy.total_timeout_s` from now when not
+    given); raises InvalidRequest naming the check that failed, MediaUnavailable when a later try
+    may pass (unreachable, a 5xx, or out of time)."""
+    if deadline is None:
+        deadline = time.monotonic() + policy.total_timeout_s
+    try:
+        return _preflight(url, policy, deadline)
+    except MediaUnavailable:
+        if time.monotonic() < deadline:
+            raise
+        # Cut off by the request's deadline, not by anything the host did within its own time.
+        within = f"{policy.total_timeout_s:g} seconds"
+        raise _invalid(
+            f"could not be fetched in time: all media of a request must be fetched within {within}",
+            transient=True,
+        ) from None
+
+
+def _preflight(url: str, policy: MediaPolicy, deadline: float) -> MediaInfo:
     current = url
     for hop in range(policy.max_redirects + 1):
         try:
@@ -216,17 +273,20 @@ def preflight(url: str, policy: MediaPolicy) -> MediaInfo:
             addresses = _addresses(target, policy, deadline)
             answer = _request(target, addresses, policy, deadline)
         except _Refused as refused:
-            raise _invalid(str(refused) if hop == 0 else f"redirects to a URL that {refused}") from None
+            message = str(refused) if hop == 0 else f"redirects to a URL that {refused}"
+            raise _invalid(message, transient=refused.transient) from None
         if answer.media is not None:
             return answer.media
         if answer.status not in REDIRECT_STATUSES:
-            raise _invalid(f"answered HTTP {answer.status}")
+            transient = answer.status >= 500 or answer.status in _TRANSIENT_STATUSES
+            raise _invalid(f"answered HTTP {answer.status}", transient=transient)
         current = _location(target.url, answer)
     raise _invalid(f"redirects more than {policy.max_redirects} times")
 
 
-def _invalid(message: str) -> InvalidRequest:
-    return InvalidRequest(_DETAIL, errors=[("mediaUrl", message)])
+def _invalid(message: str, *, transient: bool = False) -> InvalidRequest:
+    kind = MediaUnavailable if transient else InvalidRequest
+    return kind(_DETAIL, errors=[("mediaUrl", message)])
 
 
 def _target(url: str, policy: MediaPolicy) -> _Target:
@@ -320,13 +380,13 @@ def _resolve(host: str, port: int, until: float) -> list[str]:
 
     left = until - time.monotonic()
     if left <= 0:
-        raise _Refused(_UNREACHABLE)
+        raise _unreachable()
     threading.Thread(target=lookup, name="media-preflight-lookup", daemon=True).start()
     if not done.wait(left):
         logger.info("media host name lookup timed out")
-        raise _Refused(_UNREACHABLE)
+        raise _unreachable()
     if not found:
-        raise _Refused(_UNREACHABLE)
+        raise _unreachable()
     return list(found)
 
 
@@ -347,7 +407,7 @@ def _request(
             break
     # The cause is for us; the client gets one reason, whatever it was.
     logger.info("media host could not be reached", extra={"cause": repr(cause)[:200]})
-    raise _Refused(_UNREACHABLE)
+    raise _unreachable()
 
 
 def _exchange(

@@ -3,8 +3,6 @@ StatusReport for a message, a TemplateReport for a saved template."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sinch_gateway.domain.content import Channel
@@ -12,6 +10,8 @@ from sinch_gateway.domain.message import utcnow
 from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import TemplateReport
+from sinch_gateway.sinch.xms import MAX_ERROR_TEXT_CHARS
+from sinch_gateway.sinch.xms_reports import SinchTime
 
 # What each postback code means for a message (N101 sent, N102 delivered...).
 MESSAGE_CODES: dict[str, Status] = {
@@ -44,7 +44,7 @@ class Postback(BaseModel):
     tracking_id: str | None = Field(default=None, alias="tracking-id", max_length=128)
     client_reference: str | None = Field(default=None, alias="client-reference", max_length=128)
     mms_id: str | None = Field(default=None, alias="mms-id", max_length=128)
-    timestamp: datetime | None = None
+    timestamp: SinchTime | None = None
 
 
 def parse_postback(raw: str) -> StatusReport | TemplateReport:
@@ -63,7 +63,9 @@ def parse_postback(raw: str) -> StatusReport | TemplateReport:
             code=code,
             ready=TEMPLATE_CODES[code],
             mms_id=postback.mms_id,
-            detail=postback.status_details or postback.status,
+            # Kept as the template's error text: as long as Sinch's error texts are kept (a postback
+            # of any length is taken; one past DynamoDB's 400 KB was a 500, retried for ever).
+            detail=(postback.status_details or postback.status or "")[:MAX_ERROR_TEXT_CHARS] or None,
         )
     at = postback.timestamp or utcnow()
     delivered_as = None
@@ -75,6 +77,6 @@ def parse_postback(raw: str) -> StatusReport | TemplateReport:
         reference=postback.client_reference,
         status=MESSAGE_CODES.get(code),
         code=code,
-        at=at if at.tzinfo else at.replace(tzinfo=UTC),
+        at=at,
         delivered_as=delivered_as,
     )

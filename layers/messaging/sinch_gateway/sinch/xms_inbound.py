@@ -7,19 +7,22 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from sinch_gateway.domain.inbound import InboundMedia, InboundMessage, action_of
+from sinch_gateway.domain.inbound import (
+    MAX_TEXT_CHARS,
+    SINCH_ID_PATTERN,
+    InboundMedia,
+    InboundMessage,
+    action_of,
+    kept_media,
+)
 from sinch_gateway.domain.message import utcnow
 from sinch_gateway.domain.reports import MalformedReport
 from sinch_gateway.sinch.xms_reports import SinchTime
 
-# Sinch's MO ids are ULIDs; printable ASCII within a bound keeps one a valid DynamoDB key.
-SinchId = Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,100}$")]
+SinchId = Annotated[str, Field(pattern=f"^{SINCH_ID_PATTERN}$")]
 # A handset's number (Sinch writes it with or without its +) or our own number or short code.
 Msisdn = Annotated[str, Field(pattern=r"^\+?[0-9]{3,15}$")]
-# Sinch's limit is 2000 characters; the margin keeps a longer one from being dropped (a 4xx is
-# never retried) while an item stays far under DynamoDB's 400 KB.
-MAX_BODY_CHARS = 10_000
-MAX_MEDIA_ITEMS = 50  # far above what a handset attaches; bounds the stored item
+MAX_MEDIA_ITEMS = 50  # far above what a handset attaches; what is stored of them: kept_media
 
 
 class _Mo(BaseModel):
@@ -35,7 +38,7 @@ class _Mo(BaseModel):
 
 class MoText(_Mo):
     type: Literal["mo_text"]
-    body: str = Field(max_length=MAX_BODY_CHARS)
+    body: str = Field(max_length=MAX_TEXT_CHARS)
 
 
 class MoMediaItem(BaseModel):
@@ -49,8 +52,8 @@ class MoMediaItem(BaseModel):
 class MoMediaBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    subject: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
-    message: str | None = Field(default=None, max_length=MAX_BODY_CHARS)
+    subject: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    message: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     media: list[MoMediaItem] | None = Field(default=None, max_length=MAX_MEDIA_ITEMS)  # Sinch's may be null
 
 
@@ -73,11 +76,12 @@ def parse_mo(raw: str) -> InboundMessage:
             [(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()]
         ) from None
     media: tuple[InboundMedia, ...] = ()
+    omitted = 0
     if isinstance(mo, MoText):
         text, subject = mo.body, None
     else:
         text, subject = mo.body.message or "", mo.body.subject
-        media = tuple(InboundMedia.model_validate(item.model_dump()) for item in mo.body.media or ())
+        media, omitted = kept_media(InboundMedia.model_validate(i.model_dump()) for i in mo.body.media or ())
     return InboundMessage(
         id=mo.id,
         from_="+" + mo.from_.removeprefix("+"),
@@ -85,6 +89,7 @@ def parse_mo(raw: str) -> InboundMessage:
         body=text,
         subject=subject,
         media=media,
+        media_omitted=omitted,
         action=action_of(text),
         # Sinch's client reference on an MO is that of the message it answers: our message id.
         message_id=mo.client_reference or None,

@@ -1,16 +1,17 @@
 """What a message must pass before it is recorded, whichever way it came in (API, dry run, queue):
 the tenant's policy first (cheap, and no media is fetched for a refused destination), then the
-recipient's opt-out (one read), then its media (fetched once, checked and kept: Sinch gets the
-kept copy), then, for a template, the template itself."""
+recipient's opt-out (one read), then its media (every file of the request fetched together within
+one time budget, checked, and kept: Sinch gets the kept copy), then, for a template, the template
+itself. A dry run checks all the same and keeps nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from sinch_gateway.api.models import SendMessageRequest, SlideRequest
 from sinch_gateway.domain.content import MmsSlidesContent, MmsTemplateContent, Slide, SlideMedia, SlideText
-from sinch_gateway.domain.errors import Conflict, InvalidRequest
+from sinch_gateway.domain.errors import Conflict, InvalidRequest, MediaUnavailable
 from sinch_gateway.domain.inbound import RecipientOptedOut
 from sinch_gateway.domain.message import MessageDraft
 from sinch_gateway.domain.mms_media import MediaKind, combination_problem, kind_of
@@ -18,9 +19,27 @@ from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.ports import MediaStore, OptOutLookup, SenderNumber, TenantStore
 
-MediaCheck = Callable[[str], MediaInfo]
 # Raises InvalidRequest on statusCallbackUrl when the address breaks the media rules (no request made).
 CallbackCheck = Callable[[str], None]
+# Keeps checked media and gives its key; None: kept nowhere (a dry run writes nothing).
+Keep = Callable[[MediaInfo], str | None]
+
+
+class MediaCheck(Protocol):
+    def __call__(
+        self, urls: Sequence[str], *, budget_s: float | None = None
+    ) -> list[MediaInfo | InvalidRequest]:
+        """Every URL of one request checked together, all within one time budget (the policy's, or
+        `budget_s` when given): for each, its MediaInfo or the InvalidRequest on "mediaUrl" saying
+        why not (MediaUnavailable when a later try may pass)."""
+        ...
+
+
+_LATER = "The media could not be fetched now; the same request may pass later."
+
+
+def _not_kept(_: MediaInfo) -> None:
+    return None
 
 
 class TemplateLookup(Protocol):
@@ -47,9 +66,24 @@ class Admission:
         self._check_callback = check_callback
         self._media = media
 
-    def admit(self, request: SendMessageRequest, tenant_id: str) -> MessageDraft:
-        """The message as it will be stored; raises the InvalidRequest (or Conflict) the caller
-        should hear."""
+    def admit(
+        self, request: SendMessageRequest, tenant_id: str, *, media_budget_s: float | None = None
+    ) -> MessageDraft:
+        """The message as it will be stored, its media kept; raises the InvalidRequest (or
+        Conflict) the caller should hear. `media_budget_s`: less time for the media than the
+        policy's (a queued request late in its invocation)."""
+        return self._admit(request, tenant_id, self._keep, media_budget_s)
+
+    def check(self, request: SendMessageRequest, tenant_id: str) -> MessageDraft:
+        """As `admit`, keeping nothing: a dry run writes nowhere."""
+        return self._admit(request, tenant_id, _not_kept, None)
+
+    def _keep(self, info: MediaInfo) -> str:
+        return self._media.keep(info.body, info.content_type)
+
+    def _admit(
+        self, request: SendMessageRequest, tenant_id: str, keep: Keep, media_budget_s: float | None
+    ) -> MessageDraft:
         policy = self._tenants.policy(tenant_id)
         policy.check(request.to, request.channel)
         if request.from_mask is not None:
@@ -64,12 +98,12 @@ class Admission:
             )
         match request.kind:
             case "xms-media":
-                info = self._check_media(str(request.media_url))
-                return request.draft(media_key=self._media.keep(info.body, info.content_type))
+                [info] = self._fetched([("mediaUrl", str(request.media_url))], media_budget_s)
+                return request.draft(media_key=keep(info))
             case "mms-slides":
                 assert request.slides is not None and request.subject is not None
                 content = MmsSlidesContent(
-                    slides=self.check_slides(request.slides, field="slides"),
+                    slides=self._checked_slides(request.slides, "slides", keep, media_budget_s),
                     subject=request.subject,
                     fallback_text=request.fallback_text,
                     disable_fallback_sms=request.disable_fallback_sms,
@@ -83,46 +117,58 @@ class Admission:
                 return request.draft()
 
     def check_slides(self, slides: Sequence[SlideRequest], *, field: str) -> tuple[Slide, ...]:
-        """Every slide's media through the preflight, then the MMS JSON API's type and
-        combination rules; a failure is a 422 on `<field>[i].mediaUrl`. Only once every slide
-        passed is its media kept."""
-        checked: list[tuple[str | None, list[MediaInfo]]] = []
-        for number, slide in enumerate(slides):
-            where = f"{field}[{number}].mediaUrl"
-            infos: list[MediaInfo] = []
-            kinds: list[MediaKind] = []
-            for url in slide.media_urls:
-                try:
-                    info = self._check_media(url)
-                except InvalidRequest as exc:
-                    raise InvalidRequest(exc.detail, errors=[(where, m) for _, m in exc.errors]) from None
-                kind = kind_of(info.content_type)
-                if kind is None:
-                    raise InvalidRequest(
-                        "A slide's media cannot be sent through Sinch's MMS API.",
-                        errors=[
-                            (where, f"has a Content-Type Sinch's MMS API does not take: {info.content_type}")
-                        ],
-                    )
-                infos.append(info)
-                kinds.append(kind)
-            if problem := combination_problem(kinds):
-                raise InvalidRequest("A slide's media cannot go together.", errors=[(where, problem)])
-            checked.append((slide.text, infos))
+        """A template's slides, checked as a message's are, their media kept."""
+        return self._checked_slides(slides, field, self._keep, None)
+
+    def _checked_slides(
+        self, slides: Sequence[SlideRequest], field: str, keep: Keep, budget_s: float | None
+    ) -> tuple[Slide, ...]:
+        """Every slide's media through the preflight (all files together, one budget), then the
+        MMS JSON API's type and combination rules; each failure is a 422 on `<field>[i].mediaUrl`.
+        Only once every slide passed is its media kept."""
+        places = [
+            (f"{field}[{number}].mediaUrl", url)
+            for number, slide in enumerate(slides)
+            for url in slide.media_urls
+        ]
+        fetched = iter(self._fetched(places, budget_s))
+        checked = [[next(fetched) for _ in slide.media_urls] for slide in slides]
+        errors = [
+            (f"{field}[{number}].mediaUrl", problem)
+            for number, infos in enumerate(checked)
+            for problem in _slide_problems(infos)
+        ]
+        if errors:
+            raise InvalidRequest("A slide's media cannot be sent through Sinch's MMS API.", errors=errors)
         return tuple(
             Slide(
-                text=text,
+                text=slide.text,
                 media=tuple(
-                    SlideMedia(
-                        url=url,
-                        content_type=info.content_type,
-                        key=self._media.keep(info.body, info.content_type),
-                    )
+                    SlideMedia(url=url, content_type=info.content_type, key=keep(info))
                     for url, info in zip(slide.media_urls, infos, strict=True)
                 ),
             )
-            for slide, (text, infos) in zip(slides, checked, strict=True)
+            for slide, infos in zip(slides, checked, strict=True)
         )
+
+    def _fetched(self, places: list[tuple[str, str]], budget_s: float | None) -> list[MediaInfo]:
+        """Each (field, URL)'s media, all checked together; a refusal names every field that
+        failed, and is MediaUnavailable only when each of them may pass on a later try."""
+        results = self._check_media([url for _, url in places], budget_s=budget_s)
+        refusals = [
+            (field, result)
+            for (field, _), result in zip(places, results, strict=True)
+            if isinstance(result, InvalidRequest)
+        ]
+        if refusals:
+            kind = (
+                MediaUnavailable
+                if all(isinstance(r, MediaUnavailable) for _, r in refusals)
+                else InvalidRequest
+            )
+            detail = _LATER if kind is MediaUnavailable else refusals[0][1].detail
+            raise kind(detail, errors=[(field, m) for field, r in refusals for _, m in r.errors])
+        return [result for result in results if isinstance(result, MediaInfo)]
 
     def _template_content(self, request: SendMessageRequest, tenant_id: str) -> MmsTemplateContent:
         assert request.template_id is not None
@@ -161,3 +207,17 @@ class Admission:
             disable_fallback_sms_link=request.disable_fallback_sms_link,
             from_mask=request.from_mask,
         )
+
+
+def _slide_problems(infos: Sequence[MediaInfo]) -> Iterator[str]:
+    """What the MMS JSON API would refuse in one slide's checked media: a type it does not take,
+    or kinds that cannot go together."""
+    kinds: list[MediaKind] = []
+    for info in infos:
+        kind = kind_of(info.content_type)
+        if kind is None:
+            yield f"has a Content-Type Sinch's MMS API does not take: {info.content_type}"
+        else:
+            kinds.append(kind)
+    if len(kinds) == len(infos) and (problem := combination_problem(kinds)):
+        yield problem

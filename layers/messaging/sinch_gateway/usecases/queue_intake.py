@@ -29,11 +29,12 @@ from sinch_gateway.config import RetrySettings
 from sinch_gateway.data.send_queue import RETRY_KIND
 from sinch_gateway.domain.callbacks import delivery_report_url
 from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaContent
-from sinch_gateway.domain.errors import Conflict, InvalidRequest, MessageNotFound
+from sinch_gateway.domain.errors import Conflict, InvalidRequest, MediaUnavailable, MessageNotFound
 from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.tenants import principal_of
 from sinch_gateway.measures import final_status
+from sinch_gateway.media.preflight import MEDIA_BUDGET_S
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, TenantStore
 from sinch_gateway.usecases.sending import MessageSender
@@ -45,6 +46,10 @@ _QUEUE_NAMESPACE = uuid.UUID("6f0b3a52-8f2e-4f57-9d0e-3b1f4c2a7e10")
 
 
 _NOT_JSON = object()
+
+
+class OutOfTime(Exception):
+    """The invocation had too little time left for this request's media: SQS delivers it again."""
 
 
 class RetryRequest(BaseModel):
@@ -98,9 +103,11 @@ class QueueIntake:
         tenant_attribute: str | None = None,
         *,
         sender_id: str | None = None,
+        time_left_s: float | None = None,
     ) -> None:
         """One SendQueue message. `tenant_attribute`: its `tenant` message attribute, if any;
-        `sender_id`: SQS's SenderId, the principal that published it."""
+        `sender_id`: SQS's SenderId, the principal that published it; `time_left_s`: what is
+        left of the invocation (None: no limit)."""
         try:
             data: Any = json.loads(body)
             parsed = True
@@ -122,7 +129,9 @@ class QueueIntake:
         tenant_id = self._tenant_of(body, tenant_attribute, sender_id)
         if tenant_id is None:
             return
-        admitted = self._admit(body, tenant_id, sqs_message_id, data if parsed else _NOT_JSON)
+        admitted = self._admit(
+            body, tenant_id, sqs_message_id, data if parsed else _NOT_JSON, self._media_budget_s(time_left_s)
+        )
         if admitted is None:
             return
         request, draft = admitted
@@ -131,10 +140,21 @@ class QueueIntake:
         metrics.add_metric(name="QueuedRequests", unit=MetricUnit.Count, value=1)
         self._sender.submit(draft, callback, tenant_id, message_id)
 
+    def _media_budget_s(self, time_left_s: float | None) -> float | None:
+        """The media's time: the whole budget, or less when the invocation has less left than that
+        and a send's worst case (Sinch's timeouts and the wait for the rate) after it."""
+        if time_left_s is None:
+            return None
+        settings = self._settings
+        send_s = settings.sinch_connect_timeout_s + settings.sinch_read_timeout_s + settings.sinch_rate_wait_s
+        left = max(0.0, time_left_s - send_s)
+        return None if left >= MEDIA_BUDGET_S else left
+
     def _admit(
-        self, body: str, tenant_id: str, sqs_message_id: str, data: Any
+        self, body: str, tenant_id: str, sqs_message_id: str, data: Any, media_budget_s: float | None
     ) -> tuple[QueuedSendRequest, MessageDraft] | None:
-        """The request and what it will be stored as; None when it was rejected and parked."""
+        """The request and what it will be stored as; None when it was rejected and parked. Raises
+        OutOfTime when its media ran out of a budget cut short by the invocation's end."""
         if data is _NOT_JSON:
             reason = "the body is not JSON (or is nested too deeply)"
             self._reject(body, tenant_id, sqs_message_id, reason, None)
@@ -142,20 +162,34 @@ class QueueIntake:
         fields = data if isinstance(data, dict) else None
         try:
             request = QueuedSendRequest.model_validate(data)
-            return request, self._admission.admit(request, tenant_id)
+            return request, self._admission.admit(request, tenant_id, media_budget_s=media_budget_s)
+        except MediaUnavailable as exc:
+            if media_budget_s is not None:
+                raise OutOfTime("the invocation ended before the media could be checked") from exc
+            self._refused(body, tenant_id, sqs_message_id, exc, fields)
         except ValidationError as exc:
             reason = "; ".join(f"{error_field(e)}: {validation_message(e)}" for e in exc.errors())
             self._reject(body, tenant_id, sqs_message_id, reason, fields)
         except InvalidRequest as exc:
-            reason = "; ".join(f"{f}: {m}" for f, m in exc.errors)
-            # A policy refusal says which (destination_not_allowed...); a bad request is one kind.
-            code = "invalid_request" if exc.type == InvalidRequest.type else exc.type.rsplit("/", 1)[-1]
-            self._reject(body, tenant_id, sqs_message_id, reason, fields, code=code.replace("-", "_"))
+            self._refused(body, tenant_id, sqs_message_id, exc, fields)
         except Conflict as exc:
             # A template not ready (yet, or ever): the publisher's to send again, not ours to hold.
             reason = "; ".join(f"{f}: {m}" for f, m in exc.errors) or exc.detail
             self._reject(body, tenant_id, sqs_message_id, reason, fields, code="template_not_ready")
         return None
+
+    def _refused(
+        self,
+        body: str,
+        tenant_id: str,
+        sqs_message_id: str,
+        exc: InvalidRequest,
+        fields: dict[str, Any] | None,
+    ) -> None:
+        reason = "; ".join(f"{f}: {m}" for f, m in exc.errors)
+        # A policy refusal says which (destination_not_allowed...); a bad request is one kind.
+        code = "invalid_request" if exc.type == InvalidRequest.type else exc.type.rsplit("/", 1)[-1]
+        self._reject(body, tenant_id, sqs_message_id, reason, fields, code=code.replace("-", "_"))
 
     def _tenant_of(self, body: str, attribute: str | None, sender_id: str | None) -> str | None:
         """The registered tenant the request belongs to, if its publisher is one of that tenant's;

@@ -17,6 +17,7 @@ from sinch_gateway.domain.errors import (
     Conflict,
     GatewayError,
     InvalidRequest,
+    MediaUnavailable,
     SinchMisconfigured,
     SinchUnavailable,
 )
@@ -41,6 +42,11 @@ class SendMessage:
         """The whole answer, so that a replay is the same answer."""
         try:
             draft = self._admission.admit(message, tenant_id)
+        except MediaUnavailable:
+            # Raised, not answered: under an Idempotency-Key, Powertools keeps only what the
+            # function returns (it drops its record when the function raises), and media that may
+            # pass later must not be refused for 24 hours. The API's handler answers it all the same.
+            raise
         except InvalidRequest as exc:
             return error_answer(exc)
         record = self._sender.submit(draft, callback_url, tenant_id)
@@ -53,7 +59,8 @@ class SendMessage:
         )
 
     def dry_run(self, message: SendMessageRequest, tenant_id: str) -> DryRunResult:
-        return self._sender.dry_run(self._admission.admit(message, tenant_id))
+        """What would be sent, checked as a send is; nothing is written anywhere (not even the media)."""
+        return self._sender.dry_run(self._admission.check(message, tenant_id))
 
     def answer_once(
         self, key: str, tenant_id: str, message: SendMessageRequest, callback_url: str, context: LambdaContext
