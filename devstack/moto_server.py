@@ -9,12 +9,14 @@ long poll (ReceiveMessage waiting up to 20 s) holds the lock only while it scans
 while it waits: it must not hold every sender up. Nor may the scan itself be slow: moto's took
 time quadratic in the queue's length (see `_retained`). A scan sees the queue at one instant, and a
 FIFO queue's message group waits only for its messages in flight, as in SQS
-(lock_fifo_groups_only_while_in_flight): both keep a group's order.
+(lock_fifo_groups_only_while_in_flight): both keep a group's order. And SendMessage refuses the
+characters SQS refuses, as SQS does (refuse_characters_sqs_refuses); moto took them.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -134,6 +136,44 @@ def lock_fifo_groups_only_while_in_flight() -> None:
     Queue.pending_message_groups = property(in_flight_groups)  # type: ignore[method-assign,assignment]
 
 
+# SendMessage's allowed characters (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html).
+_REFUSED_BY_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ALLOWED_BY_SQS = "#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]"
+
+
+def refuse_characters_sqs_refuses() -> None:
+    """Make SendMessage (and each entry of SendMessageBatch) refuse a body or a String attribute
+    value holding a character SQS refuses, with SQS's error: HTTP 400, InvalidMessageContents,
+    "Invalid binary character '#xFFFF' was found in the message body, the set of allowed
+    characters is ...". moto stored such a message, so code that would fail on SQS (and, in a
+    stream's handler, stall the shard) passed here."""
+    from moto.sqs.exceptions import SQSException
+    from moto.sqs.models import SQSBackend
+
+    if hasattr(SQSBackend.send_message, "unchecked"):
+        return
+    send = SQSBackend.send_message
+
+    def refuse(text: str, where: str) -> None:
+        found = _REFUSED_BY_SQS.search(text)
+        if found is not None:
+            raise SQSException(
+                "InvalidMessageContents",
+                f"Invalid binary character '#x{ord(found.group()):X}' was found in {where}, "
+                f"the set of allowed characters is {_ALLOWED_BY_SQS}.",
+            )
+
+    def send_message(self: SQSBackend, queue_name: str, message_body: str, **kwargs: Any) -> Any:
+        refuse(message_body, "the message body")
+        for name, value in (kwargs.get("message_attributes") or {}).items():
+            if str(value.get("DataType", "")).startswith("String"):
+                refuse(str(value.get("StringValue", "")), f"the value of message attribute '{name}'")
+        return send(self, queue_name, message_body, **kwargs)
+
+    send_message.unchecked = send  # type: ignore[attr-defined]
+    SQSBackend.send_message = send_message  # type: ignore[method-assign,assignment]
+
+
 class MotoServer:
     """moto on a thread; a busy port is an error (moto's own ThreadedMotoServer hangs on one)."""
 
@@ -154,6 +194,7 @@ class MotoServer:
         app = SerialBackends(DomainDispatcherApplication(create_backend_app))
         serialize_sqs_receives()
         lock_fifo_groups_only_while_in_flight()
+        refuse_characters_sqs_refuses()
         try:
             self._server = make_server(
                 self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler

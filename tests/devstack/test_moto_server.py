@@ -264,3 +264,44 @@ def test_a_fifo_group_keeps_its_order_whenever_the_clock_moves_during_a_receive(
         assert () in seen and len(seen) > 1, "the clock crossed both before and after the scan"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "attribute", "shown"),
+    [
+        ("order-\uffff", "fine", "#xFFFF"),
+        ("\ufffe", "fine", "#xFFFE"),
+        ("a\x00", "fine", "#x0"),
+        ("lone \ud800", "fine", "#xD800"),
+        ("fine", "reason \uffff", "#xFFFF"),
+    ],
+)
+def test_sqs_refuses_a_character_outside_its_set_as_sqs_does(body: str, attribute: str, shown: str) -> None:
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        sqs = aws.client("sqs", endpoint, "us-east-1")
+        url = sqs.create_queue(QueueName=f"chars-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        attributes: dict[str, Any] = {"reason": {"DataType": "String", "StringValue": attribute}}
+        with pytest.raises(ClientError) as refused:
+            sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+        error = refused.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert error["Error"]["Code"] == "InvalidMessageContents"
+        where = "the message body" if body != "fine" else "the value of message attribute 'reason'"
+        assert error["Error"]["Message"] == (
+            f"Invalid binary character '{shown}' was found in {where}, the set of allowed characters is "
+            "#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]."
+        )
+        entry = {"Id": "1", "MessageBody": body, "MessageAttributes": {"reason": attributes["reason"]}}
+        with pytest.raises(ClientError, match="InvalidMessageContents"):
+            sqs.send_message_batch(QueueUrl=url, Entries=[entry])  # type: ignore[list-item]
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
+        # What SQS takes still goes: tab, line ends, emoji, the last characters before each gap.
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody="\t\r\n caf\u00e9 \U0001f600 \ud7ff \ufffd \U0010ffff",
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": "\u00e9 \U0001f600"}},
+        )
+    finally:
+        server.stop()

@@ -1,0 +1,110 @@
+"""Status callback receivers' health (usecases.callback_breaker), one small item per tenant's
+receiver in MessagesTable: `receiver#<tenant>#<origin>`.
+
+Only receivers that failed have an item: a healthy receiver costs no write, and a container reads
+its item at most once every few seconds (the breaker's cache). Every write renews the item's TTL,
+so a receiver nobody calls any more is forgotten.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from sinch_gateway.data.messages import bookkeeping_id, condition_failed
+from sinch_gateway.domain.status_callbacks import ReceiverHealth
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_KEEP_S = 3 * 86_400  # longer than any callback is retried
+
+
+def _number(value: float) -> dict[str, str]:
+    return {"N": f"{value:.3f}"}
+
+
+def _health(item: dict[str, Any] | None) -> ReceiverHealth:
+    if not item:
+        return ReceiverHealth()
+    held = item.get("heldUntil", {}).get("N")
+    return ReceiverHealth(
+        failures=int(item.get("failures", {}).get("N", "0")),
+        holds=int(item.get("holds", {}).get("N", "0")),
+        held_until=float(held) if held is not None else None,
+    )
+
+
+class ReceiverHealthTable:
+    def __init__(self, client: DynamoDBClient, table: str, clock: Callable[[], float] = time.time) -> None:
+        self._db = client
+        self._table = table
+        self._clock = clock
+
+    def _key(self, receiver: str) -> dict[str, dict[str, str]]:
+        return {"id": {"S": bookkeeping_id("receiver", receiver)}}
+
+    def _ttl(self) -> dict[str, str]:
+        return {"N": str(int(self._clock()) + _KEEP_S)}
+
+    def get(self, receiver: str) -> ReceiverHealth:
+        return _health(self._db.get_item(TableName=self._table, Key=self._key(receiver)).get("Item"))
+
+    def add_failure(self, receiver: str) -> ReceiverHealth:
+        answer = self._db.update_item(
+            TableName=self._table,
+            Key=self._key(receiver),
+            UpdateExpression="ADD failures :one SET #ttl = :ttl",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":ttl": self._ttl()},
+            ReturnValues="ALL_NEW",
+        )
+        return _health(answer.get("Attributes"))
+
+    def hold(self, receiver: str, until: float, holds: int, now: float, *, unless_held: bool) -> bool:
+        values = {
+            ":until": _number(until),
+            ":holds": {"N": str(holds)},
+            ":zero": {"N": "0"},
+            ":ttl": self._ttl(),
+        }
+        condition: dict[str, Any] = {}
+        if unless_held:
+            condition = {"ConditionExpression": "attribute_not_exists(heldUntil) OR heldUntil <= :now"}
+            values[":now"] = _number(now)
+        return self._update(
+            receiver,
+            "SET heldUntil = :until, holds = :holds, failures = :zero, #ttl = :ttl",
+            values,
+            **condition,
+        )
+
+    def claim_probe(self, receiver: str, now: float, until: float) -> bool:
+        return self._update(
+            receiver,
+            "SET heldUntil = :until, #ttl = :ttl",
+            {":until": _number(until), ":now": _number(now), ":ttl": self._ttl()},
+            ConditionExpression="heldUntil <= :now",
+        )
+
+    def clear(self, receiver: str) -> None:
+        self._db.delete_item(TableName=self._table, Key=self._key(receiver))
+
+    def _update(self, receiver: str, expression: str, values: dict[str, Any], **condition: str) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(receiver),
+                UpdateExpression=expression,
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues=values,
+                **condition,  # type: ignore[arg-type]
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
