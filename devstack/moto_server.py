@@ -29,6 +29,8 @@ StartResponse = Callable[..., Any]
 Wsgi = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
+# A long poll's recheck of a queue that got no new message (see serialize_sqs_receives).
+RECHECK_S = 0.05
 # moto's backends are the process's, shared by every server in it: so are their locks.
 DYNAMODB_LOCK = threading.Lock()
 SQS_LOCK = threading.Lock()
@@ -97,13 +99,22 @@ def serialize_sqs_receives() -> None:
             with SQS_LOCK:
                 _SCAN_INSTANT.now_ms = float(utils.unix_time_millis())
                 try:
-                    got = scan(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+                    got = SQSBackend.receive_message.scan_once(  # type: ignore[attr-defined]
+                        self, queue_name, count, 0, visibility_timeout, message_attribute_names
+                    )
                 finally:
                     _SCAN_INSTANT.now_ms = None
             left = deadline - time.monotonic()
             if got or left <= 0:
                 return got
-            self.get_queue(queue_name).wait_for_messages(min(1.0, left))  # type: ignore[arg-type]
+            # Wait for a new message (moto notifies), or a little while: a message whose
+            # visibility ran out, or a FIFO group freed by a delete, is not announced. moto's own
+            # wait_for_messages returns at once while any message is visible, though a held FIFO
+            # group's are not receivable: the long poll then spun, rescanning the queue under the
+            # lock, and held every other SQS request up.
+            queue = self.get_queue(queue_name)
+            with queue._messages_lock:  # moto's condition, notified on each send
+                queue._messages_lock.wait(min(RECHECK_S, left))
 
     receive_message.scan_once = scan  # type: ignore[attr-defined]
     models.unix_time_millis = sqs_clock_ms  # type: ignore[attr-defined]

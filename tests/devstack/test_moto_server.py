@@ -305,3 +305,42 @@ def test_sqs_refuses_a_character_outside_its_set_as_sqs_does(body: str, attribut
         )
     finally:
         server.stop()
+
+
+def test_a_long_poll_on_a_fifo_queue_whose_groups_are_all_held_waits_instead_of_spinning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A message behind its group's message in flight is visible but not receivable: moto's wait
+    returned at once for it, and the long poll rescanned the queue without pause (under the lock
+    every SQS request needs) for its whole wait."""
+    from moto.sqs.models import SQSBackend
+
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    scans = 0
+    scan = SQSBackend.receive_message.scan_once  # type: ignore[attr-defined]
+
+    def counted(*args: Any) -> Any:
+        nonlocal scans
+        scans += 1
+        return scan(*args)
+
+    monkeypatch.setattr(SQSBackend.receive_message, "scan_once", counted)
+    try:
+        sqs = aws.client("sqs", endpoint, "us-east-1")
+        url = sqs.create_queue(
+            QueueName=f"held-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+        )["QueueUrl"]
+        for n in range(2):
+            sqs.send_message(
+                QueueUrl=url, MessageBody=str(n), MessageGroupId="g", MessageDeduplicationId=str(n)
+            )
+        (first,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"]
+        assert first["Body"] == "0"
+        scans = 0
+        started = time.monotonic()
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+        assert time.monotonic() - started >= 1, "it waited its whole long poll"
+        assert scans <= 1 / 0.05 + 5, f"{scans} scans of the queue in one second"
+    finally:
+        server.stop()
