@@ -39,7 +39,7 @@ MAX_RETRY_PAUSE_S = 5.0
 
 
 class DynamoDBStreamsClient(Protocol):
-    """The three calls of boto3's dynamodbstreams client used here (no type stubs installed)."""
+    """The calls of boto3's dynamodbstreams client used here and by the tests (no type stubs installed)."""
 
     def describe_stream(self, *, StreamArn: str) -> dict[str, Any]: ...  # noqa: N803 - boto3's names
 
@@ -49,6 +49,7 @@ class DynamoDBStreamsClient(Protocol):
         StreamArn: str,  # noqa: N803
         ShardId: str,  # noqa: N803
         ShardIteratorType: str,  # noqa: N803
+        SequenceNumber: str = ...,  # noqa: N803 - AT_/AFTER_SEQUENCE_NUMBER (tests read a parked batch)
     ) -> dict[str, Any]: ...
 
     def get_records(self, *, ShardIterator: str, Limit: int) -> dict[str, Any]: ...  # noqa: N803
