@@ -845,15 +845,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
         workdir = Path(work)
         os.environ[AWS_CALLS_ENV] = str(workdir / "aws-calls")  # the stack's workers record their calls
-        config = StackConfig(
-            state_dir=workdir / "state",
-            api_port=0,
-            aws_port=0,
-            sinch_port=0,
-            log_prefix=False,
-            report=False,
-            access_log=False,
-        )
+        config = StackConfig.on_free_ports(workdir / "state")
         xray = XRayDaemon(workdir / "cold-traces.jsonl").start()
         rows: list[Row] = []
         try:

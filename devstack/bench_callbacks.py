@@ -45,19 +45,11 @@ def dedicated_stack() -> Iterator[LocalStack]:
     (and receivers held) for a day, which must not reach a shared stack's other tests."""
     from devstack.stack import LocalStack, StackConfig
 
-    with tempfile.TemporaryDirectory(prefix="bench-callbacks-") as state:
-        config = StackConfig(
-            state_dir=Path(state),
-            api_port=0,
-            aws_port=0,
-            sinch_port=0,
-            log_prefix=False,
-            report=False,
-            access_log=False,
-            tracing=False,
-        )
-        with LocalStack(config, log=lambda line: None) as stack:
-            yield stack
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-callbacks-") as state,
+        LocalStack(StackConfig.on_free_ports(Path(state), tracing=False), log=lambda line: None) as stack,
+    ):
+        yield stack
 
 
 def send(stack: LocalStack, tenant: int, url: str, reference: str) -> str:

@@ -78,6 +78,20 @@ class StackConfig:
     api_key: str | None = None  # the first tenant's key value; None: a new random one each start
 
     @classmethod
+    def on_free_ports(cls, state_dir: Path | None, **changes: Any) -> StackConfig:
+        """A stack for a test or a benchmark: free ports, no output of its own."""
+        return cls(
+            state_dir=state_dir,
+            api_port=0,
+            aws_port=0,
+            sinch_port=0,
+            log_prefix=False,
+            report=False,
+            access_log=False,
+            **changes,
+        )
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StackConfig:
         def flag(name: str, default: bool) -> bool:
             value = environ.get(name)

@@ -170,6 +170,20 @@ class Stream:
             **bounds,
         )
 
+    def run(self, invoker: Poisoned, clock: Any = None, **bounds: Any) -> StreamSource:
+        """One poll of the shard from its start, with these bounds; the source it ran with."""
+        source = self.source(**bounds)
+        poller = StreamPoller(
+            source,
+            invoker,
+            lambda: self.client,
+            sqs_client_factory=lambda: self.sqs,
+            log=print,
+            **({"clock": clock} if clock is not None else {}),
+        )
+        assert poller.poll_once(self.client, self.shard, self.iterator())[1]
+        return source
+
     def failures(self) -> list[dict[str, Any]]:
         got = self.sqs.receive_message(QueueUrl=self.dead_letters, MaxNumberOfMessages=10, WaitTimeSeconds=0)
         return [json.loads(m["Body"]) for m in got.get("Messages") or []]
@@ -239,13 +253,7 @@ def test_a_record_that_keeps_failing_is_split_out_retried_a_bounded_number_of_ti
 def test_without_bisection_the_whole_failing_batch_is_parked_after_its_retries(stream: Stream) -> None:
     stream.put("a", "b")
     invoker = Poisoned("b")
-    poller = StreamPoller(
-        stream.source(maximum_retry_attempts=0),
-        invoker,
-        lambda: stream.client,
-        sqs_client_factory=lambda: stream.sqs,
-    )
-    poller.poll_once(stream.client, stream.shard, stream.iterator())
+    stream.run(invoker, maximum_retry_attempts=0)
     assert invoker.batches == [["a", "b"]]
     (failure,) = stream.failures()
     assert failure["DDBStreamBatchInfo"]["batchSize"] == 2
@@ -256,14 +264,7 @@ def test_a_record_older_than_the_maximum_age_is_parked_without_an_invocation(str
     records = stream.client.get_records(ShardIterator=stream.iterator(), Limit=10)["Records"]
     created = records[0]["dynamodb"]["ApproximateCreationDateTime"].timestamp()
     invoker = Poisoned("nothing")
-    poller = StreamPoller(
-        stream.source(maximum_record_age_s=3600),
-        invoker,
-        lambda: stream.client,
-        sqs_client_factory=lambda: stream.sqs,
-        clock=lambda: created + 3601,  # an hour on: both are too old
-    )
-    poller.poll_once(stream.client, stream.shard, stream.iterator())
+    stream.run(invoker, clock=lambda: created + 3601, maximum_record_age_s=3600)  # an hour on: both too old
     assert invoker.batches == []
     (failure,) = stream.failures()
     assert failure["requestContext"]["condition"] == "RecordAgeExceeded"
