@@ -14,7 +14,9 @@ the figure are what to read. Sections (SECTIONS, below, each a function returnin
 - end-to-end latency p50/p95 for an SMS and an MMS (API call to `delivered` stored), against
   Sinch alone (the simulator's batch call to its delivery report arriving);
 - the Sinch rate used and the share of 429s with 16 clients pushing past the plan's limit,
-  DynamoDB writes per delivered SMS, and cost per 1M SMS from that run's counts (devstack.cost).
+  DynamoDB writes per delivered SMS, and cost per 1M SMS from that run's counts (devstack.cost);
+- status callback fairness: tenant B's callback latency p50/p95 while tenant A's receivers hang or
+  answer 500, against B's with A quiet (devstack.bench_callbacks).
 
 Cold processes run on a Lambda-like runtime: the base interpreter without site-packages (`-S`),
 with only the layer as `sam build` makes it (.bench/layer, from the layer's own Makefile) and the
@@ -781,6 +783,37 @@ def media_budget(bench: Bench) -> list[Row]:
     ]
 
 
+def callback_fairness(bench: Bench) -> list[Row]:
+    """Tenant B's status callback latency while tenant A's receivers hang and answer 500, beside
+    B's with A quiet (devstack.bench_callbacks, on a stack of its own: A's callbacks stay pending)."""
+    out = bench.workdir / "callbacks.json"
+    command = [sys.executable, "-m", "devstack.bench_callbacks", "--messages", str(bench.latency_messages)]
+    command += ["--out", str(out)]
+    env = {k: v for k, v in os.environ.items() if k != AWS_CALLS_ENV}  # its calls are not counted
+    subprocess.run(command, cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL, timeout=1800)  # noqa: S603 - our own module
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    quiet, broken = figures["quiet_ms"], figures["a_broken_ms"]
+    pending = figures["a_pending_callbacks"]
+    return [
+        Row(
+            "callback fairness",
+            f"B's status change to B's receiver; A's callbacks pending to a receiver that hangs "
+            f"({figures['hanging']} SMS) and one answering 500 ({figures['failing']})",
+            broken["p50"],
+            "ms p50",
+            quiet["p50"],
+            "B's with A quiet",
+            {
+                "p95": broken["p95"],
+                "baseline_p95": quiet["p95"],
+                "A's callbacks pending (least)": float(min(pending["before"], pending["after"])),
+                "A's POSTs": float(sum(figures["a_posts"].values())),
+                "B complete, in order": float(figures["b_complete_and_in_order"]),
+            },
+        )
+    ]
+
+
 # In this order: the cold sections first, while the stack is quiet.
 SECTIONS: list[Section] = [
     import_ratio,
@@ -791,6 +824,7 @@ SECTIONS: list[Section] = [
     rate_and_cost,
     webhooks_under_junk,
     media_budget,
+    callback_fairness,
 ]
 
 
@@ -869,15 +903,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
         workdir = Path(work)
         os.environ[AWS_CALLS_ENV] = str(workdir / "aws-calls")  # the stack's workers record their calls
-        config = StackConfig(
-            state_dir=workdir / "state",
-            api_port=0,
-            aws_port=0,
-            sinch_port=0,
-            log_prefix=False,
-            report=False,
-            access_log=False,
-        )
+        config = StackConfig.on_free_ports(workdir / "state")
         xray = XRayDaemon(workdir / "cold-traces.jsonl").start()
         rows: list[Row] = []
         try:

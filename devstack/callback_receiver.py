@@ -1,5 +1,6 @@
-"""A status callback receiver on 127.0.0.1, for tests and the fault suite: it keeps every callback
-it takes, answers with the status it is told (or, at `failure_rate`, a 500), and can go down
+"""A status callback receiver on 127.0.0.1, for tests, the fault suite and the bench: it keeps
+every callback it takes (and when it got it), answers with the status it is told (or, at
+`failure_rate`, a 500), or with `hang` accepts each POST and never answers it, and can go down
 (refusing connections) and come back on the same port."""
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ class CallbackReceiver:
         self._random = random.Random(seed)
         self.received: list[Received] = []  # only the callbacks answered 2xx
         self.refused = 0  # callbacks answered otherwise
+        self.hang = False  # read each POST and answer none (until stop)
+        self.hung = 0  # POSTs left unanswered so far
         self._lock = threading.Lock()
+        self._released = threading.Event()
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -58,6 +62,11 @@ class CallbackReceiver:
             def do_POST(self) -> None:
                 length = min(int(self.headers.get("Content-Length") or 0), MAX_BODY)
                 body = self.rfile.read(length)
+                if receiver.hang:
+                    with receiver._lock:
+                        receiver.hung += 1
+                    receiver._released.wait()
+                    return  # the connection closes with no answer at all
                 with receiver._lock:
                     failing = receiver._random.random() < receiver.failure_rate
                     status = 500 if failing else receiver.status
@@ -74,6 +83,7 @@ class CallbackReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+        self._released.clear()
         self._server = _Server((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, name="callback-receiver", daemon=True).start()
@@ -81,6 +91,7 @@ class CallbackReceiver:
 
     def stop(self) -> None:
         """Close the port: callbacks meet a refused connection until start() again."""
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

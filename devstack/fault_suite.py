@@ -381,14 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from devstack.stack import LocalStack, StackConfig
 
-    config = StackConfig(
-        state_dir=None,
-        api_port=0,
-        aws_port=0,
-        sinch_port=0,
-        log_prefix=False,
-        report=False,
-        access_log=False,
+    config = StackConfig.on_free_ports(
+        None,
         # The simulator's postbacks come within a second or so (a few, when retried): the MMS JSON
         # API's wait after a lost answer need not be Sinch's real quarter of an hour here.
         parameter_overrides={"MmsPostbackGraceSeconds": "30", "CallbackRetryBaseSeconds": "1"},

@@ -9,13 +9,15 @@ long poll (ReceiveMessage waiting up to 20 s) holds the lock only while it scans
 while it waits: it must not hold every sender up. Nor may the scan itself be slow: moto's took
 time quadratic in the queue's length (see `_retained`). A scan sees the queue at one instant, and a
 FIFO queue's message group waits only for its messages in flight, as in SQS
-(lock_fifo_groups_only_while_in_flight): both keep a group's order.
+(lock_fifo_groups_only_while_in_flight): both keep a group's order. And SendMessage refuses the
+characters SQS refuses, as SQS does (refuse_characters_sqs_refuses); moto took them.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +30,8 @@ StartResponse = Callable[..., Any]
 Wsgi = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
+# A long poll's recheck of a queue that got no new message (see serialize_sqs_receives).
+RECHECK_S = 0.05
 # moto's backends are the process's, shared by every server in it: so are their locks.
 DYNAMODB_LOCK = threading.Lock()
 SQS_LOCK = threading.Lock()
@@ -96,13 +100,22 @@ def serialize_sqs_receives() -> None:
             with SQS_LOCK:
                 _SCAN_INSTANT.now_ms = float(utils.unix_time_millis())
                 try:
-                    got = scan(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+                    got = SQSBackend.receive_message.scan_once(  # type: ignore[attr-defined]
+                        self, queue_name, count, 0, visibility_timeout, message_attribute_names
+                    )
                 finally:
                     _SCAN_INSTANT.now_ms = None
             left = deadline - time.monotonic()
             if got or left <= 0:
                 return got
-            self.get_queue(queue_name).wait_for_messages(min(1.0, left))  # type: ignore[arg-type]
+            # Wait for a new message (moto notifies), or a little while: a message whose
+            # visibility ran out, or a FIFO group freed by a delete, is not announced. moto's own
+            # wait_for_messages returns at once while any message is visible, though a held FIFO
+            # group's are not receivable: the long poll then spun, rescanning the queue under the
+            # lock, and held every other SQS request up.
+            queue = self.get_queue(queue_name)
+            with queue._messages_lock:  # moto's condition, notified on each send
+                queue._messages_lock.wait(min(RECHECK_S, left))
 
     receive_message.scan_once = scan  # type: ignore[attr-defined]
     models.unix_time_millis = sqs_clock_ms  # type: ignore[attr-defined]
@@ -161,6 +174,44 @@ def refuse_oversized_start_keys() -> None:
     DynamoDBBackend.scan = checked(DynamoDBBackend.scan)  # type: ignore[method-assign]
 
 
+# SendMessage's allowed characters (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html).
+_REFUSED_BY_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ALLOWED_BY_SQS = "#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]"
+
+
+def refuse_characters_sqs_refuses() -> None:
+    """Make SendMessage (and each entry of SendMessageBatch) refuse a body or a String attribute
+    value holding a character SQS refuses, with SQS's error: HTTP 400, InvalidMessageContents,
+    "Invalid binary character '#xFFFF' was found in the message body, the set of allowed
+    characters is ...". moto stored such a message, so code that would fail on SQS (and, in a
+    stream's handler, stall the shard) passed here."""
+    from moto.sqs.exceptions import SQSException
+    from moto.sqs.models import SQSBackend
+
+    if hasattr(SQSBackend.send_message, "unchecked"):
+        return
+    send = SQSBackend.send_message
+
+    def refuse(text: str, where: str) -> None:
+        found = _REFUSED_BY_SQS.search(text)
+        if found is not None:
+            raise SQSException(
+                "InvalidMessageContents",
+                f"Invalid binary character '#x{ord(found.group()):X}' was found in {where}, "
+                f"the set of allowed characters is {_ALLOWED_BY_SQS}.",
+            )
+
+    def send_message(self: SQSBackend, queue_name: str, message_body: str, **kwargs: Any) -> Any:
+        refuse(message_body, "the message body")
+        for name, value in (kwargs.get("message_attributes") or {}).items():
+            if str(value.get("DataType", "")).startswith("String"):
+                refuse(str(value.get("StringValue", "")), f"the value of message attribute '{name}'")
+        return send(self, queue_name, message_body, **kwargs)
+
+    send_message.unchecked = send  # type: ignore[attr-defined]
+    SQSBackend.send_message = send_message  # type: ignore[method-assign,assignment]
+
+
 class MotoServer:
     """moto on a thread; a busy port is an error (moto's own ThreadedMotoServer hangs on one)."""
 
@@ -185,6 +236,7 @@ class MotoServer:
         lock_fifo_groups_only_while_in_flight()
         iam_principals.install()  # SQS's SenderId from the signing principal, as on AWS
         refuse_oversized_start_keys()
+        refuse_characters_sqs_refuses()
         try:
             self._server = make_server(
                 self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler

@@ -33,6 +33,8 @@ from devstack.template import (
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
     SECRET,
+    SqsMapping,
+    StreamMapping,
     Template,
     TemplateError,
 )
@@ -100,6 +102,20 @@ class StackConfig:
     api_key: str | None = None  # the first tenant's key value; None: a new random one each start
 
     @classmethod
+    def on_free_ports(cls, state_dir: Path | None, **changes: Any) -> StackConfig:
+        """A stack for a test or a benchmark: free ports, no output of its own."""
+        return cls(
+            state_dir=state_dir,
+            api_port=0,
+            aws_port=0,
+            sinch_port=0,
+            log_prefix=False,
+            report=False,
+            access_log=False,
+            **changes,
+        )
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StackConfig:
         def flag(name: str, default: bool) -> bool:
             value = environ.get(name)
@@ -126,6 +142,38 @@ class StackConfig:
             tracing=flag("DEVSTACK_TRACING", True),
             api_key=environ.get("DEVSTACK_API_KEY") or None,
         )
+
+
+def pool_sizes_for(sqs: list[SqsMapping], streams: list[StreamMapping], least: int) -> dict[str, int]:
+    """Workers per function that event sources invoke. On Lambda, an SQS mapping's
+    MaximumConcurrency caps that mapping alone, and a stream's invocations (one shard at a time
+    here) come on top: sharing a pool of the queue's size, a stream would wait for the queue."""
+    sizes: dict[str, int] = {}
+    for mapping in sqs:
+        sizes[mapping.function] = sizes.get(mapping.function, 0) + (
+            mapping.maximum_concurrency or DEFAULT_CONCURRENCY
+        )
+    for stream in streams:
+        sizes[stream.function] = sizes.get(stream.function, 0) + 1
+    return {function: max(least, size) for function, size in sizes.items()}
+
+
+def stream_source(template: Template, mapping: StreamMapping, resources: StackResources) -> StreamSource:
+    """What the stream poller of `mapping` needs, with the template's bounds and destination."""
+    destination = mapping.on_failure_queue
+    return StreamSource(
+        function=mapping.function,
+        stream_arn=template.get_att(mapping.table, "StreamArn"),
+        region=template.region,
+        batch_size=mapping.batch_size,
+        starting_position=mapping.starting_position,
+        report_batch_item_failures=mapping.report_batch_item_failures,
+        maximum_retry_attempts=mapping.maximum_retry_attempts,
+        maximum_record_age_s=mapping.maximum_record_age_s,
+        bisect_batch_on_function_error=mapping.bisect_batch_on_function_error,
+        on_failure_queue_url=resources.queues[destination].url if destination is not None else None,
+        function_arn=template.get_att(mapping.function, "Arn"),
+    )
 
 
 class LocalStack:
@@ -244,9 +292,8 @@ class LocalStack:
             self.log(f"[devstack] X-Ray daemon on {self._xray.address}, traces in {self._xray.path}")
 
         mappings = [m for m in template.sqs_mappings() if m.enabled]
-        pool_sizes = {
-            m.function: max(config.pool_size, m.maximum_concurrency or DEFAULT_CONCURRENCY) for m in mappings
-        }
+        streams = [m for m in template.stream_mappings() if m.enabled]
+        pool_sizes = pool_sizes_for(mappings, streams, config.pool_size)
         self._runtime = LambdaRuntime(
             template.functions(),
             aws_endpoint_url=self.aws_endpoint_url,
@@ -283,18 +330,14 @@ class LocalStack:
             poller.start()
             self._pollers.append(poller)
 
-        for stream in template.stream_mappings():
-            if not stream.enabled:
-                continue
-            stream_source = StreamSource(
-                function=stream.function,
-                stream_arn=template.get_att(stream.table, "StreamArn"),
-                region=template.region,
-                batch_size=stream.batch_size,
-                starting_position=stream.starting_position,
-                report_batch_item_failures=stream.report_batch_item_failures,
+        for stream in streams:
+            stream_poller = StreamPoller(
+                stream_source(template, stream, self.resources),
+                self._runtime,
+                self._streams_client,
+                sqs_client_factory=self._sqs_client,
+                log=self.log,
             )
-            stream_poller = StreamPoller(stream_source, self._runtime, self._streams_client, log=self.log)
             stream_poller.start()
             self._pollers.append(stream_poller)
 

@@ -1,29 +1,45 @@
 """A DynamoDB Streams event source mapping, as Lambda runs one.
 
 One job: read each shard of a table's stream in order, hand batches to the function in Lambda's
-DynamoDB event shape, and move on only past what succeeded: a failed invocation is retried with
-the same records (with a growing pause) until it succeeds, as with MaximumRetryAttempts -1; with
-``ReportBatchItemFailures`` the shard resumes at the lowest sequence number reported, and an
-unreadable report fails the whole batch. Records are never skipped, so one shard's order holds.
+DynamoDB event shape, and move on only past what succeeded, or what Lambda would give up on:
+
+- a failed invocation is tried again with the same records (with a growing pause); with
+  ``BisectBatchOnFunctionError`` a failed batch of several records is split in two halves, the
+  first seen through before the second, and a split uses no retry;
+- with ``ReportBatchItemFailures`` the shard resumes at the lowest sequence number reported (an
+  unreadable report fails the whole batch);
+- after ``MaximumRetryAttempts`` retries (-1: no limit), or once a record is older than
+  ``MaximumRecordAgeInSeconds`` (-1: no limit), the batch is given up: its on-failure destination
+  (an SQS queue) gets Lambda's invocation record (the batch's place in the stream, never its
+  records), and the shard goes on.
+
+A shard's order holds: records are skipped only when given up, never overtaken.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import time
+import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devstack.polling import PollingThreads, Step
-from devstack.runtime import Invoker
+from devstack.runtime import Invocation, Invoker
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 IDLE_POLL_S = 0.25  # Lambda polls each shard four times a second
 MAX_RETRY_PAUSE_S = 5.0
 
 
 class DynamoDBStreamsClient(Protocol):
-    """The three calls of boto3's dynamodbstreams client used here (no type stubs installed)."""
+    """The calls of boto3's dynamodbstreams client used here and by the tests (no type stubs installed)."""
 
     def describe_stream(self, *, StreamArn: str) -> dict[str, Any]: ...  # noqa: N803 - boto3's names
 
@@ -33,6 +49,7 @@ class DynamoDBStreamsClient(Protocol):
         StreamArn: str,  # noqa: N803
         ShardId: str,  # noqa: N803
         ShardIteratorType: str,  # noqa: N803
+        SequenceNumber: str = ...,  # noqa: N803 - AT_/AFTER_SEQUENCE_NUMBER (tests read a parked batch)
     ) -> dict[str, Any]: ...
 
     def get_records(self, *, ShardIterator: str, Limit: int) -> dict[str, Any]: ...  # noqa: N803
@@ -46,6 +63,71 @@ class StreamSource:
     batch_size: int = 100
     starting_position: str = "TRIM_HORIZON"
     report_batch_item_failures: bool = False
+    maximum_retry_attempts: int = -1
+    maximum_record_age_s: int = -1
+    bisect_batch_on_function_error: bool = False
+    on_failure_queue_url: str | None = None
+    function_arn: str = ""  # named in the on-failure record
+
+
+@dataclass
+class _Batch:
+    """Records still to be seen through, with the retries and invocations they have had."""
+
+    records: list[dict[str, Any]]
+    retries: int = 0
+    invocations: int = 0
+    last: Invocation | None = None
+
+
+def _iso(when: Any) -> str:
+    """A record's ApproximateCreationDateTime (a datetime from boto3) as Lambda writes it."""
+    moment = when if isinstance(when, datetime) else datetime.fromtimestamp(float(when), UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _created_s(record: dict[str, Any]) -> float:
+    when = record["dynamodb"].get("ApproximateCreationDateTime")
+    if isinstance(when, datetime):
+        return when.timestamp()
+    return float(when) if when is not None else time.time()
+
+
+def on_failure_record(
+    source: StreamSource, shard_id: str, batch: _Batch, condition: str, now: float
+) -> dict[str, Any]:
+    """What Lambda sends an on-failure destination for a batch it gave up: where the batch is in
+    the stream, and how its last invocation ended; the records themselves stay on the stream."""
+    records = batch.records
+    response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if batch.last is not None and not batch.last.ok:
+        response["functionError"] = "Unhandled"
+    return {
+        "requestContext": {
+            "requestId": batch.last.request_id if batch.last is not None else str(uuid.uuid4()),
+            "functionArn": source.function_arn,
+            "condition": condition,
+            "approximateInvokeCount": batch.invocations,
+        },
+        "responseContext": response,
+        "version": "1.0",
+        "timestamp": datetime.fromtimestamp(now, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": str(records[0]["dynamodb"]["SequenceNumber"]),
+            "endSequenceNumber": str(records[-1]["dynamodb"]["SequenceNumber"]),
+            "approximateArrivalOfFirstRecord": _iso(
+                records[0]["dynamodb"].get("ApproximateCreationDateTime", now)
+            ),
+            "approximateArrivalOfLastRecord": _iso(
+                records[-1]["dynamodb"].get("ApproximateCreationDateTime", now)
+            ),
+            "batchSize": len(records),
+            "streamArn": source.stream_arn,
+        },
+    }
 
 
 def _wire(value: Any) -> Any:
@@ -108,12 +190,16 @@ class StreamPoller(PollingThreads):
         invoker: Invoker,
         client_factory: Callable[[], DynamoDBStreamsClient],
         *,
+        sqs_client_factory: Callable[[], SQSClient] | None = None,
         log: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(f"stream:{source.function}", log)
         self.source = source
         self._invoker = invoker
         self._client_factory = client_factory
+        self._sqs_client_factory = sqs_client_factory
+        self._clock = clock
 
     def start(self) -> None:
         client = self._client_factory()
@@ -146,19 +232,53 @@ class StreamPoller(PollingThreads):
         next_iterator = answer.get("NextShardIterator") or iterator
         if not records:
             return next_iterator, False
-        attempt = 0
-        while not self._stop.is_set():
-            resume = self._invoke(records)
-            if resume is None:
-                return next_iterator, True
-            done = [r for r in records if int(r["dynamodb"]["SequenceNumber"]) < int(resume)]
-            records = records[len(done) :]
-            attempt += 1
-            self._stop.wait(min(MAX_RETRY_PAUSE_S, 0.25 * 2**attempt))
+        self._see_through(shard_id, records)
         return next_iterator, True
 
-    def _invoke(self, records: list[dict[str, Any]]) -> str | None:
-        """None when the batch is done; otherwise the sequence number to resume at."""
+    def _see_through(self, shard_id: str, records: list[dict[str, Any]]) -> None:
+        """Until every record succeeded or was given up (or the poller stops)."""
+        source = self.source
+        pending = deque([_Batch(records)])
+        while pending and not self._stop.is_set():
+            batch = pending.popleft()
+            if source.maximum_record_age_s >= 0:  # records are in order: the too old come first
+                oldest = self._clock() - source.maximum_record_age_s
+                expired = [r for r in batch.records if _created_s(r) < oldest]
+                if expired:
+                    self._give_up(
+                        shard_id,
+                        _Batch(expired, batch.retries, batch.invocations, batch.last),
+                        "RecordAgeExceeded",
+                    )
+                    batch.records = batch.records[len(expired) :]
+                    if not batch.records:
+                        continue
+            invocation, resume = self._invoke(batch.records)
+            batch.invocations += 1
+            batch.last = invocation
+            if invocation.ok and resume is None:
+                continue
+            if not invocation.ok and source.bisect_batch_on_function_error and len(batch.records) > 1:
+                half = len(batch.records) // 2
+                first = _Batch(batch.records[:half], batch.retries, batch.invocations, invocation)
+                pending.extendleft(
+                    [_Batch(batch.records[half:], batch.retries, batch.invocations, invocation), first]
+                )
+                self._log(f"[stream:{source.function}] split a failed batch of {len(batch.records)} in two")
+                continue
+            if resume is not None:
+                batch.records = [
+                    r for r in batch.records if int(r["dynamodb"]["SequenceNumber"]) >= int(resume)
+                ]
+            if 0 <= source.maximum_retry_attempts <= batch.retries:
+                self._give_up(shard_id, batch, "RetryAttemptsExhausted")
+                continue
+            batch.retries += 1
+            self._stop.wait(min(MAX_RETRY_PAUSE_S, 0.25 * 2**batch.retries))
+            pending.appendleft(batch)
+
+    def _invoke(self, records: list[dict[str, Any]]) -> tuple[Invocation, str | None]:
+        """The invocation, and where the shard resumes within the batch (None: past it)."""
         source = self.source
         event = {"Records": [stream_record(r, source.stream_arn, source.region) for r in records]}
         numbers = [str(r["dynamodb"]["SequenceNumber"]) for r in records]
@@ -169,10 +289,25 @@ class StreamPoller(PollingThreads):
                 f"[stream:{source.function}] batch of {len(records)} failed "
                 f"({error.get('errorType')}: {error.get('errorMessage')}); retrying it"
             )
-            return numbers[0]
+            return invocation, numbers[0]
         if not source.report_batch_item_failures:
-            return None
+            return invocation, None
         resume = resume_after_failure(invocation.payload, numbers)
         if resume is not None:
             self._log(f"[stream:{source.function}] resuming at record {resume} of a batch of {len(records)}")
-        return resume
+        return invocation, resume
+
+    def _give_up(self, shard_id: str, batch: _Batch, condition: str) -> None:
+        """Past the batch, as Lambda goes past it: its on-failure destination is told where it was."""
+        source = self.source
+        first, last = (
+            batch.records[0]["dynamodb"]["SequenceNumber"],
+            batch.records[-1]["dynamodb"]["SequenceNumber"],
+        )
+        self._log(f"[stream:{source.function}] gave up records {first}..{last} ({condition})")
+        if source.on_failure_queue_url is None or self._sqs_client_factory is None:
+            return
+        record = on_failure_record(source, shard_id, batch, condition, self._clock())
+        self._sqs_client_factory().send_message(
+            QueueUrl=source.on_failure_queue_url, MessageBody=json.dumps(record)
+        )

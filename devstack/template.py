@@ -148,6 +148,10 @@ class StreamMapping:
     starting_position: str  # TRIM_HORIZON or LATEST
     report_batch_item_failures: bool
     enabled: bool = True
+    maximum_retry_attempts: int = -1  # -1: until the record expires, as Lambda's default
+    maximum_record_age_s: int = -1
+    bisect_batch_on_function_error: bool = False
+    on_failure_queue: str | None = None  # logical id of the SQS queue of DestinationConfig.OnFailure
 
 
 @dataclass
@@ -669,9 +673,28 @@ class Template:
                         starting_position=self.resolve_str(props["StartingPosition"]),
                         report_batch_item_failures="ReportBatchItemFailures" in response_types,
                         enabled=_truthy(self.resolve(props.get("Enabled", True))),
+                        maximum_retry_attempts=int(self.resolve_str(props.get("MaximumRetryAttempts", -1))),
+                        maximum_record_age_s=int(
+                            self.resolve_str(props.get("MaximumRecordAgeInSeconds", -1))
+                        ),
+                        bisect_batch_on_function_error=_truthy(
+                            self.resolve(props.get("BisectBatchOnFunctionError", False))
+                        ),
+                        on_failure_queue=self._on_failure_queue(f"{logical_id}.{event_id}", props),
                     )
                 )
         return mappings
+
+    def _on_failure_queue(self, where: str, props: dict[str, Any]) -> str | None:
+        """The logical id of a stream mapping's on-failure destination (an SQS queue here)."""
+        destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        if destination is None:
+            return None
+        arn = self.resolve_str(destination)
+        queue = next((q for q in self.resources_of_type(SQS_QUEUE) if self.get_att(q, "Arn") == arn), None)
+        if queue is None:
+            raise TemplateError(f"{where}: on-failure destination {arn} is no SQS queue of the template")
+        return queue
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 import ipaddress
 import json
-import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -10,8 +9,8 @@ from typing import Any
 import pytest
 import urllib3
 from hypothesis import settings
-from moto.server import ThreadedMotoServer
 
+from devstack.moto_server import MotoServer
 from devstack.sinch_simulator import SinchSimulator
 
 # Hypothesis's per-example deadline is a timing: on a loaded machine (CI, or 2 cores shared) it
@@ -52,12 +51,11 @@ def _loopback_only() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[str]:
-    """moto in server mode. Its state is per process: tests use names of their own."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
+    """moto in server mode, as the local stack runs it (devstack.moto_server: where moto differs
+    from AWS, e.g. a FIFO group given out while one of its messages is in flight, it is fixed
+    there). Its state is per process: tests use names of their own."""
+    moto = MotoServer("127.0.0.1", 0)
+    yield moto.start()
     moto.stop()
 
 

@@ -154,7 +154,15 @@ EXPECTED: dict[str, set[Grant]] = {
     # Lambda's event source mapping polling CallbackQueue; enqueue (dispatch) and backoff (delivery)
     | grants(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], arn("CallbackQueue"))
     | grants(["sqs:SendMessage", "sqs:ChangeMessageVisibility"], arn("CallbackQueue"))
-    | grants(["sqs:SendMessage"], arn("CallbackDeadLetterQueue")),
+    | grants(["sqs:SendMessage"], arn("CallbackDeadLetterQueue"))
+    # Lambda's on-failure records of the stream mapping (sent with the function's role)
+    | grants(["sqs:SendMessage"], arn("MessageChangesDeadLetterQueue"))
+    # each failing receiver's health (usecases.callback_breaker)
+    | grants(
+        ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+        arn("MessagesTable"),
+        leading_keys("receiver#*"),
+    ),
 }
 
 

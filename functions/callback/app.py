@@ -2,8 +2,9 @@
 
 - MessagesTable's stream: each status change of a message with a statusCallbackUrl goes to
   CallbackQueue (FIFO, grouped by message id), in stream order.
-- CallbackQueue: each callback is signed and POSTed; one that is not taken comes back after its
-  backoff, and its message's later callbacks wait behind it.
+- CallbackQueue: each callback is signed and POSTed (a batch's messages side by side); one that is
+  not taken comes back after its backoff, and its message's later callbacks wait behind it; a
+  receiver that keeps failing is held, its callbacks put back without a POST.
 """
 
 from typing import Any
@@ -36,9 +37,12 @@ def deliver(event: SQSEvent) -> PartialItemFailureResponse:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
-def dispatch(event: DynamoDBStreamEvent) -> PartialItemFailureResponse:
-    """In order, stopping at the first record that cannot be queued: Lambda starts again from it, so
-    no later change of that message can overtake it (FIFO deduplication drops what went already)."""
+def dispatch(event: DynamoDBStreamEvent) -> None:
+    """In order. A change that cannot be queued fails the invocation: Lambda takes the batch again,
+    split in halves (BisectBatchOnFunctionError) until that record is alone, and after
+    MaximumRetryAttempts puts its place in the stream on MessageChangesDeadLetterQueue and goes on.
+    No later change of a message overtakes an earlier one; one queued twice is dropped by the
+    queue's deduplication."""
     for record in event.records:
         stream = record.dynamodb
         if stream is None:
@@ -46,16 +50,18 @@ def dispatch(event: DynamoDBStreamEvent) -> PartialItemFailureResponse:
         try:
             services.dispatch.handle(stream.old_image or None, stream.new_image or None)
         except Exception:
-            logger.exception("a status change could not be queued; the stream resumes from it")
-            return {"batchItemFailures": [{"itemIdentifier": stream.sequence_number or ""}]}
-    return {"batchItemFailures": []}
+            logger.exception(
+                "a status change could not be queued", extra={"sequence_number": stream.sequence_number}
+            )
+            raise
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse | None:
     records = event.get("Records") or [{}]
     if records[0].get("eventSource") == "aws:dynamodb":
-        return dispatch(DynamoDBStreamEvent(event))
+        dispatch(DynamoDBStreamEvent(event))
+        return None
     return deliver(SQSEvent(event))

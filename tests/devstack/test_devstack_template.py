@@ -216,7 +216,37 @@ def test_stream_mapping(template: Template) -> None:
     (mapping,) = template.stream_mappings()
     assert (mapping.function, mapping.table) == ("CallbackFunction", "MessagesTable")
     assert (mapping.batch_size, mapping.starting_position) == (100, "TRIM_HORIZON")
-    assert mapping.report_batch_item_failures is True and mapping.enabled is True
+    assert mapping.report_batch_item_failures is False and mapping.enabled is True
+    # The bounds the local poller applies as Lambda does: read from the template, not assumed.
+    assert (mapping.maximum_retry_attempts, mapping.maximum_record_age_s) == (5, 3600)
+    assert mapping.bisect_batch_on_function_error is True
+    assert mapping.on_failure_queue == "MessageChangesDeadLetterQueue"
+
+
+def test_a_stream_mapping_that_says_nothing_has_lambdas_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: handler.main
+      Events:
+        Changes:
+          Type: DynamoDB
+          Properties: {Stream: !GetAtt T.StreamArn, StartingPosition: LATEST}
+"""
+    )
+    (mapping,) = Template(path, stack_name="t").stream_mappings()
+    assert (mapping.maximum_retry_attempts, mapping.maximum_record_age_s) == (-1, -1)
+    assert not mapping.bisect_batch_on_function_error and mapping.on_failure_queue is None
 
 
 SMALL = """

@@ -320,3 +320,83 @@ def test_a_start_key_past_dynamodbs_key_sizes_is_refused_as_dynamodb_refuses_it(
             assert message in error["Message"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "attribute", "shown"),
+    [
+        ("order-\uffff", "fine", "#xFFFF"),
+        ("\ufffe", "fine", "#xFFFE"),
+        ("a\x00", "fine", "#x0"),
+        ("lone \ud800", "fine", "#xD800"),
+        ("fine", "reason \uffff", "#xFFFF"),
+    ],
+)
+def test_sqs_refuses_a_character_outside_its_set_as_sqs_does(body: str, attribute: str, shown: str) -> None:
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        sqs = aws.client("sqs", endpoint, "us-east-1")
+        url = sqs.create_queue(QueueName=f"chars-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        attributes: dict[str, Any] = {"reason": {"DataType": "String", "StringValue": attribute}}
+        with pytest.raises(ClientError) as refused:
+            sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+        error = refused.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert error["Error"]["Code"] == "InvalidMessageContents"
+        where = "the message body" if body != "fine" else "the value of message attribute 'reason'"
+        assert error["Error"]["Message"] == (
+            f"Invalid binary character '{shown}' was found in {where}, the set of allowed characters is "
+            "#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]."
+        )
+        entry = {"Id": "1", "MessageBody": body, "MessageAttributes": {"reason": attributes["reason"]}}
+        with pytest.raises(ClientError, match="InvalidMessageContents"):
+            sqs.send_message_batch(QueueUrl=url, Entries=[entry])  # type: ignore[list-item]
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)
+        # What SQS takes still goes: tab, line ends, emoji, the last characters before each gap.
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody="\t\r\n caf\u00e9 \U0001f600 \ud7ff \ufffd \U0010ffff",
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": "\u00e9 \U0001f600"}},
+        )
+    finally:
+        server.stop()
+
+
+def test_a_long_poll_on_a_fifo_queue_whose_groups_are_all_held_waits_instead_of_spinning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A message behind its group's message in flight is visible but not receivable: moto's wait
+    returned at once for it, and the long poll rescanned the queue without pause (under the lock
+    every SQS request needs) for its whole wait."""
+    from moto.sqs.models import SQSBackend
+
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    scans = 0
+    scan = SQSBackend.receive_message.scan_once  # type: ignore[attr-defined]
+
+    def counted(*args: Any) -> Any:
+        nonlocal scans
+        scans += 1
+        return scan(*args)
+
+    monkeypatch.setattr(SQSBackend.receive_message, "scan_once", counted)
+    try:
+        sqs = aws.client("sqs", endpoint, "us-east-1")
+        url = sqs.create_queue(
+            QueueName=f"held-{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+        )["QueueUrl"]
+        for n in range(2):
+            sqs.send_message(
+                QueueUrl=url, MessageBody=str(n), MessageGroupId="g", MessageDeduplicationId=str(n)
+            )
+        (first,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"]
+        assert first["Body"] == "0"
+        scans = 0
+        started = time.monotonic()
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+        assert time.monotonic() - started >= 1, "it waited its whole long poll"
+        assert scans <= 1 / 0.05 + 5, f"{scans} scans of the queue in one second"
+    finally:
+        server.stop()

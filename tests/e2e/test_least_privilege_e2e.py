@@ -51,6 +51,10 @@ RARELY_USED = {
     ("CallbackFunction", "sqs:SendMessage", canonical(arn("CallbackDeadLetterQueue"))): (
         "a status callback not taken for CallbackMaxAgeSeconds (24 h), or with no secret to sign it"
     ),
+    ("CallbackFunction", "sqs:SendMessage", canonical(arn("MessageChangesDeadLetterQueue"))): (
+        "Lambda's, with the function's role: the stream mapping's record of a batch it gave up "
+        "(the local stream poller sends it itself)"
+    ),
     # Presigning is done locally, no call: S3 checks the signer's GetObject when Sinch fetches.
     ("SendFunction", "s3:GetObject", canonical(KEPT_MEDIA)): "presigned links to kept media",
     ("RetryFunction", "s3:GetObject", canonical(KEPT_MEDIA)): "presigned links to kept media",

@@ -206,3 +206,26 @@ def test_a_callback_url_on_the_stacks_own_services_is_a_422_and_reaches_nothing(
         assert (listed.status, listed.body["items"]) == (200, []), "moto kept the stack's tables and keys"
     finally:
         local.sim("POST", "/_sim/reset")
+
+
+def test_a_reference_sqs_would_refuse_gets_its_callbacks_and_stalls_nobody(local: LocalStack) -> None:
+    """U+FFFF and U+FFFE are text SQS refuses in a body: queued raw, the status change failed on
+    the stream, over and over, and every tenant's callbacks waited behind it."""
+    reference = "order-\uffff-\ufffe"
+    with CallbackReceiver() as first, CallbackReceiver() as other:
+        sent = local.api(
+            "POST", "/v1/messages", {**SMS, "clientReference": reference, "statusCallbackUrl": first.url}
+        )
+        assert sent.status == 202, sent.body
+        after = local.api(
+            "POST",
+            "/v1/messages",
+            {**SMS, "statusCallbackUrl": other.url},
+            key=local.config["tenants"][1]["api_key"],
+        )
+        assert after.status == 202, after.body
+        callbacks = first.wait_for(ended(sent.body["id"]), timeout=30)
+        assert_in_order(callbacks, statuses_of(local, sent.body["id"]))
+        assert {c["clientReference"] for c in callbacks} == {reference}, "intact once JSON is decoded"
+        others = other.wait_for(ended(after.body["id"]), timeout=30)
+        assert others and others[-1]["status"] in FINAL, "another tenant's callbacks were not held up"

@@ -4,8 +4,10 @@ stack's stream poller, in Lambda's event shape) and the real FIFO CallbackQueue.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,8 +15,10 @@ import pytest
 from devstack import aws
 from devstack.callback_receiver import CallbackReceiver
 from devstack.poller import SqsPoller, SqsSource
+from devstack.resources import Queue, StackResources
 from devstack.runtime import Invocation
-from devstack.stream_poller import StreamPoller, StreamSource
+from devstack.stack import stream_source
+from devstack.stream_poller import StreamPoller
 from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.tenants import tenant_to_item
 from sinch_gateway.domain.status import Status
@@ -34,10 +38,18 @@ class InProcess:
         self._handler = env.handler("CallbackFunction")
         self.fail_next = 0
         self.stream_batches = 0
+        self.poison: str | None = None  # a clientReference whose changes the function dies on
 
     def invoke(self, function: str, event: Any) -> Invocation:
         if event["Records"][0]["eventSource"] == "aws:dynamodb":
             self.stream_batches += 1
+            images = [r["dynamodb"].get("NewImage") or {} for r in event["Records"]]
+            if self.poison is not None and any(
+                i.get("clientReference", {}).get("S") == self.poison for i in images
+            ):
+                return Invocation(
+                    function, "r", ok=False, error={"errorType": "Crash", "errorMessage": "poison"}
+                )
         if self.fail_next:
             self.fail_next -= 1
             return Invocation(function, "r", ok=False, error={"errorType": "Crash", "errorMessage": "died"})
@@ -66,16 +78,31 @@ def invoker(env: Env) -> Iterator[InProcess]:
         batch_size=5,
         report_batch_item_failures=True,
     )
-    stream = StreamSource(
-        "CallbackFunction",
-        template.get_att("MessagesTable", "StreamArn"),
-        region,
-        starting_position="LATEST",  # this test's writes only
-        report_batch_item_failures=True,
+    # The template's mapping, bounds and on-failure destination included, as the local stack runs it.
+    (mapping,) = template.stream_mappings()
+    failures = template.queue_name("MessageChangesDeadLetterQueue")
+    resources = StackResources(
+        queues={
+            "MessageChangesDeadLetterQueue": Queue(
+                "MessageChangesDeadLetterQueue",
+                failures,
+                env.sqs.get_queue_url(QueueName=failures)["QueueUrl"],
+                "",
+            )
+        }
     )
+    stream = replace(
+        stream_source(template, mapping, resources), starting_position="LATEST"
+    )  # this test's writes
     pollers: list[SqsPoller | StreamPoller] = [
         SqsPoller(queue, invoker, lambda: aws.client("sqs", env.endpoint, region), log=lambda _: None),
-        StreamPoller(stream, invoker, lambda: aws.client("dynamodbstreams", env.endpoint, region), log=print),
+        StreamPoller(
+            stream,
+            invoker,
+            lambda: aws.client("dynamodbstreams", env.endpoint, region),
+            sqs_client_factory=lambda: aws.client("sqs", env.endpoint, region),
+            log=print,
+        ),
     ]
     for poller in pollers:
         poller.start()
@@ -145,3 +172,47 @@ def test_a_stream_batch_that_fails_is_taken_again_and_nothing_is_lost_or_doubled
         callbacks = wait_for(receiver, message_id, "delivered")
         assert [c["status"] for c in callbacks] == ["accepted", "submitted", "delivered"]
         assert invoker.fail_next == 0
+
+
+def test_a_change_the_function_keeps_failing_on_is_parked_and_the_stream_goes_on(
+    env: Env, tenant: str, invoker: InProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "devstack.stream_poller.MAX_RETRY_PAUSE_S", 0.05
+    )  # the retries' pauses, not their count
+    failures = env.sqs.get_queue_url(QueueName=env.template.queue_name("MessageChangesDeadLetterQueue"))[
+        "QueueUrl"
+    ]
+    env.sqs.purge_queue(QueueUrl=failures)
+    invoker.poison = "poisoned"
+    with CallbackReceiver() as receiver:
+        body = json.dumps({**SMS, "clientReference": "poisoned", "statusCallbackUrl": receiver.url})
+        status, answer = env.api("SendFunction", "POST", path="/v1/messages", body=body, tenant=tenant)
+        assert status == 202, answer
+        poisoned = str(answer["id"])
+        healthy = sent_with_callback(env, tenant, receiver, "after the poisoned one")
+        callbacks = wait_for(receiver, healthy, "submitted")
+        assert [c["status"] for c in callbacks] == ["accepted", "submitted"], "the stream went on past it"
+        assert not [c for c in receiver.callbacks() if c["id"] == poisoned]
+    deadline = time.monotonic() + 20
+    parked: list[dict[str, Any]] = []
+    while not parked and time.monotonic() < deadline:
+        got = env.sqs.receive_message(QueueUrl=failures, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        parked = [json.loads(m["Body"]) for m in got.get("Messages") or []]
+    assert parked, "the change given up is on the on-failure destination"
+    streams = aws.client("dynamodbstreams", env.endpoint, env.template.region)
+    for failure in parked:
+        info = failure["DDBStreamBatchInfo"]
+        assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+        assert failure["requestContext"]["approximateInvokeCount"] >= 1 + 5, "tried 5 times more"
+        iterator = streams.get_shard_iterator(
+            StreamArn=info["streamArn"],
+            ShardId=info["shardId"],
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            SequenceNumber=info["startSequenceNumber"],
+        )["ShardIterator"]
+        (first,) = streams.get_records(ShardIterator=iterator, Limit=1)["Records"]
+        assert first["dynamodb"]["Keys"]["id"]["S"] == poisoned, (
+            "it names the poisoned message's change alone"
+        )
+        assert info["batchSize"] == 1

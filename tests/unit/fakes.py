@@ -14,7 +14,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -35,6 +35,7 @@ from sinch_gateway.domain.outcomes import (
     SendOutcome,
 )
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
+from sinch_gateway.domain.status_callbacks import ReceiverHealth
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 from sinch_gateway.sinch.credentials import WebhookSecrets
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         MediaStore,
         MessageStore,
         OptOutLookup,
+        ReceiverHealthStore,
         RetryQueue,
         SendRate,
         SinchChannel,
@@ -568,3 +570,46 @@ if TYPE_CHECKING:
     _opt_outs: OptOutLookup = FakeOptOuts()
     _inbound: InboundStore = FakeInboundStore()
     _media: MediaStore = FakeMediaStore()
+
+
+class FakeReceiverHealth:
+    """ReceiverHealthStore in memory, with the same conditions as the DynamoDB item's; keeps the
+    calls, as each is a request to DynamoDB."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, ReceiverHealth] = {}
+        self.calls: list[str] = []
+
+    def get(self, receiver: str) -> ReceiverHealth:
+        self.calls.append("get")
+        return self.items.get(receiver, ReceiverHealth())
+
+    def add_failure(self, receiver: str) -> ReceiverHealth:
+        self.calls.append("add_failure")
+        health = self.items.get(receiver, ReceiverHealth())
+        self.items[receiver] = health = replace(health, failures=health.failures + 1)
+        return health
+
+    def hold(self, receiver: str, until: float, holds: int, now: float, *, unless_held: bool) -> bool:
+        self.calls.append("hold")
+        held = self.items.get(receiver, ReceiverHealth()).held_until
+        if unless_held and held is not None and held > now:
+            return False
+        self.items[receiver] = ReceiverHealth(holds=holds, held_until=until)
+        return True
+
+    def claim_probe(self, receiver: str, now: float, until: float) -> bool:
+        self.calls.append("claim_probe")
+        health = self.items.get(receiver, ReceiverHealth())
+        if health.held_until is None or health.held_until > now:
+            return False
+        self.items[receiver] = replace(health, held_until=until)
+        return True
+
+    def clear(self, receiver: str) -> None:
+        self.calls.append("clear")
+        self.items.pop(receiver, None)
+
+
+if TYPE_CHECKING:
+    _receivers: ReceiverHealthStore = FakeReceiverHealth()

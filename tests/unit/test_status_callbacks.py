@@ -4,6 +4,7 @@ does with each kind of answer."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from sinch_gateway.domain.status_callbacks import (
 )
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 from sinch_gateway.media.preflight import Unreachable, check_address
+from sinch_gateway.usecases.callback_breaker import ReceiverBreaker
 from sinch_gateway.usecases.status_callbacks import (
     Backoff,
     CallbackDelivery,
@@ -35,10 +37,11 @@ from sinch_gateway.usecases.status_callbacks import (
     QueuedRecord,
 )
 from sinch_gateway.wiring import callback_policy
-from tests.unit.fakes import Clock, FakeTenantStore
+from tests.unit.fakes import Clock, FakeReceiverHealth, FakeTenantStore
 
 URL = "https://hooks.example.com/sms"
 TENANT = "t-1"
+OTHER_TENANT = "t-2"
 SECRET = "s3cr3t-callback-key"
 AT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 MESSAGE_ID = "0b9f2c9e-3c1a-4d8e-9a51-7b2f0c6e1d42"
@@ -147,42 +150,75 @@ def test_dispatch_queues_a_change_and_ignores_removals_and_other_items() -> None
 class FakeReceiver:
     answers: list[int | Exception] = field(default_factory=list)
     posted: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
+    takes_s: float = 0.0  # how long each POST runs (on the delivery's clock)
+    clock: Clock | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, url: str, content: bytes, headers: Mapping[str, str]) -> int:
-        self.posted.append((url, content, dict(headers)))
-        answer = self.answers.pop(0) if self.answers else 204
+        with self._lock:
+            self.posted.append((url, content, dict(headers)))
+            answer = self.answers.pop(0) if self.answers else 204
+        if self.clock is not None:
+            self.clock.advance(self.takes_s)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
 
+HANGS = Unreachable("the URL could not be reached")  # what a POST that ran out of time raises
+TIMEOUT_S = 5.0
+
+
 @dataclass
 class Delivery:
+    """A CallbackFunction container; several share a `health` store as containers share its item."""
+
     receiver: FakeReceiver = field(default_factory=FakeReceiver)
     queue: FakeCallbackQueue = field(default_factory=FakeCallbackQueue)
     clock: Clock = field(default_factory=lambda: Clock(1_800_000_000.0))
     secret: str | None = SECRET
+    health: FakeReceiverHealth = field(default_factory=FakeReceiverHealth)
+    tenants: FakeTenantStore = field(init=False)
 
     def __post_init__(self) -> None:
-        tenants = FakeTenantStore(**{TENANT: TenantPolicy()})
+        self.receiver.clock = self.clock
+        self.tenants = tenants = FakeTenantStore(**{TENANT: TenantPolicy(), OTHER_TENANT: TenantPolicy()})
         tenants.set_secret(TENANT, self.secret)
+        tenants.set_secret(OTHER_TENANT, SECRET)
+        backoff = Backoff(base_s=10, max_delay_s=3600, max_age_s=86400)
+        self.breaker = ReceiverBreaker(self.health, backoff.delay, probe_s=2 * TIMEOUT_S)
         self.use_case = CallbackDelivery(
             tenants,
             self.queue,
             self.receiver,
-            Backoff(base_s=10, max_delay_s=3600, max_age_s=86400),
-            self.clock,
+            backoff,
+            self.breaker,
+            slow_s=TIMEOUT_S / 2,
+            clock=self.clock,
         )
 
     def handle(self, body: str | None = None, *, receive_count: int = 1, age_s: float = 0) -> None:
         self.use_case.handle(body or BODY, "rh-1", self.clock() - age_s, receive_count)
 
 
-BODY = QueuedCallback(
-    url=URL,
-    tenant_id=TENANT,
-    callback=StatusCallback(id=MESSAGE_ID, status=Status.DELIVERED, previous_status=Status.SUBMITTED, at=AT),
-).model_dump_json()
+def callback_body(
+    message_id: str = MESSAGE_ID, *, url: str = URL, tenant: str = TENANT, reference: str | None = None
+) -> str:
+    """A queued callback's body, as dispatch writes it."""
+    return QueuedCallback(
+        url=url,
+        tenant_id=tenant,
+        callback=StatusCallback(
+            id=message_id,
+            status=Status.DELIVERED,
+            previous_status=Status.SUBMITTED,
+            at=AT,
+            client_reference=reference,
+        ),
+    ).queue_body()
+
+
+BODY = callback_body()
 
 
 def test_a_callback_is_posted_signed_at_the_time_it_is_sent() -> None:
@@ -300,8 +336,8 @@ def test_during_a_rotations_grace_a_callback_carries_a_signature_for_each_secret
     grace_left_s: int, signed_with: list[str]
 ) -> None:
     now = 1_800_000_000
-    tenants = FakeTenantStore()
-    tenants.put(
+    delivery = Delivery(clock=Clock(float(now)))
+    delivery.tenants.put(
         Tenant(
             tenant_id=TENANT,
             name="acme",
@@ -310,14 +346,38 @@ def test_during_a_rotations_grace_a_callback_carries_a_signature_for_each_secret
             previous_callback_secret_until=datetime.fromtimestamp(now + grace_left_s, UTC),
         )
     )
-    receiver = FakeReceiver()
-    delivery = CallbackDelivery(
-        tenants, FakeCallbackQueue(), receiver, Backoff(10, 3600, 86400), Clock(float(now))
-    )
 
-    delivery.handle(BODY, "rh-1", now, 1)
+    delivery.handle()
 
-    ((_, content, headers),) = receiver.posted
+    ((_, content, headers),) = delivery.receiver.posted
     header = headers["X-Gateway-Signature"]
     assert header == signatures(signed_with, content, now)
     assert header.split(",") == [f"t={now}", *(signature(s, content, now).split(",")[1] for s in signed_with)]
+
+
+# --- characters SQS refuses ---------------------------------------------------------------------
+
+
+def sqs_takes(text: str) -> bool:
+    """What SendMessage accepts in a body or a string attribute (SQS's documented set)."""
+    allowed = [(0x20, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x10FFFF)]
+    return all(c in "\t\n\r" or any(low <= ord(c) <= high for low, high in allowed) for c in text)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["order-\uffff", "\ufffe", "lone \ud800", "nul\x00 vt\x0b", "caf\u00e9 \U0001f600", "\udfff\ud83d"],
+)
+def test_a_reference_sqs_would_refuse_still_queues_and_reaches_the_receiver_intact(reference: str) -> None:
+    queue = FakeCallbackQueue()
+    change = record(Status.ACCEPTED).model_copy(update={"client_reference": reference})
+    assert CallbackDispatch(queue).handle(None, image(change))
+    (queued,) = queue.queued
+    body = queued.queue_body()
+    assert sqs_takes(body) and body.isascii()
+    assert QueuedCallback.from_queue_body(body).callback.client_reference == reference
+
+    delivery = Delivery()
+    delivery.handle(body)
+    ((_, content, _),) = delivery.receiver.posted
+    assert json.loads(content)["clientReference"] == reference

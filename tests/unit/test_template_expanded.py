@@ -239,7 +239,6 @@ def test_the_queue_mappings_report_partial_failures_and_bound_concurrency(queue:
 def test_status_changes_come_from_the_messages_stream_with_both_images() -> None:
     props = _mappings()["MessagesTable"]
     assert props["EventSourceArn"] == {"Fn::GetAtt": ["MessagesTable", "StreamArn"]}
-    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["FunctionName"] == {"Ref": "CallbackFunction"}
     stream = RESOURCES["MessagesTable"]["Properties"]["StreamSpecification"]
     assert stream == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
@@ -260,3 +259,65 @@ def test_api_keys_are_enforced_with_a_usage_plan() -> None:
 
 def test_the_template_itself_has_no_lint_errors() -> None:
     assert lint_errors(yaml_parse((ROOT / "template.yaml").read_text())) == []
+
+
+# --- every event source mapping is bounded, and what still fails is parked with an alarm -----------
+
+STREAM_RETENTION_S = 86_400  # DynamoDB Streams keeps a record 24 hours
+
+
+def _depth_alarms(queue: str) -> list[dict[str, Any]]:
+    """The alarms on a queue's visible messages that notify AlarmTopic."""
+    return [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and r["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and r["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue, "QueueName"]}
+        and r["Properties"].get("AlarmActions") == [ref("AlarmTopic")]
+    ]
+
+
+def test_the_stream_mapping_bounds_retries_and_age_splits_batches_and_parks_what_fails() -> None:
+    props = _mappings()["MessagesTable"]
+    assert 0 <= props["MaximumRetryAttempts"] <= 10, "a bad record holds the shard for a few tries only"
+    assert 60 <= props["MaximumRecordAgeInSeconds"] < STREAM_RETENTION_S
+    assert props["BisectBatchOnFunctionError"] is True
+    destination = props["DestinationConfig"]["OnFailure"]["Destination"]
+    (queue,) = destination["Fn::GetAtt"][:1]
+    assert RESOURCES[queue]["Type"] == "AWS::SQS::Queue" and "FifoQueue" not in RESOURCES[queue]["Properties"]
+    # Lambda sends the on-failure record with the function's own role.
+    assert grants(["sqs:SendMessage"], arn(queue)) <= EXPECTED["CallbackFunction"]
+    assert _depth_alarms(queue), "someone is told when a change is skipped"
+
+
+@pytest.mark.parametrize("queue", ["SendQueue", "CallbackQueue"])
+def test_a_queue_mapping_parks_what_keeps_failing_before_its_retention_drops_it(queue: str) -> None:
+    props = RESOURCES[queue]["Properties"]
+    redrive = props["RedrivePolicy"]
+    dead_letters = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    # A message that keeps failing comes back one visibility timeout later at the soonest.
+    assert redrive["maxReceiveCount"] * props["VisibilityTimeout"] < props["MessageRetentionPeriod"]
+    assert _mappings()[queue]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert _depth_alarms(dead_letters)
+
+
+def test_the_callback_queue_lets_a_callback_live_out_its_retries_and_no_longer() -> None:
+    from sinch_gateway.config import CallbackSettings
+    from sinch_gateway.usecases.status_callbacks import Backoff
+
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    parameters = template["Parameters"]
+    max_age_s = parameters["CallbackMaxAgeSeconds"]["MaxValue"]
+    max_delay_s = CallbackSettings.model_fields["callback_retry_max_delay_s"].default
+    # The most receives a callback can take before its max age: the least base, every wait at
+    # its least (half its ceiling, the jitter's floor).
+    backoff = Backoff(parameters["CallbackRetryBaseSeconds"]["MinValue"], max_delay_s, max_age_s)
+    waited, receives = 0.0, 1
+    while waited < max_age_s:
+        ceiling = min(backoff.max_delay_s, backoff.base_s * 2 ** (receives - 1))
+        waited += max(1, ceiling / 2)
+        receives += 1
+    queue = RESOURCES["CallbackQueue"]["Properties"]
+    assert receives < queue["RedrivePolicy"]["maxReceiveCount"], "the backstop never cuts retries short"
+    assert max_age_s + max_delay_s < queue["MessageRetentionPeriod"], "retention never ends them silently"

@@ -25,6 +25,7 @@ from sinch_gateway.data.inbound import InboundRepository, OptOutRepository
 from sinch_gateway.data.media import S3Media
 from sinch_gateway.data.messages import MessageRepository
 from sinch_gateway.data.rate_limit import SharedRate
+from sinch_gateway.data.receiver_health import ReceiverHealthTable
 from sinch_gateway.data.send_queue import SendQueue
 from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import POLICY_ATTRIBUTES, TenantDirectory
@@ -44,6 +45,7 @@ from sinch_gateway.sinch.credentials import (
 from sinch_gateway.sinch.mms_json import MmsJsonChannel
 from sinch_gateway.sinch.xms import XmsChannel
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.callback_breaker import ReceiverBreaker
 from sinch_gateway.usecases.inbound_intake import InboundIntake
 from sinch_gateway.usecases.media import link_lifetime_s
 from sinch_gateway.usecases.ports import SinchChannel
@@ -292,13 +294,23 @@ class CallbackServices(_Services):
         def post_callback(url: str, content: bytes, headers: Mapping[str, str]) -> int:
             return post(url, policy, content, headers)
 
+        backoff = Backoff(
+            settings.callback_retry_base_s,
+            settings.callback_retry_max_delay_s,
+            settings.callback_max_age_s,
+        )
+        # A failing receiver is held on its callbacks' own backoff schedule, counted in holds; a
+        # probe's hold outlasts its POST, so a second probe only follows one that died.
+        breaker = ReceiverBreaker(
+            ReceiverHealthTable(aws.dynamodb(), settings.messages_table),
+            backoff.delay,
+            probe_s=2 * settings.callback_timeout_s,
+        )
         return CallbackDelivery(
             tenant_directory(settings),
             self.queue,
             post_callback,
-            Backoff(
-                settings.callback_retry_base_s,
-                settings.callback_retry_max_delay_s,
-                settings.callback_max_age_s,
-            ),
+            backoff,
+            breaker,
+            slow_s=settings.callback_timeout_s / 2,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from sinch_gateway.data.queue_text import sqs_text, string_attributes
 from sinch_gateway.domain.status_callbacks import QueuedCallback
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ class CallbackQueue:
         # record handed over twice (within SQS's 5-minute window).
         self._sqs.send_message(
             QueueUrl=self._url,
-            MessageBody=callback.model_dump_json(),
+            MessageBody=callback.queue_body(),
             MessageGroupId=callback.callback.id,
             MessageDeduplicationId=callback.deduplication_id,
         )
@@ -34,10 +35,11 @@ class CallbackQueue:
         )
 
     def dead_letter(self, body: str, reason: str) -> None:
+        body = sqs_text(body)
         self._sqs.send_message(
             QueueUrl=self._dead_letter_url,
             MessageBody=body,
             MessageGroupId="dead-letters",
             MessageDeduplicationId=hashlib.sha256(body.encode()).hexdigest(),
-            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+            MessageAttributes=string_attributes(reason=reason),
         )

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from sinch_gateway.data.queue_text import sqs_text, string_attributes
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
@@ -46,14 +48,15 @@ class SendQueue:
     def delay(self, body: dict[str, Any], delay_s: float) -> None:
         self._sqs.send_message(
             QueueUrl=self._url,
-            MessageBody=json.dumps(body),
+            MessageBody=json.dumps(body),  # ASCII: json.dumps escapes every other character
             DelaySeconds=round(min(SQS_MAX_DELAY_S, bounded_wait(delay_s))),
         )
 
     def dead_letter(self, body: str, reason: str, message_id: str | None) -> None:
         """Park what will not be sent, with why, for a person to look at."""
-        attributes: dict[str, Any] = {"reason": {"DataType": "String", "StringValue": reason[:1000]}}
-        if message_id:
-            attributes["messageId"] = {"DataType": "String", "StringValue": message_id}
-        self._sqs.send_message(QueueUrl=self._dead_letter_url, MessageBody=body, MessageAttributes=attributes)
+        self._sqs.send_message(
+            QueueUrl=self._dead_letter_url,
+            MessageBody=sqs_text(body),
+            MessageAttributes=string_attributes(reason=reason, messageId=message_id),
+        )
         metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=1)

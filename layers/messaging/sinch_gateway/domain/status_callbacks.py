@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -20,6 +24,13 @@ from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.status import Status
 
 SIGNATURE_HEADER = "X-Gateway-Signature"
+
+
+def ascii_json(model: BaseModel) -> str:
+    """`model` as compact JSON in ASCII: every other character as a \\uXXXX escape. SQS refuses
+    U+FFFE, U+FFFF, lone surrogates and most control characters in a body; escaped, a
+    clientReference holding them reaches the queue and the caller as it was given."""
+    return json.dumps(model.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
 
 
 class StatusCallback(BaseModel):
@@ -35,7 +46,7 @@ class StatusCallback(BaseModel):
     client_reference: str | None = None
 
     def body(self) -> bytes:
-        return self.model_dump_json().encode()
+        return ascii_json(self).encode()
 
 
 class QueuedCallback(BaseModel):
@@ -51,6 +62,35 @@ class QueuedCallback(BaseModel):
     def deduplication_id(self) -> str:
         # A status is reached at most once per message (statuses only move forward).
         return f"{self.callback.id}:{self.callback.status}"
+
+    @property
+    def receiver(self) -> str:
+        """Whose health decides whether this callback is tried now: the tenant's receiver, by
+        origin ("https://hooks.example.com:443"), so that one tenant's failing host never holds
+        another tenant's callbacks, even to the same host."""
+        return f"{self.tenant_id}#{origin(self.url)}"
+
+    def queue_body(self) -> str:
+        return ascii_json(self)
+
+    @classmethod
+    def from_queue_body(cls, body: str) -> Self:
+        """Read back what queue_body wrote. Via json.loads: pydantic's own JSON parser refuses
+        the escape of a lone surrogate."""
+        return cls.model_validate(json.loads(body))
+
+
+def origin(url: str) -> str:
+    """scheme://host:port of a URL, lower case, the port always written: one receiver."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or {"http": 80, "https": 443}.get(scheme, 0)
+    host = (parts.hostname or "").lower()
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
@@ -85,3 +125,18 @@ def status_change(old: MessageRecord | None, new: MessageRecord) -> QueuedCallba
             client_reference=new.client_reference,
         ),
     )
+
+
+@dataclass(frozen=True)
+class ReceiverHealth:
+    """What the gateway knows of one tenant's receiver (QueuedCallback.receiver), shared by every
+    CallbackFunction: its failures in a row, how often it was held since it last took a callback,
+    and while it is held, until when (epoch seconds) no callback is POSTed to it."""
+
+    failures: int = 0
+    holds: int = 0
+    held_until: float | None = None
+
+    @property
+    def known_failing(self) -> bool:
+        return bool(self.failures or self.holds or self.held_until is not None)

@@ -21,6 +21,7 @@ from sinch_gateway.domain.outcomes import (
     SendOutcome,
 )
 from sinch_gateway.domain.status import Status, Transition
+from sinch_gateway.domain.status_callbacks import ReceiverHealth
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 
 
@@ -125,4 +126,29 @@ class MediaStore(Protocol):
 
     def link(self, key: str, expires_in_s: int) -> str:
         """A URL that GETs the kept bytes, with their content type, for `expires_in_s` seconds."""
+        ...
+
+
+class ReceiverHealthStore(Protocol):
+    """Each status callback receiver's health, shared by every CallbackFunction container (see
+    usecases.callback_breaker). `receiver` is QueuedCallback.receiver; times are epoch seconds."""
+
+    def get(self, receiver: str) -> ReceiverHealth: ...
+
+    def add_failure(self, receiver: str) -> ReceiverHealth:
+        """One more failure in a row; the health after it."""
+        ...
+
+    def hold(self, receiver: str, until: float, holds: int, now: float, *, unless_held: bool) -> bool:
+        """Hold the receiver until `until` (its `holds`th hold, failures back to 0). With
+        `unless_held`, only if no hold runs at `now`: False when another container's does."""
+        ...
+
+    def claim_probe(self, receiver: str, now: float, until: float) -> bool:
+        """Its hold ended by `now`: take the one try that finds out whether it recovered, holding
+        every other callback until `until`. False when another container took it first."""
+        ...
+
+    def clear(self, receiver: str) -> None:
+        """It took a callback: no failures, no hold."""
         ...
