@@ -12,6 +12,7 @@ import urllib3
 from hypothesis import settings
 from moto.server import ThreadedMotoServer
 
+from devstack.dynamodb_limits import enforce_item_size
 from devstack.sinch_simulator import SinchSimulator
 
 # Hypothesis's per-example deadline is a timing: on a loaded machine (CI, or 2 cores shared) it
@@ -54,6 +55,7 @@ def _loopback_only() -> Iterator[None]:
 def endpoint() -> Iterator[str]:
     """moto in server mode. Its state is per process: tests use names of their own."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    enforce_item_size()  # DynamoDB's item limit, as the local stack's moto has it
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()

@@ -264,3 +264,83 @@ def test_a_fifo_group_keeps_its_order_whenever_the_clock_moves_during_a_receive(
         assert () in seen and len(seen) > 1, "the clock crossed both before and after the scan"
     finally:
         server.stop()
+
+
+def _table(db: Any, name: str) -> None:
+    db.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+
+
+def _refusal(write: Any) -> tuple[str, str] | None:
+    try:
+        write()
+    except ClientError as exc:
+        return exc.response["Error"]["Code"], exc.response["Error"]["Message"]
+    return None
+
+
+def test_an_item_over_400_kb_is_refused_as_dynamodb_counts_it_whatever_the_write() -> None:
+    """DynamoDB counts 3 bytes for a list or map and 1 more for each element: a list of 210,000
+    one-character strings is 420 KB to it (moto counted 210 KB and took it). A nested update is
+    measured too (moto took `SET events[0].detail` of any size), and a refused update leaves the
+    item as it was."""
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        db = aws.client("dynamodb", endpoint, "us-east-1")
+        _table(db, "sized")
+        many_small: dict[str, Any] = {"id": {"S": "m"}, "x": {"L": [{"S": "a"}] * 210_000}}
+        assert _refusal(lambda: db.put_item(TableName="sized", Item=many_small)) == (
+            "ValidationException",
+            "Item size has exceeded the maximum allowed size",
+        )
+        db.put_item(TableName="sized", Item={"id": {"S": "n"}, "events": {"L": [{"M": {"a": {"S": "x"}}}]}})
+        nested = {":d": {"S": "d" * 410_000}}
+        assert _refusal(
+            lambda: db.update_item(
+                TableName="sized",
+                Key={"id": {"S": "n"}},
+                UpdateExpression="SET events[0].detail = :d",
+                ExpressionAttributeValues=nested,
+            )
+        ) == ("ValidationException", "Item size to update has exceeded the maximum allowed size")
+        kept = db.get_item(TableName="sized", Key={"id": {"S": "n"}})["Item"]
+        assert kept["events"] == {"L": [{"M": {"a": {"S": "x"}}}]}
+    finally:
+        server.stop()
+
+
+def test_an_item_up_to_400_kb_is_taken_also_when_an_update_grows_it() -> None:
+    """The limit is 400 KB (409,600 bytes), counted once: moto counted the attribute a list_append
+    replaces twice, and refused a list grown to about 200 KB."""
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        db = aws.client("dynamodb", endpoint, "us-east-1")
+        _table(db, "grown")
+        db.put_item(TableName="grown", Item={"id": {"S": "g"}, "events": {"L": []}})
+        # "id" 2 + "g" 1, "events" 6 + list 3 + 35 x (1 + 10,000) = 350,047 bytes
+        for _ in range(35):
+            db.update_item(
+                TableName="grown",
+                Key={"id": {"S": "g"}},
+                UpdateExpression="SET events = list_append(events, :e)",
+                ExpressionAttributeValues={":e": {"L": [{"S": "e" * 10_000}]}},
+            )
+        assert len(db.get_item(TableName="grown", Key={"id": {"S": "g"}})["Item"]["events"]["L"]) == 35
+        # Exactly 409,600 bytes: "id" 2 + "x" 1, "x" 1 + 409,596.
+        assert (
+            _refusal(
+                lambda: db.put_item(TableName="grown", Item={"id": {"S": "x"}, "x": {"S": "x" * 409_596}})
+            )
+            is None
+        )
+        assert _refusal(
+            lambda: db.put_item(TableName="grown", Item={"id": {"S": "y"}, "x": {"S": "y" * 409_597}})
+        ) == ("ValidationException", "Item size has exceeded the maximum allowed size")
+    finally:
+        server.stop()
