@@ -345,7 +345,9 @@ class MessageSender:
         if unconfirmed:
             # True stays true: once Sinch may hold the message, only a lookup or a report can tell.
             fields["unconfirmed"] = True
-        self._repo.transition(record.id, Status.RETRYING, code=code, detail=reason, **fields)
+        self._repo.transition(
+            record.id, Status.RETRYING, code=code, detail=reason, seen_events=record.events, **fields
+        )
         logger.info(
             "will retry",
             extra={

@@ -1,0 +1,155 @@
+"""No unbounded message, on moto (which refuses an item over 400 KB as DynamoDB does, see
+devstack.dynamodb_limits): repeated events fold under concurrent writers, thousands of retries
+keep an item under the stated bound, and a message retried that long can still be cancelled."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from devstack import aws
+from devstack.dynamodb_limits import item_size
+from devstack.moto_server import MotoServer
+from sinch_gateway.data.messages import MessageRepository
+from sinch_gateway.domain.content import SmsContent
+from sinch_gateway.domain.message import (
+    ITEM_BOUND_BYTES,
+    MAX_EVENTS,
+    MessageRecord,
+    StatusEvent,
+    utcnow,
+)
+from sinch_gateway.domain.status import Status, Transition
+from tests.integration.conftest import TENANT, Env
+
+SMS = {"to": "+12025550143", "text": "Hello"}
+TOO_MANY_REQUESTS = {"match": "batches", "status": 429, "retry_after": 1}
+
+
+@pytest.fixture(scope="module")
+def serial_moto() -> Iterator[str]:
+    """The local stack's moto: requests served one at a time, as DynamoDB serialises an item's
+    writes (moto on its own is not safe under concurrent requests)."""
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    db = aws.client("dynamodb", endpoint, "us-east-1")
+    db.create_table(
+        TableName="messages",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+    yield endpoint
+    server.stop()
+
+
+def new_message(repository: MessageRepository) -> MessageRecord:
+    record = MessageRecord(tenant_id=TENANT, to="+12025550143", content=SmsContent(text="Hi")).expire_after(
+        90
+    )
+    record.events.append(StatusEvent(status=Status.ACCEPTED, at=record.created_at))
+    assert repository.create(record)
+    return record
+
+
+def stored_size(db: Any, table: str, message_id: str) -> int:
+    return item_size(db.get_item(TableName=table, Key={"id": {"S": message_id}}, ConsistentRead=True)["Item"])
+
+
+def test_concurrent_retries_fold_into_one_event_counting_every_one(serial_moto: str) -> None:
+    db = aws.client("dynamodb", serial_moto, "us-east-1")
+    repository = MessageRepository(db, "messages")
+    message = new_message(repository)
+
+    def retry(_: int) -> Transition:
+        # Each writer plans after the events it read first: all but the first find them changed.
+        return repository.transition(
+            message.id,
+            Status.RETRYING,
+            code="rate_limited",
+            detail="rate_limited",
+            seen_events=message.events,
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(retry, range(200)))
+
+    assert set(outcomes) == {Transition.MOVED}
+    record = repository.get(message.id)
+    assert record is not None
+    assert [(e.status, e.code, e.count) for e in record.events] == [
+        (Status.ACCEPTED, None, None),
+        (Status.RETRYING, "rate_limited", 200),
+    ]
+
+
+def test_concurrent_retries_and_stale_reports_fold_nothing_lost_and_no_repeats(serial_moto: str) -> None:
+    db = aws.client("dynamodb", serial_moto, "us-east-1")
+    repository = MessageRepository(db, "messages")
+    message = new_message(repository)
+    stale = StatusEvent(status=Status.RETRYING, at=utcnow(), code="report", stale=True)
+
+    def write(n: int) -> tuple[str, bool]:
+        if n % 3:
+            moved = repository.transition(message.id, Status.RETRYING, code="sinch_503", seen_events=[])
+            return "retry", moved is Transition.MOVED
+        return "report", repository.append_event(message.id, stale, once=f"nonce-{n}")
+
+    # Fewer writes than MAX_EVENTS: however they interleave, every one is kept.
+    with ThreadPoolExecutor(max_workers=4) as pool:  # a sender and reports: more than ever meet
+        outcomes = list(pool.map(write, range(MAX_EVENTS - 2)))
+
+    assert all(kept for _, kept in outcomes)
+    record = repository.get(message.id)
+    assert record is not None
+    later = record.events[1:]
+    assert all(not b.repeats(a) for a, b in itertools.pairwise(later)), "a repeat was not folded"
+    counted = {(e.code, bool(e.stale)): 0 for e in later}
+    for e in later:
+        counted[(e.code, bool(e.stale))] += e.count or 1
+    assert counted == {
+        ("sinch_503", False): outcomes.count(("retry", True)),
+        ("report", True): outcomes.count(("report", True)),
+    }
+
+
+def test_over_a_thousand_retries_keep_the_item_under_the_bound_and_it_can_be_cancelled(env: Env) -> None:
+    """Through the handlers: the message's first attempt meets a 429, retries are written
+    after it (a run of a thousand for one reason, then reasons alternating), and the API cancels it."""
+    env.faults(TOO_MANY_REQUESTS)
+    status, answer = env.send(SMS)
+    assert (status, answer["status"]) == (202, "retrying")
+    repository = MessageRepository(env.ddb, env.table)
+    seen = repository.get(answer["id"])
+    assert seen is not None
+    for _ in range(1000):  # what the sender does: it writes after the events its claim read
+        moved = repository.transition(
+            answer["id"],
+            Status.RETRYING,
+            code="rate_limited",
+            errorCode="rate_limited",
+            seen_events=seen.events,
+        )
+        assert moved is Transition.MOVED
+    folded_size = stored_size(env.ddb, env.table, answer["id"])
+    for n in range(150):
+        code = ("sinch_503", "no_answer", "rate_limited")[n % 3]
+        assert (
+            repository.transition(answer["id"], Status.RETRYING, code=code, detail=code) is Transition.MOVED
+        )
+    alternated_size = stored_size(env.ddb, env.table, answer["id"])
+
+    # Measured sizes (the report quotes them): one folded run, then a full list of alternations.
+    print(f"item size after 1001 retries for one reason: {folded_size} B; then {alternated_size} B")
+    assert folded_size < 1000 and alternated_size <= ITEM_BOUND_BYTES
+    status, cancelled = env.api(
+        "SendFunction", "DELETE", path=f"/v1/messages/{answer['id']}", resource="/v1/messages/{id}"
+    )
+    assert (status, cancelled["status"]) == (200, "cancelled")
+    assert len(cancelled["events"]) == MAX_EVENTS + 1
+    assert cancelled["events"][1]["count"] == 1001  # the first attempt's 429 and 1000 more
+    assert len(env.batch_requests()) == 1, "only the first attempt reached Sinch"
