@@ -14,17 +14,22 @@ from devstack import aws
 from devstack.moto_server import MotoServer
 
 
+def hash_keyed_table(db: Any, name: str) -> None:
+    """A table keyed by `id` alone, as MessagesTable is."""
+    db.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+
+
 def test_concurrent_conditional_writes_to_one_item_never_fail_with_a_500() -> None:
     server = MotoServer("127.0.0.1", 0)
     endpoint = server.start()
     try:
         db = aws.client("dynamodb", endpoint, "us-east-1")
-        db.create_table(
-            TableName="t",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
+        hash_keyed_table(db, "t")
         db.put_item(TableName="t", Item={"id": {"S": "m"}, "n": {"N": "0"}, "events": {"L": []}})
 
         def write(i: int) -> str:
@@ -266,15 +271,6 @@ def test_a_fifo_group_keeps_its_order_whenever_the_clock_moves_during_a_receive(
         server.stop()
 
 
-def _table(db: Any, name: str) -> None:
-    db.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
-
-
 def _refusal(write: Any) -> tuple[str, str] | None:
     try:
         write()
@@ -292,7 +288,7 @@ def test_an_item_over_400_kb_is_refused_as_dynamodb_counts_it_whatever_the_write
     endpoint = server.start()
     try:
         db = aws.client("dynamodb", endpoint, "us-east-1")
-        _table(db, "sized")
+        hash_keyed_table(db, "sized")
         many_small: dict[str, Any] = {"id": {"S": "m"}, "x": {"L": [{"S": "a"}] * 210_000}}
         assert _refusal(lambda: db.put_item(TableName="sized", Item=many_small)) == (
             "ValidationException",
@@ -321,7 +317,7 @@ def test_an_item_up_to_400_kb_is_taken_also_when_an_update_grows_it() -> None:
     endpoint = server.start()
     try:
         db = aws.client("dynamodb", endpoint, "us-east-1")
-        _table(db, "grown")
+        hash_keyed_table(db, "grown")
         db.put_item(TableName="grown", Item={"id": {"S": "g"}, "events": {"L": []}})
         # "id" 2 + "g" 1, "events" 6 + list 3 + 35 x (1 + 10,000) = 350,047 bytes
         for _ in range(35):

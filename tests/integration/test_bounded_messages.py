@@ -1,12 +1,16 @@
 """No unbounded message, on moto (which refuses an item over 400 KB as DynamoDB does, see
 devstack.dynamodb_limits): repeated events fold under concurrent writers, thousands of retries
-keep an item under the stated bound, and a message retried that long can still be cancelled."""
+keep an item under the stated bound, a message retried that long can still be cancelled, and a
+message Sinch keeps refusing with 429 ends `too_old` through RetryFunction."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +28,7 @@ from sinch_gateway.domain.message import (
     utcnow,
 )
 from sinch_gateway.domain.status import Status, Transition
+from tests.devstack.test_moto_server import hash_keyed_table
 from tests.integration.conftest import TENANT, Env
 
 SMS = {"to": "+12025550143", "text": "Hello"}
@@ -36,13 +41,7 @@ def serial_moto() -> Iterator[str]:
     writes (moto on its own is not safe under concurrent requests)."""
     server = MotoServer("127.0.0.1", 0)
     endpoint = server.start()
-    db = aws.client("dynamodb", endpoint, "us-east-1")
-    db.create_table(
-        TableName="messages",
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-    )
+    hash_keyed_table(aws.client("dynamodb", endpoint, "us-east-1"), "messages")
     yield endpoint
     server.stop()
 
@@ -153,3 +152,35 @@ def test_over_a_thousand_retries_keep_the_item_under_the_bound_and_it_can_be_can
     assert len(cancelled["events"]) == MAX_EVENTS + 1
     assert cancelled["events"][1]["count"] == 1001  # the first attempt's 429 and 1000 more
     assert len(env.batch_requests()) == 1, "only the first attempt reached Sinch"
+
+
+def test_a_message_refused_with_429_past_its_age_ends_too_old_and_is_not_sent(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.faults(TOO_MANY_REQUESTS)
+    status, answer = env.send(SMS)
+    assert (status, answer["status"]) == (202, "retrying")
+    env.forget_rate()
+    env.retry(json.dumps({"kind": "retry", "messageId": answer["id"]}))
+    assert env.stored(answer["id"])["status"] == "retrying"
+    # A day later (MaxMessageAgeSeconds is a day): its next retry finds it too old.
+    day_later = utcnow() + timedelta(days=1, seconds=1)
+    monkeypatch.setattr("sinch_gateway.usecases.sending.utcnow", lambda: day_later)
+    env.forget_rate()
+
+    env.retry(json.dumps({"kind": "retry", "messageId": answer["id"]}))
+
+    message = env.stored(answer["id"])
+    assert (message["status"], message["error"]["code"], message["attempts"]) == ("failed", "too_old", 0)
+    assert message["error"]["text"] == (
+        "not sent: Sinch did not take it within 86400 s of when it was due (last error: rate_limited)"
+    )
+    assert [(e["status"], e.get("code"), e.get("count")) for e in message["events"]] == [
+        ("accepted", None, None),
+        ("retrying", "rate_limited", 2),
+        ("failed", "too_old", None),
+    ]
+    assert len(env.batch_requests()) == 2, "the two 429s; nothing after"
+    (parked,) = env.dead_letters()
+    assert (json.loads(parked[0])["reason"], parked[1]["messageId"]) == ("too_old", answer["id"])
+    assert os.environ["MAX_MESSAGE_AGE_S"] == "86400", "the template's default, given to the functions"

@@ -125,3 +125,10 @@ def test_no_secret_value_in_the_template() -> None:
     webhook = RESOURCES["WebhookSecret"]["Properties"]
     assert "SecretString" not in webhook
     assert webhook["GenerateSecretString"]["GenerateStringKey"] == "webhook_secret"
+
+
+def test_the_senders_get_the_max_message_age_a_day_by_default() -> None:
+    assert TEMPLATE["Parameters"]["MaxMessageAgeSeconds"]["Default"] == 86400
+    for name in ("SendFunction", "RetryFunction"):
+        variables = FUNCTIONS[name]["Properties"]["Environment"]["Variables"]
+        assert variables["MAX_MESSAGE_AGE_S"] == {"Ref": "MaxMessageAgeSeconds"}, name

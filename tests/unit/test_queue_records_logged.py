@@ -1,0 +1,66 @@
+"""Every SendQueue record that fails is logged at ERROR with its reason: one that raises (SQS
+delivers it again), one parked on the DeadLetterQueue, one whose message is given up."""
+
+import json
+import logging
+import uuid
+
+import pytest
+
+from sinch_gateway.domain.outcomes import Transient
+from tests.unit.fakes import Sending, sender_settings
+from tests.unit.test_usecase_queue_intake import SMS, TENANT, Queue
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [
+        (r.getMessage(), r.__dict__.get("reason", "")) for r in caplog.records if r.levelno == logging.ERROR
+    ]
+
+
+def retry(message_id: str) -> str:
+    return json.dumps({"kind": "retry", "messageId": message_id})
+
+
+@pytest.mark.parametrize(
+    ("body", "tenant", "reason"),
+    [
+        ('{"kind": "retry"}', TENANT, "invalid_request: a retry without a messageId"),
+        (retry(str(uuid.uuid4())), TENANT, "unknown_message: no such message (expired or never stored)"),
+        (json.dumps(SMS), None, "missing_tenant: "),
+        (json.dumps(SMS), "nobody", "unknown_tenant: no tenant 'nobody' is registered"),
+        ('{"to": "+12025550143"}', TENANT, "invalid_request: "),
+    ],
+    ids=["retry-without-id", "unknown-message", "no-tenant", "unknown-tenant", "invalid"],
+)
+def test_a_parked_record_is_logged_at_error_with_why(
+    caplog: pytest.LogCaptureFixture, body: str, tenant: str | None, reason: str
+) -> None:
+    queue = Queue()
+
+    with caplog.at_level(logging.ERROR):
+        queue.intake.handle(body, "sqs-1", tenant)
+
+    (parked,) = queue.sending.queue.dead_letters
+    assert errors(caplog) == [("queue record parked on the DeadLetterQueue", parked.reason)]
+    assert parked.reason.startswith(reason)
+
+
+def test_a_record_that_raises_is_logged_at_error_and_raised_again(caplog: pytest.LogCaptureFixture) -> None:
+    queue = Queue()
+    queue.sending.xms.on_send(lambda _: (_ for _ in ()).throw(ConnectionResetError("reset")))
+
+    with caplog.at_level(logging.ERROR), pytest.raises(ConnectionResetError):
+        queue.intake.handle(json.dumps(SMS), "sqs-2", TENANT)
+
+    assert errors(caplog) == [("queue record failed: SQS delivers it again", "ConnectionResetError")]
+
+
+def test_a_message_given_up_is_logged_at_error_with_why(caplog: pytest.LogCaptureFixture) -> None:
+    queue = Queue(sending=Sending(sender_settings(MAX_SEND_ATTEMPTS="1")))
+    queue.sending.xms.on_send(Transient("sinch_503"))
+
+    with caplog.at_level(logging.ERROR):
+        queue.intake.handle(json.dumps(SMS), "sqs-3", TENANT)
+
+    assert errors(caplog) == [("giving up on the message", "retries_exhausted")]
