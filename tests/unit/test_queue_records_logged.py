@@ -1,5 +1,6 @@
-"""Every SendQueue record that fails is logged at ERROR with its reason: one that raises (SQS
-delivers it again), one parked on the DeadLetterQueue, one whose message is given up."""
+"""Every queue record that fails is logged at ERROR with its reason: a SendQueue record that
+raises (SQS delivers it again), is parked on the DeadLetterQueue, or whose message is given up;
+a CallbackQueue record given up."""
 
 import json
 import logging
@@ -9,6 +10,7 @@ import pytest
 
 from sinch_gateway.domain.outcomes import Transient
 from tests.unit.fakes import Sending, sender_settings
+from tests.unit.test_status_callbacks import Delivery, FakeReceiver
 from tests.unit.test_usecase_queue_intake import SMS, TENANT, Queue
 
 
@@ -64,3 +66,24 @@ def test_a_message_given_up_is_logged_at_error_with_why(caplog: pytest.LogCaptur
         queue.intake.handle(json.dumps(SMS), "sqs-3", TENANT)
 
     assert errors(caplog) == [("giving up on the message", "retries_exhausted")]
+
+
+@pytest.mark.parametrize(
+    ("body", "secret", "age_s", "reason"),
+    [
+        ("not json", "s3cr3t", 0, "not a queued callback"),
+        (None, None, 0, "the tenant has no callback secret to sign with"),
+        (None, "s3cr3t", 86_400 - 60, "not taken within 86400 s; last: answered HTTP 503"),
+    ],
+    ids=["unreadable", "unsignable", "too-old"],
+)
+def test_a_status_callback_given_up_is_logged_at_error_with_why(
+    caplog: pytest.LogCaptureFixture, body: str | None, secret: str | None, age_s: float, reason: str
+) -> None:
+    delivery = Delivery(FakeReceiver([503]), secret=secret)
+
+    with caplog.at_level(logging.ERROR):
+        delivery.handle(body, receive_count=40, age_s=age_s)
+
+    assert [r for _, r in delivery.queue.dead] == [reason]
+    assert errors(caplog) == [("status callback given up", reason)]

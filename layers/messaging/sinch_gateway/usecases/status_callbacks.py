@@ -176,8 +176,7 @@ class CallbackDelivery:
         delay = self._backoff.delay(receive_count)
         context["reason"] = failure
         if now - queued_at_s + delay > self._backoff.max_age_s:
-            self._give_up(body, f"not taken within {self._backoff.max_age_s:.0f} s; last: {failure}")
-            logger.warning("status callback given up", extra=context)
+            self._give_up(body, f"not taken within {self._backoff.max_age_s:.0f} s; last: {failure}", context)
             return
         self._queue.postpone(receipt_handle, delay)
         metrics.add_metric(name="StatusCallbackFailures", unit=MetricUnit.Count, value=1)
@@ -192,6 +191,7 @@ class CallbackDelivery:
             return str(exc)
         return None if 200 <= status < 300 else f"answered HTTP {status}"
 
-    def _give_up(self, body: str, reason: str) -> None:
+    def _give_up(self, body: str, reason: str, context: Mapping[str, Any] | None = None) -> None:
         self._queue.dead_letter(body, reason)
         metrics.add_metric(name="StatusCallbacksDeadLettered", unit=MetricUnit.Count, value=1)
+        logger.error("status callback given up", extra={**(context or {}), "reason": reason})
