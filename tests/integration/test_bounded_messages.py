@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from devstack import aws
-from devstack.dynamodb_limits import item_size
+from devstack.dynamodb_limits import MAX_ITEM_BYTES, item_size
 from devstack.moto_server import MotoServer
-from sinch_gateway.data.messages import MessageRepository
+from sinch_gateway.data.messages import MessageRepository, message_item, to_item
 from sinch_gateway.domain.content import SmsContent
 from sinch_gateway.domain.message import (
     ITEM_BOUND_BYTES,
@@ -184,3 +184,57 @@ def test_a_message_refused_with_429_past_its_age_ends_too_old_and_is_not_sent(
     (parked,) = env.dead_letters()
     assert (json.loads(parked[0])["reason"], parked[1]["messageId"]) == ("too_old", answer["id"])
     assert os.environ["MAX_MESSAGE_AGE_S"] == "86400", "the template's default, given to the functions"
+
+
+def legacy_message(env: Env, room: int) -> str:
+    """A message that met 429s for hours before events folded or texts were cut: one event per
+    retry, each with a long detail, the item `room` bytes short of DynamoDB's 400 KB (so that it
+    refused every write that adds more). Few, long events: moto copies an item per write, and a
+    write that outlasts the client's timeout would be sent twice."""
+    accepted = utcnow() - timedelta(hours=5)
+    record = MessageRecord(
+        tenant_id=TENANT,
+        to="+12025550143",
+        content=SmsContent(text="x"),
+        status=Status.RETRYING,
+        created_at=accepted,
+        events=[StatusEvent(status=Status.ACCEPTED, at=accepted)],
+    ).expire_after(90)
+    item = to_item(message_item(record))
+    retry = StatusEvent(status=Status.RETRYING, at=accepted, code="rate_limited").model_dump(mode="json")
+    legacy = to_item({"e": {**retry, "detail": "rate_limited: " + "d" * 2000}})["e"]
+    while item_size(item) + item_size({"": legacy}) < MAX_ITEM_BYTES - room:
+        item["events"]["L"].append(legacy)
+    item["content"]["M"]["text"]["S"] += "x" * (MAX_ITEM_BYTES - room - item_size(item))
+    assert item_size(item) == MAX_ITEM_BYTES - room
+    env.ddb.put_item(TableName=env.table, Item=item)
+    return record.id
+
+
+def test_a_message_grown_near_400_kb_before_events_folded_can_still_be_cancelled(env: Env) -> None:
+    message_id = legacy_message(env, room=10)  # not even a sender's lease fits any more
+
+    status, cancelled = env.api(
+        "SendFunction", "DELETE", path=f"/v1/messages/{message_id}", resource="/v1/messages/{id}"
+    )
+
+    assert (status, cancelled["status"]) == (200, "cancelled"), cancelled
+    _, retried, done = cancelled["events"]  # compacted: each run of repeats folded
+    assert (retried["status"], retried["code"], done["status"]) == ("retrying", "rate_limited", "cancelled")
+    assert retried["count"] > 150
+    item = env.ddb.get_item(TableName=env.table, Key={"id": {"S": message_id}})["Item"]
+    assert item_size({"events": item["events"]}) < 1000
+
+
+def test_a_message_grown_near_400_kb_before_events_folded_is_retried_again(env: Env) -> None:
+    message_id = legacy_message(env, room=40)  # a lease fits, a folded count does not
+    env.faults(TOO_MANY_REQUESTS)
+
+    outcome = env.retry(json.dumps({"kind": "retry", "messageId": message_id}))
+
+    assert outcome["result"] == {"batchItemFailures": []}
+    message = env.stored(message_id)
+    assert [(e["status"], e.get("code")) for e in message["events"]] == [
+        ("accepted", None),
+        ("retrying", "rate_limited"),
+    ]

@@ -4,7 +4,7 @@ repository's rules), through report intake, and without a status callback for a 
 from datetime import UTC, datetime, timedelta
 
 from sinch_gateway.domain.content import SmsContent
-from sinch_gateway.domain.message import MAX_EVENTS, STATUS_MOVES, MessageRecord, StatusEvent
+from sinch_gateway.domain.message import MAX_EVENTS, STATUS_MOVES, MessageRecord, StatusEvent, compacted
 from sinch_gateway.domain.status import Status, Transition
 from sinch_gateway.usecases.status_callbacks import CallbackDispatch
 from tests.unit.fakes import FakeMessageStore
@@ -105,3 +105,21 @@ def test_a_fold_is_no_status_change_and_makes_no_callback() -> None:
     assert [(q.callback.previous_status, q.callback.status) for q in queue.queued] == [
         (Status.ACCEPTED, Status.RETRYING)
     ]
+
+
+def test_events_gathered_before_folding_are_compacted_as_folding_would_have_kept_them() -> None:
+    accepted = StatusEvent(status=Status.ACCEPTED, at=T0)
+    runs = [
+        StatusEvent(status=Status.RETRYING, at=T0 + timedelta(seconds=n), code=("a", "b")[n // 3 % 2])
+        for n in range(3 * 2 * MAX_EVENTS)  # runs of three, alternating: 2 x MAX_EVENTS runs
+    ]
+    cancelled = StatusEvent(status=Status.CANCELLED, at=T0 + timedelta(hours=1))
+
+    kept = compacted([accepted, *runs, cancelled])
+
+    assert len(kept) == MAX_EVENTS + 1 and kept[-1] == cancelled, "past MAX_EVENTS: status moves only"
+    assert [(e.code, e.count, e.last_at) for e in kept[1:3]] == [
+        ("a", 3, T0 + timedelta(seconds=2)),
+        ("b", 3, T0 + timedelta(seconds=5)),
+    ]
+    assert compacted(kept) == kept, "what is kept under these bounds stays as it is"

@@ -19,6 +19,7 @@ from sinch_gateway.domain.message import (
     Placement,
     StatusEvent,
     bounded_fields,
+    compacted,
     placement,
     utcnow,
 )
@@ -157,6 +158,12 @@ def _is_message(item: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(item, dict) and "statusRank" in item
 
 
+def _too_big(exc: ClientError) -> bool:
+    """DynamoDB refused the write because the item would pass 400 KB."""
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "ValidationException" and "Item size" in str(error.get("Message", ""))
+
+
 def _events_of(item: dict[str, Any]) -> list[StatusEvent]:
     return _EVENTS.validate_python(deserialize(item.get("events", {"L": []})))
 
@@ -258,6 +265,8 @@ class MessageRepository:
         except ClientError as exc:
             if condition_failed(exc):
                 return None
+            if _too_big(exc) and self._compact(message_id) is not None:
+                return self.claim(message_id, lease_s)  # smaller now, or not compacted a second time
             raise
         return MessageRecord.model_validate(from_item(answer["Attributes"]))
 
@@ -317,7 +326,7 @@ class MessageRepository:
             try:
                 return self._advance(message_id, event, events, clear=clear, once=once, fields=fields)
             except _EventsChanged as changed:
-                events = changed.events
+                events = changed.events if events is not None else None
         raise RuntimeError(f"the events of message {message_id} changed under {EVENT_WRITE_TRIES} writes")
 
     def _advance(
@@ -377,6 +386,9 @@ class MessageRepository:
                     # Still sendable (this is a retry's write): what failed was the events' number.
                     raise _EventsChanged(_events_of(old)) from None
                 return Advanced(Transition.STALE)
+            shrunk = self._compact(message_id) if _too_big(exc) else None
+            if shrunk is not None:
+                raise _EventsChanged(shrunk) from None
             raise
         item = answer.get("Attributes")
         return Advanced(Transition.MOVED, MessageRecord.model_validate(from_item(item)) if item else None)
@@ -415,20 +427,48 @@ class MessageRepository:
                     **names,
                 )
             except ClientError as exc:
+                shrunk = self._compact(message_id) if _too_big(exc) else None
+                if shrunk is not None:
+                    events = shrunk
+                    continue
                 if not condition_failed(exc):
                     raise
                 old = exc.response.get("Item")
-                if (
-                    not isinstance(old, dict)
-                    or "statusRank" not in old
-                    or nonce.taken_by(old)
-                    or nonce.full(old)
-                ):
+                if not _is_message(old) or nonce.taken_by(old) or nonce.full(old):
                     return False
                 events = _events_of(old)
                 continue
             return True
         return False  # other writers kept changing them: this report is not kept, as on a full one
+
+    def _compact(self, message_id: str) -> list[StatusEvent] | None:
+        """Rewrite the events of a message that gathered them before these bounds existed, as
+        they would have kept them (domain `compacted`): such an item can be so near DynamoDB's
+        400 KB that it refuses every write that adds to it, a cancel's included. The events it
+        holds now; None when it is gone or its events are as these bounds keep them already (the
+        write was refused for another reason, and is not tried again)."""
+        current = self.get(message_id)
+        events = compacted(current.events) if current is not None else []
+        if current is None or events == current.events:
+            return None
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"id": {"S": message_id}},
+                UpdateExpression="SET events = :events",
+                ConditionExpression="attribute_exists(statusRank) AND size(events) = :seen",
+                ExpressionAttributeValues=to_item(
+                    {
+                        ":events": [e.model_dump(mode="json", exclude_none=True) for e in events],
+                        ":seen": len(current.events),
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            return list(current.events)  # another writer was first: the next try sees its change
+        return events
 
     def set_batch(self, message_id: str, batch_id: str) -> None:
         """Record Sinch's batch id even when a delivery report already moved the status on."""

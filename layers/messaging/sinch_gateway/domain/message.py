@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from sinch_gateway.domain.content import Api, Channel, MessageContent, api_of, channel_of
-from sinch_gateway.domain.status import Status, Transition
+from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 
 
 def utcnow() -> datetime:
@@ -122,6 +122,21 @@ def placement(events: Sequence[StatusEvent], event: StatusEvent) -> Placement:
     if events and event.repeats(events[-1]):
         return Placement.FOLD
     return Placement.APPEND if len(events) < MAX_EVENTS else Placement.NOWHERE
+
+
+def compacted(events: Sequence[StatusEvent]) -> list[StatusEvent]:
+    """`events` as these rules would have kept them (for a message that gathered them before):
+    each run of repeats folded into one, and past MAX_EVENTS only the status moves."""
+    folded: list[StatusEvent] = []
+    for event in events:
+        if folded and event.repeats(folded[-1]):
+            last = folded[-1]
+            count = (last.count or 1) + (event.count or 1)
+            folded[-1] = last.model_copy(update={"count": count, "last_at": event.last_at or event.at})
+        else:
+            folded.append(event)
+    moves = [e for e in folded[MAX_EVENTS:] if e.status not in SENDABLE_STATUSES and not e.stale]
+    return folded[:MAX_EVENTS] + moves
 
 
 class MessageDraft(_Stored):
