@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ def short_lived() -> Iterator[tuple[LocalStack, dict[str, Any]]]:
             api_port=0,
             aws_port=0,
             sinch_port=0,
+            # moto's backends are this process's: a name of its own, apart from any other stack here
+            stack_name=f"bounded-{uuid.uuid4().hex[:8]}",
             log_prefix=False,
             access_log=False,
             tracing=False,
