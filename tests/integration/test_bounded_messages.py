@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from devstack import aws
+from devstack.callback_receiver import CallbackReceiver
 from devstack.dynamodb_limits import MAX_ITEM_BYTES, item_size
 from devstack.moto_server import MotoServer
 from sinch_gateway.data.messages import MessageRepository, message_item, to_item
@@ -30,6 +31,13 @@ from sinch_gateway.domain.message import (
 from sinch_gateway.domain.status import Status, Transition
 from tests.devstack.test_moto_server import hash_keyed_table
 from tests.integration.conftest import TENANT, Env
+from tests.integration.test_status_callbacks import (  # noqa: F401 - invoker and tenant are fixtures
+    InProcess,
+    invoker,
+    sent_with_callback,
+    tenant,
+    wait_for,
+)
 
 SMS = {"to": "+12025550143", "text": "Hello"}
 TOO_MANY_REQUESTS = {"match": "batches", "status": 429, "retry_after": 1}
@@ -238,3 +246,34 @@ def test_a_message_grown_near_400_kb_before_events_folded_is_retried_again(env: 
         ("accepted", None),
         ("retrying", "rate_limited"),
     ]
+
+
+def test_folded_retries_make_one_status_callback_through_the_stream(
+    env: Env,
+    tenant: str,  # noqa: F811 - the fixture imported above
+    invoker: InProcess,  # noqa: F811 - as above
+) -> None:
+    """MessagesTable's real stream: each fold is a write, but no status change."""
+    with CallbackReceiver() as receiver:
+        env.faults({**TOO_MANY_REQUESTS, "times": 4})  # the first attempt and three retries
+        message_id = sent_with_callback(env, tenant, receiver, "Folded")
+        for _ in range(4):
+            env.forget_rate()  # each 429 holds every sender off: this test is its only sender
+            env.retry(json.dumps({"kind": "retry", "messageId": message_id}))
+
+        callbacks = wait_for(receiver, message_id, "submitted")
+        assert [(c["previousStatus"], c["status"], c["code"]) for c in callbacks] == [
+            (None, "accepted", None),
+            ("accepted", "retrying", "rate_limited"),
+            ("retrying", "submitted", None),
+        ]
+        path = f"/v1/messages/{message_id}"
+        status, message = env.api(
+            "SendFunction", "GET", path=path, resource="/v1/messages/{id}", tenant=tenant
+        )
+        assert status == 200, message
+        assert [(e["status"], e.get("count")) for e in message["events"]] == [
+            ("accepted", None),
+            ("retrying", 4),
+            ("submitted", None),
+        ]
