@@ -447,9 +447,16 @@ class MessageRepository:
         400 KB that it refuses every write that adds to it, a cancel's included. The events it
         holds now; None when it is gone or its events are as these bounds keep them already (the
         write was refused for another reason, and is not tried again)."""
-        current = self.get(message_id)
-        events = compacted(current.events) if current is not None else []
-        if current is None or events == current.events:
+        item = self._db.get_item(
+            TableName=self._table, Key={"id": {"S": message_id}}, ConsistentRead=True
+        ).get("Item")
+        if not _is_message(item):
+            return None
+        held = item.get("events", {"L": []})
+        # Read through the model, which also cuts texts stored before they were bounded.
+        events = compacted(_events_of(item))
+        kept = serialize([e.model_dump(mode="json", exclude_none=True) for e in events])
+        if kept == held:
             return None
         try:
             self._db.update_item(
@@ -457,17 +464,12 @@ class MessageRepository:
                 Key={"id": {"S": message_id}},
                 UpdateExpression="SET events = :events",
                 ConditionExpression="attribute_exists(statusRank) AND size(events) = :seen",
-                ExpressionAttributeValues=to_item(
-                    {
-                        ":events": [e.model_dump(mode="json", exclude_none=True) for e in events],
-                        ":seen": len(current.events),
-                    }
-                ),
+                ExpressionAttributeValues={":events": kept, ":seen": serialize(len(held["L"]))},
             )
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
-            return list(current.events)  # another writer was first: the next try sees its change
+            return _events_of(item)  # another writer was first: the next try sees its change
         return events
 
     def set_batch(self, message_id: str, batch_id: str) -> None:

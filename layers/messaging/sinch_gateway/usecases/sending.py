@@ -323,7 +323,7 @@ class MessageSender:
             extra={
                 "message_id": record.id,
                 "tenant_id": record.tenant_id,
-                "attempts": record.attempts,
+                "attempts": fields.get("attempts", record.attempts),
                 "reason": code,
                 "last_error": last_error,
             },
