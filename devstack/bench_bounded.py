@@ -14,20 +14,24 @@ In a process of its own (moto's backends are per process). Development only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack import aws
 from devstack.dynamodb_limits import item_size
 from devstack.fault_suite import FINAL, _http
+
+if TYPE_CHECKING:
+    from devstack.stack import LocalStack
 
 TO = "+12025550148"
 
@@ -125,32 +129,42 @@ def rows_of(figures: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
+@contextlib.contextmanager
+def short_lived_stack(max_age_s: float, state_dir: Path) -> Iterator[LocalStack]:
+    """A local stack of its own whose messages may wait `max_age_s` to be handed to Sinch, with
+    quick retries. Named apart: moto's backends are the process's, and so are other stacks'."""
     from devstack.stack import LocalStack, StackConfig
 
+    config = StackConfig(
+        state_dir=state_dir,
+        api_port=0,
+        aws_port=0,
+        sinch_port=0,
+        stack_name=f"bounded-{uuid.uuid4().hex[:8]}",
+        log_prefix=False,
+        access_log=False,
+        tracing=False,
+        parameter_overrides={
+            "MaxMessageAgeSeconds": f"{max_age_s:g}",
+            "RetryBaseDelaySeconds": "0.2",
+            "RetryMaxDelaySeconds": "3",
+        },
+    )
+    with LocalStack(config, log=lambda line: None) as stack:
+        yield stack
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-age", type=float, default=20.0, help="MaxMessageAgeSeconds, in seconds")
     parser.add_argument("--messages", type=int, default=5)
     parser.add_argument("--out", type=Path, help="also write the figures there, as JSON")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-bounded-") as state_dir:
-        config = StackConfig(
-            state_dir=Path(state_dir),
-            api_port=0,
-            aws_port=0,
-            sinch_port=0,
-            stack_name=f"bounded-{uuid.uuid4().hex[:8]}",
-            log_prefix=False,
-            access_log=False,
-            tracing=False,
-            parameter_overrides={
-                "MaxMessageAgeSeconds": f"{args.max_age:g}",
-                "RetryBaseDelaySeconds": "0.2",
-                "RetryMaxDelaySeconds": "3",
-            },
-        )
-        with LocalStack(config, log=lambda line: None) as stack:
-            figures = measure(stack.state(), args.max_age, args.messages)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-bounded-") as state_dir,
+        short_lived_stack(args.max_age, Path(state_dir)) as stack,
+    ):
+        figures = measure(stack.state(), args.max_age, args.messages)
     print(json.dumps(figures, indent=2))
     if args.out is not None:
         args.out.write_text(json.dumps(figures), encoding="utf-8")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,8 @@ from typing import Any
 import pytest
 
 from devstack import aws
+from devstack.bench_bounded import short_lived_stack
 from devstack.dynamodb_limits import item_size
-from devstack.stack import LocalStack as Stack
-from devstack.stack import StackConfig
 from tests.e2e.conftest import FINAL, LocalStack
 
 MAX_AGE_S = 12
@@ -28,26 +26,12 @@ TOO_MANY_REQUESTS = {"match": "batches", "status": 429, "retry_after": 1}
 @pytest.fixture(scope="module")
 def short_lived() -> Iterator[tuple[LocalStack, dict[str, Any]]]:
     """A stack whose messages may wait MAX_AGE_S to be handed to Sinch."""
-    with tempfile.TemporaryDirectory(prefix="bounded-") as state_dir:
-        config = StackConfig(
-            state_dir=Path(state_dir),
-            api_port=0,
-            aws_port=0,
-            sinch_port=0,
-            # moto's backends are this process's: a name of its own, apart from any other stack here
-            stack_name=f"bounded-{uuid.uuid4().hex[:8]}",
-            log_prefix=False,
-            access_log=False,
-            tracing=False,
-            parameter_overrides={
-                "MaxMessageAgeSeconds": str(MAX_AGE_S),
-                "RetryBaseDelaySeconds": "0.2",
-                "RetryMaxDelaySeconds": "3",
-            },
-        )
-        with Stack(config, log=lambda line: None) as stack:
-            state = stack.state()
-            yield LocalStack(state, Path(state_dir)), state
+    with (
+        tempfile.TemporaryDirectory(prefix="bounded-") as state_dir,
+        short_lived_stack(MAX_AGE_S, Path(state_dir)) as stack,
+    ):
+        state = stack.state()
+        yield LocalStack(state, Path(state_dir)), state
 
 
 def until(check: Any, what: str, timeout_s: float = 90) -> Any:
