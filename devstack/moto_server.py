@@ -26,6 +26,8 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from devstack.dynamodb_limits import enforce_item_size
+
 StartResponse = Callable[..., Any]
 Wsgi = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -233,6 +235,7 @@ class MotoServer:
 
         app = SerialBackends(DomainDispatcherApplication(create_backend_app))
         serialize_sqs_receives()
+        enforce_item_size()
         lock_fifo_groups_only_while_in_flight()
         iam_principals.install()  # SQS's SenderId from the signing principal, as on AWS
         refuse_oversized_start_keys()

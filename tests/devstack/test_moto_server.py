@@ -15,17 +15,22 @@ from devstack import aws
 from devstack.moto_server import MotoServer
 
 
+def hash_keyed_table(db: Any, name: str) -> None:
+    """A table keyed by `id` alone, as MessagesTable is."""
+    db.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    )
+
+
 def test_concurrent_conditional_writes_to_one_item_never_fail_with_a_500() -> None:
     server = MotoServer("127.0.0.1", 0)
     endpoint = server.start()
     try:
         db = aws.client("dynamodb", endpoint, "us-east-1")
-        db.create_table(
-            TableName="t",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        )
+        hash_keyed_table(db, "t")
         db.put_item(TableName="t", Item={"id": {"S": "m"}, "n": {"N": "0"}, "events": {"L": []}})
 
         def write(i: int) -> str:
@@ -398,5 +403,76 @@ def test_a_long_poll_on_a_fifo_queue_whose_groups_are_all_held_waits_instead_of_
         assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
         assert time.monotonic() - started >= 1, "it waited its whole long poll"
         assert scans <= 1 / 0.05 + 5, f"{scans} scans of the queue in one second"
+    finally:
+        server.stop()
+
+
+def _refusal(write: Any) -> tuple[str, str] | None:
+    try:
+        write()
+    except ClientError as exc:
+        return exc.response["Error"]["Code"], exc.response["Error"]["Message"]
+    return None
+
+
+def test_an_item_over_400_kb_is_refused_as_dynamodb_counts_it_whatever_the_write() -> None:
+    """DynamoDB counts 3 bytes for a list or map and 1 more for each element: a list of 210,000
+    one-character strings is 420 KB to it (moto counted 210 KB and took it). A nested update is
+    measured too (moto took `SET events[0].detail` of any size), and a refused update leaves the
+    item as it was."""
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        db = aws.client("dynamodb", endpoint, "us-east-1")
+        hash_keyed_table(db, "sized")
+        many_small: dict[str, Any] = {"id": {"S": "m"}, "x": {"L": [{"S": "a"}] * 210_000}}
+        assert _refusal(lambda: db.put_item(TableName="sized", Item=many_small)) == (
+            "ValidationException",
+            "Item size has exceeded the maximum allowed size",
+        )
+        db.put_item(TableName="sized", Item={"id": {"S": "n"}, "events": {"L": [{"M": {"a": {"S": "x"}}}]}})
+        nested = {":d": {"S": "d" * 410_000}}
+        assert _refusal(
+            lambda: db.update_item(
+                TableName="sized",
+                Key={"id": {"S": "n"}},
+                UpdateExpression="SET events[0].detail = :d",
+                ExpressionAttributeValues=nested,
+            )
+        ) == ("ValidationException", "Item size to update has exceeded the maximum allowed size")
+        kept = db.get_item(TableName="sized", Key={"id": {"S": "n"}})["Item"]
+        assert kept["events"] == {"L": [{"M": {"a": {"S": "x"}}}]}
+    finally:
+        server.stop()
+
+
+def test_an_item_up_to_400_kb_is_taken_also_when_an_update_grows_it() -> None:
+    """The limit is 400 KB (409,600 bytes), counted once: moto counted the attribute a list_append
+    replaces twice, and refused a list grown to about 200 KB."""
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    try:
+        db = aws.client("dynamodb", endpoint, "us-east-1")
+        hash_keyed_table(db, "grown")
+        db.put_item(TableName="grown", Item={"id": {"S": "g"}, "events": {"L": []}})
+        # "id" 2 + "g" 1, "events" 6 + list 3 + 35 x (1 + 10,000) = 350,047 bytes
+        for _ in range(35):
+            db.update_item(
+                TableName="grown",
+                Key={"id": {"S": "g"}},
+                UpdateExpression="SET events = list_append(events, :e)",
+                ExpressionAttributeValues={":e": {"L": [{"S": "e" * 10_000}]}},
+            )
+        assert len(db.get_item(TableName="grown", Key={"id": {"S": "g"}})["Item"]["events"]["L"]) == 35
+        # Exactly 409,600 bytes: "id" 2 + "x" 1, "x" 1 + 409,596.
+        assert (
+            _refusal(
+                lambda: db.put_item(TableName="grown", Item={"id": {"S": "x"}, "x": {"S": "x" * 409_596}})
+            )
+            is None
+        )
+        assert _refusal(
+            lambda: db.put_item(TableName="grown", Item={"id": {"S": "y"}, "x": {"S": "y" * 409_597}})
+        ) == ("ValidationException", "Item size has exceeded the maximum allowed size")
     finally:
         server.stop()

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from sinch_gateway.data.messages import MAX_EVENTS, MessageRepository
+from sinch_gateway.data.messages import MessageRepository
+from sinch_gateway.domain.message import MAX_EVENTS
 from tests.integration.conftest import Env, forget_cached_secrets
 
 SMS = {"to": "+12025550143", "text": "Hello from the tests"}

@@ -3,7 +3,8 @@
 The message store keeps items as DynamoDB holds them (the record's JSON form, read back through
 the model) and applies the same conditions as `data.messages.MessageRepository`: a create only
 where no item is, a claim only of a sendable message whose lease has ended, statuses only forward
-(`retrying` may repeat), at most MAX_EVENTS events from `append_event`. The channel answers only
+(`retrying` may repeat), an event that repeats the last one folded into it, and a repeatable
+event (a retry's, a stale report's) kept only below MAX_EVENTS events. The channel answers only
 what a test scripted, and records every call: an unscripted call fails the test.
 """
 
@@ -13,7 +14,7 @@ import hashlib
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -22,10 +23,18 @@ from aws_lambda_powertools import Metrics
 
 from sinch_gateway import config
 from sinch_gateway.config import RetrySettings
-from sinch_gateway.data.messages import MAX_EVENTS
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.inbound import Action, InboundMessage, sender_key
-from sinch_gateway.domain.message import Advanced, MessageRecord, StatusEvent, utcnow
+from sinch_gateway.domain.message import (
+    MAX_EVENTS,
+    Advanced,
+    MessageRecord,
+    Placement,
+    StatusEvent,
+    bounded_fields,
+    placement,
+    utcnow,
+)
 from sinch_gateway.domain.outcomes import (
     CallOutcome,
     DryRunOutcome,
@@ -141,6 +150,7 @@ class FakeMessageStore:
         detail: str | None = None,
         at: Any = None,
         clear: tuple[str, ...] = (),
+        seen_events: Sequence[StatusEvent] | None = None,
         **fields: Any,
     ) -> Transition:
         event = StatusEvent(status=status, at=at or utcnow(), code=code, detail=detail)
@@ -153,6 +163,7 @@ class FakeMessageStore:
         *,
         clear: tuple[str, ...] = (),
         once: str | None = None,
+        seen_events: Sequence[StatusEvent] | None = None,  # the store knows better
         **fields: Any,
     ) -> Advanced:
         unknown = (set(fields) | set(clear)) - _ATTRIBUTES
@@ -168,13 +179,15 @@ class FakeMessageStore:
         repeatable = event.status in SENDABLE_STATUSES
         if not (current.rank <= event.status.rank if repeatable else current.rank < event.status.rank):
             return Advanced(Transition.STALE)
+        # A status move ranks above every event held: only a retry's may repeat one, or not be kept.
+        events = self._recorded(item["events"], event) if repeatable else [*item["events"], event]
         kept = {k: v for k, v in item.items() if k not in clear}
         updated = {
             **kept,
-            **{k: v for k, v in fields.items() if v is not None},
+            **{k: v for k, v in bounded_fields(fields).items() if v is not None},
             "status": event.status.value,
             "updatedAt": utcnow().isoformat(),
-            "events": [*item["events"], event.model_dump(mode="json")],
+            "events": item["events"] if events is None else events,
         }
         # Through the model, as a read would: a value that cannot be stored fails here too.
         record = MessageRecord.model_validate(updated)
@@ -185,11 +198,27 @@ class FakeMessageStore:
 
     def append_event(self, message_id: str, event: StatusEvent, *, once: str | None = None) -> bool:
         item = self._items.get(message_id)
-        if item is None or len(item["events"]) >= MAX_EVENTS or once in self.nonces.get(message_id, set()):
+        nonces = self.nonces.get(message_id, set())
+        if item is None or once in nonces or (once is not None and len(nonces) >= MAX_EVENTS):
             return False
-        item["events"] = [*item["events"], event.model_dump(mode="json")]
+        events = self._recorded(item["events"], event)
+        if events is None:
+            return False
+        item["events"] = [e.model_dump(mode="json") for e in events]
         self._took(message_id, once)
         return True
+
+    @staticmethod
+    def _recorded(stored: list[dict[str, Any]], event: StatusEvent) -> list[StatusEvent] | None:
+        """The events with `event` kept (folded or appended); None when it is not kept."""
+        events = [StatusEvent.model_validate(e) for e in stored]
+        match placement(events, event):
+            case Placement.FOLD:
+                return [*events[:-1], event.folded_into(events[-1])]
+            case Placement.APPEND:
+                return [*events, event]
+            case Placement.NOWHERE:
+                return None
 
     def _took(self, message_id: str, once: str | None) -> None:
         if once is not None:

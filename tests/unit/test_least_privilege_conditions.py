@@ -14,11 +14,12 @@ import pytest
 
 from devstack.aws_calls import _record
 from sinch_gateway.data.inbound import InboundRepository
-from sinch_gateway.data.messages import MessageRepository
+from sinch_gateway.data.messages import MessageRepository, message_item, to_item
 from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import POLICY_ATTRIBUTES, TenantDirectory
+from sinch_gateway.domain.content import SmsContent
 from sinch_gateway.domain.inbound import Action, InboundMessage
-from sinch_gateway.domain.message import StatusEvent
+from sinch_gateway.domain.message import MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import TemplateStatus
 from tests.least_privilege import arn, canonical, permits
@@ -30,15 +31,18 @@ MESSAGE_ID = "3f1c2a8e-5b7d-4c9e-8a6f-2d4b1e0c9a7b"
 class RecordingTable:
     """A DynamoDB client that records each request as the local stack's recorder does."""
 
-    def __init__(self) -> None:
+    def __init__(self, items: dict[str, dict[str, Any]] | None = None) -> None:
         self.calls: list[dict[str, Any]] = []
+        self._items = items or {}  # what GetItem finds, by id
 
     def _keep(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(_record(f"dynamodb:{operation}", params))
         return {}
 
     def get_item(self, **params: Any) -> dict[str, Any]:
-        return self._keep("GetItem", params)
+        self._keep("GetItem", params)
+        item = self._items.get(params["Key"]["id"]["S"]) if "id" in params["Key"] else None
+        return {"Item": item} if item else {}
 
     def update_item(self, **params: Any) -> dict[str, Any]:
         return self._keep("UpdateItem", params)
@@ -80,7 +84,16 @@ def test_a_senders_tenant_read_without_the_projection_is_refused() -> None:
 def report_writes() -> list[dict[str, Any]]:
     """The updates DeliveryReportFunction makes: a final status move, a stale report's event, an
     opt-out (with its inbound SMS), a template's settlement."""
-    table = RecordingTable()
+    # A stale report's event is folded into the message's last one: its writer reads it first.
+    submitted = MessageRecord(
+        id=MESSAGE_ID,
+        tenant_id="k1l2m3n4o5",
+        to="+12025550143",
+        content=SmsContent(text="hi"),
+        status=Status.SUBMITTED,
+        events=[StatusEvent(status=Status.SUBMITTED, at=datetime.now(UTC))],
+    )
+    table = RecordingTable({MESSAGE_ID: to_item(message_item(submitted))})
     messages = MessageRepository(table, "Messages")  # type: ignore[arg-type]
     event = StatusEvent(status=Status.DELIVERED, at=datetime.now(UTC), code=0)
     messages.advance(MESSAGE_ID, event, once="nonce-1", deliveredAs="sms")

@@ -183,3 +183,10 @@ def test_hand_entered_secrets_survive_stack_deletion_and_replacement() -> None:
     for secret in ("SinchSecret", "WebhookSecret"):
         assert RESOURCES[secret].get("DeletionPolicy") == "Retain", secret
         assert RESOURCES[secret].get("UpdateReplacePolicy") == "Retain", secret
+
+
+def test_the_senders_get_the_max_message_age_a_day_by_default() -> None:
+    assert TEMPLATE["Parameters"]["MaxMessageAgeSeconds"]["Default"] == 86400
+    for name in ("SendFunction", "RetryFunction"):
+        variables = FUNCTIONS[name]["Properties"]["Environment"]["Variables"]
+        assert variables["MAX_MESSAGE_AGE_S"] == {"Ref": "MaxMessageAgeSeconds"}, name

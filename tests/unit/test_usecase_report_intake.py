@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from sinch_gateway.data.messages import MAX_EVENTS
 from sinch_gateway.domain.content import Channel, MmsSlidesContent, Slide, SmsContent
 from sinch_gateway.domain.errors import Unauthenticated
-from sinch_gateway.domain.message import Advanced, MessageRecord, StatusEvent
+from sinch_gateway.domain.message import MAX_EVENTS, Advanced, MessageRecord, StatusEvent
 from sinch_gateway.domain.reports import StatusReport
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus

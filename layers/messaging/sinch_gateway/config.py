@@ -107,6 +107,10 @@ class SenderSettings(Settings, CallbackAddressSettings, TenantSettings):
     sinch_rate_per_s: float = Field(default=0.0, ge=0, alias="SINCH_RATE_PER_S")
     # How long a send may wait for its turn in that rate; past it, the message waits in SendQueue.
     sinch_rate_wait_s: float = Field(default=1.0, ge=0, alias="SINCH_RATE_WAIT_S")
+    # A message not handed to Sinch this long after it was due (accepted, or its sendAt if later)
+    # ends failed, too_old: a 429 or a wait for the shared rate uses up no attempt, so without this
+    # a message could wait for ever.
+    max_message_age_s: float = Field(default=86_400.0, gt=0, alias="MAX_MESSAGE_AGE_S")
 
 
 class SendSettings(SenderSettings):

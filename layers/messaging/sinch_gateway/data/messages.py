@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from botocore.exceptions import ClientError
+from pydantic import TypeAdapter
 
 from sinch_gateway.data.attribute_values import deserialize, serialize
-from sinch_gateway.domain.message import Advanced, MessageRecord, StatusEvent, utcnow
+from sinch_gateway.domain.message import (
+    MAX_EVENTS,
+    Advanced,
+    MessageRecord,
+    Placement,
+    StatusEvent,
+    bounded_fields,
+    compacted,
+    placement,
+    utcnow,
+)
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 
 if TYPE_CHECKING:
@@ -25,8 +38,10 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 CLIENT_REFERENCE_INDEX = "byClientReference"
-# A stale report's event is not kept past this many events: an item must stay under 400 KB.
-MAX_EVENTS = 100
+# How often an event write is tried again when another writer changed the events in between
+# (their number is the write's condition): a sender and a report or two at once, at most.
+EVENT_WRITE_TRIES = 20
+_EVENTS = TypeAdapter(list[StatusEvent])
 
 
 def bookkeeping_id(kind: str, *parts: str) -> str:
@@ -58,7 +73,7 @@ def tenant_ref(tenant_id: str, client_reference: str) -> str:
     return f"{tenant_id}#{client_reference}"
 
 
-def _message_item(record: MessageRecord) -> dict[str, Any]:
+def message_item(record: MessageRecord) -> dict[str, Any]:
     item = record.model_dump(mode="json", exclude_none=True)
     item["statusRank"] = record.status.rank
     if record.client_reference:
@@ -68,16 +83,89 @@ def _message_item(record: MessageRecord) -> dict[str, Any]:
 
 class _Once:
     """The clauses that keep a signed report's nonce on its message (`reportNonces`, a string
-    set), and refuse a report whose nonce is there already. Empty without a nonce."""
+    set), and refuse a report whose nonce is there already. Empty without a nonce.
+
+    `room` bounds the set: a report that changes no status (a stale one, folded or not) is kept
+    only while the message holds fewer than MAX_EVENTS nonces. Status moves add at most
+    STATUS_MOVES more (message.py), so the set never holds more than their sum.
+    """
 
     def __init__(self, nonce: str | None) -> None:
         self.nonce = nonce
         self.add = " ADD reportNonces :nonces" if nonce else ""
         self.condition = " AND NOT contains(reportNonces, :nonce)" if nonce else ""
         self.values: dict[str, Any] = {":nonces": {"SS": [nonce]}, ":nonce": {"S": nonce}} if nonce else {}
+        self.room = (
+            " AND (attribute_not_exists(reportNonces) OR size(reportNonces) < :maxNonces)" if nonce else ""
+        )
+        self.room_values: dict[str, Any] = {":maxNonces": {"N": str(MAX_EVENTS)}} if nonce else {}
 
     def taken_by(self, item: dict[str, Any]) -> bool:
         return self.nonce is not None and self.nonce in item.get("reportNonces", {}).get("SS", [])
+
+    def full(self, item: dict[str, Any]) -> bool:
+        return self.nonce is not None and len(item.get("reportNonces", {}).get("SS", [])) >= MAX_EVENTS
+
+
+@dataclass(frozen=True)
+class _Recording:
+    """How one write records an event: its SET clause (empty: the event is not kept), the
+    condition that the events are still those it was planned after, and their names and values."""
+
+    clause: str = ""
+    condition: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+
+_APPEND = "events = list_append(events, :event)"
+_SAME_EVENTS = " AND size(events) = :seen"
+
+
+def _recording(event: StatusEvent, events: Sequence[StatusEvent] | None) -> _Recording:
+    """`event` recorded after `events`: folded into the last, appended, or not kept (domain
+    `placement`), on condition that the message still holds as many events (a list only grows,
+    and a fold changes no event's status or code). `events` None: appended without looking."""
+    dumped = event.model_dump(mode="json", exclude_none=True)
+    if events is None:
+        return _Recording(_APPEND, values={":event": [dumped]})
+    seen = {":seen": len(events)}
+    match placement(events, event):
+        case Placement.FOLD:
+            last = f"events[{len(events) - 1}]"
+            return _Recording(
+                f"{last}.#count = if_not_exists({last}.#count, :one) + :one, {last}.lastAt = :lastAt",
+                _SAME_EVENTS,
+                {**seen, ":one": 1, ":lastAt": dumped["at"]},
+                {"#count": "count"},  # a reserved word in DynamoDB's expressions
+            )
+        case Placement.APPEND:
+            return _Recording(_APPEND, _SAME_EVENTS, {**seen, ":event": [dumped]})
+        case Placement.NOWHERE:
+            return _Recording("", _SAME_EVENTS, seen)
+
+
+class _EventsChanged(Exception):
+    """Another writer changed a message's events between the read and the write: these are they."""
+
+    def __init__(self, events: list[StatusEvent]) -> None:
+        super().__init__("the message's events changed")
+        self.events = events
+
+
+def _is_message(item: Any) -> TypeGuard[dict[str, Any]]:
+    # Only messages have a statusRank: any other item is no message of ours.
+    return isinstance(item, dict) and "statusRank" in item
+
+
+def _too_big(exc: ClientError) -> bool:
+    """DynamoDB refused the write because the item would pass 400 KB."""
+    error = exc.response.get("Error", {})
+    return error.get("Code") == "ValidationException" and "Item size" in str(error.get("Message", ""))
+
+
+def _events_of(item: dict[str, Any]) -> list[StatusEvent]:
+    return _EVENTS.validate_python(deserialize(item.get("events", {"L": []})))
 
 
 def condition_failed(exc: ClientError) -> bool:
@@ -95,14 +183,14 @@ class MessageRepository:
         None when a message with that id exists already (a duplicate delivery of a request).
         """
         claimed = record.model_copy(update={"attempts": record.attempts + 1})
-        item = _message_item(claimed)
+        item = message_item(claimed)
         item["leaseUntil"] = int(time.time() + lease_s)
         return claimed if self._put_new(item) else None
 
     def create(self, record: MessageRecord) -> bool:
         """Store a new message as it is, claimed by nobody: refused before any attempt, or held
         until it is due. False when a message with that id exists already."""
-        return self._put_new(_message_item(record))
+        return self._put_new(message_item(record))
 
     def _put_new(self, item: dict[str, Any]) -> bool:
         try:
@@ -177,6 +265,8 @@ class MessageRepository:
         except ClientError as exc:
             if condition_failed(exc):
                 return None
+            if _too_big(exc) and self._compact(message_id) is not None:
+                return self.claim(message_id, lease_s)  # smaller now, or not compacted a second time
             raise
         return MessageRecord.model_validate(from_item(answer["Attributes"]))
 
@@ -189,11 +279,12 @@ class MessageRepository:
         detail: str | None = None,
         at: Any = None,
         clear: tuple[str, ...] = (),
+        seen_events: Sequence[StatusEvent] | None = None,
         **fields: Any,
     ) -> Transition:
         """Move the message to `status` if that is forward (see `advance`)."""
         event = StatusEvent(status=status, at=at or utcnow(), code=code, detail=detail)
-        return self.advance(message_id, event, clear=clear, **fields).transition
+        return self.advance(message_id, event, clear=clear, seen_events=seen_events, **fields).transition
 
     def advance(
         self,
@@ -202,52 +293,83 @@ class MessageRepository:
         *,
         clear: tuple[str, ...] = (),
         once: str | None = None,
+        seen_events: Sequence[StatusEvent] | None = None,
         **fields: Any,
     ) -> Advanced:
         """Move the message to `event.status` if that is forward, and record the event; set
-        `fields` and remove the attributes named in `clear`.
+        `fields` (free texts clipped to their bounds) and remove the attributes named in `clear`.
 
-        A retry may repeat `retrying`; any other status must rank strictly higher. Setting a
-        status also ends a sender's lease. `once` is a signed report's nonce: the message keeps
-        the nonces of the reports it took, and refuses one it holds already (REPLAYED, nothing
-        written), so a replay costs no item of its own. One conditional write, which also returns
-        the message when it made it final.
+        A retry may repeat `retrying`: its event folds into the last one when it repeats it, and
+        is not kept on a message holding MAX_EVENTS events (the status and fields still are).
+        That takes the events the message holds: `seen_events`, as the caller read them, saves a
+        read; the write's condition checks their number, and a stale guess costs one more try.
+        Any other status must rank strictly higher, above every event the message holds, so
+        its event is appended as it is.
+
+        Setting a status also ends a sender's lease. `once` is a signed report's nonce: the
+        message keeps the nonces of the reports it took, and refuses one it holds already
+        (REPLAYED, nothing written), so a replay costs no item of its own. One conditional write
+        (more only when another writer changed the events meanwhile), which also returns the
+        message when it made it final.
         """
         if not is_message_id(message_id):
             return Advanced(Transition.MISSING)
+        events: Sequence[StatusEvent] | None = None
+        if event.status in SENDABLE_STATUSES:
+            if seen_events is None:
+                current = self.get(message_id)
+                if current is None:
+                    return Advanced(Transition.MISSING)
+                seen_events = current.events
+            events = seen_events
+        for _ in range(EVENT_WRITE_TRIES):
+            try:
+                return self._advance(message_id, event, events, clear=clear, once=once, fields=fields)
+            except _EventsChanged as changed:
+                events = changed.events if events is not None else None
+        raise RuntimeError(f"the events of message {message_id} changed under {EVENT_WRITE_TRIES} writes")
+
+    def _advance(
+        self,
+        message_id: str,
+        event: StatusEvent,
+        events: Sequence[StatusEvent] | None,
+        *,
+        clear: tuple[str, ...],
+        once: str | None,
+        fields: dict[str, Any],
+    ) -> Advanced:
+        """One try of `advance`, after `events` (None: appended without looking)."""
         status, now = event.status, utcnow()
         updates = {
             "status": status.value,
             "statusRank": status.rank,
             "updatedAt": now.isoformat(),
-            **{k: v for k, v in fields.items() if v is not None},
+            **{k: v for k, v in bounded_fields(fields).items() if v is not None},
         }
         names = {f"#f{i}": k for i, k in enumerate(updates)}
         values = {f":v{i}": v for i, v in enumerate(updates.values())}
-        set_clause = ", ".join(f"#f{i} = :v{i}" for i in range(len(updates)))
+        sets = [f"#f{i} = :v{i}" for i in range(len(updates))]
+        recording = _recording(event, events)
+        if recording.clause:
+            sets.append(recording.clause)
         rank_test = "<=" if status in SENDABLE_STATUSES else "<"
         names.update({f"#r{i}": name for i, name in enumerate(clear)})
+        names.update(recording.names)
         removed = ", ".join(["leaseUntil", *(f"#r{i}" for i in range(len(clear)))])
         nonce = _Once(once)
         try:
             answer = self._db.update_item(
                 TableName=self._table,
                 Key={"id": {"S": message_id}},
-                UpdateExpression=(
-                    f"SET {set_clause}, events = list_append(events, :event) REMOVE {removed}{nonce.add}"
-                ),
+                UpdateExpression=f"SET {', '.join(sets)} REMOVE {removed}{nonce.add}",
                 ConditionExpression=(
-                    f"attribute_exists(statusRank) AND statusRank {rank_test} :rank{nonce.condition}"
+                    f"attribute_exists(statusRank) AND statusRank {rank_test} :rank"
+                    f"{recording.condition}{nonce.condition}"
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={
-                    **to_item(
-                        {
-                            **values,
-                            ":rank": status.rank,
-                            ":event": [event.model_dump(mode="json", exclude_none=True)],
-                        }
-                    ),
+                    **to_item({**values, **recording.values, ":rank": status.rank}),
                     **nonce.values,
                 },
                 ReturnValues="ALL_NEW" if status.is_final else "NONE",
@@ -255,42 +377,100 @@ class MessageRepository:
             )
         except ClientError as exc:
             if condition_failed(exc):
-                # Only messages have a statusRank: any other item is no message of ours.
                 old = exc.response.get("Item")
-                if not (isinstance(old, dict) and "statusRank" in old):
+                if not _is_message(old):
                     return Advanced(Transition.MISSING)
-                return Advanced(Transition.REPLAYED if nonce.taken_by(old) else Transition.STALE)
+                if nonce.taken_by(old):
+                    return Advanced(Transition.REPLAYED)
+                if recording.condition and int(old["statusRank"]["N"]) <= status.rank:
+                    # Still sendable (this is a retry's write): what failed was the events' number.
+                    raise _EventsChanged(_events_of(old)) from None
+                return Advanced(Transition.STALE)
+            shrunk = self._compact(message_id) if _too_big(exc) else None
+            if shrunk is not None:
+                raise _EventsChanged(shrunk) from None
             raise
         item = answer.get("Attributes")
         return Advanced(Transition.MOVED, MessageRecord.model_validate(from_item(item)) if item else None)
 
     def append_event(self, message_id: str, event: StatusEvent, *, once: str | None = None) -> bool:
-        """Add an event that changes nothing else (not even updatedAt, which dates the status).
+        """Keep an event that changes nothing else (not even updatedAt, which dates the status),
+        folded into the last one when it repeats it.
 
-        False when there is no such message, it holds MAX_EVENTS events already, or it took a
-        report with the nonce `once` before (see `advance`).
+        False when there is no such message, it holds MAX_EVENTS events (or report nonces)
+        already, or it took a report with the nonce `once` before (see `advance`).
         """
-        if not is_message_id(message_id):
+        current = self.get(message_id)
+        if current is None:
             return False
+        events: Sequence[StatusEvent] = current.events
         nonce = _Once(once)
+        for _ in range(EVENT_WRITE_TRIES):
+            recording = _recording(event, events)
+            if not recording.clause:
+                return False
+            names: dict[str, Any] = {"ExpressionAttributeNames": recording.names} if recording.names else {}
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"id": {"S": message_id}},
+                    UpdateExpression=f"SET {recording.clause}{nonce.add}",
+                    ConditionExpression=(
+                        f"attribute_exists(statusRank){recording.condition}{nonce.condition}{nonce.room}"
+                    ),
+                    ExpressionAttributeValues={
+                        **to_item(recording.values),
+                        **nonce.values,
+                        **nonce.room_values,
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **names,
+                )
+            except ClientError as exc:
+                shrunk = self._compact(message_id) if _too_big(exc) else None
+                if shrunk is not None:
+                    events = shrunk
+                    continue
+                if not condition_failed(exc):
+                    raise
+                old = exc.response.get("Item")
+                if not _is_message(old) or nonce.taken_by(old) or nonce.full(old):
+                    return False
+                events = _events_of(old)
+                continue
+            return True
+        return False  # other writers kept changing them: this report is not kept, as on a full one
+
+    def _compact(self, message_id: str) -> list[StatusEvent] | None:
+        """Rewrite the events of a message that gathered them before these bounds existed, as
+        they would have kept them (domain `compacted`): such an item can be so near DynamoDB's
+        400 KB that it refuses every write that adds to it, a cancel's included. The events it
+        holds now; None when it is gone or its events are as these bounds keep them already (the
+        write was refused for another reason, and is not tried again)."""
+        item = self._db.get_item(
+            TableName=self._table, Key={"id": {"S": message_id}}, ConsistentRead=True
+        ).get("Item")
+        if not _is_message(item):
+            return None
+        held = item.get("events", {"L": []})
+        # Read through the model, which also cuts texts stored before they were bounded.
+        events = compacted(_events_of(item))
+        kept = serialize([e.model_dump(mode="json", exclude_none=True) for e in events])
+        if kept == held:
+            return None
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key={"id": {"S": message_id}},
-                UpdateExpression=f"SET events = list_append(events, :event){nonce.add}",
-                ConditionExpression=f"attribute_exists(statusRank) AND size(events) < :max{nonce.condition}",
-                ExpressionAttributeValues={
-                    **to_item(
-                        {":event": [event.model_dump(mode="json", exclude_none=True)], ":max": MAX_EVENTS}
-                    ),
-                    **nonce.values,
-                },
+                UpdateExpression="SET events = :events",
+                ConditionExpression="attribute_exists(statusRank) AND size(events) = :seen",
+                ExpressionAttributeValues={":events": kept, ":seen": serialize(len(held["L"]))},
             )
         except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+            if not condition_failed(exc):
+                raise
+            return _events_of(item)  # another writer was first: the next try sees its change
+        return events
 
     def set_batch(self, message_id: str, batch_id: str) -> None:
         """Record Sinch's batch id even when a delivery report already moved the status on."""

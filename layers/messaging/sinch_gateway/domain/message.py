@@ -3,43 +3,140 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from enum import Enum
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from sinch_gateway.domain.content import Api, Channel, MessageContent, api_of, channel_of
-from sinch_gateway.domain.status import Status, Transition
+from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# A message's DynamoDB item never holds more than ITEM_BOUND_BYTES, under DynamoDB's 400 KB: what
+# it is admitted with is bounded by the API's limits (at most about 215 KB: a rich MMS of 8 slides
+# of 5,000 characters), and what it gathers while it lives (at most about 90 KB) by these
+# (docs/statuses.md, "How big a message gets"; tests/unit/test_message_item_bound.py computes
+# the largest item):
+# - free texts, whoever wrote them (Sinch's codes and texts, our retry reasons), in characters;
+MAX_STORED_CODE_CHARS = 64
+MAX_EVENT_DETAIL_CHARS = 256
+MAX_STORED_ERROR_CHARS = 1000
+# - events: a retry's (which repeats `retrying`) and a stale report's are kept only while the
+#   message holds fewer than MAX_EVENTS; a status move is always kept, and a message makes at
+#   most STATUS_MOVES of them past `retrying` (submitted, queued, dispatched, one final status),
+#   so it holds at most MAX_EVENTS + STATUS_MOVES events. An event that repeats the one before
+#   it folds into it instead (see `placement`), so a message retried for a day holds a few.
+MAX_EVENTS = 50
+STATUS_MOVES = 4
+ITEM_BOUND_BYTES = 320 * 1024
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, ending with an ellipsis when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _clip_code(code: int | str | None) -> int | str | None:
+    return clip(code, MAX_STORED_CODE_CHARS) if isinstance(code, str) else code
+
+
+def _clipping(limit: int) -> AfterValidator:
+    return AfterValidator(lambda text: clip(text, limit) if text is not None else None)
+
+
+Code = Annotated[int | str | None, AfterValidator(_clip_code)]
+
+
 class _Stored(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class StatusEvent(_Stored):
+    """One thing that happened to a message. It says only what happened: a value it does not
+    have is left out (no "code": null on our own events), in storage and in the API alike."""
+
     status: Status
     at: datetime
-    code: int | str | None = Field(default=None, description="Sinch's code for this status, if any")
-    detail: str | None = None
+    code: Code = Field(
+        default=None, exclude_if=_absent, description="Sinch's code for this status, or the gateway's own"
+    )
+    detail: Annotated[str | None, _clipping(MAX_EVENT_DETAIL_CHARS)] = Field(
+        default=None, exclude_if=_absent, description="What happened, in words (at most 256 characters)"
+    )
     operator_at: datetime | None = Field(
-        default=None, description="When the operator reported this status (Sinch's operator_status_at)"
+        default=None,
+        exclude_if=_absent,
+        description="When the operator reported this status (Sinch's operator_status_at)",
     )
     stale: bool | None = Field(
         default=None,
+        exclude_if=_absent,
         description="True for a delivery report that came after a later or equal status "
         "(duplicate, late or out of order): kept here, but it did not change the status",
     )
+    count: int | None = Field(
+        default=None,
+        ge=2,
+        exclude_if=_absent,
+        description="How many times this event happened in a row, when more than once (the same "
+        "status and code: a run of retries for one reason, one report sent again and again); "
+        "`at` is the first time, `lastAt` the last",
+    )
+    last_at: datetime | None = Field(
+        default=None, exclude_if=_absent, description="When it last happened, with `count`"
+    )
 
-    @model_serializer(mode="wrap")
-    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # An event says only what happened: no "code": null on our own events.
-        return {k: v for k, v in handler(self).items() if v is not None}
+    def repeats(self, earlier: StatusEvent) -> bool:
+        """Whether this event says again what `earlier` said: then it folds into it."""
+        return (self.status, self.code, bool(self.stale)) == (
+            earlier.status,
+            earlier.code,
+            bool(earlier.stale),
+        )
+
+    def folded_into(self, earlier: StatusEvent) -> StatusEvent:
+        return earlier.model_copy(update={"count": (earlier.count or 1) + 1, "last_at": self.at})
+
+
+class Placement(Enum):
+    """Where an event that may repeat goes (a retry's, a stale report's)."""
+
+    FOLD = "fold"  # into the last event, which it repeats
+    APPEND = "append"
+    NOWHERE = "nowhere"  # not kept: the message holds MAX_EVENTS events already
+
+
+def placement(events: Sequence[StatusEvent], event: StatusEvent) -> Placement:
+    if events and event.repeats(events[-1]):
+        return Placement.FOLD
+    return Placement.APPEND if len(events) < MAX_EVENTS else Placement.NOWHERE
+
+
+def compacted(events: Sequence[StatusEvent]) -> list[StatusEvent]:
+    """`events` as these rules would have kept them (for a message that gathered them before):
+    each run of repeats folded into one, and past MAX_EVENTS only the status moves."""
+    folded: list[StatusEvent] = []
+    for event in events:
+        if folded and event.repeats(folded[-1]):
+            last = folded[-1]
+            count = (last.count or 1) + (event.count or 1)
+            folded[-1] = last.model_copy(update={"count": count, "last_at": event.last_at or event.at})
+        else:
+            folded.append(event)
+    moves = [e for e in folded[MAX_EVENTS:] if e.status not in SENDABLE_STATUSES and not e.stale]
+    return folded[:MAX_EVENTS] + moves
 
 
 class MessageDraft(_Stored):
@@ -65,8 +162,8 @@ class MessageRecord(_Stored):
     batch_id: str | None = None  # Sinch's id for what it accepted: XMS batch id or MMS tracking id
     status: Status = Status.ACCEPTED
     attempts: int = 0
-    error_code: str | None = None
-    error_text: str | None = None
+    error_code: Annotated[str | None, _clipping(MAX_STORED_CODE_CHARS)] = None
+    error_text: Annotated[str | None, _clipping(MAX_STORED_ERROR_CHARS)] = None
     sinch_http_status: int | None = None
     segments: int | None = None
     encoding: Literal["GSM", "UNICODE"] | None = None
@@ -88,6 +185,18 @@ class MessageRecord(_Stored):
 
     def expire_after(self, days: int) -> MessageRecord:
         return self.model_copy(update={"ttl": int((self.created_at + timedelta(days=days)).timestamp())})
+
+
+# The free texts a status write may set besides its event, by their stored names, and their bounds.
+_TEXT_FIELDS = {"errorCode": MAX_STORED_CODE_CHARS, "errorText": MAX_STORED_ERROR_CHARS}
+
+
+def bounded_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A status write's other fields (stored names), each free text clipped to its bound."""
+    return {
+        name: clip(value, _TEXT_FIELDS[name]) if name in _TEXT_FIELDS and isinstance(value, str) else value
+        for name, value in fields.items()
+    }
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ adapters (sinch/, data/) without knowing which.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sinch_gateway.domain.content import Api
@@ -66,6 +66,7 @@ class MessageStore(Protocol):
         detail: str | None = None,
         at: Any = None,
         clear: tuple[str, ...] = (),
+        seen_events: Sequence[StatusEvent] | None = None,
         **fields: Any,
     ) -> Transition: ...
 
@@ -76,6 +77,7 @@ class MessageStore(Protocol):
         *,
         clear: tuple[str, ...] = (),
         once: str | None = None,
+        seen_events: Sequence[StatusEvent] | None = None,
         **fields: Any,
     ) -> Advanced: ...
 

@@ -107,7 +107,27 @@ class QueueIntake:
     ) -> None:
         """One SendQueue message. `tenant_attribute`: its `tenant` message attribute, if any;
         `sender_id`: SQS's SenderId, the principal that published it; `time_left_s`: what is
-        left of the invocation (None: no limit)."""
+        left of the invocation (None: no limit).
+
+        Raises only for what may pass on a second try (AWS or Sinch trouble), logged at ERROR:
+        SQS delivers the record again, and after its last receive moves it to the DLQ.
+        """
+        try:
+            self._handle(body, sqs_message_id, tenant_attribute, sender_id, time_left_s)
+        except Exception as exc:
+            logger.exception(
+                "queue record failed: SQS delivers it again", extra={"reason": type(exc).__name__}
+            )
+            raise
+
+    def _handle(
+        self,
+        body: str,
+        sqs_message_id: str,
+        tenant_attribute: str | None,
+        sender_id: str | None,
+        time_left_s: float | None,
+    ) -> None:
         try:
             data: Any = json.loads(body)
             parsed = True
@@ -122,7 +142,7 @@ class QueueIntake:
             try:
                 retry = RetryRequest.model_validate(data)
             except ValidationError:
-                self._queue.dead_letter(body, "invalid_request: a retry without a messageId", None)
+                self._park(body, "invalid_request: a retry without a messageId")
                 return
             self._retry(retry, body)
             return
@@ -217,9 +237,8 @@ class QueueIntake:
 
     def _refuse(self, body: str, reason: str) -> None:
         """Parked with why, recorded nowhere: no message for any tenant, no tenant's metric."""
-        self._queue.dead_letter(body, reason, None)
+        self._park(body, reason)
         metrics.add_metric(name="QueuedRequestsRejected", unit=MetricUnit.Count, value=1)
-        logger.warning("refused a queued request", extra={"reason": reason})
 
     def _retry(self, request: RetryRequest, body: str) -> None:
         wait = (request.not_before or 0) - time.time()
@@ -230,7 +249,14 @@ class QueueIntake:
         try:
             self._sender.attempt(request.message_id)
         except MessageNotFound:
-            self._queue.dead_letter(body, "unknown_message: no such message (expired or never stored)", None)
+            self._park(body, "unknown_message: no such message (expired or never stored)")
+
+    def _park(self, body: str, reason: str, message_id: str | None = None) -> None:
+        """Not to be sent: parked on the DeadLetterQueue with why, and logged at ERROR."""
+        self._queue.dead_letter(body, reason, message_id)
+        logger.error(
+            "queue record parked on the DeadLetterQueue", extra={"message_id": message_id, "reason": reason}
+        )
 
     def _reject(
         self,
@@ -264,11 +290,8 @@ class QueueIntake:
         )
         if self._repo.create(record):
             final_status(Status.REJECTED, tenant_id, accepted_at=None)  # refused on arrival
-        self._queue.dead_letter(body, f"{code}: {reason}", message_id)
+        self._park(body, f"{code}: {reason}", message_id)
         metrics.add_metric(name="QueuedRequestsRejected", unit=MetricUnit.Count, value=1)
-        logger.warning(
-            "rejected a malformed queued request", extra={"message_id": message_id, "reason": reason}
-        )
 
 
 def _who(sender_id: str | None) -> str:

@@ -156,10 +156,30 @@ class MessageSender:
             self._queue.enqueue_retry(record.id, hold_s)
             logger.info("held until due", extra={"message_id": record.id, "due_in_s": round(hold_s)})
             return record
+        if self._left_s(record) <= 0:
+            return self._too_old(record)
         if self._opted_out_since_admitted(record):
             metrics.add_metric(name="SendsStoppedByOptOut", unit=MetricUnit.Count, value=1)
             return self._end(record, Status.REJECTED, OPTED_OUT, OPTED_OUT_TEXT)
         return self._hand_over(record)
+
+    def _left_s(self, record: MessageRecord) -> float:
+        """How long the message may still wait to be handed to Sinch: MaxMessageAgeSeconds from
+        when it was due, its acceptance or, if later, its sendAt (a scheduled message does not
+        age while it waits for its own time, as a held MMS does for up to 3 days)."""
+        due = max(record.created_at, record.send_at) if record.send_at else record.created_at
+        return self._settings.max_message_age_s - (utcnow() - due).total_seconds()
+
+    def _too_old(self, record: MessageRecord) -> MessageRecord:
+        """Never handed over in time: failed, nothing sent. An attempt whose answer was lost may
+        have reached Sinch; it is not sent again either (at most once), and its text says so."""
+        metrics.add_metric(name="MessagesTooOld", unit=MetricUnit.Count, value=1)
+        last = f"last error: {record.error_code}" if record.error_code else "no attempt reached Sinch"
+        text = TOO_OLD_TEXT.format(age_s=self._settings.max_message_age_s, last=last)
+        if record.unconfirmed:
+            text += UNCONFIRMED_TOO_OLD_TEXT
+        # The claim that brought it here counted an attempt: none was made.
+        return self._give_up(record, TOO_OLD, text, record.error_code or "", attempts=record.attempts - 1)
 
     def _opted_out_since_admitted(self, record: MessageRecord) -> bool:
         """A message that waited (held until due, or for a retry) is checked again: a STOP may have
@@ -270,6 +290,7 @@ class MessageSender:
         code: str,
         text: str,
         sinch_http_status: int | None = None,
+        **fields: Any,
     ) -> MessageRecord:
         moved = self._repo.transition(
             record.id,
@@ -279,6 +300,7 @@ class MessageSender:
             errorCode=code,
             errorText=text,
             sinchHttpStatus=sinch_http_status,
+            **fields,
         )
         if moved is Transition.MOVED:
             final_status(status, record.tenant_id, record.created_at)
@@ -291,6 +313,29 @@ class MessageSender:
             }
         )
 
+    def _give_up(
+        self, record: MessageRecord, code: str, text: str, last_error: str, **fields: Any
+    ) -> MessageRecord:
+        """End a message the gateway will not send any more (failed, with why), and park its
+        record on the DeadLetterQueue for a person to see."""
+        logger.error(
+            "giving up on the message",
+            extra={
+                "message_id": record.id,
+                "tenant_id": record.tenant_id,
+                "attempts": fields.get("attempts", record.attempts),
+                "reason": code,
+                "last_error": last_error,
+            },
+        )
+        ended = self._end(record, Status.FAILED, code, text, **fields)
+        self._queue.dead_letter(
+            json.dumps({"kind": "failed", "messageId": record.id, "reason": code, "lastError": last_error}),
+            f"{code}: {text}",
+            record.id,
+        )
+        return ended
+
     def _retry_later(
         self,
         record: MessageRecord,
@@ -301,27 +346,11 @@ class MessageSender:
         unconfirmed: bool = False,
         jitter: bool = True,
     ) -> MessageRecord:
-        # Sinch's rate limit says "slower", not "broken": waiting for it uses up no attempt.
+        # Sinch's rate limit says "slower", not "broken": waiting for it uses up no attempt (what
+        # ends such a wait is the message's age: see _left_s).
         if counted and record.attempts >= self._settings.max_send_attempts:
-            logger.warning(
-                "giving up after the last attempt",
-                extra={"message_id": record.id, "attempts": record.attempts, "reason": reason},
-            )
             text = f"{record.attempts} attempts; last error: {reason}"
-            ended = self._end(record, Status.FAILED, "retries_exhausted", text)
-            self._queue.dead_letter(
-                json.dumps(
-                    {
-                        "kind": "failed",
-                        "messageId": record.id,
-                        "reason": "retries_exhausted",
-                        "lastError": reason,
-                    }
-                ),
-                f"retries_exhausted: {text}",
-                record.id,
-            )
-            return ended
+            return self._give_up(record, RETRIES_EXHAUSTED, text, reason)
         if not jitter and retry_after_s is not None:
             # The shared rate's own schedule says when there is room: spread on top of it, the
             # message would come back after slots that nobody then takes.
@@ -333,6 +362,8 @@ class MessageSender:
                 cap_s=self._settings.retry_max_delay_s,
                 retry_after_s=retry_after_s,
             )
+        # Never past its age limit: a long Retry-After brings it back when it is due to end.
+        delay = min(delay, max(1.0, self._left_s(record)))
         # Enqueue before recording: if we die in between, the lease expires and the queued
         # retry still finds the message sendable.
         self._queue.enqueue_retry(record.id, delay)
@@ -345,7 +376,9 @@ class MessageSender:
         if unconfirmed:
             # True stays true: once Sinch may hold the message, only a lookup or a report can tell.
             fields["unconfirmed"] = True
-        self._repo.transition(record.id, Status.RETRYING, code=code, detail=reason, **fields)
+        self._repo.transition(
+            record.id, Status.RETRYING, code=code, detail=reason, seen_events=record.events, **fields
+        )
         logger.info(
             "will retry",
             extra={
@@ -448,6 +481,13 @@ DEFAULT_HOLD_OFF_S = 1.0
 # its whole Retry-After.
 MAX_SHARED_HOLD_OFF_S = 60.0
 RETRY_ERROR = ("errorCode", "errorText")
+RETRIES_EXHAUSTED = "retries_exhausted"
+TOO_OLD = "too_old"
+TOO_OLD_TEXT = "not sent: Sinch did not take it within {age_s:g} s of when it was due ({last})"
+UNCONFIRMED_TOO_OLD_TEXT = (
+    "; an earlier attempt's answer was lost, so Sinch may still have that one (its delivery "
+    "reports would show here as events)"
+)
 OUTCOME_UNKNOWN = "sinch_outcome_unknown"
 UNKNOWN_TEXT = (
     "Sinch's answer was lost and its {api} API offers no lookup; no report showed that it took the "

@@ -232,8 +232,9 @@ class CallbackDelivery:
             delay = max(delay, math.ceil(hold + random.uniform(0, hold / 4)))
         context = {**attempt.context, "reason": reason}
         if now - attempt.queued_at_s + delay > self._backoff.max_age_s:
-            self._give_up(attempt.body, f"not taken within {self._backoff.max_age_s:.0f} s; last: {reason}")
-            logger.warning("status callback given up", extra=context)
+            self._give_up(
+                attempt.body, f"not taken within {self._backoff.max_age_s:.0f} s; last: {reason}", context
+            )
             return
         self._queue.postpone(attempt.receipt_handle, delay)
         logger.info("status callback not taken, tried again later", extra={**context, "delay_s": delay})
@@ -247,6 +248,7 @@ class CallbackDelivery:
             return str(exc)
         return None if 200 <= status < 300 else f"answered HTTP {status}"
 
-    def _give_up(self, body: str, reason: str) -> None:
+    def _give_up(self, body: str, reason: str, context: Mapping[str, Any] | None = None) -> None:
         self._queue.dead_letter(body, reason)
         metrics.add_metric(name="StatusCallbacksDeadLettered", unit=MetricUnit.Count, value=1)
+        logger.error("status callback given up", extra={**(context or {}), "reason": reason})
