@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
+from devstack.console import print_line
 from devstack.runtime import Invoker
 from devstack.template import DEFAULT_ACCOUNT_ID, ApiSpec, GatewayResponse, MethodThrottle, Route, fake_id
 
@@ -554,7 +555,7 @@ class ApiGateway:
         self.account_id = account_id
         self.usage_plan = usage_plan
         self.access_log = access_log
-        self._log = log or (lambda line: print(line, flush=True))
+        self._log = log or print_line
         self.method_throttles = {name: MethodThrottles(a.method_throttles) for name, a in self.apis.items()}
         for name, api in self.apis.items():
             unknown = access_log_variables(api.access_log_format or "") - ACCESS_LOG_VARIABLES

@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from devstack.console import print_line
+
 # One step of a poller: poll once, and say how long to pause before the next (0: at once).
 Step = Callable[[], float]
 FAILED_POLL_PAUSE_S = 1.0
@@ -15,7 +17,7 @@ FAILED_POLL_PAUSE_S = 1.0
 class PollingThreads:
     def __init__(self, label: str, log: Callable[[str], None] | None = None) -> None:
         self._label = label  # names the poller in its log lines, e.g. "sqs:RetryFunction"
-        self._log = log or (lambda line: print(line, flush=True))
+        self._log = log or print_line
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 

@@ -31,6 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from devstack.console import print_line
 from devstack.worker import WorkerConfig, worker_main
 
 if TYPE_CHECKING:
@@ -300,7 +301,7 @@ class FunctionPool:
         self._report = report
         self._base_environment = base_environment
         self._on_cold_start = on_cold_start
-        self._log = log or _print
+        self._log = log or print_line
         self._xray = xray
         self._log_file = log_file
         self._credentials = credentials
@@ -607,7 +608,3 @@ def _report_line(memory_size: int, result: Invocation) -> str:
     elif result.error is not None:
         line += f"\tStatus: error\tError Type: {result.error.get('errorType')}"
     return line
-
-
-def _print(line: str) -> None:
-    print(line, flush=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devstack import aws
+from devstack.console import print_line
 from devstack.gateway import ApiGateway, UsagePlan
 from devstack.iam_principals import function_credentials
 from devstack.moto_server import MotoServer
@@ -179,7 +180,7 @@ def stream_source(template: Template, mapping: StreamMapping, resources: StackRe
 class LocalStack:
     def __init__(self, config: StackConfig, *, log: Callable[[str], None] | None = None) -> None:
         self.config = config
-        self.log = log or (lambda line: print(line, flush=True))
+        self.log = log or print_line
         self.tenants: list[LocalTenant] = []
         self.usage_plan_id = ""
         self.api_token = secrets.token_hex(16)

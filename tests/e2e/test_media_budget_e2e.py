@@ -109,7 +109,7 @@ def test_a_queued_request_of_slow_slides_is_sent(local: LocalStack) -> None:
         "fallbackText": "x",
         "clientReference": reference,
     }
-    sqs = aws.client("sqs", local.config["aws_endpoint_url"], local.config["region"])
+    sqs = aws.publisher(local.config)  # the first tenant's registered publisher
     sqs.send_message(
         QueueUrl=local.config["send_queue_url"],
         MessageBody=json.dumps(body),
