@@ -31,14 +31,14 @@ class Slow:
         with self.lock:
             self.open += 1
             self.most_open = max(self.most_open, self.open)
-        try:
-            if server.stop.wait(self.delay):
-                return
+        stopped = server.stop.wait(self.delay)
+        # Counted closed before the answer goes: once the client has it, its worker may open the next
+        # request before this thread runs again, and counting after sendall would see both at once.
+        with self.lock:
+            self.open -= 1
+        if not stopped:
             head = f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len(JPEG)}\r\n\r\n"
             conn.sendall(head.encode() + JPEG)
-        finally:
-            with self.lock:
-                self.open -= 1
 
 
 def policy(port: int, *, budget: float, parallel: int = 8) -> MediaPolicy:
