@@ -5,11 +5,17 @@ TenantsTable with its policy (allowed destination countries, MMS) and its callba
 
     python -m ops.tenants --stack sinch-gateway create --name acme --countries US,CA
     python -m ops.tenants --stack sinch-gateway policy <tenant id> --countries US --no-mms
+    python -m ops.tenants --stack sinch-gateway policy <tenant id> --rate-weight 2 --rate-cap 5
     python -m ops.tenants --stack sinch-gateway show <tenant id> --reveal
     python -m ops.tenants --stack sinch-gateway list
     python -m ops.tenants --local list          # the stack `make run` started (its DEVSTACK_STATE_DIR)
 
 Every command prints JSON. AWS credentials and region come from the usual places (AWS_PROFILE...).
+
+Policy flags (create and policy): --countries / --all-countries, --mms / --no-mms, and the
+tenant's share of Sinch's rate among the tenants sending at the moment: --rate-weight W (its
+share relative to theirs, 1 by default; 2 gets twice the share of a tenant at 1) and
+--rate-cap N / --no-rate-cap (at most N calls to Sinch a second for this tenant, whatever is free).
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import phonenumbers
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from devstack.state import stack_file
 from sinch_gateway.data.tenants import tenant_from_item, tenant_to_item
-from sinch_gateway.domain.tenants import Tenant, TenantPolicy
+from sinch_gateway.domain.tenants import MAX_RATE_WEIGHT, MIN_RATE_WEIGHT, Tenant, TenantPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
@@ -78,6 +85,10 @@ def describe(tenant: Tenant, *, reveal: bool = False) -> dict[str, Any]:
         "name": tenant.name,
         "allowedCountries": "all" if countries is None else sorted(countries),
         "mmsAllowed": tenant.policy.mms_allowed,
+        "rateWeight": tenant.policy.rate_weight,
+        "rateCapPerSecond": tenant.policy.rate_cap_per_s
+        if tenant.policy.rate_cap_per_s is not None
+        else "none",
         "callbackSecret": tenant.callback_secret if reveal else "(hidden: use --reveal)",
         "createdAt": tenant.created_at,
     }
@@ -157,6 +168,7 @@ def set_policy(
     *,
     allowed_countries: frozenset[str] | bool | None = False,
     mms_allowed: bool | None = None,
+    rate_share: RateShareChange | None = None,
 ) -> Tenant:
     """Change what a tenant may send (False: leave the countries as they are). Functions pick it
     up within their policy cache time (TenantPolicyCacheSeconds)."""
@@ -166,6 +178,8 @@ def set_policy(
         policy = policy.model_copy(update={"allowed_countries": allowed_countries})
     if mms_allowed is not None:
         policy = policy.model_copy(update={"mms_allowed": mms_allowed})
+    if rate_share is not None:
+        policy = rate_share.applied(policy)
     updated = tenant.model_copy(update={"policy": policy})
     target.dynamodb.put_item(
         TableName=target.tenants_table,
@@ -226,6 +240,50 @@ def local_target(state: dict[str, Any]) -> Target:
     )
 
 
+# --- the tenant's share of Sinch's rate -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateShareChange:
+    """What --rate-weight, --rate-cap and --no-rate-cap ask for (None: leave as it is)."""
+
+    weight: float | None = None
+    cap_per_s: float | None = None
+    no_cap: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RateShareChange | None:
+        change = cls(args.rate_weight, args.rate_cap, args.no_rate_cap)
+        return None if change == cls() else change
+
+    def applied(self, policy: TenantPolicy) -> TenantPolicy:
+        update: dict[str, Any] = {}
+        if self.weight is not None:
+            update["rate_weight"] = self.weight
+        if self.cap_per_s is not None or self.no_cap:
+            update["rate_cap_per_s"] = self.cap_per_s
+        try:
+            return TenantPolicy.model_validate({**policy.model_dump(by_alias=False), **update})
+        except ValidationError as exc:
+            reasons = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+            raise TenantError(f"not a rate share: {reasons}") from None
+
+
+def _rate_share_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rate-weight",
+        type=float,
+        metavar="W",
+        help=f"share of Sinch's rate relative to the other tenants sending ({MIN_RATE_WEIGHT:g} to "
+        f"{MAX_RATE_WEIGHT:g}; 1 by default)",
+    )
+    cap = parser.add_mutually_exclusive_group()
+    cap.add_argument(
+        "--rate-cap", type=float, metavar="N", help="at most N calls to Sinch a second, whatever is free"
+    )
+    cap.add_argument("--no-rate-cap", action="store_true", help="no cap of its own (the default)")
+
+
 def _policy_options(parser: argparse.ArgumentParser) -> None:
     countries = parser.add_mutually_exclusive_group()
     countries.add_argument("--countries", help="allowed destination countries, e.g. US,CA (ISO codes)")
@@ -233,6 +291,7 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
     mms = parser.add_mutually_exclusive_group()
     mms.add_argument("--mms", dest="mms", action="store_true", default=None, help="allow MMS")
     mms.add_argument("--no-mms", dest="mms", action="store_false", help="refuse MMS")
+    _rate_share_options(parser)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -270,6 +329,9 @@ def run(args: argparse.Namespace, target: Target) -> Any:
             allowed_countries=None if countries is False else countries,
             mms_allowed=True if args.mms is None else args.mms,
         )
+        rate_share = RateShareChange.from_args(args)
+        if rate_share is not None:
+            policy = rate_share.applied(policy)
         return create_tenant(target, args.name, policy, api_key_id=args.api_key_id).as_json()
     if args.command == "list":
         return [describe(t) for t in list_tenants(target)]
@@ -279,9 +341,17 @@ def run(args: argparse.Namespace, target: Target) -> Any:
         if args.reveal:
             shown["apiKey"] = api_key_value(target, tenant.tenant_id)
         return shown
-    if countries is False and args.mms is None:
-        raise TenantError("say what to change: --countries, --all-countries, --mms or --no-mms")
-    return describe(set_policy(target, args.tenant_id, allowed_countries=countries, mms_allowed=args.mms))
+    rate_share = RateShareChange.from_args(args)
+    if countries is False and args.mms is None and rate_share is None:
+        raise TenantError(
+            "say what to change: --countries, --all-countries, --mms, --no-mms, --rate-weight, "
+            "--rate-cap or --no-rate-cap"
+        )
+    return describe(
+        set_policy(
+            target, args.tenant_id, allowed_countries=countries, mms_allowed=args.mms, rate_share=rate_share
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
