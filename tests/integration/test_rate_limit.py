@@ -277,7 +277,7 @@ class Play:
             self.clock.run_until(self.origin + until)
         finally:
             self.clock.stop()
-        assert self.clock.errors == []
+        assert self.clock.errors == [], self.clock.errors[:3]
 
     def rate_of(self, tenant: str, start: float, stop: float) -> float:
         begin, end = self.origin + start, self.origin + stop

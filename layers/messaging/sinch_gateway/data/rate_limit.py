@@ -2,22 +2,24 @@
 containers) and fairly among the tenants sending, kept in one DynamoDB item per Sinch API.
 
 The plan's schedule is GCRA (the "generic cell rate algorithm", a token bucket stated as a
-schedule): `nextSlot` is the epoch second from which the next call to Sinch may go. Beside it
-the item keeps share time (`shareClock`) and each sending tenant's line (`line#<tenant>`, with
-`weight#<tenant>` when it is not 1, and `capNext#<tenant>` for a capped tenant): see
-domain.rate_share for what they mean. Each decision is one conditional update: take the next
-slot (and the next place in the tenant's line) if they lie where this container last saw them,
-or keep a place for a call that is not due yet. No read comes first, and every stored point only
-moves on by a given amount, so concurrent senders never overwrite each other: each update either
-takes the next point or fails without changing anything (a failed conditional write still costs
-a write unit, and returns the item, so the caller learns where the schedule is).
+schedule): `nextSlot` is the epoch second from which the next call to Sinch may go. Beside it the
+item keeps share time as it stood at a moment (`shareClock`, `shareClockAt`) and each sending
+tenant's line (`line#<tenant>`, with `weight#<tenant>` when it is not 1, and `capNext#<tenant>`,
+`capRate#<tenant>` for a capped tenant): domain.rate_share says what they mean. Each decision is
+one conditional update: take the next slot (and the next place in the tenant's line) if they lie
+where this container last saw them, or keep a place for a call that is not due yet. Every stored
+point only moves on by a given amount, so concurrent senders never overwrite each other: each
+update either takes the next point or fails without changing anything (a failed conditional write
+still costs a write unit, and returns the item, so the caller learns where the schedule is).
 
 - Below the rate, `nextSlot` lies in the past; a slot there would allow a burst, so the
   schedule restarts at now instead (conditional on still being in the past: one sender wins).
   Which of the two writes to try first is guessed from what this container last saw, so that
   either way one write is the usual cost. Lines restart at share time now the same way.
-- Before telling a call to wait, a container whose view is older than VIEW_MAX_AGE_S reads the
-  item again (a read costs a fraction of a write): share time moves with everyone's calls.
+- A view older than a slot is read again before taking a slot, and one older than
+  VIEW_MAX_AGE_S before a call is told to wait: a read costs a fraction of a write that fails.
+- A call that wakes for its slot later than LATE_S would arrive among the next second's calls
+  and meet a 429: it leaves the slot empty and takes another.
 - Sinch answered 429 anyway. A lone 429 is most likely a call that arrived late and met the
   next second's calls: every sender skips one slot, and only the refused call waits its
   Retry-After (the whole fleet idle for a second would waste a second of the plan). A second 429
@@ -29,11 +31,12 @@ Slots are spaced at 1/(rate x HEADROOM): Sinch counts over a sliding second, and
 leaves on time can still arrive a few milliseconds late behind one that follows it.
 
 One item takes every send: DynamoDB serves about 1,000 writes a second on one key, far above a
-Sinch plan's rate. Lines of tenants that are neither waiting nor capped are removed by the next
-write, so the item holds the tenants sending now, not every tenant. Clocks of Lambda hosts are
-NTP-synchronised to milliseconds, well under an interval at the rates Sinch sells; share time
-is no clock at all (it moves only by the calls served), so a container's clock can only move
-the real-time points it writes.
+Sinch plan's rate. Lines of tenants that have not sent for a while are removed by the next
+write, so the item holds the tenants sending lately, not every tenant. Clocks of Lambda hosts are
+NTP-synchronised to milliseconds, well under an interval at the rates Sinch sells. A container
+whose clock is off moves only what it writes: a slot it takes goes when its own clock says (a
+clock behind makes its calls late: they take new slots), and share time it writes down is never
+moved back by another (a later `shareClockAt` stands until the clocks agree again).
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sinch_gateway.data.messages import bookkeeping_id, condition_failed
@@ -67,8 +71,12 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = Logger(child=True)
+metrics = Metrics()
 HEADROOM = 0.97
 SINCH_WINDOW_S = 1.0  # Sinch counts a plan's calls per second
+# A call that leaves later than its slot by more than half the schedule's slack (a second's calls
+# spaced at HEADROOM leave 1/HEADROOM - 1 seconds) would arrive among the next second's calls.
+LATE_S = (1 / HEADROOM - 1) * SINCH_WINDOW_S / 2
 # A take can lose a race to another sender, or wait for its turn within its patience; after this
 # many rounds the caller is told to come back a slot later instead of looping.
 _ROUNDS = 6
@@ -77,6 +85,7 @@ VIEW_MAX_AGE_S = 1.0
 
 
 _DIGITS = 6  # microseconds
+_NEAR = 5e-6
 
 
 def _number(value: float) -> dict[str, str]:
@@ -169,6 +178,14 @@ class SharedRate:
             slot = _taken(decided.slot, item.get("nextSlot"))
             go = max(slot if slot is not None else now, cap_at if cap_at is not None else now)
             self._sleep(max(0.0, go - self._clock()))
+            if self._clock() - go > LATE_S:
+                # Woken past its slot by more than the schedule's slack: sent now, the call would
+                # arrive among the next second's and meet a 429. Its slot stays empty; it takes
+                # another, keeping its place.
+                metrics.add_metric(name="SinchSlotsMissed", unit=MetricUnit.Count, value=1)
+                kept = place if place is not None else decided.kept_place
+                request = replace(request, turn=Turn(kept if kept is not None else after.share_clock))
+                continue
             return Grant(request.calls)
         return Grant(0, self._interval * request.calls, request.turn)
 
@@ -204,13 +221,25 @@ class SharedRate:
             else:
                 update.set(_weight(tenant), request.share.weight)
         update.advance(_cap(tenant), decided.cap)
-        if decided.served:
-            update.add_to("shareClock", decided.served)
+        if decided.cap is not None:
+            # What the others need to know of a cap: how much of the plan it may take.
+            update.set(_cap_rate(tenant), request.share.cap_per_s or 0.0)
+        if decided.leave_line:
+            update.remove(_line(tenant), _weight(tenant))
+        if _moves_share_time(view, request.share, decided):
+            # Who counts among those sending changes from now on: share time is written down as
+            # it stands, if nobody else did meanwhile (it must not be counted twice, nor back).
+            update.set("shareClock", decided.clock)
+            update.set("shareClockAt", now)
+            if view.share_clock_at is None:
+                update.absent("shareClockAt")
+            else:
+                update.near("shareClockAt", view.share_clock_at)
         for idle in decided.prune:
             # Still idle, or the write fails and the next round sees why.
-            update.at_most(_line(idle), view.share_clock - IDLE_SHARE_TIME)
+            update.at_most(_line(idle), decided.clock - IDLE_SHARE_TIME)
             update.before(_cap(idle), now)
-            update.remove(_line(idle), _weight(idle), _cap(idle))
+            update.remove(_line(idle), _weight(idle), _cap(idle), _cap_rate(idle))
         answer = self._db.update_item(
             TableName=self._table,
             Key={"id": item_id},
@@ -267,6 +296,16 @@ class SharedRate:
         # Held off as long or longer already.
 
 
+def _moves_share_time(view: Schedule, share: RateShare, decided: Plan) -> bool:
+    """Whether this write changes who counts among those sending (a tenant joins or leaves, or
+    its weight changes while it counts): share time so far must then be written down."""
+    line = view.lines.get(share.tenant_id)
+    counted = line is not None and line.end > decided.clock
+    joins = decided.line is not None and not counted
+    reweighs = decided.line is not None and counted and line is not None and line.weight != share.weight
+    return view.share_clock_at is None or joins or reweighs or decided.leave_line
+
+
 def _line(tenant_id: str) -> str:
     return f"line#{tenant_id}"
 
@@ -277,6 +316,10 @@ def _weight(tenant_id: str) -> str:
 
 def _cap(tenant_id: str) -> str:
     return f"capNext#{tenant_id}"
+
+
+def _cap_rate(tenant_id: str) -> str:
+    return f"capRate#{tenant_id}"
 
 
 def _number_of(value: Mapping[str, str] | None) -> float | None:
@@ -292,10 +335,16 @@ def _schedule(item: Mapping[str, Any]) -> Schedule:
             end=_number_of(item.get(_line(tenant))) or clock,
             weight=_number_of(item.get(_weight(tenant))) or 1.0,
             cap_next=_number_of(item.get(_cap(tenant))),
+            cap_per_s=_number_of(item.get(_cap_rate(tenant))),
         )
         for tenant in tenants
     }
-    return Schedule(next_slot=_number_of(item.get("nextSlot")), share_clock=clock, lines=lines)
+    return Schedule(
+        next_slot=_number_of(item.get("nextSlot")),
+        share_clock=clock,
+        share_clock_at=_number_of(item.get("shareClockAt")),
+        lines=lines,
+    )
 
 
 def _taken(advance: Advance | None, stored: Mapping[str, str] | None) -> float | None:
@@ -345,9 +394,14 @@ class _Update:
     def set(self, attribute: str, value: float) -> None:
         self._set.append(f"{self._name(attribute)} = {self._value(value)}")
 
-    def add_to(self, attribute: str, value: float) -> None:
+    def absent(self, attribute: str) -> None:
+        self._conditions.append(f"attribute_not_exists({self._name(attribute)})")
+
+    def near(self, attribute: str, value: float) -> None:
+        """Stored as `value` was seen (numbers come back through a float: a microsecond either way)."""
         name = self._name(attribute)
-        self._set.append(f"{name} = if_not_exists({name}, {self._value(0.0)}) + {self._value(value)}")
+        low, high = self._value(value - _NEAR), self._value(value + _NEAR)
+        self._conditions.append(f"{name} BETWEEN {low} AND {high}")
 
     def remove(self, *attributes: str) -> None:
         self._remove.extend(self._name(a) for a in attributes)

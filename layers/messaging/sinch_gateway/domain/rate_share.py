@@ -5,22 +5,24 @@ Two schedules share one plan:
 
 - The plan's own, in real time: calls go `step` apart (`next_slot` is the next free one). It
   protects Sinch's limit, whoever sends.
-- A line per tenant, in *share time*: how much of the rate has been served per unit of weight.
-  Every call served moves share time on by `step / W`, W being the weight of the tenants whose
-  lines reach past it (those waiting). A tenant's calls take places `step / weight` apart in
-  its line, never before share time now (an idle tenant starts afresh, with no credit saved up).
-  A call may take a slot of the plan once share time has (nearly) reached its place.
+- A line per tenant in *share time*, a clock that runs at 1/W of real time, W being the weight of
+  the tenants whose lines reach past it (those with calls waiting): one second of share time is
+  one second of the whole plan for each unit of weight. A tenant's calls take places in its line
+  `step / weight` apart, never before share time now (an idle tenant starts afresh, with no
+  credit saved up); a call's place comes due when share time reaches it.
 
-So with A and B both sending past the rate, share time moves half a step per call, each line a
-step per call: they get every other slot. With B quiet, A's places come due as fast as calls
-go, and A has every slot. With B sending below its half, B's places are due at once and A's
-come due as fast as slots are served, so A takes what B leaves. Weights scale a line's spacing.
+So with A and B both sending past the rate, share time runs at half speed and each gets a place
+due every other step: every other slot. With B quiet, A's places come due every step. A tenant
+sending below its share finds its places due at once (its line never gets ahead), and the slots
+it leaves go to calls whose places are not due yet rather than stay empty (lent: share time is
+not moved by them, so nobody's turn is taken). Weights scale the spacing of a line.
 
-A call whose place is not due yet keeps its place (`Turn`) and is told when to come back, a
-little before the place is due: the place, not the order of asking, decides who goes next, so
-messages waiting in a queue come back one after another instead of all at once.
+A call whose place is not due keeps its place (`Turn`) and is told when to come back, a little
+before it is due: the place, not the order of asking, decides who goes next, so messages
+waiting in a queue come back one after another instead of all at once.
 
-A cap is a tenant's own schedule in real time, `calls / cap` apart, whatever is free.
+A cap is a tenant's own schedule in real time, `calls / cap` apart, whatever is free; a tenant
+whose cap lies below its share sends at its cap and takes no place in share time.
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ from enum import Enum
 # many slots further ahead than tenants with a line: it finds room at once even while they keep
 # the plan's schedule full, and it is counted among those sending from its first call.
 NEWCOMER_SLOTS = 2
-# Of a call's patience: when the plan's schedule has less than this booked ahead, a call whose
-# place is not due yet may have the slot rather than leave it empty (its tenant's line stays as
-# it is: using what nobody else wants costs no share).
-IDLE_FRACTION = 0.25
 # A line that ended this far behind share time (about a minute at least) is removed from the item.
 IDLE_SHARE_TIME = 60.0
-# A place is kept while it is at most this far past the tenant's line (rounding of stored values).
+# Rounding of stored values: a place this far past the tenant's line is still in it.
 _EPSILON = 1e-6
+_PRUNE_PER_WRITE = 4
+# A tenant sending at its cap counts as such while its capped schedule was used this recently.
+CAP_ACTIVE_S = 1.0
+# Whatever capped tenants take, share time never stands still.
+MIN_LEFT = 0.05
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,8 @@ class RateShare:
 
 @dataclass(frozen=True)
 class Turn:
-    """The place a waiting call keeps in its tenant's line (share time), and in its tenant's
-    capped schedule (real time), until it comes back."""
+    """The place a waiting call keeps in its tenant's line (share time), and for a tenant sending
+    at its cap the point it keeps in its capped schedule (real time), until it comes back."""
 
     place: float
     cap_at: float | None = None
@@ -81,34 +84,63 @@ class Line:
     end: float
     weight: float = 1.0
     cap_next: float | None = None
+    cap_per_s: float | None = None
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """One Sinch API's shared state, as last seen."""
+    """One Sinch API's shared state, as last seen: the plan's next free slot, share time as it
+    stood at `share_clock_at`, and each sending tenant's line."""
 
     next_slot: float | None = None
     share_clock: float = 0.0
+    share_clock_at: float | None = None
     lines: Mapping[str, Line] = field(default_factory=dict)
 
-    def waiting_weight(self, tenant_id: str, weight: float) -> float:
-        """The weight of the tenants sending, `tenant_id` among them (at `weight`): those whose
-        lines reach past share time."""
+    def share_time(self, now: float, step: float) -> float:
+        """Share time at `now`: from where it stood, at 1/W of real time while W, the weight of
+        the lines reaching past it, is above nothing (W drops as it passes the end of a line),
+        less what tenants sending at their caps take of the plan."""
+        clock = self.share_clock
+        if self.share_clock_at is None:
+            return clock
+        left = max(0.0, now - self.share_clock_at) * self.left_by_caps(now, step)
+        for end in sorted({line.end for line in self.lines.values() if line.end > clock}):
+            weight = sum(line.weight for line in self.lines.values() if line.end > clock)
+            if (end - clock) * weight >= left:
+                return clock + left / weight
+            left -= (end - clock) * weight
+            clock = end
+        return clock  # every line passed: nobody waits, share time stands
+
+    def left_by_caps(self, now: float, step: float) -> float:
+        """The part of the plan's rate that tenants sending at their caps (below their share, so
+        with no line counted) leave to the others: they take their caps outside share time."""
+        capped = sum(
+            line.cap_per_s
+            for line in self.lines.values()
+            if line.cap_per_s is not None
+            and line.cap_next is not None
+            and line.cap_next >= now - CAP_ACTIVE_S
+            and line.end <= self.share_clock
+        )
+        return max(MIN_LEFT, 1.0 - capped * step)
+
+    def waiting_weight(self, tenant_id: str, weight: float, clock: float) -> float:
+        """The weight of the tenants sending at share time `clock`, `tenant_id` among them (at
+        `weight`): those whose lines reach past it."""
         others = sum(
-            line.weight
-            for tenant, line in self.lines.items()
-            if tenant != tenant_id and line.end > self.share_clock
+            line.weight for tenant, line in self.lines.items() if tenant != tenant_id and line.end > clock
         )
         return others + weight
 
-    def idle(self, now: float) -> tuple[str, ...]:
+    def idle(self, now: float, clock: float) -> tuple[str, ...]:
         """Tenants that have taken no place for long and whose caps are past: nothing there is
         needed any more."""
         return tuple(
             tenant
             for tenant, line in self.lines.items()
-            if line.end < self.share_clock - IDLE_SHARE_TIME
-            and (line.cap_next is None or line.cap_next < now)
+            if line.end < clock - IDLE_SHARE_TIME and (line.cap_next is None or line.cap_next < now)
         )
 
 
@@ -125,8 +157,8 @@ class Advance:
 
 
 class Kind(Enum):
-    TAKE = "take"  # the calls go at a slot of the plan's schedule, at their place in the line
-    BORROW = "borrow"  # the calls go at a slot nobody else wants, their place not yet due
+    TAKE = "take"  # the calls go at a slot of the plan's schedule, their place due
+    BORROW = "borrow"  # the calls go at a slot nobody due wants, their place not due yet
     WAIT = "wait"  # nearly due, or the plan's schedule nearly has room: sleep, then ask again
     PARK = "park"  # a place is kept (taken now if new), and the caller comes back near it
 
@@ -136,17 +168,18 @@ class Plan:
     """What to write, on the condition that the schedule is as it was seen."""
 
     kind: Kind
+    clock: float  # share time now, as this view tells
     slot: Advance | None = None  # the plan's schedule (TAKE, BORROW)
     line: Advance | None = None  # the tenant's line, when a new place is taken
     cap: Advance | None = None  # a capped tenant's schedule, when a new point is taken
-    served: float = 0.0  # share time the calls move the clock on by (TAKE, BORROW)
     kept_place: float | None = None  # the place the call came back with, still in its line
-    kept_cap_at: float | None = None  # the point in its capped schedule it came back with, still ahead
+    kept_cap_at: float | None = None  # the point under its cap it came back with, still ahead
     wait_s: float = 0.0  # WAIT: how long to sleep first; PARK without a write: until it could go
-    look_again: bool = False  # WAIT: share time must have moved, so read the schedule again
+    look_again: bool = False  # WAIT: its place must have come due, so read the schedule again
     weight: float = 1.0  # the weight of the tenants sending, this one among them
     horizon: float = 0.0  # how far ahead this call may book (its patience, less any reserve)
     prune: tuple[str, ...] = ()
+    leave_line: bool = False  # a tenant now below its share: its line no longer counts
 
 
 @dataclass(frozen=True)
@@ -162,28 +195,34 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
     """The next move for `request` at `now`, from the schedule as last seen, the caller having
     waited `waited_s` of its patience already."""
     share, calls, step, patience = request.share, request.calls, request.step, request.patience_s
+    clock = view.share_time(now, step)
     line = view.lines.get(share.tenant_id)
-    clock = view.share_clock
     end = line.end if line is not None else clock
     turn = request.turn
-    kept = turn.place if turn is not None and turn.place <= end + _EPSILON else None
-    weight = view.waiting_weight(share.tenant_id, share.weight)
+    weight = view.waiting_weight(share.tenant_id, share.weight, clock)
+    # A place is kept while it is still in the line and its turn passed less than a patience
+    # ago: a call back much later than its turn lost it (as a tenant not sending loses its
+    # share), and takes a new place at the end of its tenant's line, behind the calls that came
+    # in time, instead of going before everyone who came meanwhile.
+    kept = (
+        turn.place if turn is not None and clock - patience / weight <= turn.place <= end + _EPSILON else None
+    )
     # A tenant whose cap lies below its share sends at its cap: it takes no place in share time
     # (it needs no share, and the others share the rest of the rate among themselves).
     below_share = share.cap_per_s is not None and share.cap_per_s < share.weight / (weight * step)
     place = kept if kept is not None else max(end, clock)
-    due_in = 0.0 if below_share else max(0.0, (place - clock) * weight)
+    # Seconds until share time reaches the place, at the present weight and caps.
+    due_in = 0.0 if below_share else max(0.0, (place - clock) * weight / view.left_by_caps(now, step))
     # A tenant with no line waiting (a newcomer, or one sending below its share) may book
     # further ahead than the others: it finds room at once even while they keep the schedule full.
     cost = calls * step / share.weight
     unhurried = below_share or (kept is None and end - clock <= cost + _EPSILON)
-    horizon = patience if unhurried else max(patience / 2, patience - NEWCOMER_SLOTS * calls * step)
+    horizon = patience if unhurried else patience - min(NEWCOMER_SLOTS * calls * step, patience / 2)
     new_line = (
         None
         if kept is not None or below_share
         else Advance(start=clock, by=cost, restart=line is None or end < clock)
     )
-    served = 0.0 if below_share else calls * step / weight
 
     cap: Advance | None = None
     # A capped call keeps its point in its tenant's schedule only while that lies ahead: a point
@@ -197,67 +236,79 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
     start = max(now, cap_at) if cap_at is not None else now
     slot_at = max(view.next_slot, start) if view.next_slot is not None else start
     restart = view.next_slot is None or view.next_slot < start
-    prune = tuple(t for t in view.idle(now) if t != share.tenant_id)[:_PRUNE_PER_WRITE]
-    # Its turn: the slot it comes to if every place before it in share time takes one first.
-    # Any call's taking a slot moves the schedule on by a step and share time by as much as the
-    # weight of those sending makes a step, so a place's turn stays where it is, whoever goes.
-    turn_at = slot_at + due_in
-    due = turn_at <= now + patience
-    cap_due = cap_at is None or cap_at <= now + horizon
+    prune = tuple(t for t in view.idle(now, clock) if t != share.tenant_id)[:_PRUNE_PER_WRITE]
+    leave_line = below_share and line is not None and line.end > clock
+    due = due_in <= horizon
+    room = slot_at <= now + horizon and (cap_at is None or cap_at <= now + horizon)
 
-    if due and cap_due and slot_at <= now + horizon:
+    if due and room:
         return Plan(
             Kind.TAKE,
-            # A slot of slack: a view a call old still finds its slot, inside the reserve.
-            slot=Advance(start, calls * step, min(now + horizon + calls * step, now + patience), restart),
-            line=_bounded(new_line, clock + (now + patience - slot_at) / weight),
+            # A slot of slack (a view a call old still finds its slot), within the reserve.
+            slot=Advance(
+                start,
+                calls * step,
+                max(now + horizon, min(now + horizon + calls * step, now + patience - calls * step)),
+                restart,
+            ),
+            line=_bounded(new_line, clock + horizon / weight),
             cap=_bounded(cap, now + horizon),
-            served=served,
             kept_place=kept,
             kept_cap_at=kept_cap,
+            prune=prune,
+            leave_line=leave_line,
+            clock=clock,
             weight=weight,
             horizon=horizon,
-            prune=prune,
         )
-    idle_until = now + patience * IDLE_FRACTION
-    if not due and cap_due and slot_at <= idle_until:
+    # Lent only once the schedule has run out: a call that is due, even late, goes first.
+    if not due and room and slot_at <= now:
         return Plan(
             Kind.BORROW,
-            slot=Advance(start, calls * step, idle_until, restart),
+            slot=Advance(start, calls * step, now, restart),
             cap=_bounded(cap, now + horizon),
-            served=served,
             kept_place=kept,
             kept_cap_at=kept_cap,
+            prune=prune,
+            leave_line=leave_line,
+            clock=clock,
             weight=weight,
             horizon=horizon,
-            prune=prune,
         )
-    if new_line is not None or cap is not None:
-        # Not now: take a place first (and a point under its cap), so that calls waiting come
+    # A point under its cap is kept while waiting only by a tenant that sends at its cap (it has
+    # no place in share time to wait in); others take theirs as they go.
+    kept_cap_point = cap if below_share else None
+    if new_line is not None or kept_cap_point is not None:
+        # Not now: take a place first (or a point under its cap), so that calls waiting come
         # back one after another, each at its own turn, instead of all at once.
         return Plan(
             Kind.PARK,
             line=new_line,
-            cap=cap,
+            cap=kept_cap_point,
             kept_place=kept,
             kept_cap_at=kept_cap,
+            prune=prune,
+            leave_line=leave_line,
+            clock=clock,
             weight=weight,
             horizon=horizon,
-            prune=prune,
         )
-    # How long until its turn (and its cap) come within its horizon, as far as this view tells:
-    # calls waiting wake in the order of their turns, not all at once when the schedule has room.
-    ready_in = max(turn_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
+    # How long until its place is due and the schedule (and its cap) have room, as far as this
+    # view tells: calls waiting wake in the order of their places.
+    ready_in = max(due_in - horizon, slot_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
     if ready_in <= patience - waited_s:
         return Plan(
-            Kind.WAIT, wait_s=ready_in, look_again=turn_at > now + patience, weight=weight, horizon=horizon
+            Kind.WAIT, clock=clock, wait_s=ready_in, look_again=not due, weight=weight, horizon=horizon
         )
     return Plan(
-        Kind.PARK, kept_place=kept, kept_cap_at=kept_cap, wait_s=ready_in, weight=weight, horizon=horizon
+        Kind.PARK,
+        clock=clock,
+        kept_place=kept,
+        kept_cap_at=kept_cap,
+        wait_s=ready_in,
+        weight=weight,
+        horizon=horizon,
     )
-
-
-_PRUNE_PER_WRITE = 4
 
 
 def _bounded(advance: Advance | None, latest: float) -> Advance | None:
