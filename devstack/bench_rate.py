@@ -66,6 +66,9 @@ def fresh_stack(
         saved = os.environ.get(aws_calls.ENV)
         os.environ[aws_calls.ENV] = str(state_dir / "aws-calls")
         cleanup.callback(_restore, aws_calls.ENV, saved)
+        # moto's state is the process's: a second stack in this process must not find this one's
+        # tables (registered first, so it runs once the stack has stopped).
+        cleanup.callback(_forget_aws_state)
         config = StackConfig(
             state_dir=state_dir,
             api_port=0,
@@ -78,6 +81,12 @@ def fresh_stack(
             parameter_overrides={**(parameters or {}), "SinchRatePerSecond": f"{rate_per_s:g}"},
         )
         yield cleanup.enter_context(LocalStack(config, log=lambda line: None))
+
+
+def _forget_aws_state() -> None:
+    from moto.core.base_backend import BackendDict
+
+    BackendDict.reset()
 
 
 def _restore(name: str, value: str | None) -> None:

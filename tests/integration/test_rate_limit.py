@@ -15,9 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from devstack import aws
 from devstack.moto_server import MotoServer
@@ -241,6 +239,7 @@ class Play:
 
     db: DynamoDBClient
     table: str
+    key: str  # the schedule's: one of its own
     patience_s: float = 1.0
     sent: list[Sent] = field(default_factory=list)
     asks: Counter[str] = field(default_factory=Counter)
@@ -259,7 +258,7 @@ class Play:
     def _ask(self, share: RateShare, turn: Turn | None, asked_at: float) -> None:
         rate = self._free.pop() if self._free else self.container()
         try:
-            grant = rate.acquire("xms", share, 1, self.patience_s, turn)
+            grant = rate.acquire(self.key, share, 1, self.patience_s, turn)
         finally:
             self._free.append(rate)
         self.asks[share.tenant_id] += 1
@@ -290,17 +289,8 @@ class Play:
 
 
 @pytest.fixture
-def play() -> Iterator[Play]:
-    """A DynamoDB of its own, in this process (moto), for speed: a play makes thousands of calls."""
-    with mock_aws():
-        db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(
-            TableName="messages",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield Play(db, "messages")
+def play(env: Env, key: str) -> Play:
+    return Play(env.ddb, env.table, key)
 
 
 FLOOD = 3 * RATE  # far past the plan's rate: a backlog growing by twice the rate every second

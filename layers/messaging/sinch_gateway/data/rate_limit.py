@@ -34,9 +34,10 @@ One item takes every send: DynamoDB serves about 1,000 writes a second on one ke
 Sinch plan's rate. Lines of tenants that have not sent for a while are removed by the next
 write, so the item holds the tenants sending lately, not every tenant. Clocks of Lambda hosts are
 NTP-synchronised to milliseconds, well under an interval at the rates Sinch sells. A container
-whose clock is off moves only what it writes: a slot it takes goes when its own clock says (a
-clock behind makes its calls late: they take new slots), and share time it writes down is never
-moved back by another (a later `shareClockAt` stands until the clocks agree again).
+whose clock is off by some seconds shifts only what it writes: its calls go when its own clock
+says (a clock behind makes them late, and late calls take new slots; one ahead books slots the
+others then wait for, never more than its patience ahead of its own clock), and share time it
+writes down is off by as much over the weight of those sending.
 """
 
 from __future__ import annotations
@@ -177,8 +178,9 @@ class SharedRate:
                 continue
             slot = _taken(decided.slot, item.get("nextSlot"))
             go = max(slot if slot is not None else now, cap_at if cap_at is not None else now)
-            self._sleep(max(0.0, go - self._clock()))
-            if self._clock() - go > LATE_S:
+            written = self._clock()
+            self._sleep(max(0.0, go - written))
+            if self._clock() - max(go, written) > LATE_S:
                 # Woken past its slot by more than the schedule's slack: sent now, the call would
                 # arrive among the next second's and meet a 429. Its slot stays empty; it takes
                 # another, keeping its place.

@@ -35,7 +35,7 @@ from enum import Enum
 # A tenant with no line waiting (one starting to send, or sending below its share) may book this
 # many slots further ahead than tenants with a line: it finds room at once even while they keep
 # the plan's schedule full, and it is counted among those sending from its first call.
-NEWCOMER_SLOTS = 2
+NEWCOMER_SLOTS = 1
 # A line that ended this far behind share time (about a minute at least) is removed from the item.
 IDLE_SHARE_TIME = 60.0
 # Rounding of stored values: a place this far past the tenant's line is still in it.
@@ -238,7 +238,9 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
     restart = view.next_slot is None or view.next_slot < start
     prune = tuple(t for t in view.idle(now, clock) if t != share.tenant_id)[:_PRUNE_PER_WRITE]
     leave_line = below_share and line is not None and line.end > clock
-    due = due_in <= horizon
+    # Due once share time is within its patience of the place; the slot it takes must still lie
+    # within its horizon (the reserve for newcomers is the plan's, not its line's).
+    due = due_in <= patience
     room = slot_at <= now + horizon and (cap_at is None or cap_at <= now + horizon)
 
     if due and room:
@@ -251,7 +253,7 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
                 max(now + horizon, min(now + horizon + calls * step, now + patience - calls * step)),
                 restart,
             ),
-            line=_bounded(new_line, clock + horizon / weight),
+            line=_bounded(new_line, clock + patience / weight),
             cap=_bounded(cap, now + horizon),
             kept_place=kept,
             kept_cap_at=kept_cap,
@@ -295,7 +297,7 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
         )
     # How long until its place is due and the schedule (and its cap) have room, as far as this
     # view tells: calls waiting wake in the order of their places.
-    ready_in = max(due_in - horizon, slot_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
+    ready_in = max(due_in - patience, slot_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
     if ready_in <= patience - waited_s:
         return Plan(
             Kind.WAIT, clock=clock, wait_s=ready_in, look_again=not due, weight=weight, horizon=horizon
