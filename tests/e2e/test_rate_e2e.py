@@ -124,6 +124,21 @@ def between(order: list[str], ids: set[str], others: set[str]) -> int:
     return sum(1 for message_id in order[places[0] : places[-1]] if message_id in others)
 
 
+def b_takes_turns(
+    api: str, sim: str, b: Tenant, flood: set[str], reference: str, count: int, most_of_a: int
+) -> list[str]:
+    """B posts `count` messages while A's backlog `flood` waits: all of B's reach Sinch with at
+    most `most_of_a` of A's between its first and its last, and A's backlog is still there after.
+    The order the calls reached Sinch in."""
+    sent = posted(api, b, count, reference)
+    order = reached_in_order(sim, 60, sent)
+    assert sent <= set(order), "every one of B's messages reached Sinch"
+    seen = letters(order, A=flood, B=sent)
+    assert between(order, sent, flood) <= most_of_a, seen
+    assert flood - set(order), "A's backlog is still there"
+    return order
+
+
 def test_while_a_floods_b_reaches_sinch_at_its_share_with_the_weight_and_cap_set_by_ops(
     tmp_path: Path,
 ) -> None:
@@ -138,34 +153,22 @@ def test_while_a_floods_b_reaches_sinch_at_its_share_with_the_weight_and_cap_set
 
         # A floods: 40 messages at once, 20 s of the plan's rate.
         flood = posted(api, a, 40, "flood")
-        # B sends 6 while A's backlog waits: they reach Sinch taking turns with A's.
-        first = posted(api, b, 6, "first")
-        order = reached_in_order(sim, 60, first)
-        assert first <= set(order), "every one of B's messages reached Sinch"
-        seen = letters(order, A=flood, B=first)
-        assert between(order, first, flood) <= 8, seen  # about one of A's between two of B's
-        assert len(flood & set(order)) <= 40 - 20, "A's backlog is still there: B did not wait for it"
+        # B sends 6 while A's backlog waits: they reach Sinch taking turns with A's (about one of
+        # A's between two of B's), not after A's backlog.
+        order = b_takes_turns(api, sim, b, flood, "first", count=6, most_of_a=8)
+        assert len(flood & set(order)) <= 40 - 20, "B did not wait for A's backlog"
 
         # Weight 3 for B: three of every four turns.
         shown = policy(tmp_path, b.key_id, "--rate-weight", "3")
         assert shown["rateWeight"] == 3.0
-        weighted = posted(api, b, 12, "weighted")
-        order = reached_in_order(sim, 60, weighted)
-        assert weighted <= set(order)
-        seen = letters(order, A=flood, B=weighted)
-        assert between(order, weighted, flood) <= 6, seen  # unweighted it would be about 11
-        assert flood - set(order), "A's backlog is still there"
+        b_takes_turns(api, sim, b, flood, "weighted", count=12, most_of_a=6)  # unweighted about 11
 
         # A capped at half a call a second, B back to weight 1: A gets one turn in four.
         policy(tmp_path, b.key_id, "--rate-weight", "1")
         shown = policy(tmp_path, a.key_id, "--rate-cap", "0.5")
         assert shown["rateCapPerSecond"] == 0.5
-        capped = posted(api, b, 12, "capped")
-        order = reached_in_order(sim, 60, capped)
-        assert capped <= set(order)
-        seen = letters(order, A=flood, B=capped)
-        assert between(order, capped, flood) <= 6, seen  # uncapped it would be about 11
-        assert flood - set(order), "A's backlog is still there"
+        b_takes_turns(api, sim, b, flood, "capped", count=12, most_of_a=6)  # uncapped about 11
+
         # Turns, not a storm of 429s (a stray one when a busy machine stalls a call is no storm).
         calls = [status for _, _, status in reached_sinch(sim)]
         assert calls.count(429) <= max(2, len(calls) // 10), calls

@@ -86,15 +86,8 @@ def test_unknown_country_codes_and_tenants_are_clear_errors(target: ops.Target) 
         ops.set_policy(target, "nosuchkey1", mms_allowed=False)
 
 
-def cli(state: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
-    code = ops.main(["--local", "--state", str(state), *args])
-    out, err = capsys.readouterr()
-    return code, json.loads(out) if code == 0 else err
-
-
-def test_the_command_line_against_a_local_stack(
-    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def local_state(tmp_path: Path, endpoint: str, target: ops.Target) -> Path:
+    """A stack.json as the local stack writes it, for `--local` (the parts ops.tenants reads)."""
     state = tmp_path / "stack.json"
     state.write_text(
         json.dumps(
@@ -106,6 +99,19 @@ def test_the_command_line_against_a_local_stack(
             }
         )
     )
+    return state
+
+
+def cli(state: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    code = ops.main(["--local", "--state", str(state), *args])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if code == 0 else err
+
+
+def test_the_command_line_against_a_local_stack(
+    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = local_state(tmp_path, endpoint, target)
 
     code, created = cli(
         state, "create", "--name", "initech", "--countries", "US,CA", "--no-mms", capsys=capsys
@@ -131,17 +137,7 @@ def test_the_command_line_against_a_local_stack(
 def test_a_tenants_share_of_the_rate_is_set_shown_and_kept_apart_from_the_rest(
     target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    state = tmp_path / "stack.json"
-    state.write_text(
-        json.dumps(
-            {
-                "aws_endpoint_url": endpoint,
-                "region": REGION,
-                "tenants_table": target.tenants_table,
-                "usage_plan_id": target.usage_plan_id,
-            }
-        )
-    )
+    state = local_state(tmp_path, endpoint, target)
     code, created = cli(state, "create", "--name", "initech", "--rate-cap", "5", capsys=capsys)
     assert code == 0 and (created["rateWeight"], created["rateCapPerSecond"]) == (1.0, 5.0)
     tenant_id = created["tenantId"]
@@ -175,17 +171,7 @@ def test_a_tenants_share_of_the_rate_is_set_shown_and_kept_apart_from_the_rest(
 def test_a_share_of_the_rate_that_makes_no_sense_is_a_clear_error_and_changes_nothing(
     target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
 ) -> None:
-    state = tmp_path / "stack.json"
-    state.write_text(
-        json.dumps(
-            {
-                "aws_endpoint_url": endpoint,
-                "region": REGION,
-                "tenants_table": target.tenants_table,
-                "usage_plan_id": target.usage_plan_id,
-            }
-        )
-    )
+    state = local_state(tmp_path, endpoint, target)
     tenant_id = ops.create_tenant(target, "acme", TenantPolicy(rate_weight=2.0)).tenant.tenant_id
     before = target.dynamodb.get_item(TableName=target.tenants_table, Key={"tenantId": {"S": tenant_id}})
 

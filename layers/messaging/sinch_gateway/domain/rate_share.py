@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 # A tenant with no line waiting (one starting to send, or sending below its share) may book this
@@ -243,39 +243,34 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
     due = due_in <= patience
     room = slot_at <= now + horizon and (cap_at is None or cap_at <= now + horizon)
 
+    # What this call keeps, whatever it does: the writes below add to it.
+    keeps = Plan(
+        Kind.PARK,
+        clock=clock,
+        kept_place=kept,
+        kept_cap_at=kept_cap,
+        weight=weight,
+        horizon=horizon,
+        prune=prune,
+        leave_line=leave_line,
+    )
     if due and room:
-        return Plan(
-            Kind.TAKE,
-            # A slot of slack (a view a call old still finds its slot), within the reserve.
-            slot=Advance(
-                start,
-                calls * step,
-                max(now + horizon, min(now + horizon + calls * step, now + patience - calls * step)),
-                restart,
-            ),
+        # A slot of slack (a view a call old still finds its slot), within the reserve.
+        latest = max(now + horizon, min(now + horizon + calls * step, now + patience - calls * step))
+        return replace(
+            keeps,
+            kind=Kind.TAKE,
+            slot=Advance(start, calls * step, latest, restart),
             line=_bounded(new_line, clock + patience / weight),
             cap=_bounded(cap, now + horizon),
-            kept_place=kept,
-            kept_cap_at=kept_cap,
-            prune=prune,
-            leave_line=leave_line,
-            clock=clock,
-            weight=weight,
-            horizon=horizon,
         )
     # Lent only once the schedule has run out: a call that is due, even late, goes first.
     if not due and room and slot_at <= now:
-        return Plan(
-            Kind.BORROW,
+        return replace(
+            keeps,
+            kind=Kind.BORROW,
             slot=Advance(start, calls * step, now, restart),
             cap=_bounded(cap, now + horizon),
-            kept_place=kept,
-            kept_cap_at=kept_cap,
-            prune=prune,
-            leave_line=leave_line,
-            clock=clock,
-            weight=weight,
-            horizon=horizon,
         )
     # A point under its cap is kept while waiting only by a tenant that sends at its cap (it has
     # no place in share time to wait in); others take theirs as they go.
@@ -283,34 +278,13 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
     if new_line is not None or kept_cap_point is not None:
         # Not now: take a place first (or a point under its cap), so that calls waiting come
         # back one after another, each at its own turn, instead of all at once.
-        return Plan(
-            Kind.PARK,
-            line=new_line,
-            cap=kept_cap_point,
-            kept_place=kept,
-            kept_cap_at=kept_cap,
-            prune=prune,
-            leave_line=leave_line,
-            clock=clock,
-            weight=weight,
-            horizon=horizon,
-        )
+        return replace(keeps, line=new_line, cap=kept_cap_point)
     # How long until its place is due and the schedule (and its cap) have room, as far as this
     # view tells: calls waiting wake in the order of their places.
     ready_in = max(due_in - patience, slot_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
     if ready_in <= patience - waited_s:
-        return Plan(
-            Kind.WAIT, clock=clock, wait_s=ready_in, look_again=not due, weight=weight, horizon=horizon
-        )
-    return Plan(
-        Kind.PARK,
-        clock=clock,
-        kept_place=kept,
-        kept_cap_at=kept_cap,
-        wait_s=ready_in,
-        weight=weight,
-        horizon=horizon,
-    )
+        return replace(keeps, kind=Kind.WAIT, wait_s=ready_in, look_again=not due, prune=(), leave_line=False)
+    return replace(keeps, wait_s=ready_in, prune=(), leave_line=False)
 
 
 def _bounded(advance: Advance | None, latest: float) -> Advance | None:
