@@ -43,6 +43,8 @@ class Tenant:
     key: str
     key_id: str
     posted: dict[str, float] = field(default_factory=dict)  # message id -> when its POST began
+    answered: dict[str, float] = field(default_factory=dict)  # message id -> when the API answered
+    references: dict[str, str] = field(default_factory=dict)  # message id -> its clientReference
 
     def post(self, api: str, reference: str, text: str) -> str | None:
         began = time.time()
@@ -50,8 +52,13 @@ class Tenant:
         status, answer = _http("POST", f"{api}/v1/messages", body, self.key)
         if status != 202 or not isinstance(answer, dict):
             return None
-        self.posted[str(answer["id"])] = began
-        return str(answer["id"])
+        message_id = str(answer["id"])
+        self.posted[message_id], self.references[message_id] = began, reference
+        self.answered[message_id] = time.time()
+        return message_id
+
+    def ids(self, reference: str) -> set[str]:
+        return {i for i, r in self.references.items() if r == reference}
 
 
 def tenants(state: dict[str, Any]) -> tuple[Tenant, Tenant]:
@@ -110,7 +117,7 @@ class Flood:
 
     @property
     def posted_per_s(self) -> float:
-        return len(self._tenant.posted) / max(1e-9, self.stopped - self.started)
+        return len(self._tenant.ids(self._reference)) / max(1e-9, self.stopped - self.started)
 
 
 def one_at_a_time(api: str, tenant: Tenant, count: int, every_s: float, reference: str) -> list[str]:
@@ -154,15 +161,14 @@ def rate_at_sinch(ids: set[str], calls: list[tuple[str, float, int]], start: flo
 
 
 def writes_per_delivered(
-    state: dict[str, Any], references: list[str], tenant_ids: list[str], before: Any
+    state: dict[str, Any], sent: list[tuple[Tenant, str]], before: dict[str, int], timeout_s: float
 ) -> float:
     """DynamoDB writes since `before` (every function, every kind of item) per SMS delivered among
-    the messages with `references`, all of them settled first."""
+    the messages each tenant `sent` with a reference, all of them settled first."""
     delivered = 0
-    for reference in references:
-        for key_id in tenant_ids:
-            messages = _settle({**state, "api_key_id": key_id}, reference, 0, timeout_s=600)
-            delivered += sum(1 for m in messages.values() if m["status"] == "delivered")
+    for tenant, reference in sent:
+        messages = settled(state, tenant, reference, len(tenant.ids(reference)), timeout_s)
+        delivered += sum(1 for m in messages.values() if m["status"] == "delivered")
     writes = sum(
         1
         for records in _new_calls(before).values()
@@ -184,8 +190,10 @@ def _new_calls(before: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
     return {name: records[before.get(name, 0) :] for name, records in _aws_calls(_calls_dir()).items()}
 
 
-def settled(state: dict[str, Any], tenant: Tenant, reference: str, expected: int, timeout_s: float) -> None:
-    _settle({**state, "api_key_id": tenant.key_id}, reference, expected, timeout_s)
+def settled(
+    state: dict[str, Any], tenant: Tenant, reference: str, expected: int, timeout_s: float
+) -> dict[str, dict[str, Any]]:
+    return _settle({**state, "api_key_id": tenant.key_id}, reference, expected, timeout_s)
 
 
 def measure_fairness(
@@ -213,11 +221,7 @@ def measure_fairness(
     before = _snapshot()
     alone_ids = one_at_a_time(api, b, probes, every_s, quiet)
     alone_push = pushing(api, b, push_s, quiet)
-    settled(
-        state, b, quiet, len([i for i in b.posted if i not in alone_ids]) + len(alone_ids), drain_timeout_s
-    )
-    quiet_writes = writes_per_delivered(state, [quiet], [b.key_id], before)
-    quiet_ids = set(b.posted)
+    quiet_writes = writes_per_delivered(state, [(b, quiet)], before, drain_timeout_s)
 
     loud = f"fair-flood-{stamp}"
     before = _snapshot()
@@ -226,12 +230,12 @@ def measure_fairness(
         flood_ids = one_at_a_time(api, b, probes, every_s, loud)
         flood_push = pushing(api, b, push_s, loud)
     calls = reached_sinch(sim)  # before the drain: the flood's own window
-    flood_writes = writes_per_delivered(state, [loud], [a.key_id, b.key_id], before)
+    flood_writes = writes_per_delivered(state, [(a, loud), (b, loud)], before, drain_timeout_s)
     _http("POST", f"{sim}/_sim/config", {"rate_limit": None})
 
-    b_push_alone = quiet_ids - set(alone_ids)
-    b_push_flood = set(b.posted) - quiet_ids - set(flood_ids)
-    a_ids = set(a.posted)
+    b_push_alone = b.ids(quiet) - set(alone_ids)
+    b_push_flood = b.ids(loud) - set(flood_ids)
+    a_ids = a.ids(loud)
     start, end = flood_push[0] + 2, flood_push[1]  # B's first messages take a moment to arrive
     window = [c for c in calls if start <= c[1] < end]
     statuses = Counter(status for _, _, status in window)
@@ -244,6 +248,9 @@ def measure_fairness(
         "b_to_sinch_ms_alone": _quantiles(alone_ms),
         "b_to_sinch_ms_flood": _quantiles(flood_ms),
         "b_probes_reached": [len(alone_ms), len(flood_ms), probes],
+        # How long the API took to answer B's probes: a busy machine, not the rate.
+        "b_answer_ms_alone": _quantiles([(b.answered[i] - b.posted[i]) * 1000 for i in alone_ids]),
+        "b_answer_ms_flood": _quantiles([(b.answered[i] - b.posted[i]) * 1000 for i in flood_ids]),
         "b_rate_alone_per_s": round(rate_at_sinch(b_push_alone, calls, alone_push[0] + 2, alone_push[1]), 2),
         "b_rate_flood_per_s": round(rate_at_sinch(b_push_flood, calls, start, end), 2),
         "a_rate_flood_per_s": round(rate_at_sinch(a_ids, calls, start, end), 2),
@@ -271,9 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probes", type=int, default=6, help="B's messages sent one at a time, per part")
     parser.add_argument("--push-seconds", type=float, default=8.0, help="how long B pushes, per part")
     parser.add_argument("--out", type=Path, help="also write the figures there, as JSON")
+    parser.add_argument("--state", type=Path, help="keep the stack's state and logs there")
     args = parser.parse_args(argv)
     # SendFunction's workers are its concurrency: enough for A's flood and B's clients.
-    with fresh_stack(args.rate, pool_size=12) as stack:
+    with fresh_stack(args.rate, args.state, pool_size=12) as stack:
         figures = measure_fairness(
             stack.state(), rate=args.rate, flood=args.flood, probes=args.probes, push_s=args.push_seconds
         )

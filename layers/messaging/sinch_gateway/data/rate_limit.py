@@ -164,7 +164,7 @@ class SharedRate:
                 self._see(key, stored if isinstance(stored, dict) else None, now)
                 fresh = True
                 continue
-            after = self._see(key, item, now)
+            self._see(key, item, now)
             tenant = request.share.tenant_id
             place = _taken(decided.line, item.get(_line(tenant)))
             cap_at = _taken(decided.cap, item.get(_cap(tenant)))
@@ -172,7 +172,7 @@ class SharedRate:
                 cap_at = decided.kept_cap_at
             if decided.kind is Kind.PARK:
                 if place is None:
-                    place = decided.kept_place if decided.kept_place is not None else after.share_clock
+                    place = decided.kept_place if decided.kept_place is not None else decided.clock
                 # It keeps this place now; the next round tells whether to wait for it here.
                 request = replace(request, turn=Turn(place, cap_at))
                 continue
@@ -186,7 +186,7 @@ class SharedRate:
                 # another, keeping its place.
                 metrics.add_metric(name="SinchSlotsMissed", unit=MetricUnit.Count, value=1)
                 kept = place if place is not None else decided.kept_place
-                request = replace(request, turn=Turn(kept if kept is not None else after.share_clock))
+                request = replace(request, turn=Turn(kept if kept is not None else decided.clock))
                 continue
             return Grant(request.calls)
         return Grant(0, self._interval * request.calls, request.turn)
