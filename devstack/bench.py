@@ -17,6 +17,8 @@ the figure are what to read. Sections (SECTIONS, below, each a function returnin
   DynamoDB writes per delivered SMS, and cost per 1M SMS from that run's counts (devstack.cost);
 - status callback fairness: tenant B's callback latency p50/p95 while tenant A's receivers hang or
   answer 500, against B's with A quiet (devstack.bench_callbacks).
+- each tenant's fair share of that rate: tenant B's time to reach Sinch and B's rate while
+  tenant A floods at 10x, beside B alone (devstack.bench_fairness).
 
 Cold processes run on a Lambda-like runtime: the base interpreter without site-packages (`-S`),
 with only the layer as `sam build` makes it (.bench/layer, from the layer's own Makefile) and the
@@ -824,6 +826,55 @@ def bounded_messages(bench: Bench) -> list[Row]:
     return [Row(**row) for row in bounded_rows(json.loads(out.read_text(encoding="utf-8")))]
 
 
+def rate_fairness(bench: Bench) -> list[Row]:
+    """Tenant B's share of Sinch's rate while tenant A floods at 10x, beside B alone, on a stack
+    of its own (devstack.bench_fairness)."""
+    out = bench.workdir / "fairness.json"
+    command = [sys.executable, "-m", "devstack.bench_fairness", "--out", str(out)]
+    if bench.messages < 100:  # --quick
+        command += ["--probes", "2", "--push-seconds", "3"]
+    subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, timeout=1800)  # noqa: S603 - our own module
+    f = json.loads(out.read_text(encoding="utf-8"))
+    alone, flood = f["b_to_sinch_ms_alone"], f["b_to_sinch_ms_flood"]
+    return [
+        Row(
+            "rate fairness",
+            f"B: POST to Sinch while A floods at {f['flood_factor']:g}x",
+            flood["p50"],
+            "ms p50",
+            alone["p50"],
+            "B alone",
+            {"p95": flood["p95"], "baseline_p95": alone["p95"], "A posted /s": f["a_posted_per_s"]},
+        ),
+        Row(
+            "rate fairness",
+            "B's rate at Sinch, pushing, while A floods",
+            f["b_rate_flood_per_s"],
+            "/s",
+            f["b_rate_alone_per_s"],
+            "B alone, pushing",
+            {"A /s": f["a_rate_flood_per_s"], "plan /s": f["rate_limit_per_s"]},
+        ),
+        Row(
+            "rate fairness",
+            "plan's rate used while both push",
+            f["rate_used_flood"],
+            "",
+            1.0,
+            "the plan's rate",
+            {"429 share": f["sinch_429_share_flood"]},
+        ),
+        Row(
+            "rate fairness",
+            "DynamoDB writes per delivered SMS, A flooding (backlog drained)",
+            f["dynamodb_writes_per_delivered_flood"],
+            "",
+            f["dynamodb_writes_per_delivered_alone"],
+            "B alone",
+        ),
+    ]
+
+
 # In this order: the cold sections first, while the stack is quiet.
 SECTIONS: list[Section] = [
     import_ratio,
@@ -836,6 +887,7 @@ SECTIONS: list[Section] = [
     media_budget,
     callback_fairness,
     bounded_messages,
+    rate_fairness,
 ]
 
 

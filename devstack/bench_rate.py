@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -46,10 +46,13 @@ _DURATION = re.compile(r"^REPORT RequestId: \S+\tDuration: ([0-9.]+) ms", re.MUL
 
 @contextlib.contextmanager
 def fresh_stack(
-    rate_per_s: float, state_dir: Path | None = None, pool_size: int = DEFAULT_POOL_SIZE
+    rate_per_s: float,
+    state_dir: Path | None = None,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    parameters: Mapping[str, str] | None = None,
 ) -> Iterator[LocalStack]:
     """A local stack on free ports whose senders share `rate_per_s` (0: not coordinated),
-    recording AWS calls, with `pool_size` workers per function.
+    recording AWS calls, with `pool_size` workers per function and other template `parameters`.
 
     Workers are Lambda's concurrency here: a sender waiting for its slot holds its worker, as it
     holds its Lambda, so too few of them would cap what the stack can push below the rate.
@@ -63,6 +66,9 @@ def fresh_stack(
         saved = os.environ.get(aws_calls.ENV)
         os.environ[aws_calls.ENV] = str(state_dir / "aws-calls")
         cleanup.callback(_restore, aws_calls.ENV, saved)
+        # moto's state is the process's: a second stack in this process must not find this one's
+        # tables (registered first, so it runs once the stack has stopped).
+        cleanup.callback(_forget_aws_state)
         config = StackConfig(
             state_dir=state_dir,
             api_port=0,
@@ -72,9 +78,15 @@ def fresh_stack(
             access_log=False,
             tracing=False,
             pool_size=pool_size,
-            parameter_overrides={"SinchRatePerSecond": f"{rate_per_s:g}"},
+            parameter_overrides={**(parameters or {}), "SinchRatePerSecond": f"{rate_per_s:g}"},
         )
         yield cleanup.enter_context(LocalStack(config, log=lambda line: None))
+
+
+def _forget_aws_state() -> None:
+    from moto.core.base_backend import BackendDict
+
+    BackendDict.reset()
 
 
 def _restore(name: str, value: str | None) -> None:

@@ -7,6 +7,7 @@ TenantsTable with its policy (allowed destination countries, MMS) and its callba
     python -m ops.tenants --stack sinch-gateway policy <tenant id> --countries US --no-mms
     python -m ops.tenants --stack sinch-gateway policy <tenant id> --senders "Acme,Acme Shop"
     python -m ops.tenants --stack sinch-gateway publishers add <tenant id> AROA...
+    python -m ops.tenants --stack sinch-gateway policy <tenant id> --rate-weight 2 --rate-cap 5
     python -m ops.tenants --stack sinch-gateway show <tenant id> --reveal
     python -m ops.tenants --stack sinch-gateway list
     python -m ops.tenants --stack sinch-gateway rotate-key <tenant id>     # then revoke-key the old one
@@ -15,6 +16,11 @@ TenantsTable with its policy (allowed destination countries, MMS) and its callba
     python -m ops.tenants --local list          # the stack `make run` started (its DEVSTACK_STATE_DIR)
 
 Every command prints JSON. AWS credentials and region come from the usual places (AWS_PROFILE...).
+
+Policy flags (create and policy): --countries / --all-countries, --mms / --no-mms, and the
+tenant's share of Sinch's rate among the tenants sending at the moment: --rate-weight W (its
+share relative to theirs, 1 by default; 2 gets twice the share of a tenant at 1) and
+--rate-cap N / --no-rate-cap (at most N calls to Sinch a second for this tenant, whatever is free).
 """
 
 from __future__ import annotations
@@ -34,11 +40,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import phonenumbers
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from devstack.state import stack_file
 from sinch_gateway.api.models import FROM_MASK
 from sinch_gateway.data.tenants import ALIAS_OF, alias_item, tenant_from_item, tenant_to_item
-from sinch_gateway.domain.tenants import PRINCIPAL_ID, Tenant, TenantPolicy
+from sinch_gateway.domain.tenants import MAX_RATE_WEIGHT, MIN_RATE_WEIGHT, PRINCIPAL_ID, Tenant, TenantPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
@@ -85,6 +92,10 @@ def describe(tenant: Tenant, *, reveal: bool = False) -> dict[str, Any]:
         "name": tenant.name,
         "allowedCountries": "all" if countries is None else sorted(countries),
         "mmsAllowed": tenant.policy.mms_allowed,
+        "rateWeight": tenant.policy.rate_weight,
+        "rateCapPerSecond": tenant.policy.rate_cap_per_s
+        if tenant.policy.rate_cap_per_s is not None
+        else "none",
         "callbackSecret": tenant.callback_secret if reveal else "(hidden: use --reveal)",
         "createdAt": tenant.created_at,
         **describe_identity(tenant, reveal=reveal),
@@ -168,22 +179,23 @@ def set_policy(
     *,
     allowed_countries: frozenset[str] | bool | None = False,
     mms_allowed: bool | None = None,
+    rate_share: RateShareChange | None = None,
+    identity: dict[str, Any] | None = None,
 ) -> Tenant:
     """Change what a tenant may send (False: leave the countries as they are). Functions pick it
     up within their policy cache time (TenantPolicyCacheSeconds)."""
-    tenant = get_tenant(target, tenant_id)
-    policy = tenant.policy
-    if allowed_countries is not False:
-        policy = policy.model_copy(update={"allowed_countries": allowed_countries})
-    if mms_allowed is not None:
-        policy = policy.model_copy(update={"mms_allowed": mms_allowed})
-    updated = tenant.model_copy(update={"policy": policy})
-    target.dynamodb.put_item(
-        TableName=target.tenants_table,
-        Item=tenant_to_item(updated),
-        ConditionExpression="attribute_exists(tenantId)",
-    )
-    return updated
+
+    def changed(tenant: Tenant) -> Tenant:
+        policy = tenant.policy
+        if allowed_countries is not False:
+            policy = policy.model_copy(update={"allowed_countries": allowed_countries})
+        if mms_allowed is not None:
+            policy = policy.model_copy(update={"mms_allowed": mms_allowed})
+        if rate_share is not None:
+            policy = rate_share.applied(policy)
+        return tenant.model_copy(update={"policy": policy.model_copy(update=identity or {})})
+
+    return update_tenant(target, tenant_id, changed)
 
 
 def api_key_value(target: Target, tenant_id: str) -> str:
@@ -525,6 +537,50 @@ def local_target(state: dict[str, Any]) -> Target:
     )
 
 
+# --- the tenant's share of Sinch's rate -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateShareChange:
+    """What --rate-weight, --rate-cap and --no-rate-cap ask for (None: leave as it is)."""
+
+    weight: float | None = None
+    cap_per_s: float | None = None
+    no_cap: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RateShareChange | None:
+        change = cls(args.rate_weight, args.rate_cap, args.no_rate_cap)
+        return None if change == cls() else change
+
+    def applied(self, policy: TenantPolicy) -> TenantPolicy:
+        update: dict[str, Any] = {}
+        if self.weight is not None:
+            update["rate_weight"] = self.weight
+        if self.cap_per_s is not None or self.no_cap:
+            update["rate_cap_per_s"] = self.cap_per_s
+        try:
+            return TenantPolicy.model_validate({**policy.model_dump(by_alias=False), **update})
+        except ValidationError as exc:
+            reasons = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+            raise TenantError(f"not a rate share: {reasons}") from None
+
+
+def _rate_share_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rate-weight",
+        type=float,
+        metavar="W",
+        help=f"share of Sinch's rate relative to the other tenants sending ({MIN_RATE_WEIGHT:g} to "
+        f"{MAX_RATE_WEIGHT:g}; 1 by default)",
+    )
+    cap = parser.add_mutually_exclusive_group()
+    cap.add_argument(
+        "--rate-cap", type=float, metavar="N", help="at most N calls to Sinch a second, whatever is free"
+    )
+    cap.add_argument("--no-rate-cap", action="store_true", help="no cap of its own (the default)")
+
+
 def _policy_options(parser: argparse.ArgumentParser, *, countries_required: bool = False) -> None:
     countries = parser.add_mutually_exclusive_group(required=countries_required)
     countries.add_argument("--countries", help="allowed destination countries, e.g. US,CA (ISO codes)")
@@ -532,6 +588,7 @@ def _policy_options(parser: argparse.ArgumentParser, *, countries_required: bool
     mms = parser.add_mutually_exclusive_group()
     mms.add_argument("--mms", dest="mms", action="store_true", default=None, help="allow MMS")
     mms.add_argument("--no-mms", dest="mms", action="store_false", help="refuse MMS")
+    _rate_share_options(parser)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -574,6 +631,9 @@ def run(args: argparse.Namespace, target: Target) -> Any:
             mms_allowed=True if args.mms is None else args.mms,
         )
         policy = policy.model_copy(update=identity_changes(args))
+        rate_share = RateShareChange.from_args(args)
+        if rate_share is not None:
+            policy = rate_share.applied(policy)
         return create_tenant(target, args.name, policy, api_key_id=args.api_key_id).as_json()
     if args.command in IDENTITY_COMMANDS:
         return IDENTITY_COMMANDS[args.command](args, target)
@@ -585,11 +645,22 @@ def run(args: argparse.Namespace, target: Target) -> Any:
         shown.update(describe_keys(target, tenant.tenant_id, reveal=args.reveal))
         return shown
     identity = identity_changes(args)
-    if countries is False and args.mms is None and not identity:
-        raise TenantError("say what to change: --countries, --all-countries, --mms, --no-mms or --senders")
-    if countries is not False or args.mms is not None:
-        set_policy(target, args.tenant_id, allowed_countries=countries, mms_allowed=args.mms)
-    return describe(update_tenant(target, args.tenant_id, lambda t: with_policy(t, identity)))
+    rate_share = RateShareChange.from_args(args)
+    if countries is False and args.mms is None and not identity and rate_share is None:
+        raise TenantError(
+            "say what to change: --countries, --all-countries, --mms, --no-mms, --senders, --no-senders, "
+            "--rate-weight, --rate-cap or --no-rate-cap"
+        )
+    return describe(
+        set_policy(
+            target,
+            args.tenant_id,
+            allowed_countries=countries,
+            mms_allowed=args.mms,
+            rate_share=rate_share,
+            identity=identity,
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

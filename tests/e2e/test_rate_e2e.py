@@ -1,13 +1,22 @@
 """Sinch's rate through the whole local stack: messages beyond it wait in the queue (no storm of
-429s, none lost or doubled), and what one delivered SMS costs in DynamoDB writes."""
+429s, none lost or doubled), what one delivered SMS costs in DynamoDB writes, and each tenant's
+share of the rate (weights and caps set with ops.tenants) while another floods."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from devstack.aws_calls import read
+from devstack.bench_fairness import Tenant, reached_sinch, tenants
 from devstack.bench_rate import _item_kind, fresh_stack, measure_rate
+from devstack.fault_suite import _http
 from tests.e2e.conftest import LocalStack
 
 RATE = 1.0  # below what even a busy machine pushes through the local stack
@@ -52,3 +61,114 @@ def test_one_delivered_sms_takes_three_message_writes(local: LocalStack) -> None
     # Beside it only the shared rate's turn: the report's signature nonce rides on the message's
     # own status write.
     assert writes == {"this message": 3, "rate": 1}, writes
+
+
+# --- each tenant's share ---------------------------------------------------------------------------
+
+SHARED_RATE = 2.0
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def policy(state_dir: Path, tenant_id: str, *flags: str) -> dict[str, Any]:
+    """`python -m ops.tenants --local policy`, as an operator runs it."""
+    command = [sys.executable, "-m", "ops.tenants", "--local", "--state", str(state_dir / "stack.json")]
+    done = subprocess.run(  # noqa: S603 - our own command
+        [*command, "policy", tenant_id, *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    shown: dict[str, Any] = json.loads(done.stdout)
+    return shown
+
+
+def reached_in_order(sim: str, deadline_s: float, *waiting_for: set[str]) -> list[str]:
+    """Message ids in the order their batches reached Sinch (201), once every id in `waiting_for`
+    has reached it (or the deadline passed)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        order = [message_id for message_id, _, status in reached_sinch(sim) if status == 201]
+        if all(ids <= set(order) for ids in waiting_for) or time.monotonic() > deadline:
+            return order
+        time.sleep(0.5)
+
+
+def posted(api: str, tenant: Tenant, count: int, reference: str) -> set[str]:
+    """`count` messages posted by 8 clients at once; one refused by a worker starting cold on a
+    busy machine is posted again, as a client would."""
+
+    def post(n: int) -> str | None:
+        for _ in range(3):
+            message_id = tenant.post(api, reference, f"{reference} {n}")
+            if message_id:
+                return message_id
+        return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(post, range(count)))
+    assert None not in ids, "every message accepted"
+    return {i for i in ids if i}
+
+
+def letters(order: list[str], **tenants: set[str]) -> str:
+    """The order as the tenants' letters: "AABAB..." (a failure shows who went when)."""
+    return "".join(next((name for name, ids in tenants.items() if i in ids), "?") for i in order)
+
+
+def between(order: list[str], ids: set[str], others: set[str]) -> int:
+    """How many of `others` reached Sinch between the first and the last of `ids`."""
+    places = [n for n, message_id in enumerate(order) if message_id in ids]
+    return sum(1 for message_id in order[places[0] : places[-1]] if message_id in others)
+
+
+def b_takes_turns(
+    api: str, sim: str, b: Tenant, flood: set[str], reference: str, count: int, most_of_a: int
+) -> list[str]:
+    """B posts `count` messages while A's backlog `flood` waits: all of B's reach Sinch with at
+    most `most_of_a` of A's between its first and its last, and A's backlog is still there after.
+    The order the calls reached Sinch in."""
+    sent = posted(api, b, count, reference)
+    order = reached_in_order(sim, 60, sent)
+    assert sent <= set(order), "every one of B's messages reached Sinch"
+    seen = letters(order, A=flood, B=sent)
+    assert between(order, sent, flood) <= most_of_a, seen
+    assert flood - set(order), "A's backlog is still there"
+    return order
+
+
+def test_while_a_floods_b_reaches_sinch_at_its_share_with_the_weight_and_cap_set_by_ops(
+    tmp_path: Path,
+) -> None:
+    # Policies are read afresh on every send, so that a change shows at once.
+    with fresh_stack(
+        SHARED_RATE, tmp_path, pool_size=8, parameters={"TenantPolicyCacheSeconds": "0"}
+    ) as stack:
+        state = stack.state()
+        api, sim = state["api_url"].rstrip("/"), state["sinch_url"].rstrip("/")
+        a, b = tenants(state)
+        _http("POST", f"{sim}/_sim/config", {"rate_limit": SHARED_RATE})
+
+        # A floods: 40 messages at once, 20 s of the plan's rate.
+        flood = posted(api, a, 40, "flood")
+        # B sends 6 while A's backlog waits: they reach Sinch taking turns with A's (about one of
+        # A's between two of B's), not after A's backlog.
+        order = b_takes_turns(api, sim, b, flood, "first", count=6, most_of_a=8)
+        assert len(flood & set(order)) <= 40 - 20, "B did not wait for A's backlog"
+
+        # Weight 3 for B: three of every four turns.
+        shown = policy(tmp_path, b.key_id, "--rate-weight", "3")
+        assert shown["rateWeight"] == 3.0
+        b_takes_turns(api, sim, b, flood, "weighted", count=12, most_of_a=6)  # unweighted about 11
+
+        # A capped at half a call a second, B back to weight 1: A gets one turn in four.
+        policy(tmp_path, b.key_id, "--rate-weight", "1")
+        shown = policy(tmp_path, a.key_id, "--rate-cap", "0.5")
+        assert shown["rateCapPerSecond"] == 0.5
+        b_takes_turns(api, sim, b, flood, "capped", count=12, most_of_a=6)  # uncapped about 11
+
+        # Turns, not a storm of 429s (a stray one when a busy machine stalls a call is no storm).
+        calls = [status for _, _, status in reached_sinch(sim)]
+        assert calls.count(429) <= max(2, len(calls) // 10), calls

@@ -94,6 +94,7 @@ def cli(state: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[in
 
 
 def local_state(target: ops.Target, endpoint: str, tmp_path: Path) -> Path:
+    """A stack.json as the local stack writes it, for `--local` (the parts ops.tenants reads)."""
     state = tmp_path / "stack.json"
     state.write_text(
         json.dumps(
@@ -132,6 +133,59 @@ def test_the_command_line_against_a_local_stack(
     assert code == 1 and "ZZ" in error
     code, error = cli(state, "policy", created["tenantId"], capsys=capsys)
     assert code == 1 and "say what to change" in error
+
+
+def test_a_tenants_share_of_the_rate_is_set_shown_and_kept_apart_from_the_rest(
+    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = local_state(target, endpoint, tmp_path)
+    code, created = cli(
+        state, "create", "--name", "initech", "--all-countries", "--rate-cap", "5", capsys=capsys
+    )
+    assert code == 0 and (created["rateWeight"], created["rateCapPerSecond"]) == (1.0, 5.0)
+    tenant_id = created["tenantId"]
+
+    code, changed = cli(state, "policy", tenant_id, "--rate-weight", "2.5", capsys=capsys)
+    assert code == 0 and (changed["rateWeight"], changed["rateCapPerSecond"]) == (2.5, 5.0)
+    code, changed = cli(state, "policy", tenant_id, "--no-rate-cap", "--no-mms", capsys=capsys)
+    assert code == 0 and (changed["rateWeight"], changed["rateCapPerSecond"], changed["mmsAllowed"]) == (
+        2.5,
+        "none",
+        False,
+    )
+    code, listed = cli(state, "list", capsys=capsys)
+    assert [(t["rateWeight"], t["rateCapPerSecond"]) for t in listed] == [(2.5, "none")]
+    stored = ops.get_tenant(target, tenant_id).policy
+    assert (stored.rate_weight, stored.rate_cap_per_s, stored.mms_allowed) == (2.5, None, False)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--rate-weight", "0"],
+        ["--rate-weight", "-1"],
+        ["--rate-weight", "1000"],
+        ["--rate-weight", "nan"],
+        ["--rate-cap", "0"],
+        ["--rate-cap", "-3"],
+        ["--rate-cap", "inf"],
+    ],
+)
+def test_a_share_of_the_rate_that_makes_no_sense_is_a_clear_error_and_changes_nothing(
+    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    state = local_state(target, endpoint, tmp_path)
+    tenant_id = ops.create_tenant(target, "acme", TenantPolicy(rate_weight=2.0)).tenant.tenant_id
+    before = target.dynamodb.get_item(TableName=target.tenants_table, Key={"tenantId": {"S": tenant_id}})
+
+    code, error = cli(state, "policy", tenant_id, *flags, capsys=capsys)
+    assert code == 1 and "not a rate share" in error
+    code, error = cli(state, "create", "--name", "other", "--all-countries", *flags, capsys=capsys)
+    assert code == 1 and "not a rate share" in error
+
+    after = target.dynamodb.get_item(TableName=target.tenants_table, Key={"tenantId": {"S": tenant_id}})
+    assert after["Item"] == before["Item"]
+    assert [t.name for t in ops.list_tenants(target)] == ["acme"], "no tenant made"
 
 
 def test_without_a_running_local_stack_the_command_says_so(

@@ -43,6 +43,7 @@ from sinch_gateway.domain.outcomes import (
     OutboundMessage,
     SendOutcome,
 )
+from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 from sinch_gateway.domain.status_callbacks import ReceiverHealth
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
@@ -310,9 +311,14 @@ class DeadLetter:
 class FakeRetryQueue:
     retries: list[tuple[str, float]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    turns: dict[str, Turn] = field(default_factory=dict)  # the place each waiting message keeps
 
-    def enqueue_retry(self, message_id: str, delay_s: float) -> None:
+    def enqueue_retry(self, message_id: str, delay_s: float, turn: Turn | None = None) -> None:
         self.retries.append((message_id, delay_s))
+        if turn is not None:
+            self.turns[message_id] = turn
+        else:
+            self.turns.pop(message_id, None)
 
     def dead_letter(self, body: str, reason: str, message_id: str | None) -> None:
         self.dead_letters.append(DeadLetter(body, reason, message_id))
@@ -320,17 +326,26 @@ class FakeRetryQueue:
 
 @dataclass
 class FakeRate:
-    """A shared rate that has room, or is full for `wait_s`; records what was asked of it."""
+    """A shared rate that has room, or is full for `wait_s`; records what was asked of it.
+    A message told to wait keeps `turn` (FakeRate.TURN)."""
+
+    TURN = Turn(place=42.0)
 
     wait_s: float = 0.0
     acquired: list[tuple[str, int]] = field(default_factory=list)
+    shares: list[RateShare] = field(default_factory=list)
+    turns: list[Turn | None] = field(default_factory=list)
     held_off: list[tuple[str, float]] = field(default_factory=list)
 
-    def acquire(self, key: str, max_wait_s: float, calls: int = 1) -> float:
+    def acquire(
+        self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn | None = None
+    ) -> Grant:
+        self.shares.append(share)
+        self.turns.append(turn)
         if self.wait_s > max_wait_s:
-            return self.wait_s
+            return Grant(0, self.wait_s, self.TURN)
         self.acquired.append((key, calls))
-        return 0.0
+        return Grant(calls)
 
     def hold_off(self, key: str, seconds: float) -> None:
         self.held_off.append((key, seconds))
@@ -539,6 +554,7 @@ class Sending:
     rate: FakeRate = field(default_factory=FakeRate)
     media: FakeMediaStore = field(default_factory=FakeMediaStore)
     opt_outs: FakeOptOuts = field(default_factory=FakeOptOuts)
+    tenants: FakeTenantStore = field(default_factory=FakeTenantStore)
     store: FakeMessageStore = field(init=False)
     sender: MessageSender = field(init=False)
 
@@ -554,6 +570,7 @@ class Sending:
             rate=self.rate,
             opt_outs=self.opt_outs,
             sender_number=lambda: SENDER_NUMBER,
+            tenants=self.tenants,
         )
 
     @property

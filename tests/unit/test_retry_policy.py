@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sinch_gateway.data.send_queue import MAX_WAIT_S, SendQueue, bounded_wait
+from sinch_gateway.domain.rate_share import Turn
 from sinch_gateway.domain.retry_policy import next_delay
 
 
@@ -71,6 +72,16 @@ def test_a_retry_is_queued_for_any_delay_up_to_the_longest_hold(
         assert "notBefore" not in body
     else:
         assert before + carried - 0.001 <= body["notBefore"] <= time.time() + carried + 0.001
+
+
+def test_a_retry_carries_the_place_its_message_keeps_in_the_rate() -> None:
+    sqs = RecordingSqs()
+    SendQueue(sqs, "q", "dlq").enqueue_retry("m", 3.0, Turn(12.5, 1.8e9))  # type: ignore[arg-type]
+    SendQueue(sqs, "q", "dlq").enqueue_retry("n", 3.0, Turn(13.5))  # type: ignore[arg-type]
+    SendQueue(sqs, "q", "dlq").enqueue_retry("o", 3.0)  # type: ignore[arg-type]
+
+    bodies = [json.loads(sent["MessageBody"]) for sent in sqs.sent]
+    assert [body.get("turn") for body in bodies] == [{"place": 12.5, "capAt": 1.8e9}, {"place": 13.5}, None]
 
 
 @given(st.floats())

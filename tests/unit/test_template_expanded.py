@@ -127,7 +127,7 @@ BROADENED: dict[str, list[tuple[str, str]]] = {
             "                  ForAllValues:StringEquals:\n"
             "                    dynamodb:Attributes:\n"
             "                      [tenantId, name, allowedCountries, mmsAllowed,"
-            " publishers, senders, aliasOf]\n"
+            " publishers, senders, rateWeight, rateCapPerSecond, aliasOf]\n"
             "                  # IfExists, as in AWS's own example of attribute-limited reads.\n"
             "                  StringEqualsIfExists:\n"
             "                    dynamodb:Select: SPECIFIC_ATTRIBUTES\n",

@@ -58,11 +58,33 @@ def test_mms_can_be_switched_off_per_tenant() -> None:
 
 @pytest.mark.parametrize(
     "policy",
-    [TenantPolicy(), TenantPolicy(allowed_countries=frozenset({"US", "AU"}), mms_allowed=False)],
+    [
+        TenantPolicy(),
+        TenantPolicy(allowed_countries=frozenset({"US", "AU"}), mms_allowed=False),
+        TenantPolicy(rate_weight=2.5, rate_cap_per_s=7.0),
+        TenantPolicy(rate_weight=0.01),
+    ],
 )
 def test_a_tenant_survives_its_dynamodb_item(policy: TenantPolicy) -> None:
     tenant = Tenant(tenant_id="abc123", name="acme", policy=policy, callback_secret="s3cr3t")
     assert tenant_from_item(tenant_to_item(tenant)) == tenant
+
+
+@pytest.mark.parametrize(
+    ("stored", "weight", "cap"),
+    [
+        ({"rateWeight": {"N": "0"}, "rateCapPerSecond": {"N": "-1"}}, 1.0, None),
+        ({"rateWeight": {"N": "1e9"}, "rateCapPerSecond": {"N": "0"}}, 1.0, None),
+        ({"rateWeight": {"S": "heavy"}, "rateCapPerSecond": {"S": "5"}}, 1.0, None),
+        ({"rateWeight": {"N": "3"}, "rateCapPerSecond": {"N": "2.5"}}, 3.0, 2.5),
+    ],
+)
+def test_a_hand_edited_share_of_the_rate_out_of_bounds_counts_as_the_default(
+    stored: dict[str, Any], weight: float, cap: float | None
+) -> None:
+    """Rather than a tenant that cannot send at all (every policy read failing)."""
+    tenant = tenant_from_item({"tenantId": {"S": "abc123"}, "name": {"S": "acme"}, **stored})
+    assert (tenant.policy.rate_weight, tenant.policy.rate_cap_per_s) == (weight, cap)
 
 
 class FakeTable:
@@ -127,6 +149,8 @@ FULL = Tenant(
         mms_allowed=False,
         publishers=frozenset({"AIDAEXAMPLEPUBLISHER1", "AROAEXAMPLEFULFILMENT"}),
         senders=frozenset({"Acme", "Acme Shop"}),
+        rate_weight=2.5,
+        rate_cap_per_s=5.0,
     ),
     callback_secret="new-secret",
     created_at=NOW.isoformat(),

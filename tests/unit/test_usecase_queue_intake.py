@@ -15,6 +15,7 @@ from sinch_gateway.domain.content import MmsSlidesContent, MmsTemplateContent, S
 from sinch_gateway.domain.errors import InvalidRequest, MediaUnavailable
 from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.outcomes import Accepted, NotFound, Transient
+from sinch_gateway.domain.rate_share import Turn
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.tenants import TenantPolicy
@@ -731,6 +732,41 @@ def test_a_retry_not_due_yet_goes_round_the_queue_again(queue: Queue) -> None:
     assert again == message_id
     assert 3590 < delay_s <= 3600
     assert queue.stored(message_id).status is Status.RETRYING
+
+
+def test_a_retry_brings_back_the_place_its_message_keeps_in_the_rate(queue: Queue) -> None:
+    message_id = waiting(queue)
+    queue.sending.xms.on_find(NotFound())
+    queue.sending.xms.on_send(Accepted(BATCH))
+
+    queue.retried(retry(message_id, turn={"place": 12.5, "capAt": 1.8e9}))
+
+    assert queue.sending.rate.turns[-1] == Turn(12.5, 1.8e9)
+    assert queue.stored(message_id).status is Status.SUBMITTED
+
+
+def test_a_retry_going_round_again_keeps_its_place(queue: Queue) -> None:
+    message_id = waiting(queue)
+    queue.sending.queue.retries.clear()
+
+    queue.retried(retry(message_id, notBefore=time.time() + 3600, turn={"place": 7.0}))
+
+    assert queue.sending.queue.turns == {message_id: Turn(7.0)}
+
+
+@pytest.mark.parametrize("turn", [{"place": "soon"}, {"place": None}, "first", {"capAt": 5}, [1, 2]])
+def test_a_retry_whose_place_cannot_be_read_is_still_attempted_from_the_back(
+    queue: Queue, turn: object
+) -> None:
+    message_id = waiting(queue)
+    queue.sending.xms.on_find(NotFound())
+    queue.sending.xms.on_send(Accepted(BATCH))
+
+    queue.retried(retry(message_id, turn=turn))
+
+    assert queue.sending.rate.turns[-1] is None
+    assert queue.stored(message_id).status is Status.SUBMITTED
+    assert queue.dead_letters == []
 
 
 @pytest.mark.parametrize("late_s", [-0.5, 60.0])

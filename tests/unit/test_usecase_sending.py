@@ -38,9 +38,11 @@ from sinch_gateway.domain.outcomes import (
     SendOutcome,
     Transient,
 )
+from sinch_gateway.domain.rate_share import RateShare
 from sinch_gateway.domain.status import Status
+from sinch_gateway.domain.tenants import TenantPolicy
 from sinch_gateway.usecases import sending
-from tests.unit.fakes import SENDER_NUMBER, Sending, sender_settings
+from tests.unit.fakes import SENDER_NUMBER, FakeRate, FakeTenantStore, Sending, sender_settings
 
 TENANT = "k1l2m3n4o5"
 CALLBACK = "https://api.example.com/v1-stage/v1/webhooks/sinch/delivery-reports"
@@ -294,6 +296,34 @@ def test_a_message_waiting_for_the_rate_is_sent_once_there_is_room(world: Sendin
     assert (record.status, record.attempts, record.error_code) == (Status.SUBMITTED, 1, None)
     assert world.xms.called("find") == [], "no attempt reached Sinch before: nothing to look up"
     assert len(world.xms.sent) == 1
+
+
+def test_a_message_waiting_for_its_turn_keeps_its_place_in_the_queue(world: Sending) -> None:
+    world.rate.wait_s = 7.5
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+
+    assert world.queue.turns == {message_id: FakeRate.TURN}
+
+    world.sender.attempt(message_id, world.queue.turns[message_id])
+
+    assert world.rate.turns == [None, FakeRate.TURN], "it came back with its place"
+
+
+def test_the_rate_is_asked_for_the_tenants_share_in_its_policy() -> None:
+    world = Sending(tenants=FakeTenantStore(**{TENANT: TenantPolicy(rate_weight=3.0, rate_cap_per_s=5.0)}))
+    world.xms.on_send(Accepted(BATCH))
+
+    world.sender.submit(SMS, CALLBACK, TENANT)
+
+    assert world.rate.shares == [RateShare(TENANT, weight=3.0, cap_per_s=5.0)]
+
+
+def test_a_tenant_without_a_policy_item_has_the_default_share(world: Sending) -> None:
+    world.xms.on_send(Accepted(BATCH))
+
+    world.sender.submit(SMS, CALLBACK, "no-item-key")
+
+    assert world.rate.shares == [RateShare("no-item-key")]
 
 
 def test_a_second_attempt_takes_a_turn_for_its_lookup_too(world: Sending) -> None:

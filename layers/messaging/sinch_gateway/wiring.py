@@ -190,6 +190,7 @@ class _SenderServices(_Services):
             rate=rate,
             opt_outs=self.opt_outs,
             sender_number=self.sending_number,
+            tenants=self.tenants,
         )
 
 

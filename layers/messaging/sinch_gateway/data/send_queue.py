@@ -11,6 +11,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sinch_gateway.data.queue_text import sqs_text, string_attributes
+from sinch_gateway.domain.rate_share import Turn
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -37,9 +38,15 @@ class SendQueue:
         self._url = queue_url
         self._dead_letter_url = dead_letter_url
 
-    def enqueue_retry(self, message_id: str, delay_s: float) -> None:
+    def enqueue_retry(self, message_id: str, delay_s: float, turn: Turn | None = None) -> None:
         delay_s = bounded_wait(delay_s)
         body: dict[str, Any] = {"kind": RETRY_KIND, "messageId": message_id}
+        if turn is not None:
+            # Its place in the tenant's share of Sinch's rate, kept while it waits.
+            body["turn"] = {
+                "place": turn.place,
+                **({"capAt": turn.cap_at} if turn.cap_at is not None else {}),
+            }
         if delay_s > SQS_MAX_DELAY_S:
             # SQS delays at most 15 minutes: the rest of the wait is carried in the message.
             body["notBefore"] = round(time.time() + delay_s, 3)

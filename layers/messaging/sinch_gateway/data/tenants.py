@@ -10,13 +10,20 @@ key acts as the tenant in every way (messages, policy, idempotency) until it is 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sinch_gateway.domain.tenants import MAX_TENANT_ID_CHARS, Tenant, TenantPolicy
+from sinch_gateway.domain.tenants import (
+    MAX_RATE_WEIGHT,
+    MAX_TENANT_ID_CHARS,
+    MIN_RATE_WEIGHT,
+    Tenant,
+    TenantPolicy,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,6 +41,7 @@ def tenant_to_item(tenant: Tenant) -> dict[str, Any]:
         item["allowedCountries"] = {"L": [{"S": c} for c in sorted(tenant.policy.allowed_countries)]}
     if tenant.callback_secret:
         item["callbackSecret"] = {"S": tenant.callback_secret}
+    item.update(_rate_share_attributes(tenant.policy))
     if tenant.created_at:
         item["createdAt"] = {"S": tenant.created_at}
     item.update(_identity_attributes(tenant))
@@ -45,6 +53,7 @@ def tenant_from_item(item: dict[str, Any]) -> Tenant:
     policy = TenantPolicy(
         allowed_countries=None if countries is None else frozenset(v["S"] for v in countries["L"]),
         mms_allowed=item.get("mmsAllowed", {}).get("BOOL", True),
+        **_rate_share_fields(item),
     )
     policy = policy.model_copy(
         update={"publishers": _strings(item, "publishers"), "senders": _strings(item, "senders")}
@@ -59,6 +68,36 @@ def tenant_from_item(item: dict[str, Any]) -> Tenant:
         previous_callback_secret=item.get("previousCallbackSecret", {}).get("S"),
         previous_callback_secret_until=datetime.fromisoformat(until) if until else None,
     )
+
+
+# The tenant's share of Sinch's rate: absent attributes are the defaults (weight 1, no cap).
+def _rate_share_attributes(policy: TenantPolicy) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    if policy.rate_weight != 1.0:
+        item["rateWeight"] = {"N": repr(policy.rate_weight)}
+    if policy.rate_cap_per_s is not None:
+        item["rateCapPerSecond"] = {"N": repr(policy.rate_cap_per_s)}
+    return item
+
+
+def _rate_share_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """A hand-edited value out of bounds counts as absent: the tenant keeps sending at the
+    default share rather than not at all."""
+    fields: dict[str, Any] = {}
+    weight = _stored_number(item, "rateWeight")
+    if weight is not None and MIN_RATE_WEIGHT <= weight <= MAX_RATE_WEIGHT:
+        fields["rate_weight"] = weight
+    cap = _stored_number(item, "rateCapPerSecond")
+    if cap is not None and cap > 0 and math.isfinite(cap):
+        fields["rate_cap_per_s"] = cap
+    return fields
+
+
+def _stored_number(item: dict[str, Any], name: str) -> float | None:
+    try:
+        return float(item[name]["N"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 # --- identity: publishers, senders, rotated secrets and keys --------------------------------------
@@ -89,6 +128,8 @@ POLICY_ATTRIBUTES = (
     "mmsAllowed",
     "publishers",
     "senders",
+    "rateWeight",
+    "rateCapPerSecond",
     ALIAS_OF,
 )
 # What only CallbackFunction reads (and ops.tenants writes).

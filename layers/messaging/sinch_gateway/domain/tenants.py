@@ -14,9 +14,13 @@ from pydantic.alias_generators import to_camel
 from sinch_gateway.domain.content import Channel
 from sinch_gateway.domain.errors import DestinationNotAllowed, MmsNotAllowed, SenderNotAllowed
 from sinch_gateway.domain.phone import country_label, region_of
+from sinch_gateway.domain.rate_share import RateShare
 
 # The bound of an API key id in API Gateway is 10 characters; a little room for other stores.
 MAX_TENANT_ID_CHARS = 64
+# A weight is relative: bounds keep one tenant from being given all or nothing by a typo.
+MIN_RATE_WEIGHT = 0.01
+MAX_RATE_WEIGHT = 100.0
 
 
 class TenantPolicy(BaseModel):
@@ -28,6 +32,14 @@ class TenantPolicy(BaseModel):
     # against SMS pumping to premium destinations nobody meant to text.
     allowed_countries: frozenset[str] | None = None
     mms_allowed: bool = True
+
+    # Its share of Sinch's rate among the tenants sending at the moment (domain.rate_share):
+    # a weight relative to theirs, and optionally a cap in calls per second, whatever is free.
+    rate_weight: float = Field(default=1.0, ge=MIN_RATE_WEIGHT, le=MAX_RATE_WEIGHT, allow_inf_nan=False)
+    rate_cap_per_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    def rate_share(self, tenant_id: str) -> RateShare:
+        return RateShare(tenant_id, self.rate_weight, self.rate_cap_per_s)
 
     @field_validator("allowed_countries")
     @classmethod

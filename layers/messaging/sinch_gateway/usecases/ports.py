@@ -20,6 +20,7 @@ from sinch_gateway.domain.outcomes import (
     OutboundMessage,
     SendOutcome,
 )
+from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
 from sinch_gateway.domain.status import Status, Transition
 from sinch_gateway.domain.status_callbacks import ReceiverHealth
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
@@ -87,18 +88,24 @@ class MessageStore(Protocol):
 
 
 class SendRate(Protocol):
-    """Sinch's rate, shared by every sender (see data.rate_limit)."""
+    """Sinch's rate, shared by every sender and fairly among tenants (see domain.rate_share)."""
 
-    def acquire(self, key: str, max_wait_s: float, calls: int = 1) -> float:
-        """0.0 once `calls` calls may go (having waited up to `max_wait_s`); otherwise, with
-        nothing taken, the seconds until there is room."""
+    def acquire(
+        self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn | None = None
+    ) -> Grant:
+        """`calls` calls of the tenant `share` (recipients: what Sinch counts) to the API `key`,
+        once they may go (having waited up to `max_wait_s`); or none yet, with the seconds until
+        it is worth asking again and the place (`turn`) to come back with. `turn`: the place
+        kept from the last time."""
         ...
 
     def hold_off(self, key: str, seconds: float) -> None: ...
 
 
 class RetryQueue(Protocol):
-    def enqueue_retry(self, message_id: str, delay_s: float) -> None: ...
+    def enqueue_retry(self, message_id: str, delay_s: float, turn: Turn | None = None) -> None:
+        """Send the message again in `delay_s`, keeping its place in the shared rate (`turn`)."""
+        ...
 
     def dead_letter(self, body: str, reason: str, message_id: str | None) -> None: ...
 

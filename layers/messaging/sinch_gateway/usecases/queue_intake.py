@@ -16,7 +16,14 @@ from typing import Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from sinch_gateway.api.models import (
     PRINTABLE_ASCII,
@@ -31,6 +38,7 @@ from sinch_gateway.domain.callbacks import delivery_report_url
 from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaContent
 from sinch_gateway.domain.errors import Conflict, InvalidRequest, MediaUnavailable, MessageNotFound
 from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
+from sinch_gateway.domain.rate_share import Turn
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.tenants import principal_of
 from sinch_gateway.measures import final_status
@@ -48,6 +56,18 @@ _QUEUE_NAMESPACE = uuid.UUID("6f0b3a52-8f2e-4f57-9d0e-3b1f4c2a7e10")
 _NOT_JSON = object()
 
 
+class KeptTurn(BaseModel):
+    """A message's place in its tenant's share of Sinch's rate, kept while it waits."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    place: float = Field(allow_inf_nan=False)
+    cap_at: float | None = Field(default=None, alias="capAt", allow_inf_nan=False)
+
+    def as_turn(self) -> Turn:
+        return Turn(self.place, self.cap_at)
+
+
 class OutOfTime(Exception):
     """The invocation had too little time left for this request's media: SQS delivers it again."""
 
@@ -58,6 +78,17 @@ class RetryRequest(BaseModel):
     kind: Literal["retry"]
     message_id: str = Field(alias="messageId", min_length=1)
     not_before: float | None = Field(default=None, alias="notBefore")
+    turn: KeptTurn | None = None
+
+    @field_validator("turn", mode="wrap")
+    @classmethod
+    def _turn_or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> KeptTurn | None:
+        # A place that cannot be read is only a place lost: the message still goes, from the back.
+        try:
+            turn: KeptTurn | None = handler(value)
+        except ValidationError:
+            return None
+        return turn
 
 
 class QueuedSendRequest(SendMessageRequest):
@@ -241,13 +272,14 @@ class QueueIntake:
         metrics.add_metric(name="QueuedRequestsRejected", unit=MetricUnit.Count, value=1)
 
     def _retry(self, request: RetryRequest, body: str) -> None:
+        turn = request.turn.as_turn() if request.turn is not None else None
         wait = (request.not_before or 0) - time.time()
         if wait > 1:
             # Still too early: SQS cannot delay longer than 15 minutes, so go round again.
-            self._queue.enqueue_retry(request.message_id, wait)
+            self._queue.enqueue_retry(request.message_id, wait, turn)
             return
         try:
-            self._sender.attempt(request.message_id)
+            self._sender.attempt(request.message_id, turn)
         except MessageNotFound:
             self._park(body, "unknown_message: no such message (expired or never stored)")
 

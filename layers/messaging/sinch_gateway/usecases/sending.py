@@ -36,9 +36,11 @@ from sinch_gateway.domain.outcomes import (
     Transient,
 )
 from sinch_gateway.domain.phone import mask
+from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
 from sinch_gateway.domain.retry_policy import next_delay
 from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
+from sinch_gateway.domain.tenants import TenantPolicy
 from sinch_gateway.measures import final_status, message_accepted
 from sinch_gateway.usecases.media import held_for_s, link_lifetime_s, linked
 from sinch_gateway.usecases.ports import (
@@ -49,6 +51,7 @@ from sinch_gateway.usecases.ports import (
     SenderNumber,
     SendRate,
     SinchChannel,
+    TenantStore,
 )
 
 logger = Logger(child=True)
@@ -69,6 +72,7 @@ class MessageSender:
         rate: SendRate | None = None,
         opt_outs: OptOutLookup | None = None,
         sender_number: SenderNumber = lambda: None,
+        tenants: TenantStore | None = None,
     ) -> None:
         self._repo = repository
         self._channels = channels
@@ -78,6 +82,7 @@ class MessageSender:
         self._rate = rate or _NoRate()
         self._opt_outs = opt_outs
         self._sender_number = sender_number
+        self._tenants = tenants  # for each tenant's share of the rate (its policy)
 
     def submit(
         self, draft: MessageDraft, callback_url: str, tenant_id: str, message_id: str | None = None
@@ -127,8 +132,9 @@ class MessageSender:
             metrics.add_metric(name="MessageSegments", unit=MetricUnit.Count, value=record.segments)
         return self._send(record)
 
-    def attempt(self, message_id: str) -> MessageRecord:
-        """One send attempt, if the message still needs one and nobody else is sending it."""
+    def attempt(self, message_id: str, turn: Turn | None = None) -> MessageRecord:
+        """One send attempt, if the message still needs one and nobody else is sending it.
+        `turn`: the place it kept in its tenant's share of the rate while it waited."""
         record = self._repo.claim(message_id, self._settings.send_lease_s)
         if record is None:
             current = self._repo.get(message_id)
@@ -137,16 +143,16 @@ class MessageSender:
             if current.status in SENDABLE_STATUSES:
                 # Another sender holds it right now. Its outcome may still need this retry (it
                 # may have queued its own just before letting go): come back when its lease ends.
-                self._queue.enqueue_retry(message_id, max(1.0, self._settings.send_lease_s / 3))
+                self._queue.enqueue_retry(message_id, max(1.0, self._settings.send_lease_s / 3), turn)
                 logger.info("being sent elsewhere: retry kept for later", extra={"message_id": message_id})
                 return current
             logger.info(
                 "not sending: already handled", extra={"message_id": message_id, "status": current.status}
             )
             return current
-        return self._send(record)
+        return self._send(record, turn)
 
-    def _send(self, record: MessageRecord) -> MessageRecord:
+    def _send(self, record: MessageRecord, turn: Turn | None = None) -> MessageRecord:
         """Hand a claimed message to Sinch and record what came of it, unless it is to wait until
         due, or its recipient opted out while it waited."""
         hold_s = held_for_s(record.content, record.send_at, utcnow())
@@ -161,7 +167,7 @@ class MessageSender:
         if self._opted_out_since_admitted(record):
             metrics.add_metric(name="SendsStoppedByOptOut", unit=MetricUnit.Count, value=1)
             return self._end(record, Status.REJECTED, OPTED_OUT, OPTED_OUT_TEXT)
-        return self._hand_over(record)
+        return self._hand_over(record, turn)
 
     def _left_s(self, record: MessageRecord) -> float:
         """How long the message may still wait to be handed to Sinch: MaxMessageAgeSeconds from
@@ -188,17 +194,25 @@ class MessageSender:
             return False
         return self._opt_outs.opted_out(record.to, self._sender_number())
 
-    def _hand_over(self, record: MessageRecord) -> MessageRecord:
+    def _hand_over(self, record: MessageRecord, turn: Turn | None = None) -> MessageRecord:
         """Send it (or adopt what Sinch holds of an earlier attempt) and record the outcome."""
         channel = self._channels[record.api]
+        policy = self._tenants.policy(record.tenant_id) if self._tenants is not None else TenantPolicy()
         # A second attempt looks Sinch up first: that call counts against the rate too.
-        wait = self._rate.acquire(
-            record.api, self._settings.sinch_rate_wait_s, 2 if record.attempts > 1 else 1
+        granted = self._rate.acquire(
+            record.api,
+            policy.rate_share(record.tenant_id),
+            2 if record.attempts > 1 else 1,
+            self._settings.sinch_rate_wait_s,
+            turn,
         )
-        if wait:
-            # The plan's rate is taken by other senders: wait in the queue rather than meet a 429.
+        if not granted.calls:
+            # Not this tenant's turn yet, or the plan's rate is taken: wait in the queue, keeping
+            # its place, rather than meet a 429.
             metrics.add_metric(name="SendsDeferredByRate", unit=MetricUnit.Count, value=1)
-            return self._retry_later(record, RATE_WAIT, wait, counted=False, jitter=False)
+            return self._retry_later(
+                record, RATE_WAIT, granted.wait_s, counted=False, jitter=False, turn=granted.turn
+            )
         found = self._earlier(channel, record) if record.attempts > 1 else NotFound()
         if isinstance(found, CannotLookUp) and record.unconfirmed:
             # Sinch may hold it, its reports did not say so in settle_s, and it cannot be asked:
@@ -345,6 +359,7 @@ class MessageSender:
         counted: bool,
         unconfirmed: bool = False,
         jitter: bool = True,
+        turn: Turn | None = None,
     ) -> MessageRecord:
         # Sinch's rate limit says "slower", not "broken": waiting for it uses up no attempt (what
         # ends such a wait is the message's age: see _left_s).
@@ -366,7 +381,7 @@ class MessageSender:
         delay = min(delay, max(1.0, self._left_s(record)))
         # Enqueue before recording: if we die in between, the lease expires and the queued
         # retry still finds the message sendable.
-        self._queue.enqueue_retry(record.id, delay)
+        self._queue.enqueue_retry(record.id, delay, turn)
         metrics.add_metric(name="SendRetries", unit=MetricUnit.Count, value=1)
         # The message says why it waits: GET shows this error until Sinch takes it.
         code = reason.split(":", maxsplit=1)[0].strip()[:64]
@@ -472,7 +487,7 @@ OPTED_OUT = "recipient_opted_out"
 OPTED_OUT_TEXT = "the recipient opted out (texted STOP to the sender number) while it waited; not sent"
 # A message older than this when it goes to Sinch has waited since its admission's opt-out check.
 RECHECK_AFTER_S = 60.0
-RATE_WAIT = "rate_limited: the service plan's rate is in use by other messages"
+RATE_WAIT = "rate_limited: waiting for its turn in the service plan's rate"
 # Sinch's throttling answers without a Retry-After (E113, E106) hold every sender off this long.
 DEFAULT_HOLD_OFF_S = 1.0
 # The longest one answer may hold every sender off. Sinch's rate window is a second; a Retry-After
@@ -498,8 +513,10 @@ UNKNOWN_TEXT = (
 class _NoRate:
     """No shared rate: every call may go at once (Sinch's 429s are still retried)."""
 
-    def acquire(self, key: str, max_wait_s: float, calls: int = 1) -> float:
-        return 0.0
+    def acquire(
+        self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn | None = None
+    ) -> Grant:
+        return Grant(calls)
 
     def hold_off(self, key: str, seconds: float) -> None:
         return None
