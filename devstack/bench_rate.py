@@ -69,13 +69,8 @@ def fresh_stack(
         # moto's state is the process's: a second stack in this process must not find this one's
         # tables (registered first, so it runs once the stack has stopped).
         cleanup.callback(_forget_aws_state)
-        config = StackConfig(
-            state_dir=state_dir,
-            api_port=0,
-            aws_port=0,
-            sinch_port=0,
-            log_prefix=False,
-            access_log=False,
+        config = StackConfig.on_free_ports(
+            state_dir,
             tracing=False,
             pool_size=pool_size,
             parameter_overrides={**(parameters or {}), "SinchRatePerSecond": f"{rate_per_s:g}"},
