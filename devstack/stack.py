@@ -10,6 +10,7 @@ functions send (and Lambda's own function segments) in ``<state>/traces.jsonl``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import secrets
@@ -28,6 +29,7 @@ from devstack.moto_server import MotoServer
 from devstack.poller import DEFAULT_CONCURRENCY, SqsPoller, SqsSource
 from devstack.resources import StackResources, create_resources
 from devstack.runtime import DEFAULT_POOL_SIZE, LambdaRuntime
+from devstack.sinch_process import SimulatorProcess
 from devstack.state import DEFAULT_STATE_DIR, REPO_ROOT, state_dir
 from devstack.stream_poller import DynamoDBStreamsClient, StreamPoller, StreamSource
 from devstack.template import (
@@ -195,7 +197,7 @@ class LocalStack:
         self.sinch_source = HOST  # the address the simulator's callbacks come from
         self.api_url = ""
         self._moto: MotoServer | None = None
-        self._simulator: Any = None
+        self._simulator: SimulatorProcess | None = None
         self._gateway: ApiGateway | None = None
         self._runtime: LambdaRuntime | None = None
         self._pollers: list[SqsPoller | StreamPoller] = []
@@ -212,6 +214,10 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
+        # moto, the gateway and the pollers share this process: what they built at start lives
+        # as long as the stack, and a full garbage collection scanning it all paused every one of
+        # them for half a second at a time (AWS's services do not pause together).
+        gc.freeze()
         return self
 
     def _start(self) -> None:
@@ -229,10 +235,9 @@ class LocalStack:
         self.aws_endpoint_url = self._moto.start()
 
         self.log(f"[devstack] starting the Sinch simulator on {HOST}:{config.sinch_port}")
-        from devstack.sinch_simulator import SinchSimulator
-
         self.sinch_source = sinch_source_address(self.log)
-        self._simulator = SinchSimulator(
+        self._simulator = SimulatorProcess(
+            self.log,
             host=HOST,
             port=config.sinch_port,
             service_plan_id=SERVICE_PLAN_ID,
@@ -241,9 +246,8 @@ class LocalStack:
             mms_api_key=self.mms_api_key,
             mms_service_id=MMS_SERVICE_ID,
             source_address=self.sinch_source,
-        )
-        self._simulator.start()
-        self.sinch_url = str(self._simulator.url)
+        ).start()
+        self.sinch_url = self._simulator.url
 
         # Bind the API's port first: its URL is a template parameter (PublicBaseUrl).
         self._gateway = ApiGateway(
@@ -259,7 +263,7 @@ class LocalStack:
         )
         self.api_url = self._gateway.url
         # Provisioned on the "account", as Sinch does for the MMS JSON API's postbacks.
-        self._simulator.config.update(
+        self._simulator.update_config(
             {
                 "postback_url": f"{self.api_url}/v1/webhooks/sinch/mms-postbacks/{self.postback_token}",
                 # The service plan's inbound callback URL, as Sinch's dashboard sets it.
