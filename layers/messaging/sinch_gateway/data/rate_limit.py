@@ -83,6 +83,11 @@ LATE_S = (1 / HEADROOM - 1) * SINCH_WINDOW_S / 2
 _ROUNDS = 6
 # A view of the schedule older than this is read again before a call is told to wait.
 VIEW_MAX_AGE_S = 1.0
+# A slot is booked this many times the container's recent write time ahead of now (at most
+# MAX_LEAD_S): the write's answer then comes before the slot, and the call leaves on it.
+LEAD_FACTOR = 2.0
+MAX_LEAD_S = 0.25
+_LEAD_WEIGHT = 0.2  # of the latest write, in the running estimate of the write time
 
 
 _DIGITS = 6  # microseconds
@@ -112,6 +117,7 @@ class SharedRate:
         self._clock = clock
         self._sleep = sleep
         self._views: dict[str, tuple[Schedule, float]] = {}  # each schedule as last seen here, and when
+        self._write_s = 0.0  # how long this container's writes of the schedule take, lately
 
     def acquire(
         self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn | None = None
@@ -139,7 +145,10 @@ class SharedRate:
                 self._read(key, item_id, now)
                 fresh = True
             view, seen_at = self._views[key]
-            decided = plan(view, request, now, waited_s=now - started)
+            # Decided as of when the write will have answered: a slot booked for now would be
+            # past by then, and the call would leave late by the write's time.
+            at = round(now + min(MAX_LEAD_S, LEAD_FACTOR * self._write_s), _DIGITS)
+            decided = plan(view, request, at, waited_s=at - started)
             if not fresh and now - seen_at > self._max_age(decided.kind):
                 # The schedule moves with every call anyone makes: a read costs a fraction of a
                 # write that fails on what it no longer is, and share time may have moved enough
@@ -156,7 +165,7 @@ class SharedRate:
                 # Nothing new to keep: it comes back with the turn it has.
                 return self._parked(request, decided)
             try:
-                item = self._write(item_id, view, request, decided, now)
+                item = self._timed_write(item_id, view, request, decided, at)
             except ClientError as exc:
                 if not condition_failed(exc):
                     raise
@@ -177,19 +186,28 @@ class SharedRate:
                 request = replace(request, turn=Turn(place, cap_at))
                 continue
             slot = _taken(decided.slot, item.get("nextSlot"))
-            go = max(slot if slot is not None else now, cap_at if cap_at is not None else now)
-            written = self._clock()
-            self._sleep(max(0.0, go - written))
-            if self._clock() - max(go, written) > LATE_S:
-                # Woken past its slot by more than the schedule's slack: sent now, the call would
-                # arrive among the next second's and meet a 429. Its slot stays empty; it takes
-                # another, keeping its place.
+            go = max(slot if slot is not None else at, cap_at if cap_at is not None else at)
+            self._sleep(max(0.0, go - self._clock()))
+            if self._clock() - go > LATE_S:
+                # Past its slot by more than the schedule's slack (the write answered late, or the
+                # container woke late): sent now, the call would arrive among the next second's
+                # and meet a 429. Its slot stays empty; it takes another, keeping its place.
                 metrics.add_metric(name="SinchSlotsMissed", unit=MetricUnit.Count, value=1)
                 kept = place if place is not None else decided.kept_place
                 request = replace(request, turn=Turn(kept if kept is not None else decided.clock))
                 continue
             return Grant(request.calls)
         return Grant(0, self._interval * request.calls, request.turn)
+
+    def _timed_write(
+        self, item_id: dict[str, str], view: Schedule, request: Request, decided: Plan, now: float
+    ) -> dict[str, Any]:
+        began = self._clock()
+        try:
+            return self._write(item_id, view, request, decided, now)
+        finally:
+            took = max(0.0, self._clock() - began)
+            self._write_s += _LEAD_WEIGHT * (took - self._write_s)
 
     def _max_age(self, kind: Kind) -> float:
         """How old a view may be for deciding `kind`: a slot is taken against where the schedule
