@@ -80,21 +80,25 @@ class _SnippetLoader(yaml.SafeLoader):
 def inline_includes(template: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     """Put each ``Fn::Transform: {Name: AWS::Include}`` with a local ``Location`` (relative to
     ``base_dir``, as `sam build` and `sam package` read it) in place, as CloudFormation does before
-    the SAM transform: the snippet's keys join the mapping that holds the transform. A snippet is
-    read as CloudFormation reads it: YAML without short forms (``!Ref``)."""
+    the SAM transform (macros nested in a template run before its ``Transform`` section's): the
+    snippet's keys join the mapping that holds the transform. A snippet is read as CloudFormation
+    reads it: YAML without short forms (``!Ref``), and no include of its own."""
 
-    def inline(value: Any) -> Any:
+    def inline(value: Any, location: str | None = None) -> Any:
         if isinstance(value, list):
-            return [inline(v) for v in value]
+            return [inline(v, location) for v in value]
         if not isinstance(value, dict):
             return value
-        rest = {k: inline(v) for k, v in value.items() if k != "Fn::Transform"}
+        rest = {k: inline(v, location) for k, v in value.items() if k != "Fn::Transform"}
         transform = value.get("Fn::Transform")
         if not (isinstance(transform, dict) and transform.get("Name") == "AWS::Include"):
             return rest if transform is None else rest | {"Fn::Transform": transform}
+        if location is not None:
+            raise TemplateError(f"AWS::Include of {location}: CloudFormation does not include recursively")
         location = str(transform["Parameters"]["Location"])
         try:
-            snippet = inline(yaml.load((base_dir / location).read_text(encoding="utf-8"), _SnippetLoader))  # noqa: S506
+            text = (base_dir / location).read_text(encoding="utf-8")
+            snippet = inline(yaml.load(text, _SnippetLoader), location)  # noqa: S506 - a SafeLoader
         except (OSError, yaml.YAMLError) as error:  # an S3 location, a missing file, a !Ref
             raise TemplateError(f"AWS::Include of {location}: {error}") from error
         if not rest:

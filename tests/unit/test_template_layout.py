@@ -125,6 +125,10 @@ def test_an_included_file_is_inlined_where_the_transform_stands(tmp_path: pathli
         ("Alarm:\n  Type: AWS::CloudWatch::Alarm\n  Properties:\n    AlarmActions: [!Ref Topic]\n", "!Ref"),
         ("Topic:\n  Type: AWS::SNS::Topic\n", "repeats a key"),
         ("- not a mapping\n", "not a mapping"),
+        (
+            "Fn::Transform:\n  Name: AWS::Include\n  Parameters:\n    Location: other.yaml\n",
+            "recursively",
+        ),
     ],
 )
 def test_an_include_cloudformation_would_refuse_is_refused_with_its_file_named(
