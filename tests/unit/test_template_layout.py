@@ -99,6 +99,14 @@ def test_observability_yaml_uses_no_yaml_short_forms() -> None:
     read_template(ROOT / "template.yaml")  # reads the file as CloudFormation does (refuses !Ref)
 
 
+def test_the_dashboard_body_is_json_on_the_24_column_grid() -> None:
+    body = DEPLOYED["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    assert all(w["x"] + w["width"] <= 24 for w in widgets)
+    metrics = [m for w in widgets for m in w["properties"].get("metrics", [])]
+    assert len(metrics) >= 50 and all(isinstance(m[-1], dict) and len(m) % 2 == 1 for m in metrics)
+
+
 def write_template(tmp_path: pathlib.Path, snippet: str) -> pathlib.Path:
     (tmp_path / "snippet.yaml").write_text(snippet)
     path = tmp_path / "template.yaml"
