@@ -15,8 +15,9 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import yaml
 from samtranslator.yaml_helper import yaml_parse
 
 DEFAULT_STACK_NAME = "sinch-gateway-local"
@@ -62,6 +63,52 @@ def parse_yaml(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TemplateError("template is not a mapping")
     return data
+
+
+def read_template(path: str | Path) -> dict[str, Any]:
+    """The template at ``path`` as CloudFormation sees it: with its local ``AWS::Include``s inlined."""
+    path = Path(path)
+    return inline_includes(parse_yaml(path.read_text(encoding="utf-8")), path.parent)
+
+
+class _SnippetLoader(yaml.SafeLoader):
+    """Plain YAML: the SAM translator teaches SafeLoader short forms, which an include may not use."""
+
+    yaml_multi_constructors: ClassVar[dict[str | None, Any]] = {}  # PyYAML's registry: none here
+
+
+def inline_includes(template: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Put each ``Fn::Transform: {Name: AWS::Include}`` with a local ``Location`` (relative to
+    ``base_dir``, as `sam build` and `sam package` read it) in place, as CloudFormation does before
+    the SAM transform (macros nested in a template run before its ``Transform`` section's): the
+    snippet's keys join the mapping that holds the transform. A snippet is read as CloudFormation
+    reads it: YAML without short forms (``!Ref``), and no include of its own."""
+
+    def inline(value: Any, location: str | None = None) -> Any:
+        if isinstance(value, list):
+            return [inline(v, location) for v in value]
+        if not isinstance(value, dict):
+            return value
+        rest = {k: inline(v, location) for k, v in value.items() if k != "Fn::Transform"}
+        transform = value.get("Fn::Transform")
+        if not (isinstance(transform, dict) and transform.get("Name") == "AWS::Include"):
+            return rest if transform is None else rest | {"Fn::Transform": transform}
+        if location is not None:
+            raise TemplateError(f"AWS::Include of {location}: CloudFormation does not include recursively")
+        location = str(transform["Parameters"]["Location"])
+        try:
+            text = (base_dir / location).read_text(encoding="utf-8")
+            snippet = inline(yaml.load(text, _SnippetLoader), location)  # noqa: S506 - a SafeLoader
+        except (OSError, yaml.YAMLError) as error:  # an S3 location, a missing file, a !Ref
+            raise TemplateError(f"AWS::Include of {location}: {error}") from error
+        if not rest:
+            return snippet
+        if not isinstance(snippet, dict) or set(snippet) & set(rest):
+            raise TemplateError(f"AWS::Include of {location}: not a mapping, or it repeats a key")
+        return rest | snippet
+
+    included: dict[str, Any] = inline(template)
+    return included
 
 
 # --- plain data the other modules use -----------------------------------------------------------
@@ -177,7 +224,7 @@ class Template:
     ) -> None:
         self.path = Path(path).resolve()
         self.base_dir = self.path.parent
-        self.raw = parse_yaml(self.path.read_text(encoding="utf-8"))
+        self.raw = read_template(self.path)
         self.stack_name = stack_name
         self.region = region
         self.account_id = account_id
@@ -741,3 +788,9 @@ def fake_id(seed: str, length: int) -> str:
     digest = hashlib.sha256(seed.encode()).digest()
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     return "".join(alphabet[b % len(alphabet)] for b in digest)[:length]
+
+
+if __name__ == "__main__":  # `make cfn-lint` lints the whole template, its snippets inlined, from stdin
+    import sys
+
+    json.dump(read_template(sys.argv[1]), sys.stdout, indent=1)

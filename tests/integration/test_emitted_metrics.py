@@ -3,7 +3,7 @@ namespace and dimensions: an alarm on a metric nobody emits never fires.
 
 The handlers run the flows an on-call engineer watches (sends, Sinch answers of every class,
 final statuses, retries, dead letters, refused callbacks); their EMF output is collected and
-compared with what template.yaml references.
+compared with what the template (observability.yaml, inlined) references.
 """
 
 import json
@@ -14,15 +14,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from samtranslator.yaml_helper import yaml_parse
 
+from devstack.template import read_template
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.webhook_auth import signature
 from sinch_gateway.measures import CONNECT_ERROR, NO_ANSWER, answer_class
 from tests.integration.conftest import ROOT, TENANT, WEBHOOK_SECRET, Env, forget_cached_secrets
 
-TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+TEMPLATE = read_template(ROOT / "template.yaml")
 NAMESPACE = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
 SMS = {"to": "+12025550143", "text": "Hello from the metrics test"}
 

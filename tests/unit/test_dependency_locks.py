@@ -9,7 +9,8 @@ from importlib import metadata
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
-from samtranslator.yaml_helper import yaml_parse
+
+from devstack.template import read_template
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -140,7 +141,7 @@ def test_each_tool_lock_holds_its_dependency_group(group: str) -> None:
 
 
 def test_the_locks_are_resolved_for_the_python_lambda_runs() -> None:
-    template = yaml_parse((ROOT / "template.yaml").read_text())
+    template = read_template(ROOT / "template.yaml")
     resources = template["Resources"].values()
     [layer] = [r for r in resources if r["Properties"].get("ContentUri") == "layers/messaging/"]
     runtimes = {template["Globals"]["Function"]["Runtime"], *layer["Properties"]["CompatibleRuntimes"]}
@@ -156,7 +157,7 @@ def test_the_locks_are_resolved_for_the_python_lambda_runs() -> None:
 
 def test_sam_builds_the_layer_from_the_lock_as_written() -> None:
     """pip's resolver would add back what the lock leaves out (botocore, through aws-xray-sdk)."""
-    template = yaml_parse((ROOT / "template.yaml").read_text())
+    template = read_template(ROOT / "template.yaml")
     [(logical_id, layer)] = [
         (name, r)
         for name, r in template["Resources"].items()

@@ -1,13 +1,13 @@
-"""docs/runbook.md has a section for every alarm in template.yaml, under its logical id, and no
+"""docs/runbook.md has a section for every alarm in observability.yaml, under its logical id, and no
 section for an alarm that does not exist; docs/operations.md describes every metric the code emits."""
 
 import pathlib
 import re
 
-from samtranslator.yaml_helper import yaml_parse
+from devstack.template import read_template
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+TEMPLATE = read_template(ROOT / "template.yaml")
 RUNBOOK = (ROOT / "docs/runbook.md").read_text()
 OPERATIONS = (ROOT / "docs/operations.md").read_text()
 GENERAL_SECTIONS = {"Where to look"}

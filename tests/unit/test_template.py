@@ -5,10 +5,10 @@ import pathlib
 import re
 from typing import Any
 
-from samtranslator.yaml_helper import yaml_parse
+from devstack.template import read_template
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TEMPLATE: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
+TEMPLATE: dict[str, Any] = read_template(ROOT / "template.yaml")
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 

@@ -13,8 +13,8 @@ from typing import Any
 import cfnlint.api
 import pytest
 from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 
+from devstack.template import inline_includes, parse_yaml, read_template
 from tests.least_privilege import (
     EXPECTED,
     arn,
@@ -36,8 +36,10 @@ class _NoManagedPolicies:
 
 
 def expand(text: str) -> dict[str, Any]:
+    """The template's text as CloudFormation deploys it: observability.yaml inlined, then the SAM
+    transform."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    template = yaml_parse(text)
+    template = inline_includes(parse_yaml(text), ROOT)
     for resource in template["Resources"].values():
         props = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri"):
@@ -258,7 +260,7 @@ def test_api_keys_are_enforced_with_a_usage_plan() -> None:
 
 
 def test_the_template_itself_has_no_lint_errors() -> None:
-    assert lint_errors(yaml_parse((ROOT / "template.yaml").read_text())) == []
+    assert lint_errors(read_template(ROOT / "template.yaml")) == []
 
 
 # --- every event source mapping is bounded, and what still fails is parked with an alarm -----------
@@ -306,7 +308,7 @@ def test_the_callback_queue_lets_a_callback_live_out_its_retries_and_no_longer()
     from sinch_gateway.config import CallbackSettings
     from sinch_gateway.usecases.status_callbacks import Backoff
 
-    template = yaml_parse((ROOT / "template.yaml").read_text())
+    template = read_template(ROOT / "template.yaml")
     parameters = template["Parameters"]
     max_age_s = parameters["CallbackMaxAgeSeconds"]["MaxValue"]
     max_delay_s = CallbackSettings.model_fields["callback_retry_max_delay_s"].default

@@ -3,10 +3,10 @@
 import pathlib
 from typing import Any
 
-from samtranslator.yaml_helper import yaml_parse
+from devstack.template import read_template
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TEMPLATE: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
+TEMPLATE: dict[str, Any] = read_template(ROOT / "template.yaml")
 OFF = {"POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false", "POWERTOOLS_TRACER_CAPTURE_ERROR": "false"}
 
 

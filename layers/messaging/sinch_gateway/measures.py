@@ -2,7 +2,7 @@
 
 The function-wide `Metrics()` puts one dimension set on everything it flushes at the end of an
 invocation: these metrics are written at once instead, each with its own dimension sets. The
-alarms and dashboard in template.yaml read them by these names and dimensions
+alarms and dashboard in observability.yaml read them by these names and dimensions
 (tests/integration/test_emitted_metrics.py); docs/operations.md says what each counts and why a
 tenant dimension is only on two of them (each combination is a billed custom metric).
 """
