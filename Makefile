@@ -53,7 +53,7 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 typecheck: install
-	$(VENV)/bin/mypy layers/messaging/sinch_gateway functions devstack ops tests
+	$(VENV)/bin/mypy layers/messaging/sinch_gateway functions devstack ops gateway_admin tests
 
 cfn-lint: install
 	$(VENV)/bin/cfn-lint template.yaml
