@@ -143,9 +143,6 @@ def _identity_commands(commands: Any) -> None:
     delete.add_argument("--yes", action="store_true", help="yes, delete its API keys for good")
 
 
-# --- command line -----------------------------------------------------------------------------
-
-
 def rate_share_change(args: argparse.Namespace) -> RateShareChange | None:
     """What --rate-weight, --rate-cap and --no-rate-cap ask for; None when none was given."""
     change = RateShareChange(args.rate_weight, args.rate_cap, args.no_rate_cap)
