@@ -53,7 +53,7 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 typecheck: install
-	$(VENV)/bin/mypy layers/messaging/sinch_gateway functions devstack ops tests
+	$(VENV)/bin/mypy layers/messaging/sinch_gateway functions devstack ops gateway_admin tests
 
 # template.yaml as written, then as CloudFormation sees it, with observability.yaml inlined
 # (cfn-lint does not follow AWS::Include; it reads the whole template from stdin).

@@ -20,14 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devstack.state import (
-    QUEUE_CREDENTIAL_VARIABLES,
-    SHELL_VARIABLES,
-    read_state,
-    running_pid,
-    shell_exports,
-    stack_file,
-)
+from devstack.state import QUEUE_CREDENTIAL_VARIABLES, SHELL_VARIABLES, running_pid, shell_exports
+from gateway_admin.local_stack import read_state, stack_file
 
 if TYPE_CHECKING:
     from devstack.stack import StackConfig

@@ -30,7 +30,7 @@ from devstack.poller import DEFAULT_CONCURRENCY, SqsPoller, SqsSource
 from devstack.resources import StackResources, create_resources
 from devstack.runtime import DEFAULT_POOL_SIZE, LambdaRuntime
 from devstack.sinch_process import SimulatorProcess
-from devstack.state import DEFAULT_STATE_DIR, REPO_ROOT, state_dir
+from devstack.state import REPO_ROOT
 from devstack.stream_poller import DynamoDBStreamsClient, StreamPoller, StreamSource
 from devstack.template import (
     DEFAULT_REGION,
@@ -44,7 +44,8 @@ from devstack.template import (
 from devstack.tenants import LocalTenant, UsagePlanKeys, create_local_tenants, create_usage_plan
 from devstack.waf import web_acls
 from devstack.xray_daemon import XRayDaemon
-from ops.tenants import Target
+from gateway_admin.local_stack import DEFAULT_STATE_DIR, state_dir
+from gateway_admin.tenants import Target
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

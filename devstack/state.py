@@ -1,4 +1,6 @@
-"""Where a local stack describes itself (``<state dir>/stack.json``), and what that file says.
+"""What a local stack's stack.json says: the shell variables ``--print-env`` sets from it, and
+whether the stack that wrote it still runs. Where the file is, and reading it, are in
+gateway_admin.local_stack, which the operator's command reads it by too.
 
 Standard library only, so that ``python -m devstack --help`` and ``--print-env`` answer at once,
 before anything heavy is imported.
@@ -6,7 +8,6 @@ before anything heavy is imported.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import socket
@@ -16,8 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR_VARIABLE = "DEVSTACK_STATE_DIR"
-DEFAULT_STATE_DIR = REPO_ROOT / ".local"
 
 # The shell variables `--print-env` sets, from stack.json's keys. None of them is an AWS_*
 # variable: those would send the reader's later `aws` commands to the local stack.
@@ -36,23 +35,6 @@ QUEUE_CREDENTIAL_VARIABLES = {
     "QUEUE_ACCESS_KEY_ID": "access_key_id",
     "QUEUE_SECRET_ACCESS_KEY": "secret_access_key",
 }
-
-
-def state_dir(environ: Mapping[str, str]) -> Path:
-    return Path(environ.get(STATE_DIR_VARIABLE) or DEFAULT_STATE_DIR)
-
-
-def stack_file(environ: Mapping[str, str]) -> Path:
-    return state_dir(environ) / "stack.json"
-
-
-def read_state(path: Path) -> dict[str, Any] | None:
-    """stack.json's content; None when there is none (or it is not a stack's)."""
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return state if isinstance(state, dict) else None
 
 
 def running_pid(state: Mapping[str, Any]) -> int | None:

@@ -1,9 +1,9 @@
 """Tenants of the local stack: API keys in a usage plan in moto, and the gateway's key lookup.
 
 One job: what API Gateway holds about keys. The stack makes a usage plan in moto's API Gateway
-and its tenants with the same code an operator uses on AWS (``ops.tenants``), and the local API
-checks each ``x-api-key`` against that plan, so a tenant created later with
-``python -m ops.tenants --local create`` can call the local API at once.
+and its tenants with the same code an operator's ``python -m ops.tenants`` uses on AWS
+(``gateway_admin.tenants``), and the local API checks each ``x-api-key`` against that plan, so a
+tenant created later with ``python -m ops.tenants --local create`` can call the local API at once.
 
 Each local tenant also has a publisher: an IAM user in moto, registered as the tenant's only
 publisher, whose access key (``queue_credentials`` in stack.json) signs what it sends to SendQueue.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from devstack.iam_principals import Credentials, create_user
-from ops.tenants import CreatedTenant, Target, add_publishers, create_tenant
+from gateway_admin.tenants import CreatedTenant, Target, add_publishers, create_tenant
 from sinch_gateway.domain.tenants import TenantPolicy
 
 if TYPE_CHECKING:

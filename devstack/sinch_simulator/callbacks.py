@@ -1,5 +1,5 @@
-"""Callbacks: XMS delivery reports (signed, §4.5 retries) and MMS JSON API postbacks, POSTed in
-order and retried in the background by each API's own policy."""
+"""Callbacks: XMS delivery reports (signed; retried 5 s later, then doubling, on a 5xx or 429) and
+MMS JSON API postbacks, POSTed in order and retried in the background by each API's own policy."""
 
 from __future__ import annotations
 

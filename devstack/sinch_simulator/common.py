@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 # Crockford base32: the alphabet Sinch batch ids (ULID-like, 26 chars) are written in.
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-# Error codes for statuses that have no documented Sinch code (sinch-api.md §3 lists 400/403 only).
+# Error codes for statuses that have no documented Sinch code (Sinch documents them for 400/403 only).
 STATUS_CODES: dict[int, str] = {
     400: "syntax_constraint_violation",
     401: "unauthorized",

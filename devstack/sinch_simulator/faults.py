@@ -1,4 +1,4 @@
-"""Fault rules (design.md §3): which requests, media fetches or callbacks misbehave, and how."""
+"""Fault rules (docs/local-stack.md): which requests, media fetches or callbacks misbehave, and how."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ _EFFECTS: dict[str, frozenset[str]] = {
 }
 _OPTIONS = frozenset({"match", "times", "probability"})
 
-# Default receipt code for a forced final status (sinch-api.md §4.2); a rule may give `code`.
+# Default receipt code for a forced final status, as Sinch pairs them; a rule may give `code`.
+# https://developers.sinch.com/docs/sms/api-reference/sms/tag/Delivery-reports/
 FINAL_CODES = {
     "Delivered": 0,
     "Failed": 402,

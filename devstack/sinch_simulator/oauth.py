@@ -1,4 +1,4 @@
-"""Project authentication (sinch-api.md §1.2): Sinch's OAuth2 token endpoint and the tokens it issued.
+"""Project authentication: Sinch's OAuth2 token endpoint and the tokens it issued.
 
 `POST /oauth2/token` (on auth.sinch.com at Sinch; on the simulator's own port here) takes HTTP Basic
 `key_id:key_secret` and the form body `grant_type=client_credentials`, and answers a bearer token

@@ -1,4 +1,5 @@
-"""Sinch's HMAC callback signature (sinch-api.md §4.6)."""
+"""Sinch's HMAC callback signature: Base64(HMAC-SHA256(secret, "<body>.<nonce>.<timestamp>")) in
+`x-sinch-webhook-signature`, as Sinch's SDKs verify it."""
 
 from __future__ import annotations
 

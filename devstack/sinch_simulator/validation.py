@@ -1,4 +1,5 @@
-"""Validation of POST /batches and /batches/dry_run bodies, the way XMS answers (sinch-api.md §1.4, §3)."""
+"""Validation of POST /batches and /batches/dry_run bodies, the way XMS answers: 400 with
+`{"code", "text"}` (https://developers.sinch.com/docs/sms/api-reference/status-codes/)."""
 
 from __future__ import annotations
 

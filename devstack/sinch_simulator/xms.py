@@ -1,5 +1,5 @@
 """The XMS REST API under /xms/v1/{service_plan_id} (API token) and /xms/v1/{project_id} (OAuth2 token):
-auth, rate limit, routes (sinch-api.md §1, §3, §4)."""
+auth, rate limit, routes."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ TO = "+12025550143"
 FROM = "+12025550100"
 
 
-# --- signing (sinch-api.md §4.6) ------------------------------------------------------------------
+# --- signing (Sinch's HMAC webhook signature) ------------------------------------------------------
 
 
 def test_signature_reproduces_sinchs_published_test_vector() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from devstack import aws
-from ops import tenants as ops
+from gateway_admin import tenants as admin
 from sinch_gateway.domain.tenants import TenantPolicy
 from tests.e2e.conftest import LocalStack
 
@@ -24,8 +24,8 @@ def tenant(local: LocalStack, name: str) -> dict[str, str]:
 def globex(local: LocalStack) -> Iterator[dict[str, str]]:
     """The second tenant; whatever policy a test gives it is undone afterwards."""
     yield tenant(local, "globex")
-    ops.set_policy(
-        ops.local_target(local.config),
+    admin.set_policy(
+        admin.local_target(local.config),
         tenant(local, "globex")["api_key_id"],
         allowed_countries=None,
         mms_allowed=True,
@@ -71,7 +71,9 @@ def in_an_hour() -> str:
 def test_a_tenants_country_policy_refuses_with_the_country_and_sends_nothing(
     local: LocalStack, globex: dict[str, str]
 ) -> None:
-    ops.set_policy(ops.local_target(local.config), globex["api_key_id"], allowed_countries=frozenset({"US"}))
+    admin.set_policy(
+        admin.local_target(local.config), globex["api_key_id"], allowed_countries=frozenset({"US"})
+    )
 
     answer = wait_for_status(local, {**SMS, "to": AU}, globex["api_key"], 422)
 
@@ -117,7 +119,7 @@ def test_a_request_published_to_the_queue_belongs_to_the_tenant_it_names(local: 
 
 
 def test_a_tenant_created_while_the_stack_runs_can_call_at_once(local: LocalStack) -> None:
-    created = ops.create_tenant(ops.local_target(local.config), f"initech-{time.time()}", TenantPolicy())
+    created = admin.create_tenant(admin.local_target(local.config), f"initech-{time.time()}", TenantPolicy())
 
     answer = local.api("POST", "/v1/messages", SMS, key=created.api_key)
 

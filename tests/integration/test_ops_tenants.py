@@ -1,4 +1,5 @@
-"""ops.tenants, the operator's command for tenants, against moto (as on a deployed stack)."""
+"""ops.tenants, the operator's command for tenants, and the tenant operations it runs
+(gateway_admin.tenants), against moto (as on a deployed stack)."""
 
 import json
 import uuid
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from devstack import aws
+from gateway_admin import tenants as admin
 from ops import tenants as ops
 from sinch_gateway.domain.tenants import TenantPolicy
 
@@ -16,7 +18,7 @@ REGION = "us-east-1"
 
 
 @pytest.fixture
-def target(endpoint: str) -> ops.Target:
+def target(endpoint: str) -> admin.Target:
     name = f"ops-{uuid.uuid4().hex[:8]}"
     dynamodb = aws.client("dynamodb", endpoint, REGION)
     dynamodb.create_table(
@@ -27,64 +29,64 @@ def target(endpoint: str) -> ops.Target:
     )
     apigateway = aws.client("apigateway", endpoint, REGION)
     plan = apigateway.create_usage_plan(name=name)["id"]
-    return ops.Target(tenants_table=name, usage_plan_id=plan, apigateway=apigateway, dynamodb=dynamodb)
+    return admin.Target(tenants_table=name, usage_plan_id=plan, apigateway=apigateway, dynamodb=dynamodb)
 
 
-def plan_key_ids(target: ops.Target) -> set[str]:
+def plan_key_ids(target: admin.Target) -> set[str]:
     keys = target.apigateway.get_usage_plan_keys(usagePlanId=target.usage_plan_id)["items"]
     return {k["id"] for k in keys}
 
 
-def test_create_makes_a_key_in_the_usage_plan_and_the_tenants_item(target: ops.Target) -> None:
+def test_create_makes_a_key_in_the_usage_plan_and_the_tenants_item(target: admin.Target) -> None:
     policy = TenantPolicy(allowed_countries=frozenset({"US", "CA"}), mms_allowed=False)
 
-    created = ops.create_tenant(target, "acme", policy)
+    created = admin.create_tenant(target, "acme", policy)
 
     key_id = created.tenant.tenant_id
     assert key_id in plan_key_ids(target)
-    assert ops.api_key_value(target, key_id) == created.api_key
-    stored = ops.get_tenant(target, key_id)
+    assert admin.api_key_value(target, key_id) == created.api_key
+    stored = admin.get_tenant(target, key_id)
     assert (stored.name, stored.policy) == ("acme", policy)
     assert stored.callback_secret and len(stored.callback_secret) >= 32
 
 
-def test_two_tenants_get_their_own_keys_and_callback_secrets(target: ops.Target) -> None:
-    one = ops.create_tenant(target, "acme", TenantPolicy())
-    two = ops.create_tenant(target, "globex", TenantPolicy())
+def test_two_tenants_get_their_own_keys_and_callback_secrets(target: admin.Target) -> None:
+    one = admin.create_tenant(target, "acme", TenantPolicy())
+    two = admin.create_tenant(target, "globex", TenantPolicy())
 
     assert one.api_key != two.api_key
     assert one.tenant.callback_secret != two.tenant.callback_secret
-    assert [t.name for t in ops.list_tenants(target)] == ["acme", "globex"]
+    assert [t.name for t in admin.list_tenants(target)] == ["acme", "globex"]
 
 
-def test_an_existing_key_can_be_adopted_once(target: ops.Target) -> None:
+def test_an_existing_key_can_be_adopted_once(target: admin.Target) -> None:
     key = target.apigateway.create_api_key(name="made-elsewhere", enabled=True)
 
-    adopted = ops.create_tenant(target, "legacy", TenantPolicy(), api_key_id=key["id"])
+    adopted = admin.create_tenant(target, "legacy", TenantPolicy(), api_key_id=key["id"])
 
     assert adopted.tenant.tenant_id == key["id"] and adopted.api_key == key["value"]
-    with pytest.raises(ops.TenantError, match="tenant already"):
-        ops.create_tenant(target, "again", TenantPolicy(), api_key_id=key["id"])
-    assert ops.get_tenant(target, key["id"]).name == "legacy", "the first tenant is untouched"
+    with pytest.raises(admin.TenantError, match="tenant already"):
+        admin.create_tenant(target, "again", TenantPolicy(), api_key_id=key["id"])
+    assert admin.get_tenant(target, key["id"]).name == "legacy", "the first tenant is untouched"
 
 
-def test_a_policy_change_keeps_what_it_does_not_mention(target: ops.Target) -> None:
-    tenant_id = ops.create_tenant(target, "acme", TenantPolicy(mms_allowed=False)).tenant.tenant_id
+def test_a_policy_change_keeps_what_it_does_not_mention(target: admin.Target) -> None:
+    tenant_id = admin.create_tenant(target, "acme", TenantPolicy(mms_allowed=False)).tenant.tenant_id
 
-    ops.set_policy(target, tenant_id, allowed_countries=frozenset({"AU"}))
-    assert ops.get_tenant(target, tenant_id).policy == TenantPolicy(
+    admin.set_policy(target, tenant_id, allowed_countries=frozenset({"AU"}))
+    assert admin.get_tenant(target, tenant_id).policy == TenantPolicy(
         allowed_countries=frozenset({"AU"}), mms_allowed=False
     )
-    ops.set_policy(target, tenant_id, allowed_countries=None, mms_allowed=True)
-    assert ops.get_tenant(target, tenant_id).policy == TenantPolicy()
+    admin.set_policy(target, tenant_id, allowed_countries=None, mms_allowed=True)
+    assert admin.get_tenant(target, tenant_id).policy == TenantPolicy()
 
 
-def test_unknown_country_codes_and_tenants_are_clear_errors(target: ops.Target) -> None:
-    with pytest.raises(ops.TenantError, match="XX"):
-        ops.parse_countries("US, XX")
-    assert ops.parse_countries(" us,ca ") == {"US", "CA"}
-    with pytest.raises(ops.TenantError, match="no tenant"):
-        ops.set_policy(target, "nosuchkey1", mms_allowed=False)
+def test_unknown_country_codes_and_tenants_are_clear_errors(target: admin.Target) -> None:
+    with pytest.raises(admin.TenantError, match="XX"):
+        admin.parse_countries("US, XX")
+    assert admin.parse_countries(" us,ca ") == {"US", "CA"}
+    with pytest.raises(admin.TenantError, match="no tenant"):
+        admin.set_policy(target, "nosuchkey1", mms_allowed=False)
 
 
 def cli(state: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
@@ -93,7 +95,7 @@ def cli(state: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[in
     return code, json.loads(out) if code == 0 else err
 
 
-def local_state(target: ops.Target, endpoint: str, tmp_path: Path) -> Path:
+def local_state(target: admin.Target, endpoint: str, tmp_path: Path) -> Path:
     """A stack.json as the local stack writes it, for `--local` (the parts ops.tenants reads)."""
     state = tmp_path / "stack.json"
     state.write_text(
@@ -110,7 +112,7 @@ def local_state(target: ops.Target, endpoint: str, tmp_path: Path) -> Path:
 
 
 def test_the_command_line_against_a_local_stack(
-    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    target: admin.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = local_state(target, endpoint, tmp_path)
 
@@ -136,7 +138,7 @@ def test_the_command_line_against_a_local_stack(
 
 
 def test_a_tenants_share_of_the_rate_is_set_shown_and_kept_apart_from_the_rest(
-    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    target: admin.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = local_state(target, endpoint, tmp_path)
     code, created = cli(
@@ -155,7 +157,7 @@ def test_a_tenants_share_of_the_rate_is_set_shown_and_kept_apart_from_the_rest(
     )
     code, listed = cli(state, "list", capsys=capsys)
     assert [(t["rateWeight"], t["rateCapPerSecond"]) for t in listed] == [(2.5, "none")]
-    stored = ops.get_tenant(target, tenant_id).policy
+    stored = admin.get_tenant(target, tenant_id).policy
     assert (stored.rate_weight, stored.rate_cap_per_s, stored.mms_allowed) == (2.5, None, False)
 
 
@@ -172,10 +174,10 @@ def test_a_tenants_share_of_the_rate_is_set_shown_and_kept_apart_from_the_rest(
     ],
 )
 def test_a_share_of_the_rate_that_makes_no_sense_is_a_clear_error_and_changes_nothing(
-    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+    target: admin.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
 ) -> None:
     state = local_state(target, endpoint, tmp_path)
-    tenant_id = ops.create_tenant(target, "acme", TenantPolicy(rate_weight=2.0)).tenant.tenant_id
+    tenant_id = admin.create_tenant(target, "acme", TenantPolicy(rate_weight=2.0)).tenant.tenant_id
     before = target.dynamodb.get_item(TableName=target.tenants_table, Key={"tenantId": {"S": tenant_id}})
 
     code, error = cli(state, "policy", tenant_id, *flags, capsys=capsys)
@@ -185,7 +187,7 @@ def test_a_share_of_the_rate_that_makes_no_sense_is_a_clear_error_and_changes_no
 
     after = target.dynamodb.get_item(TableName=target.tenants_table, Key={"tenantId": {"S": tenant_id}})
     assert after["Item"] == before["Item"]
-    assert [t.name for t in ops.list_tenants(target)] == ["acme"], "no tenant made"
+    assert [t.name for t in admin.list_tenants(target)] == ["acme"], "no tenant made"
 
 
 def test_without_a_running_local_stack_the_command_says_so(
@@ -199,7 +201,7 @@ def test_without_a_running_local_stack_the_command_says_so(
 
 
 def test_create_must_be_told_which_countries(
-    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    target: admin.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = local_state(target, endpoint, tmp_path)
 
@@ -208,13 +210,13 @@ def test_create_must_be_told_which_countries(
 
     assert refused.value.code == 2
     assert "one of the arguments --countries --all-countries is required" in capsys.readouterr().err
-    assert ops.list_tenants(target) == [], "nothing made"
+    assert admin.list_tenants(target) == [], "nothing made"
     code, created = cli(state, "create", "--name", "initech", "--all-countries", capsys=capsys)
     assert (code, created["allowedCountries"]) == (0, "all")
 
 
 def test_publishers_are_added_removed_and_listed_by_their_unique_ids(
-    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    target: admin.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = local_state(target, endpoint, tmp_path)
     role, user = "AROAEXAMPLEFULFILMENT", "AIDAEXAMPLEPUBLISHER1"
@@ -228,7 +230,7 @@ def test_publishers_are_added_removed_and_listed_by_their_unique_ids(
     assert (code, listed) == (0, {"tenantId": tenant_id, "publishers": [user, role]})
     code, listed = cli(state, "publishers", "remove", tenant_id, role, capsys=capsys)
     assert listed["publishers"] == [user]
-    kept = ops.get_tenant(target, tenant_id).policy
+    kept = admin.get_tenant(target, tenant_id).policy
     assert kept.publishers == frozenset({user})
     assert kept.allowed_countries == frozenset({"US"}), "the rest is kept"
 
@@ -245,7 +247,7 @@ def test_publishers_are_added_removed_and_listed_by_their_unique_ids(
 
 
 def test_sender_ids_are_set_and_cleared_with_the_policy(
-    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    target: admin.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = local_state(target, endpoint, tmp_path)
     code, created = cli(state, "create", "--name", "acme", "--countries", "US", capsys=capsys)
@@ -261,81 +263,81 @@ def test_sender_ids_are_set_and_cleared_with_the_policy(
     assert changed["senders"] == []
 
 
-def test_a_second_key_acts_as_the_tenant_until_the_old_one_is_revoked(target: ops.Target) -> None:
+def test_a_second_key_acts_as_the_tenant_until_the_old_one_is_revoked(target: admin.Target) -> None:
     from sinch_gateway.data.tenants import TenantDirectory
 
-    created = ops.create_tenant(target, "acme", TenantPolicy(allowed_countries=frozenset({"US"})))
+    created = admin.create_tenant(target, "acme", TenantPolicy(allowed_countries=frozenset({"US"})))
     tenant_id = created.tenant.tenant_id
 
-    second = ops.rotate_key(target, tenant_id)
+    second = admin.rotate_key(target, tenant_id)
 
     new_id = second["apiKeyId"]
     assert second["apiKeyIds"] == [tenant_id, new_id]
-    assert new_id in plan_key_ids(target) and ops.api_key_value(target, new_id) == second["apiKey"]
+    assert new_id in plan_key_ids(target) and admin.api_key_value(target, new_id) == second["apiKey"]
     directory = TenantDirectory(target.dynamodb, target.tenants_table, cache_s=0)
-    assert directory.get(new_id) == ops.get_tenant(target, tenant_id), "the new key reads as the tenant"
-    assert [t.tenant_id for t in ops.list_tenants(target)] == [tenant_id], "a second key is no tenant"
-    with pytest.raises(ops.TenantError, match=f"second API key of tenant {tenant_id}"):
-        ops.get_tenant(target, new_id)
+    assert directory.get(new_id) == admin.get_tenant(target, tenant_id), "the new key reads as the tenant"
+    assert [t.tenant_id for t in admin.list_tenants(target)] == [tenant_id], "a second key is no tenant"
+    with pytest.raises(admin.TenantError, match=f"second API key of tenant {tenant_id}"):
+        admin.get_tenant(target, new_id)
 
-    revoked = ops.revoke_key(target, tenant_id, tenant_id)
+    revoked = admin.revoke_key(target, tenant_id, tenant_id)
 
     assert revoked["apiKeyIds"] == [new_id]
     assert plan_key_ids(target) == {new_id}
-    assert not ops._key_exists(target, tenant_id)
+    assert not admin._key_exists(target, tenant_id)
     assert directory.get(new_id) is not None and directory.get(new_id).tenant_id == tenant_id  # type: ignore[union-attr]
-    with pytest.raises(ops.TenantError, match="last key"):
-        ops.revoke_key(target, tenant_id, new_id)
-    with pytest.raises(ops.TenantError, match="not an API key of tenant"):
-        ops.revoke_key(target, tenant_id, "someoneelse")
+    with pytest.raises(admin.TenantError, match="last key"):
+        admin.revoke_key(target, tenant_id, new_id)
+    with pytest.raises(admin.TenantError, match="not an API key of tenant"):
+        admin.revoke_key(target, tenant_id, "someoneelse")
 
 
-def test_revoking_a_second_key_removes_its_alias(target: ops.Target) -> None:
-    tenant_id = ops.create_tenant(target, "acme", TenantPolicy()).tenant.tenant_id
-    new_id = ops.rotate_key(target, tenant_id)["apiKeyId"]
+def test_revoking_a_second_key_removes_its_alias(target: admin.Target) -> None:
+    tenant_id = admin.create_tenant(target, "acme", TenantPolicy()).tenant.tenant_id
+    new_id = admin.rotate_key(target, tenant_id)["apiKeyId"]
 
-    ops.revoke_key(target, tenant_id, new_id)
+    admin.revoke_key(target, tenant_id, new_id)
 
-    assert ops.key_ids(target, tenant_id) == [tenant_id]
+    assert admin.key_ids(target, tenant_id) == [tenant_id]
     assert "Item" not in target.dynamodb.get_item(
         TableName=target.tenants_table, Key={"tenantId": {"S": new_id}}
     )
 
 
-def test_a_rotated_secret_keeps_the_old_one_for_the_grace_only(target: ops.Target) -> None:
-    created = ops.create_tenant(target, "acme", TenantPolicy())
+def test_a_rotated_secret_keeps_the_old_one_for_the_grace_only(target: admin.Target) -> None:
+    created = admin.create_tenant(target, "acme", TenantPolicy())
     tenant_id, old = created.tenant.tenant_id, created.tenant.callback_secret
 
-    rotated = ops.rotate_secret(target, tenant_id, timedelta(hours=24))
+    rotated = admin.rotate_secret(target, tenant_id, timedelta(hours=24))
 
-    stored = ops.get_tenant(target, tenant_id)
+    stored = admin.get_tenant(target, tenant_id)
     assert stored.callback_secret == rotated["callbackSecret"] != old
     assert stored.previous_callback_secret == old
     now = datetime.now(UTC)
     assert stored.signing_secrets(now) == [rotated["callbackSecret"], old]
     assert stored.signing_secrets(now + timedelta(hours=24, seconds=1)) == [rotated["callbackSecret"]]
 
-    again = ops.rotate_secret(target, tenant_id, timedelta(0))
-    assert ops.get_tenant(target, tenant_id).signing_secrets(now) == [again["callbackSecret"]]
+    again = admin.rotate_secret(target, tenant_id, timedelta(0))
+    assert admin.get_tenant(target, tenant_id).signing_secrets(now) == [again["callbackSecret"]]
 
 
 def test_delete_removes_every_key_and_item_and_needs_a_yes(
-    target: ops.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    target: admin.Target, endpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = local_state(target, endpoint, tmp_path)
-    kept = ops.create_tenant(target, "globex", TenantPolicy()).tenant.tenant_id
-    tenant_id = ops.create_tenant(target, "acme", TenantPolicy()).tenant.tenant_id
-    second = ops.rotate_key(target, tenant_id)["apiKeyId"]
+    kept = admin.create_tenant(target, "globex", TenantPolicy()).tenant.tenant_id
+    tenant_id = admin.create_tenant(target, "acme", TenantPolicy()).tenant.tenant_id
+    second = admin.rotate_key(target, tenant_id)["apiKeyId"]
 
     code, error = cli(state, "delete", tenant_id, capsys=capsys)
     assert code == 1 and "--yes" in error
-    assert ops.get_tenant(target, tenant_id).name == "acme"
+    assert admin.get_tenant(target, tenant_id).name == "acme"
 
     code, deleted = cli(state, "delete", tenant_id, "--yes", capsys=capsys)
 
     assert (code, deleted) == (0, {"deleted": tenant_id, "apiKeysDeleted": [tenant_id, second]})
     assert plan_key_ids(target) == {kept}
-    assert not ops._key_exists(target, tenant_id) and not ops._key_exists(target, second)
+    assert not admin._key_exists(target, tenant_id) and not admin._key_exists(target, second)
     items = target.dynamodb.scan(TableName=target.tenants_table)["Items"]
     assert [i["tenantId"]["S"] for i in items] == [kept]
     code, error = cli(state, "delete", tenant_id, "--yes", capsys=capsys)

@@ -86,7 +86,7 @@ class SenderSettings(Settings, CallbackAddressSettings, TenantSettings):
         default=frozenset(), alias="MEDIA_ALLOWED_PRIVATE_HOSTS"
     )
     media_max_bytes: int = Field(default=1_048_576, ge=1, alias="MEDIA_MAX_BYTES")
-    # The S3 bucket where checked media is kept; Sinch gets presigned links to it (design.md §11).
+    # The S3 bucket where checked media is kept; Sinch gets presigned links to it, never the caller's URL.
     media_bucket: Name = Field(alias="MEDIA_BUCKET")
     # How long Sinch may take to fetch media once a message is due (it queues and retries on its
     # side): a link lives this long past sendAt, or past now for a message sent at once.

@@ -1,4 +1,4 @@
-"""Checked media in S3 (design.md §11): one object per file, linked to Sinch by presigned GET URLs.
+"""Checked media in S3: one object per file, linked to Sinch by presigned GET URLs.
 
 The bucket's lifecycle rule deletes each object once no message can still be sent with it
 (template.yaml, MediaBucket); nothing here deletes.

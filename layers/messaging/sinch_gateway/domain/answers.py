@@ -35,8 +35,8 @@ def _codes(pattern: str) -> re.Pattern[str]:
 ANY_4XX = range(400, 500)
 ANY_5XX = range(500, 600)
 
-# First match wins. XMS speaks HTTP statuses (sinch-api §3); the MMS JSON API answers HTTP 200
-# with an E-code for everything it refuses (§6.5-6.6), so its rules read the code.
+# First match wins. XMS speaks HTTP statuses (https://developers.sinch.com/docs/sms/api-reference/status-codes/);
+# the MMS JSON API answers HTTP 200 with an E-code for everything it refuses, so its rules read the code.
 ANSWERS: tuple[Rule, ...] = (
     Rule(Api.XMS, Verdict.RETRY, http=range(429, 430), rate_limited=True),
     Rule(Api.XMS, Verdict.RETRY, http=ANY_5XX),

@@ -1,5 +1,5 @@
 """The MMS JSON API's media rules: which content types it takes, as which kind of slide object, and
-which kinds may share a slide (sinch-api.md §6.2)."""
+which kinds may share a slide (https://developers.sinch.com/docs/mms/api-reference/mms)."""
 
 from __future__ import annotations
 

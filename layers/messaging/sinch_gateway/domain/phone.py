@@ -73,7 +73,7 @@ def mask(number: str) -> str:
     return f"{country}*******{digits[-2:] if len(digits) >= 6 else ''}"
 
 
-# Where Sinch delivers MMS over the XMS API (sinch-api.md section 5).
+# Where Sinch delivers MMS over the XMS API (https://developers.sinch.com/docs/sms/api-reference/mms-support).
 MMS_REGIONS = {"US": "the United States", "CA": "Canada", "AU": "Australia", "PR": "Puerto Rico"}
 
 

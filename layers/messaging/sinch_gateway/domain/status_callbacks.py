@@ -1,4 +1,4 @@
-"""Status callbacks to the caller (design.md §11): what is POSTed to a message's statusCallbackUrl
+"""Status callbacks to the caller: what is POSTed to a message's statusCallbackUrl
 on each status change, and how it is signed.
 
 `X-Gateway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, keyed with the

@@ -1,4 +1,5 @@
-"""Authenticating Sinch callbacks: HMAC-SHA256 signatures as Sinch signs them (sinch-api.md §4.6),
+"""Authenticating Sinch callbacks: HMAC-SHA256 signatures as Sinch signs them (the
+`x-sinch-webhook-signature` headers, as Sinch's SDKs verify them),
 or Basic auth where it is configured as the alternative."""
 
 from __future__ import annotations

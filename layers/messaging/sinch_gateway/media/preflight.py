@@ -1,4 +1,4 @@
-"""Preflight of an MMS mediaUrl (design.md §4, §11): is it safe to fetch, will Sinch accept what it
+"""Preflight of an MMS mediaUrl: is it safe to fetch, will Sinch accept what it
 serves, and what exactly does it serve?
 
 The media is fetched once, here, and kept (usecases.media): Sinch gets a link to those bytes, never
@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-# What Sinch accepts for MMS (sinch-api.md §5, §6.2); application/octet-stream is refused.
+# What Sinch accepts for MMS, by the MMS JSON API's slide types
+# (https://developers.sinch.com/docs/mms/api-reference/mms); application/octet-stream may be
+# refused there, so it is refused here.
 SUPPORTED_CONTENT_TYPES = frozenset(
     {
         "image/jpeg",
@@ -247,7 +249,8 @@ def preflight_all(urls: Sequence[str], policy: MediaPolicy) -> list[MediaInfo | 
 
 
 def preflight(url: str, policy: MediaPolicy, deadline: float | None = None) -> MediaInfo:
-    """Check `url` as design.md §4 asks, by `deadline` (`policy.total_timeout_s` from now when not
+    """Check `url` (https, a public address, a 200 with a supported Content-Type and a
+    Content-Length within the limit) by `deadline` (`policy.total_timeout_s` from now when not
     given); raises InvalidRequest naming the check that failed, MediaUnavailable when a later try
     may pass (unreachable, a 5xx, or out of time)."""
     if deadline is None:

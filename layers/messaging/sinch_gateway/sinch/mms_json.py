@@ -1,5 +1,6 @@
-"""Sinch's MMS JSON API (sinch-api.md §6): rich MMS of up to 8 slides (`sendmms`), saved templates
-(`savemms`) and sends from them (`sendsavedmms`), all on one endpoint chosen by `action`.
+"""Sinch's MMS JSON API: rich MMS of up to 8 slides (`sendmms`), saved templates (`savemms`) and
+sends from them (`sendsavedmms`), all on one endpoint chosen by `action`
+(https://developers.sinch.com/docs/mms/api-reference/mms).
 
 Every answer is HTTP 200 with a `status` of "success" or "failure" and an E-code; the answers table
 (domain.answers) says what each code means. The API has no way to look a message up, to cancel

@@ -1,5 +1,6 @@
-"""The MMS JSON API's postbacks (sinch-api.md §6.6), read into what the report intake applies: a
-StatusReport for a message, a TemplateReport for a saved template."""
+"""The MMS JSON API's postbacks, read into what the report intake applies: a StatusReport for a
+message, a TemplateReport for a saved template. Codes:
+https://developers.sinch.com/docs/mms/api-reference/postback-notification-codes/"""
 
 from __future__ import annotations
 

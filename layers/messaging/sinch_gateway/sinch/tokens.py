@@ -42,7 +42,8 @@ def _lifetime(expires_in: Any) -> float:
 
 
 class _TokenAnswer(BaseModel):
-    """What we read of Sinch's token answer (sinch-api.md §1.2)."""
+    """What we read of Sinch's token answer (`access_token`, `expires_in`): see
+    https://developers.sinch.com/docs/identity-access-management/authenticate/oauth2."""
 
     # RFC 6750's b64token: the characters an Authorization header can carry.
     access_token: str = Field(pattern=r"^[A-Za-z0-9\-._~+/]+=*$", max_length=8192)

@@ -1,4 +1,7 @@
-"""Sinch's XMS delivery reports (sinch-api.md §4.3-4.4) as they arrive, read into StatusReports."""
+"""Sinch's XMS delivery reports (batch and per-recipient) as they arrive, read into StatusReports.
+
+Shapes, statuses and codes: https://developers.sinch.com/docs/sms/api-reference/sms/tag/Delivery-reports/
+"""
 
 from __future__ import annotations
 
@@ -23,8 +26,8 @@ def _utc_if_naive(at: datetime) -> datetime:
 
 # Sinch's times are UTC; one without a zone is read as UTC, never stored as a local time.
 SinchTime = Annotated[datetime, AfterValidator(_utc_if_naive)]
-# Sinch's codes are small numbers (sinch-api.md §4.2). The bound keeps a code a number DynamoDB
-# can store (at most 38 digits): 10**100 would fail the write.
+# Sinch's codes are small numbers (0 delivered, 400-418 its own, SMPP codes below 400). The bound
+# keeps a code a number DynamoDB can store (at most 38 digits): 10**100 would fail the write.
 SinchCode = Annotated[int, Field(ge=-(2**31), lt=2**31)]
 
 

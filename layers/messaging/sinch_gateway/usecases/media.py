@@ -1,4 +1,4 @@
-"""Checked media, kept (design.md §11): Sinch is given a link to the bytes the preflight read, never
+"""Checked media, kept in the stack's S3 bucket: Sinch is given a link to the bytes the preflight read, never
 the caller's URL, so what it sends cannot change after the check.
 
 The link is made afresh for each call to Sinch, from the stored key, never stored itself: a
