@@ -240,7 +240,7 @@ def test_every_attempt_gets_a_fresh_link(world: Sending, admission: Admission) -
     world.xms.on_find(NotFound())  # the second attempt asks first whether Sinch has it
     record = world.sender.submit(
         admission.admit(mms(mediaUrl="https://media.example/a.jpg"), TENANT), CALLBACK, TENANT
-    )
+    ).message
     world.sender.attempt(record.id)
 
     urls = [m.content.media_url for m in world.xms.sent if isinstance(m.content, XmsMediaContent)]
@@ -254,7 +254,7 @@ def test_every_attempt_gets_a_fresh_link(world: Sending, admission: Admission) -
 def held(world: Sending, admission: Admission, ahead: timedelta) -> tuple[str, datetime]:
     send_at = utcnow() + ahead
     draft = admission.admit(mms(mediaUrl="https://media.example/a.jpg", sendAt=send_at.isoformat()), TENANT)
-    return world.sender.submit(draft, CALLBACK, TENANT).id, draft.send_at or send_at
+    return world.sender.submit(draft, CALLBACK, TENANT).message.id, draft.send_at or send_at
 
 
 def at(moment: datetime) -> Callable[[], datetime]:

@@ -21,8 +21,8 @@ from sinch_gateway.domain.errors import (
     SinchMisconfigured,
     SinchUnavailable,
 )
-from sinch_gateway.domain.message import MessageRecord
-from sinch_gateway.domain.status import Status
+from sinch_gateway.domain.outcomes import AuthFailed
+from sinch_gateway.domain.results import Ended
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.sending import UNAUTHORIZED, MessageSender
 
@@ -49,9 +49,10 @@ class SendMessage:
             raise
         except InvalidRequest as exc:
             return error_answer(exc)
-        record = self._sender.submit(draft, callback_url, tenant_id)
-        if record.status in (Status.REJECTED, Status.FAILED):
-            return error_answer(refusal_error(record))
+        result = self._sender.submit(draft, callback_url, tenant_id)
+        if isinstance(result, Ended):
+            return error_answer(refusal_error(result))
+        record = result.message
         return HttpAnswer(
             202,
             accepted_view(record).model_dump_json(),
@@ -117,25 +118,18 @@ class SendMessage:
         return config, send_once
 
 
-def refusal_error(record: MessageRecord) -> GatewayError:
+def refusal_error(ended: Ended) -> GatewayError:
     """Why a message ended at its first attempt, as the client should hear it."""
-    if record.sinch_http_status is None:
-        return SinchUnavailable(
-            record.error_text or "Sinch could not be reached.", extra={"messageId": record.id}
-        )
-    if record.error_code == UNAUTHORIZED:
-        return SinchMisconfigured(
-            "Sinch refused the gateway's credentials; the message was recorded as failed.",
-            extra={
-                "sinchStatus": record.sinch_http_status,
-                "sinchCode": UNAUTHORIZED,
-                "messageId": record.id,
-            },
-        )
-    return refusal_problem(
-        record.api,
-        record.sinch_http_status,
-        record.error_code or "",
-        record.error_text or "",
-        messageId=record.id,
-    )
+    record = ended.message
+    match ended.by:
+        case None:
+            return SinchUnavailable(
+                record.error_text or "Sinch could not be reached.", extra={"messageId": record.id}
+            )
+        case AuthFailed(_, http_status):
+            return SinchMisconfigured(
+                "Sinch refused the gateway's credentials; the message was recorded as failed.",
+                extra={"sinchStatus": http_status, "sinchCode": UNAUTHORIZED, "messageId": record.id},
+            )
+        case refused:
+            return refusal_problem(refused, messageId=record.id)

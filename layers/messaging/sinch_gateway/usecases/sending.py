@@ -37,6 +37,7 @@ from sinch_gateway.domain.outcomes import (
 )
 from sinch_gateway.domain.phone import mask
 from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
+from sinch_gateway.domain.results import Ended, SendResult, Sent
 from sinch_gateway.domain.retry_policy import next_delay
 from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
@@ -86,7 +87,7 @@ class MessageSender:
 
     def submit(
         self, draft: MessageDraft, callback_url: str, tenant_id: str, message_id: str | None = None
-    ) -> MessageRecord:
+    ) -> SendResult:
         """Record a new message, then make its first send attempt.
 
         `message_id` is given for requests that may arrive twice (from the queue): the second
@@ -115,7 +116,7 @@ class MessageSender:
             created = self._repo.create_claimed(record, self._settings.send_lease_s)
         if created is None:
             # Derived ids include the tenant, so the message found is this tenant's own.
-            return self.attempt(record.id)
+            return Sent(self.attempt(record.id))
         record = created
         logger.info(
             "message accepted",
@@ -150,9 +151,9 @@ class MessageSender:
                 "not sending: already handled", extra={"message_id": message_id, "status": current.status}
             )
             return current
-        return self._send(record, turn)
+        return self._send(record, turn).message
 
-    def _send(self, record: MessageRecord, turn: Turn | None = None) -> MessageRecord:
+    def _send(self, record: MessageRecord, turn: Turn | None = None) -> SendResult:
         """Hand a claimed message to Sinch and record what came of it, unless it is to wait until
         due, or its recipient opted out while it waited."""
         hold_s = held_for_s(record.content, record.send_at, utcnow())
@@ -161,7 +162,7 @@ class MessageSender:
             # wait is SendQueue's; a claim taken to get here simply runs out.
             self._queue.enqueue_retry(record.id, hold_s)
             logger.info("held until due", extra={"message_id": record.id, "due_in_s": round(hold_s)})
-            return record
+            return Sent(record)
         if self._left_s(record) <= 0:
             return self._too_old(record)
         if self._opted_out_since_admitted(record):
@@ -176,7 +177,7 @@ class MessageSender:
         due = max(record.created_at, record.send_at) if record.send_at else record.created_at
         return self._settings.max_message_age_s - (utcnow() - due).total_seconds()
 
-    def _too_old(self, record: MessageRecord) -> MessageRecord:
+    def _too_old(self, record: MessageRecord) -> SendResult:
         """Never handed over in time: failed, nothing sent. An attempt whose answer was lost may
         have reached Sinch; it is not sent again either (at most once), and its text says so."""
         metrics.add_metric(name="MessagesTooOld", unit=MetricUnit.Count, value=1)
@@ -194,7 +195,7 @@ class MessageSender:
             return False
         return self._opt_outs.opted_out(record.to, self._sender_number())
 
-    def _hand_over(self, record: MessageRecord, turn: Turn | None = None) -> MessageRecord:
+    def _hand_over(self, record: MessageRecord, turn: Turn | None = None) -> SendResult:
         """Send it (or adopt what Sinch holds of an earlier attempt) and record the outcome."""
         channel = self._channels[record.api]
         policy = self._tenants.policy(record.tenant_id) if self._tenants is not None else TenantPolicy()
@@ -236,19 +237,19 @@ class MessageSender:
                 )
                 if moved is not Transition.MOVED:  # a delivery report was faster than us
                     self._repo.set_batch(record.id, sinch_id)
-                return record.model_copy(update={"status": Status.SUBMITTED, "batch_id": sinch_id})
-            case Refused(http_status, code, text):
+                return Sent(record.model_copy(update={"status": Status.SUBMITTED, "batch_id": sinch_id}))
+            case Refused(http_status, code, text) as refused:
                 metrics.add_metric(name="SinchRejected", unit=MetricUnit.Count, value=1)
                 logger.warning(
                     "Sinch refused the message", extra={**log, "http_status": http_status, "code": code}
                 )
                 # Refused for good: never retried. (The answer to an API client still tells a
                 # refused message from a setup Sinch does not know: see domain.answers.)
-                return self._end(record, Status.REJECTED, code, text, sinch_http_status=http_status)
-            case AuthFailed(detail, http_status, _):
+                return self._end(record, Status.REJECTED, code, text, by=refused)
+            case AuthFailed(detail) as auth_failed:
                 metrics.add_metric(name="SinchAuthFailures", unit=MetricUnit.Count, value=1)
                 logger.error("Sinch refused our credentials, also after refreshing them", extra=log)
-                return self._end(record, Status.FAILED, UNAUTHORIZED, detail, sinch_http_status=http_status)
+                return self._end(record, Status.FAILED, UNAUTHORIZED, detail, by=auth_failed)
             case Transient(reason, retry_after_s, ambiguous, rate_limited):
                 metrics.add_metric(name="SinchTransientFailures", unit=MetricUnit.Count, value=1)
                 if rate_limited:
@@ -303,9 +304,10 @@ class MessageSender:
         status: Status,
         code: str,
         text: str,
-        sinch_http_status: int | None = None,
+        by: Refused | AuthFailed | None = None,
         **fields: Any,
-    ) -> MessageRecord:
+    ) -> SendResult:
+        sinch_http_status = by.http_status if by is not None else None
         moved = self._repo.transition(
             record.id,
             status,
@@ -318,7 +320,7 @@ class MessageSender:
         )
         if moved is Transition.MOVED:
             final_status(status, record.tenant_id, record.created_at)
-        return record.model_copy(
+        ended = record.model_copy(
             update={
                 "status": status,
                 "error_code": code,
@@ -326,10 +328,11 @@ class MessageSender:
                 "sinch_http_status": sinch_http_status,
             }
         )
+        return Ended(ended, by)
 
     def _give_up(
         self, record: MessageRecord, code: str, text: str, last_error: str, **fields: Any
-    ) -> MessageRecord:
+    ) -> SendResult:
         """End a message the gateway will not send any more (failed, with why), and park its
         record on the DeadLetterQueue for a person to see."""
         logger.error(
@@ -360,7 +363,7 @@ class MessageSender:
         unconfirmed: bool = False,
         jitter: bool = True,
         turn: Turn | None = None,
-    ) -> MessageRecord:
+    ) -> SendResult:
         # Sinch's rate limit says "slower", not "broken": waiting for it uses up no attempt (what
         # ends such a wait is the message's age: see _left_s).
         if counted and record.attempts >= self._settings.max_send_attempts:
@@ -403,7 +406,7 @@ class MessageSender:
                 "delay_s": round(delay, 2),
             },
         )
-        return record.model_copy(update={"status": Status.RETRYING})
+        return Sent(record.model_copy(update={"status": Status.RETRYING}))
 
     def dry_run(self, draft: MessageDraft) -> DryRunResult:
         """What Sinch would send for this message; nothing is recorded or sent."""
@@ -530,7 +533,7 @@ def unavailable_error(api: Api, outcome: Transient | Refused | AuthFailed) -> Ga
             return SinchUnavailable(
                 f"Sinch did not answer ({reason}); try again.", headers={"Retry-After": retry}
             )
-        case Refused(http_status, code, text):
-            return refusal_problem(api, http_status, code, text)
+        case Refused() as refused:
+            return refusal_problem(refused)
         case AuthFailed(detail):
             return SinchMisconfigured(f"Sinch refused the gateway's credentials: {detail}.")

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger
 
 from sinch_gateway.api.models import TemplateRequest
 from sinch_gateway.domain.answers import refusal_problem
-from sinch_gateway.domain.content import Api, Slide
+from sinch_gateway.domain.content import Slide
 from sinch_gateway.domain.errors import (
     GatewayError,
     SinchMisconfigured,
@@ -104,8 +104,8 @@ def _code(outcome: Transient | Refused | AuthFailed) -> str:
 
 def _problem(outcome: Transient | Refused | AuthFailed, template_id: str) -> GatewayError:
     match outcome:
-        case Refused(http_status, code, text):
-            return refusal_problem(Api.MMS_JSON, http_status, code, text, templateId=template_id)
+        case Refused() as refused:
+            return refusal_problem(refused, templateId=template_id)
         case AuthFailed(detail):
             return SinchMisconfigured(
                 f"Sinch refused the gateway's credentials ({detail}); the template was recorded as failed.",
