@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,7 +20,7 @@ from sinch_gateway.domain.errors import (
     SinchMisconfigured,
     SinchUnavailable,
 )
-from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent, utcnow
+from sinch_gateway.domain.message import Change, MessageDraft, MessageRecord, StatusEvent, utcnow
 from sinch_gateway.domain.outcomes import (
     Accepted,
     Answered,
@@ -232,8 +231,7 @@ class MessageSender:
                     record.id,
                     Status.SUBMITTED,
                     detail=f"batch {sinch_id}",
-                    batchId=sinch_id,
-                    clear=RETRY_ERROR,  # what kept it waiting is over
+                    change=Change(batch_id=sinch_id, clear_error=True),
                 )
                 if moved is not Transition.MOVED:  # a delivery report was faster than us
                     self._repo.set_batch(record.id, sinch_id)
@@ -304,20 +302,16 @@ class MessageSender:
         status: Status,
         code: str,
         text: str,
+        *,
         by: Refused | AuthFailed | None = None,
-        **fields: Any,
+        attempts: int | None = None,
     ) -> SendResult:
+        """`attempts`: the count to keep, when the claim that brought it here counted none."""
         sinch_http_status = by.http_status if by is not None else None
-        moved = self._repo.transition(
-            record.id,
-            status,
-            code=code,
-            detail=text,
-            errorCode=code,
-            errorText=text,
-            sinchHttpStatus=sinch_http_status,
-            **fields,
+        change = Change(
+            error_code=code, error_text=text, sinch_http_status=sinch_http_status, attempts=attempts
         )
+        moved = self._repo.transition(record.id, status, code=code, detail=text, change=change)
         if moved is Transition.MOVED:
             final_status(status, record.tenant_id, record.created_at)
         ended = record.model_copy(
@@ -331,7 +325,7 @@ class MessageSender:
         return Ended(ended, by)
 
     def _give_up(
-        self, record: MessageRecord, code: str, text: str, last_error: str, **fields: Any
+        self, record: MessageRecord, code: str, text: str, last_error: str, *, attempts: int | None = None
     ) -> SendResult:
         """End a message the gateway will not send any more (failed, with why), and park its
         record on the DeadLetterQueue for a person to see."""
@@ -340,12 +334,12 @@ class MessageSender:
             extra={
                 "message_id": record.id,
                 "tenant_id": record.tenant_id,
-                "attempts": fields.get("attempts", record.attempts),
+                "attempts": record.attempts if attempts is None else attempts,
                 "reason": code,
                 "last_error": last_error,
             },
         )
-        ended = self._end(record, Status.FAILED, code, text, **fields)
+        ended = self._end(record, Status.FAILED, code, text, attempts=attempts)
         self._queue.dead_letter(
             json.dumps({"kind": "failed", "messageId": record.id, "reason": code, "lastError": last_error}),
             f"{code}: {text}",
@@ -388,14 +382,15 @@ class MessageSender:
         metrics.add_metric(name="SendRetries", unit=MetricUnit.Count, value=1)
         # The message says why it waits: GET shows this error until Sinch takes it.
         code = reason.split(":", maxsplit=1)[0].strip()[:64]
-        fields: dict[str, Any] = {"errorCode": code, "errorText": f"{reason}; it will be sent again"}
-        if not counted:
-            fields["attempts"] = record.attempts - 1
-        if unconfirmed:
+        change = Change(
+            error_code=code,
+            error_text=f"{reason}; it will be sent again",
+            attempts=None if counted else record.attempts - 1,
             # True stays true: once Sinch may hold the message, only a lookup or a report can tell.
-            fields["unconfirmed"] = True
+            unconfirmed=True if unconfirmed else None,
+        )
         self._repo.transition(
-            record.id, Status.RETRYING, code=code, detail=reason, seen_events=record.events, **fields
+            record.id, Status.RETRYING, code=code, detail=reason, seen_events=record.events, change=change
         )
         logger.info(
             "will retry",
@@ -471,8 +466,9 @@ class MessageSender:
             case outcome:
                 raise unavailable_error(channel.api, outcome)
 
-    def _cancelled(self, record: MessageRecord, detail: str, **fields: Any) -> MessageRecord:
-        moved = self._repo.transition(record.id, Status.CANCELLED, detail=detail, clear=RETRY_ERROR, **fields)
+    def _cancelled(self, record: MessageRecord, detail: str, attempts: int | None = None) -> MessageRecord:
+        change = Change(clear_error=True, attempts=attempts)
+        moved = self._repo.transition(record.id, Status.CANCELLED, detail=detail, change=change)
         if moved is not Transition.MOVED:
             current = self._repo.get(record.id)
             if current is not None and current.status is Status.CANCELLED:
@@ -498,7 +494,6 @@ DEFAULT_HOLD_OFF_S = 1.0
 # is taken for longer, the next 429 holds everyone off again. The refused message itself waits
 # its whole Retry-After.
 MAX_SHARED_HOLD_OFF_S = 60.0
-RETRY_ERROR = ("errorCode", "errorText")
 RETRIES_EXHAUSTED = "retries_exhausted"
 TOO_OLD = "too_old"
 TOO_OLD_TEXT = "not sent: Sinch did not take it within {age_s:g} s of when it was due ({last})"
