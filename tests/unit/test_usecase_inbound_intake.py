@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sinch_gateway.api.messages import MessagesEndpoint
 from sinch_gateway.api.models import SendMessageRequest
 from sinch_gateway.data.inbound import inbound_item
 from sinch_gateway.domain.content import SmsContent
@@ -103,7 +104,9 @@ class Gateway:
             check_callback=lambda url: None,
             media=FakeMediaStore(),
         )
-        self.send_message = SendMessage(self.sending.sender, admission, "unused-idempotency-table")
+        self.messages = MessagesEndpoint(
+            SendMessage(self.sending.sender, admission), "unused-idempotency-table"
+        )
 
     @staticmethod
     def _no_media(urls: Sequence[str], *, budget_s: float | None = None) -> list[MediaInfo | InvalidRequest]:
@@ -114,7 +117,7 @@ class Gateway:
 
     def send(self, tenant: str = TENANT) -> tuple[int, dict[str, Any]]:
         request = SendMessageRequest.model_validate({"to": HANDSET, "text": "Your order has shipped"})
-        answer = self.send_message.answer(request, CALLBACK, tenant)
+        answer = self.messages.answer(request, CALLBACK, tenant)
         return answer.status, json.loads(answer.body)
 
     def sent_message(self, tenant: str) -> str:

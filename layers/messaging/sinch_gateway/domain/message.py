@@ -44,6 +44,12 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+def storable(text: str) -> str:
+    """`text` with any lone surrogate written out as the escape it came as ("\\ud800"): what
+    we keep or log of an input we refused must not fail to encode."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _clip_code(code: int | str | None) -> int | str | None:
     return clip(code, MAX_STORED_CODE_CHARS) if isinstance(code, str) else code
 

@@ -4,7 +4,9 @@ results, which the API turns into HTTP answers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from sinch_gateway.domain.content import Api, Channel
 from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.outcomes import AuthFailed, Refused
 
@@ -27,3 +29,23 @@ class Ended:
 
 
 SendResult = Sent | Ended
+
+
+@dataclass(frozen=True)
+class PreviewRecipient:
+    """What one recipient would get: an SMS's parts, encoding and body as Sinch counts them."""
+
+    to: str
+    segments: int | None = None
+    encoding: Literal["GSM", "UNICODE"] | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What Sinch would send for a message (a dry run): nothing was sent or recorded."""
+
+    channel: Channel
+    api: Api
+    number_of_messages: int  # what Sinch would bill
+    recipients: tuple[PreviewRecipient, ...]

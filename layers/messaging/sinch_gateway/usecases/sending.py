@@ -9,7 +9,6 @@ from datetime import datetime
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sinch_gateway.api.models import DryRunRecipient, DryRunResult
 from sinch_gateway.config import SenderSettings
 from sinch_gateway.domain.answers import refusal_problem
 from sinch_gateway.domain.content import Api, MessageContent, SmsContent, api_of, channel_of
@@ -36,7 +35,7 @@ from sinch_gateway.domain.outcomes import (
 )
 from sinch_gateway.domain.phone import mask
 from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
-from sinch_gateway.domain.results import Ended, SendResult, Sent
+from sinch_gateway.domain.results import Ended, Preview, PreviewRecipient, SendResult, Sent
 from sinch_gateway.domain.retry_policy import next_delay
 from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
@@ -403,7 +402,7 @@ class MessageSender:
         )
         return Sent(record.model_copy(update={"status": Status.RETRYING}))
 
-    def dry_run(self, draft: MessageDraft) -> DryRunResult:
+    def dry_run(self, draft: MessageDraft) -> Preview:
         """What Sinch would send for this message; nothing is recorded or sent."""
         channel = self._channels[api_of(draft.content)]
         message = OutboundMessage(
@@ -414,29 +413,29 @@ class MessageSender:
         )
         match channel.dry_run(message):
             case DryRun(number_of_messages, recipients):
-                return DryRunResult(
+                return Preview(
                     channel=channel_of(draft.content),
                     api=channel.api,
                     number_of_messages=number_of_messages,
-                    recipients=[
-                        DryRunRecipient(
+                    recipients=tuple(
+                        PreviewRecipient(
                             to=draft.to,
                             segments=r.number_of_parts,
                             encoding="UNICODE" if r.encoding == "UNICODE" else "GSM",
                             body=r.body,
                         )
                         if isinstance(draft.content, SmsContent)
-                        else DryRunRecipient(to=draft.to)
+                        else PreviewRecipient(to=draft.to)
                         for r in recipients
-                    ],
+                    ),
                 )
             case NotOffered():
                 # Every check of ours passed; this API has no dry run of its own to ask.
-                return DryRunResult(
+                return Preview(
                     channel=channel_of(draft.content),
                     api=channel.api,
                     number_of_messages=1,
-                    recipients=[DryRunRecipient(to=draft.to)],
+                    recipients=(PreviewRecipient(to=draft.to),),
                 )
             case outcome:
                 raise unavailable_error(channel.api, outcome)

@@ -7,8 +7,8 @@ from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
-from sinch_gateway.api.models import TemplateRequest
 from sinch_gateway.domain.answers import refusal_problem
+from sinch_gateway.domain.commands import NewTemplate
 from sinch_gateway.domain.content import Slide
 from sinch_gateway.domain.errors import (
     GatewayError,
@@ -58,7 +58,7 @@ class Templates:
         self._media = media
         self._link_s = link_s  # Sinch fetches a template's media when it saves it
 
-    def create(self, tenant_id: str, request: TemplateRequest) -> MmsTemplate:
+    def create(self, tenant_id: str, request: NewTemplate) -> MmsTemplate:
         """Check the slides' media, record the template pending, hand it to Sinch. Raises the
         problem the client should hear when Sinch did not take it (the template ends failed)."""
         slides = self._admission.check_slides(request.slides, field="slides")
