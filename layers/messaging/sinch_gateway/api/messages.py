@@ -88,7 +88,7 @@ class MessagesEndpoint:
             ) from None
         except IdempotencyAlreadyInProgressError:
             raise Conflict(
-                "A request with this Idempotency-Key is still being processed.", headers={"Retry-After": "1"}
+                "A request with this Idempotency-Key is still being processed.", retry_after_s=1
             ) from None
 
     @cached_property

@@ -77,8 +77,9 @@ def problem_answer(
 
 
 def error_answer(exc: GatewayError) -> HttpAnswer:
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else {}
     return problem_answer(
-        exc.status, exc.type, exc.title, exc.detail, errors=exc.errors, headers=exc.headers, extra=exc.extra
+        exc.status, exc.type, exc.title, exc.detail, errors=exc.errors, headers=headers, extra=exc.extra
     )
 
 

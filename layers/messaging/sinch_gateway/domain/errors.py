@@ -14,13 +14,13 @@ class GatewayError(Exception):
         *,
         errors: list[tuple[str, str]] | None = None,
         extra: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
+        retry_after_s: int | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
         self.extra = extra or {}
-        self.headers = headers or {}
+        self.retry_after_s = retry_after_s  # when asking again may work
 
 
 class InvalidRequest(GatewayError):

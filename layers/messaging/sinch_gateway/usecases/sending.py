@@ -438,7 +438,7 @@ class MessageSender:
                     recipients=(PreviewRecipient(to=draft.to),),
                 )
             case outcome:
-                raise unavailable_error(channel.api, outcome)
+                raise unavailable_error(outcome)
 
     def cancel(self, tenant_id: str, message_id: str) -> MessageRecord:
         """Cancel a message Sinch has not sent yet: unsent here, or scheduled there."""
@@ -448,7 +448,7 @@ class MessageSender:
         if record.status in SENDABLE_STATUSES:
             # Claiming first: a sender holding the message must not hand it to Sinch meanwhile.
             if self._repo.claim(message_id, self._settings.send_lease_s) is None:
-                raise Conflict("The message is being sent right now.", headers={"Retry-After": "5"})
+                raise Conflict("The message is being sent right now.", retry_after_s=5)
             # The claim above counted as an attempt: it was none, and the count says so.
             return self._cancelled(record, "cancelled before it reached Sinch", attempts=record.attempts)
         scheduled = record.send_at is not None and record.send_at > utcnow()
@@ -463,7 +463,7 @@ class MessageSender:
             case Refused(http_status, code, text):
                 raise Conflict(f"Sinch would not cancel it ({http_status} {code}: {text}).")
             case outcome:
-                raise unavailable_error(channel.api, outcome)
+                raise unavailable_error(outcome)
 
     def _cancelled(self, record: MessageRecord, detail: str, attempts: int | None = None) -> MessageRecord:
         change = Change(clear_error=True, attempts=attempts)
@@ -519,13 +519,13 @@ class _NoRate:
         return None
 
 
-def unavailable_error(api: Api, outcome: Transient | Refused | AuthFailed) -> GatewayError:
+def unavailable_error(outcome: Transient | Refused | AuthFailed) -> GatewayError:
     """A Sinch failure on a call we do not retry ourselves (dry run, cancel)."""
     match outcome:
         case Transient(reason, retry_after_s):
-            retry = str(max(1, round(retry_after_s or 5)))
             return SinchUnavailable(
-                f"Sinch did not answer ({reason}); try again.", headers={"Retry-After": retry}
+                f"Sinch did not answer ({reason}); try again.",
+                retry_after_s=max(1, round(retry_after_s or 5)),
             )
         case Refused() as refused:
             return refusal_problem(refused)

@@ -114,6 +114,6 @@ def _problem(outcome: Transient | Refused | AuthFailed, template_id: str) -> Gat
         case Transient(reason, retry_after_s):
             return SinchUnavailable(
                 f"Sinch did not take the template ({reason}); create it again.",
-                headers={"Retry-After": str(max(1, round(retry_after_s or 5)))},
+                retry_after_s=max(1, round(retry_after_s or 5)),
                 extra={"templateId": template_id},
             )
