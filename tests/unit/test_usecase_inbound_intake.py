@@ -16,7 +16,7 @@ from sinch_gateway.api.messages import MessagesEndpoint
 from sinch_gateway.api.models import SendMessageRequest
 from sinch_gateway.data.inbound import inbound_item
 from sinch_gateway.domain.content import SmsContent
-from sinch_gateway.domain.errors import InvalidRequest, Unauthenticated
+from sinch_gateway.domain.errors import InvalidInbound, InvalidRequest, Unauthenticated
 from sinch_gateway.domain.inbound import (
     MAX_MEDIA_BYTES,
     MAX_STORED_BYTES,
@@ -32,7 +32,7 @@ from sinch_gateway.domain.tenants import TenantPolicy
 from sinch_gateway.domain.webhook_auth import signature
 from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.admission import Admission
-from sinch_gateway.usecases.inbound_intake import InboundIntake, InvalidInbound
+from sinch_gateway.usecases.inbound_intake import InboundIntake
 from sinch_gateway.usecases.send_message import SendMessage
 from tests.unit.fakes import (
     Clock,

@@ -13,6 +13,7 @@ import pytest
 from devstack.template import Template
 from sinch_gateway.api.messages import MessagesEndpoint
 from sinch_gateway.api.models import MAX_SCHEDULE_AHEAD, SendMessageRequest, TemplateRequest
+from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.domain.commands import SendCommand
 from sinch_gateway.domain.content import MmsSlidesContent, Slide, SlideMedia, SmsContent, XmsMediaContent
 from sinch_gateway.domain.errors import InvalidRequest, MediaUnavailable
@@ -179,7 +180,8 @@ def test_media_that_may_pass_later_is_refused_as_unavailable(world: Sending, adm
     ):
         with pytest.raises(MediaUnavailable) as exc:
             admission.admit(request, TENANT)
-        assert exc.value.status == 422 and exc.value.type == "/problems/media-unavailable"
+        kind = problem_kind(exc.value)
+        assert (kind.status, kind.type) == (422, "/problems/media-unavailable")
         assert "may pass later" in exc.value.detail
     assert world.media.objects == {}
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.domain.content import (
     Api,
     MmsSlidesContent,
@@ -584,7 +585,7 @@ def test_a_message_already_sent_cannot_be_cancelled(world: Sending) -> None:
     with pytest.raises(Conflict) as refused:
         world.sender.cancel(TENANT, message_id)
 
-    assert refused.value.status == 409
+    assert problem_kind(refused.value).status == 409
     assert world.xms.called("cancel") == []
     assert stored(world, message_id).status is Status.SUBMITTED
 
@@ -608,7 +609,7 @@ def test_an_api_that_cannot_cancel_answers_a_conflict(world: Sending) -> None:
     with pytest.raises(Conflict) as refused:
         world.sender.cancel(TENANT, message_id)
 
-    assert refused.value.status == 409
+    assert problem_kind(refused.value).status == 409
     assert world.mms.called("cancel") == [BATCH]
     assert stored(world, message_id).status is Status.SUBMITTED
 

@@ -207,8 +207,7 @@ class QueueIntake:
     ) -> None:
         reason = "; ".join(f"{f}: {m}" for f, m in exc.errors)
         # A policy refusal says which (destination_not_allowed...); a bad request is one kind.
-        code = "invalid_request" if exc.type == InvalidRequest.type else exc.type.rsplit("/", 1)[-1]
-        self._reject(body, tenant_id, sqs_message_id, reason, recorded_as, code=code.replace("-", "_"))
+        self._reject(body, tenant_id, sqs_message_id, reason, recorded_as, code=exc.code)
 
     def _tenant_of(self, body: str, attribute: str | None, sender_id: str | None) -> str | None:
         """The registered tenant the request belongs to, if its publisher is one of that tenant's;

@@ -11,7 +11,7 @@ from typing import Literal, Protocol, TypeVar
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sinch_gateway.domain.errors import GatewayError, Unauthenticated
+from sinch_gateway.domain.errors import InvalidReport, Unauthenticated
 from sinch_gateway.domain.message import Change, StatusEvent
 from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Transition
@@ -54,12 +54,6 @@ def authenticate_callback(
             now=now,
             tolerance_s=tolerance_s,
         )
-
-
-class InvalidReport(GatewayError):
-    status = 400
-    type = "/problems/invalid-delivery-report"
-    title = "Not a delivery report we understand"
 
 
 class UnmatchedStore(Protocol):
