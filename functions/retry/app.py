@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import config, wiring
+from sinch_gateway.api.queue_bodies import read_queued
 from sinch_gateway.telemetry import logger, metrics, tracer
 
 services = wiring.RetryServices(config.load(config.RetrySettings))
@@ -25,6 +26,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     tenant = record.message_attributes["tenant"]
     with logger.append_context_keys(sqs_message_id=record.message_id):
         services.queue_intake.handle(
+            read_queued(record.body),
             record.body,
             record.message_id,
             tenant.string_value if tenant else None,

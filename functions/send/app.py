@@ -100,16 +100,16 @@ def send_message(
     message: SendMessageRequest, idempotency_key: IdempotencyKey = None, dry_run: DryRunFlag = False
 ) -> Response[Any]:
     tenant_id = current_tenant()
-    use_case = services.send_message
+    endpoint = services.messages
     if dry_run:
-        return Response(200, "application/json", use_case.dry_run(message, tenant_id).model_dump_json())
+        return Response(200, "application/json", endpoint.dry_run(message, tenant_id).model_dump_json())
     request_context = app.current_event.request_context
     callback_url = delivery_report_url(
         services.settings.public_base_url, request_context.domain_name, request_context.stage
     )
     if idempotency_key is None:
-        return use_case.answer(message, callback_url, tenant_id).response()
-    return use_case.answer_once(
+        return endpoint.answer(message, callback_url, tenant_id).response()
+    return endpoint.answer_once(
         idempotency_key, tenant_id, message, callback_url, app.lambda_context
     ).response()
 
@@ -178,7 +178,7 @@ def cancel_message(id: str) -> MessageView:
 )
 @tracer.capture_method
 def create_template(template: TemplateRequest) -> Response[str]:
-    saved = services.mms_templates.create(current_tenant(), template)
+    saved = services.mms_templates.create(current_tenant(), template.command())
     return Response(
         202,
         "application/json",

@@ -24,6 +24,7 @@ from sinch_gateway.domain.content import SmsContent
 from sinch_gateway.domain.message import (
     ITEM_BOUND_BYTES,
     MAX_EVENTS,
+    Change,
     MessageRecord,
     StatusEvent,
     utcnow,
@@ -138,7 +139,7 @@ def test_over_a_thousand_retries_keep_the_item_under_the_bound_and_it_can_be_can
             answer["id"],
             Status.RETRYING,
             code="rate_limited",
-            errorCode="rate_limited",
+            change=Change(error_code="rate_limited"),
             seen_events=seen.events,
         )
         assert moved is Transition.MOVED

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.domain.errors import InvalidRequest, MediaUnavailable
 from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, preflight
 from tests.integration.raw_server import MARGIN, Behaviour, RawServer
@@ -42,7 +43,7 @@ def policy(port: int, *, total: float = 10.0, each: float = 30.0, https: bool = 
 def refusal(url: str, media_policy: MediaPolicy) -> str:
     with pytest.raises(InvalidRequest) as exc:
         preflight(url, media_policy)
-    assert exc.value.status == 422
+    assert problem_kind(exc.value).status == 422
     [(name, message)] = exc.value.errors
     assert name == "mediaUrl"
     return message

@@ -27,11 +27,12 @@ from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.inbound import Action, InboundMessage, sender_key
 from sinch_gateway.domain.message import (
     MAX_EVENTS,
+    UNCHANGED,
     Advanced,
+    Change,
     MessageRecord,
     Placement,
     StatusEvent,
-    bounded_fields,
     placement,
     utcnow,
 )
@@ -83,10 +84,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-# The record's attributes as stored (camelCase): what `transition`/`advance` may set.
-_ATTRIBUTES = frozenset(f.alias or name for name, f in MessageRecord.model_fields.items())
 
 
 class FakeMessageStore:
@@ -150,27 +147,21 @@ class FakeMessageStore:
         code: int | str | None = None,
         detail: str | None = None,
         at: Any = None,
-        clear: tuple[str, ...] = (),
         seen_events: Sequence[StatusEvent] | None = None,
-        **fields: Any,
+        change: Change = UNCHANGED,
     ) -> Transition:
         event = StatusEvent(status=status, at=at or utcnow(), code=code, detail=detail)
-        return self.advance(message_id, event, clear=clear, **fields).transition
+        return self.advance(message_id, event, change=change).transition
 
     def advance(
         self,
         message_id: str,
         event: StatusEvent,
         *,
-        clear: tuple[str, ...] = (),
         once: str | None = None,
         seen_events: Sequence[StatusEvent] | None = None,  # the store knows better
-        **fields: Any,
+        change: Change = UNCHANGED,
     ) -> Advanced:
-        unknown = (set(fields) | set(clear)) - _ATTRIBUTES
-        if unknown:
-            # DynamoDB would store a misspelt attribute and no read would ever see it.
-            raise KeyError(f"not an attribute of a stored message: {sorted(unknown)}")
         item = self._items.get(message_id)
         if item is None:
             return Advanced(Transition.MISSING)
@@ -182,13 +173,13 @@ class FakeMessageStore:
             return Advanced(Transition.STALE)
         # A status move ranks above every event held: only a retry's may repeat one, or not be kept.
         events = self._recorded(item["events"], event) if repeatable else [*item["events"], event]
-        kept = {k: v for k, v in item.items() if k not in clear}
+        before = MessageRecord.model_validate(item)
         updated = {
-            **kept,
-            **{k: v for k, v in bounded_fields(fields).items() if v is not None},
-            "status": event.status.value,
-            "updatedAt": utcnow().isoformat(),
-            "events": item["events"] if events is None else events,
+            **before.model_dump(by_alias=False, exclude=set(change.cleared)),
+            **change.values(),
+            "status": event.status,
+            "updated_at": utcnow(),
+            "events": before.events if events is None else events,
         }
         # Through the model, as a read would: a value that cannot be stored fails here too.
         record = MessageRecord.model_validate(updated)

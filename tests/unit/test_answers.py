@@ -5,6 +5,7 @@ import pytest
 from sinch_gateway.domain.answers import Verdict, judge, refusal_problem
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.errors import SinchForbidden, SinchMisconfigured, SinchRejected
+from sinch_gateway.domain.outcomes import Refusal, Refused
 
 
 @pytest.mark.parametrize(
@@ -26,7 +27,7 @@ def test_xms_answers(
     rule = judge(Api.XMS, status, code)
     assert (rule.verdict, rule.rate_limited) == (verdict, rate_limited)
     if problem is not None:
-        assert rule.problem is problem
+        assert isinstance(refusal_problem(Refused(status, code or "", "why", rule.refusal)), problem)
 
 
 @pytest.mark.parametrize(
@@ -52,11 +53,17 @@ def test_mms_json_answers(
     rule = judge(Api.MMS_JSON, status, code)
     assert (rule.verdict, rule.rate_limited) == (verdict, rate_limited)
     if problem is not None:
-        assert rule.problem is problem
+        assert isinstance(refusal_problem(Refused(status, code or "", "why", rule.refusal)), problem)
 
 
 def test_a_refusal_tells_the_client_sinchs_status_and_code() -> None:
-    error = refusal_problem(Api.MMS_JSON, 200, "E110", "invalid to", messageId="m-1")
+    error = refusal_problem(Refused(200, "E110", "invalid to", Refusal.MESSAGE), messageId="m-1")
     assert isinstance(error, SinchRejected)
     assert error.extra == {"sinchStatus": 200, "sinchCode": "E110", "messageId": "m-1"}
     assert "E110" in error.detail
+
+
+def test_the_client_hears_the_channels_verdict_not_a_second_judgement() -> None:
+    # A 400 with a code the table would call the message's fault, judged by the channel as ours.
+    error = refusal_problem(Refused(400, "syntax_invalid_json", "", Refusal.SETUP))
+    assert isinstance(error, SinchMisconfigured)

@@ -4,7 +4,14 @@ repository's rules), through report intake, and without a status callback for a 
 from datetime import UTC, datetime, timedelta
 
 from sinch_gateway.domain.content import SmsContent
-from sinch_gateway.domain.message import MAX_EVENTS, STATUS_MOVES, MessageRecord, StatusEvent, compacted
+from sinch_gateway.domain.message import (
+    MAX_EVENTS,
+    STATUS_MOVES,
+    Change,
+    MessageRecord,
+    StatusEvent,
+    compacted,
+)
 from sinch_gateway.domain.status import Status, Transition
 from sinch_gateway.usecases.status_callbacks import CallbackDispatch
 from tests.unit.fakes import FakeMessageStore
@@ -25,7 +32,9 @@ def accepted() -> MessageRecord:
 
 
 def retried(store: FakeMessageStore, message_id: str, code: str, at: datetime) -> None:
-    moved = store.transition(message_id, Status.RETRYING, code=code, detail=code, at=at, errorCode=code)
+    moved = store.transition(
+        message_id, Status.RETRYING, code=code, detail=code, at=at, change=Change(error_code=code)
+    )
     assert moved is Transition.MOVED
 
 

@@ -17,9 +17,9 @@ from sinch_gateway.data.inbound import InboundRepository
 from sinch_gateway.data.messages import MessageRepository, message_item, to_item
 from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import POLICY_ATTRIBUTES, TenantDirectory
-from sinch_gateway.domain.content import SmsContent
+from sinch_gateway.domain.content import Channel, SmsContent
 from sinch_gateway.domain.inbound import Action, InboundMessage
-from sinch_gateway.domain.message import MessageRecord, StatusEvent
+from sinch_gateway.domain.message import Change, MessageRecord, StatusEvent
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import TemplateStatus
 from tests.least_privilege import arn, canonical, permits
@@ -96,7 +96,7 @@ def report_writes() -> list[dict[str, Any]]:
     table = RecordingTable({MESSAGE_ID: to_item(message_item(submitted))})
     messages = MessageRepository(table, "Messages")  # type: ignore[arg-type]
     event = StatusEvent(status=Status.DELIVERED, at=datetime.now(UTC), code=0)
-    messages.advance(MESSAGE_ID, event, once="nonce-1", deliveredAs="sms")
+    messages.advance(MESSAGE_ID, event, once="nonce-1", change=Change(delivered_as=Channel.SMS))
     messages.append_event(MESSAGE_ID, event, once="nonce-2")
     stop = InboundMessage(
         id="01HINBOUND",

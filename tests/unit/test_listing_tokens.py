@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sinch_gateway.api.listing import MAX_TOKEN_CHARS, decode_token, encode_token
+from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.data.inbound import is_inbound_item_id
 from sinch_gateway.data.messages import is_message_id
 from sinch_gateway.domain.errors import InvalidToken
@@ -30,7 +31,8 @@ def b64(data: bytes) -> str:
 def refused(token: str) -> InvalidToken:
     with pytest.raises(InvalidToken) as info:
         decode_token(token, REF)
-    assert info.value.status == 400 and info.value.type == "/problems/invalid-token"
+    kind = problem_kind(info.value)
+    assert (kind.status, kind.type) == (400, "/problems/invalid-token")
     assert info.value.errors == [("nextToken", "is not a valid continuation token")]
     return info.value
 

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from sinch_gateway.api.models import SendMessageRequest, TemplateRequest, field_path, validation_message
+from sinch_gateway.domain.commands import AskedSlides, AskedTemplate
 
 TO = "+12025550143"
 IMG = "https://cdn.example.com/a.jpg"
@@ -26,8 +27,9 @@ def errors(body: dict[str, Any]) -> dict[str, str]:
 def test_a_three_slide_mms_with_fallback_is_one_request() -> None:
     body = {**SLIDES, "slides": [{"text": "one"}, {"mediaUrl": IMG}, {"text": "three", "mediaUrl": [IMG]}]}
     request = SendMessageRequest.model_validate(body)
-    assert request.kind == "mms-slides"
-    assert [s.media_urls for s in request.slides or []] == [[], [IMG], [IMG]]
+    content = request.command().content
+    assert isinstance(content, AskedSlides)
+    assert [s.media_urls for s in content.slides] == [(), (IMG,), (IMG,)]
 
 
 def test_nine_slides_are_refused() -> None:
@@ -73,7 +75,7 @@ def test_a_template_send_takes_slide_texts_and_no_content_of_its_own() -> None:
     request = SendMessageRequest.model_validate(
         {"to": TO, "templateId": "t-1", "slideTexts": [{"slide": 2, "text": "Hello Ann"}]}
     )
-    assert request.kind == "mms-template"
+    assert isinstance(request.command().content, AskedTemplate)
     assert "slideTexts.0.slide" in errors(
         {"to": TO, "templateId": "t", "slideTexts": [{"slide": 9, "text": "x"}]}
     )

@@ -3,13 +3,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sinch_gateway.api.models import SendMessageRequest, storable, validation_message
+from sinch_gateway.api.models import SendMessageRequest, validation_message
 from sinch_gateway.domain.content import Channel
+from sinch_gateway.domain.message import storable
 
 
 def test_sms_when_there_is_no_media() -> None:
     request = SendMessageRequest.model_validate({"to": "+1 202 555 0143", "text": "Hello"})
-    assert request.channel is Channel.SMS
+    assert request.command().channel is Channel.SMS
     assert request.to == "+12025550143"
 
 
@@ -17,7 +18,7 @@ def test_mms_when_there_is_media() -> None:
     request = SendMessageRequest.model_validate(
         {"to": "+12025550143", "mediaUrl": "https://cdn.example.com/a.jpg", "subject": "Hi"}
     )
-    assert request.channel is Channel.MMS
+    assert request.command().channel is Channel.MMS
 
 
 @pytest.mark.parametrize(
@@ -51,7 +52,10 @@ def test_an_invalid_media_url_is_reported_once_not_as_a_missing_sms_text() -> No
 def test_mms_only_to_countries_sinch_serves_and_the_error_names_the_country() -> None:
     media = "https://cdn.example.com/a.jpg"
     for allowed in ("+12025550143", "+61491570156", "+17875550143"):  # US, AU, Puerto Rico
-        assert SendMessageRequest.model_validate({"to": allowed, "mediaUrl": media}).channel is Channel.MMS
+        assert (
+            SendMessageRequest.model_validate({"to": allowed, "mediaUrl": media}).command().channel
+            is Channel.MMS
+        )
     with pytest.raises(ValidationError) as info:
         SendMessageRequest.model_validate({"to": "+18765550143", "mediaUrl": media})
     (error,) = info.value.errors()

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from sinch_gateway.api.queue_bodies import read_queued
 from sinch_gateway.domain.outcomes import Transient
 from tests.unit.fakes import GATEWAY_SENDER, PUBLISHER, Sending, sender_settings
 from tests.unit.test_status_callbacks import Delivery, FakeReceiver
@@ -56,7 +57,7 @@ def test_a_parked_record_is_logged_at_error_with_why(
     queue = Queue()
 
     with caplog.at_level(logging.ERROR):
-        queue.intake.handle(body, "sqs-1", tenant, sender_id=sender)
+        queue.intake.handle(read_queued(body), body, "sqs-1", tenant, sender_id=sender)
 
     (parked,) = queue.sending.queue.dead_letters
     assert errors(caplog) == [("queue record parked on the DeadLetterQueue", parked.reason)]

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.data.tenants import (
     CALLBACK_ATTRIBUTES,
     POLICY_ATTRIBUTES,
@@ -33,8 +34,8 @@ def test_a_destination_outside_the_allowed_countries_is_refused_naming_the_count
     with pytest.raises(DestinationNotAllowed) as refused:
         policy.check(JM, Channel.SMS)
 
-    assert refused.value.status == 422
-    assert refused.value.type == "/problems/destination-not-allowed"
+    assert problem_kind(refused.value).status == 422
+    assert problem_kind(refused.value).type == "/problems/destination-not-allowed"
     ((field, message),) = refused.value.errors
     assert field == "to"
     assert "Jamaica (JM)" in message
@@ -52,7 +53,7 @@ def test_mms_can_be_switched_off_per_tenant() -> None:
     with pytest.raises(MmsNotAllowed) as refused:
         policy.check(US, Channel.MMS)
 
-    assert refused.value.status == 422
+    assert problem_kind(refused.value).status == 422
     assert refused.value.errors[0][0] == "mediaUrl"
 
 
@@ -174,7 +175,8 @@ def test_no_sender_id_is_allowed_by_default() -> None:
     with pytest.raises(SenderNotAllowed) as refused:
         TenantPolicy().check_sender("fromMask", "Acme")
 
-    assert (refused.value.status, refused.value.type) == (422, "/problems/sender-not-allowed")
+    kind = problem_kind(refused.value)
+    assert (kind.status, kind.type) == (422, "/problems/sender-not-allowed")
     assert refused.value.errors == [
         ("fromMask", "'Acme' is not among the sender ids allowed for this API key")
     ]

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from sinch_gateway.api.messages import MessagesEndpoint
 from sinch_gateway.api.models import SendMessageRequest
 from sinch_gateway.data.inbound import inbound_item
 from sinch_gateway.domain.content import SmsContent
-from sinch_gateway.domain.errors import InvalidRequest, Unauthenticated
+from sinch_gateway.domain.errors import InvalidInbound, InvalidRequest, Unauthenticated
 from sinch_gateway.domain.inbound import (
     MAX_MEDIA_BYTES,
     MAX_STORED_BYTES,
@@ -31,7 +32,7 @@ from sinch_gateway.domain.tenants import TenantPolicy
 from sinch_gateway.domain.webhook_auth import signature
 from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.admission import Admission
-from sinch_gateway.usecases.inbound_intake import InboundIntake, InvalidInbound
+from sinch_gateway.usecases.inbound_intake import InboundIntake
 from sinch_gateway.usecases.send_message import SendMessage
 from tests.unit.fakes import (
     Clock,
@@ -103,7 +104,9 @@ class Gateway:
             check_callback=lambda url: None,
             media=FakeMediaStore(),
         )
-        self.send_message = SendMessage(self.sending.sender, admission, "unused-idempotency-table")
+        self.messages = MessagesEndpoint(
+            SendMessage(self.sending.sender, admission), "unused-idempotency-table"
+        )
 
     @staticmethod
     def _no_media(urls: Sequence[str], *, budget_s: float | None = None) -> list[MediaInfo | InvalidRequest]:
@@ -114,7 +117,7 @@ class Gateway:
 
     def send(self, tenant: str = TENANT) -> tuple[int, dict[str, Any]]:
         request = SendMessageRequest.model_validate({"to": HANDSET, "text": "Your order has shipped"})
-        answer = self.send_message.answer(request, CALLBACK, tenant)
+        answer = self.messages.answer(request, CALLBACK, tenant)
         return answer.status, json.loads(answer.body)
 
     def sent_message(self, tenant: str) -> str:

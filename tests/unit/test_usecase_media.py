@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from devstack.template import Template
+from sinch_gateway.api.messages import MessagesEndpoint
 from sinch_gateway.api.models import MAX_SCHEDULE_AHEAD, SendMessageRequest, TemplateRequest
+from sinch_gateway.api.problems import problem_kind
+from sinch_gateway.domain.commands import SendCommand
 from sinch_gateway.domain.content import MmsSlidesContent, Slide, SlideMedia, SmsContent, XmsMediaContent
 from sinch_gateway.domain.errors import InvalidRequest, MediaUnavailable
 from sinch_gateway.domain.message import MessageDraft, utcnow
@@ -81,8 +84,12 @@ def admission(world: Sending, host: Host) -> Admission:
     )
 
 
-def mms(**fields: object) -> SendMessageRequest:
+def mms_request(**fields: object) -> SendMessageRequest:
     return SendMessageRequest.model_validate({"to": "+12025550143", "subject": "Sale", **fields})
+
+
+def mms(**fields: object) -> SendCommand:
+    return mms_request(**fields).command()
 
 
 def sinch_gets(world: Sending, url: str) -> tuple[str, bytes] | None:
@@ -173,7 +180,8 @@ def test_media_that_may_pass_later_is_refused_as_unavailable(world: Sending, adm
     ):
         with pytest.raises(MediaUnavailable) as exc:
             admission.admit(request, TENANT)
-        assert exc.value.status == 422 and exc.value.type == "/problems/media-unavailable"
+        kind = problem_kind(exc.value)
+        assert (kind.status, kind.type) == (422, "/problems/media-unavailable")
         assert "may pass later" in exc.value.detail
     assert world.media.objects == {}
 
@@ -194,7 +202,7 @@ def test_a_check_without_keeping_checks_everything_and_writes_nothing(
 
 def test_a_dry_run_keeps_no_media(world: Sending, admission: Admission) -> None:
     world.xms.on_dry_run(DryRun(number_of_messages=1))
-    send_message = SendMessage(world.sender, admission, "unused-idempotency-table")
+    send_message = SendMessage(world.sender, admission)
     result = send_message.dry_run(mms(mediaUrl="https://media.example/a.jpg"), TENANT)
     assert result.number_of_messages == 1
     assert world.media.objects == {} and world.media.links == []
@@ -204,10 +212,10 @@ def test_a_dry_run_keeps_no_media(world: Sending, admission: Admission) -> None:
 def test_media_that_may_pass_later_is_raised_not_answered_so_no_idempotency_record_keeps_it(
     world: Sending, admission: Admission
 ) -> None:
-    send_message = SendMessage(world.sender, admission, "unused-idempotency-table")
+    endpoint = MessagesEndpoint(SendMessage(world.sender, admission), "unused-idempotency-table")
     with pytest.raises(MediaUnavailable):
-        send_message.answer(mms(mediaUrl="https://media.example/down.jpg"), CALLBACK, TENANT)
-    refused = send_message.answer(mms(mediaUrl="https://media.example/gone.jpg"), CALLBACK, TENANT)
+        endpoint.answer(mms_request(mediaUrl="https://media.example/down.jpg"), CALLBACK, TENANT)
+    refused = endpoint.answer(mms_request(mediaUrl="https://media.example/gone.jpg"), CALLBACK, TENANT)
     assert refused.status == 422  # final: an answer, kept under an Idempotency-Key like any other
     assert world.xms.calls == []
 
@@ -240,7 +248,7 @@ def test_every_attempt_gets_a_fresh_link(world: Sending, admission: Admission) -
     world.xms.on_find(NotFound())  # the second attempt asks first whether Sinch has it
     record = world.sender.submit(
         admission.admit(mms(mediaUrl="https://media.example/a.jpg"), TENANT), CALLBACK, TENANT
-    )
+    ).message
     world.sender.attempt(record.id)
 
     urls = [m.content.media_url for m in world.xms.sent if isinstance(m.content, XmsMediaContent)]
@@ -254,7 +262,7 @@ def test_every_attempt_gets_a_fresh_link(world: Sending, admission: Admission) -
 def held(world: Sending, admission: Admission, ahead: timedelta) -> tuple[str, datetime]:
     send_at = utcnow() + ahead
     draft = admission.admit(mms(mediaUrl="https://media.example/a.jpg", sendAt=send_at.isoformat()), TENANT)
-    return world.sender.submit(draft, CALLBACK, TENANT).id, draft.send_at or send_at
+    return world.sender.submit(draft, CALLBACK, TENANT).message.id, draft.send_at or send_at
 
 
 def at(moment: datetime) -> Callable[[], datetime]:
@@ -401,7 +409,7 @@ def test_a_template_is_saved_with_links_to_its_kept_media(world: Sending, admiss
     request = TemplateRequest.model_validate(
         {"name": "spring", "subject": "Sale", "slides": [{"mediaUrl": "https://media.example/a.jpg"}]}
     )
-    saved = templates.create(TENANT, request)
+    saved = templates.create(TENANT, request.command())
     assert saved.slides[0].media[0].url == "https://media.example/a.jpg"  # the caller's, stored
     [[given]] = [[m.url for s in slides for m in s.media] for slides in saver.slides]
     assert sinch_gets(world, given) == ("image/jpeg", JPEG)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sinch_gateway.api.queue_bodies import read_queued
 from sinch_gateway.domain import tenants
 from sinch_gateway.domain.content import MmsSlidesContent, MmsTemplateContent, Slide, XmsMediaContent
 from sinch_gateway.domain.errors import InvalidRequest, MediaUnavailable
@@ -104,12 +105,12 @@ class Queue:
         """Hand QueueIntake one SendQueue message that `sender` published; returns the id its
         request would be stored under."""
         text = body if isinstance(body, str) else json.dumps(body)
-        self.intake.handle(text, sqs_id, tenant, sender_id=sender, time_left_s=time_left_s)
+        self.intake.handle(read_queued(text), text, sqs_id, tenant, sender_id=sender, time_left_s=time_left_s)
         return queued_message_id(tenant or "", sqs_id, None)
 
     def retried(self, body: str, sender: str | None = GATEWAY_SENDER) -> None:
         """Hand QueueIntake a retry that `sender` published (retries carry no tenant)."""
-        self.intake.handle(body, "sqs-retry", None, sender_id=sender)
+        self.intake.handle(read_queued(body), body, "sqs-retry", None, sender_id=sender)
 
     def stored(self, message_id: str) -> MessageRecord:
         record = self.sending.store.get(message_id)

@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
+from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.domain.content import Channel, MmsSlidesContent, Slide, SmsContent
-from sinch_gateway.domain.errors import Unauthenticated
+from sinch_gateway.domain.errors import InvalidReport, Unauthenticated
 from sinch_gateway.domain.message import MAX_EVENTS, Advanced, MessageRecord, StatusEvent
 from sinch_gateway.domain.reports import StatusReport
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.webhook_auth import signature
-from sinch_gateway.usecases.report_intake import InvalidReport, ReportIntake
+from sinch_gateway.usecases.report_intake import ReportIntake
 from tests.unit.fakes import (
     Clock,
     FakeMessageStore,
@@ -356,7 +357,7 @@ def test_a_malformed_report_is_invalid_and_keeps_no_nonce(reports: Reports) -> N
     with pytest.raises(InvalidReport) as invalid:
         reports.post(fax, signed(fax, nonce=nonce))
 
-    assert invalid.value.status == 400 and invalid.value.errors
+    assert problem_kind(invalid.value).status == 400 and invalid.value.errors
     assert reports.store.nonces == {}
     assert reports.stored() == before
     fixed = report(reports.message, "Delivered", 0)

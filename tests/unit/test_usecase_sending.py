@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.domain.content import (
     Api,
     MmsSlidesContent,
@@ -34,6 +35,7 @@ from sinch_gateway.domain.outcomes import (
     NotFound,
     NotOffered,
     OutboundMessage,
+    Refusal,
     Refused,
     SendOutcome,
     Transient,
@@ -73,14 +75,14 @@ def stored(world: Sending, message_id: str) -> MessageRecord:
 def retrying(world: Sending) -> str:
     """A message whose first attempt met a transient failure, waiting for its retry."""
     world.xms.on_send(UNAVAILABLE)
-    record = world.sender.submit(SMS, CALLBACK, TENANT)
+    record = world.sender.submit(SMS, CALLBACK, TENANT).message
     assert record.status is Status.RETRYING
     return record.id
 
 
 def submitted(world: Sending, draft: MessageDraft = SMS) -> str:
     world.channels[api_of(draft.content)].on_send(Accepted(BATCH))
-    return world.sender.submit(draft, CALLBACK, TENANT).id
+    return world.sender.submit(draft, CALLBACK, TENANT).message.id
 
 
 # --- one attempt -------------------------------------------------------------------------------
@@ -89,7 +91,9 @@ def submitted(world: Sending, draft: MessageDraft = SMS) -> str:
 def test_an_accepted_message_is_submitted_with_sinchs_id(world: Sending) -> None:
     world.xms.on_send(Accepted(BATCH))
 
-    answer = world.sender.submit(SMS.model_copy(update={"client_reference": "order-1"}), CALLBACK, TENANT)
+    answer = world.sender.submit(
+        SMS.model_copy(update={"client_reference": "order-1"}), CALLBACK, TENANT
+    ).message
 
     record = stored(world, answer.id)
     assert (answer.status, answer.batch_id) == (Status.SUBMITTED, BATCH)
@@ -113,8 +117,8 @@ def test_each_content_goes_through_the_channel_of_its_api(world: Sending) -> Non
     world.xms.on_send(Accepted("xms-1"))
     world.mms.on_send(Accepted("mms-1"))
 
-    through_xms = world.sender.submit(media, CALLBACK, TENANT)
-    through_mms = world.sender.submit(MMS, CALLBACK, TENANT)
+    through_xms = world.sender.submit(media, CALLBACK, TENANT).message
+    through_mms = world.sender.submit(MMS, CALLBACK, TENANT).message
 
     assert [m.reference for m in world.xms.sent] == [through_xms.id]
     assert [m.reference for m in world.mms.sent] == [through_mms.id]
@@ -123,9 +127,9 @@ def test_each_content_goes_through_the_channel_of_its_api(world: Sending) -> Non
 
 
 def test_a_refused_message_is_rejected_with_sinchs_code_and_never_retried(world: Sending) -> None:
-    world.xms.on_send(Refused(403, "unknown_campaign", "No campaign for this sender"))
+    world.xms.on_send(Refused(403, "unknown_campaign", "No campaign for this sender", Refusal.FORBIDDEN))
 
-    answer = world.sender.submit(SMS, CALLBACK, TENANT)
+    answer = world.sender.submit(SMS, CALLBACK, TENANT).message
     again = world.sender.attempt(answer.id)  # a stray retry
 
     record = stored(world, answer.id)
@@ -143,7 +147,7 @@ def test_a_refused_message_is_rejected_with_sinchs_code_and_never_retried(world:
 def test_credentials_sinch_refuses_fail_the_message_without_a_retry(world: Sending) -> None:
     world.xms.on_send(AuthFailed("401 after refreshing the token"))
 
-    answer = world.sender.submit(SMS, CALLBACK, TENANT)
+    answer = world.sender.submit(SMS, CALLBACK, TENANT).message
 
     record = stored(world, answer.id)
     assert (record.status, record.error_code, record.sinch_http_status) == (
@@ -194,7 +198,7 @@ def test_retry_after_is_a_floor_under_the_backoff(
     world = Sending(sender_settings(RETRY_BASE_DELAY_S="2", RETRY_MAX_DELAY_S="10"))
     world.xms.on_send(Transient("sinch_503", retry_after_s=retry_after_s))
 
-    answer = world.sender.submit(SMS, CALLBACK, TENANT)
+    answer = world.sender.submit(SMS, CALLBACK, TENANT).message
 
     assert world.queue.retries == [(answer.id, delay_s)]
 
@@ -207,7 +211,7 @@ def test_a_lost_answer_waits_at_least_the_channels_settle_time(
     world.xms.settle_s = 10.0
     world.xms.on_send(Transient("no_answer: ProtocolError", retry_after_s=retry_after_s, ambiguous=True))
 
-    answer = world.sender.submit(SMS, CALLBACK, TENANT)
+    answer = world.sender.submit(SMS, CALLBACK, TENANT).message
 
     assert world.queue.retries == [(answer.id, delay_s)]  # the backoff alone would be 2 s
 
@@ -216,7 +220,7 @@ def test_sinchs_rate_limit_uses_up_no_attempt(world: Sending) -> None:
     slower = Transient("sinch_429", retry_after_s=1.0, rate_limited=True)
     world.xms.on_send(*[slower] * 5, Accepted(BATCH))  # more 429s than MAX_SEND_ATTEMPTS (3)
 
-    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
     for _ in range(5):
         world.sender.attempt(message_id)
 
@@ -258,7 +262,7 @@ def test_without_room_in_the_rate_a_message_waits_in_the_queue_unsent_and_uncoun
 ) -> None:
     world.rate.wait_s = 7.5  # beyond the 1 s a send may wait for its turn
 
-    answer = world.sender.submit(draft, CALLBACK, TENANT)
+    answer = world.sender.submit(draft, CALLBACK, TENANT).message
 
     record = stored(world, answer.id)
     assert answer.status is Status.RETRYING
@@ -273,7 +277,7 @@ def test_a_message_waiting_for_the_rate_comes_back_when_the_schedule_has_room_no
     world: Sending,
 ) -> None:
     world.rate.wait_s = 1.2  # just past the 1 s a send may wait for its turn
-    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
     for _ in range(19):
         world.sender.attempt(message_id)
 
@@ -283,7 +287,7 @@ def test_a_message_waiting_for_the_rate_comes_back_when_the_schedule_has_room_no
 
 def test_a_message_waiting_for_the_rate_is_sent_once_there_is_room(world: Sending) -> None:
     world.rate.wait_s = 3.0
-    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
     for _ in range(10):  # more turns without room than MAX_SEND_ATTEMPTS (3): none counts
         world.sender.attempt(message_id)
     assert world.xms.calls == [] and len(world.queue.retries) == 11
@@ -300,7 +304,7 @@ def test_a_message_waiting_for_the_rate_is_sent_once_there_is_room(world: Sendin
 
 def test_a_message_waiting_for_its_turn_keeps_its_place_in_the_queue(world: Sending) -> None:
     world.rate.wait_s = 7.5
-    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
 
     assert world.queue.turns == {message_id: FakeRate.TURN}
 
@@ -371,7 +375,7 @@ def test_after_the_last_attempt_the_message_fails_and_is_dead_lettered_with_why(
 
 def test_a_later_attempt_adopts_what_sinch_accepted_instead_of_sending_again(world: Sending) -> None:
     world.xms.on_send(LOST_ANSWER)
-    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
     world.xms.on_find(Accepted(BATCH))
 
     answer = world.sender.attempt(message_id)
@@ -396,7 +400,7 @@ def test_when_sinch_holds_nothing_the_retry_sends(world: Sending) -> None:
 @pytest.mark.parametrize(
     ("lookup", "reason"),
     [
-        (Refused(403, "forbidden", "no"), "lookup_refused_403"),
+        (Refused(403, "forbidden", "no", Refusal.FORBIDDEN), "lookup_refused_403"),
         (Transient("sinch_503"), "sinch_503"),
     ],
 )
@@ -404,7 +408,7 @@ def test_a_lookup_without_a_clear_answer_sends_nothing_blind(
     world: Sending, lookup: LookupOutcome, reason: str
 ) -> None:
     world.xms.on_send(LOST_ANSWER)
-    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
     world.xms.on_find(lookup)
 
     world.sender.attempt(message_id)
@@ -417,7 +421,7 @@ def test_a_lookup_without_a_clear_answer_sends_nothing_blind(
 
 def test_an_api_without_lookups_sends_again_after_a_clear_failure(world: Sending) -> None:
     world.mms.on_send(UNAVAILABLE)  # Sinch answered: it does not hold the message
-    message_id = world.sender.submit(MMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(MMS, CALLBACK, TENANT).message.id
     world.mms.on_find(CannotLookUp())
     world.mms.on_send(Accepted("mms-2"))
 
@@ -429,7 +433,7 @@ def test_an_api_without_lookups_sends_again_after_a_clear_failure(world: Sending
 
 def test_an_api_without_lookups_never_sends_again_after_a_lost_answer(world: Sending) -> None:
     world.mms.on_send(LOST_ANSWER)
-    message_id = world.sender.submit(MMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(MMS, CALLBACK, TENANT).message.id
     world.mms.on_find(CannotLookUp())
 
     answer = world.sender.attempt(message_id)  # its settle time passed without a postback
@@ -444,7 +448,7 @@ def test_an_api_without_lookups_never_sends_again_after_a_lost_answer(world: Sen
 
 def test_a_postback_within_the_settle_time_settles_a_lost_answer(world: Sending) -> None:
     world.mms.on_send(LOST_ANSWER)
-    message_id = world.sender.submit(MMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(MMS, CALLBACK, TENANT).message.id
     world.store.transition(message_id, Status.DISPATCHED, code="N101")  # Sinch's postback
 
     answer = world.sender.attempt(message_id)  # the retry, once settle_s is over
@@ -473,8 +477,8 @@ def test_the_same_request_submitted_twice_is_sent_once(world: Sending) -> None:
     world.xms.on_send(Accepted(BATCH))
     message_id = "6c0d3f4e-1a2b-5c3d-8e4f-5a6b7c8d9e0f"
 
-    first = world.sender.submit(SMS, CALLBACK, TENANT, message_id)
-    second = world.sender.submit(SMS, CALLBACK, TENANT, message_id)
+    first = world.sender.submit(SMS, CALLBACK, TENANT, message_id).message
+    second = world.sender.submit(SMS, CALLBACK, TENANT, message_id).message
 
     assert first.id == second.id == message_id
     assert second.status is Status.SUBMITTED
@@ -491,7 +495,7 @@ def test_a_report_faster_than_sinchs_answer_keeps_its_status_and_the_batch_id_is
 
     world.xms.on_send(delivered_meanwhile)
 
-    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
 
     record = stored(world, message_id)
     assert (record.status, record.batch_id) == (Status.DELIVERED, BATCH)
@@ -536,7 +540,7 @@ def test_a_message_being_sent_right_now_cannot_be_cancelled(world: Sending) -> N
     with pytest.raises(Conflict) as refused:
         world.sender.cancel(TENANT, message_id)
 
-    assert refused.value.headers == {"Retry-After": "5"}
+    assert refused.value.retry_after_s == 5
     assert stored(world, message_id).status is Status.RETRYING
 
 
@@ -581,14 +585,16 @@ def test_a_message_already_sent_cannot_be_cancelled(world: Sending) -> None:
     with pytest.raises(Conflict) as refused:
         world.sender.cancel(TENANT, message_id)
 
-    assert refused.value.status == 409
+    assert problem_kind(refused.value).status == 409
     assert world.xms.called("cancel") == []
     assert stored(world, message_id).status is Status.SUBMITTED
 
 
 def test_a_cancel_sinch_refuses_is_a_conflict_and_changes_nothing(world: Sending) -> None:
     message_id = scheduled(world)
-    world.xms.on_cancel(Refused(400, "syntax_constraint_violation", "Batch already dispatched"))
+    world.xms.on_cancel(
+        Refused(400, "syntax_constraint_violation", "Batch already dispatched", Refusal.MESSAGE)
+    )
 
     with pytest.raises(Conflict, match="syntax_constraint_violation"):
         world.sender.cancel(TENANT, message_id)
@@ -603,7 +609,7 @@ def test_an_api_that_cannot_cancel_answers_a_conflict(world: Sending) -> None:
     with pytest.raises(Conflict) as refused:
         world.sender.cancel(TENANT, message_id)
 
-    assert refused.value.status == 409
+    assert problem_kind(refused.value).status == 409
     assert world.mms.called("cancel") == [BATCH]
     assert stored(world, message_id).status is Status.SUBMITTED
 
@@ -615,7 +621,7 @@ def test_a_cancel_sinch_did_not_answer_asks_to_try_again(world: Sending) -> None
     with pytest.raises(SinchUnavailable) as unavailable:
         world.sender.cancel(TENANT, message_id)
 
-    assert unavailable.value.headers == {"Retry-After": "7"}
+    assert unavailable.value.retry_after_s == 7
     assert stored(world, message_id).status is Status.SUBMITTED
 
 
@@ -650,7 +656,7 @@ def test_an_api_without_a_dry_run_is_answered_here(world: Sending) -> None:
     ("outcome", "error"),
     [
         (Transient("sinch_503"), SinchUnavailable),
-        (Refused(403, "forbidden", "Not on this plan"), SinchForbidden),
+        (Refused(403, "forbidden", "Not on this plan", Refusal.FORBIDDEN), SinchForbidden),
         (AuthFailed("401"), SinchMisconfigured),
     ],
 )

@@ -74,7 +74,7 @@ def waiting_since(world: Sending, seconds_ago: float, **changes: object) -> str:
 def test_thousands_of_429s_and_rate_waits_are_one_counted_event_and_the_item_stays_small() -> None:
     world = Sending()
     world.xms.on_send(SLOWER)
-    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
     for n in range(3000):
         if n % 2:
             world.rate.wait_s = 3.0  # no turn in the shared rate: a wait, no call
@@ -97,7 +97,7 @@ def test_retries_alternating_between_reasons_stop_at_max_events_and_stay_under_t
     world = Sending(sender_settings(MAX_SEND_ATTEMPTS="100000"))
     world.xms.on_find(*[NotFound()] * 2001)  # an attempt after a counted one asks Sinch first
     world.xms.on_send(*[SLOWER, Transient("sinch_503")] * 1000)
-    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
     for _ in range(1999):
         attempt(world, message_id)
 
@@ -114,7 +114,7 @@ def test_retries_alternating_between_reasons_stop_at_max_events_and_stay_under_t
 def test_a_message_retried_thousands_of_times_is_cancelled_and_never_sent() -> None:
     world = Sending()
     world.xms.on_send(*[SLOWER] * 3000)
-    message_id = world.sender.submit(SMS, CALLBACK, TENANT).id
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
     for _ in range(2999):
         attempt(world, message_id)
 

@@ -6,7 +6,7 @@ import pytest
 from urllib3 import HTTPResponse
 
 from sinch_gateway.domain.content import SmsContent, XmsMediaContent
-from sinch_gateway.domain.outcomes import Accepted, AuthFailed, OutboundMessage, Refused, Transient
+from sinch_gateway.domain.outcomes import Accepted, AuthFailed, OutboundMessage, Refusal, Refused, Transient
 from sinch_gateway.sinch.xms import (
     as_dry_run,
     as_send_outcome,
@@ -32,16 +32,20 @@ def test_2xx_without_a_batch_id_is_an_ambiguous_transient() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "code"),
-    [(400, "syntax_invalid_parameter_format"), (403, "missing_callback_url"), (404, "not_found")],
+    ("status", "code", "refusal"),
+    [
+        (400, "syntax_invalid_parameter_format", Refusal.MESSAGE),
+        (403, "missing_callback_url", Refusal.FORBIDDEN),
+        (404, "not_found", Refusal.SETUP),
+    ],
 )
-def test_client_errors_are_refusals_with_sinchs_code(status: int, code: str) -> None:
+def test_client_errors_are_refusals_with_sinchs_code(status: int, code: str, refusal: Refusal) -> None:
     outcome = classify(response(status, {"code": code, "text": "why"}))
-    assert outcome == Refused(status, code, "why")
+    assert outcome == Refused(status, code, "why", refusal)
 
 
 def test_a_refusal_without_a_json_body_still_has_a_code() -> None:
-    assert classify(response(400)) == Refused(400, "http_400", "")
+    assert classify(response(400)) == Refused(400, "http_400", "", Refusal.MESSAGE)
 
 
 def test_401_is_an_auth_failure() -> None:

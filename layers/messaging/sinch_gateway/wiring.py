@@ -9,6 +9,7 @@ from functools import cached_property
 
 import urllib3
 
+from sinch_gateway.api.messages import MessagesEndpoint
 from sinch_gateway.config import (
     CallbackAddressSettings,
     CallbackSettings,
@@ -201,8 +202,9 @@ class SendServices(_SenderServices):
         super().__init__(settings)
 
     @cached_property
-    def send_message(self) -> SendMessage:
-        return SendMessage(self.sender, self.admission, self.settings.idempotency_table)
+    def messages(self) -> MessagesEndpoint:
+        send_message = SendMessage(self.sender, self.admission)
+        return MessagesEndpoint(send_message, self.settings.idempotency_table)
 
     @cached_property
     def mms_templates(self) -> Templates:

@@ -19,9 +19,18 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from sinch_gateway.domain.content import Api, Channel, MessageContent, SmsContent, XmsMediaContent
+from sinch_gateway.domain.commands import (
+    AskedContent,
+    AskedSlide,
+    AskedSlides,
+    AskedTemplate,
+    MmsOptions,
+    NewTemplate,
+    SendCommand,
+)
+from sinch_gateway.domain.content import Api, Channel, SlideText, SmsContent, XmsMediaContent
 from sinch_gateway.domain.inbound import Action, InboundMedia, InboundMessage
-from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
+from sinch_gateway.domain.message import MessageRecord, StatusEvent
 from sinch_gateway.domain.mms_media import MAX_MEDIA_PER_SLIDE, MAX_SLIDE_TEXT_CHARS, MAX_SLIDES
 from sinch_gateway.domain.phone import mms_unavailable_reason, normalize_e164
 from sinch_gateway.domain.status import Status
@@ -136,12 +145,6 @@ def error_field(error: Mapping[str, Any]) -> str:
     return field_path(error.get("loc", ()), unknown_key=error.get("type") == "extra_forbidden")
 
 
-def storable(text: str) -> str:
-    """`text` with any lone surrogate written out as the escape it came as ("\\ud800"): what
-    we keep or log of an input we refused must not fail to encode."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def is_blank(text: str) -> bool:
     """True when the text would reach the handset as nothing visible."""
     return all(
@@ -209,11 +212,11 @@ class SlideRequest(_ApiModel):
             raise ValueError(f"must hold 1 to {MAX_MEDIA_PER_SLIDE} URLs")
         return value
 
-    @property
-    def media_urls(self) -> list[str]:
+    def asked(self) -> AskedSlide:
         if self.media_url is None:
-            return []
-        return [str(u) for u in self.media_url] if isinstance(self.media_url, list) else [str(self.media_url)]
+            return AskedSlide(self.text)
+        urls = self.media_url if isinstance(self.media_url, list) else [self.media_url]
+        return AskedSlide(self.text, tuple(str(url) for url in urls))
 
 
 class SlideTextRequest(_ApiModel):
@@ -298,36 +301,32 @@ class SendMessageRequest(_ApiModel):
         "address: the same rules as mediaUrl)",
     )
 
-    @property
-    def kind(self) -> Kind:
-        if self.template_id is not None:
-            return "mms-template"
-        if self.slides is not None:
-            return "mms-slides"
-        return "xms-media" if self.media_url is not None else "sms"
-
-    @property
-    def channel(self) -> Channel:
-        return Channel.SMS if self.kind == "sms" else Channel.MMS
-
-    def draft(self, content: MessageContent | None = None, *, media_key: str | None = None) -> MessageDraft:
-        """The message as it will be stored, once every check passed. Slides and templates come
-        with their content built by admission (their media types and Sinch's template id); a
-        mediaUrl with the key of its kept copy."""
-        if content is None:
-            if self.media_url is None:
-                content = SmsContent(text=self.text or "")
-            else:
-                content = XmsMediaContent(
-                    media_url=str(self.media_url), media_key=media_key, text=self.text, subject=self.subject
-                )
-        return MessageDraft(
+    def command(self) -> SendCommand:
+        """What the request asks for, in the use cases' terms (the one place it is read)."""
+        return SendCommand(
             to=self.to,
-            content=content,
+            content=self._content(),
             client_reference=self.client_reference,
             send_at=self.send_at,
             status_callback_url=str(self.status_callback_url) if self.status_callback_url else None,
         )
+
+    def _content(self) -> AskedContent:
+        options = MmsOptions(
+            subject=self.subject,
+            fallback_text=self.fallback_text,
+            disable_fallback_sms=self.disable_fallback_sms,
+            disable_fallback_sms_link=self.disable_fallback_sms_link,
+            from_mask=self.from_mask,
+        )
+        if self.template_id is not None:
+            slide_texts = tuple(SlideText(slide=s.slide, text=s.text) for s in self.slide_texts or ())
+            return AskedTemplate(self.template_id, slide_texts, options)
+        if self.slides is not None:
+            return AskedSlides(tuple(slide.asked() for slide in self.slides), options)
+        if self.media_url is not None:
+            return XmsMediaContent(media_url=str(self.media_url), text=self.text, subject=self.subject)
+        return SmsContent(text=self.text or "")
 
     @field_validator("slides")
     @classmethod
@@ -449,6 +448,10 @@ class TemplateRequest(_ApiModel):
         description="The SMS a handset that cannot take MMS gets instead (a send may replace it)",
     )
     _texts_visible = _visible_fields("name", "subject", "fallback_text")
+
+    def command(self) -> NewTemplate:
+        slides = tuple(slide.asked() for slide in self.slides)
+        return NewTemplate(self.name, self.subject, slides, self.fallback_text)
 
     @field_validator("slides")
     @classmethod

@@ -20,7 +20,27 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from sinch_gateway.api.models import Problem, error_field, validation_message
-from sinch_gateway.domain.errors import GatewayError
+from sinch_gateway.domain.errors import (
+    Conflict,
+    DestinationNotAllowed,
+    GatewayError,
+    InvalidInbound,
+    InvalidReport,
+    InvalidRequest,
+    InvalidToken,
+    MediaUnavailable,
+    MessageNotFound,
+    MmsNotAllowed,
+    NoTenant,
+    SenderNotAllowed,
+    SinchForbidden,
+    SinchMisconfigured,
+    SinchRejected,
+    SinchUnavailable,
+    TemplateNotFound,
+    Unauthenticated,
+)
+from sinch_gateway.domain.inbound import RecipientOptedOut
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
@@ -76,9 +96,54 @@ def problem_answer(
     return HttpAnswer(status, json.dumps(body), {"Content-Type": PROBLEM_JSON, **(headers or {})})
 
 
+@dataclass(frozen=True)
+class ProblemKind:
+    """What one kind of domain error is to an HTTP client."""
+
+    status: int
+    type: str
+    title: str
+
+
+# The most specific class listed wins (GatewayError itself: anything else).
+PROBLEM_KINDS: dict[type[GatewayError], ProblemKind] = {
+    GatewayError: ProblemKind(500, "about:blank", "Internal error"),
+    InvalidRequest: ProblemKind(422, "/problems/validation-error", "The request is not valid"),
+    MediaUnavailable: ProblemKind(422, "/problems/media-unavailable", "The media could not be fetched now"),
+    DestinationNotAllowed: ProblemKind(422, "/problems/destination-not-allowed", "Destination not allowed"),
+    MmsNotAllowed: ProblemKind(422, "/problems/mms-not-allowed", "MMS not allowed"),
+    SenderNotAllowed: ProblemKind(422, "/problems/sender-not-allowed", "Sender not allowed"),
+    RecipientOptedOut: ProblemKind(422, "/problems/recipient-opted-out", "Recipient opted out"),
+    NoTenant: ProblemKind(403, "/problems/no-api-key", "No API key"),
+    InvalidToken: ProblemKind(400, "/problems/invalid-token", "The continuation token is not valid"),
+    MessageNotFound: ProblemKind(404, "/problems/not-found", "No such message"),
+    TemplateNotFound: ProblemKind(404, "/problems/not-found", "No such template"),
+    Conflict: ProblemKind(409, "/problems/conflict", "Conflict"),
+    SinchRejected: ProblemKind(422, "/problems/sinch-rejected", "Sinch rejected the message"),
+    SinchForbidden: ProblemKind(422, "/problems/sinch-forbidden", "Sinch refused to send the message"),
+    SinchMisconfigured: ProblemKind(
+        502, "/problems/sinch-misconfigured", "The gateway's Sinch setup is wrong"
+    ),
+    SinchUnavailable: ProblemKind(503, "/problems/sinch-unavailable", "Sinch is unavailable"),
+    Unauthenticated: ProblemKind(401, "/problems/unauthenticated", "Authentication failed"),
+    InvalidReport: ProblemKind(
+        400, "/problems/invalid-delivery-report", "Not a delivery report we understand"
+    ),
+    InvalidInbound: ProblemKind(
+        400, "/problems/invalid-inbound-message", "Not an inbound message we understand"
+    ),
+}
+
+
+def problem_kind(exc: GatewayError) -> ProblemKind:
+    return next(PROBLEM_KINDS[cls] for cls in type(exc).__mro__ if cls in PROBLEM_KINDS)
+
+
 def error_answer(exc: GatewayError) -> HttpAnswer:
+    kind = problem_kind(exc)
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else {}
     return problem_answer(
-        exc.status, exc.type, exc.title, exc.detail, errors=exc.errors, headers=exc.headers, extra=exc.extra
+        kind.status, kind.type, kind.title, exc.detail, errors=exc.errors, headers=headers, extra=exc.extra
     )
 
 

@@ -14,11 +14,12 @@ from pydantic import TypeAdapter
 from sinch_gateway.data.attribute_values import deserialize, serialize
 from sinch_gateway.domain.message import (
     MAX_EVENTS,
+    UNCHANGED,
     Advanced,
+    Change,
     MessageRecord,
     Placement,
     StatusEvent,
-    bounded_fields,
     compacted,
     placement,
     utcnow,
@@ -71,6 +72,11 @@ def _alive(item: dict[str, Any]) -> bool:
 def tenant_ref(tenant_id: str, client_reference: str) -> str:
     """The byClientReference key: a listing is per tenant, even for the same clientReference."""
     return f"{tenant_id}#{client_reference}"
+
+
+def attribute(field_name: str) -> str:
+    """The attribute a MessageRecord field is stored as."""
+    return MessageRecord.model_fields[field_name].alias or field_name
 
 
 def message_item(record: MessageRecord) -> dict[str, Any]:
@@ -278,26 +284,24 @@ class MessageRepository:
         code: int | str | None = None,
         detail: str | None = None,
         at: Any = None,
-        clear: tuple[str, ...] = (),
         seen_events: Sequence[StatusEvent] | None = None,
-        **fields: Any,
+        change: Change = UNCHANGED,
     ) -> Transition:
         """Move the message to `status` if that is forward (see `advance`)."""
         event = StatusEvent(status=status, at=at or utcnow(), code=code, detail=detail)
-        return self.advance(message_id, event, clear=clear, seen_events=seen_events, **fields).transition
+        return self.advance(message_id, event, seen_events=seen_events, change=change).transition
 
     def advance(
         self,
         message_id: str,
         event: StatusEvent,
         *,
-        clear: tuple[str, ...] = (),
         once: str | None = None,
         seen_events: Sequence[StatusEvent] | None = None,
-        **fields: Any,
+        change: Change = UNCHANGED,
     ) -> Advanced:
-        """Move the message to `event.status` if that is forward, and record the event; set
-        `fields` (free texts clipped to their bounds) and remove the attributes named in `clear`.
+        """Move the message to `event.status` if that is forward, and record the event; set and
+        remove what `change` says (free texts clipped to their bounds).
 
         A retry may repeat `retrying`: its event folds into the last one when it repeats it, and
         is not kept on a message holding MAX_EVENTS events (the status and fields still are).
@@ -324,7 +328,7 @@ class MessageRepository:
             events = seen_events
         for _ in range(EVENT_WRITE_TRIES):
             try:
-                return self._advance(message_id, event, events, clear=clear, once=once, fields=fields)
+                return self._advance(message_id, event, events, once=once, change=change)
             except _EventsChanged as changed:
                 events = changed.events if events is not None else None
         raise RuntimeError(f"the events of message {message_id} changed under {EVENT_WRITE_TRIES} writes")
@@ -335,9 +339,8 @@ class MessageRepository:
         event: StatusEvent,
         events: Sequence[StatusEvent] | None,
         *,
-        clear: tuple[str, ...],
         once: str | None,
-        fields: dict[str, Any],
+        change: Change,
     ) -> Advanced:
         """One try of `advance`, after `events` (None: appended without looking)."""
         status, now = event.status, utcnow()
@@ -345,7 +348,7 @@ class MessageRepository:
             "status": status.value,
             "statusRank": status.rank,
             "updatedAt": now.isoformat(),
-            **{k: v for k, v in bounded_fields(fields).items() if v is not None},
+            **{attribute(name): value for name, value in change.values().items()},
         }
         names = {f"#f{i}": k for i, k in enumerate(updates)}
         values = {f":v{i}": v for i, v in enumerate(updates.values())}
@@ -354,6 +357,7 @@ class MessageRepository:
         if recording.clause:
             sets.append(recording.clause)
         rank_test = "<=" if status in SENDABLE_STATUSES else "<"
+        clear = [attribute(name) for name in change.cleared]
         names.update({f"#r{i}": name for i, name in enumerate(clear)})
         names.update(recording.names)
         removed = ", ".join(["leaseUntil", *(f"#r{i}" for i in range(len(clear)))])

@@ -105,5 +105,4 @@ def kept_media(files: Iterable[InboundMedia]) -> tuple[tuple[InboundMedia, ...],
 class RecipientOptedOut(InvalidRequest):
     """The recipient texted STOP to the number we would send from, and no START since."""
 
-    type = "/problems/recipient-opted-out"
-    title = "Recipient opted out"
+    code = "recipient_opted_out"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -42,6 +42,12 @@ ITEM_BOUND_BYTES = 320 * 1024
 def clip(text: str, limit: int) -> str:
     """`text` cut to `limit` characters, ending with an ellipsis when it was cut."""
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def storable(text: str) -> str:
+    """`text` with any lone surrogate written out as the escape it came as ("\\ud800"): what
+    we keep or log of an input we refused must not fail to encode."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _clip_code(code: int | str | None) -> int | str | None:
@@ -187,16 +193,36 @@ class MessageRecord(_Stored):
         return self.model_copy(update={"ttl": int((self.created_at + timedelta(days=days)).timestamp())})
 
 
-# The free texts a status write may set besides its event, by their stored names, and their bounds.
-_TEXT_FIELDS = {"errorCode": MAX_STORED_CODE_CHARS, "errorText": MAX_STORED_ERROR_CHARS}
+@dataclass(frozen=True)
+class Change:
+    """What a status write sets on the message besides its status and event; None leaves a field
+    as it is. Named as MessageRecord's fields: how they are stored is the store's business."""
+
+    batch_id: str | None = None
+    error_code: str | None = None
+    error_text: str | None = None
+    clear_error: bool = False  # what kept it waiting (a retry's error) is over
+    sinch_http_status: int | None = None
+    attempts: int | None = None
+    unconfirmed: bool | None = None
+    delivered_as: Channel | None = None
+
+    def values(self) -> dict[str, Any]:
+        """The fields it sets (MessageRecord's names), each free text clipped to its bound."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "clear_error"}
+        if self.error_code is not None:
+            values["error_code"] = clip(self.error_code, MAX_STORED_CODE_CHARS)
+        if self.error_text is not None:
+            values["error_text"] = clip(self.error_text, MAX_STORED_ERROR_CHARS)
+        return {name: value for name, value in values.items() if value is not None}
+
+    @property
+    def cleared(self) -> tuple[str, ...]:
+        """The fields it removes (MessageRecord's names)."""
+        return ("error_code", "error_text") if self.clear_error else ()
 
 
-def bounded_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A status write's other fields (stored names), each free text clipped to its bound."""
-    return {
-        name: clip(value, _TEXT_FIELDS[name]) if name in _TEXT_FIELDS and isinstance(value, str) else value
-        for name, value in fields.items()
-    }
+UNCHANGED = Change()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
@@ -54,13 +55,23 @@ class CannotLookUp:
     """The API offers no lookup by our reference: only its reports can tell what it holds."""
 
 
+class Refusal(StrEnum):
+    """What a refusal for good says is wrong, judged once by the channel that heard it."""
+
+    MESSAGE = "message"  # the message itself (its numbers, text, slides, media)
+    FORBIDDEN = "forbidden"  # Sinch will not send it for this account
+    SETUP = "setup"  # our own setup, as Sinch sees it (plan, path, format, service)
+
+
 @dataclass(frozen=True)
 class Refused:
-    """Sinch refused the request for good. `http_status` and `code` are Sinch's own."""
+    """Sinch refused the request for good. `http_status` and `code` are Sinch's own; `refusal`
+    what they mean."""
 
     http_status: int
     code: str
     text: str
+    refusal: Refusal
 
 
 @dataclass(frozen=True)

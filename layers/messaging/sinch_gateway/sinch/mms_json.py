@@ -145,7 +145,7 @@ def classify(response: urllib3.BaseHTTPResponse) -> SendOutcome:
         case Verdict.FAIL:
             return AuthFailed(f"Sinch answered {code or status}", http_status=status, code=code or "")
         case _:
-            return Refused(status, code or f"http_{status}", text)
+            return Refused(status, code or f"http_{status}", text, rule.refusal)
 
 
 class MmsJsonChannel:

@@ -132,7 +132,7 @@ def classify(response: urllib3.BaseHTTPResponse) -> CallOutcome:
         case Verdict.FAIL:
             return AuthFailed(f"Sinch answered {status}")
         case _:
-            return Refused(status, code, text)
+            return Refused(status, code, text, rule.refusal)
 
 
 def as_send_outcome(outcome: CallOutcome) -> SendOutcome:

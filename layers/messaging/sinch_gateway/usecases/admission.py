@@ -7,10 +7,17 @@ itself. A dry run checks all the same and keeps nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, replace
 from typing import Protocol
 
-from sinch_gateway.api.models import SendMessageRequest, SlideRequest
-from sinch_gateway.domain.content import MmsSlidesContent, MmsTemplateContent, Slide, SlideMedia, SlideText
+from sinch_gateway.domain.commands import AskedSlide, AskedSlides, AskedTemplate, SendCommand
+from sinch_gateway.domain.content import (
+    MmsSlidesContent,
+    MmsTemplateContent,
+    Slide,
+    SlideMedia,
+    XmsMediaContent,
+)
 from sinch_gateway.domain.errors import Conflict, InvalidRequest, MediaUnavailable
 from sinch_gateway.domain.inbound import RecipientOptedOut
 from sinch_gateway.domain.message import MessageDraft
@@ -67,61 +74,53 @@ class Admission:
         self._media = media
 
     def admit(
-        self, request: SendMessageRequest, tenant_id: str, *, media_budget_s: float | None = None
+        self, command: SendCommand, tenant_id: str, *, media_budget_s: float | None = None
     ) -> MessageDraft:
         """The message as it will be stored, its media kept; raises the InvalidRequest (or
         Conflict) the caller should hear. `media_budget_s`: less time for the media than the
         policy's (a queued request late in its invocation)."""
-        return self._admit(request, tenant_id, self._keep, media_budget_s)
+        return self._admit(command, tenant_id, self._keep, media_budget_s)
 
-    def check(self, request: SendMessageRequest, tenant_id: str) -> MessageDraft:
+    def check(self, command: SendCommand, tenant_id: str) -> MessageDraft:
         """As `admit`, keeping nothing: a dry run writes nowhere."""
-        return self._admit(request, tenant_id, _not_kept, None)
+        return self._admit(command, tenant_id, _not_kept, None)
 
     def _keep(self, info: MediaInfo) -> str:
         return self._media.keep(info.body, info.content_type)
 
     def _admit(
-        self, request: SendMessageRequest, tenant_id: str, keep: Keep, media_budget_s: float | None
+        self, command: SendCommand, tenant_id: str, keep: Keep, media_budget_s: float | None
     ) -> MessageDraft:
         policy = self._tenants.policy(tenant_id)
-        policy.check(request.to, request.channel)
-        if request.from_mask is not None:
-            policy.check_sender("fromMask", request.from_mask)
-        if request.status_callback_url is not None:
-            self._check_callback(str(request.status_callback_url))
-        if self._opt_outs.opted_out(request.to, self._sender_number()):
+        policy.check(command.to, command.channel)
+        if command.from_mask is not None:
+            policy.check_sender("fromMask", command.from_mask)
+        if command.status_callback_url is not None:
+            self._check_callback(command.status_callback_url)
+        if self._opt_outs.opted_out(command.to, self._sender_number()):
             raise RecipientOptedOut(
                 "The recipient has opted out of messages from this sender number (they texted STOP); "
                 "nothing was sent. They can text START to opt back in.",
                 errors=[("to", "has opted out (texted STOP to the sender number)")],
             )
-        match request.kind:
-            case "xms-media":
-                [info] = self._fetched([("mediaUrl", str(request.media_url))], media_budget_s)
-                return request.draft(media_key=keep(info))
-            case "mms-slides":
-                assert request.slides is not None and request.subject is not None
-                content = MmsSlidesContent(
-                    slides=self._checked_slides(request.slides, "slides", keep, media_budget_s),
-                    subject=request.subject,
-                    fallback_text=request.fallback_text,
-                    disable_fallback_sms=request.disable_fallback_sms,
-                    disable_fallback_sms_link=request.disable_fallback_sms_link,
-                    from_mask=request.from_mask,
-                )
-                return request.draft(content)
-            case "mms-template":
-                return request.draft(self._template_content(request, tenant_id))
-            case _:
-                return request.draft()
+        match command.content:
+            case XmsMediaContent() as media:
+                [info] = self._fetched([("mediaUrl", media.media_url)], media_budget_s)
+                return command.draft(media.model_copy(update={"media_key": keep(info)}))
+            case AskedSlides(slides, options):
+                checked = self._checked_slides(slides, "slides", keep, media_budget_s)
+                return command.draft(MmsSlidesContent(slides=checked, **asdict(options)))
+            case AskedTemplate() as asked:
+                return command.draft(self._template_content(asked, tenant_id))
+            case sms:
+                return command.draft(sms)
 
-    def check_slides(self, slides: Sequence[SlideRequest], *, field: str) -> tuple[Slide, ...]:
+    def check_slides(self, slides: Sequence[AskedSlide], *, field: str) -> tuple[Slide, ...]:
         """A template's slides, checked as a message's are, their media kept."""
         return self._checked_slides(slides, field, self._keep, None)
 
     def _checked_slides(
-        self, slides: Sequence[SlideRequest], field: str, keep: Keep, budget_s: float | None
+        self, slides: Sequence[AskedSlide], field: str, keep: Keep, budget_s: float | None
     ) -> tuple[Slide, ...]:
         """Every slide's media through the preflight (all files together, one budget), then the
         MMS JSON API's type and combination rules; each failure is a 422 on `<field>[i].mediaUrl`.
@@ -170,9 +169,8 @@ class Admission:
             raise kind(detail, errors=[(field, m) for field, r in refusals for _, m in r.errors])
         return [result for result in results if isinstance(result, MediaInfo)]
 
-    def _template_content(self, request: SendMessageRequest, tenant_id: str) -> MmsTemplateContent:
-        assert request.template_id is not None
-        template = self._templates.get_for_tenant(tenant_id, request.template_id)
+    def _template_content(self, asked: AskedTemplate, tenant_id: str) -> MmsTemplateContent:
+        template = self._templates.get_for_tenant(tenant_id, asked.template_id)
         if template is None:
             raise InvalidRequest("No such template.", errors=[("templateId", "is not one of your templates")])
         if template.status is not TemplateStatus.READY or template.mms_id is None:
@@ -181,8 +179,7 @@ class Admission:
                 f"The template is {template.status}{reason}; only a ready template can be sent.",
                 errors=[("templateId", f"is {template.status}, not ready")],
             )
-        slide_texts = request.slide_texts or []
-        for number, slide_text in enumerate(slide_texts):
+        for number, slide_text in enumerate(asked.slide_texts):
             if slide_text.slide > len(template.slides):
                 raise InvalidRequest(
                     "A slide text names a slide the template does not have.",
@@ -191,21 +188,14 @@ class Admission:
                     ],
                 )
         # Sinch takes a saved template's subject, but wants the fallback text on every send.
-        fallback_text = request.fallback_text or template.fallback_text
-        if fallback_text is None and not request.disable_fallback_sms:
+        options = replace(asked.options, fallback_text=asked.options.fallback_text or template.fallback_text)
+        if options.fallback_text is None and not options.disable_fallback_sms:
             raise InvalidRequest(
                 "The template has no fallback text.",
                 errors=[("fallbackText", "is required: the template has none (or set disableFallbackSms)")],
             )
         return MmsTemplateContent(
-            template_id=template.id,
-            mms_id=template.mms_id,
-            slide_texts=tuple(SlideText(slide=s.slide, text=s.text) for s in slide_texts),
-            subject=request.subject,
-            fallback_text=fallback_text,
-            disable_fallback_sms=request.disable_fallback_sms,
-            disable_fallback_sms_link=request.disable_fallback_sms_link,
-            from_mask=request.from_mask,
+            template_id=template.id, mms_id=template.mms_id, slide_texts=asked.slide_texts, **asdict(options)
         )
 
 

@@ -16,7 +16,7 @@ from typing import Protocol
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sinch_gateway.domain.errors import GatewayError, Unauthenticated
+from sinch_gateway.domain.errors import InvalidInbound, Unauthenticated
 from sinch_gateway.domain.inbound import Action, InboundMessage
 from sinch_gateway.domain.phone import mask
 from sinch_gateway.domain.reports import MalformedReport
@@ -26,12 +26,6 @@ from sinch_gateway.usecases.report_intake import SecretSource, authenticate_call
 
 logger = Logger(child=True)
 metrics = Metrics()
-
-
-class InvalidInbound(GatewayError):
-    status = 400
-    type = "/problems/invalid-inbound-message"
-    title = "Not an inbound message we understand"
 
 
 class InboundStore(Protocol):

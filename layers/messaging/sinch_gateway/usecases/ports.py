@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sinch_gateway.domain.content import Api
-from sinch_gateway.domain.message import Advanced, MessageRecord, StatusEvent
+from sinch_gateway.domain.message import UNCHANGED, Advanced, Change, MessageRecord, StatusEvent
 from sinch_gateway.domain.outcomes import (
     CallOutcome,
     DryRunOutcome,
@@ -66,9 +66,8 @@ class MessageStore(Protocol):
         code: int | str | None = None,
         detail: str | None = None,
         at: Any = None,
-        clear: tuple[str, ...] = (),
         seen_events: Sequence[StatusEvent] | None = None,
-        **fields: Any,
+        change: Change = UNCHANGED,
     ) -> Transition: ...
 
     def advance(
@@ -76,10 +75,9 @@ class MessageStore(Protocol):
         message_id: str,
         event: StatusEvent,
         *,
-        clear: tuple[str, ...] = (),
         once: str | None = None,
         seen_events: Sequence[StatusEvent] | None = None,
-        **fields: Any,
+        change: Change = UNCHANGED,
     ) -> Advanced: ...
 
     def append_event(self, message_id: str, event: StatusEvent, *, once: str | None = None) -> bool: ...

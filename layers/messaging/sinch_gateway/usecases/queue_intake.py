@@ -9,35 +9,19 @@ retry names any tenant's message and makes it be attempted now.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from typing import Any, Literal
+from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidatorFunctionWrapHandler,
-    field_validator,
-)
 
-from sinch_gateway.api.models import (
-    PRINTABLE_ASCII,
-    SendMessageRequest,
-    error_field,
-    storable,
-    validation_message,
-)
 from sinch_gateway.config import RetrySettings
-from sinch_gateway.data.send_queue import RETRY_KIND
 from sinch_gateway.domain.callbacks import delivery_report_url
-from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaContent
+from sinch_gateway.domain.commands import SendCommand
+from sinch_gateway.domain.content import MessageContent, SmsContent
 from sinch_gateway.domain.errors import Conflict, InvalidRequest, MediaUnavailable, MessageNotFound
-from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent
+from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent, storable
 from sinch_gateway.domain.rate_share import Turn
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.tenants import principal_of
@@ -53,54 +37,53 @@ metrics = Metrics()
 _QUEUE_NAMESPACE = uuid.UUID("6f0b3a52-8f2e-4f57-9d0e-3b1f4c2a7e10")
 
 
-_NOT_JSON = object()
+@dataclass(frozen=True)
+class RecordedAs:
+    """What a refused request is recorded as (the tenant's GET finds it): its kind as far as it can
+    be told, nothing of its content (which may be what was wrong with it)."""
+
+    to: str = ""
+    client_reference: str | None = None
+    content: MessageContent = field(default_factory=lambda: SmsContent(text=""))
 
 
-class KeptTurn(BaseModel):
-    """A message's place in its tenant's share of Sinch's rate, kept while it waits."""
+@dataclass(frozen=True)
+class QueuedRetry:
+    """The gateway's own retry of a message: `turn` is its kept place in the rate."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    message_id: str
+    not_before: float | None = None
+    turn: Turn | None = None
 
-    place: float = Field(allow_inf_nan=False)
-    cap_at: float | None = Field(default=None, alias="capAt", allow_inf_nan=False)
 
-    def as_turn(self) -> Turn:
-        return Turn(self.place, self.cap_at)
+@dataclass(frozen=True)
+class MalformedRetry:
+    """A body that says it is a retry, without a message id."""
+
+
+@dataclass(frozen=True)
+class QueuedSend:
+    """A send request another service published; the same `idempotency_key`: one message."""
+
+    command: SendCommand
+    idempotency_key: str | None
+    recorded_as: RecordedAs
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A body that is no send request: why, in the publisher's field names."""
+
+    reason: str
+    recorded_as: RecordedAs
+
+
+# A SendQueue body as the edge read it.
+QueuedBody = QueuedRetry | MalformedRetry | QueuedSend | Unreadable
 
 
 class OutOfTime(Exception):
     """The invocation had too little time left for this request's media: SQS delivers it again."""
-
-
-class RetryRequest(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    kind: Literal["retry"]
-    message_id: str = Field(alias="messageId", min_length=1)
-    not_before: float | None = Field(default=None, alias="notBefore")
-    turn: KeptTurn | None = None
-
-    @field_validator("turn", mode="wrap")
-    @classmethod
-    def _turn_or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> KeptTurn | None:
-        # A place that cannot be read is only a place lost: the message still goes, from the back.
-        try:
-            turn: KeptTurn | None = handler(value)
-        except ValidationError:
-            return None
-        return turn
-
-
-class QueuedSendRequest(SendMessageRequest):
-    """A send request published to SendQueue."""
-
-    idempotency_key: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=255,
-        pattern=PRINTABLE_ASCII,
-        description="Same key within the message's lifetime: one message, sent once",
-    )
 
 
 def queued_message_id(tenant_id: str, sqs_message_id: str, idempotency_key: str | None) -> str:
@@ -129,6 +112,7 @@ class QueueIntake:
 
     def handle(
         self,
+        queued: QueuedBody,
         body: str,
         sqs_message_id: str,
         tenant_attribute: str | None = None,
@@ -136,7 +120,8 @@ class QueueIntake:
         sender_id: str | None = None,
         time_left_s: float | None = None,
     ) -> None:
-        """One SendQueue message. `tenant_attribute`: its `tenant` message attribute, if any;
+        """One SendQueue message: `queued`, its `body` as read at the edge (`body` itself is what
+        is parked on the DLQ). `tenant_attribute`: its `tenant` message attribute, if any;
         `sender_id`: SQS's SenderId, the principal that published it; `time_left_s`: what is
         left of the invocation (None: no limit).
 
@@ -144,7 +129,9 @@ class QueueIntake:
         SQS delivers the record again, and after its last receive moves it to the DLQ.
         """
         try:
-            self._handle(body, sqs_message_id, tenant_attribute, sender_id, time_left_s)
+            self._handle(
+                queued, body, sqs_message_id, tenant_attribute, sender_id=sender_id, time_left_s=time_left_s
+            )
         except Exception as exc:
             logger.exception(
                 "queue record failed: SQS delivers it again", extra={"reason": type(exc).__name__}
@@ -153,40 +140,34 @@ class QueueIntake:
 
     def _handle(
         self,
+        queued: QueuedBody,
         body: str,
         sqs_message_id: str,
         tenant_attribute: str | None,
+        *,
         sender_id: str | None,
         time_left_s: float | None,
     ) -> None:
-        try:
-            data: Any = json.loads(body)
-            parsed = True
-        except (ValueError, RecursionError):
-            data, parsed = None, False
-        if isinstance(data, dict) and data.get("kind") == RETRY_KIND:
+        if isinstance(queued, QueuedRetry | MalformedRetry):
             if sender_id is None or principal_of(sender_id) not in self._settings.gateway_role_ids:
                 self._refuse(
                     body, f"retry_not_authorized: only the gateway's functions retry ({_who(sender_id)})"
                 )
-                return
-            try:
-                retry = RetryRequest.model_validate(data)
-            except ValidationError:
+            elif isinstance(queued, MalformedRetry):
                 self._park(body, "invalid_request: a retry without a messageId")
-                return
-            self._retry(retry, body)
+            else:
+                self._retry(queued, body)
             return
         tenant_id = self._tenant_of(body, tenant_attribute, sender_id)
         if tenant_id is None:
             return
-        admitted = self._admit(
-            body, tenant_id, sqs_message_id, data if parsed else _NOT_JSON, self._media_budget_s(time_left_s)
-        )
-        if admitted is None:
+        if isinstance(queued, Unreadable):
+            self._reject(body, tenant_id, sqs_message_id, queued.reason, queued.recorded_as)
             return
-        request, draft = admitted
-        message_id = queued_message_id(tenant_id, sqs_message_id, request.idempotency_key)
+        draft = self._admit(queued, body, tenant_id, sqs_message_id, self._media_budget_s(time_left_s))
+        if draft is None:
+            return
+        message_id = queued_message_id(tenant_id, sqs_message_id, queued.idempotency_key)
         callback = delivery_report_url(self._settings.callback_base_url, None, None)
         metrics.add_metric(name="QueuedRequests", unit=MetricUnit.Count, value=1)
         self._sender.submit(draft, callback, tenant_id, message_id)
@@ -202,45 +183,31 @@ class QueueIntake:
         return None if left >= MEDIA_BUDGET_S else left
 
     def _admit(
-        self, body: str, tenant_id: str, sqs_message_id: str, data: Any, media_budget_s: float | None
-    ) -> tuple[QueuedSendRequest, MessageDraft] | None:
-        """The request and what it will be stored as; None when it was rejected and parked. Raises
+        self, queued: QueuedSend, body: str, tenant_id: str, sqs_message_id: str, media_budget_s: float | None
+    ) -> MessageDraft | None:
+        """What the request will be stored as; None when it was rejected and parked. Raises
         OutOfTime when its media ran out of a budget cut short by the invocation's end."""
-        if data is _NOT_JSON:
-            reason = "the body is not JSON (or is nested too deeply)"
-            self._reject(body, tenant_id, sqs_message_id, reason, None)
-            return None
-        fields = data if isinstance(data, dict) else None
+        recorded_as = queued.recorded_as
         try:
-            request = QueuedSendRequest.model_validate(data)
-            return request, self._admission.admit(request, tenant_id, media_budget_s=media_budget_s)
+            return self._admission.admit(queued.command, tenant_id, media_budget_s=media_budget_s)
         except MediaUnavailable as exc:
             if media_budget_s is not None:
                 raise OutOfTime("the invocation ended before the media could be checked") from exc
-            self._refused(body, tenant_id, sqs_message_id, exc, fields)
-        except ValidationError as exc:
-            reason = "; ".join(f"{error_field(e)}: {validation_message(e)}" for e in exc.errors())
-            self._reject(body, tenant_id, sqs_message_id, reason, fields)
+            self._refused(body, tenant_id, sqs_message_id, exc, recorded_as)
         except InvalidRequest as exc:
-            self._refused(body, tenant_id, sqs_message_id, exc, fields)
+            self._refused(body, tenant_id, sqs_message_id, exc, recorded_as)
         except Conflict as exc:
             # A template not ready (yet, or ever): the publisher's to send again, not ours to hold.
             reason = "; ".join(f"{f}: {m}" for f, m in exc.errors) or exc.detail
-            self._reject(body, tenant_id, sqs_message_id, reason, fields, code="template_not_ready")
+            self._reject(body, tenant_id, sqs_message_id, reason, recorded_as, code="template_not_ready")
         return None
 
     def _refused(
-        self,
-        body: str,
-        tenant_id: str,
-        sqs_message_id: str,
-        exc: InvalidRequest,
-        fields: dict[str, Any] | None,
+        self, body: str, tenant_id: str, sqs_message_id: str, exc: InvalidRequest, recorded_as: RecordedAs
     ) -> None:
         reason = "; ".join(f"{f}: {m}" for f, m in exc.errors)
         # A policy refusal says which (destination_not_allowed...); a bad request is one kind.
-        code = "invalid_request" if exc.type == InvalidRequest.type else exc.type.rsplit("/", 1)[-1]
-        self._reject(body, tenant_id, sqs_message_id, reason, fields, code=code.replace("-", "_"))
+        self._reject(body, tenant_id, sqs_message_id, reason, recorded_as, code=exc.code)
 
     def _tenant_of(self, body: str, attribute: str | None, sender_id: str | None) -> str | None:
         """The registered tenant the request belongs to, if its publisher is one of that tenant's;
@@ -271,8 +238,8 @@ class QueueIntake:
         self._park(body, reason)
         metrics.add_metric(name="QueuedRequestsRejected", unit=MetricUnit.Count, value=1)
 
-    def _retry(self, request: RetryRequest, body: str) -> None:
-        turn = request.turn.as_turn() if request.turn is not None else None
+    def _retry(self, request: QueuedRetry, body: str) -> None:
+        turn = request.turn
         wait = (request.not_before or 0) - time.time()
         if wait > 1:
             # Still too early: SQS cannot delay longer than 15 minutes, so go round again.
@@ -296,23 +263,20 @@ class QueueIntake:
         tenant_id: str,
         sqs_message_id: str,
         reason: str,
-        data: dict[str, Any] | None,
+        recorded_as: RecordedAs,
         *,
         code: str = "invalid_request",
     ) -> None:
         """Not sendable: never retried. Recorded as rejected (the tenant's GET finds it) and
         parked on the DLQ."""
         message_id = queued_message_id(tenant_id, sqs_message_id, None)
-        fields = data or {}
         reason = storable(reason)  # it may quote the body's keys
         record = MessageRecord(
             id=message_id,
             tenant_id=tenant_id,
-            content=unsendable_content(fields),
-            to=storable(str(fields.get("to", ""))[:32]),
-            client_reference=storable(str(fields["clientReference"])[:128])
-            if fields.get("clientReference")
-            else None,
+            content=recorded_as.content,
+            to=recorded_as.to,
+            client_reference=recorded_as.client_reference,
             status=Status.REJECTED,
             error_code=code,
             error_text=reason[:1000],
@@ -329,10 +293,3 @@ class QueueIntake:
 def _who(sender_id: str | None) -> str:
     """The publisher as SQS named it (SenderId), for the DLQ's reason and the log."""
     return f"publisher {sender_id[:160]!r}" if sender_id else "no SenderId"
-
-
-def unsendable_content(fields: dict[str, Any]) -> MessageContent:
-    """What a refused request is recorded as: its kind as far as it can be told, nothing of its
-    content (which may be what was wrong with it)."""
-    media = fields.get("mediaUrl")
-    return XmsMediaContent(media_url="") if media else SmsContent(text="")

@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sinch_gateway.domain.errors import GatewayError, Unauthenticated
-from sinch_gateway.domain.message import StatusEvent
+from sinch_gateway.domain.errors import InvalidReport, Unauthenticated
+from sinch_gateway.domain.message import Change, StatusEvent
 from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Transition
 from sinch_gateway.domain.templates import TemplateReport, TemplateStatus
@@ -54,12 +54,6 @@ def authenticate_callback(
             now=now,
             tolerance_s=tolerance_s,
         )
-
-
-class InvalidReport(GatewayError):
-    status = 400
-    type = "/problems/invalid-delivery-report"
-    title = "Not a delivery report we understand"
 
 
 class UnmatchedStore(Protocol):
@@ -197,8 +191,8 @@ class ReportIntake:
         event = StatusEvent(
             status=report.status, at=report.at, code=report.code, operator_at=report.operator_at
         )
-        fields: dict[str, Any] = {"deliveredAs": report.delivered_as.value} if report.delivered_as else {}
-        advanced = self._messages.advance(report.reference, event, once=once, **fields)
+        change = Change(delivered_as=report.delivered_as)
+        advanced = self._messages.advance(report.reference, event, once=once, change=change)
         result = advanced.transition
         if result is Transition.REPLAYED:
             return "replayed"

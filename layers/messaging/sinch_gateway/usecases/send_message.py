@@ -1,141 +1,25 @@
-"""POST /v1/messages: check, record and send, giving the whole answer; once per Idempotency-Key,
-after which the first answer is replayed byte for byte."""
+"""Sending one message a caller asked for: admitted (policy, opt-out, media, template), recorded and
+handed to Sinch; or, as a dry run, checked the same way and shown as Sinch would send it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from sinch_gateway.api.models import DryRunResult, SendMessageRequest, accepted_view
-from sinch_gateway.api.problems import HttpAnswer, error_answer
-from sinch_gateway.data import aws
-from sinch_gateway.domain.answers import refusal_problem
-from sinch_gateway.domain.errors import (
-    Conflict,
-    GatewayError,
-    InvalidRequest,
-    MediaUnavailable,
-    SinchMisconfigured,
-    SinchUnavailable,
-)
-from sinch_gateway.domain.message import MessageRecord
-from sinch_gateway.domain.status import Status
+from sinch_gateway.domain.commands import SendCommand
+from sinch_gateway.domain.results import Preview, SendResult
 from sinch_gateway.usecases.admission import Admission
-from sinch_gateway.usecases.sending import UNAUTHORIZED, MessageSender
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-
-IDEMPOTENCY_WINDOW_S = 24 * 60 * 60
+from sinch_gateway.usecases.sending import MessageSender
 
 
 class SendMessage:
-    def __init__(self, sender: MessageSender, admission: Admission, idempotency_table: str) -> None:
+    def __init__(self, sender: MessageSender, admission: Admission) -> None:
         self._sender = sender
         self._admission = admission
-        self._idempotency_table = idempotency_table
 
-    def answer(self, message: SendMessageRequest, callback_url: str, tenant_id: str) -> HttpAnswer:
-        """The whole answer, so that a replay is the same answer."""
-        try:
-            draft = self._admission.admit(message, tenant_id)
-        except MediaUnavailable:
-            # Raised, not answered: under an Idempotency-Key, Powertools keeps only what the
-            # function returns (it drops its record when the function raises), and media that may
-            # pass later must not be refused for 24 hours. The API's handler answers it all the same.
-            raise
-        except InvalidRequest as exc:
-            return error_answer(exc)
-        record = self._sender.submit(draft, callback_url, tenant_id)
-        if record.status in (Status.REJECTED, Status.FAILED):
-            return error_answer(refusal_error(record))
-        return HttpAnswer(
-            202,
-            accepted_view(record).model_dump_json(),
-            {"Content-Type": "application/json", "Location": f"/v1/messages/{record.id}"},
-        )
+    def send(self, command: SendCommand, callback_url: str, tenant_id: str) -> SendResult:
+        """Raises the InvalidRequest (MediaUnavailable when a later try may pass) or Conflict that
+        admission found; otherwise the message is recorded, and its first attempt made."""
+        draft = self._admission.admit(command, tenant_id)
+        return self._sender.submit(draft, callback_url, tenant_id)
 
-    def dry_run(self, message: SendMessageRequest, tenant_id: str) -> DryRunResult:
+    def dry_run(self, command: SendCommand, tenant_id: str) -> Preview:
         """What would be sent, checked as a send is; nothing is written anywhere (not even the media)."""
-        return self._sender.dry_run(self._admission.check(message, tenant_id))
-
-    def answer_once(
-        self, key: str, tenant_id: str, message: SendMessageRequest, callback_url: str, context: LambdaContext
-    ) -> HttpAnswer:
-        """The first answer for this key and body; a different body or a request in flight is a 409."""
-        # Imported here: Powertools Idempotency imports boto3 (and s3transfer), which a request
-        # without a key never needs.
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
-            IdempotencyAlreadyInProgressError,
-            IdempotencyValidationError,
-        )
-
-        config, send_once = self._idempotent
-        config.register_lambda_context(context)
-        request = {"apiKeyId": tenant_id, "key": key, "body": message.model_dump(mode="json")}
-        try:
-            return HttpAnswer.from_dict(
-                send_once(request=request, message=message, callback_url=callback_url)
-            )
-        except IdempotencyValidationError:
-            raise Conflict(
-                "This Idempotency-Key was used with another body in the last 24 hours; use a new key.",
-                errors=[("Idempotency-Key", "was used with another body")],
-            ) from None
-        except IdempotencyAlreadyInProgressError:
-            raise Conflict(
-                "A request with this Idempotency-Key is still being processed.", headers={"Retry-After": "1"}
-            ) from None
-
-    @cached_property
-    def _idempotent(self) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
-        # Built on first use, not at import: see answer_once.
-        from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer,
-            IdempotencyConfig,
-            idempotent_function,
-        )
-
-        config = IdempotencyConfig(
-            # Keys are per API key: two clients choosing the same key do not collide.
-            event_key_jmespath="[apiKeyId, key]",
-            payload_validation_jmespath="body",
-            raise_on_no_idempotency_key=True,
-            expires_after_seconds=IDEMPOTENCY_WINDOW_S,
-        )
-        store = DynamoDBPersistenceLayer(table_name=self._idempotency_table, boto3_client=aws.dynamodb())
-
-        @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
-        def send_once(
-            request: dict[str, Any], message: SendMessageRequest, callback_url: str
-        ) -> dict[str, Any]:
-            return self.answer(message, callback_url, request["apiKeyId"]).as_dict()
-
-        return config, send_once
-
-
-def refusal_error(record: MessageRecord) -> GatewayError:
-    """Why a message ended at its first attempt, as the client should hear it."""
-    if record.sinch_http_status is None:
-        return SinchUnavailable(
-            record.error_text or "Sinch could not be reached.", extra={"messageId": record.id}
-        )
-    if record.error_code == UNAUTHORIZED:
-        return SinchMisconfigured(
-            "Sinch refused the gateway's credentials; the message was recorded as failed.",
-            extra={
-                "sinchStatus": record.sinch_http_status,
-                "sinchCode": UNAUTHORIZED,
-                "messageId": record.id,
-            },
-        )
-    return refusal_problem(
-        record.api,
-        record.sinch_http_status,
-        record.error_code or "",
-        record.error_text or "",
-        messageId=record.id,
-    )
+        return self._sender.dry_run(self._admission.check(command, tenant_id))

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sinch_gateway.api.models import DryRunRecipient, DryRunResult
 from sinch_gateway.config import SenderSettings
 from sinch_gateway.domain.answers import refusal_problem
 from sinch_gateway.domain.content import Api, MessageContent, SmsContent, api_of, channel_of
@@ -21,7 +19,7 @@ from sinch_gateway.domain.errors import (
     SinchMisconfigured,
     SinchUnavailable,
 )
-from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent, utcnow
+from sinch_gateway.domain.message import Change, MessageDraft, MessageRecord, StatusEvent, utcnow
 from sinch_gateway.domain.outcomes import (
     Accepted,
     Answered,
@@ -37,6 +35,7 @@ from sinch_gateway.domain.outcomes import (
 )
 from sinch_gateway.domain.phone import mask
 from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
+from sinch_gateway.domain.results import Ended, Preview, PreviewRecipient, SendResult, Sent
 from sinch_gateway.domain.retry_policy import next_delay
 from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
@@ -86,7 +85,7 @@ class MessageSender:
 
     def submit(
         self, draft: MessageDraft, callback_url: str, tenant_id: str, message_id: str | None = None
-    ) -> MessageRecord:
+    ) -> SendResult:
         """Record a new message, then make its first send attempt.
 
         `message_id` is given for requests that may arrive twice (from the queue): the second
@@ -115,7 +114,7 @@ class MessageSender:
             created = self._repo.create_claimed(record, self._settings.send_lease_s)
         if created is None:
             # Derived ids include the tenant, so the message found is this tenant's own.
-            return self.attempt(record.id)
+            return Sent(self.attempt(record.id))
         record = created
         logger.info(
             "message accepted",
@@ -150,9 +149,9 @@ class MessageSender:
                 "not sending: already handled", extra={"message_id": message_id, "status": current.status}
             )
             return current
-        return self._send(record, turn)
+        return self._send(record, turn).message
 
-    def _send(self, record: MessageRecord, turn: Turn | None = None) -> MessageRecord:
+    def _send(self, record: MessageRecord, turn: Turn | None = None) -> SendResult:
         """Hand a claimed message to Sinch and record what came of it, unless it is to wait until
         due, or its recipient opted out while it waited."""
         hold_s = held_for_s(record.content, record.send_at, utcnow())
@@ -161,7 +160,7 @@ class MessageSender:
             # wait is SendQueue's; a claim taken to get here simply runs out.
             self._queue.enqueue_retry(record.id, hold_s)
             logger.info("held until due", extra={"message_id": record.id, "due_in_s": round(hold_s)})
-            return record
+            return Sent(record)
         if self._left_s(record) <= 0:
             return self._too_old(record)
         if self._opted_out_since_admitted(record):
@@ -176,7 +175,7 @@ class MessageSender:
         due = max(record.created_at, record.send_at) if record.send_at else record.created_at
         return self._settings.max_message_age_s - (utcnow() - due).total_seconds()
 
-    def _too_old(self, record: MessageRecord) -> MessageRecord:
+    def _too_old(self, record: MessageRecord) -> SendResult:
         """Never handed over in time: failed, nothing sent. An attempt whose answer was lost may
         have reached Sinch; it is not sent again either (at most once), and its text says so."""
         metrics.add_metric(name="MessagesTooOld", unit=MetricUnit.Count, value=1)
@@ -194,7 +193,7 @@ class MessageSender:
             return False
         return self._opt_outs.opted_out(record.to, self._sender_number())
 
-    def _hand_over(self, record: MessageRecord, turn: Turn | None = None) -> MessageRecord:
+    def _hand_over(self, record: MessageRecord, turn: Turn | None = None) -> SendResult:
         """Send it (or adopt what Sinch holds of an earlier attempt) and record the outcome."""
         channel = self._channels[record.api]
         policy = self._tenants.policy(record.tenant_id) if self._tenants is not None else TenantPolicy()
@@ -231,24 +230,23 @@ class MessageSender:
                     record.id,
                     Status.SUBMITTED,
                     detail=f"batch {sinch_id}",
-                    batchId=sinch_id,
-                    clear=RETRY_ERROR,  # what kept it waiting is over
+                    change=Change(batch_id=sinch_id, clear_error=True),
                 )
                 if moved is not Transition.MOVED:  # a delivery report was faster than us
                     self._repo.set_batch(record.id, sinch_id)
-                return record.model_copy(update={"status": Status.SUBMITTED, "batch_id": sinch_id})
-            case Refused(http_status, code, text):
+                return Sent(record.model_copy(update={"status": Status.SUBMITTED, "batch_id": sinch_id}))
+            case Refused(http_status, code, text) as refused:
                 metrics.add_metric(name="SinchRejected", unit=MetricUnit.Count, value=1)
                 logger.warning(
                     "Sinch refused the message", extra={**log, "http_status": http_status, "code": code}
                 )
                 # Refused for good: never retried. (The answer to an API client still tells a
                 # refused message from a setup Sinch does not know: see domain.answers.)
-                return self._end(record, Status.REJECTED, code, text, sinch_http_status=http_status)
-            case AuthFailed(detail, http_status, _):
+                return self._end(record, Status.REJECTED, code, text, by=refused)
+            case AuthFailed(detail) as auth_failed:
                 metrics.add_metric(name="SinchAuthFailures", unit=MetricUnit.Count, value=1)
                 logger.error("Sinch refused our credentials, also after refreshing them", extra=log)
-                return self._end(record, Status.FAILED, UNAUTHORIZED, detail, sinch_http_status=http_status)
+                return self._end(record, Status.FAILED, UNAUTHORIZED, detail, by=auth_failed)
             case Transient(reason, retry_after_s, ambiguous, rate_limited):
                 metrics.add_metric(name="SinchTransientFailures", unit=MetricUnit.Count, value=1)
                 if rate_limited:
@@ -303,22 +301,19 @@ class MessageSender:
         status: Status,
         code: str,
         text: str,
-        sinch_http_status: int | None = None,
-        **fields: Any,
-    ) -> MessageRecord:
-        moved = self._repo.transition(
-            record.id,
-            status,
-            code=code,
-            detail=text,
-            errorCode=code,
-            errorText=text,
-            sinchHttpStatus=sinch_http_status,
-            **fields,
+        *,
+        by: Refused | AuthFailed | None = None,
+        attempts: int | None = None,
+    ) -> SendResult:
+        """`attempts`: the count to keep, when the claim that brought it here counted none."""
+        sinch_http_status = by.http_status if by is not None else None
+        change = Change(
+            error_code=code, error_text=text, sinch_http_status=sinch_http_status, attempts=attempts
         )
+        moved = self._repo.transition(record.id, status, code=code, detail=text, change=change)
         if moved is Transition.MOVED:
             final_status(status, record.tenant_id, record.created_at)
-        return record.model_copy(
+        ended = record.model_copy(
             update={
                 "status": status,
                 "error_code": code,
@@ -326,10 +321,11 @@ class MessageSender:
                 "sinch_http_status": sinch_http_status,
             }
         )
+        return Ended(ended, by)
 
     def _give_up(
-        self, record: MessageRecord, code: str, text: str, last_error: str, **fields: Any
-    ) -> MessageRecord:
+        self, record: MessageRecord, code: str, text: str, last_error: str, *, attempts: int | None = None
+    ) -> SendResult:
         """End a message the gateway will not send any more (failed, with why), and park its
         record on the DeadLetterQueue for a person to see."""
         logger.error(
@@ -337,12 +333,12 @@ class MessageSender:
             extra={
                 "message_id": record.id,
                 "tenant_id": record.tenant_id,
-                "attempts": fields.get("attempts", record.attempts),
+                "attempts": record.attempts if attempts is None else attempts,
                 "reason": code,
                 "last_error": last_error,
             },
         )
-        ended = self._end(record, Status.FAILED, code, text, **fields)
+        ended = self._end(record, Status.FAILED, code, text, attempts=attempts)
         self._queue.dead_letter(
             json.dumps({"kind": "failed", "messageId": record.id, "reason": code, "lastError": last_error}),
             f"{code}: {text}",
@@ -360,7 +356,7 @@ class MessageSender:
         unconfirmed: bool = False,
         jitter: bool = True,
         turn: Turn | None = None,
-    ) -> MessageRecord:
+    ) -> SendResult:
         # Sinch's rate limit says "slower", not "broken": waiting for it uses up no attempt (what
         # ends such a wait is the message's age: see _left_s).
         if counted and record.attempts >= self._settings.max_send_attempts:
@@ -385,14 +381,15 @@ class MessageSender:
         metrics.add_metric(name="SendRetries", unit=MetricUnit.Count, value=1)
         # The message says why it waits: GET shows this error until Sinch takes it.
         code = reason.split(":", maxsplit=1)[0].strip()[:64]
-        fields: dict[str, Any] = {"errorCode": code, "errorText": f"{reason}; it will be sent again"}
-        if not counted:
-            fields["attempts"] = record.attempts - 1
-        if unconfirmed:
+        change = Change(
+            error_code=code,
+            error_text=f"{reason}; it will be sent again",
+            attempts=None if counted else record.attempts - 1,
             # True stays true: once Sinch may hold the message, only a lookup or a report can tell.
-            fields["unconfirmed"] = True
+            unconfirmed=True if unconfirmed else None,
+        )
         self._repo.transition(
-            record.id, Status.RETRYING, code=code, detail=reason, seen_events=record.events, **fields
+            record.id, Status.RETRYING, code=code, detail=reason, seen_events=record.events, change=change
         )
         logger.info(
             "will retry",
@@ -403,9 +400,9 @@ class MessageSender:
                 "delay_s": round(delay, 2),
             },
         )
-        return record.model_copy(update={"status": Status.RETRYING})
+        return Sent(record.model_copy(update={"status": Status.RETRYING}))
 
-    def dry_run(self, draft: MessageDraft) -> DryRunResult:
+    def dry_run(self, draft: MessageDraft) -> Preview:
         """What Sinch would send for this message; nothing is recorded or sent."""
         channel = self._channels[api_of(draft.content)]
         message = OutboundMessage(
@@ -416,32 +413,32 @@ class MessageSender:
         )
         match channel.dry_run(message):
             case DryRun(number_of_messages, recipients):
-                return DryRunResult(
+                return Preview(
                     channel=channel_of(draft.content),
                     api=channel.api,
                     number_of_messages=number_of_messages,
-                    recipients=[
-                        DryRunRecipient(
+                    recipients=tuple(
+                        PreviewRecipient(
                             to=draft.to,
                             segments=r.number_of_parts,
                             encoding="UNICODE" if r.encoding == "UNICODE" else "GSM",
                             body=r.body,
                         )
                         if isinstance(draft.content, SmsContent)
-                        else DryRunRecipient(to=draft.to)
+                        else PreviewRecipient(to=draft.to)
                         for r in recipients
-                    ],
+                    ),
                 )
             case NotOffered():
                 # Every check of ours passed; this API has no dry run of its own to ask.
-                return DryRunResult(
+                return Preview(
                     channel=channel_of(draft.content),
                     api=channel.api,
                     number_of_messages=1,
-                    recipients=[DryRunRecipient(to=draft.to)],
+                    recipients=(PreviewRecipient(to=draft.to),),
                 )
             case outcome:
-                raise unavailable_error(channel.api, outcome)
+                raise unavailable_error(outcome)
 
     def cancel(self, tenant_id: str, message_id: str) -> MessageRecord:
         """Cancel a message Sinch has not sent yet: unsent here, or scheduled there."""
@@ -451,7 +448,7 @@ class MessageSender:
         if record.status in SENDABLE_STATUSES:
             # Claiming first: a sender holding the message must not hand it to Sinch meanwhile.
             if self._repo.claim(message_id, self._settings.send_lease_s) is None:
-                raise Conflict("The message is being sent right now.", headers={"Retry-After": "5"})
+                raise Conflict("The message is being sent right now.", retry_after_s=5)
             # The claim above counted as an attempt: it was none, and the count says so.
             return self._cancelled(record, "cancelled before it reached Sinch", attempts=record.attempts)
         scheduled = record.send_at is not None and record.send_at > utcnow()
@@ -466,10 +463,11 @@ class MessageSender:
             case Refused(http_status, code, text):
                 raise Conflict(f"Sinch would not cancel it ({http_status} {code}: {text}).")
             case outcome:
-                raise unavailable_error(channel.api, outcome)
+                raise unavailable_error(outcome)
 
-    def _cancelled(self, record: MessageRecord, detail: str, **fields: Any) -> MessageRecord:
-        moved = self._repo.transition(record.id, Status.CANCELLED, detail=detail, clear=RETRY_ERROR, **fields)
+    def _cancelled(self, record: MessageRecord, detail: str, attempts: int | None = None) -> MessageRecord:
+        change = Change(clear_error=True, attempts=attempts)
+        moved = self._repo.transition(record.id, Status.CANCELLED, detail=detail, change=change)
         if moved is not Transition.MOVED:
             current = self._repo.get(record.id)
             if current is not None and current.status is Status.CANCELLED:
@@ -495,7 +493,6 @@ DEFAULT_HOLD_OFF_S = 1.0
 # is taken for longer, the next 429 holds everyone off again. The refused message itself waits
 # its whole Retry-After.
 MAX_SHARED_HOLD_OFF_S = 60.0
-RETRY_ERROR = ("errorCode", "errorText")
 RETRIES_EXHAUSTED = "retries_exhausted"
 TOO_OLD = "too_old"
 TOO_OLD_TEXT = "not sent: Sinch did not take it within {age_s:g} s of when it was due ({last})"
@@ -522,15 +519,15 @@ class _NoRate:
         return None
 
 
-def unavailable_error(api: Api, outcome: Transient | Refused | AuthFailed) -> GatewayError:
+def unavailable_error(outcome: Transient | Refused | AuthFailed) -> GatewayError:
     """A Sinch failure on a call we do not retry ourselves (dry run, cancel)."""
     match outcome:
         case Transient(reason, retry_after_s):
-            retry = str(max(1, round(retry_after_s or 5)))
             return SinchUnavailable(
-                f"Sinch did not answer ({reason}); try again.", headers={"Retry-After": retry}
+                f"Sinch did not answer ({reason}); try again.",
+                retry_after_s=max(1, round(retry_after_s or 5)),
             )
-        case Refused(http_status, code, text):
-            return refusal_problem(api, http_status, code, text)
+        case Refused() as refused:
+            return refusal_problem(refused)
         case AuthFailed(detail):
             return SinchMisconfigured(f"Sinch refused the gateway's credentials: {detail}.")

@@ -7,9 +7,9 @@ from typing import Protocol
 
 from aws_lambda_powertools import Logger
 
-from sinch_gateway.api.models import TemplateRequest
 from sinch_gateway.domain.answers import refusal_problem
-from sinch_gateway.domain.content import Api, Slide
+from sinch_gateway.domain.commands import NewTemplate
+from sinch_gateway.domain.content import Slide
 from sinch_gateway.domain.errors import (
     GatewayError,
     SinchMisconfigured,
@@ -58,7 +58,7 @@ class Templates:
         self._media = media
         self._link_s = link_s  # Sinch fetches a template's media when it saves it
 
-    def create(self, tenant_id: str, request: TemplateRequest) -> MmsTemplate:
+    def create(self, tenant_id: str, request: NewTemplate) -> MmsTemplate:
         """Check the slides' media, record the template pending, hand it to Sinch. Raises the
         problem the client should hear when Sinch did not take it (the template ends failed)."""
         slides = self._admission.check_slides(request.slides, field="slides")
@@ -104,8 +104,8 @@ def _code(outcome: Transient | Refused | AuthFailed) -> str:
 
 def _problem(outcome: Transient | Refused | AuthFailed, template_id: str) -> GatewayError:
     match outcome:
-        case Refused(http_status, code, text):
-            return refusal_problem(Api.MMS_JSON, http_status, code, text, templateId=template_id)
+        case Refused() as refused:
+            return refusal_problem(refused, templateId=template_id)
         case AuthFailed(detail):
             return SinchMisconfigured(
                 f"Sinch refused the gateway's credentials ({detail}); the template was recorded as failed.",
@@ -114,6 +114,6 @@ def _problem(outcome: Transient | Refused | AuthFailed, template_id: str) -> Gat
         case Transient(reason, retry_after_s):
             return SinchUnavailable(
                 f"Sinch did not take the template ({reason}); create it again.",
-                headers={"Retry-After": str(max(1, round(retry_after_s or 5)))},
+                retry_after_s=max(1, round(retry_after_s or 5)),
                 extra={"templateId": template_id},
             )
