@@ -95,7 +95,7 @@ def test_print_env_gives_the_first_tenants_queue_credentials(
     tmp_path: Path, listening: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     api = f"http://127.0.0.1:{listening}"
-    credentials = {"access_key_id": "AKIAEXAMPLEPUBLISHER", "secret_access_key": "s3cret/with+chars"}
+    credentials = {"access_key_id": "EXAMPLEPUBLISHERKEYID", "secret_access_key": "s3cret/with+chars"}
     state = {"pid": os.getppid(), "api_url": api, "tenants": [{"queue_credentials": credentials}, {}]}
     (tmp_path / "stack.json").write_text(json.dumps(state))
 
@@ -112,4 +112,4 @@ def test_print_env_gives_the_first_tenants_queue_credentials(
         text=True,
         check=True,
     ).stdout
-    assert exported == "AKIAEXAMPLEPUBLISHER|s3cret/with+chars"
+    assert exported == "EXAMPLEPUBLISHERKEYID|s3cret/with+chars"
