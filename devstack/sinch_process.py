@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -23,6 +22,7 @@ from devstack.state import REPO_ROOT
 
 STARTED = re.compile(r"^Sinch simulator on (http://\S+) ")
 START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
 
 
 class SimulatorProcess:
@@ -90,9 +90,8 @@ class SimulatorProcess:
         if process is None:
             return
         process.terminate()
-        deadline = time.monotonic() + 10
         try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
