@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -23,6 +24,7 @@ from devstack.state import REPO_ROOT
 STARTED = re.compile(r"^Sinch simulator on (http://\S+) ")
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+SHOWN_LINES = 20  # of what it printed before it failed to start
 
 
 class SimulatorProcess:
@@ -34,6 +36,7 @@ class SimulatorProcess:
         self._settings = settings
         self._process: subprocess.Popen[str] | None = None
         self._url: str | None = None
+        self._early: deque[str] = deque(maxlen=SHOWN_LINES)
 
     @property
     def url(self) -> str:
@@ -58,7 +61,8 @@ class SimulatorProcess:
         threading.Thread(target=self._read, args=(process, started), daemon=True).start()
         if not started.wait(START_TIMEOUT_S) or self._url is None:
             self.stop()
-            raise RuntimeError("the Sinch simulator did not start (its output is in the stack's log)")
+            printed = "\n".join(self._early) or "(nothing)"
+            raise RuntimeError(f"the Sinch simulator did not start; it printed:\n{printed}")
         return self
 
     def _read(self, process: subprocess.Popen[str], started: threading.Event) -> None:
@@ -69,7 +73,10 @@ class SimulatorProcess:
             if match and not started.is_set():
                 self._url = match.group(1)
                 started.set()
-            elif not started.is_set() or " WARNING " in line or " ERROR " in line or "Traceback" in line:
+            elif not started.is_set():
+                self._early.append(line)
+                self._log(f"[sinch] {line}")
+            elif " WARNING " in line or " ERROR " in line or "Traceback" in line:
                 self._log(f"[sinch] {line}")
         started.set()  # it ended: whoever waits stops waiting
 
