@@ -45,7 +45,8 @@ class SimulatorProcess:
         return self._url
 
     def start(self) -> SimulatorProcess:
-        command = [sys.executable, "-m", "devstack.sinch_simulator"]
+        # It ends with the pipe to its input: a stack that dies leaves no simulator behind.
+        command = [sys.executable, "-m", "devstack.sinch_simulator", "--until-stdin-closes"]
         for name, value in self._settings.items():
             if value is not None:
                 command += [f"--{name.replace('_', '-')}", str(value)]
@@ -53,6 +54,7 @@ class SimulatorProcess:
             command,
             cwd=REPO_ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -102,3 +104,5 @@ class SimulatorProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdin is not None:
+            process.stdin.close()

@@ -4,11 +4,14 @@
         [--webhook-secret SECRET] [--project-id ID --key-id KEY_ID --key-secret KEY_SECRET]
         [--token-ttl-s SECONDS] [--mms-api-key KEY] [--mms-service-id ID] [--postback-url URL]
         [--inbound-url URL] [--encoding-delay-s SECONDS] [--source-address 127.0.0.2]
+        [--until-stdin-closes]
 
 With --project-id, --key-id and --key-secret, POST /oauth2/token issues OAuth2 tokens for
 /xms/v1/{project_id} as well. The MMS JSON API is served at /ep/v2/; its postbacks go to
 --postback-url (none without it); POST /_sim/inbound sends an MO SMS to --inbound-url. With
---source-address, its callbacks, postbacks and media fetches come from that local address.
+--source-address, its callbacks, postbacks and media fetches come from that local address. With
+--until-stdin-closes it also stops when its standard input ends: a parent holding the pipe that
+dies, even by SIGKILL, leaves no simulator behind.
 
 The environment variable SIM_RATE_LIMIT sets the rate limit (requests per second per service plan).
 """
@@ -19,6 +22,7 @@ import argparse
 import logging
 import os
 import signal
+import sys
 import threading
 
 from .simulator import SinchSimulator
@@ -44,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inbound-url", default=None)
     parser.add_argument("--encoding-delay-s", type=float, default=0.5)
     parser.add_argument("--source-address", default=None)
+    parser.add_argument("--until-stdin-closes", action="store_true")
     args = parser.parse_args(argv)
     rate_limit = os.environ.get("SIM_RATE_LIMIT")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -71,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     ).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+    if args.until_stdin_closes:
+        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     project = f" and /xms/v1/{args.project_id} (OAuth2 via /oauth2/token)" if args.project_id else ""
     print(
         f"Sinch simulator on {sim.url} (XMS under /xms/v1/{args.service_plan_id}{project},"
