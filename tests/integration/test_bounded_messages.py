@@ -1,7 +1,7 @@
 """No unbounded message, on moto (which refuses an item over 400 KB as DynamoDB does, see
 devstack.dynamodb_limits): repeated events fold under concurrent writers, thousands of retries
 keep an item under the stated bound, a message retried that long can still be cancelled, and a
-message Sinch keeps refusing with 429 ends `too_old` through RetryFunction."""
+message Sinch keeps refusing with 429 ends `too_old` through QueueFunction."""
 
 from __future__ import annotations
 

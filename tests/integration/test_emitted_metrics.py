@@ -135,7 +135,7 @@ def signed_twice(env: Env, report: dict[str, Any]) -> list[int]:
     }
     path = "/v1/webhooks/sinch/delivery-reports"
     return [
-        env.api("DeliveryReportFunction", "POST", path=path, body=body, headers=headers)[0] for _ in range(2)
+        env.api("WebhookFunction", "POST", path=path, body=body, headers=headers)[0] for _ in range(2)
     ]
 
 

@@ -327,7 +327,7 @@ def test_a_callback_without_a_valid_signature_is_a_401(
     env: Env, headers: list[tuple[str, str]], body: str, base64_body: bool
 ) -> None:
     event = proxy_event("POST", REPORT_PATH, headers=headers, body=body, base64_body=base64_body)
-    status, problem = problem_or_success(env.handler("DeliveryReportFunction")(event))
+    status, problem = problem_or_success(env.handler("WebhookFunction")(event))
     assert (status, problem["type"]) in ((401, "/problems/unauthenticated"), (400, "/problems/invalid-json"))
 
 
@@ -382,7 +382,7 @@ def test_a_signed_report_of_any_content_is_kept_or_refused_as_malformed(
     env: Env, fields: dict[str, Any]
 ) -> None:
     status, answer = problem_or_success(
-        env.handler("DeliveryReportFunction")(signed_event(json.dumps(report(**fields))))
+        env.handler("WebhookFunction")(signed_event(json.dumps(report(**fields))))
     )
     if status == 200:
         assert answer["result"] in ("moved", "stale", "unknown_message", "unknown_status")
@@ -458,7 +458,7 @@ def test_a_signed_inbound_message_of_any_content_is_kept_or_refused_as_malformed
     }
     event = signed_event(json.dumps(mo, ensure_ascii=False))
     event.update(path="/v1/webhooks/sinch/inbound", resource="/v1/webhooks/sinch/inbound")
-    status, answer = problem_or_success(env.handler("DeliveryReportFunction")(event))
+    status, answer = problem_or_success(env.handler("WebhookFunction")(event))
     if status == 200:
         assert answer["result"] in ("new", "duplicate")
     else:
@@ -507,7 +507,7 @@ def test_an_mms_postback_of_any_content_is_taken_or_refused_as_malformed(
         resource="/v1/webhooks/sinch/mms-postbacks/{token}",
     )
     event["pathParameters"] = {"token": "t0ken"}
-    status, answer = problem_or_success(env.handler("DeliveryReportFunction")(event))
+    status, answer = problem_or_success(env.handler("WebhookFunction")(event))
     if status != 200:
         assert status == 400 and answer["type"] in (
             "/problems/invalid-delivery-report",
@@ -518,7 +518,7 @@ def test_an_mms_postback_of_any_content_is_taken_or_refused_as_malformed(
 def test_a_signed_report_for_a_real_message_with_an_odd_time_moves_it(env: Env) -> None:
     _, sent = env.send({"to": VALID_TO, "text": "Hi"})
     body = json.dumps(report(client_reference=sent["id"], status="Queued", at="2026-11-23T19:00:03"))
-    assert problem_or_success(env.handler("DeliveryReportFunction")(signed_event(body))) == (
+    assert problem_or_success(env.handler("WebhookFunction")(signed_event(body))) == (
         200,
         {"result": "moved"},
     )

@@ -32,7 +32,7 @@ def mo(handset: str, body: str, *, reference: str | None = None, at: str | None 
 
 def receive(env: Env, raw: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     return env.api(
-        "DeliveryReportFunction",
+        "WebhookFunction",
         "POST",
         path=INBOUND,
         body=raw,

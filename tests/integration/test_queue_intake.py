@@ -43,7 +43,7 @@ def test_the_same_sqs_message_delivered_twice_is_sent_once(env: Env) -> None:
         "attributes": {**event["attributes"], "SenderId": PUBLISHER},
     }
 
-    again = env.handler("RetryFunction")({"Records": [record]})
+    again = env.handler("QueueFunction")({"Records": [record]})
 
     assert again == {"batchItemFailures": []}
     assert len(env.batch_requests()) == 1
@@ -136,7 +136,7 @@ def test_the_sample_event_in_events_is_sent(env: Env) -> None:
     # Its publisher: a session of the role the event's SenderId names.
     env.register(TENANT, TenantPolicy(publishers=frozenset({"AROAEXAMPLEFULFILMENT"})))
 
-    assert env.handler("RetryFunction")(event) == {"batchItemFailures": []}
+    assert env.handler("QueueFunction")(event) == {"batchItemFailures": []}
     (sent,) = env.batch_requests()
     assert sent["body"]["to"] == ["+12025550143"]
     stored = env.stored(derived_id("ignored", "parcel-88-out-for-delivery"))
@@ -162,8 +162,8 @@ def test_a_batch_that_fails_whole_is_reported_record_by_record_without_the_error
         ) -> None:
             raise ConnectionError(f"AWS is down while sending {body}")
 
-    env.handler("RetryFunction")
-    monkeypatch.setattr(env.modules["RetryFunction"].services, "queue_intake", Unavailable())
+    env.handler("QueueFunction")
+    monkeypatch.setattr(env.modules["QueueFunction"].services, "queue_intake", Unavailable())
 
     outcome = published(env, SMS, SMS)
 
