@@ -45,8 +45,8 @@ OTHER_TENANT = "z9y8x7w6v5"
 PUBLISHER = "AIDAEXAMPLEPUBLISHER1"
 FUNCTION_DIRS = {
     "SendFunction": "send",
-    "QueueFunction": "retry",
-    "WebhookFunction": "delivery_report",
+    "QueueFunction": "queue",
+    "WebhookFunction": "webhook",
     "CallbackFunction": "callback",
 }
 
@@ -149,7 +149,7 @@ class Env:
             headers=headers,
         )
 
-    def retry(self, *bodies: str, tenant: str | None = TENANT, sender: str | None = None) -> dict[str, Any]:
+    def consume(self, *bodies: str, tenant: str | None = TENANT, sender: str | None = None) -> dict[str, Any]:
         """QueueFunction on SendQueue records with these bodies, naming `tenant`, each sent by
         `sender` (SQS's SenderId): by default a retry by the gateway's QueueFunction, a request by
         the tenants' PUBLISHER."""
@@ -307,7 +307,7 @@ def world(endpoint: str) -> Iterator[Env]:
     saved = dict(os.environ)
     os.environ.update(function_environment(spec, aws_endpoint_url=endpoint, region=template.region))
     # Every handler runs in this process: each one's own variables too (the webhook secret's id,
-    # the retry function's API URL).
+    # the queue function's API URL).
     for function in ("QueueFunction", "WebhookFunction", "CallbackFunction"):
         os.environ.update(template.function(function).environment)
     # Short enough that a simulated slow Sinch is a timeout without slowing the suite.

@@ -552,7 +552,7 @@ QUEUED_BODY = (
 @example('{"to": "x", "clientReference": "\\ud800"}')  # stored the surrogate: failed and retried for ever
 @example("[" * 100_000)  # RecursionError: failed and retried for ever
 def test_an_invalid_queued_body_is_parked_on_the_dlq_with_a_reason_never_retried(env: Env, body: str) -> None:
-    outcome = env.retry(body)
+    outcome = env.consume(body)
     assert outcome["result"] == {"batchItemFailures": []}
     ((parked, attributes),) = env.dead_letters()
     # As it came; a character SQS refuses (which SQS itself never delivers) as its JSON escape.
@@ -582,7 +582,7 @@ def delayed_on_send_queue(env: Env) -> int:
 )
 def test_a_forged_retry_is_parked_or_waits_at_most_a_day(env: Env, retry: str, parked: str | None) -> None:
     delayed = delayed_on_send_queue(env)
-    assert env.retry(f'{{"kind": "retry", {retry}}}')["result"] == {"batchItemFailures": []}
+    assert env.consume(f'{{"kind": "retry", {retry}}}')["result"] == {"batchItemFailures": []}
     if parked:
         ((_, attributes),) = env.dead_letters()
         assert attributes["reason"].startswith(parked)
@@ -703,7 +703,7 @@ def test_any_sinch_answer_is_one_of_our_documented_answers(
     api_post(env, sms, ("X-Dry-Run", "true"))
     if status == 202 and accepted["status"] == "retrying":
         scripted.script(answer)  # the lookup before a second attempt, then the attempt
-        retried = env.retry(json.dumps({"kind": "retry", "messageId": accepted["id"]}))
+        retried = env.consume(json.dumps({"kind": "retry", "messageId": accepted["id"]}))
         assert retried["result"] == {"batchItemFailures": []}
         assert env.stored(accepted["id"])["status"] in ("retrying", "submitted", "rejected", "failed")
 
