@@ -438,7 +438,7 @@ def warm_overhead(bench: Bench) -> list[Row]:
                 paired(lambda: send(get), replayer(calls, message_id, None), n),
             )
         )
-    with function_env(stack.template.function("DeliveryReportFunction"), stack) as report:
+    with function_env(stack.template.function("WebhookFunction"), stack) as report:
         from sinch_gateway.data import aws as gateway_aws
 
         def delivered() -> Any:
@@ -446,9 +446,7 @@ def warm_overhead(bench: Bench) -> list[Row]:
 
         calls, _ = recorded_dynamodb_calls(gateway_aws.dynamodb(), delivered)
         rows.append(
-            warm_row(
-                "DeliveryReportFunction POST report", paired(delivered, replayer(calls, message_id, None), n)
-            )
+            warm_row("WebhookFunction POST report", paired(delivered, replayer(calls, message_id, None), n))
         )
     return rows
 

@@ -39,7 +39,7 @@ from sinch_gateway.data.messages import CLIENT_REFERENCE_INDEX, tenant_ref
 if TYPE_CHECKING:
     from devstack.stack import LocalStack
 
-FUNCTIONS = ("SendFunction", "RetryFunction", "DeliveryReportFunction")
+FUNCTIONS = ("SendFunction", "QueueFunction", "WebhookFunction")
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 _DURATION = re.compile(r"^REPORT RequestId: \S+\tDuration: ([0-9.]+) ms", re.MULTILINE)
 

@@ -64,16 +64,16 @@ def cost_per_million(
             and (operations is None or action.split(":", 1)[1] in operations)
         )
 
-    # Every SendFunction and DeliveryReportFunction invocation came through API Gateway.
-    api_requests = invocations.get("SendFunction", 0.0) + invocations.get("DeliveryReportFunction", 0.0)
+    # Every SendFunction and WebhookFunction invocation came through API Gateway.
+    api_requests = invocations.get("SendFunction", 0.0) + invocations.get("WebhookFunction", 0.0)
     gb_seconds = sum(
         n * durations.get(function, 0.0) / 1000 * memory_mb / 1024 for function, n in invocations.items()
     )
     writes = per_message("dynamodb", DYNAMODB_WRITES)
     reads = per_message("dynamodb", DYNAMODB_STRONG_READS)
-    # Lambda's SQS poller receives and deletes what RetryFunction takes (up to 10 a batch): at
+    # Lambda's SQS poller receives and deletes what QueueFunction takes (up to 10 a batch): at
     # least one receive and one delete per invocation, on top of the functions' own sends.
-    sqs = per_message("sqs") + 2 * invocations.get("RetryFunction", 0.0)
+    sqs = per_message("sqs") + 2 * invocations.get("QueueFunction", 0.0)
     usd = {
         "api_gateway": api_requests * prices["api_gateway_rest_per_million"],
         "lambda_requests": sum(invocations.values()) * prices["lambda_requests_per_million"],
@@ -173,7 +173,7 @@ def hold_cost_per_million(
     """USD per million scheduled MMS for holding each in the gateway until its sendAt (docs/cost.md):
     SQS delays a message 15 minutes at most, so it goes round SendQueue ceil(ahead / 900) times.
     Each round is a SendMessage, a share of the poller's receive and delete, and (all but the
-    last, which is the send itself) a RetryFunction hop of `hop_ms` that only queues it again.
+    last, which is the send itself) a QueueFunction hop of `hop_ms` that only queues it again.
     `messages_per_batch` is how many hops share an invocation: 1 is the worst case."""
     rounds = math.ceil(max(0.0, ahead_s) / SQS_MAX_DELAY_S)
     hops = max(0, rounds - 1)

@@ -16,7 +16,7 @@ FAILED_POLL_PAUSE_S = 1.0
 
 class PollingThreads:
     def __init__(self, label: str, log: Callable[[str], None] | None = None) -> None:
-        self._label = label  # names the poller in its log lines, e.g. "sqs:RetryFunction"
+        self._label = label  # names the poller in its log lines, e.g. "sqs:QueueFunction"
         self._log = log or print_line
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

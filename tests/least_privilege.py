@@ -117,7 +117,7 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret"))
     # checked media: kept, and linked to Sinch by presigned GETs
     | grants(KEPT_MEDIA_ACTIONS, KEPT_MEDIA),
-    "RetryFunction": _runtime("RetryFunctionLogGroup")
+    "QueueFunction": _runtime("QueueFunctionLogGroup")
     | grants(READ_WRITE_ITEM, arn("MessagesTable"))
     | grants(["dynamodb:GetItem"], arn("TenantsTable"), TENANT_POLICY_READ)
     # Lambda's event source mapping polling SendQueue
@@ -126,7 +126,7 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(["sqs:SendMessage"], arn("DeadLetterQueue"))
     | grants(["secretsmanager:GetSecretValue"], ref("SinchSecret"))
     | grants(KEPT_MEDIA_ACTIONS, KEPT_MEDIA),
-    "DeliveryReportFunction": _runtime("DeliveryReportFunctionLogGroup")
+    "WebhookFunction": _runtime("WebhookFunctionLogGroup")
     # the message an inbound SMS answers, and an inbound SMS seen before
     | grants(["dynamodb:GetItem"], arn("MessagesTable"))
     # advance / append_event on messages; an opt-out's update; a template's postback
@@ -170,8 +170,8 @@ EXPECTED: dict[str, set[Grant]] = {
 WRITE_ITEM = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
 DENIED: dict[str, set[Grant]] = {
     "SendFunction": grants(WRITE_ITEM, arn("MessagesTable"), NO_OPT_OUT_WRITES),
-    "RetryFunction": grants(WRITE_ITEM, arn("MessagesTable"), NO_OPT_OUT_WRITES),
-    "DeliveryReportFunction": set(),
+    "QueueFunction": grants(WRITE_ITEM, arn("MessagesTable"), NO_OPT_OUT_WRITES),
+    "WebhookFunction": set(),
     "CallbackFunction": set(),
 }
 

@@ -26,8 +26,8 @@ from sinch_gateway.api.models import (
     message_view,
     template_view,
 )
-from sinch_gateway.domain.callbacks import delivery_report_url
 from sinch_gateway.domain.errors import MessageNotFound, NoTenant
+from sinch_gateway.domain.webhooks import delivery_report_url
 from sinch_gateway.telemetry import logger, metrics, tracer
 
 services = wiring.SendServices(config.load(config.SendSettings))
@@ -104,13 +104,13 @@ def send_message(
     if dry_run:
         return Response(200, "application/json", endpoint.dry_run(message, tenant_id).model_dump_json())
     request_context = app.current_event.request_context
-    callback_url = delivery_report_url(
+    webhook_url = delivery_report_url(
         services.settings.public_base_url, request_context.domain_name, request_context.stage
     )
     if idempotency_key is None:
-        return endpoint.answer(message, callback_url, tenant_id).response()
+        return endpoint.answer(message, webhook_url, tenant_id).response()
     return endpoint.answer_once(
-        idempotency_key, tenant_id, message, callback_url, app.lambda_context
+        idempotency_key, tenant_id, message, webhook_url, app.lambda_context
     ).response()
 
 

@@ -8,7 +8,7 @@ from devstack.template import Template
 REPO = Path(__file__).resolve().parents[2]
 FIGURES = {
     "aws_calls_per_delivered": {},
-    "invocations_per_delivered": {"SendFunction": 1.0, "DeliveryReportFunction": 1.0},
+    "invocations_per_delivered": {"SendFunction": 1.0, "WebhookFunction": 1.0},
     "lambda_ms_per_invocation": {},
     "log_bytes_per_delivered": {},
 }

@@ -86,4 +86,4 @@ def test_create_the_template_resources(endpoint: str) -> None:
     assert env["SINCH_SECRET_ID"] == secret.arn
     assert env["MESSAGES_TABLE"] == table.name
     assert env["MEDIA_BUCKET"] == bucket.name
-    assert template.function("DeliveryReportFunction").environment["WEBHOOK_SECRET_ID"] == webhook.arn
+    assert template.function("WebhookFunction").environment["WEBHOOK_SECRET_ID"] == webhook.arn

@@ -38,7 +38,7 @@ def register_created(template: Template) -> None:
         template.register(secret, f"arn:aws:secretsmanager:us-east-1:123456789012:secret:x-{secret}-AbCdEf")
     bucket = template.bucket_name("MediaBucket")
     template.register("MediaBucket", bucket, Arn=f"arn:aws:s3:::{bucket}")
-    for number, role in enumerate(("SendFunctionRole", "RetryFunctionRole")):
+    for number, role in enumerate(("SendFunctionRole", "QueueFunctionRole")):
         name = template.physical_name(role)
         arn = f"arn:aws:iam::123456789012:role/{name}"
         template.register(role, name, Arn=arn, RoleId=f"AROAEXAMPLEROLE{number:06d}")
@@ -139,7 +139,7 @@ def test_globals_merge_rules() -> None:
 def test_functions(template: Template) -> None:
     register_created(template)
     functions = {f.logical_id: f for f in template.functions()}
-    assert set(functions) == {"SendFunction", "RetryFunction", "DeliveryReportFunction", "CallbackFunction"}
+    assert set(functions) == {"SendFunction", "QueueFunction", "WebhookFunction", "CallbackFunction"}
     send = functions["SendFunction"]
     assert send.name == "sinch-gateway-local-SendFunction"
     assert send.arn == "arn:aws:lambda:us-east-1:123456789012:function:sinch-gateway-local-SendFunction"
@@ -161,9 +161,9 @@ def test_functions(template: Template) -> None:
     }
     assert {key: send.environment.get(key) for key in expected} == expected
     assert all(isinstance(value, str) for value in send.environment.values())
-    webhooks = functions["DeliveryReportFunction"].environment
+    webhooks = functions["WebhookFunction"].environment
     assert webhooks["WEBHOOK_SECRET_ID"].endswith(":secret:x-WebhookSecret-AbCdEf")
-    gateway_roles = functions["RetryFunction"].environment["GATEWAY_ROLE_IDS"]
+    gateway_roles = functions["QueueFunction"].environment["GATEWAY_ROLE_IDS"]
     assert gateway_roles == "AROAEXAMPLEROLE000000,AROAEXAMPLEROLE000001", "!Join of the roles' RoleIds"
     assert "SINCH_SECRET_ID" not in webhooks
 
@@ -191,7 +191,7 @@ def test_routes_and_api_key_requirement(template: Template) -> None:
     assert routes[("GET", "/v1/messages/{id}")].api_key_required is True
     assert routes[("GET", "/health")].api_key_required is False  # the event's Auth overrides the API's
     webhook = routes[("POST", "/v1/webhooks/sinch/delivery-reports")]
-    assert (webhook.function, webhook.api_key_required) == ("DeliveryReportFunction", False)
+    assert (webhook.function, webhook.api_key_required) == ("WebhookFunction", False)
     api = template.apis()["Api"]
     assert api.stage == "prod"
     assert api.api_key_required is True
@@ -200,7 +200,7 @@ def test_routes_and_api_key_requirement(template: Template) -> None:
 
 def test_sqs_mappings(template: Template) -> None:
     mapping, callbacks = sorted(template.sqs_mappings(), key=lambda m: m.function, reverse=True)
-    assert mapping.function == "RetryFunction"
+    assert mapping.function == "QueueFunction"
     assert mapping.queue == "SendQueue"
     assert mapping.queue_arn == "arn:aws:sqs:us-east-1:123456789012:sinch-gateway-local-SendQueue"
     assert mapping.batch_size == 10

@@ -118,11 +118,11 @@ def test_each_function_runs_as_a_session_of_its_role_named_after_it(endpoint: st
 
     sessions = function_credentials(template, endpoint)
 
-    assert set(sessions) == {"SendFunction", "RetryFunction", "DeliveryReportFunction", "CallbackFunction"}
-    retry = sessions["RetryFunction"]
+    assert set(sessions) == {"SendFunction", "QueueFunction", "WebhookFunction", "CallbackFunction"}
+    retry = sessions["QueueFunction"]
     sqs_as(endpoint, retry).send_message(QueueUrl=queue, MessageBody="a retry")
-    role_id = resources.roles["RetryFunctionRole"].role_id
-    assert senders(endpoint, queue) == {"a retry": f"{role_id}:{template.function_name('RetryFunction')}"}
-    # What the template hands RetryFunction to know its own: the same role ids.
-    gateway_roles = template.function("RetryFunction").environment["GATEWAY_ROLE_IDS"].split(",")
+    role_id = resources.roles["QueueFunctionRole"].role_id
+    assert senders(endpoint, queue) == {"a retry": f"{role_id}:{template.function_name('QueueFunction')}"}
+    # What the template hands QueueFunction to know its own: the same role ids.
+    gateway_roles = template.function("QueueFunction").environment["GATEWAY_ROLE_IDS"].split(",")
     assert gateway_roles == [resources.roles["SendFunctionRole"].role_id, role_id]

@@ -92,7 +92,7 @@ def test_sinch_answering_429_past_the_max_age_ends_the_message_too_old_and_nothi
     assert item_size(item) < 2000
 
     # The give-up is logged at ERROR with its reason, and parked on the DeadLetterQueue.
-    log = Path(state["logs_dir"]) / "RetryFunction.log"
+    log = Path(state["logs_dir"]) / "QueueFunction.log"
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"level"')]
     assert any(
         (line["level"], line["message"], line.get("reason"))

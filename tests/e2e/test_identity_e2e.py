@@ -144,7 +144,7 @@ def test_the_gateways_own_retries_are_taken_and_a_publishers_retry_is_parked(loc
     sent = local.api("POST", "/v1/messages", SMS)
     assert (sent.status, sent.body["status"]) == (202, "retrying"), sent.body
 
-    assert local.wait_final(sent.body["id"])["status"] == "delivered", "RetryFunction's retry was taken"
+    assert local.wait_final(sent.body["id"])["status"] == "delivered", "QueueFunction's retry was taken"
 
     held = local.api("POST", "/v1/messages", {**SMS, "sendAt": in_an_hour()})  # waits at Sinch
     attempts = len(local.sinch_requests())

@@ -27,7 +27,7 @@ MMS = {"to": "+12025550144", "subject": "least privilege"}
 # Used by Lambda for the function, not by its code: never among its recorded calls.
 FOR_LAMBDA = {"logs:CreateLogStream", "logs:PutLogEvents", *XRAY_ACTIONS}
 POLLING = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
-POLLERS = ("RetryFunction", "CallbackFunction")  # their queues are polled for them
+POLLERS = ("QueueFunction", "CallbackFunction")  # their queues are polled for them
 STREAM_READING = (
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
@@ -47,7 +47,7 @@ RARELY_USED = {
         "Powertools deletes the record of a request whose handler raised"
     ),
     ("SendFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
-    ("RetryFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
+    ("QueueFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
     ("CallbackFunction", "sqs:SendMessage", canonical(arn("CallbackDeadLetterQueue"))): (
         "a status callback not taken for CallbackMaxAgeSeconds (24 h), or with no secret to sign it"
     ),
@@ -57,7 +57,7 @@ RARELY_USED = {
     ),
     # Presigning is done locally, no call: S3 checks the signer's GetObject when Sinch fetches.
     ("SendFunction", "s3:GetObject", canonical(KEPT_MEDIA)): "presigned links to kept media",
-    ("RetryFunction", "s3:GetObject", canonical(KEPT_MEDIA)): "presigned links to kept media",
+    ("QueueFunction", "s3:GetObject", canonical(KEPT_MEDIA)): "presigned links to kept media",
 }
 
 
@@ -153,7 +153,7 @@ def drive_every_path(local: LocalStack, receiver: CallbackReceiver) -> list[str]
     assert mms.status == 202, mms.body
     ids.append(mms.body["id"])
 
-    # Sinch unavailable twice: SendFunction queues a retry, RetryFunction fails and queues another.
+    # Sinch unavailable twice: SendFunction queues a retry, QueueFunction fails and queues another.
     local.sim("POST", "/_sim/faults", {"rules": [{"match": "batches", "status": 503, "times": 2}]})
     retried = local.api("POST", "/v1/messages", SMS)
     assert retried.status == 202 and retried.body["status"] == "retrying", retried.body

@@ -168,7 +168,7 @@ def test_no_phone_number_text_or_secret_reaches_a_log_or_a_trace(local: LocalSta
     traces = Path(local.config["traces_file"])
     _wait(lambda: _traces_complete(traces, started), "every trace document of this traffic")
     logs = sorted(Path(local.config["logs_dir"]).glob("*.log"))
-    assert {p.stem for p in logs} >= {"SendFunction", "RetryFunction", "DeliveryReportFunction"}
+    assert {p.stem for p in logs} >= {"SendFunction", "QueueFunction", "WebhookFunction"}
     secret_values = _stack_secrets(local)
     assert len(secret_values) >= 3  # at least the API key, the Sinch API token, the webhook secret
     needles = [("message text", t) for t in texts] + [("secret", s) for s in secret_values]

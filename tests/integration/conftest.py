@@ -45,8 +45,8 @@ OTHER_TENANT = "z9y8x7w6v5"
 PUBLISHER = "AIDAEXAMPLEPUBLISHER1"
 FUNCTION_DIRS = {
     "SendFunction": "send",
-    "RetryFunction": "retry",
-    "DeliveryReportFunction": "delivery_report",
+    "QueueFunction": "queue",
+    "WebhookFunction": "webhook",
     "CallbackFunction": "callback",
 }
 
@@ -142,16 +142,16 @@ class Env:
             "x-sinch-webhook-signature-timestamp": ts,
         }
         return self.api(
-            "DeliveryReportFunction",
+            "WebhookFunction",
             "POST",
             path="/v1/webhooks/sinch/delivery-reports",
             body=body,
             headers=headers,
         )
 
-    def retry(self, *bodies: str, tenant: str | None = TENANT, sender: str | None = None) -> dict[str, Any]:
-        """RetryFunction on SendQueue records with these bodies, naming `tenant`, each sent by
-        `sender` (SQS's SenderId): by default a retry by the gateway's RetryFunction, a request by
+    def consume(self, *bodies: str, tenant: str | None = TENANT, sender: str | None = None) -> dict[str, Any]:
+        """QueueFunction on SendQueue records with these bodies, naming `tenant`, each sent by
+        `sender` (SQS's SenderId): by default a retry by the gateway's QueueFunction, a request by
         the tenants' PUBLISHER."""
         template = json.loads((ROOT / "events" / "sqs-retry.json").read_text())["Records"][0]
         attributes = {} if tenant is None else {"tenant": {"stringValue": tenant, "dataType": "String"}}
@@ -165,13 +165,13 @@ class Env:
             }
             for b in bodies
         ]
-        result: dict[str, Any] = self.handler("RetryFunction")({"Records": records})
+        result: dict[str, Any] = self.handler("QueueFunction")({"Records": records})
         return {"result": result, "ids": [r["messageId"] for r in records]}
 
     def sender_of(self, body: str) -> str:
         if '"kind": "retry"' in body:
-            role = self.template.get_att("RetryFunctionRole", "RoleId")
-            return f"{role}:{self.template.function_name('RetryFunction')}"
+            role = self.template.get_att("QueueFunctionRole", "RoleId")
+            return f"{role}:{self.template.function_name('QueueFunction')}"
         return PUBLISHER
 
     def forget_rate(self) -> None:
@@ -307,8 +307,8 @@ def world(endpoint: str) -> Iterator[Env]:
     saved = dict(os.environ)
     os.environ.update(function_environment(spec, aws_endpoint_url=endpoint, region=template.region))
     # Every handler runs in this process: each one's own variables too (the webhook secret's id,
-    # the retry function's API URL).
-    for function in ("RetryFunction", "DeliveryReportFunction", "CallbackFunction"):
+    # the queue function's API URL).
+    for function in ("QueueFunction", "WebhookFunction", "CallbackFunction"):
         os.environ.update(template.function(function).environment)
     # Short enough that a simulated slow Sinch is a timeout without slowing the suite.
     os.environ.update(

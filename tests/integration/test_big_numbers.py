@@ -66,7 +66,7 @@ def test_a_signed_webhook_with_an_integer_past_4300_digits_is_a_400_and_writes_n
     before = table(env)
     body = '{"type": "delivery_report_sms", "batch_id": ' + TOO_LONG + ', "code": ' + TOO_LONG + "}"
 
-    status, problem = env.api("DeliveryReportFunction", "POST", path=path, body=body, headers=signed(body))
+    status, problem = env.api("WebhookFunction", "POST", path=path, body=body, headers=signed(body))
 
     assert status == 400, problem  # Sinch does not retry a 4xx
     assert table(env) == before
@@ -75,7 +75,7 @@ def test_a_signed_webhook_with_an_integer_past_4300_digits_is_a_400_and_writes_n
 def test_a_queued_request_with_an_integer_past_4300_digits_is_parked_not_retried(env: Env) -> None:
     body = SMS + ', "extra": ' + TOO_LONG + "}"
 
-    result = env.retry(body)
+    result = env.consume(body)
 
     assert result["result"] == {"batchItemFailures": []}  # not redelivered
     [(parked, attributes)] = env.dead_letters()

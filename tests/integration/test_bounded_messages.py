@@ -1,7 +1,7 @@
 """No unbounded message, on moto (which refuses an item over 400 KB as DynamoDB does, see
 devstack.dynamodb_limits): repeated events fold under concurrent writers, thousands of retries
 keep an item under the stated bound, a message retried that long can still be cancelled, and a
-message Sinch keeps refusing with 429 ends `too_old` through RetryFunction."""
+message Sinch keeps refusing with 429 ends `too_old` through QueueFunction."""
 
 from __future__ import annotations
 
@@ -170,14 +170,14 @@ def test_a_message_refused_with_429_past_its_age_ends_too_old_and_is_not_sent(
     status, answer = env.send(SMS)
     assert (status, answer["status"]) == (202, "retrying")
     env.forget_rate()
-    env.retry(json.dumps({"kind": "retry", "messageId": answer["id"]}))
+    env.consume(json.dumps({"kind": "retry", "messageId": answer["id"]}))
     assert env.stored(answer["id"])["status"] == "retrying"
     # A day later (MaxMessageAgeSeconds is a day): its next retry finds it too old.
     day_later = utcnow() + timedelta(days=1, seconds=1)
     monkeypatch.setattr("sinch_gateway.usecases.sending.utcnow", lambda: day_later)
     env.forget_rate()
 
-    env.retry(json.dumps({"kind": "retry", "messageId": answer["id"]}))
+    env.consume(json.dumps({"kind": "retry", "messageId": answer["id"]}))
 
     message = env.stored(answer["id"])
     assert (message["status"], message["error"]["code"], message["attempts"]) == ("failed", "too_old", 0)
@@ -239,7 +239,7 @@ def test_a_message_grown_near_400_kb_before_events_folded_is_retried_again(env: 
     message_id = legacy_message(env, room=40)  # a lease fits, a folded count does not
     env.faults(TOO_MANY_REQUESTS)
 
-    outcome = env.retry(json.dumps({"kind": "retry", "messageId": message_id}))
+    outcome = env.consume(json.dumps({"kind": "retry", "messageId": message_id}))
 
     assert outcome["result"] == {"batchItemFailures": []}
     message = env.stored(message_id)
@@ -260,7 +260,7 @@ def test_folded_retries_make_one_status_callback_through_the_stream(
         message_id = sent_with_callback(env, tenant, receiver, "Folded")
         for _ in range(4):
             env.forget_rate()  # each 429 holds every sender off: this test is its only sender
-            env.retry(json.dumps({"kind": "retry", "messageId": message_id}))
+            env.consume(json.dumps({"kind": "retry", "messageId": message_id}))
 
         callbacks = wait_for(receiver, message_id, "submitted")
         assert [(c["previousStatus"], c["status"], c["code"]) for c in callbacks] == [

@@ -32,7 +32,7 @@ def basic(credentials: str) -> dict[str, str]:
 
 def post(env: Env, body: str, headers: dict[str, str]) -> tuple[int, Any]:
     return env.api(
-        "DeliveryReportFunction",
+        "WebhookFunction",
         "POST",
         path="/v1/webhooks/sinch/delivery-reports",
         body=body,
@@ -150,8 +150,8 @@ def test_a_report_that_failed_with_a_5xx_may_come_again_unchanged(
     message_id, batch = submitted(env)
     body = json.dumps(report(message_id, batch, "Delivered", 0))
     headers = signed(body)
-    env.handler("DeliveryReportFunction")
-    intake = env.modules["DeliveryReportFunction"].services.report_intake
+    env.handler("WebhookFunction")
+    intake = env.modules["WebhookFunction"].services.report_intake
 
     def unavailable(*_: Any, **__: Any) -> Any:
         raise ClientError({"Error": {"Code": "InternalServerError"}}, "UpdateItem")

@@ -134,9 +134,7 @@ def signed_twice(env: Env, report: dict[str, Any]) -> list[int]:
         "x-sinch-webhook-signature-timestamp": at,
     }
     path = "/v1/webhooks/sinch/delivery-reports"
-    return [
-        env.api("DeliveryReportFunction", "POST", path=path, body=body, headers=headers)[0] for _ in range(2)
-    ]
+    return [env.api("WebhookFunction", "POST", path=path, body=body, headers=headers)[0] for _ in range(2)]
 
 
 def run_the_flows(env: Env) -> None:
@@ -164,8 +162,8 @@ def run_the_flows(env: Env) -> None:
     env.send(SMS)
     env.set_secret()
     forget_cached_secrets()
-    env.retry(json.dumps(SMS))  # a send request from another service
-    env.retry("{}", tenant=None)  # no tenant: parked on the DeadLetterQueue
+    env.consume(json.dumps(SMS))  # a send request from another service
+    env.consume("{}", tenant=None)  # no tenant: parked on the DeadLetterQueue
 
 
 def test_every_metric_the_alarms_and_dashboard_read_is_emitted(

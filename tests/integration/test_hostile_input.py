@@ -327,7 +327,7 @@ def test_a_callback_without_a_valid_signature_is_a_401(
     env: Env, headers: list[tuple[str, str]], body: str, base64_body: bool
 ) -> None:
     event = proxy_event("POST", REPORT_PATH, headers=headers, body=body, base64_body=base64_body)
-    status, problem = problem_or_success(env.handler("DeliveryReportFunction")(event))
+    status, problem = problem_or_success(env.handler("WebhookFunction")(event))
     assert (status, problem["type"]) in ((401, "/problems/unauthenticated"), (400, "/problems/invalid-json"))
 
 
@@ -382,7 +382,7 @@ def test_a_signed_report_of_any_content_is_kept_or_refused_as_malformed(
     env: Env, fields: dict[str, Any]
 ) -> None:
     status, answer = problem_or_success(
-        env.handler("DeliveryReportFunction")(signed_event(json.dumps(report(**fields))))
+        env.handler("WebhookFunction")(signed_event(json.dumps(report(**fields))))
     )
     if status == 200:
         assert answer["result"] in ("moved", "stale", "unknown_message", "unknown_status")
@@ -458,7 +458,7 @@ def test_a_signed_inbound_message_of_any_content_is_kept_or_refused_as_malformed
     }
     event = signed_event(json.dumps(mo, ensure_ascii=False))
     event.update(path="/v1/webhooks/sinch/inbound", resource="/v1/webhooks/sinch/inbound")
-    status, answer = problem_or_success(env.handler("DeliveryReportFunction")(event))
+    status, answer = problem_or_success(env.handler("WebhookFunction")(event))
     if status == 200:
         assert answer["result"] in ("new", "duplicate")
     else:
@@ -507,7 +507,7 @@ def test_an_mms_postback_of_any_content_is_taken_or_refused_as_malformed(
         resource="/v1/webhooks/sinch/mms-postbacks/{token}",
     )
     event["pathParameters"] = {"token": "t0ken"}
-    status, answer = problem_or_success(env.handler("DeliveryReportFunction")(event))
+    status, answer = problem_or_success(env.handler("WebhookFunction")(event))
     if status != 200:
         assert status == 400 and answer["type"] in (
             "/problems/invalid-delivery-report",
@@ -518,7 +518,7 @@ def test_an_mms_postback_of_any_content_is_taken_or_refused_as_malformed(
 def test_a_signed_report_for_a_real_message_with_an_odd_time_moves_it(env: Env) -> None:
     _, sent = env.send({"to": VALID_TO, "text": "Hi"})
     body = json.dumps(report(client_reference=sent["id"], status="Queued", at="2026-11-23T19:00:03"))
-    assert problem_or_success(env.handler("DeliveryReportFunction")(signed_event(body))) == (
+    assert problem_or_success(env.handler("WebhookFunction")(signed_event(body))) == (
         200,
         {"result": "moved"},
     )
@@ -552,7 +552,7 @@ QUEUED_BODY = (
 @example('{"to": "x", "clientReference": "\\ud800"}')  # stored the surrogate: failed and retried for ever
 @example("[" * 100_000)  # RecursionError: failed and retried for ever
 def test_an_invalid_queued_body_is_parked_on_the_dlq_with_a_reason_never_retried(env: Env, body: str) -> None:
-    outcome = env.retry(body)
+    outcome = env.consume(body)
     assert outcome["result"] == {"batchItemFailures": []}
     ((parked, attributes),) = env.dead_letters()
     # As it came; a character SQS refuses (which SQS itself never delivers) as its JSON escape.
@@ -582,7 +582,7 @@ def delayed_on_send_queue(env: Env) -> int:
 )
 def test_a_forged_retry_is_parked_or_waits_at_most_a_day(env: Env, retry: str, parked: str | None) -> None:
     delayed = delayed_on_send_queue(env)
-    assert env.retry(f'{{"kind": "retry", {retry}}}')["result"] == {"batchItemFailures": []}
+    assert env.consume(f'{{"kind": "retry", {retry}}}')["result"] == {"batchItemFailures": []}
     if parked:
         ((_, attributes),) = env.dead_letters()
         assert attributes["reason"].startswith(parked)
@@ -703,7 +703,7 @@ def test_any_sinch_answer_is_one_of_our_documented_answers(
     api_post(env, sms, ("X-Dry-Run", "true"))
     if status == 202 and accepted["status"] == "retrying":
         scripted.script(answer)  # the lookup before a second attempt, then the attempt
-        retried = env.retry(json.dumps({"kind": "retry", "messageId": accepted["id"]}))
+        retried = env.consume(json.dumps({"kind": "retry", "messageId": accepted["id"]}))
         assert retried["result"] == {"batchItemFailures": []}
         assert env.stored(accepted["id"])["status"] in ("retrying", "submitted", "rejected", "failed")
 

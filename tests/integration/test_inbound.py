@@ -32,7 +32,7 @@ def mo(handset: str, body: str, *, reference: str | None = None, at: str | None 
 
 def receive(env: Env, raw: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     return env.api(
-        "DeliveryReportFunction",
+        "WebhookFunction",
         "POST",
         path=INBOUND,
         body=raw,
@@ -78,7 +78,7 @@ def test_a_queued_request_to_an_opted_out_number_is_rejected_and_parked(env: Env
     handset = "+12025550172"
     receive(env, mo(handset, "UNSUBSCRIBE"))
 
-    outcome = env.retry(json.dumps({"to": handset, "text": "From another service"}))
+    outcome = env.consume(json.dumps({"to": handset, "text": "From another service"}))
 
     assert outcome["result"] == {"batchItemFailures": []}, "never retried"
     assert env.batch_requests() == []
@@ -96,7 +96,7 @@ def test_a_held_mms_meets_a_stop_that_came_while_it_waited_and_is_not_sent(
     assert receive(env, mo(handset, "STOP"))[0] == 200
     monkeypatch.setattr(sending, "utcnow", lambda: send_at + timedelta(seconds=1))
 
-    outcome = env.retry(json.dumps({"kind": "retry", "messageId": message_id}))
+    outcome = env.consume(json.dumps({"kind": "retry", "messageId": message_id}))
 
     assert outcome["result"] == {"batchItemFailures": []}
     assert env.batch_requests() == []

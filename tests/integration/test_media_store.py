@@ -77,7 +77,7 @@ def test_a_held_mms_is_sent_by_the_queue_when_due_with_a_link_made_then(
     message_id, send_at = held_mms(env, "+12025550143", timedelta(hours=2))
     monkeypatch.setattr(sending, "utcnow", lambda: send_at + timedelta(seconds=1))
 
-    outcome = env.retry(json.dumps({"kind": "retry", "messageId": message_id}))
+    outcome = env.consume(json.dumps({"kind": "retry", "messageId": message_id}))
 
     assert outcome["result"] == {"batchItemFailures": []}
     (request,) = env.batch_requests()

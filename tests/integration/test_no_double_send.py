@@ -31,7 +31,7 @@ def test_a_batch_accepted_before_the_answer_was_lost_is_adopted_not_sent_again(
     assert env.retry_queued(body["id"]) is None
     assert env.retry_queued(body["id"], wait_s=3) is not None
 
-    env.retry(retry_body(body["id"]))
+    env.consume(retry_body(body["id"]))
 
     posts = env.batch_requests()
     assert len(posts) == 1, "Sinch must see the batch once"
@@ -46,7 +46,7 @@ def test_when_sinch_has_no_batch_the_retry_sends_it(env: Env) -> None:
     env.faults({"match": "batches", "drop_connection": True, "times": 1})
     _, body = env.send(SMS)
 
-    env.retry(retry_body(body["id"]))
+    env.consume(retry_body(body["id"]))
 
     assert [r["response"] and r["response"]["status"] for r in env.batch_requests()] == [None, 201]
     assert env.stored(body["id"])["status"] == "submitted"
@@ -59,7 +59,7 @@ def test_when_the_lookup_fails_nothing_is_sent_blind(env: Env) -> None:
     )
     _, body = env.send(SMS)
 
-    env.retry(retry_body(body["id"]))
+    env.consume(retry_body(body["id"]))
 
     assert len(env.batch_requests()) == 1
     assert env.stored(body["id"])["status"] == "retrying"
@@ -71,7 +71,7 @@ def test_a_retry_arriving_while_another_sender_holds_the_message_is_kept_not_dro
     other_sender = env.modules["SendFunction"].services.repository
     assert other_sender.claim(body["id"], 3) is not None  # another sender, mid-send
 
-    outcome = env.retry(retry_body(body["id"]))
+    outcome = env.consume(retry_body(body["id"]))
 
     assert outcome["result"] == {"batchItemFailures": []}
     assert len(env.batch_requests()) == 1, "nothing sent while the other sender holds it"

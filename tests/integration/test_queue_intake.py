@@ -13,7 +13,7 @@ SMS = {"to": "+12025550143", "text": "Published by another service"}
 
 
 def published(env: Env, *bodies: Any) -> dict[str, Any]:
-    return env.retry(*(b if isinstance(b, str) else json.dumps(b) for b in bodies))
+    return env.consume(*(b if isinstance(b, str) else json.dumps(b) for b in bodies))
 
 
 def derived_id(sqs_message_id: str, key: str | None = None) -> str:
@@ -43,7 +43,7 @@ def test_the_same_sqs_message_delivered_twice_is_sent_once(env: Env) -> None:
         "attributes": {**event["attributes"], "SenderId": PUBLISHER},
     }
 
-    again = env.handler("RetryFunction")({"Records": [record]})
+    again = env.handler("QueueFunction")({"Records": [record]})
 
     assert again == {"batchItemFailures": []}
     assert len(env.batch_requests()) == 1
@@ -86,8 +86,8 @@ def test_after_the_last_attempt_the_queue_message_goes_to_the_dead_letter_queue_
     env.faults({"match": "batches", "status": 503})
     _, body = env.send(SMS)
     retry = json.dumps({"kind": "retry", "messageId": body["id"]})
-    env.retry(retry)
-    env.retry(retry)  # MaxSendAttempts is 3 in these tests
+    env.consume(retry)
+    env.consume(retry)  # MaxSendAttempts is 3 in these tests
 
     ((parked, attributes),) = env.dead_letters()
     assert attributes["messageId"] == body["id"]
@@ -101,7 +101,7 @@ def test_sinchs_rate_limit_does_not_use_up_attempts(env: Env) -> None:
     _, body = env.send(SMS)
     retry = json.dumps({"kind": "retry", "messageId": body["id"]})
     for _ in range(5):  # more 429s than MaxSendAttempts (3)
-        env.retry(retry)
+        env.consume(retry)
 
     stored = env.stored(body["id"])
     assert stored["status"] == "submitted"
@@ -114,7 +114,7 @@ def test_a_wait_longer_than_sqs_can_delay_goes_round_again(env: Env) -> None:
     _, body = env.send(SMS)
     later = json.dumps({"kind": "retry", "messageId": body["id"], "notBefore": time.time() + 3600})
 
-    outcome = env.retry(later)
+    outcome = env.consume(later)
 
     assert outcome["result"] == {"batchItemFailures": []}
     assert len(env.batch_requests()) == 1, "not sent before its time"
@@ -122,7 +122,7 @@ def test_a_wait_longer_than_sqs_can_delay_goes_round_again(env: Env) -> None:
 
 
 def test_a_retry_of_an_unknown_message_is_parked_not_retried(env: Env) -> None:
-    outcome = env.retry(json.dumps({"kind": "retry", "messageId": "no-such-message"}))
+    outcome = env.consume(json.dumps({"kind": "retry", "messageId": "no-such-message"}))
 
     assert outcome["result"] == {"batchItemFailures": []}
     ((_, attributes),) = env.dead_letters()
@@ -136,7 +136,7 @@ def test_the_sample_event_in_events_is_sent(env: Env) -> None:
     # Its publisher: a session of the role the event's SenderId names.
     env.register(TENANT, TenantPolicy(publishers=frozenset({"AROAEXAMPLEFULFILMENT"})))
 
-    assert env.handler("RetryFunction")(event) == {"batchItemFailures": []}
+    assert env.handler("QueueFunction")(event) == {"batchItemFailures": []}
     (sent,) = env.batch_requests()
     assert sent["body"]["to"] == ["+12025550143"]
     stored = env.stored(derived_id("ignored", "parcel-88-out-for-delivery"))
@@ -162,8 +162,8 @@ def test_a_batch_that_fails_whole_is_reported_record_by_record_without_the_error
         ) -> None:
             raise ConnectionError(f"AWS is down while sending {body}")
 
-    env.handler("RetryFunction")
-    monkeypatch.setattr(env.modules["RetryFunction"].services, "queue_intake", Unavailable())
+    env.handler("QueueFunction")
+    monkeypatch.setattr(env.modules["QueueFunction"].services, "queue_intake", Unavailable())
 
     outcome = published(env, SMS, SMS)
 

@@ -166,7 +166,7 @@ def test_a_message_waiting_for_a_retry_is_cancelled_without_sinch(env: Env) -> N
     )
 
     assert (status, body["status"]) == (200, "cancelled")
-    env.retry(json.dumps({"kind": "retry", "messageId": message["id"]}))
+    env.consume(json.dumps({"kind": "retry", "messageId": message["id"]}))
     assert len(env.batch_requests()) == 1  # only the 503: the retry found it cancelled
 
 

@@ -57,8 +57,8 @@ def test_after_the_last_attempt_the_message_is_failed_with_the_reason(env: Env) 
     env.faults({"match": "batches", "status": 503})  # always
     _, body = env.send(SMS)
 
-    env.retry(retry_body(body["id"]))
-    env.retry(retry_body(body["id"]))  # MaxSendAttempts is 3 in these tests
+    env.consume(retry_body(body["id"]))
+    env.consume(retry_body(body["id"]))  # MaxSendAttempts is 3 in these tests
 
     stored = env.stored(body["id"])
     assert stored["status"] == "failed"
@@ -67,7 +67,7 @@ def test_after_the_last_attempt_the_message_is_failed_with_the_reason(env: Env) 
     assert "sinch_503" in stored["error"]["text"]
     assert len(env.batch_requests()) == 3
     env.drain()
-    env.retry(retry_body(body["id"]))  # a late duplicate changes nothing and sends nothing
+    env.consume(retry_body(body["id"]))  # a late duplicate changes nothing and sends nothing
     assert len(env.batch_requests()) == 3
 
 
@@ -100,7 +100,7 @@ def test_one_bad_queue_record_neither_fails_nor_resends_the_others(env: Env) -> 
     env.faults({"match": "batches", "status": 503, "times": 1})
     _, body = env.send(SMS)
 
-    outcome = env.retry("not json at all", retry_body(body["id"]))
+    outcome = env.consume("not json at all", retry_body(body["id"]))
 
     assert outcome["result"] == {"batchItemFailures": []}  # the bad one is parked, not retried
     assert env.stored(body["id"])["status"] == "submitted"
@@ -110,7 +110,7 @@ def test_one_bad_queue_record_neither_fails_nor_resends_the_others(env: Env) -> 
 def test_a_queued_retry_of_a_sent_message_sends_nothing(env: Env) -> None:
     _, body = env.send(SMS)
 
-    outcome = env.retry(retry_body(body["id"]))
+    outcome = env.consume(retry_body(body["id"]))
 
     assert outcome["result"] == {"batchItemFailures": []}
     assert len(env.batch_requests()) == 1

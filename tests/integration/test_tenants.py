@@ -145,7 +145,7 @@ def test_mms_refused_by_policy_fetches_no_media_and_sends_nothing(env: Env) -> N
 
 
 def test_a_queued_request_belongs_to_the_tenant_its_attribute_names(env: Env) -> None:
-    outcome = env.retry(json.dumps({**SMS, "clientReference": "q-tenant"}), tenant=OTHER_TENANT)
+    outcome = env.consume(json.dumps({**SMS, "clientReference": "q-tenant"}), tenant=OTHER_TENANT)
 
     assert outcome["result"] == {"batchItemFailures": []}
     message_id = queued_message_id(OTHER_TENANT, outcome["ids"][0], None)
@@ -154,7 +154,7 @@ def test_a_queued_request_belongs_to_the_tenant_its_attribute_names(env: Env) ->
 
 
 def test_a_queued_request_without_a_tenant_is_parked_with_why_and_nothing_sent(env: Env) -> None:
-    outcome = env.retry(json.dumps(SMS), tenant=None)
+    outcome = env.consume(json.dumps(SMS), tenant=None)
 
     assert outcome["result"] == {"batchItemFailures": []}
     ((body, attributes),) = env.dead_letters()
@@ -164,7 +164,7 @@ def test_a_queued_request_without_a_tenant_is_parked_with_why_and_nothing_sent(e
 
 
 def test_a_queued_request_naming_an_unregistered_tenant_is_parked(env: Env) -> None:
-    outcome = env.retry(json.dumps(SMS), tenant="nosuchkey1")
+    outcome = env.consume(json.dumps(SMS), tenant="nosuchkey1")
 
     assert outcome["result"] == {"batchItemFailures": []}
     ((_, attributes),) = env.dead_letters()
@@ -175,7 +175,7 @@ def test_a_queued_request_naming_an_unregistered_tenant_is_parked(env: Env) -> N
 def test_a_queued_request_the_policy_refuses_is_rejected_recorded_and_parked(env: Env) -> None:
     env.register(TENANT, TenantPolicy(allowed_countries=frozenset({"US"})))
 
-    outcome = env.retry(json.dumps({**SMS, "to": AU}))
+    outcome = env.consume(json.dumps({**SMS, "to": AU}))
 
     message_id = queued_message_id(TENANT, outcome["ids"][0], None)
     stored = env.stored(message_id)
@@ -187,8 +187,8 @@ def test_a_queued_request_the_policy_refuses_is_rejected_recorded_and_parked(env
 
 def test_two_tenants_publishing_the_same_idempotency_key_get_two_messages(env: Env) -> None:
     body = json.dumps({**SMS, "idempotencyKey": f"shared-{time.time()}"})
-    env.retry(body, tenant=TENANT)
-    env.retry(body, tenant=OTHER_TENANT)
+    env.consume(body, tenant=TENANT)
+    env.consume(body, tenant=OTHER_TENANT)
 
     assert len(env.batch_requests()) == 2
 

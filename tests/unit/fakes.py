@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from aws_lambda_powertools import Metrics
 
 from sinch_gateway import config
-from sinch_gateway.config import RetrySettings
+from sinch_gateway.config import QueueSettings
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.inbound import Action, InboundMessage, sender_key
 from sinch_gateway.domain.message import (
@@ -485,7 +485,7 @@ def metrics_dropped() -> None:
     Metrics().clear_metrics()
 
 
-def sender_settings(**environment: str) -> RetrySettings:
+def sender_settings(**environment: str) -> QueueSettings:
     """Settings as a sending function reads them, with `environment` over test defaults
     (MAX_SEND_ATTEMPTS=3, RETRY_BASE_DELAY_S=2, RETRY_MAX_DELAY_S=60, SEND_LEASE_S=30)."""
     defaults = {
@@ -502,14 +502,14 @@ def sender_settings(**environment: str) -> RetrySettings:
         "SEND_LEASE_S": "30",
         "GATEWAY_ROLE_IDS": f"{SEND_ROLE_ID},{RETRY_ROLE_ID}",
     }
-    return config.load(RetrySettings, {**defaults, **environment})
+    return config.load(QueueSettings, {**defaults, **environment})
 
 
 # The gateway's own roles (their sessions publish retries) and a tenant's publisher, as SQS's
 # SenderId names them.
 SEND_ROLE_ID = "AROAEXAMPLESENDROLE01"
 RETRY_ROLE_ID = "AROAEXAMPLERETRYROLE1"
-GATEWAY_SENDER = f"{RETRY_ROLE_ID}:sinch-gateway-RetryFunction"
+GATEWAY_SENDER = f"{RETRY_ROLE_ID}:sinch-gateway-QueueFunction"
 PUBLISHER = "AIDAEXAMPLEPUBLISHER1"
 
 
@@ -537,7 +537,7 @@ SENDER_NUMBER = "+12025550100"  # the number a Sending's messages come from
 class Sending:
     """A MessageSender on fakes: one channel per API, as the composition root gives them."""
 
-    settings: RetrySettings = field(default_factory=sender_settings)
+    settings: QueueSettings = field(default_factory=sender_settings)
     clock: Clock = field(default_factory=Clock)
     xms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.XMS))
     mms: ScriptedChannel = field(default_factory=lambda: ScriptedChannel(Api.MMS_JSON))

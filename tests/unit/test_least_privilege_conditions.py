@@ -64,7 +64,7 @@ def test_a_senders_tenant_read_projects_the_policy_and_is_allowed() -> None:
 
     (call,) = table.calls
     assert call["select"] == "SPECIFIC_ATTRIBUTES"
-    for function in ("SendFunction", "RetryFunction"):
+    for function in ("SendFunction", "QueueFunction"):
         assert permits(function, call, TENANTS) is not None
 
 
@@ -75,14 +75,14 @@ def test_a_senders_tenant_read_without_the_projection_is_refused() -> None:
 
     (whole,) = table.calls
     secret = {**whole, "attributes": [*POLICY_ATTRIBUTES, "callbackSecret"], "select": "SPECIFIC_ATTRIBUTES"}
-    for function in ("SendFunction", "RetryFunction"):
+    for function in ("SendFunction", "QueueFunction"):
         assert permits(function, whole, TENANTS) is None
         assert permits(function, secret, TENANTS) is None
     assert permits("CallbackFunction", whole, TENANTS) is not None
 
 
 def report_writes() -> list[dict[str, Any]]:
-    """The updates DeliveryReportFunction makes: a final status move, a stale report's event, an
+    """The updates WebhookFunction makes: a final status move, a stale report's event, an
     opt-out (with its inbound SMS), a template's settlement."""
     # A stale report's event is folded into the message's last one: its writer reads it first.
     submitted = MessageRecord(
@@ -118,7 +118,7 @@ def test_every_update_the_webhook_makes_is_allowed() -> None:
 
     assert len(updates) == 4
     for call in updates:
-        assert permits("DeliveryReportFunction", call, MESSAGES) is not None, call
+        assert permits("WebhookFunction", call, MESSAGES) is not None, call
 
 
 @pytest.mark.parametrize(
@@ -136,10 +136,10 @@ def test_every_update_the_webhook_makes_is_allowed() -> None:
 def test_an_update_the_webhook_never_makes_is_refused(forged: dict[str, Any]) -> None:
     status_move = report_writes()[0]
 
-    assert permits("DeliveryReportFunction", {**status_move, **forged}, MESSAGES) is None
+    assert permits("WebhookFunction", {**status_move, **forged}, MESSAGES) is None
 
 
-@pytest.mark.parametrize("function", ["SendFunction", "RetryFunction"])
+@pytest.mark.parametrize("function", ["SendFunction", "QueueFunction"])
 def test_a_sender_may_read_an_opt_out_never_write_one(function: str) -> None:
     (opt_out,) = [c for c in report_writes() if c["id"].startswith("optout#")]
     move = report_writes()[0]

@@ -93,7 +93,7 @@ def largest_message(content: MessageContent) -> dict[str, Any]:
         sender="+" + "9" * 15,
         client_reference=wide(128),
         send_at=AT,
-        callback_url=url(),
+        webhook_url=url(),
         status_callback_url=url(),
         batch_id="b" * SINCH_ID_CHARS,
         status=Status.DELIVERED,

@@ -14,7 +14,7 @@ FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless
 
 
 def test_every_function_has_a_folder_with_a_handler() -> None:
-    assert set(FUNCTIONS) == {"SendFunction", "RetryFunction", "DeliveryReportFunction", "CallbackFunction"}
+    assert set(FUNCTIONS) == {"SendFunction", "QueueFunction", "WebhookFunction", "CallbackFunction"}
     for fn in FUNCTIONS.values():
         module, _, handler = fn["Properties"]["Handler"].partition(".")
         source = ROOT / fn["Properties"]["CodeUri"] / f"{module}.py"
@@ -34,7 +34,7 @@ def test_every_function_has_its_own_role_and_no_sam_policies() -> None:
 
 
 def test_the_retry_function_reports_partial_batch_failures() -> None:
-    (event,) = FUNCTIONS["RetryFunction"]["Properties"]["Events"].values()
+    (event,) = FUNCTIONS["QueueFunction"]["Properties"]["Events"].values()
     assert event["Type"] == "SQS"
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
@@ -187,6 +187,6 @@ def test_hand_entered_secrets_survive_stack_deletion_and_replacement() -> None:
 
 def test_the_senders_get_the_max_message_age_a_day_by_default() -> None:
     assert TEMPLATE["Parameters"]["MaxMessageAgeSeconds"]["Default"] == 86400
-    for name in ("SendFunction", "RetryFunction"):
+    for name in ("SendFunction", "QueueFunction"):
         variables = FUNCTIONS[name]["Properties"]["Environment"]["Variables"]
         assert variables["MAX_MESSAGE_AGE_S"] == {"Ref": "MaxMessageAgeSeconds"}, name

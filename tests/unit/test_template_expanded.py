@@ -169,10 +169,10 @@ BROADENED: dict[str, list[tuple[str, str]]] = {
     ],
     "a role SAM makes from policy templates": [
         (
-            "      Role: !GetAtt DeliveryReportFunctionRole.Arn\n",
+            "      Role: !GetAtt WebhookFunctionRole.Arn\n",
             "      Policies:\n        - DynamoDBCrudPolicy:\n            TableName: !Ref MessagesTable\n",
         ),
-        ("  DeliveryReportFunctionRole:\n", "  UnusedRole:\n"),
+        ("  WebhookFunctionRole:\n", "  UnusedRole:\n"),
     ],
 }
 
@@ -187,17 +187,17 @@ def test_a_grant_the_code_needs_is_missed_too() -> None:
 
 
 def test_the_webhook_function_cannot_read_sinchs_api_token() -> None:
-    role = RESOURCES[function_roles(RESOURCES)["DeliveryReportFunction"]]
+    role = RESOURCES[function_roles(RESOURCES)["WebhookFunction"]]
     secrets = {
         r for s in statements(role) for (a, r, _) in statement_grants(s) if a.startswith("secretsmanager:")
     }
     assert secrets == {canonical(ref("WebhookSecret"))}
-    environment = RESOURCES["DeliveryReportFunction"]["Properties"]["Environment"]["Variables"]
+    environment = RESOURCES["WebhookFunction"]["Properties"]["Environment"]["Variables"]
     assert "SINCH_SECRET_ID" not in environment
     assert environment["WEBHOOK_SECRET_ID"] == ref("WebhookSecret")
 
 
-@pytest.mark.parametrize("function", ["SendFunction", "RetryFunction"])
+@pytest.mark.parametrize("function", ["SendFunction", "QueueFunction"])
 def test_the_senders_see_only_sinchs_secret(function: str) -> None:
     environment = RESOURCES[function]["Properties"]["Environment"]["Variables"]
     assert environment["SINCH_SECRET_ID"] == ref("SinchSecret")
@@ -208,8 +208,8 @@ def test_only_the_senders_may_write_to_the_queue() -> None:
     def can_send(function: str) -> bool:
         return any(action == "sqs:SendMessage" for action, _, _ in EXPECTED[function])
 
-    assert can_send("SendFunction") and can_send("RetryFunction")
-    assert not can_send("DeliveryReportFunction")
+    assert can_send("SendFunction") and can_send("QueueFunction")
+    assert not can_send("WebhookFunction")
 
 
 @pytest.mark.parametrize("function", sorted(EXPECTED))

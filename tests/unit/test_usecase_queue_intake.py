@@ -147,7 +147,7 @@ def test_a_published_request_is_stored_for_its_tenant_and_sent(queue: Queue) -> 
         Status.SUBMITTED,
     )
     (sent,) = queue.sending.xms.sent
-    assert (sent.reference, sent.to, sent.callback_url) == (message_id, SMS["to"], CALLBACK)
+    assert (sent.reference, sent.to, sent.webhook_url) == (message_id, SMS["to"], CALLBACK)
     assert queue.dead_letters == []
 
 
@@ -157,7 +157,7 @@ def test_reports_go_to_the_public_base_url_when_one_is_set() -> None:
 
     queue.publish(SMS)
 
-    assert queue.sending.xms.sent[0].callback_url == (
+    assert queue.sending.xms.sent[0].webhook_url == (
         "https://sms.example.com/v1/webhooks/sinch/delivery-reports"
     )
 

@@ -638,7 +638,7 @@ def test_a_dry_run_asks_the_channel_and_records_nothing(world: Sending) -> None:
         (SMS.to, 2, "UNICODE", "Ünïcode text")
     ]
     (asked,) = world.xms.called("dry_run")
-    assert isinstance(asked, OutboundMessage) and asked.callback_url == ""  # no reports for it
+    assert isinstance(asked, OutboundMessage) and asked.webhook_url == ""  # no reports for it
     assert (world.xms.sent, world.store.records(), world.queue.retries) == ([], [], [])
 
 

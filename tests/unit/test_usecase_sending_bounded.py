@@ -38,7 +38,7 @@ def stored(world: Sending, message_id: str) -> MessageRecord:
 
 
 def attempt(world: Sending, message_id: str) -> None:
-    """One retry, as one RetryFunction invocation runs it (whose metrics it flushes when done)."""
+    """One retry, as one QueueFunction invocation runs it (whose metrics it flushes when done)."""
     world.sender.attempt(message_id)
     metrics_dropped()
 
@@ -55,7 +55,7 @@ def waiting_since(world: Sending, seconds_ago: float, **changes: object) -> str:
         tenant_id=TENANT,
         to=SMS.to,
         content=SMS.content,
-        callback_url=CALLBACK,
+        webhook_url=CALLBACK,
         status=Status.RETRYING,
         error_code="rate_limited",
         error_text="rate_limited; it will be sent again",
@@ -203,7 +203,7 @@ def test_a_scheduled_message_ages_from_its_send_at_not_from_its_acceptance(
         tenant_id=TENANT,
         to=SMS.to,
         content=XmsMediaContent(media_url="https://example.com/a.jpg", media_key="media/k1"),
-        callback_url=CALLBACK,
+        webhook_url=CALLBACK,
         send_at=utcnow() - timedelta(seconds=due_s_ago),
         created_at=accepted,
         events=[StatusEvent(status=Status.ACCEPTED, at=accepted)],

@@ -72,7 +72,7 @@ def test_retry_after_as_an_http_date() -> None:
 
 def test_batch_bodies_carry_our_id_and_callback() -> None:
     sms = batch_body(
-        OutboundMessage("m-1", "+12025550143", SmsContent(text="Hi"), callback_url="https://x.test/cb"),
+        OutboundMessage("m-1", "+12025550143", SmsContent(text="Hi"), webhook_url="https://x.test/cb"),
         "+12025550100",
     )
     assert sms == {
@@ -89,7 +89,7 @@ def test_batch_bodies_carry_our_id_and_callback() -> None:
             "m-2",
             "+12025550143",
             XmsMediaContent(media_url="https://cdn.test/a.jpg", subject="S"),
-            callback_url="https://x.test/cb",
+            webhook_url="https://x.test/cb",
         ),
         "+12025550100",
     )
@@ -101,7 +101,7 @@ def test_a_scheduled_batch_carries_send_at_in_utc() -> None:
     when = datetime(2026, 12, 1, 11, 30, tzinfo=timezone(timedelta(hours=1)))
     body = batch_body(
         OutboundMessage(
-            "m", "+12025550143", SmsContent(text="Hi"), callback_url="https://x.test/cb", send_at=when
+            "m", "+12025550143", SmsContent(text="Hi"), webhook_url="https://x.test/cb", send_at=when
         ),
         "+12025550100",
     )

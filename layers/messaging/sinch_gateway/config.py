@@ -75,7 +75,7 @@ class TenantSettings(BaseModel):
 
 
 class SenderSettings(Settings, CallbackAddressSettings, TenantSettings):
-    """What a function that sends needs (SendFunction, RetryFunction)."""
+    """What a function that sends needs (SendFunction, QueueFunction)."""
 
     send_queue_url: Name = Field(alias="SEND_QUEUE_URL")
     dead_letter_queue_url: Name = Field(alias="DEAD_LETTER_QUEUE_URL")
@@ -119,24 +119,24 @@ class SendSettings(SenderSettings):
     idempotency_table: Name = Field(alias="IDEMPOTENCY_TABLE")
 
 
-class RetrySettings(SenderSettings):
-    """RetryFunction: SendQueue."""
+class QueueSettings(SenderSettings):
+    """QueueFunction: SendQueue."""
 
     # Where Sinch reports on messages that came through the queue (no API request to derive it from).
     api_base_url: Url = Field(alias="API_BASE_URL")
     # Tenant for queued requests without a `tenant` attribute; empty: such requests are refused.
     default_queue_tenant: str = Field(default="", alias="DEFAULT_QUEUE_TENANT")
-    # The unique ids of the gateway's own roles (SendFunction's, RetryFunction's): the only
+    # The unique ids of the gateway's own roles (SendFunction's, QueueFunction's): the only
     # principals whose retries (`kind: retry`) are taken from SendQueue.
     gateway_role_ids: IdList = Field(min_length=1, alias="GATEWAY_ROLE_IDS")
 
     @property
-    def callback_base_url(self) -> str:
+    def webhook_base_url(self) -> str:
         return self.public_base_url or self.api_base_url
 
 
 class WebhookSettings(Settings):
-    """DeliveryReportFunction: Sinch's callbacks."""
+    """WebhookFunction: Sinch's webhooks (delivery reports, MMS postbacks, inbound messages)."""
 
     webhook_secret_id: Name = Field(alias="WEBHOOK_SECRET_ID")
     webhook_tolerance_s: int = Field(default=300, ge=1, alias="WEBHOOK_TOLERANCE_S")

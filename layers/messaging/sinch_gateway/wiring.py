@@ -13,7 +13,7 @@ from sinch_gateway.api.messages import MessagesEndpoint
 from sinch_gateway.config import (
     CallbackAddressSettings,
     CallbackSettings,
-    RetrySettings,
+    QueueSettings,
     SenderSettings,
     SendSettings,
     Settings,
@@ -217,10 +217,10 @@ class SendServices(_SenderServices):
         )
 
 
-class RetryServices(_SenderServices):
-    settings: RetrySettings
+class QueueServices(_SenderServices):
+    settings: QueueSettings
 
-    def __init__(self, settings: RetrySettings) -> None:
+    def __init__(self, settings: QueueSettings) -> None:
         super().__init__(settings)
 
     @cached_property
@@ -235,7 +235,7 @@ class RetryServices(_SenderServices):
         )
 
 
-class ReportServices(_Services):
+class WebhookServices(_Services):
     settings: WebhookSettings
 
     def __init__(self, settings: WebhookSettings) -> None:

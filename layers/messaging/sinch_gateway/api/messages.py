@@ -38,10 +38,10 @@ class MessagesEndpoint:
         self._send_message = send_message
         self._idempotency_table = idempotency_table
 
-    def answer(self, message: SendMessageRequest, callback_url: str, tenant_id: str) -> HttpAnswer:
+    def answer(self, message: SendMessageRequest, webhook_url: str, tenant_id: str) -> HttpAnswer:
         """The whole answer, so that a replay is the same answer."""
         try:
-            result = self._send_message.send(message.command(), callback_url, tenant_id)
+            result = self._send_message.send(message.command(), webhook_url, tenant_id)
         except MediaUnavailable:
             # Raised, not answered: under an Idempotency-Key, Powertools keeps only what the
             # function returns (it drops its record when the function raises), and media that may
@@ -64,7 +64,7 @@ class MessagesEndpoint:
         return DryRunResult.model_validate(asdict(preview))
 
     def answer_once(
-        self, key: str, tenant_id: str, message: SendMessageRequest, callback_url: str, context: LambdaContext
+        self, key: str, tenant_id: str, message: SendMessageRequest, webhook_url: str, context: LambdaContext
     ) -> HttpAnswer:
         """The first answer for this key and body; a different body or a request in flight is a 409."""
         # Imported here: Powertools Idempotency imports boto3 (and s3transfer), which a request
@@ -78,9 +78,7 @@ class MessagesEndpoint:
         config.register_lambda_context(context)
         request = {"apiKeyId": tenant_id, "key": key, "body": message.model_dump(mode="json")}
         try:
-            return HttpAnswer.from_dict(
-                send_once(request=request, message=message, callback_url=callback_url)
-            )
+            return HttpAnswer.from_dict(send_once(request=request, message=message, webhook_url=webhook_url))
         except IdempotencyValidationError:
             raise Conflict(
                 "This Idempotency-Key was used with another body in the last 24 hours; use a new key.",
@@ -111,9 +109,9 @@ class MessagesEndpoint:
 
         @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
         def send_once(
-            request: dict[str, Any], message: SendMessageRequest, callback_url: str
+            request: dict[str, Any], message: SendMessageRequest, webhook_url: str
         ) -> dict[str, Any]:
-            return self.answer(message, callback_url, request["apiKeyId"]).as_dict()
+            return self.answer(message, webhook_url, request["apiKeyId"]).as_dict()
 
         return config, send_once
 

@@ -1,4 +1,4 @@
-"""Sinch's per-service-plan rate, shared by every sender (all SendFunction and RetryFunction
+"""Sinch's per-service-plan rate, shared by every sender (all SendFunction and QueueFunction
 containers) and fairly among the tenants sending, kept in one DynamoDB item per Sinch API.
 
 The plan's schedule is GCRA (the "generic cell rate algorithm", a token bucket stated as a

@@ -119,7 +119,7 @@ def _strings(item: dict[str, Any], name: str) -> frozenset[str]:
 
 
 ALIAS_OF = "aliasOf"
-# What SendFunction and RetryFunction read of a tenant: its policy, never its callback secrets.
+# What SendFunction and QueueFunction read of a tenant: its policy, never its callback secrets.
 # Their roles allow no other attribute (template.yaml, TenantPolicyRead).
 POLICY_ATTRIBUTES = (
     "tenantId",

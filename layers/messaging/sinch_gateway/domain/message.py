@@ -163,7 +163,9 @@ class MessageRecord(_Stored):
     sender: str | None = None
     client_reference: str | None = None
     send_at: datetime | None = None
-    callback_url: str | None = None  # where Sinch reports on it (our webhook)
+    # Where Sinch reports on it (our webhook). Stored as callbackUrl, Sinch's word for it, so that
+    # messages recorded before the field had this name still get their reports.
+    webhook_url: str | None = Field(default=None, alias="callbackUrl")
     status_callback_url: str | None = None  # where we report its status changes (the caller's)
     batch_id: str | None = None  # Sinch's id for what it accepted: XMS batch id or MMS tracking id
     status: Status = Status.ACCEPTED

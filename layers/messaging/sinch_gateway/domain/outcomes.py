@@ -20,7 +20,7 @@ class OutboundMessage:
     reference: str
     to: str
     content: MessageContent
-    callback_url: str = ""  # empty: no delivery reports (a dry run)
+    webhook_url: str = ""  # empty: no delivery reports (a dry run)
     send_at: datetime | None = None
 
 

@@ -1,4 +1,4 @@
-"""Authenticating Sinch callbacks: HMAC-SHA256 signatures as Sinch signs them (the
+"""Authenticating Sinch's webhooks: HMAC-SHA256 signatures as Sinch signs them (the
 `x-sinch-webhook-signature` headers, as Sinch's SDKs verify them),
 or Basic auth where it is configured as the alternative."""
 
@@ -35,7 +35,7 @@ class Nonce:
 
 @dataclass(frozen=True)
 class Verified:
-    """How a callback proved it is Sinch's. Only a signed one has a nonce, to be refused if
+    """How a webhook call proved it is Sinch's. Only a signed one has a nonce, to be refused if
     seen again; Basic auth has none, so it gets no replay check."""
 
     method: Literal["hmac", "basic", "token"]
@@ -59,7 +59,7 @@ def verify_signature(
     lowered = _lowered(headers)
     given, nonce, timestamp = lowered.get(SIGNATURE), lowered.get(NONCE), lowered.get(TIMESTAMP)
     if not (given and nonce and timestamp):
-        raise Unauthenticated("The callback is not signed.")
+        raise Unauthenticated("The webhook call is not signed.")
     # Each checked for its form first: a header can carry anything, and none of it may crash us.
     if not _NONCE.fullmatch(nonce):
         raise Unauthenticated("The signature nonce is not 1-128 printable ASCII characters.")
@@ -69,7 +69,7 @@ def verify_signature(
         raise Unauthenticated("The signature is not base64.")
     signed_at = int(timestamp)
     if abs(now - signed_at) > tolerance_s:
-        # Outside the window a captured callback could be replayed.
+        # Outside the window a captured webhook call could be replayed.
         raise Unauthenticated("The signature timestamp is outside the accepted window.")
     if not hmac.compare_digest(signature(secret, body, nonce, timestamp).encode(), given.encode()):
         raise Unauthenticated("The signature does not match.")
@@ -80,7 +80,7 @@ def verify_basic(expected: str, headers: Mapping[str, str]) -> Verified:
     """Raise Unauthenticated unless `Authorization: Basic` carries `expected` ("user:password")."""
     scheme, _, token = _lowered(headers).get(AUTHORIZATION, "").strip().partition(" ")
     if scheme.lower() != "basic" or not token.strip():
-        raise Unauthenticated("The callback carries no Basic credentials.")
+        raise Unauthenticated("The webhook call carries no Basic credentials.")
     try:
         given = base64.b64decode(token.strip(), validate=True)
     except (binascii.Error, ValueError):

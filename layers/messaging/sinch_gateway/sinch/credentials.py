@@ -3,8 +3,8 @@
 - The Sinch secret: what it takes to call Sinch. Two auth styles, as Sinch offers them: a service
   plan id with its API token, or a project id with OAuth2 client credentials (key id and secret)
   exchanged for short-lived access tokens.
-- The webhook secret: what Sinch's callbacks must prove they know. It lives apart so that the
-  function taking callbacks from the internet cannot read the API token.
+- The webhook secret: what Sinch's webhooks must prove they know. It lives apart so that the
+  function taking webhooks from the internet cannot read the API token.
 
 A secret that does not hold what its model needs is a `SecretInvalid` naming the fields, never
 their values: the error reaches logs and X-Ray traces. One that cannot be read is a
@@ -101,7 +101,7 @@ class SinchCredentials(_SecretModel):
 
 class WebhookSecrets(_SecretModel):
     webhook_secret: SecretStr | None = None
-    # "user:password" that Sinch sends as Basic auth on callbacks, if it is set up that way.
+    # "user:password" that Sinch sends as Basic auth on webhooks, if it is set up that way.
     webhook_basic_auth: SecretStr | None = None
     # MMS JSON API postbacks go to a URL provisioned once on the account: it carries its proof,
     # as Basic userinfo ("user:password") or a token in the path, or both.
@@ -122,13 +122,13 @@ class WebhookSecrets(_SecretModel):
 
     @property
     def webhook_hmac_secret(self) -> str | None:
-        """The HMAC key for callbacks; None when unset or empty (an empty key signs nothing)."""
+        """The HMAC key for webhooks; None when unset or empty (an empty key signs nothing)."""
         value = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
         return value or None
 
     @property
     def webhook_basic_credentials(self) -> str | None:
-        """`user:password` for Basic-authenticated callbacks; None unless set in that shape.
+        """`user:password` for Basic-authenticated webhooks; None unless set in that shape.
 
         Not a validation error: a malformed value simply turns Basic auth off.
         """

@@ -44,8 +44,8 @@ def batch_body(message: OutboundMessage, sender: str) -> dict[str, Any]:
     # Only each message's final status comes back: Sinch's intermediate Dispatched would cost a
     # webhook call and a write per message and changes nothing a client acts on. A dry run has
     # nowhere to report to.
-    if message.callback_url:
-        body.update(delivery_report="per_recipient_final", callback_url=message.callback_url)
+    if message.webhook_url:
+        body.update(delivery_report="per_recipient_final", callback_url=message.webhook_url)
     else:
         body["delivery_report"] = "none"
     if message.send_at:

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sinch_gateway.config import RetrySettings
-from sinch_gateway.domain.callbacks import delivery_report_url
+from sinch_gateway.config import QueueSettings
 from sinch_gateway.domain.commands import SendCommand
 from sinch_gateway.domain.content import MessageContent, SmsContent
 from sinch_gateway.domain.errors import Conflict, InvalidRequest, MediaUnavailable, MessageNotFound
@@ -25,6 +24,7 @@ from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEven
 from sinch_gateway.domain.rate_share import Turn
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.tenants import principal_of
+from sinch_gateway.domain.webhooks import delivery_report_url
 from sinch_gateway.measures import final_status
 from sinch_gateway.media.preflight import MEDIA_BUDGET_S
 from sinch_gateway.usecases.admission import Admission
@@ -101,7 +101,7 @@ class QueueIntake:
         admission: Admission,
         queue: RetryQueue,
         *,
-        settings: RetrySettings,
+        settings: QueueSettings,
     ) -> None:
         self._sender = sender
         self._repo = repository
@@ -168,7 +168,7 @@ class QueueIntake:
         if draft is None:
             return
         message_id = queued_message_id(tenant_id, sqs_message_id, queued.idempotency_key)
-        callback = delivery_report_url(self._settings.callback_base_url, None, None)
+        callback = delivery_report_url(self._settings.webhook_base_url, None, None)
         metrics.add_metric(name="QueuedRequests", unit=MetricUnit.Count, value=1)
         self._sender.submit(draft, callback, tenant_id, message_id)
 

@@ -14,11 +14,11 @@ class SendMessage:
         self._sender = sender
         self._admission = admission
 
-    def send(self, command: SendCommand, callback_url: str, tenant_id: str) -> SendResult:
+    def send(self, command: SendCommand, webhook_url: str, tenant_id: str) -> SendResult:
         """Raises the InvalidRequest (MediaUnavailable when a later try may pass) or Conflict that
         admission found; otherwise the message is recorded, and its first attempt made."""
         draft = self._admission.admit(command, tenant_id)
-        return self._sender.submit(draft, callback_url, tenant_id)
+        return self._sender.submit(draft, webhook_url, tenant_id)
 
     def dry_run(self, command: SendCommand, tenant_id: str) -> Preview:
         """What would be sent, checked as a send is; nothing is written anywhere (not even the media)."""

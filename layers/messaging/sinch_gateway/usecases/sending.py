@@ -84,7 +84,7 @@ class MessageSender:
         self._tenants = tenants  # for each tenant's share of the rate (its policy)
 
     def submit(
-        self, draft: MessageDraft, callback_url: str, tenant_id: str, message_id: str | None = None
+        self, draft: MessageDraft, webhook_url: str, tenant_id: str, message_id: str | None = None
     ) -> SendResult:
         """Record a new message, then make its first send attempt.
 
@@ -100,7 +100,7 @@ class MessageSender:
             content=draft.content,
             client_reference=draft.client_reference,
             send_at=draft.send_at,
-            callback_url=callback_url,
+            webhook_url=webhook_url,
             status_callback_url=draft.status_callback_url,
             segments=segments.segments if segments else None,
             encoding=segments.encoding if segments else None,
@@ -266,7 +266,7 @@ class MessageSender:
             reference=record.id,
             to=record.to,
             content=self._linked(record.content, record.send_at),
-            callback_url=record.callback_url or "",
+            webhook_url=record.webhook_url or "",
             send_at=record.send_at,
         )
 

@@ -1,4 +1,4 @@
-"""RetryFunction: sends what waits on SendQueue (retries and published requests), reporting partial
+"""QueueFunction: sends what waits on SendQueue (retries and published requests), reporting partial
 batch failures."""
 
 from typing import Any
@@ -12,7 +12,7 @@ from sinch_gateway import config, wiring
 from sinch_gateway.api.queue_bodies import read_queued
 from sinch_gateway.telemetry import logger, metrics, tracer
 
-services = wiring.RetryServices(config.load(config.RetrySettings))
+services = wiring.QueueServices(config.load(config.QueueSettings))
 
 # A batch whose every record failed is reported like a partial one (all ids listed) instead of
 # raised: the raised error's text would carry each record's exception into Lambda's own log.

@@ -1,4 +1,4 @@
-"""DeliveryReportFunction: Sinch delivery-report webhooks -> message status and events."""
+"""WebhookFunction: Sinch delivery-report webhooks -> message status and events."""
 
 import json
 from typing import Any
@@ -9,15 +9,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import config, wiring
 from sinch_gateway.api import problems as api_problems
-from sinch_gateway.domain.callbacks import DELIVERY_REPORT_PATH, INBOUND_PATH, MMS_POSTBACK_PATH
+from sinch_gateway.domain.webhooks import DELIVERY_REPORT_PATH, INBOUND_PATH, MMS_POSTBACK_PATH
 from sinch_gateway.telemetry import logger, metrics, tracer
 
-services = wiring.ReportServices(config.load(config.WebhookSettings))
+services = wiring.WebhookServices(config.load(config.WebhookSettings))
 app = APIGatewayRestResolver(enable_validation=True)
 api_problems.register(app)
 
 
-@app.post(DELIVERY_REPORT_PATH, summary="Sinch delivery report callback")
+@app.post(DELIVERY_REPORT_PATH, summary="Sinch delivery report webhook")
 @tracer.capture_method
 def delivery_report() -> Response[str]:
     event = app.current_event
