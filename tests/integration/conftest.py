@@ -45,8 +45,8 @@ OTHER_TENANT = "z9y8x7w6v5"
 PUBLISHER = "AIDAEXAMPLEPUBLISHER1"
 FUNCTION_DIRS = {
     "SendFunction": "send",
-    "QueueFunction": "retry",
-    "WebhookFunction": "delivery_report",
+    "QueueFunction": "queue",
+    "WebhookFunction": "webhook",
     "CallbackFunction": "callback",
 }
 
