@@ -446,9 +446,7 @@ def warm_overhead(bench: Bench) -> list[Row]:
 
         calls, _ = recorded_dynamodb_calls(gateway_aws.dynamodb(), delivered)
         rows.append(
-            warm_row(
-                "WebhookFunction POST report", paired(delivered, replayer(calls, message_id, None), n)
-            )
+            warm_row("WebhookFunction POST report", paired(delivered, replayer(calls, message_id, None), n))
         )
     return rows
 

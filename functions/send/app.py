@@ -26,8 +26,8 @@ from sinch_gateway.api.models import (
     message_view,
     template_view,
 )
-from sinch_gateway.domain.webhooks import delivery_report_url
 from sinch_gateway.domain.errors import MessageNotFound, NoTenant
+from sinch_gateway.domain.webhooks import delivery_report_url
 from sinch_gateway.telemetry import logger, metrics, tracer
 
 services = wiring.SendServices(config.load(config.SendSettings))

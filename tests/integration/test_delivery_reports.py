@@ -200,9 +200,7 @@ def test_unauthenticated_reports_are_refused_and_write_nothing(env: Env) -> None
 
     wrong_secret = env.report(delivered, secret="guessed")
     stale = env.report(delivered, timestamp=int(time.time()) - 600)
-    unsigned = env.api(
-        "WebhookFunction", "POST", path="/v1/webhooks/sinch/delivery-reports", body="{}"
-    )
+    unsigned = env.api("WebhookFunction", "POST", path="/v1/webhooks/sinch/delivery-reports", body="{}")
 
     for status, body in (wrong_secret, stale, unsigned):
         assert status == 401

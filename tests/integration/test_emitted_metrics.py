@@ -134,9 +134,7 @@ def signed_twice(env: Env, report: dict[str, Any]) -> list[int]:
         "x-sinch-webhook-signature-timestamp": at,
     }
     path = "/v1/webhooks/sinch/delivery-reports"
-    return [
-        env.api("WebhookFunction", "POST", path=path, body=body, headers=headers)[0] for _ in range(2)
-    ]
+    return [env.api("WebhookFunction", "POST", path=path, body=body, headers=headers)[0] for _ in range(2)]
 
 
 def run_the_flows(env: Env) -> None:

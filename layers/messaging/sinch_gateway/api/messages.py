@@ -78,9 +78,7 @@ class MessagesEndpoint:
         config.register_lambda_context(context)
         request = {"apiKeyId": tenant_id, "key": key, "body": message.model_dump(mode="json")}
         try:
-            return HttpAnswer.from_dict(
-                send_once(request=request, message=message, webhook_url=webhook_url)
-            )
+            return HttpAnswer.from_dict(send_once(request=request, message=message, webhook_url=webhook_url))
         except IdempotencyValidationError:
             raise Conflict(
                 "This Idempotency-Key was used with another body in the last 24 hours; use a new key.",

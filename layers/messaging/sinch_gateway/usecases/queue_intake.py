@@ -17,7 +17,6 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sinch_gateway.config import QueueSettings
-from sinch_gateway.domain.webhooks import delivery_report_url
 from sinch_gateway.domain.commands import SendCommand
 from sinch_gateway.domain.content import MessageContent, SmsContent
 from sinch_gateway.domain.errors import Conflict, InvalidRequest, MediaUnavailable, MessageNotFound
@@ -25,6 +24,7 @@ from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEven
 from sinch_gateway.domain.rate_share import Turn
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.tenants import principal_of
+from sinch_gateway.domain.webhooks import delivery_report_url
 from sinch_gateway.measures import final_status
 from sinch_gateway.media.preflight import MEDIA_BUDGET_S
 from sinch_gateway.usecases.admission import Admission
