@@ -4,7 +4,7 @@ replays, then move each message's status forward, keeping every report."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Literal, Protocol, TypeVar
 
@@ -16,7 +16,7 @@ from sinch_gateway.domain.message import Change, StatusEvent
 from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Transition
 from sinch_gateway.domain.templates import TemplateReport, TemplateStatus
-from sinch_gateway.domain.webhook_auth import Verified, authenticate, authenticate_postback
+from sinch_gateway.domain.webhook_auth import Verified, WebhookProof, authenticate, authenticate_postback
 from sinch_gateway.measures import final_status
 from sinch_gateway.sinch.credentials import WebhookSecrets
 from sinch_gateway.sinch.mms_postbacks import parse_postback
@@ -41,14 +41,14 @@ def counted_refusals() -> Iterator[None]:
 
 
 def authenticate_callback(
-    secrets: SecretSource, raw: str, headers: Mapping[str, str], *, now: float, tolerance_s: int
+    secrets: SecretSource, raw: str, proof: WebhookProof, *, now: float, tolerance_s: int
 ) -> Verified:
     """An XMS callback's proof (a fresh HMAC signature, or Basic): Unauthenticated otherwise."""
     secret = secrets.get()
     with counted_refusals():
         return authenticate(
             raw,
-            headers,
+            proof,
             hmac_secret=secret.webhook_hmac_secret,
             basic_credentials=secret.webhook_basic_credentials,
             now=now,
@@ -103,11 +103,11 @@ class ReportIntake:
         self._tolerance_s = tolerance_s
         self._clock = clock
 
-    def delivery_report(self, raw: str, headers: Mapping[str, str]) -> Result:
+    def delivery_report(self, raw: str, proof: WebhookProof) -> Result:
         """A signed (or Basic-authenticated) XMS delivery report. Raises Unauthenticated (401,
         nothing written) or InvalidReport (400); anything else raised is a 5xx, which Sinch retries."""
         verified = authenticate_callback(
-            self._secrets, raw, headers, now=self._clock(), tolerance_s=self._tolerance_s
+            self._secrets, raw, proof, now=self._clock(), tolerance_s=self._tolerance_s
         )
         report = self._read(raw, parse_delivery_report)
         # The nonce is kept by the very write that applies the report, on the message (or the
@@ -120,14 +120,14 @@ class ReportIntake:
         return result
 
     def postback(
-        self, raw: str, headers: Mapping[str, str], *, path_token: str | None, source_ip: str | None
+        self, raw: str, proof: WebhookProof, *, path_token: str | None, source_ip: str | None
     ) -> Result:
         """An MMS JSON API postback: kept raw, then applied to its message or template. Raises
         Unauthenticated (401, nothing written) or InvalidReport (400)."""
         secrets = self._secrets.get()
         with counted_refusals():
             authenticate_postback(
-                headers,
+                proof,
                 path_token=path_token,
                 source_ip=source_ip,
                 basic_credentials=secrets.postback_basic_credentials,
