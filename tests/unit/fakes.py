@@ -68,12 +68,9 @@ if TYPE_CHECKING:
         SinchChannel,
         TenantStore,
     )
-    from sinch_gateway.usecases.report_intake import (
-        SecretSource,
-        TemplateSettler,
-        UnmatchedStore,
-    )
+    from sinch_gateway.usecases.report_intake import TemplateSettler, UnmatchedStore
     from sinch_gateway.usecases.templates import TemplateStore
+    from sinch_gateway.usecases.webhook_authenticator import SecretSource
 
 
 class Clock:

@@ -34,6 +34,7 @@ from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.inbound_intake import InboundIntake
 from sinch_gateway.usecases.send_message import SendMessage
+from sinch_gateway.usecases.webhook_authenticator import WebhookAuthenticator
 from tests.unit.fakes import (
     Clock,
     FakeInboundStore,
@@ -88,9 +89,8 @@ class Gateway:
         metrics_dropped()
         self.inbound = FakeInboundStore(self.opt_outs)
         secrets = FakeSecretSource(webhook_secret=SECRET, webhook_basic_auth=BASIC)
-        self.intake = InboundIntake(
-            self.sending.store, self.inbound, secrets, tolerance_s=300, clock=Clock(SIGNED_AT + 5)
-        )
+        authenticator = WebhookAuthenticator(secrets, tolerance_s=300, clock=Clock(SIGNED_AT + 5))
+        self.intake = InboundIntake(self.sending.store, self.inbound, authenticator)
         tenants = FakeTenantStore(**{TENANT: TenantPolicy(), OTHER_TENANT: TenantPolicy()})
         admission = Admission(
             tenants,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Metrics
 
 from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.domain.content import Channel, MmsSlidesContent, Slide, SmsContent
@@ -19,6 +20,7 @@ from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.webhook_auth import WebhookProof
 from sinch_gateway.usecases.report_intake import ReportIntake
+from sinch_gateway.usecases.webhook_authenticator import WebhookAuthenticator
 from tests.unit.fakes import (
     Clock,
     FakeMessageStore,
@@ -61,10 +63,8 @@ class Reports:
         self.intake = ReportIntake(
             self.store,
             self.unmatched,
-            self.secrets,
+            WebhookAuthenticator(self.secrets, tolerance_s=300, clock=self.clock),
             self.templates,
-            tolerance_s=300,
-            clock=self.clock,
         )
         accepted = datetime(2026, 11, 23, 19, 0, 0, tzinfo=UTC)
         self.message = self.store.seed(
@@ -490,3 +490,32 @@ def test_a_malformed_postback_is_invalid_and_keeps_nothing(reports: Reports, raw
 
     assert reports.unmatched.kept == {}
     assert reports.stored().status is Status.SUBMITTED
+
+
+# --- counting refusals ---------------------------------------------------------------------------
+
+
+def refusals_counted() -> int:
+    return len(Metrics().metric_set.get("WebhookAuthFailures", {}).get("Value", []))
+
+
+def test_each_call_refused_for_its_proof_is_counted_once_and_a_taken_or_replayed_one_not(
+    reports: Reports,
+) -> None:
+    raw = report(reports.message, "Delivered", 0)
+    proof = signed(raw)
+    assert reports.post(raw, proof) == "moved"
+    assert post_postback(reports, postback("N102", reports.message)) == "stale"
+    with pytest.raises(Unauthenticated, match="received before"):
+        reports.post(raw, proof)
+    assert refusals_counted() == 0
+
+    for refused in (signed(raw, secret="guessed"), basic_proof("sinch-callbacks:guess"), WebhookProof()):
+        with pytest.raises(Unauthenticated):
+            reports.post(raw, refused)
+    with pytest.raises(Unauthenticated, match="token does not match"):
+        post_postback(reports, postback("N102", reports.message), token="guessed")
+    with pytest.raises(Unauthenticated, match="not accepted from this address"):
+        post_postback(reports, postback("N102", reports.message), ip="203.0.113.7")
+
+    assert refusals_counted() == 5
