@@ -49,7 +49,8 @@ class SimulatorProcess:
         command = [sys.executable, "-m", "devstack.sinch_simulator", "--until-stdin-closes"]
         for name, value in self._settings.items():
             if value is not None:
-                command += [f"--{name.replace('_', '-')}", str(value)]
+                # One argument, --name=value: a value that begins with "-" is then no option.
+                command.append(f"--{name.replace('_', '-')}={value}")
         self._process = process = subprocess.Popen(  # noqa: S603 - our own module
             command,
             cwd=REPO_ROOT,

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import config, wiring
 from sinch_gateway.api import problems as api_problems
+from sinch_gateway.api.webhook_proof import offered_proof
 from sinch_gateway.domain.webhooks import DELIVERY_REPORT_PATH, INBOUND_PATH, MMS_POSTBACK_PATH
 from sinch_gateway.telemetry import logger, metrics, tracer
 
@@ -21,7 +22,7 @@ api_problems.register(app)
 @tracer.capture_method
 def delivery_report() -> Response[str]:
     event = app.current_event
-    result = services.report_intake.delivery_report(event.decoded_body or "", event.headers)
+    result = services.report_intake.delivery_report(event.decoded_body or "", offered_proof(event.headers))
     return Response(status_code=200, content_type="application/json", body=json.dumps({"result": result}))
 
 
@@ -32,7 +33,7 @@ def mms_postback(token: str | None = None) -> Response[str]:
     event = app.current_event
     result = services.report_intake.postback(
         event.decoded_body or "",
-        event.headers,
+        offered_proof(event.headers),
         path_token=token,
         source_ip=event.request_context.identity.source_ip,
     )
@@ -46,7 +47,7 @@ def mms_postback(token: str | None = None) -> Response[str]:
 @tracer.capture_method
 def inbound() -> Response[str]:
     event = app.current_event
-    result = services.inbound_intake.receive(event.decoded_body or "", event.headers)
+    result = services.inbound_intake.receive(event.decoded_body or "", offered_proof(event.headers))
     return Response(status_code=200, content_type="application/json", body=json.dumps({"result": result}))
 
 

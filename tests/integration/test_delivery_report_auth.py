@@ -208,3 +208,37 @@ def test_a_wrong_or_unconfigured_basic_login_is_refused_and_writes_nothing(
     assert caplog.records
     logged = " ".join(f"{r.__dict__} {r.exc_text}" for r in caplog.records) + capsys.readouterr().out
     assert "s3cret" not in logged and WEBHOOK_SECRET not in logged
+
+
+# --- the proof's headers -------------------------------------------------------------------------
+
+
+def test_the_proof_is_read_from_headers_spelled_in_any_case(env: Env) -> None:
+    message_id, batch = submitted(env)
+    use_basic_auth(env)
+    dispatched = json.dumps(report(message_id, batch, "Dispatched", 401))
+    delivered = json.dumps(report(message_id, batch, "Delivered", 0))
+    shouted = {name.upper(): value for name, value in signed(dispatched).items()}
+
+    assert post(env, dispatched, shouted) == (200, {"result": "moved"})
+    assert post(env, delivered, {"AUTHORIZATION": basic(BASIC)["Authorization"]}) == (
+        200,
+        {"result": "moved"},
+    )
+    assert env.stored(message_id)["status"] == "delivered"
+
+
+def test_an_empty_signature_header_is_a_signature_tried_so_its_refusal_is_the_one_explained(
+    env: Env,
+) -> None:
+    message_id, batch = submitted(env)
+    use_basic_auth(env)
+    body = json.dumps(report(message_id, batch, "Delivered", 0))
+    wrong_basic = basic("sinch-callbacks:guess")
+
+    tried_both = post(env, body, {**signed(body), "x-sinch-webhook-signature": "", **wrong_basic})
+    basic_only = post(env, body, wrong_basic)
+
+    assert (tried_both[0], tried_both[1]["detail"]) == (401, "The webhook call is not signed.")
+    assert (basic_only[0], basic_only[1]["detail"]) == (401, "The Basic credentials do not match.")
+    assert env.stored(message_id)["status"] == "submitted"

@@ -10,9 +10,11 @@ what a test scripted, and records every call: an unscripted call fails the test.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,6 +51,7 @@ from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 from sinch_gateway.domain.status_callbacks import ReceiverHealth
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
+from sinch_gateway.domain.webhook_auth import WebhookProof, signature
 from sinch_gateway.sinch.credentials import WebhookSecrets
 from sinch_gateway.usecases.sending import MessageSender
 
@@ -65,12 +68,9 @@ if TYPE_CHECKING:
         SinchChannel,
         TenantStore,
     )
-    from sinch_gateway.usecases.report_intake import (
-        SecretSource,
-        TemplateSettler,
-        UnmatchedStore,
-    )
+    from sinch_gateway.usecases.report_intake import TemplateSettler, UnmatchedStore
     from sinch_gateway.usecases.templates import TemplateStore
+    from sinch_gateway.usecases.webhook_authenticator import SecretSource
 
 
 class Clock:
@@ -477,6 +477,18 @@ class FakeSecretSource:
 
     def get(self, *, refresh: bool = False) -> WebhookSecrets:
         return self.secrets
+
+
+def signed_proof(secret: str, raw: str, *, at: int, nonce: str | None = None) -> WebhookProof:
+    """Sinch's signature of `raw` made with `secret` at `at` (epoch seconds), under a new nonce
+    unless `nonce` is given."""
+    nonce = nonce or uuid.uuid4().hex
+    return WebhookProof(signature=signature(secret, raw, nonce, str(at)), nonce=nonce, timestamp=str(at))
+
+
+def basic_proof(credentials: str) -> WebhookProof:
+    """Basic credentials ("user:password") as a webhook call sends them."""
+    return WebhookProof(authorization="Basic " + base64.b64encode(credentials.encode()).decode())
 
 
 def metrics_dropped() -> None:

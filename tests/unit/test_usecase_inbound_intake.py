@@ -29,11 +29,12 @@ from sinch_gateway.domain.message import MessageRecord
 from sinch_gateway.domain.outcomes import Accepted
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.tenants import TenantPolicy
-from sinch_gateway.domain.webhook_auth import signature
+from sinch_gateway.domain.webhook_auth import WebhookProof
 from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.inbound_intake import InboundIntake
 from sinch_gateway.usecases.send_message import SendMessage
+from sinch_gateway.usecases.webhook_authenticator import WebhookAuthenticator
 from tests.unit.fakes import (
     Clock,
     FakeInboundStore,
@@ -43,7 +44,9 @@ from tests.unit.fakes import (
     FakeTemplateStore,
     FakeTenantStore,
     Sending,
+    basic_proof,
     metrics_dropped,
+    signed_proof,
 )
 
 SECRET = "unit-webhook-secret"
@@ -69,13 +72,8 @@ def mo(body: str, *, reference: str | None = None, at: str = "2026-11-23T19:00:0
     return json.dumps({k: v for k, v in message.items() if v is not None})
 
 
-def signed(raw: str, *, nonce: str | None = None, at: int = SIGNED_AT) -> dict[str, str]:
-    nonce = nonce or uuid.uuid4().hex
-    return {
-        "x-sinch-webhook-signature": signature(SECRET, raw, nonce, str(at)),
-        "x-sinch-webhook-signature-nonce": nonce,
-        "x-sinch-webhook-signature-timestamp": str(at),
-    }
+def signed(raw: str, *, nonce: str | None = None, at: int = SIGNED_AT) -> WebhookProof:
+    return signed_proof(SECRET, raw, at=at, nonce=nonce)
 
 
 @dataclass
@@ -91,9 +89,8 @@ class Gateway:
         metrics_dropped()
         self.inbound = FakeInboundStore(self.opt_outs)
         secrets = FakeSecretSource(webhook_secret=SECRET, webhook_basic_auth=BASIC)
-        self.intake = InboundIntake(
-            self.sending.store, self.inbound, secrets, tolerance_s=300, clock=Clock(SIGNED_AT + 5)
-        )
+        authenticator = WebhookAuthenticator(secrets, tolerance_s=300, clock=Clock(SIGNED_AT + 5))
+        self.intake = InboundIntake(self.sending.store, self.inbound, authenticator)
         tenants = FakeTenantStore(**{TENANT: TenantPolicy(), OTHER_TENANT: TenantPolicy()})
         admission = Admission(
             tenants,
@@ -112,8 +109,8 @@ class Gateway:
     def _no_media(urls: Sequence[str], *, budget_s: float | None = None) -> list[MediaInfo | InvalidRequest]:
         raise AssertionError("no media in these tests")
 
-    def receive(self, raw: str, headers: dict[str, str] | None = None) -> str:
-        return self.intake.receive(raw, signed(raw) if headers is None else headers)
+    def receive(self, raw: str, proof: WebhookProof | None = None) -> str:
+        return self.intake.receive(raw, signed(raw) if proof is None else proof)
 
     def send(self, tenant: str = TENANT) -> tuple[int, dict[str, Any]]:
         request = SendMessageRequest.model_validate({"to": HANDSET, "text": "Your order has shipped"})
@@ -282,11 +279,11 @@ def test_an_inbound_message_answering_no_message_of_ours_belongs_to_no_tenant(
 
 def test_a_replayed_signed_inbound_message_is_refused(gateway: Gateway) -> None:
     raw = mo("START")
-    headers = signed(raw, nonce="01FJA8B4A7BM43YGWSG9GBV067")
-    gateway.receive(raw, headers)
+    proof = signed(raw, nonce="01FJA8B4A7BM43YGWSG9GBV067")
+    gateway.receive(raw, proof)
 
     with pytest.raises(Unauthenticated, match="received before"):
-        gateway.receive(raw, headers)
+        gateway.receive(raw, proof)
 
 
 def test_sinchs_resend_of_an_inbound_message_under_a_new_signature_is_a_harmless_duplicate(
@@ -300,31 +297,21 @@ def test_sinchs_resend_of_an_inbound_message_under_a_new_signature_is_a_harmless
 
 
 def test_basic_auth_is_accepted_as_for_delivery_reports(gateway: Gateway) -> None:
-    import base64
-
-    auth = "Basic " + base64.b64encode(BASIC.encode()).decode()
-
-    assert gateway.receive(mo("STOP"), {"Authorization": auth}) == "new"
+    assert gateway.receive(mo("STOP"), basic_proof(BASIC)) == "new"
 
 
 @pytest.mark.parametrize(
-    "headers",
+    "proof",
     [
-        {},
-        {
-            "x-sinch-webhook-signature": "AAAA",
-            "x-sinch-webhook-signature-nonce": "n",
-            "x-sinch-webhook-signature-timestamp": str(SIGNED_AT),
-        },
-        {"Authorization": "Basic bm9ib2R5Om5vcGU="},
+        WebhookProof(),
+        WebhookProof(signature="AAAA", nonce="n", timestamp=str(SIGNED_AT)),
+        basic_proof("nobody:nope"),
     ],
     ids=["unsigned", "bad signature", "wrong basic"],
 )
-def test_an_unauthenticated_stop_is_refused_and_writes_nothing(
-    gateway: Gateway, headers: dict[str, str]
-) -> None:
+def test_an_unauthenticated_stop_is_refused_and_writes_nothing(gateway: Gateway, proof: WebhookProof) -> None:
     with pytest.raises(Unauthenticated):
-        gateway.receive(mo("STOP"), headers)
+        gateway.receive(mo("STOP"), proof)
 
     assert gateway.inbound.messages == {} and gateway.opt_outs.senders == {}
 

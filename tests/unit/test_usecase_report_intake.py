@@ -1,7 +1,6 @@
 """ReportIntake against in-memory fakes: statuses only forward, every report kept (as an event,
 stale, or unmatched), each signed report taken once, and nothing written for one refused."""
 
-import base64
 import json
 import uuid
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Metrics
 
 from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.domain.content import Channel, MmsSlidesContent, Slide, SmsContent
@@ -18,15 +18,18 @@ from sinch_gateway.domain.message import MAX_EVENTS, Advanced, MessageRecord, St
 from sinch_gateway.domain.reports import StatusReport
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
-from sinch_gateway.domain.webhook_auth import signature
+from sinch_gateway.domain.webhook_auth import WebhookProof
 from sinch_gateway.usecases.report_intake import ReportIntake
+from sinch_gateway.usecases.webhook_authenticator import WebhookAuthenticator
 from tests.unit.fakes import (
     Clock,
     FakeMessageStore,
     FakeSecretSource,
     FakeTemplateStore,
     FakeUnmatchedStore,
+    basic_proof,
     metrics_dropped,
+    signed_proof,
 )
 
 SECRET = "unit-webhook-secret"
@@ -60,10 +63,8 @@ class Reports:
         self.intake = ReportIntake(
             self.store,
             self.unmatched,
-            self.secrets,
+            WebhookAuthenticator(self.secrets, tolerance_s=300, clock=self.clock),
             self.templates,
-            tolerance_s=300,
-            clock=self.clock,
         )
         accepted = datetime(2026, 11, 23, 19, 0, 0, tzinfo=UTC)
         self.message = self.store.seed(
@@ -86,8 +87,8 @@ class Reports:
         assert record is not None
         return record
 
-    def post(self, raw: str, headers: dict[str, str] | None = None) -> str:
-        return self.intake.delivery_report(raw, signed(raw) if headers is None else headers)
+    def post(self, raw: str, proof: WebhookProof | None = None) -> str:
+        return self.intake.delivery_report(raw, signed(raw) if proof is None else proof)
 
 
 @pytest.fixture
@@ -109,19 +110,8 @@ def report(message_id: str | None, status: str, code: int, **extra: Any) -> str:
     return json.dumps({k: v for k, v in body.items() if v is not None})
 
 
-def signed(
-    raw: str, *, nonce: str | None = None, at: int = SIGNED_AT, secret: str = SECRET
-) -> dict[str, str]:
-    nonce = nonce or uuid.uuid4().hex
-    return {
-        "x-sinch-webhook-signature": signature(secret, raw, nonce, str(at)),
-        "x-sinch-webhook-signature-nonce": nonce,
-        "x-sinch-webhook-signature-timestamp": str(at),
-    }
-
-
-def basic(credentials: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+def signed(raw: str, *, nonce: str | None = None, at: int = SIGNED_AT, secret: str = SECRET) -> WebhookProof:
+    return signed_proof(secret, raw, at=at, nonce=nonce)
 
 
 # --- applying ----------------------------------------------------------------------------------
@@ -249,27 +239,27 @@ def test_reports_no_message_can_take_are_kept_and_change_nothing(
 
 def test_a_replayed_signed_report_is_refused_and_applies_nothing(reports: Reports) -> None:
     raw = report(reports.message, "Dispatched", 401)
-    headers = signed(raw)
-    assert reports.post(raw, headers) == "moved"
+    proof = signed(raw)
+    assert reports.post(raw, proof) == "moved"
     before = reports.stored()
 
     with pytest.raises(Unauthenticated, match="received before"):
-        reports.post(raw, headers)
+        reports.post(raw, proof)
 
     assert reports.stored() == before  # not even a stale event
-    assert reports.store.nonces == {reports.message: {headers["x-sinch-webhook-signature-nonce"]}}
+    assert reports.store.nonces == {reports.message: {proof.nonce}}
 
 
 def test_a_replayed_late_report_is_kept_once_as_stale_then_refused(reports: Reports) -> None:
     delivered = report(reports.message, "Delivered", 0)
     assert reports.post(delivered) == "moved"
     late = report(reports.message, "Dispatched", 401)
-    headers = signed(late)
+    proof = signed(late)
 
-    assert reports.post(late, headers) == "stale"
+    assert reports.post(late, proof) == "stale"
     kept = reports.stored()
     with pytest.raises(Unauthenticated, match="received before"):
-        reports.post(late, headers)
+        reports.post(late, proof)
 
     assert reports.stored() == kept
     assert [e.stale for e in kept.events][-1] is True
@@ -277,11 +267,11 @@ def test_a_replayed_late_report_is_kept_once_as_stale_then_refused(reports: Repo
 
 def test_a_replayed_report_on_no_message_of_ours_is_refused_and_kept_once(reports: Reports) -> None:
     raw = report(str(uuid.uuid4()), "Delivered", 0)
-    headers = signed(raw)
-    assert reports.post(raw, headers) == "unknown_message"
+    proof = signed(raw)
+    assert reports.post(raw, proof) == "unknown_message"
 
     with pytest.raises(Unauthenticated, match="received before"):
-        reports.post(raw, headers)
+        reports.post(raw, proof)
     assert reports.post(raw) == "unknown_message", "Sinch's resend carries a new nonce"
     assert list(reports.unmatched.kept.values()) == [("unknown_message", raw)]
 
@@ -314,13 +304,13 @@ def test_the_same_nonce_on_another_body_is_refused_too(reports: Reports) -> None
         lambda raw: signed(raw, secret="guessed"),
         lambda raw: signed(raw, at=SIGNED_AT - 600),  # outside the window
         lambda raw: signed(raw.replace("Delivered", "Failed")),  # another body's signature
-        lambda raw: {},
-        lambda raw: basic("sinch-callbacks:guess"),
+        lambda raw: WebhookProof(),
+        lambda raw: basic_proof("sinch-callbacks:guess"),
     ],
     ids=["wrong-secret", "old-timestamp", "other-body", "unsigned", "wrong-basic"],
 )
 def test_an_unauthenticated_report_is_refused_and_writes_nothing(
-    reports: Reports, credentials: Callable[[str], dict[str, str]]
+    reports: Reports, credentials: Callable[[str], WebhookProof]
 ) -> None:
     raw = report(reports.message, "Delivered", 0)
     before = reports.stored()
@@ -344,8 +334,8 @@ def test_without_any_webhook_secret_every_report_is_refused() -> None:
 def test_basic_auth_has_no_nonce_so_a_resent_report_is_applied_as_stale(reports: Reports) -> None:
     raw = report(reports.message, "Delivered", 0)
 
-    assert reports.post(raw, basic(BASIC)) == "moved"
-    assert reports.post(raw, basic(BASIC)) == "stale"
+    assert reports.post(raw, basic_proof(BASIC)) == "moved"
+    assert reports.post(raw, basic_proof(BASIC)) == "stale"
     assert reports.store.nonces == {}
 
 
@@ -375,15 +365,15 @@ def test_a_report_that_failed_to_apply_keeps_no_nonce_so_sinchs_resend_is_applie
     reports: Reports, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw = report(reports.message, "Delivered", 0)
-    headers = signed(raw)
+    proof = signed(raw)
 
     with monkeypatch.context() as patch:
         unavailable(reports.store, patch)
         with pytest.raises(RuntimeError):
-            reports.post(raw, headers)
+            reports.post(raw, proof)
     assert reports.store.nonces == {}
 
-    assert reports.post(raw, headers) == "moved"
+    assert reports.post(raw, proof) == "moved"
     assert reports.stored().status is Status.DELIVERED
 
 
@@ -398,7 +388,7 @@ def postback(code: str, reference: str | None, **extra: str) -> str:
 def post_postback(
     reports: Reports, raw: str, token: str | None = POSTBACK_TOKEN, ip: str = FROM_SINCH
 ) -> str:
-    return reports.intake.postback(raw, {}, path_token=token, source_ip=ip)
+    return reports.intake.postback(raw, WebhookProof(), path_token=token, source_ip=ip)
 
 
 def test_a_postback_is_kept_raw_and_moves_its_message_forward(reports: Reports) -> None:
@@ -500,3 +490,32 @@ def test_a_malformed_postback_is_invalid_and_keeps_nothing(reports: Reports, raw
 
     assert reports.unmatched.kept == {}
     assert reports.stored().status is Status.SUBMITTED
+
+
+# --- counting refusals ---------------------------------------------------------------------------
+
+
+def refusals_counted() -> int:
+    return len(Metrics().metric_set.get("WebhookAuthFailures", {}).get("Value", []))
+
+
+def test_each_call_refused_for_its_proof_is_counted_once_and_a_taken_or_replayed_one_not(
+    reports: Reports,
+) -> None:
+    raw = report(reports.message, "Delivered", 0)
+    proof = signed(raw)
+    assert reports.post(raw, proof) == "moved"
+    assert post_postback(reports, postback("N102", reports.message)) == "stale"
+    with pytest.raises(Unauthenticated, match="received before"):
+        reports.post(raw, proof)
+    assert refusals_counted() == 0
+
+    for refused in (signed(raw, secret="guessed"), basic_proof("sinch-callbacks:guess"), WebhookProof()):
+        with pytest.raises(Unauthenticated):
+            reports.post(raw, refused)
+    with pytest.raises(Unauthenticated, match="token does not match"):
+        post_postback(reports, postback("N102", reports.message), token="guessed")
+    with pytest.raises(Unauthenticated, match="not accepted from this address"):
+        post_postback(reports, postback("N102", reports.message), ip="203.0.113.7")
+
+    assert refusals_counted() == 5

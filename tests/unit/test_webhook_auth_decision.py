@@ -1,33 +1,30 @@
 """Which callbacks `authenticate` lets in: a valid signature, or Basic auth where configured."""
 
 import base64
+from dataclasses import replace
 
 import pytest
 
 from sinch_gateway.domain.errors import Unauthenticated
-from sinch_gateway.domain.webhook_auth import Nonce, Verified, authenticate
+from sinch_gateway.domain.webhook_auth import Nonce, Verified, WebhookProof, authenticate
 from sinch_gateway.sinch.credentials import WebhookSecrets
 from tests.sinch_vectors import VECTOR_BODY, VECTOR_NONCE, VECTOR_SECRET, VECTOR_SIGNATURE, VECTOR_TIMESTAMP
 
 NOW = int(VECTOR_TIMESTAMP) + 10
 BASIC = "sinch:correct horse:battery"  # a password may hold ':' too
-SIGNED = {
-    "x-sinch-webhook-signature": VECTOR_SIGNATURE,
-    "x-sinch-webhook-signature-nonce": VECTOR_NONCE,
-    "x-sinch-webhook-signature-timestamp": VECTOR_TIMESTAMP,
-}
+SIGNED = WebhookProof(signature=VECTOR_SIGNATURE, nonce=VECTOR_NONCE, timestamp=VECTOR_TIMESTAMP)
 
 
-def basic(credentials: str, scheme: str = "Basic") -> dict[str, str]:
-    return {"Authorization": f"{scheme} {base64.b64encode(credentials.encode()).decode()}"}
+def basic(credentials: str, scheme: str = "Basic") -> WebhookProof:
+    return WebhookProof(authorization=f"{scheme} {base64.b64encode(credentials.encode()).decode()}")
 
 
 def decide(
-    headers: dict[str, str], *, secret: str | None = VECTOR_SECRET, basic_credentials: str | None = BASIC
+    proof: WebhookProof, *, secret: str | None = VECTOR_SECRET, basic_credentials: str | None = BASIC
 ) -> Verified:
     return authenticate(
         VECTOR_BODY,
-        headers,
+        proof,
         hmac_secret=secret,
         basic_credentials=basic_credentials,
         now=NOW,
@@ -51,8 +48,8 @@ def test_valid_basic_credentials_pass_without_a_nonce() -> None:
 
 
 def test_valid_basic_credentials_pass_even_beside_a_bad_signature() -> None:
-    bad_signature = {**SIGNED, "x-sinch-webhook-signature": "AAAA"}
-    assert decide({**bad_signature, **basic(BASIC)}) == Verified("basic")
+    bad_signature = replace(SIGNED, signature="AAAA")
+    assert decide(replace(bad_signature, authorization=basic(BASIC).authorization)) == Verified("basic")
 
 
 def test_basic_credentials_pass_without_an_hmac_secret() -> None:
@@ -60,20 +57,23 @@ def test_basic_credentials_pass_without_an_hmac_secret() -> None:
 
 
 @pytest.mark.parametrize(
-    ("headers", "why"),
+    ("proof", "why"),
     [
         (basic("sinch:wrong"), "do not match"),
         (basic("sinch"), "do not match"),
         (basic(BASIC, scheme="Bearer"), "no Basic credentials"),
-        ({"Authorization": "Basic not*base64"}, "not valid base64"),
-        ({"Authorization": "Basic "}, "no Basic credentials"),
-        ({}, "not signed"),
-        ({**SIGNED, "x-sinch-webhook-signature": "AAAA", **basic("sinch:wrong")}, "signature does not match"),
+        (WebhookProof(authorization="Basic not*base64"), "not valid base64"),
+        (WebhookProof(authorization="Basic "), "no Basic credentials"),
+        (WebhookProof(), "not signed"),
+        (
+            replace(SIGNED, signature="AAAA", authorization=basic("sinch:wrong").authorization),
+            "signature does not match",
+        ),
     ],
 )
-def test_anything_else_is_refused(headers: dict[str, str], why: str) -> None:
+def test_anything_else_is_refused(proof: WebhookProof, why: str) -> None:
     with pytest.raises(Unauthenticated, match=why):
-        decide(headers)
+        decide(proof)
 
 
 def test_basic_credentials_are_refused_when_basic_auth_is_not_configured() -> None:
@@ -82,28 +82,23 @@ def test_basic_credentials_are_refused_when_basic_auth_is_not_configured() -> No
 
 
 def test_nothing_configured_refuses_everything() -> None:
-    for headers in (SIGNED, basic(BASIC), {}):
+    for proof in (SIGNED, basic(BASIC), WebhookProof()):
         with pytest.raises(Unauthenticated, match="not configured"):
-            decide(headers, secret=None, basic_credentials=None)
+            decide(proof, secret=None, basic_credentials=None)
 
 
 @pytest.mark.parametrize(
     ("timestamp", "nonce"), [("nan", VECTOR_NONCE), ("inf", VECTOR_NONCE), (VECTOR_TIMESTAMP, "n" * 129)]
 )
 def test_a_timestamp_that_is_no_time_or_an_oversized_nonce_is_refused(timestamp: str, nonce: str) -> None:
-    headers = {
-        **SIGNED,
-        "x-sinch-webhook-signature-timestamp": timestamp,
-        "x-sinch-webhook-signature-nonce": nonce,
-    }
     with pytest.raises(Unauthenticated):
-        decide(headers, basic_credentials=None)
+        decide(replace(SIGNED, timestamp=timestamp, nonce=nonce), basic_credentials=None)
 
 
 def test_refusals_name_no_secret() -> None:
-    for headers in (basic("sinch:wrong"), {**SIGNED, "x-sinch-webhook-signature": "AAAA"}):
+    for proof in (basic("sinch:wrong"), replace(SIGNED, signature="AAAA")):
         with pytest.raises(Unauthenticated) as refused:
-            decide(headers)
+            decide(proof)
         text = str(refused.value.detail) + repr(refused.value)
         assert VECTOR_SECRET not in text and "battery" not in text
 

@@ -56,6 +56,7 @@ from sinch_gateway.usecases.send_message import SendMessage
 from sinch_gateway.usecases.sending import MessageSender
 from sinch_gateway.usecases.status_callbacks import Backoff, CallbackDelivery, CallbackDispatch
 from sinch_gateway.usecases.templates import Templates
+from sinch_gateway.usecases.webhook_authenticator import WebhookAuthenticator
 
 
 def callback_policy(settings: CallbackAddressSettings, timeout_s: float = 5.0) -> MediaPolicy:
@@ -253,25 +254,22 @@ class WebhookServices(_Services):
         )
 
     @cached_property
+    def webhook_authenticator(self) -> WebhookAuthenticator:
+        return WebhookAuthenticator(self.webhook_secrets, tolerance_s=self.settings.webhook_tolerance_s)
+
+    @cached_property
     def report_intake(self) -> ReportIntake:
         settings = self.settings
         return ReportIntake(
             self.repository,
             UnmatchedReports(aws.dynamodb(), settings.messages_table, settings.unmatched_report_ttl_days),
-            self.webhook_secrets,
+            self.webhook_authenticator,
             TemplateRepository(aws.dynamodb(), settings.messages_table),
-            tolerance_s=settings.webhook_tolerance_s,
         )
 
     @cached_property
     def inbound_intake(self) -> InboundIntake:
-        settings = self.settings
-        return InboundIntake(
-            self.repository,
-            self.inbound,
-            self.webhook_secrets,
-            tolerance_s=settings.webhook_tolerance_s,
-        )
+        return InboundIntake(self.repository, self.inbound, self.webhook_authenticator)
 
 
 class CallbackServices(_Services):

@@ -1,6 +1,6 @@
-"""Authenticating Sinch's webhooks: HMAC-SHA256 signatures as Sinch signs them (the
-`x-sinch-webhook-signature` headers, as Sinch's SDKs verify them),
-or Basic auth where it is configured as the alternative."""
+"""Authenticating Sinch's webhooks: HMAC-SHA256 signatures as Sinch signs them (over the body,
+its nonce and its timestamp, as Sinch's SDKs verify them), or Basic auth where it is configured
+as the alternative."""
 
 from __future__ import annotations
 
@@ -10,21 +10,28 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from sinch_gateway.domain.errors import Unauthenticated
 
-SIGNATURE = "x-sinch-webhook-signature"
-NONCE = "x-sinch-webhook-signature-nonce"
-TIMESTAMP = "x-sinch-webhook-signature-timestamp"
-AUTHORIZATION = "authorization"
 # Sinch's nonces are 26-character ULIDs; printable ASCII within a bound keeps a nonce a valid
 # DynamoDB key. Timestamps are whole epoch seconds; signatures are base64.
 _NONCE = re.compile(r"[\x21-\x7e]{1,128}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"[A-Za-z0-9+/]{1,128}={0,2}")
+
+
+@dataclass(frozen=True)
+class WebhookProof:
+    """What a webhook call offers as proof that it is Sinch's, each part as the call sent it: None
+    where it sent none (an empty part was sent, and is refused as what it is)."""
+
+    signature: str | None = None
+    nonce: str | None = None
+    timestamp: str | None = None
+    authorization: str | None = None  # credentials: a scheme, then its token ("Basic dXNlcjpwdw==")
 
 
 @dataclass(frozen=True)
@@ -48,19 +55,14 @@ def signature(secret: str, body: str, nonce: str, timestamp: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
 
 
-def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
-
-
 def verify_signature(
-    secret: str, body: str, headers: Mapping[str, str], *, now: float, tolerance_s: int
+    secret: str, body: str, proof: WebhookProof, *, now: float, tolerance_s: int
 ) -> Verified:
-    """Raise Unauthenticated unless the request carries a fresh, valid signature."""
-    lowered = _lowered(headers)
-    given, nonce, timestamp = lowered.get(SIGNATURE), lowered.get(NONCE), lowered.get(TIMESTAMP)
+    """Raise Unauthenticated unless the call carries a fresh, valid signature."""
+    given, nonce, timestamp = proof.signature, proof.nonce, proof.timestamp
     if not (given and nonce and timestamp):
         raise Unauthenticated("The webhook call is not signed.")
-    # Each checked for its form first: a header can carry anything, and none of it may crash us.
+    # Each checked for its form first: a call can send anything, and none of it may crash us.
     if not _NONCE.fullmatch(nonce):
         raise Unauthenticated("The signature nonce is not 1-128 printable ASCII characters.")
     if not _TIMESTAMP.fullmatch(timestamp):
@@ -76,9 +78,9 @@ def verify_signature(
     return Verified("hmac", Nonce(nonce, signed_at + tolerance_s))
 
 
-def verify_basic(expected: str, headers: Mapping[str, str]) -> Verified:
-    """Raise Unauthenticated unless `Authorization: Basic` carries `expected` ("user:password")."""
-    scheme, _, token = _lowered(headers).get(AUTHORIZATION, "").strip().partition(" ")
+def verify_basic(expected: str, proof: WebhookProof) -> Verified:
+    """Raise Unauthenticated unless the call's Basic credentials are `expected` ("user:password")."""
+    scheme, _, token = (proof.authorization or "").strip().partition(" ")
     if scheme.lower() != "basic" or not token.strip():
         raise Unauthenticated("The webhook call carries no Basic credentials.")
     try:
@@ -93,7 +95,7 @@ def verify_basic(expected: str, headers: Mapping[str, str]) -> Verified:
 
 def authenticate(
     body: str,
-    headers: Mapping[str, str],
+    proof: WebhookProof,
     *,
     hmac_secret: str | None,
     basic_credentials: str | None,
@@ -107,22 +109,21 @@ def authenticate(
     refusals: list[Unauthenticated] = []
     if hmac_secret:
         try:
-            return verify_signature(hmac_secret, body, headers, now=now, tolerance_s=tolerance_s)
+            return verify_signature(hmac_secret, body, proof, now=now, tolerance_s=tolerance_s)
         except Unauthenticated as exc:
             refusals.append(exc)
     if basic_credentials:
         try:
-            return verify_basic(basic_credentials, headers)
+            return verify_basic(basic_credentials, proof)
         except Unauthenticated as exc:
             refusals.append(exc)
     # Explain the failure of the scheme the caller tried (the signature's, if it tried both).
-    lowered = _lowered(headers)
-    tried_basic_only = AUTHORIZATION in lowered and SIGNATURE not in lowered
+    tried_basic_only = proof.authorization is not None and proof.signature is None
     raise refusals[-1] if tried_basic_only else refusals[0]
 
 
 def authenticate_postback(
-    headers: Mapping[str, str],
+    proof: WebhookProof,
     *,
     path_token: str | None,
     source_ip: str | None,
@@ -143,7 +144,7 @@ def authenticate_postback(
             return Verified("token")
         raise Unauthenticated("The postback URL's token does not match.")
     if basic_credentials:
-        return verify_basic(basic_credentials, headers)
+        return verify_basic(basic_credentials, proof)
     raise Unauthenticated("The postback URL carries no token.")
 
 

@@ -9,8 +9,6 @@ secret, so the number alone cannot tell. An MO that names no message of ours is 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from aws_lambda_powertools import Logger, Metrics
@@ -20,9 +18,10 @@ from sinch_gateway.domain.errors import InvalidInbound, Unauthenticated
 from sinch_gateway.domain.inbound import Action, InboundMessage
 from sinch_gateway.domain.phone import mask
 from sinch_gateway.domain.reports import MalformedReport
+from sinch_gateway.domain.webhook_auth import WebhookProof
 from sinch_gateway.sinch.xms_inbound import parse_mo
 from sinch_gateway.usecases.ports import MessageStore
-from sinch_gateway.usecases.report_intake import SecretSource, authenticate_callback
+from sinch_gateway.usecases.webhook_authenticator import WebhookAuthenticator
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -39,23 +38,16 @@ class InboundIntake:
         self,
         messages: MessageStore,
         inbound: InboundStore,
-        secrets: SecretSource,
-        *,
-        tolerance_s: int,
-        clock: Callable[[], float] = time.time,
+        authenticator: WebhookAuthenticator,
     ) -> None:
         self._messages = messages
         self._inbound = inbound
-        self._secrets = secrets
-        self._tolerance_s = tolerance_s
-        self._clock = clock
+        self._authenticator = authenticator
 
-    def receive(self, raw: str, headers: Mapping[str, str]) -> str:
+    def receive(self, raw: str, proof: WebhookProof) -> str:
         """One MO SMS or MMS. Raises Unauthenticated (401, nothing written; a replay too) or
         InvalidInbound (400); anything else raised is a 5xx, which Sinch retries."""
-        verified = authenticate_callback(
-            self._secrets, raw, headers, now=self._clock(), tolerance_s=self._tolerance_s
-        )
+        verified = self._authenticator.signed_call(raw, proof)
         try:
             message = parse_mo(raw)
         except MalformedReport as exc:

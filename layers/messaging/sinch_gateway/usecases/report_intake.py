@@ -3,9 +3,7 @@ replays, then move each message's status forward, keeping every report."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Literal, Protocol, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
@@ -16,44 +14,18 @@ from sinch_gateway.domain.message import Change, StatusEvent
 from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Transition
 from sinch_gateway.domain.templates import TemplateReport, TemplateStatus
-from sinch_gateway.domain.webhook_auth import Verified, authenticate, authenticate_postback
+from sinch_gateway.domain.webhook_auth import WebhookProof
 from sinch_gateway.measures import final_status
-from sinch_gateway.sinch.credentials import WebhookSecrets
 from sinch_gateway.sinch.mms_postbacks import parse_postback
 from sinch_gateway.sinch.xms_reports import parse_delivery_report
 from sinch_gateway.usecases.ports import MessageStore
+from sinch_gateway.usecases.webhook_authenticator import WebhookAuthenticator
 
 logger = Logger(child=True)
 metrics = Metrics()
 
 Result = Literal["moved", "stale", "unknown_message", "unknown_status", "replayed"]
 Report = TypeVar("Report", StatusReport, StatusReport | TemplateReport)
-
-
-@contextmanager
-def counted_refusals() -> Iterator[None]:
-    """Count a callback refused for its proof: a wave of them is a rotated secret or a prober."""
-    try:
-        yield
-    except Unauthenticated:
-        metrics.add_metric(name="WebhookAuthFailures", unit=MetricUnit.Count, value=1)
-        raise
-
-
-def authenticate_callback(
-    secrets: SecretSource, raw: str, headers: Mapping[str, str], *, now: float, tolerance_s: int
-) -> Verified:
-    """An XMS callback's proof (a fresh HMAC signature, or Basic): Unauthenticated otherwise."""
-    secret = secrets.get()
-    with counted_refusals():
-        return authenticate(
-            raw,
-            headers,
-            hmac_secret=secret.webhook_hmac_secret,
-            basic_credentials=secret.webhook_basic_credentials,
-            now=now,
-            tolerance_s=tolerance_s,
-        )
 
 
 class UnmatchedStore(Protocol):
@@ -81,34 +53,23 @@ class TemplateSettler(Protocol):
     ) -> bool: ...
 
 
-class SecretSource(Protocol):
-    def get(self, *, refresh: bool = False) -> WebhookSecrets: ...
-
-
 class ReportIntake:
     def __init__(
         self,
         messages: MessageStore,
         unmatched: UnmatchedStore,
-        secrets: SecretSource,
+        authenticator: WebhookAuthenticator,
         templates: TemplateSettler,
-        *,
-        tolerance_s: int,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self._templates = templates
         self._messages = messages
         self._unmatched = unmatched
-        self._secrets = secrets
-        self._tolerance_s = tolerance_s
-        self._clock = clock
+        self._authenticator = authenticator
 
-    def delivery_report(self, raw: str, headers: Mapping[str, str]) -> Result:
+    def delivery_report(self, raw: str, proof: WebhookProof) -> Result:
         """A signed (or Basic-authenticated) XMS delivery report. Raises Unauthenticated (401,
         nothing written) or InvalidReport (400); anything else raised is a 5xx, which Sinch retries."""
-        verified = authenticate_callback(
-            self._secrets, raw, headers, now=self._clock(), tolerance_s=self._tolerance_s
-        )
+        verified = self._authenticator.signed_call(raw, proof)
         report = self._read(raw, parse_delivery_report)
         # The nonce is kept by the very write that applies the report, on the message (or the
         # unmatched report) it concerns: a replay is refused by that write's condition, and a
@@ -120,20 +81,11 @@ class ReportIntake:
         return result
 
     def postback(
-        self, raw: str, headers: Mapping[str, str], *, path_token: str | None, source_ip: str | None
+        self, raw: str, proof: WebhookProof, *, path_token: str | None, source_ip: str | None
     ) -> Result:
         """An MMS JSON API postback: kept raw, then applied to its message or template. Raises
         Unauthenticated (401, nothing written) or InvalidReport (400)."""
-        secrets = self._secrets.get()
-        with counted_refusals():
-            authenticate_postback(
-                headers,
-                path_token=path_token,
-                source_ip=source_ip,
-                basic_credentials=secrets.postback_basic_credentials,
-                token=secrets.postback_path_token,
-                sources=secrets.postback_sources,
-            )
+        self._authenticator.postback(proof, path_token=path_token, source_ip=source_ip)
         report = self._read(raw, parse_postback)
         key = report.sinch_id if isinstance(report, StatusReport) else (report.tracking_id or "template")
         self._unmatched.keep(key, raw, "received", kind="postback")
