@@ -159,7 +159,8 @@ def _invalid(message: str, *, transient: bool = False) -> InvalidRequest:
 
 
 def _judge(answer: Answer, policy: MediaPolicy) -> tuple[str, int]:
-    """Rule 5 on the head of a 200: the content type and size to read, or InvalidRequest."""
+    """The media's own rule, on the head of a 200 (after the guarded client's): the content type
+    and size to read, or InvalidRequest."""
     headers = answer.headers
     content_type = _content_type(headers)
     if not content_type:

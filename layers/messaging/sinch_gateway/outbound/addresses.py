@@ -1,5 +1,5 @@
-"""Which addresses a request to a caller's URL may reach: the URL made into a target (rule 1), its
-host looked up within a deadline and every address it gives checked (rule 2).
+"""Which addresses a request to a caller's URL may reach (rules 1 and 2 of the package): the URL
+made into a target, its host looked up by a deadline and every address it gives checked.
 
 getaddrinfo has no timeout, so a lookup runs on a thread that is abandoned when its time is up.
 """
@@ -42,8 +42,8 @@ class OutboundPolicy:
     allowed_private_hosts: frozenset[str] = frozenset()
     timeout_s: float = 3.0  # each lookup; each request, from connect to the answer's last byte
     max_redirects: int = 3
-    # One deadline for every lookup, hop and address of one request (or of what the caller shares
-    # it across: client.get takes the deadline).
+    # One deadline for every lookup, hop and address of a POST or an address check; a GET is given
+    # its deadline by its caller, who may share one across several (all media of a request).
     total_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:

@@ -1,11 +1,9 @@
-"""The exchange with a caller's host: a GET that follows redirects (each hop held to the rules of
-addresses) or a POST that does not, by one deadline.
+"""The exchange with a caller's host (rules 3 and 4 of the package): a GET that follows redirects,
+each hop held to rules 1-3 again, or a POST that follows none, all by one deadline.
 
-The request goes to a checked address (rule 3), the next one only when connecting failed. Every step
-is given only the time that is left: the connect, the TLS handshake and every read of the answer,
-head and body. urllib3's timeouts are per socket operation (a host dripping a byte a second never
-trips them), so the exchange is written on socket, ssl and http.client. The answer's head is read
-up to _MAX_HEAD_BYTES, and a body only as far as the caller allows (rule 4).
+urllib3's timeouts are per socket operation (a host dripping a byte a second never trips them), so
+the exchange is written on socket, ssl and http.client, and every step is given only the time that
+is left: the connect, the TLS handshake and every read of the answer, head and body.
 """
 
 from __future__ import annotations
