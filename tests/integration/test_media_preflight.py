@@ -28,7 +28,8 @@ from cryptography.x509.oid import NameOID
 from devstack.sinch_simulator import SinchSimulator
 from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.domain.errors import InvalidRequest
-from sinch_gateway.media.preflight import USER_AGENT, MediaInfo, MediaPolicy, preflight
+from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, preflight
+from sinch_gateway.outbound.client import USER_AGENT
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2040 + b"\xff\xd9"  # 2048 bytes
 MAX = 1_048_576

@@ -1,6 +1,6 @@
 """A status callback's POST against hostile receivers on real sockets: whatever a receiver does, the
 POST ends within its deadline with a status or Unreachable, reads no more than a head, and follows
-no redirect; its URL is held to the media preflight's address rules."""
+no redirect; its URL is held to the guarded client's address rules."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from collections.abc import Callable
 import pytest
 
 from sinch_gateway.domain.errors import InvalidRequest
-from sinch_gateway.media.preflight import MediaPolicy, Unreachable, check_address, post
+from sinch_gateway.outbound.addresses import OutboundPolicy, check_address
+from sinch_gateway.outbound.client import Unreachable, post
 from tests.integration.raw_server import MARGIN, Behaviour, RawServer
 
 BODY = b'{"id": "m-1", "status": "delivered"}'
 HEADERS = {"Content-Type": "application/json", "X-Gateway-Signature": "t=1,v1=ab"}
-LOCAL = MediaPolicy(allow_http=True, allowed_private_hosts=frozenset({"127.0.0.1:*"}), total_timeout_s=1.0)
+LOCAL = OutboundPolicy(allow_http=True, allowed_private_hosts=frozenset({"127.0.0.1:*"}), total_timeout_s=1.0)
 
 
 def answering(head: bytes) -> Behaviour:
@@ -116,7 +117,7 @@ def test_garbage_instead_of_http_is_unreachable(serve: Callable[[Behaviour], Raw
 def test_the_address_rules_refuse_on_the_named_field(
     target: str, allowed: frozenset[str], reason: str
 ) -> None:
-    policy = MediaPolicy(allow_http=True, allowed_private_hosts=allowed)
+    policy = OutboundPolicy(allow_http=True, allowed_private_hosts=allowed)
     with pytest.raises(InvalidRequest) as refused:
         check_address(target, policy, "statusCallbackUrl")
     ((name, message),) = refused.value.errors
@@ -127,9 +128,9 @@ def test_the_address_rules_refuse_on_the_named_field(
 
 def test_https_only_unless_the_deployment_allows_http() -> None:
     with pytest.raises(InvalidRequest) as refused:
-        check_address("http://93.184.215.14/cb", MediaPolicy(allow_http=False), "statusCallbackUrl")
+        check_address("http://93.184.215.14/cb", OutboundPolicy(allow_http=False), "statusCallbackUrl")
     assert refused.value.errors == [("statusCallbackUrl", "must use https")]
-    check_address("https://93.184.215.14/cb", MediaPolicy(allow_http=False), "statusCallbackUrl")
+    check_address("https://93.184.215.14/cb", OutboundPolicy(allow_http=False), "statusCallbackUrl")
     check_address("http://127.0.0.1:5000/cb", LOCAL, "statusCallbackUrl")  # the local stack's any port
 
 

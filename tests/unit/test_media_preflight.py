@@ -1,7 +1,7 @@
 """media_preflight without a network: addresses, URL rules, allowlist, redirects and the final answer.
 
-Host names resolve through a fake getaddrinfo and requests go to a fake `_exchange`, so nothing
-here looks up a name or opens a socket.
+Host names resolve through a fake getaddrinfo and requests go to a fake `_exchange` (the guarded
+client's, which the preflight fetches through), so nothing here looks up a name or opens a socket.
 """
 
 import contextlib
@@ -22,14 +22,10 @@ from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.config import SenderSettings, load
 from sinch_gateway.domain.errors import InvalidRequest, MediaUnavailable
 from sinch_gateway.media import preflight as media_preflight
-from sinch_gateway.media.preflight import (
-    MediaInfo,
-    MediaPolicy,
-    _Answer,
-    _Target,
-    is_public_address,
-    preflight,
-)
+from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, preflight
+from sinch_gateway.outbound import client
+from sinch_gateway.outbound.addresses import Target, is_public_address
+from sinch_gateway.outbound.client import Answer, BodySize
 
 PUBLIC_V4 = "93.184.216.34"
 PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"
@@ -74,25 +70,24 @@ class Resolver:
 class Server:
     """Answers by (method, url without query); records every request made."""
 
-    answers: dict[tuple[str, str], _Answer] = field(default_factory=dict)
+    answers: dict[tuple[str, str], Answer] = field(default_factory=dict)
     requests: list[tuple[str, str, str, str]] = field(default_factory=list)  # method, address, host, target
 
-    def __call__(self, target: _Target, address: str, policy: MediaPolicy, until: float) -> _Answer:
+    def __call__(self, target: Target, address: str, until: float, body_size: BodySize | None) -> Answer:
         self.requests.append(("GET", address, target.host_header, target.request_target))
-        answer = self.answers.get(("GET", target.url.split("?", maxsplit=1)[0]), _Answer(404))
-        return delivered(answer, target.url, policy)
+        answer = self.answers.get(("GET", target.url.split("?", maxsplit=1)[0]), Answer(404))
+        return delivered(answer, body_size)
 
     def serve(self, url: str, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.answers[("GET", url)] = _Answer(status, JPEG if headers is None else headers)
+        self.answers[("GET", url)] = Answer(status, JPEG if headers is None else headers)
 
 
-def delivered(answer: _Answer, url: str, policy: MediaPolicy) -> _Answer:
+def delivered(answer: Answer, body_size: BodySize | None) -> Answer:
     """What `_exchange` gives for a host answering `answer`: a 200 that passes the checks comes
     with its body (zeros, as long as its Content-Length says)."""
-    if answer.status != 200:
+    if answer.status != 200 or body_size is None:
         return answer
-    content_type, size = media_preflight._judge(answer, policy)
-    return _Answer(200, answer.headers, MediaInfo(url, content_type, bytes(size)))
+    return Answer(200, answer.headers, bytes(body_size(answer)))
 
 
 @pytest.fixture
@@ -105,7 +100,7 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> Resolver:
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch, resolver: Resolver) -> Iterator[Server]:
     fake = Server()
-    monkeypatch.setattr(media_preflight, "_exchange", fake)
+    monkeypatch.setattr(client, "_exchange", fake)
     yield fake
 
 
@@ -432,7 +427,7 @@ def chain(server: Server, hops: int, status: int = 302) -> str:
     """/hop/<hops> redirects to /hop/<hops-1> ... to /a.jpg: `hops` redirects in all."""
     for n in range(hops, 0, -1):
         location = "/a.jpg" if n == 1 else f"/hop/{n - 1}"
-        server.answers[("GET", f"https://media.example/hop/{n}")] = _Answer(status, {"location": location})
+        server.answers[("GET", f"https://media.example/hop/{n}")] = Answer(status, {"location": location})
     server.serve("https://media.example/a.jpg")
     return f"https://media.example/hop/{hops}" if hops else "https://media.example/a.jpg"
 
@@ -475,7 +470,7 @@ def test_relative_locations_resolve_against_the_current_url(
     location: str, final: str, resolver: Resolver, server: Server
 ) -> None:
     resolver.names["cdn.example"] = [PUBLIC_V6]
-    server.answers[("GET", "https://media.example/dir/a.jpg")] = _Answer(302, {"location": location})
+    server.answers[("GET", "https://media.example/dir/a.jpg")] = Answer(302, {"location": location})
     server.serve(final.split("?", maxsplit=1)[0])
     assert preflight("https://media.example/dir/a.jpg", HTTPS).url == final
 
@@ -500,7 +495,7 @@ def test_every_hop_is_checked_before_it_is_fetched(
     location: str, text: str, resolver: Resolver, server: Server
 ) -> None:
     resolver.names["inside.example"] = ["192.168.0.10"]
-    server.answers[("GET", "https://media.example/a.jpg")] = _Answer(307, {"location": location})
+    server.answers[("GET", "https://media.example/a.jpg")] = Answer(307, {"location": location})
     with pytest.raises(InvalidRequest) as exc:
         preflight("https://media.example/a.jpg", HTTPS)
     assert message(exc).startswith(text)
@@ -508,7 +503,7 @@ def test_every_hop_is_checked_before_it_is_fetched(
 
 
 def test_a_redirect_without_location(server: Server) -> None:
-    server.answers[("GET", "https://media.example/a.jpg")] = _Answer(302, {})
+    server.answers[("GET", "https://media.example/a.jpg")] = Answer(302, {})
     with pytest.raises(InvalidRequest) as exc:
         preflight("https://media.example/a.jpg", HTTPS)
     assert message(exc) == "answered HTTP 302 without a Location"
@@ -550,12 +545,12 @@ def test_the_media_comes_with_its_bytes(server: Server) -> None:
     assert (info.content_type, info.body) == ("image/jpeg", bytes(2048))
 
 
-def judge(answer: _Answer, max_bytes: int = 1_048_576) -> MediaInfo:
+def judge(answer: Answer, max_bytes: int = 1_048_576) -> MediaInfo:
     content_type, size = media_preflight._judge(answer, MediaPolicy(allow_http=False, max_bytes=max_bytes))
     return MediaInfo("https://m.example/a", content_type, bytes(size))
 
 
-def judge_message(answer: _Answer, max_bytes: int = 1_048_576) -> str:
+def judge_message(answer: Answer, max_bytes: int = 1_048_576) -> str:
     with pytest.raises(InvalidRequest) as exc:
         judge(answer, max_bytes)
     return message(exc)
@@ -563,15 +558,15 @@ def judge_message(answer: _Answer, max_bytes: int = 1_048_576) -> str:
 
 @pytest.mark.parametrize("encoding", ["gzip", "br", "deflate, gzip"])
 def test_a_compressed_answer_is_refused(encoding: str) -> None:
-    assert judge_message(_Answer(200, {**JPEG, "content-encoding": encoding})) == (
+    assert judge_message(Answer(200, {**JPEG, "content-encoding": encoding})) == (
         f"is sent compressed (Content-Encoding {encoding})"
     )
-    assert judge(_Answer(200, {**JPEG, "content-encoding": "identity"})).content_length == 2048
+    assert judge(Answer(200, {**JPEG, "content-encoding": "identity"})).content_length == 2048
 
 
 @pytest.mark.parametrize("content_type", sorted(media_preflight.SUPPORTED_CONTENT_TYPES))
 def test_supported_content_types(content_type: str) -> None:
-    assert judge(_Answer(200, {**JPEG, "content-type": content_type})).content_type == content_type
+    assert judge(Answer(200, {**JPEG, "content-type": content_type})).content_type == content_type
 
 
 @pytest.mark.parametrize(
@@ -583,19 +578,19 @@ def test_supported_content_types(content_type: str) -> None:
     ],
 )
 def test_content_type_parameters_and_case_are_ignored(header: str, kind: str) -> None:
-    assert judge(_Answer(200, {**JPEG, "content-type": header})).content_type == kind
+    assert judge(Answer(200, {**JPEG, "content-type": header})).content_type == kind
 
 
 @pytest.mark.parametrize(
     "content_type", ["application/octet-stream", "text/html", "image/webp", "image/svg+xml"]
 )
 def test_unsupported_content_types(content_type: str) -> None:
-    text = judge_message(_Answer(200, {**JPEG, "content-type": content_type + "; charset=utf-8"}))
+    text = judge_message(Answer(200, {**JPEG, "content-type": content_type + "; charset=utf-8"}))
     assert text == f"has an unsupported Content-Type {content_type}"
 
 
 def test_missing_content_type() -> None:
-    assert judge_message(_Answer(200, {"content-length": "10"})) == "has no Content-Type"
+    assert judge_message(Answer(200, {"content-length": "10"})) == "has no Content-Type"
 
 
 @pytest.mark.parametrize(
@@ -611,21 +606,21 @@ def test_missing_content_type() -> None:
 )
 def test_a_content_length_is_required(headers: dict[str, str]) -> None:
     assert (
-        judge_message(_Answer(200, headers))
+        judge_message(Answer(200, headers))
         == "has no Content-Length (chunked transfer is not accepted by Sinch)"
     )
 
 
 def test_size_limit() -> None:
-    assert judge(_Answer(200, {**JPEG, "content-length": "1000"}), max_bytes=1000).content_length == 1000
-    text = judge_message(_Answer(200, {**JPEG, "content-length": "1001"}), max_bytes=1000)
+    assert judge(Answer(200, {**JPEG, "content-length": "1000"}), max_bytes=1000).content_length == 1000
+    text = judge_message(Answer(200, {**JPEG, "content-length": "1001"}), max_bytes=1000)
     assert text == "is 1001 bytes; the limit is 1000 bytes"
-    assert judge_message(_Answer(200, {**JPEG, "content-length": "0"})) == "is empty (Content-Length 0)"
+    assert judge_message(Answer(200, {**JPEG, "content-length": "0"})) == "is empty (Content-Length 0)"
 
 
 @given(st.integers(1, 10**12), st.integers(1, 10**7))
 def test_size_limit_property(size: int, limit: int) -> None:
-    answer = _Answer(200, {**JPEG, "content-length": str(size)})
+    answer = Answer(200, {**JPEG, "content-length": str(size)})
     if size <= limit:
         assert judge(answer, limit).content_length == size
     else:
@@ -641,23 +636,23 @@ def test_the_next_address_is_tried_only_when_connecting_fails(
     resolver.names["two.example"] = [PUBLIC_V6, PUBLIC_V4]
     tried: list[str] = []
 
-    def exchange(failure: Callable[[], Exception]) -> Callable[..., _Answer]:
-        def fake(target: _Target, address: str, policy: MediaPolicy, until: float) -> _Answer:
+    def exchange(failure: Callable[[], Exception]) -> Callable[..., Answer]:
+        def fake(target: Target, address: str, until: float, body_size: BodySize | None) -> Answer:
             tried.append(address)
             if address == PUBLIC_V6:
                 raise failure()
-            return delivered(_Answer(200, JPEG), target.url, policy)
+            return delivered(Answer(200, JPEG), body_size)
 
         return fake
 
-    refused = media_preflight._NotConnected()
+    refused = client._NotConnected()
     refused.__cause__ = ConnectionRefusedError()
-    monkeypatch.setattr(media_preflight, "_exchange", exchange(lambda: refused))
+    monkeypatch.setattr(client, "_exchange", exchange(lambda: refused))
     assert preflight("https://two.example/a.jpg", HTTPS).content_length == 2048
     assert tried == [PUBLIC_V6, PUBLIC_V4]
 
     tried.clear()
-    monkeypatch.setattr(media_preflight, "_exchange", exchange(TimeoutError))  # once connected
+    monkeypatch.setattr(client, "_exchange", exchange(TimeoutError))  # once connected
     with pytest.raises(InvalidRequest) as exc:
         preflight("https://two.example/a.jpg", HTTPS)
     assert message(exc) == "could not be reached"
@@ -708,13 +703,18 @@ def test_the_standard_port_may_be_spelt_out(url: str, policy: MediaPolicy, serve
 
 
 def test_a_redirect_to_another_port_is_refused_before_it_is_fetched(server: Server) -> None:
-    server.answers[("GET", "https://media.example/a.jpg")] = _Answer(
+    server.answers[("GET", "https://media.example/a.jpg")] = Answer(
         302, {"location": "https://media.example:8443/a.jpg"}
     )
     with pytest.raises(InvalidRequest) as exc:
         preflight("https://media.example/a.jpg", HTTPS)
     assert message(exc) == "redirects to a URL that must use the standard port (443 for https)"
     assert len(server.requests) == 1
+
+
+def judged(policy: MediaPolicy) -> BodySize:
+    """What the preflight gives the client for a 200: the size its judgement of the head allows."""
+    return lambda head: media_preflight._judge(head, policy)[1]
 
 
 # --- the request we send -------------------------------------------------------------------------
@@ -725,7 +725,7 @@ def sent(url: str, answer: bytes = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0
     ours, theirs = socket.socketpair()
     with ours, theirs:
         theirs.sendall(answer)
-        media_preflight._converse(ours, media_preflight._target(url, HTTP_OK), HTTP_OK, time.monotonic() + 5)
+        client._converse(ours, Target.parse(url, HTTP_OK), time.monotonic() + 5, judged(HTTP_OK))
         ours.shutdown(socket.SHUT_WR)
         request = b""
         while chunk := theirs.recv(4096):
@@ -742,14 +742,14 @@ def test_the_request_is_a_plain_get_with_a_neutral_user_agent() -> None:
     assert headers["Accept-Encoding"] == "identity"
     assert "Range" not in headers
     user_agent = headers["User-Agent"]
-    assert user_agent == media_preflight.USER_AGENT
+    assert user_agent == client.USER_AGENT
     # nothing that names the product, its parts or a version of ours
     for word in ("sinch", "gateway", "preflight", "python", "urllib", "0.1.0"):
         assert word not in user_agent.lower()
     assert request.endswith(b"\r\n\r\n")
 
 
-def converse(answer: bytes, *, close: bool = True) -> _Answer:
+def converse(answer: bytes, *, close: bool = True) -> Answer:
     """What `_converse` makes of a host that answers `answer` (then closes, unless `close` is
     False: then it stays silent)."""
     ours, theirs = socket.socketpair()
@@ -757,21 +757,21 @@ def converse(answer: bytes, *, close: bool = True) -> _Answer:
         theirs.sendall(answer)
         if close:
             theirs.shutdown(socket.SHUT_WR)
-        target = media_preflight._target("https://media.example/a.jpg", HTTPS)
-        return media_preflight._converse(ours, target, HTTPS, time.monotonic() + 0.5)
+        target = Target.parse("https://media.example/a.jpg", HTTPS)
+        return client._converse(ours, target, time.monotonic() + 0.5, judged(HTTPS))
 
 
 def test_a_200_is_read_to_exactly_its_content_length() -> None:
     body = b"\xff\xd8" + bytes(range(256)) * 4 + b"\xff\xd9"
     head = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(body)
     answer = converse(head + body + b"whatever comes after is not read")
-    assert answer.media == MediaInfo("https://media.example/a.jpg", "image/jpeg", body)
+    assert (answer.status, answer.body) == (200, body)
 
 
 @pytest.mark.parametrize("close", [True, False])
 def test_a_body_shorter_than_its_content_length_is_no_answer(close: bool) -> None:
     head = b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
-    with pytest.raises(media_preflight._NETWORK_ERRORS):
+    with pytest.raises(client._NETWORK_ERRORS):
         converse(head + bytes(100), close=close)
 
 
@@ -860,7 +860,7 @@ def assert_a_clean_422(exc: InvalidRequest) -> None:
 @given(HEADERS, st.integers(1, 10**7))
 def test_any_final_answer_is_media_info_or_a_422(headers: dict[str, str], max_bytes: int) -> None:
     try:
-        info = judge(_Answer(200, headers), max_bytes)
+        info = judge(Answer(200, headers), max_bytes)
     except InvalidRequest as exc:
         assert_a_clean_422(exc)
     else:
@@ -873,7 +873,7 @@ def test_any_final_answer_is_media_info_or_a_422(headers: dict[str, str], max_by
 
 @given(NUMBERISH)
 def test_a_stated_size_is_read_from_ascii_digits_only(value: str) -> None:
-    answer = _Answer(200, {"content-type": "image/png", "content-length": value})
+    answer = Answer(200, {"content-type": "image/png", "content-length": value})
     digits = value.strip(" \t")
     if not (digits.isascii() and digits.isdigit()):
         assert judge_message(answer) == "has no Content-Length (chunked transfer is not accepted by Sinch)"
@@ -922,7 +922,7 @@ LOCATIONS = st.one_of(
     st.text(max_size=40),
 )
 FINAL_ANSWERS = st.builds(
-    _Answer,
+    Answer,
     st.one_of(st.sampled_from([200, 206, 301, 302, 303, 307, 308, 405, 501]), STATUSES),
     st.one_of(HEADERS, st.builds(lambda h, loc: {**h, "location": loc}, HEADERS, LOCATIONS)),
 )
@@ -931,16 +931,16 @@ FINAL_ANSWERS = st.builds(
 # Each hop starts a lookup thread: on a busy shared machine one example can pass 200 ms.
 @settings(deadline=None)
 @given(st.lists(FINAL_ANSWERS, min_size=1, max_size=6), st.booleans())
-def test_any_chain_of_answers_is_media_info_or_a_422(answers: list[_Answer], allow_http: bool) -> None:
+def test_any_chain_of_answers_is_media_info_or_a_422(answers: list[Answer], allow_http: bool) -> None:
     remaining = iter(answers)
 
-    def exchange(target: _Target, address: str, policy: MediaPolicy, until: float) -> _Answer:
-        return delivered(next(remaining, answers[-1]), target.url, policy)
+    def exchange(target: Target, address: str, until: float, body_size: BodySize | None) -> Answer:
+        return delivered(next(remaining, answers[-1]), body_size)
 
     resolver = Resolver({name: [PUBLIC_V4] for name in ("media.example", "cdn.example", "media.example.")})
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket, "getaddrinfo", resolver)
-        patch.setattr(media_preflight, "_exchange", exchange)
+        patch.setattr(client, "_exchange", exchange)
         try:
             info = preflight("https://media.example/a.jpg", MediaPolicy(allow_http=allow_http))
         except InvalidRequest as exc:
@@ -956,7 +956,7 @@ def test_any_media_url_is_media_info_or_a_422(url: str, allow_http: bool) -> Non
     resolver = Resolver({name: [PUBLIC_V4] for name in ("media.example", "cdn.example", "media.example.")})
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket, "getaddrinfo", resolver)
-        patch.setattr(media_preflight, "_exchange", Server())  # every path is a 404
+        patch.setattr(client, "_exchange", Server())  # every path is a 404
         with pytest.raises(InvalidRequest) as exc:
             preflight(url, MediaPolicy(allow_http=allow_http))
     assert_a_clean_422(exc.value)
@@ -998,8 +998,8 @@ def test_any_bytes_on_the_wire_are_an_answer_or_unreachable(
     if interim:
         raw = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" + raw
     try:
-        answer = media_preflight._read_answer(io.BufferedReader(io.BytesIO(raw)))
-    except media_preflight._NETWORK_ERRORS:
+        answer = client._read_answer(io.BufferedReader(io.BytesIO(raw)))
+    except client._NETWORK_ERRORS:
         return  # a garbage answer: "could not be reached"
     assert 100 <= answer.status <= 999
     try:
@@ -1010,5 +1010,5 @@ def test_any_bytes_on_the_wire_are_an_answer_or_unreachable(
 
 @given(st.binary(max_size=300))
 def test_any_bytes_at_all_are_an_answer_or_unreachable(raw: bytes) -> None:
-    with contextlib.suppress(*media_preflight._NETWORK_ERRORS):
-        media_preflight._read_answer(io.BufferedReader(io.BytesIO(raw)))
+    with contextlib.suppress(*client._NETWORK_ERRORS):
+        client._read_answer(io.BufferedReader(io.BytesIO(raw)))

@@ -27,7 +27,8 @@ from sinch_gateway.domain.status_callbacks import (
     status_change,
 )
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
-from sinch_gateway.media.preflight import Unreachable, check_address
+from sinch_gateway.outbound.addresses import check_address
+from sinch_gateway.outbound.client import Unreachable
 from sinch_gateway.usecases.callback_breaker import ReceiverBreaker
 from sinch_gateway.usecases.status_callbacks import (
     Backoff,

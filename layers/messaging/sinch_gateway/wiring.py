@@ -34,7 +34,9 @@ from sinch_gateway.data.unmatched import UnmatchedReports
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.errors import InvalidRequest
 from sinch_gateway.domain.message import utcnow
-from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, check_address, post, preflight_all
+from sinch_gateway.media.preflight import MediaInfo, MediaPolicy, preflight_all
+from sinch_gateway.outbound.addresses import OutboundPolicy, check_address
+from sinch_gateway.outbound.client import post
 from sinch_gateway.sinch.credentials import (
     CredentialStore,
     SecretStore,
@@ -59,9 +61,9 @@ from sinch_gateway.usecases.templates import Templates
 from sinch_gateway.usecases.webhook_authenticator import WebhookAuthenticator
 
 
-def callback_policy(settings: CallbackAddressSettings, timeout_s: float = 5.0) -> MediaPolicy:
-    """The media preflight's address rules, with the callback switches (and a callback's deadline)."""
-    return MediaPolicy(
+def callback_policy(settings: CallbackAddressSettings, timeout_s: float = 5.0) -> OutboundPolicy:
+    """The guarded client's rules for status callbacks: their switches, and a callback's deadline."""
+    return OutboundPolicy(
         allow_http=settings.allow_http_callbacks,
         allowed_private_hosts=settings.callback_allowed_private_hosts,
         timeout_s=min(3.0, timeout_s),

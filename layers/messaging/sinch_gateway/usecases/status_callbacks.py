@@ -30,14 +30,14 @@ from sinch_gateway.domain.status_callbacks import (
     signatures,
     status_change,
 )
-from sinch_gateway.media.preflight import Unreachable
+from sinch_gateway.outbound.client import Unreachable
 from sinch_gateway.usecases.callback_breaker import ReceiverBreaker
 from sinch_gateway.usecases.ports import TenantStore
 
 logger = Logger(child=True)
 metrics = Metrics()
 
-# POST the body, with these headers; the answer's status, or Unreachable (media.preflight.post).
+# POST the body, with these headers; the answer's status, or Unreachable (outbound.client.post).
 Poster = Callable[[str, bytes, Mapping[str, str]], int]
 
 
