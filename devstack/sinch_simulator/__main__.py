@@ -77,7 +77,12 @@ def main(argv: list[str] | None = None) -> None:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     if args.until_stdin_closes:
-        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+
+        def until_stdin_closes() -> None:
+            sys.stdin.read()
+            done.set()
+
+        threading.Thread(target=until_stdin_closes, daemon=True).start()
     project = f" and /xms/v1/{args.project_id} (OAuth2 via /oauth2/token)" if args.project_id else ""
     print(
         f"Sinch simulator on {sim.url} (XMS under /xms/v1/{args.service_plan_id}{project},"
