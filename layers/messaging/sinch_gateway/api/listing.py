@@ -44,29 +44,29 @@ class _Timestamp(_String):
 
 
 class _PageKey(BaseModel):
-    """DynamoDB's LastEvaluatedKey of byClientReference: the table's key and the index's."""
+    """DynamoDB's LastEvaluatedKey of a listing's index: the table's key (id) and the index's
+    (its partition key, named by the subclass, and createdAt)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     id: _String
-    tenantRef: _String  # noqa: N815  # DynamoDB's attribute name
-    createdAt: _Timestamp  # noqa: N815
+    createdAt: _Timestamp  # noqa: N815  # DynamoDB's attribute name
 
     @property
     def listing(self) -> str:
-        return self.tenantRef.S
+        """The value of the index's partition key: which listing gave the key."""
+        return str(next(v.S for k, v in self if k not in ("id", "createdAt")))
 
 
-class _TenantPageKey(BaseModel):
-    """DynamoDB's LastEvaluatedKey of byTenant."""
+class _ReferencePageKey(_PageKey):
+    """byClientReference's."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
-    id: _String
-    messageTenant: _String  # noqa: N815  # DynamoDB's attribute name
-    createdAt: _Timestamp  # noqa: N815
+    tenantRef: _String  # noqa: N815
 
-    @property
-    def listing(self) -> str:
-        return self.messageTenant.S
+
+class _TenantPageKey(_PageKey):
+    """byTenant's."""
+
+    messageTenant: _String  # noqa: N815
 
 
 def encode_token(key: dict[str, Any]) -> str:
@@ -85,7 +85,7 @@ def decode_token(
     unless it is exactly the shape of a key this listing (its index, its index key, and the ids
     of the items it lists) gave, and lies within the listing's time `window` (DynamoDB refuses a
     start key outside the key condition: a 500 here)."""
-    shape: type[_PageKey | _TenantPageKey] = _TenantPageKey if by_tenant else _PageKey
+    shape: type[_PageKey] = _TenantPageKey if by_tenant else _ReferencePageKey
     try:
         if len(token) > MAX_TOKEN_CHARS or not _BASE64URL.fullmatch(token):
             raise ValueError("not base64url")
