@@ -6,14 +6,13 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from botocore.exceptions import ClientError
 from pydantic import TypeAdapter
 
 from sinch_gateway.data.attribute_values import deserialize, serialize
-from sinch_gateway.domain.listing import MessageFilter, MessageSummary, sortable_time
+from sinch_gateway.domain.listing import MessageFilter, MessageSummary, earlier_time, sortable_time
 from sinch_gateway.domain.message import (
     MAX_EVENTS,
     UNCHANGED,
@@ -116,7 +115,7 @@ def listing_query(
     condition = "#key = :key"
     since = sortable_time(which.since) if which.since else None
     # One condition on the sort key: BETWEEN is inclusive, `until` is not.
-    last = sortable_time(which.until - timedelta(microseconds=1)) if which.until else None
+    last = earlier_time(which.until) if which.until else None
     if since and last:
         condition += " AND createdAt BETWEEN :since AND :last"
     elif since:
