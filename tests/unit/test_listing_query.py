@@ -9,8 +9,8 @@ from pydantic import TypeAdapter
 
 from sinch_gateway.data.messages import TENANT_INDEX, TENANT_KEY, listing_query, message_item
 from sinch_gateway.domain.content import SmsContent
-from sinch_gateway.domain.listing import MessageFilter, sortable_time
-from sinch_gateway.domain.message import MessageRecord
+from sinch_gateway.domain.listing import MessageFilter
+from sinch_gateway.domain.message import MessageRecord, sortable_time
 from sinch_gateway.domain.status import Status
 
 NOW = 1_796_680_000.0

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from pydantic import TypeAdapter
 
 from sinch_gateway.data.attribute_values import deserialize, serialize
-from sinch_gateway.domain.listing import MessageFilter, MessageSummary, earlier_time, sortable_time
+from sinch_gateway.domain.listing import MessageFilter, MessageSummary, earlier_time
 from sinch_gateway.domain.message import (
     MAX_EVENTS,
     UNCHANGED,
@@ -23,6 +23,7 @@ from sinch_gateway.domain.message import (
     StatusEvent,
     compacted,
     placement,
+    sortable_time,
     utcnow,
 )
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from sinch_gateway.domain.content import Channel
-from sinch_gateway.domain.message import MessageRecord
+from sinch_gateway.domain.message import MessageRecord, sortable_time
 from sinch_gateway.domain.status import Status
-
-
-def sortable_time(at: datetime) -> str:
-    """`at` in UTC with all six fractional digits, so that text order is time order: written
-    as pydantic writes a time, a whole second ("…:05Z") sorts after its own fractions ("…:05.2Z").
-    A time whose UTC lies past the calendar's edge (9999-12-31T23:59:59-23:59) is that edge."""
-    try:
-        utc = at.astimezone(UTC)
-    except OverflowError:
-        utc = (datetime.max if at.year > 1 else datetime.min).replace(tzinfo=UTC)
-    # strftime's %Y writes year 999 as "999": isoformat writes four digits.
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def earlier_time(at: datetime) -> str:
