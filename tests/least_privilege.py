@@ -91,6 +91,7 @@ def _runtime(log_group: str) -> set[Grant]:
 
 
 MESSAGE_INDEX = {"Fn::Sub": "${MessagesTable.Arn}/index/byClientReference"}
+TENANT_INDEX = {"Fn::Sub": "${MessagesTable.Arn}/index/byTenant"}
 STREAM_READ = [
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
@@ -104,9 +105,10 @@ READ_WRITE_ITEM = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
 
 EXPECTED: dict[str, set[Grant]] = {
     "SendFunction": _runtime("SendFunctionLogGroup")
-    # repository: create, get, claim/transition/set_batch; the clientReference listing
+    # repository: create, get, claim/transition/set_batch; the listings (by clientReference, by tenant)
     | grants(READ_WRITE_ITEM, arn("MessagesTable"))
     | grants(["dynamodb:Query"], MESSAGE_INDEX)
+    | grants(["dynamodb:Query"], TENANT_INDEX)
     # Powertools Idempotency: get_item, put_item, update_item, delete_item (on a failed request)
     | grants([*READ_WRITE_ITEM, "dynamodb:DeleteItem"], arn("IdempotencyTable"))
     | grants(["dynamodb:GetItem"], arn("TenantsTable"), TENANT_POLICY_READ)

@@ -17,6 +17,8 @@ from sinch_gateway.api.models import (
     DryRunResult,
     Health,
     InboundPage,
+    ListedRecipient,
+    ListedTime,
     MessageAccepted,
     MessagePage,
     MessageView,
@@ -27,6 +29,7 @@ from sinch_gateway.api.models import (
     template_view,
 )
 from sinch_gateway.domain.errors import MessageNotFound, NoTenant
+from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.webhooks import delivery_report_url
 from sinch_gateway.telemetry import logger, metrics, tracer
 
@@ -116,21 +119,30 @@ def send_message(
 
 @app.get(
     "/v1/messages",
-    summary="Messages with a clientReference, newest first",
+    summary="Your messages, newest first, a page at a time, filtered by any of these together",
+    description="A page reads at most `limit` messages: with filters it may hold fewer, none even, "
+    "and still have a nextToken; follow nextToken until it is null. In a URL, write the + of a "
+    "number or a time zone as %2B.",
     responses=api_problems.documented({200: ("A page of messages", MessagePage)}, 400),
 )
 @tracer.capture_method
 def list_messages(
-    client_reference: Annotated[str, Query(alias="clientReference", min_length=1, max_length=128)],
+    *,
+    client_reference: Annotated[
+        str | None, Query(alias="clientReference", min_length=1, max_length=128)
+    ] = None,
+    status: Annotated[Status | None, Query(description="Only messages in this status now")] = None,
+    to: Annotated[ListedRecipient, Query(description="Only messages to this number, E.164")] = None,
+    since: Annotated[ListedTime, Query(description="Created at or after (RFC 3339 with a time zone)")] = None,
+    until: Annotated[ListedTime, Query(description="Created before (RFC 3339 with a time zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     # Checked by listing.decode_token, so that every bad token is the same 400.
     next_token: Annotated[
         str | None, Query(alias="nextToken", description="The nextToken of the previous page")
     ] = None,
 ) -> MessagePage:
-    return listing.page_by_client_reference(
-        services.repository, current_tenant(), client_reference, limit, next_token
-    )
+    which = listing.message_filter(client_reference, status, to, since, until)
+    return listing.page_messages(services.repository, current_tenant(), which, limit, next_token)
 
 
 @app.get(

@@ -122,6 +122,7 @@ def drive_every_path(local: LocalStack, receiver: CallbackReceiver) -> list[str]
     ids.append(first.body["id"])
     assert local.api("GET", f"/v1/messages/{first.body['id']}").status == 200
     assert local.api("GET", f"/v1/messages?clientReference={reference}").status == 200
+    assert local.api("GET", "/v1/messages?limit=1").status == 200  # byTenant
     # A reply to it: the webhook finds the message it answers, and keeps it for its tenant.
     reply = {"from": SMS["to"], "to": FROM_NUMBER, "body": "Thanks"}
     assert local.sim("POST", "/_sim/inbound", reply)["type"] == "mo_text"

@@ -45,7 +45,7 @@ def assert_problem(answer: Answer, status: int) -> dict[str, Any]:
             422,
         ),
         ("POST", "/v1/messages", SMS, None, {"Idempotency-Key": "k" * 300}, 422),
-        ("GET", "/v1/messages", None, None, {}, 422),
+        ("GET", "/v1/messages?to=%2B1202555abcd", None, None, {}, 422),
     ],
     ids=[
         "put-405",
@@ -57,7 +57,7 @@ def assert_problem(answer: Answer, status: int) -> dict[str, Any]:
         "unknown-field-422",
         "mms-country-422",
         "long-key-422",
-        "list-without-reference-422",
+        "list-of-a-malformed-number-422",
     ],
 )
 def test_a_mistake_is_a_problem_and_nothing_reaches_sinch(

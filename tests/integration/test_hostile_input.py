@@ -209,8 +209,12 @@ def test_a_refused_recipient_or_text_is_a_422_and_nothing_reaches_sinch(
 
 LIST_QUERY = st.lists(
     st.tuples(
-        st.sampled_from(["clientReference", "limit", "nextToken"]) | st.text(max_size=10),
-        TEXTISH | st.sampled_from(["20", "0", "101", "1e2", "\u0663", "9" * 30, "eyJpZCI6MX0="]),
+        st.sampled_from(["clientReference", "limit", "nextToken", "status", "to", "since", "until"])
+        | st.text(max_size=10),
+        TEXTISH
+        | st.sampled_from(["20", "0", "101", "1e2", "\u0663", "9" * 30, "eyJpZCI6MX0=", "+12025550143"])
+        | st.sampled_from(["delivered", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+        | st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat()),
     ),
     max_size=5,
 )
@@ -221,6 +225,10 @@ LIST_QUERY = st.lists(
 @example(
     [("clientReference", "x"), ("nextToken", "eyJjbGllbnRSZWZlcmVuY2UiOiAieCJ9")]
 )  # {"clientReference": "x"}
+# The calendar's edges: past them in UTC, or one microsecond before the first.
+@example([("since", "9999-12-31T23:59:59-23:59")])
+@example([("until", "0001-01-01T00:00:00+23:59")])
+@example([("until", "0001-01-01T00:00:00Z")])
 def test_any_listing_query_is_answered_below_500(env: Env, query: list[tuple[str, str]]) -> None:
     status, body = problem_or_success(
         env.handler("SendFunction")(proxy_event("GET", "/v1/messages", query=query))

@@ -3,6 +3,7 @@
 import base64
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sinch_gateway.api.problems import problem_kind
 from sinch_gateway.data.inbound import is_inbound_item_id
 from sinch_gateway.data.messages import is_message_id
 from sinch_gateway.domain.errors import InvalidToken
+from sinch_gateway.domain.listing import MessageFilter
 from tests.strategies import json_values
 
 REF = "k1l2m3n4o5#order-7"  # tenant#clientReference
@@ -136,3 +138,49 @@ def test_any_text_is_a_400(token: str) -> None:
 )
 def test_only_our_uuid_form_is_a_message_id(value: str, ours: bool) -> None:
     assert is_message_id(value) is ours
+
+
+TENANT = "k1l2m3n4o5"
+TENANT_KEY = {**{k: v for k, v in KEY.items() if k != "tenantRef"}, "messageTenant": {"S": TENANT}}
+
+
+def test_a_tenant_listings_token_is_good_for_that_tenant_only() -> None:
+    assert decode_token(encode_token(TENANT_KEY), TENANT, by_tenant=True) == TENANT_KEY
+    forged = [
+        {**TENANT_KEY, "messageTenant": {"S": "z9y8x7w6v5"}},  # another tenant's key
+        {**TENANT_KEY, "messageTenant": {"S": REF}},  # a clientReference listing's value
+        KEY,  # a clientReference listing's token
+        {**TENANT_KEY, "tenantRef": {"S": REF}},
+    ]
+    for key in forged:
+        with pytest.raises(InvalidToken):
+            decode_token(encode_token(key), TENANT, by_tenant=True)
+    with pytest.raises(InvalidToken):  # and the other way round
+        decode_token(encode_token(TENANT_KEY), REF)
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "good"),
+    [
+        (None, None, True),
+        ("2026-11-23T19:00:00.123456Z", None, True),  # since is inclusive
+        ("2026-11-23T19:00:00.123457Z", None, False),
+        (None, "2026-11-23T19:00:00.123457Z", True),
+        (None, "2026-11-23T19:00:00.123456Z", False),  # until is not
+        ("2026-11-23T20:00:00+01:00", "2026-11-23T19:00:01Z", True),
+    ],
+)
+def test_a_token_outside_the_listings_window_is_a_400(
+    since: str | None, until: str | None, good: bool
+) -> None:
+    """DynamoDB refuses a start key its key condition excludes: a ValidationException, a 500."""
+    window = MessageFilter(
+        since=datetime.fromisoformat(since) if since else None,
+        until=datetime.fromisoformat(until) if until else None,
+    )
+    token = encode_token(TENANT_KEY)
+    if good:
+        assert decode_token(token, TENANT, by_tenant=True, window=window) == TENANT_KEY
+    else:
+        with pytest.raises(InvalidToken):
+            decode_token(token, TENANT, by_tenant=True, window=window)

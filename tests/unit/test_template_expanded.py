@@ -113,8 +113,8 @@ BROADENED: dict[str, list[tuple[str, str]]] = {
     "a wildcard resource": [("Resource: !GetAtt TenantsTable.Arn", 'Resource: "*"')],
     "every index instead of the one queried": [
         (
-            "Resource: !Sub ${MessagesTable.Arn}/index/byClientReference",
-            "Resource: !Sub ${MessagesTable.Arn}/index/*",
+            "- !Sub ${MessagesTable.Arn}/index/byTenant",
+            "- !Sub ${MessagesTable.Arn}/index/*",
         )
     ],
     "the webhook function reading Sinch's token": [

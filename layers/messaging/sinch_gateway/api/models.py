@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
@@ -30,6 +32,7 @@ from sinch_gateway.domain.commands import (
 )
 from sinch_gateway.domain.content import Api, Channel, SlideText, SmsContent, XmsMediaContent
 from sinch_gateway.domain.inbound import Action, InboundMedia, InboundMessage
+from sinch_gateway.domain.listing import MessageSummary
 from sinch_gateway.domain.message import MessageRecord, StatusEvent
 from sinch_gateway.domain.mms_media import MAX_MEDIA_PER_SLIDE, MAX_SLIDE_TEXT_CHARS, MAX_SLIDES
 from sinch_gateway.domain.phone import mms_unavailable_reason, normalize_e164
@@ -162,6 +165,30 @@ E164 = Annotated[
     AfterValidator(normalize_e164),
     Field(description="Recipient in E.164 format", examples=["+12025550143"]),
 ]
+
+
+# RFC 3339 as text: pydantic would also read a bare date, or a number as seconds since 1970.
+_RFC_3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc_3339(value: object) -> object:
+    if not (isinstance(value, str) and _RFC_3339.fullmatch(value)):
+        raise ValueError(
+            "must be a date and time in RFC 3339 with a time zone, e.g. 2026-12-01T10:00:00Z "
+            "(in a URL, write the + of an offset as %2B)"
+        )
+    return value
+
+
+def _listed_e164(value: str | None) -> str | None:
+    return None if value is None else normalize_e164(value)
+
+
+# Listing filters (query parameters): a number as a send takes it, a time as RFC 3339 has it.
+ListedRecipient = Annotated[str | None, AfterValidator(_listed_e164)]
+ListedTime = Annotated[AwareDatetime | None, BeforeValidator(lambda v: v if v is None else _rfc_3339(v))]
 
 
 Kind = Literal["sms", "xms-media", "mms-slides", "mms-template"]
@@ -481,8 +508,11 @@ class TemplateView(_ApiModel):
     updated_at: datetime
 
 
-class MessageError(_ApiModel):
+class MessageErrorCode(_ApiModel):
     code: str
+
+
+class MessageError(MessageErrorCode):
     text: str
 
 
@@ -563,11 +593,37 @@ def message_view(record: MessageRecord) -> MessageView:
     )
 
 
+class MessageSummaryView(_ApiModel):
+    """A message as a listing shows it: GET /v1/messages/{id} has the rest (its events, the
+    error's text)."""
+
+    id: str
+    status: Status
+    channel: Channel
+    to: str
+    client_reference: str | None = None
+    segments: int | None = Field(default=None, description="SMS segments the text needs")
+    error: MessageErrorCode | None = None
+    created_at: datetime
+
+
+def summary_view(summary: MessageSummary) -> MessageSummaryView:
+    return MessageSummaryView(
+        **summary.model_dump(exclude={"error_code"}),
+        error=MessageErrorCode(code=summary.error_code) if summary.error_code else None,
+    )
+
+
 class MessagePage(_ApiModel):
     """Answer to GET /v1/messages: newest first."""
 
-    items: list[MessageView]
-    next_token: str | None = Field(default=None, description="Pass as nextToken for the next page")
+    items: list[MessageSummaryView]
+    next_token: str | None = Field(
+        default=None,
+        description="Pass as nextToken for the next page; null on the last. A page may hold fewer "
+        "items than `limit`, none even, and still have a nextToken: `limit` bounds the messages read, "
+        "and the filters may let fewer through",
+    )
 
 
 class InboundView(_ApiModel):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -26,6 +25,7 @@ from sinch_gateway.data.messages import (
     to_item,
 )
 from sinch_gateway.domain.inbound import SINCH_ID_PATTERN, Action, InboundMessage, sender_key
+from sinch_gateway.domain.message import sortable_time
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -43,16 +43,6 @@ def is_inbound_item_id(value: str) -> bool:
 def inbox_ref(tenant_id: str) -> str:
     """The byClientReference key of a tenant's inbound messages."""
     return f"#inbound#{tenant_id}"
-
-
-def _sinch_time(at: datetime) -> str:
-    # One fixed format, so that string order is time order in the opt-out's condition.
-    try:
-        utc = at.astimezone(UTC)
-    except OverflowError:  # kept as written (9999-12-31T23:59:59-23:59): the calendar's edge in UTC
-        utc = (datetime.max if at.year > 1 else datetime.min).replace(tzinfo=UTC)
-    # isoformat writes every year in four digits (strftime's %Y writes year 999 as "999").
-    return utc.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 def _sender_attribute(sender: str) -> str:
@@ -105,7 +95,7 @@ class InboundRepository:
         return "new"
 
     def _record_with_action(self, put: PutTypeDef, message: InboundMessage) -> None:
-        at = _sinch_time(message.received_at)
+        at = sortable_time(message.received_at)
         update: UpdateTypeDef = {
             "TableName": self._table,
             "Key": {"id": {"S": bookkeeping_id("optout", message.from_)}},

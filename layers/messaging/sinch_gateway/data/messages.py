@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from pydantic import TypeAdapter
 
 from sinch_gateway.data.attribute_values import deserialize, serialize
+from sinch_gateway.domain.listing import MessageFilter, MessageSummary, earlier_time
 from sinch_gateway.domain.message import (
     MAX_EVENTS,
     UNCHANGED,
@@ -22,6 +23,7 @@ from sinch_gateway.domain.message import (
     StatusEvent,
     compacted,
     placement,
+    sortable_time,
     utcnow,
 )
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
@@ -39,6 +41,10 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 CLIENT_REFERENCE_INDEX = "byClientReference"
+# Every message of a tenant, newest first (template.yaml says what one tenant's key holds). Its
+# key is an attribute only messages carry, so the index lists nothing else of the table's.
+TENANT_INDEX = "byTenant"
+TENANT_KEY = "messageTenant"
 # How often an event write is tried again when another writer changed the events in between
 # (their number is the write's condition): a sender and a report or two at once, at most.
 EVENT_WRITE_TRIES = 20
@@ -82,9 +88,64 @@ def attribute(field_name: str) -> str:
 def message_item(record: MessageRecord) -> dict[str, Any]:
     item = record.model_dump(mode="json", exclude_none=True)
     item["statusRank"] = record.status.rank
+    # The indexes' sort key: in text order, as the listings' time windows compare it.
+    item["createdAt"] = sortable_time(record.created_at)
+    # What a listing shows of a message comes from byTenant's projection alone (no content there).
+    item["channel"] = record.channel.value
+    item[TENANT_KEY] = record.tenant_id
     if record.client_reference:
         item["tenantRef"] = tenant_ref(record.tenant_id, record.client_reference)
     return item
+
+
+def listing_query(
+    index: str,
+    key: str,
+    value: str,
+    which: MessageFilter,
+    *,
+    limit: int,
+    start_after: dict[str, Any] | None,
+    now: float,
+) -> dict[str, Any]:
+    """The Query (less its table) for one page of index `index` where `key` is `value`, newest
+    first: the time window in the key condition, the other filters in a FilterExpression, which
+    DynamoDB applies after reading `limit` items (so the page stays bounded, and may be short)."""
+    names = {"#key": key, "#ttl": "ttl"}  # TTL, STATUS and TO are words DynamoDB reserves
+    values: dict[str, Any] = {":key": value, ":now": int(now)}
+    condition = "#key = :key"
+    since = sortable_time(which.since) if which.since else None
+    # One condition on the sort key: BETWEEN is inclusive, `until` is not.
+    last = earlier_time(which.until) if which.until else None
+    if since and last:
+        condition += " AND createdAt BETWEEN :since AND :last"
+    elif since:
+        condition += " AND createdAt >= :since"
+    elif last:
+        condition += " AND createdAt <= :last"
+    values |= {k: v for k, v in ((":since", since), (":last", last)) if v}
+    # DynamoDB deletes an expired item only eventually: past its TTL it is gone.
+    filters = ["(attribute_not_exists(#ttl) OR #ttl > :now)"]
+    if which.status is not None:
+        filters.append("#status = :status")
+        names["#status"] = "status"
+        values[":status"] = which.status.value
+    if which.to is not None:
+        filters.append("#to = :to")
+        names["#to"] = "to"
+        values[":to"] = which.to
+    query: dict[str, Any] = {
+        "IndexName": index,
+        "KeyConditionExpression": condition,
+        "FilterExpression": " AND ".join(filters),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": to_item(values),
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if start_after:
+        query["ExclusiveStartKey"] = start_after
+    return query
 
 
 class _Once:
@@ -221,24 +282,30 @@ class MessageRepository:
         item = answer.get("Item")
         return MessageRecord.model_validate(from_item(item)) if item and _alive(item) else None
 
-    def list_by_client_reference(
-        self, tenant_id: str, client_reference: str, limit: int, start_after: dict[str, Any] | None = None
-    ) -> tuple[list[MessageRecord], dict[str, Any] | None]:
-        """One page of the tenant's messages, newest first, and the key to continue after it
-        (None on the last page)."""
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": CLIENT_REFERENCE_INDEX,
-            "KeyConditionExpression": "tenantRef = :ref",
-            "ExpressionAttributeValues": {":ref": {"S": tenant_ref(tenant_id, client_reference)}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start_after:
-            query["ExclusiveStartKey"] = start_after
-        answer = self._db.query(**query)
-        records = [MessageRecord.model_validate(from_item(i)) for i in answer.get("Items", []) if _alive(i)]
-        return records, answer.get("LastEvaluatedKey")
+    def list_for_tenant(
+        self, tenant_id: str, which: MessageFilter, limit: int, start_after: dict[str, Any] | None = None
+    ) -> tuple[list[MessageSummary], dict[str, Any] | None]:
+        """One page of the tenant's messages that `which` lets through, newest first, and the key
+        to continue after it (None on the last page). `limit` bounds the messages read: the
+        filter may let fewer through, none even, before the last page."""
+        if which.client_reference is not None:
+            index, key, value = (
+                CLIENT_REFERENCE_INDEX,
+                "tenantRef",
+                tenant_ref(tenant_id, which.client_reference),
+            )
+        else:
+            index, key, value = TENANT_INDEX, TENANT_KEY, tenant_id
+        answer = self._db.query(
+            TableName=self._table,
+            **listing_query(index, key, value, which, limit=limit, start_after=start_after, now=time.time()),
+        )
+        items = answer.get("Items", [])
+        if index == CLIENT_REFERENCE_INDEX:  # the whole message is there (and may predate `channel`)
+            summaries = [MessageSummary.of(MessageRecord.model_validate(from_item(i))) for i in items]
+        else:
+            summaries = [MessageSummary.model_validate(from_item(i)) for i in items]
+        return summaries, answer.get("LastEvaluatedKey")
 
     def claim(self, message_id: str, lease_s: int) -> MessageRecord | None:
         """Take the right to send: only one sender at a time, and only before Sinch has it.

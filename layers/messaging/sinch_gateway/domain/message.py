@@ -20,6 +20,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def sortable_time(at: datetime) -> str:
+    """`at` in UTC in one fixed form, so that text order is time order (where DynamoDB compares
+    times, as text): pydantic writes a whole second as "…:05Z", after its own fractions
+    ("…:05.2Z"), and strftime's %Y writes year 999 as "999". A time whose UTC lies past the
+    calendar's edge (9999-12-31T23:59:59-23:59) is that edge."""
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:
+        utc = (datetime.max if at.year > 1 else datetime.min).replace(tzinfo=UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
 # A message's DynamoDB item never holds more than ITEM_BOUND_BYTES, under DynamoDB's 400 KB: what
 # it is admitted with is bounded by the API's limits (at most about 215 KB: a rich MMS of 8 slides
 # of 5,000 characters), and what it gathers while it lives (at most about 90 KB) by these
