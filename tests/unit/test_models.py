@@ -131,3 +131,35 @@ def test_a_lone_surrogate_is_refused_in_our_words(field: str) -> None:
 def test_storable_writes_lone_surrogates_out_and_keeps_everything_else() -> None:
     assert storable("a\ud800\u00e9\U0001f600") == "a\\ud800\u00e9\U0001f600"
     storable("\udfff").encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("text", "max_parts", "needed"),
+    [("x" * 161, 1, "needs 2 segments (GSM encoding)"), ("é€" + "ж" * 70, 1, "needs 2 segments (UNICODE")],
+)
+def test_a_text_longer_than_max_parts_is_refused_naming_the_segments_it_needs(
+    text: str, max_parts: int, needed: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        SendMessageRequest.model_validate({"to": "+12025550143", "text": text, "maxParts": max_parts})
+    [error] = info.value.errors()
+    assert error["loc"] == ("maxParts",)
+    assert needed in error["msg"]
+
+
+def test_a_text_within_max_parts_passes() -> None:
+    request = SendMessageRequest.model_validate({"to": "+12025550143", "text": "x" * 306, "maxParts": 2})
+    assert request.max_parts == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"to": "+12025550143", "text": "x", "maxParts": 0}, "at least 1"),
+        ({"to": "+12025550143", "mediaUrl": "https://a.test/a.jpg", "maxParts": 1}, "only used with an SMS"),
+    ],
+)
+def test_max_parts_must_be_a_positive_count_on_an_sms(body: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        SendMessageRequest.model_validate(body)
+    assert any(e["loc"] == ("maxParts",) and message in validation_message(e) for e in info.value.errors())

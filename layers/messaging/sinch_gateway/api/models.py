@@ -33,6 +33,7 @@ from sinch_gateway.domain.inbound import Action, InboundMedia, InboundMessage
 from sinch_gateway.domain.message import MessageRecord, StatusEvent
 from sinch_gateway.domain.mms_media import MAX_MEDIA_PER_SLIDE, MAX_SLIDE_TEXT_CHARS, MAX_SLIDES
 from sinch_gateway.domain.phone import mms_unavailable_reason, normalize_e164
+from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 
@@ -253,6 +254,12 @@ class SendMessageRequest(_ApiModel):
         description=f"Message text: required for SMS (at most {SMS_MAX_CHARS} characters), "
         f"optional with mediaUrl (at most {MMS_MAX_CHARS}); slides carry their own",
     )
+    max_parts: int | None = Field(
+        default=None,
+        ge=1,
+        description="SMS only: the most segments the text may cost; a text needing more is a 422 "
+        "naming how many it needs, and nothing is sent",
+    )
     subject: str | None = Field(
         default=None,
         min_length=1,
@@ -392,6 +399,21 @@ class SendMessageRequest(_ApiModel):
             case "mms-slides" | "mms-template" if text is not None:
                 raise ValueError("is not used with slides or templateId: put the text on the slides")
         return text
+
+    @field_validator("max_parts")
+    @classmethod
+    def _text_within_max_parts(cls, max_parts: int | None, info: ValidationInfo) -> int | None:
+        if max_parts is None:
+            return None
+        if _kind(info) not in ("sms", None):
+            raise ValueError("is only used with an SMS (a message with text alone)")
+        text = info.data.get("text")
+        if text is not None and (needed := count_segments(text)).segments > max_parts:
+            raise ValueError(
+                f"is {max_parts}, but the text needs {needed.segments} segments "
+                f"({needed.encoding} encoding): shorten it or raise maxParts"
+            )
+        return max_parts
 
     @field_validator("subject")
     @classmethod
