@@ -163,6 +163,14 @@ def media_cost_per_million(
 SQS_MAX_DELAY_S = 900
 
 
+def _priced(usd: Mapping[str, float]) -> dict[str, Any]:
+    """Each line's USD per million, rounded to the cent, and their total."""
+    return {
+        "usd_per_million": {k: round(v, 2) for k, v in usd.items()},
+        "total_usd_per_million": round(sum(usd.values()), 2),
+    }
+
+
 def hold_cost_per_million(
     ahead_s: float,
     *,
@@ -182,11 +190,7 @@ def hold_cost_per_million(
         "lambda_requests": hops / messages_per_batch * PRICES["lambda_requests_per_million"],
         "lambda_compute": MILLION * hops * hop_ms / 1000 * memory_mb / 1024 * PRICES["lambda_gb_second"],
     }
-    return {
-        "usd_per_million": {k: round(v, 2) for k, v in usd.items()},
-        "total_usd_per_million": round(sum(usd.values()), 2),
-        "rounds": rounds,
-    }
+    return {**_priced(usd), "rounds": rounds}
 
 
 def settle_cost_per_million(
@@ -211,8 +215,4 @@ def settle_cost_per_million(
         "dynamodb_reads": (1 + lookup_share) * PRICES["dynamodb_rru_per_million"],
         "dynamodb_writes": lookup_share * PRICES["dynamodb_wru_per_million"],
     }
-    return {
-        "usd_per_million": {k: round(v, 2) for k, v in usd.items()},
-        "total_usd_per_million": round(sum(usd.values()), 2),
-        "rounds": rounds,
-    }
+    return {**_priced(usd), "rounds": rounds}

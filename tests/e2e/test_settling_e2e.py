@@ -30,14 +30,9 @@ def quick_to_settle() -> Iterator[LocalStack]:
     from devstack.stack import StackConfig
 
     with tempfile.TemporaryDirectory(prefix="settle-") as state_dir:
-        config = StackConfig(
-            state_dir=Path(state_dir),
-            api_port=0,
-            aws_port=0,
-            sinch_port=0,
+        config = StackConfig.on_free_ports(
+            Path(state_dir),
             stack_name=f"settle-{uuid.uuid4().hex[:8]}",
-            log_prefix=False,
-            access_log=False,
             tracing=False,
             parameter_overrides={"ReportGraceSeconds": str(GRACE_S)},
         )
