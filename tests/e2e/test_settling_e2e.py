@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from devstack.callback_receiver import CallbackReceiver
 from tests.e2e.conftest import LocalStack
 
 GRACE_S = 2
@@ -38,6 +39,12 @@ def quick_to_settle() -> Iterator[LocalStack]:
         )
         with Stack(config, log=lambda line: None) as stack:
             yield LocalStack(stack.state(), Path(state_dir))
+
+
+@pytest.fixture
+def receiver() -> Iterator[CallbackReceiver]:
+    with CallbackReceiver() as running:
+        yield running
 
 
 @pytest.fixture
@@ -69,7 +76,7 @@ def test_an_sms_whose_reports_are_dropped_is_delivered_through_the_lookup(local:
 
 
 def test_a_rich_mms_whose_postbacks_are_dropped_ends_expired_no_final_report_at_its_expiry(
-    local: LocalStack,
+    local: LocalStack, receiver: CallbackReceiver
 ) -> None:
     local.sim("POST", "/_sim/faults", {"rules": [DROP_REPORTS]})
     expire_at = in_seconds(6)
@@ -79,6 +86,7 @@ def test_a_rich_mms_whose_postbacks_are_dropped_ends_expired_no_final_report_at_
         "fallbackText": "Our spring sale is on",
         "slides": [{"text": "Spring is here"}],
         "expireAt": expire_at,
+        "statusCallbackUrl": receiver.url,
     }
     sent = local.api("POST", "/v1/messages", body)
     assert (sent.status, sent.body["status"]) == (202, "submitted"), sent.body
@@ -92,6 +100,10 @@ def test_a_rich_mms_whose_postbacks_are_dropped_ends_expired_no_final_report_at_
     assert (message["status"], message["error"]["code"]) == ("expired", "no_final_report"), message
     assert datetime.fromisoformat(message["updatedAt"]) >= datetime.fromisoformat(expire_at)
     assert "no lookup" in message["error"]["text"]
+    told = receiver.wait_for(lambda got: any(c["status"] == "expired" for c in got), timeout=30)
+    assert [(c["status"], c.get("code")) for c in told if c["status"] == "expired"] == [
+        ("expired", "no_final_report")
+    ], "the caller's status callback heard it"
 
 
 def test_an_sms_with_no_final_word_at_sinch_ends_expired_at_its_expiry(local: LocalStack) -> None:
