@@ -163,6 +163,14 @@ def media_cost_per_million(
 SQS_MAX_DELAY_S = 900
 
 
+def _priced(usd: Mapping[str, float]) -> dict[str, Any]:
+    """Each line's USD per million, rounded to the cent, and their total."""
+    return {
+        "usd_per_million": {k: round(v, 2) for k, v in usd.items()},
+        "total_usd_per_million": round(sum(usd.values()), 2),
+    }
+
+
 def hold_cost_per_million(
     ahead_s: float,
     *,
@@ -182,8 +190,29 @@ def hold_cost_per_million(
         "lambda_requests": hops / messages_per_batch * PRICES["lambda_requests_per_million"],
         "lambda_compute": MILLION * hops * hop_ms / 1000 * memory_mb / 1024 * PRICES["lambda_gb_second"],
     }
-    return {
-        "usd_per_million": {k: round(v, 2) for k, v in usd.items()},
-        "total_usd_per_million": round(sum(usd.values()), 2),
-        "rounds": rounds,
+    return {**_priced(usd), "rounds": rounds}
+
+
+def settle_cost_per_million(
+    grace_s: float,
+    *,
+    lookup_share: float = 0.0,
+    hop_ms: float = 25.0,
+    messages_per_batch: float = 1.0,
+    memory_mb: int = 512,
+) -> dict[str, Any]:
+    """USD per million messages Sinch took for checking that each settles (docs/cost.md): its
+    settle check waits ReportGraceSeconds (`grace_s`) on SendQueue, ceil(grace / 900) rounds of a
+    SendMessage and a share of the poller's receive and delete, each a QueueFunction invocation of
+    `hop_ms`; the last reads the message (one strong read). `lookup_share` of the messages (those
+    whose final report had not come) are also looked up at Sinch: one more read, and a write
+    when the answer moves the status (the Sinch call itself is not AWS's to bill)."""
+    rounds = max(1, math.ceil(grace_s / SQS_MAX_DELAY_S))
+    usd = {
+        "sqs": rounds * (1 + 2 / messages_per_batch) * PRICES["sqs_requests_per_million"],
+        "lambda_requests": rounds / messages_per_batch * PRICES["lambda_requests_per_million"],
+        "lambda_compute": MILLION * rounds * hop_ms / 1000 * memory_mb / 1024 * PRICES["lambda_gb_second"],
+        "dynamodb_reads": (1 + lookup_share) * PRICES["dynamodb_rru_per_million"],
+        "dynamodb_writes": lookup_share * PRICES["dynamodb_wru_per_million"],
     }
+    return {**_priced(usd), "rounds": rounds}

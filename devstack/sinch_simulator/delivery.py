@@ -136,6 +136,9 @@ class Delivery:
         return reports
 
     def _send(self, request: BatchRequest, effects: CallbackEffects, reports: list[dict[str, Any]]) -> None:
+        if effects.drop:
+            log.info("%d delivery reports dropped by a fault rule", len(reports))
+            return
         if request.callback_url is not None and reports:
             self._callbacks.send(
                 request.callback_url, reports, copies=effects.copies, delay_s=effects.delay_s

@@ -19,7 +19,7 @@ _EFFECTS: dict[str, frozenset[str]] = {
     # The MMS JSON API answers its errors with HTTP 200: error_code forces one (E106, E113, ...).
     "mms_api": _REQUEST_EFFECTS | {"error_code"},
     "media": frozenset({"status", "delay_ms", "drop_connection"}),
-    "callbacks": frozenset({"final", "code", "duplicate", "reorder", "delay_ms"}),
+    "callbacks": frozenset({"final", "code", "duplicate", "reorder", "delay_ms", "drop"}),
 }
 _OPTIONS = frozenset({"match", "times", "probability"})
 
@@ -50,6 +50,7 @@ class FaultRule:
     code: int | None = None
     duplicate: int = 0
     reorder: bool = False
+    drop: bool = False
     times: int | None = None  # matches left; None = unlimited
     probability: float | None = None
 
@@ -76,8 +77,8 @@ class FaultRule:
         if self.match == "callbacks":
             if self.code is not None and self.final is None:
                 raise ValueError("code needs final")
-            if not (self.final or self.duplicate or self.reorder or self.delay_ms):
-                raise ValueError("a callbacks rule needs final, duplicate, reorder or delay_ms")
+            if not (self.final or self.duplicate or self.reorder or self.delay_ms or self.drop):
+                raise ValueError("a callbacks rule needs final, duplicate, reorder, delay_ms or drop")
             return
         answers = [
             self.status is not None,
@@ -121,6 +122,7 @@ def _checked(name: str, value: Any) -> Any:
         "code": lambda v: integer(v) and v >= 0,
         "duplicate": lambda v: integer(v) and v >= 0,
         "reorder": lambda v: isinstance(v, bool),
+        "drop": lambda v: isinstance(v, bool),
         "times": lambda v: integer(v) and v >= 1,
         "probability": lambda v: is_number(v) and 0 <= v <= 1,
     }
@@ -138,12 +140,15 @@ class CallbackEffects:
     copies: int = 1
     reorder: bool = False
     delay_s: float = 0.0
+    # No report or postback is sent at all (lost on the way, as happens): the message still
+    # reaches its status at Sinch, where a lookup finds it.
+    drop: bool = False
 
     @classmethod
     def of(cls, rule: FaultRule | None) -> CallbackEffects:
         if rule is None:
             return cls()
-        return cls(rule.final, rule.code, 1 + rule.duplicate, rule.reorder, rule.delay_ms / 1000)
+        return cls(rule.final, rule.code, 1 + rule.duplicate, rule.reorder, rule.delay_ms / 1000, rule.drop)
 
 
 class FaultSet:

@@ -225,6 +225,9 @@ class MmsDelivery:
     # --- posting ------------------------------------------------------------------------------------
 
     def _post(self, reports: list[dict[str, Any]], effects: CallbackEffects) -> None:
+        if effects.drop:
+            log.info("%d postbacks dropped by a fault rule", len(reports))
+            return
         url = self._postback_url()
         if url is None:
             log.info("no postback URL is provisioned: %d postbacks not sent", len(reports))

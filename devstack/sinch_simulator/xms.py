@@ -37,7 +37,7 @@ def fault_match(method: str, path: str) -> str | None:
             return "batches"
         case "POST", ["batches", "dry_run"]:
             return "dry_run"
-        case "GET", ["batches"] | ["batches", _]:
+        case "GET", ["batches"] | ["batches", _] | ["batches", _, "delivery_report", *_]:
             return "batch_lookup"
     return None
 

@@ -725,6 +725,39 @@ def test_callback_delay_faults_hold_reports_back(
     assert receiver.reports(1)[0]["status"] == "Delivered"
 
 
+def test_drop_faults_send_no_report_yet_the_recipients_report_can_be_looked_up(
+    sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver
+) -> None:
+    set_faults(sim, http, {"match": "callbacks", "drop": True, "times": 1})
+    dropped = send(sim, http, delivery_report="per_recipient", callback_url=receiver.url)
+    found = wait_until(
+        lambda: (r := recipient_status(sim, http, dropped["id"]))["status"] == "Delivered" and r
+    )
+    assert (found["type"], found["batch_id"], found["code"]) == (
+        "recipient_delivery_report_sms",
+        dropped["id"],
+        0,
+    )
+    later = send(sim, http, delivery_report="per_recipient", callback_url=receiver.url)
+
+    reports = receiver.reports(2)  # the later batch's, sent after the dropped ones would have been
+    assert {r["batch_id"] for r in reports} == {later["id"]}
+
+
+def test_a_recipient_lookup_of_an_unknown_batch_or_recipient_is_404_and_can_be_failed_by_a_rule(
+    sim: SinchSimulator, http: urllib3.PoolManager
+) -> None:
+    batch = send(sim, http)
+    for path in (
+        f"/batches/{batch['id']}/delivery_report/15550009999",
+        "/batches/NOPE/delivery_report/" + TO,
+    ):
+        resp = xms(sim, http, "GET", path)
+        assert (resp.status, resp.json()["code"]) == (404, "not_found")
+    set_faults(sim, http, {"match": "batch_lookup", "status": 503, "times": 1})
+    assert xms(sim, http, "GET", f"/batches/{batch['id']}/delivery_report/{TO}").status == 503
+
+
 @pytest.mark.parametrize("rule", [{"status": 503}, {"drop_connection": True}])
 def test_media_faults_fail_the_mms(
     sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver, rule: dict[str, Any]

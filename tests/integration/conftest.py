@@ -169,7 +169,7 @@ class Env:
         return {"result": result, "ids": [r["messageId"] for r in records]}
 
     def sender_of(self, body: str) -> str:
-        if '"kind": "retry"' in body:
+        if '"kind": "retry"' in body or '"kind": "settle"' in body:
             role = self.template.get_att("QueueFunctionRole", "RoleId")
             return f"{role}:{self.template.function_name('QueueFunction')}"
         return PUBLISHER
@@ -213,8 +213,9 @@ class Env:
         assert status == 200, body
         return dict(body)
 
-    def retry_queued(self, message_id: str, wait_s: float = 0) -> dict[str, Any] | None:
-        """The retry of `message_id` waiting on SendQueue (taken off it), if it shows within wait_s.
+    def retry_queued(self, message_id: str, wait_s: float = 0, kind: str = "retry") -> dict[str, Any] | None:
+        """The retry (or other `kind` of record: "settle") of `message_id` waiting on SendQueue
+        (taken off it), if it shows within wait_s.
 
         Other tests' delayed retries may surface meanwhile: they are left alone.
         """
@@ -225,7 +226,7 @@ class Env:
             )
             for message in answer.get("Messages", []):
                 body: dict[str, Any] = json.loads(message["Body"])
-                if body.get("messageId") == message_id:
+                if body.get("messageId") == message_id and body.get("kind") == kind:
                     self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
                     return body
             if time.monotonic() >= deadline:
@@ -317,6 +318,7 @@ def world(endpoint: str) -> Iterator[Env]:
         RETRY_BASE_DELAY_S="0",
         SEND_LEASE_S="3",
         TENANT_POLICY_CACHE_S="0",  # a policy a test sets applies at once
+        REPORT_GRACE_S="2",  # a message's settle check shows on SendQueue within a test
     )
     env = Env(
         template, endpoint, sim, resources.secrets["SinchSecret"].arn, resources.secrets["WebhookSecret"].arn

@@ -82,6 +82,18 @@ def test_malformed_requests_are_rejected_recorded_and_parked_with_the_reason(env
         assert field in reasons[message_id][1]
 
 
+def test_a_published_text_over_max_parts_is_rejected_naming_its_segments_and_not_sent(env: Env) -> None:
+    outcome = published(env, {**SMS, "text": "x" * 161, "maxParts": 1})
+
+    assert outcome["result"] == {"batchItemFailures": []}, "never retried"
+    assert env.batch_requests() == []
+    stored = env.stored(derived_id(outcome["ids"][0]))
+    assert stored["status"] == "rejected"
+    assert "maxParts" in stored["error"]["text"] and "needs 2 segments" in stored["error"]["text"]
+    ((_, attributes),) = env.dead_letters()
+    assert "needs 2 segments" in attributes["reason"]
+
+
 def test_after_the_last_attempt_the_queue_message_goes_to_the_dead_letter_queue_with_why(env: Env) -> None:
     env.faults({"match": "batches", "status": 503})
     _, body = env.send(SMS)

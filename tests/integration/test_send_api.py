@@ -116,6 +116,25 @@ def test_send_at_must_be_a_future_instant_within_three_days(
     assert env.batch_requests() == []
 
 
+def test_a_text_over_max_parts_is_a_422_naming_its_segments_and_nothing_is_stored_or_sent(env: Env) -> None:
+    answer = post(env, {**SMS, "text": "x" * 161, "maxParts": 1, "clientReference": "too-long"})
+
+    assert answer["statusCode"] == 422
+    (error,) = problem(answer)["errors"]
+    assert error["field"] == "maxParts" and "needs 2 segments" in error["message"]
+    assert env.batch_requests() == []
+    status, page = env.api("SendFunction", "GET", path="/v1/messages", query={"clientReference": "too-long"})
+    assert (status, page["items"]) == (200, [])
+
+
+def test_a_text_within_max_parts_is_sent(env: Env) -> None:
+    answer = post(env, {**SMS, "text": "x" * 161, "maxParts": 2})
+
+    assert answer["statusCode"] == 202
+    (sent,) = env.batch_requests()
+    assert sent["body"]["body"] == "x" * 161
+
+
 # --- scheduling and cancelling -----------------------------------------------------------------
 
 

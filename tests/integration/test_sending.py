@@ -1,6 +1,7 @@
 """Sending: how each Sinch outcome ends, seen through the handlers and the simulator."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from tests.integration.conftest import API_TOKEN, Env
 
@@ -22,6 +23,21 @@ def test_accepted_message_is_recorded_with_sinchs_batch_id(env: Env) -> None:
     assert request["body"]["from"] == "+12025550100"
     assert request["body"]["delivery_report"] == "per_recipient_final"
     assert env.retry_queued(body["id"]) is None
+
+
+def test_expire_at_goes_to_sinch_and_defaults_to_three_days_after_acceptance(env: Env) -> None:
+    asked = (datetime.now(UTC) + timedelta(hours=6)).replace(microsecond=0)
+    _, given = env.send({**SMS, "expireAt": asked.isoformat()})
+    _, default = env.send(SMS)
+
+    first, second = env.batch_requests()
+    assert [r["response"]["status"] for r in (first, second)] == [201, 201], "Sinch took both"
+    assert datetime.fromisoformat(first["body"]["expire_at"]) == asked
+    assert datetime.fromisoformat(env.stored(given["id"])["expireAt"]) == asked
+    stored = env.stored(default["id"])
+    expected = datetime.fromisoformat(stored["createdAt"]) + timedelta(days=3)
+    assert datetime.fromisoformat(stored["expireAt"]) == expected
+    assert abs(datetime.fromisoformat(second["body"]["expire_at"]) - expected) < timedelta(milliseconds=1)
 
 
 def test_a_429_waits_at_least_retry_after(env: Env) -> None:

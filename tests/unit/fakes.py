@@ -44,6 +44,7 @@ from sinch_gateway.domain.outcomes import (
     LookupOutcome,
     NotOffered,
     OutboundMessage,
+    ReportOutcome,
     SendOutcome,
 )
 from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
@@ -54,6 +55,7 @@ from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 from sinch_gateway.domain.webhook_auth import WebhookProof, signature
 from sinch_gateway.sinch.credentials import WebhookSecrets
 from sinch_gateway.usecases.sending import MessageSender
+from sinch_gateway.usecases.settling import Settler
 
 if TYPE_CHECKING:
     from sinch_gateway.usecases.admission import TemplateLookup
@@ -226,7 +228,7 @@ class FakeMessageStore:
 
 Arg = TypeVar("Arg")
 Outcome = TypeVar("Outcome")
-CallKind = Literal["send", "find", "cancel", "dry_run"]
+CallKind = Literal["send", "find", "cancel", "dry_run", "report"]
 
 
 def _always(outcome: Outcome) -> Callable[[object], Outcome]:
@@ -246,6 +248,7 @@ class ScriptedChannel:
     calls: list[tuple[CallKind, OutboundMessage | str]] = field(default_factory=list)
     _sends: deque[Callable[[OutboundMessage], SendOutcome]] = field(default_factory=deque)
     _finds: deque[Callable[[str], LookupOutcome]] = field(default_factory=deque)
+    _reports: deque[Callable[[str], ReportOutcome]] = field(default_factory=deque)
     _cancels: deque[Callable[[str], CallOutcome | NotOffered]] = field(default_factory=deque)
     _dry_runs: deque[Callable[[OutboundMessage], DryRunOutcome]] = field(default_factory=deque)
 
@@ -255,6 +258,9 @@ class ScriptedChannel:
 
     def on_find(self, *answers: LookupOutcome | Callable[[str], LookupOutcome]) -> None:
         self._finds.extend(a if callable(a) else _always(a) for a in answers)
+
+    def on_report(self, *answers: ReportOutcome | Callable[[str], ReportOutcome]) -> None:
+        self._reports.extend(a if callable(a) else _always(a) for a in answers)
 
     def on_cancel(
         self, *answers: CallOutcome | NotOffered | Callable[[str], CallOutcome | NotOffered]
@@ -276,6 +282,9 @@ class ScriptedChannel:
 
     def find(self, reference: str) -> LookupOutcome:
         return self._answer("find", self._finds, reference)
+
+    def report(self, sinch_id: str, recipient: str) -> ReportOutcome:
+        return self._answer("report", self._reports, f"{sinch_id}/{recipient}")
 
     def cancel(self, sinch_id: str) -> CallOutcome | NotOffered:
         return self._answer("cancel", self._cancels, sinch_id)
@@ -301,6 +310,7 @@ class DeadLetter:
 @dataclass
 class FakeRetryQueue:
     retries: list[tuple[str, float]] = field(default_factory=list)
+    settle_checks: list[tuple[str, float]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     turns: dict[str, Turn] = field(default_factory=dict)  # the place each waiting message keeps
 
@@ -310,6 +320,9 @@ class FakeRetryQueue:
             self.turns[message_id] = turn
         else:
             self.turns.pop(message_id, None)
+
+    def enqueue_settle(self, message_id: str, delay_s: float) -> None:
+        self.settle_checks.append((message_id, delay_s))
 
     def dead_letter(self, body: str, reason: str, message_id: str | None) -> None:
         self.dead_letters.append(DeadLetter(body, reason, message_id))
@@ -560,6 +573,7 @@ class Sending:
     tenants: FakeTenantStore = field(default_factory=FakeTenantStore)
     store: FakeMessageStore = field(init=False)
     sender: MessageSender = field(init=False)
+    settler: Settler = field(init=False)
 
     def __post_init__(self) -> None:
         metrics_dropped()
@@ -574,6 +588,9 @@ class Sending:
             opt_outs=self.opt_outs,
             sender_number=lambda: SENDER_NUMBER,
             tenants=self.tenants,
+        )
+        self.settler = Settler(
+            self.store, self.channels, self.queue, self.settings, rate=self.rate, tenants=self.tenants
         )
 
     @property

@@ -93,6 +93,7 @@ def largest_message(content: MessageContent) -> dict[str, Any]:
         sender="+" + "9" * 15,
         client_reference=wide(128),
         send_at=AT,
+        expire_at=AT,
         webhook_url=url(),
         status_callback_url=url(),
         batch_id="b" * SINCH_ID_CHARS,

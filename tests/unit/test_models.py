@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -131,3 +133,67 @@ def test_a_lone_surrogate_is_refused_in_our_words(field: str) -> None:
 def test_storable_writes_lone_surrogates_out_and_keeps_everything_else() -> None:
     assert storable("a\ud800\u00e9\U0001f600") == "a\\ud800\u00e9\U0001f600"
     storable("\udfff").encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("text", "max_parts", "needed"),
+    [("x" * 161, 1, "needs 2 segments (GSM encoding)"), ("é€" + "ж" * 70, 1, "needs 2 segments (UNICODE")],
+)
+def test_a_text_longer_than_max_parts_is_refused_naming_the_segments_it_needs(
+    text: str, max_parts: int, needed: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        SendMessageRequest.model_validate({"to": "+12025550143", "text": text, "maxParts": max_parts})
+    [error] = info.value.errors()
+    assert error["loc"] == ("maxParts",)
+    assert needed in error["msg"]
+
+
+def test_a_text_within_max_parts_passes() -> None:
+    request = SendMessageRequest.model_validate({"to": "+12025550143", "text": "x" * 306, "maxParts": 2})
+    assert request.max_parts == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"to": "+12025550143", "text": "x", "maxParts": 0}, "at least 1"),
+        ({"to": "+12025550143", "mediaUrl": "https://a.test/a.jpg", "maxParts": 1}, "only used with an SMS"),
+    ],
+)
+def test_max_parts_must_be_a_positive_count_on_an_sms(body: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        SendMessageRequest.model_validate(body)
+    assert any(e["loc"] == ("maxParts",) and message in validation_message(e) for e in info.value.errors())
+
+
+def _in(hours: float) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"expireAt": _in(-1)}, "must be in the future"),
+        ({"expireAt": _in(73)}, "at most 3 days after now"),
+        ({"sendAt": _in(2), "expireAt": _in(1)}, "must be after sendAt"),
+        ({"sendAt": _in(2), "expireAt": _in(2 + 72.5)}, "at most 3 days after sendAt"),
+        ({"expireAt": "2026-12-01T10:00:00"}, "time zone"),
+    ],
+)
+def test_expire_at_lies_after_now_or_send_at_and_within_sinchs_three_days(
+    extra: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        SendMessageRequest.model_validate({"to": "+12025550143", "text": "x", **extra})
+    [error] = info.value.errors()
+    assert error["loc"] == ("expireAt",) and message in validation_message(error)
+
+
+def test_expire_at_with_an_offset_is_kept_as_the_same_instant_in_utc() -> None:
+    eastern = (datetime.now(UTC) + timedelta(hours=5)).astimezone(timezone(timedelta(hours=-5)))
+    request = SendMessageRequest.model_validate(
+        {"to": "+12025550143", "text": "x", "expireAt": eastern.isoformat()}
+    )
+    assert request.expire_at == eastern and request.expire_at.utcoffset() == timedelta(0)
+    assert request.command().expire_at == request.expire_at

@@ -190,3 +190,10 @@ def test_the_senders_get_the_max_message_age_a_day_by_default() -> None:
     for name in ("SendFunction", "QueueFunction"):
         variables = FUNCTIONS[name]["Properties"]["Environment"]["Variables"]
         assert variables["MAX_MESSAGE_AGE_S"] == {"Ref": "MaxMessageAgeSeconds"}, name
+
+
+def test_the_senders_get_the_report_grace_fifteen_minutes_by_default() -> None:
+    assert TEMPLATE["Parameters"]["ReportGraceSeconds"]["Default"] == 900
+    for name in ("SendFunction", "QueueFunction"):
+        variables = FUNCTIONS[name]["Properties"]["Environment"]["Variables"]
+        assert variables["REPORT_GRACE_S"] == {"Ref": "ReportGraceSeconds"}, name

@@ -79,6 +79,7 @@ class Queue:
                 media=self.sending.media,
             ),
             self.sending.queue,
+            settler=self.sending.settler,
             settings=self.sending.settings,
         )
 

@@ -108,8 +108,26 @@ def test_an_accepted_message_is_submitted_with_sinchs_id(world: Sending) -> None
         (Status.ACCEPTED, None),
         (Status.SUBMITTED, f"batch {BATCH}"),
     ]
-    assert world.xms.sent == [OutboundMessage(answer.id, SMS.to, SMS.content, CALLBACK)]
+    expires = record.created_at + timedelta(days=3)  # Sinch's default and longest
+    assert record.expire_at == expires
+    assert world.xms.sent == [OutboundMessage(answer.id, SMS.to, SMS.content, CALLBACK, expire_at=expires)]
     assert (world.queue.retries, world.queue.dead_letters, world.mms.calls) == ([], [], [])
+
+
+def test_a_message_whose_expire_at_passed_before_sinch_took_it_ends_expired_unsent(
+    world: Sending, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.xms.on_send(Transient("sinch_503"))
+    expire_at = utcnow() + timedelta(minutes=5)
+    answer = world.sender.submit(SMS.model_copy(update={"expire_at": expire_at}), CALLBACK, TENANT)
+    assert answer.message.status is Status.RETRYING
+    monkeypatch.setattr(sending, "utcnow", lambda: expire_at)
+
+    world.sender.attempt(answer.message.id)
+
+    record = stored(world, answer.message.id)
+    assert (record.status, record.error_code) == (Status.EXPIRED, "expired_unsent")
+    assert len(world.xms.sent) == 1, "not sent again past its expiry"
 
 
 def test_each_content_goes_through_the_channel_of_its_api(world: Sending) -> None:

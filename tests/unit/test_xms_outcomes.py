@@ -5,8 +5,10 @@ from email.utils import format_datetime
 import pytest
 from urllib3 import HTTPResponse
 
-from sinch_gateway.domain.content import SmsContent, XmsMediaContent
+from sinch_gateway.domain.content import MmsSlidesContent, Slide, SmsContent, XmsMediaContent
 from sinch_gateway.domain.outcomes import Accepted, AuthFailed, OutboundMessage, Refusal, Refused, Transient
+from sinch_gateway.sinch.credentials import SinchCredentials
+from sinch_gateway.sinch.mms_json import request_body
 from sinch_gateway.sinch.xms import (
     as_dry_run,
     as_send_outcome,
@@ -106,6 +108,18 @@ def test_a_scheduled_batch_carries_send_at_in_utc() -> None:
         "+12025550100",
     )
     assert body["send_at"] == "2026-12-01T10:30:00.000Z"
+
+
+def test_expire_at_goes_to_sinch_as_expire_at_in_utc_and_to_the_mms_json_api_as_its_expiry() -> None:
+    when = datetime(2026, 12, 3, 11, 30, tzinfo=timezone(timedelta(hours=1)))
+    sms = OutboundMessage("m", "+12025550143", SmsContent(text="Hi"), expire_at=when)
+    assert batch_body(sms, "+12025550100")["expire_at"] == "2026-12-03T10:30:00.000Z"
+    credentials = SinchCredentials.model_validate(
+        {"service_plan_id": "p", "api_token": "t", "from_number": "+12025550100", "mms_service_id": "s"}
+    )
+    slides = MmsSlidesContent(slides=(Slide(text="Hi"),), subject="S", fallback_text="Hi")
+    mms = OutboundMessage("m", "+12025550143", slides, expire_at=when)
+    assert request_body(mms, credentials)["mms-expiry-timestamp"] == "2026-12-03T10:30:00.000Z"
 
 
 def test_a_dry_run_answer_is_read_per_recipient() -> None:

@@ -111,6 +111,9 @@ class SenderSettings(Settings, CallbackAddressSettings, TenantSettings):
     # ends failed, too_old: a 429 or a wait for the shared rate uses up no attempt, so without this
     # a message could wait for ever.
     max_message_age_s: float = Field(default=86_400.0, gt=0, alias="MAX_MESSAGE_AGE_S")
+    # How long after Sinch took a message its final delivery report may take before Sinch is asked
+    # (usecases.settling); then again at growing intervals, until its expireAt.
+    report_grace_s: float = Field(default=900.0, ge=1, le=86_400, alias="REPORT_GRACE_S")
 
 
 class SendSettings(SenderSettings):

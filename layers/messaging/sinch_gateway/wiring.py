@@ -56,6 +56,7 @@ from sinch_gateway.usecases.queue_intake import QueueIntake
 from sinch_gateway.usecases.report_intake import ReportIntake
 from sinch_gateway.usecases.send_message import SendMessage
 from sinch_gateway.usecases.sending import MessageSender
+from sinch_gateway.usecases.settling import Settler
 from sinch_gateway.usecases.status_callbacks import Backoff, CallbackDelivery, CallbackDispatch
 from sinch_gateway.usecases.templates import Templates
 from sinch_gateway.usecases.webhook_authenticator import WebhookAuthenticator
@@ -174,24 +175,25 @@ class _SenderServices(_Services):
         return S3Media(aws.s3(), self.settings.media_bucket)
 
     @cached_property
-    def sender(self) -> MessageSender:
-        channels: dict[Api, SinchChannel] = {
-            Api.XMS: XmsChannel(self.credentials, self._http, self._timeout),
-            Api.MMS_JSON: self.mms_json,
-        }
+    def channels(self) -> dict[Api, SinchChannel]:
+        return {Api.XMS: XmsChannel(self.credentials, self._http, self._timeout), Api.MMS_JSON: self.mms_json}
+
+    @cached_property
+    def rate(self) -> SharedRate | None:
         settings = self.settings
-        rate = (
-            SharedRate(aws.dynamodb(), settings.messages_table, settings.sinch_rate_per_s)
-            if settings.sinch_rate_per_s
-            else None
-        )
+        if not settings.sinch_rate_per_s:
+            return None
+        return SharedRate(aws.dynamodb(), settings.messages_table, settings.sinch_rate_per_s)
+
+    @cached_property
+    def sender(self) -> MessageSender:
         return MessageSender(
             self.repository,
-            channels,
+            self.channels,
             self.send_queue,
-            settings,
+            self.settings,
             media=self.media,
-            rate=rate,
+            rate=self.rate,
             opt_outs=self.opt_outs,
             sender_number=self.sending_number,
             tenants=self.tenants,
@@ -234,6 +236,14 @@ class QueueServices(_SenderServices):
             self.tenants,
             self.admission,
             self.send_queue,
+            settler=Settler(
+                self.repository,
+                self.channels,
+                self.send_queue,
+                self.settings,
+                rate=self.rate,
+                tenants=self.tenants,
+            ),
             settings=self.settings,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -33,16 +33,17 @@ from sinch_gateway.domain.commands import (
 from sinch_gateway.domain.content import Api, Channel, SlideText, SmsContent, XmsMediaContent
 from sinch_gateway.domain.inbound import Action, InboundMedia, InboundMessage
 from sinch_gateway.domain.listing import MessageSummary
-from sinch_gateway.domain.message import MessageRecord, StatusEvent
+from sinch_gateway.domain.message import SINCH_VALIDITY, MessageRecord, StatusEvent
 from sinch_gateway.domain.mms_media import MAX_MEDIA_PER_SLIDE, MAX_SLIDE_TEXT_CHARS, MAX_SLIDES
 from sinch_gateway.domain.phone import mms_unavailable_reason, normalize_e164
+from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 
 SMS_MAX_CHARS = 1600
 MMS_MAX_CHARS = 5000
 SUBJECT_MAX_CHARS = 80
-MAX_SCHEDULE_AHEAD = timedelta(days=3)  # Sinch expires a batch 3 days after send_at at most
+MAX_SCHEDULE_AHEAD = SINCH_VALIDITY  # as far ahead as Sinch lets a message live
 # Characters that show nothing on a handset, beyond what str.isspace() knows: format characters
 # (zero-width space and joiners, BOM, bidi marks), Hangul fillers, braille blank, variation selectors.
 _SHOWS_NOTHING = frozenset("\u115f\u1160\u3164\uffa0\u2800") | frozenset(map(chr, range(0xFE00, 0xFE10)))
@@ -280,6 +281,12 @@ class SendMessageRequest(_ApiModel):
         description=f"Message text: required for SMS (at most {SMS_MAX_CHARS} characters), "
         f"optional with mediaUrl (at most {MMS_MAX_CHARS}); slides carry their own",
     )
+    max_parts: int | None = Field(
+        default=None,
+        ge=1,
+        description="SMS only: the most segments the text may cost; a text needing more is a 422 "
+        "naming how many it needs, and nothing is sent",
+    )
     subject: str | None = Field(
         default=None,
         min_length=1,
@@ -322,6 +329,12 @@ class SendMessageRequest(_ApiModel):
         "in the future and at most 3 days ahead (with text or mediaUrl only). An MMS more than a "
         "minute ahead waits in the gateway (accepted) until due",
     )
+    expire_at: AwareDatetime | None = Field(
+        default=None,
+        description="When Sinch is to stop trying to deliver it (ISO 8601 with a time zone): after "
+        "now and after sendAt, at most 3 days after sendAt (or after now). Default: 3 days after "
+        "acceptance, or after sendAt. A message with no final report by then ends expired",
+    )
     status_callback_url: HttpUrl | None = Field(
         default=None,
         description="Where each status change is POSTed, signed (https, on port 443, to a public "
@@ -335,6 +348,7 @@ class SendMessageRequest(_ApiModel):
             content=self._content(),
             client_reference=self.client_reference,
             send_at=self.send_at,
+            expire_at=self.expire_at,
             status_callback_url=str(self.status_callback_url) if self.status_callback_url else None,
         )
 
@@ -403,6 +417,23 @@ class SendMessageRequest(_ApiModel):
             raise ValueError("must be at most 3 days ahead")
         return send_at.astimezone(UTC)
 
+    @field_validator("expire_at")
+    @classmethod
+    def _expiry_within_sinchs_window(
+        cls, expire_at: datetime | None, info: ValidationInfo
+    ) -> datetime | None:
+        if expire_at is None:
+            return None
+        if "send_at" not in info.data:
+            return expire_at  # sendAt has its own error, and nothing else is judged by it
+        send_at: datetime | None = info.data["send_at"]
+        start = send_at or datetime.now(UTC)
+        if expire_at <= start:
+            raise ValueError("must be after sendAt" if send_at else "must be in the future")
+        if expire_at > start + SINCH_VALIDITY:
+            raise ValueError(f"must be at most 3 days after {'sendAt' if send_at else 'now'}")
+        return expire_at.astimezone(UTC)
+
     _texts_visible = _visible_fields("text", "subject", "fallback_text")
 
     @field_validator("text")
@@ -419,6 +450,21 @@ class SendMessageRequest(_ApiModel):
             case "mms-slides" | "mms-template" if text is not None:
                 raise ValueError("is not used with slides or templateId: put the text on the slides")
         return text
+
+    @field_validator("max_parts")
+    @classmethod
+    def _text_within_max_parts(cls, max_parts: int | None, info: ValidationInfo) -> int | None:
+        if max_parts is None:
+            return None
+        if _kind(info) not in ("sms", None):
+            raise ValueError("is only used with an SMS (a message with text alone)")
+        text = info.data.get("text")
+        if text is not None and (needed := count_segments(text)).segments > max_parts:
+            raise ValueError(
+                f"is {max_parts}, but the text needs {needed.segments} segments "
+                f"({needed.encoding} encoding): shorten it or raise maxParts"
+            )
+        return max_parts
 
     @field_validator("subject")
     @classmethod
@@ -528,6 +574,9 @@ class MessageAccepted(_ApiModel):
     segments: int | None = Field(default=None, description="SMS segments the text needs")
     encoding: Literal["GSM", "UNICODE"] | None = None
     send_at: datetime | None = Field(default=None, description="When Sinch is to send it, if scheduled")
+    expire_at: datetime | None = Field(
+        default=None, description="When Sinch stops trying to deliver it (its expireAt, or the default)"
+    )
     created_at: datetime
 
 
@@ -576,6 +625,7 @@ def accepted_view(record: MessageRecord) -> MessageAccepted:
         segments=record.segments,
         encoding=record.encoding,
         send_at=record.send_at,
+        expire_at=record.expires_at,
         created_at=record.created_at,
     )
 

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from sinch_gateway.api.models import PRINTABLE_ASCII, SendMessageRequest, error_field, validation_message
-from sinch_gateway.data.send_queue import RETRY_KIND
+from sinch_gateway.data.send_queue import RETRY_KIND, SETTLE_KIND
 from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaContent
 from sinch_gateway.domain.message import storable
 from sinch_gateway.domain.rate_share import Turn
@@ -26,6 +26,7 @@ from sinch_gateway.usecases.queue_intake import (
     QueuedBody,
     QueuedRetry,
     QueuedSend,
+    QueuedSettle,
     RecordedAs,
     Unreadable,
 )
@@ -62,6 +63,14 @@ class RetryRequest(BaseModel):
         return turn
 
 
+class SettleRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    kind: Literal["settle"]
+    message_id: str = Field(alias="messageId", min_length=1)
+    not_before: float | None = Field(default=None, alias="notBefore")
+
+
 class QueuedSendRequest(SendMessageRequest):
     """A send request published to SendQueue."""
 
@@ -82,13 +91,8 @@ def read_queued(body: str) -> QueuedBody:
         data: Any = json.loads(body)
     except (ValueError, RecursionError):
         return Unreadable("the body is not JSON (or is nested too deeply)", RecordedAs())
-    if isinstance(data, dict) and data.get("kind") == RETRY_KIND:
-        try:
-            retry = RetryRequest.model_validate(data)
-        except ValidationError:
-            return MalformedRetry()
-        turn = retry.turn.as_turn() if retry.turn is not None else None
-        return QueuedRetry(retry.message_id, retry.not_before, turn)
+    if isinstance(data, dict) and data.get("kind") in (RETRY_KIND, SETTLE_KIND):
+        return _gateways_own(data)
     recorded_as = _recorded_as(data if isinstance(data, dict) else {})
     try:
         request = QueuedSendRequest.model_validate(data)
@@ -96,6 +100,19 @@ def read_queued(body: str) -> QueuedBody:
         reason = "; ".join(f"{error_field(e)}: {validation_message(e)}" for e in exc.errors())
         return Unreadable(reason, recorded_as)
     return QueuedSend(request.command(), request.idempotency_key, recorded_as)
+
+
+def _gateways_own(data: dict[str, Any]) -> QueuedRetry | QueuedSettle | MalformedRetry:
+    """A retry or a settle check, which the gateway's own functions queue."""
+    try:
+        if data["kind"] == SETTLE_KIND:
+            settle = SettleRequest.model_validate(data)
+            return QueuedSettle(settle.message_id, settle.not_before)
+        retry = RetryRequest.model_validate(data)
+    except ValidationError:
+        return MalformedRetry()
+    turn = retry.turn.as_turn() if retry.turn is not None else None
+    return QueuedRetry(retry.message_id, retry.not_before, turn)
 
 
 def _recorded_as(fields: dict[str, Any]) -> RecordedAs:

@@ -23,6 +23,7 @@ SQS_MAX_DELAY_S = 900
 # every time).
 MAX_WAIT_S = 4 * 24 * 60 * 60
 RETRY_KIND = "retry"
+SETTLE_KIND = "settle"
 
 metrics = Metrics()
 
@@ -39,7 +40,6 @@ class SendQueue:
         self._dead_letter_url = dead_letter_url
 
     def enqueue_retry(self, message_id: str, delay_s: float, turn: Turn | None = None) -> None:
-        delay_s = bounded_wait(delay_s)
         body: dict[str, Any] = {"kind": RETRY_KIND, "messageId": message_id}
         if turn is not None:
             # Its place in the tenant's share of Sinch's rate, kept while it waits.
@@ -47,6 +47,13 @@ class SendQueue:
                 "place": turn.place,
                 **({"capAt": turn.cap_at} if turn.cap_at is not None else {}),
             }
+        self._wait(body, delay_s)
+
+    def enqueue_settle(self, message_id: str, delay_s: float) -> None:
+        self._wait({"kind": SETTLE_KIND, "messageId": message_id}, delay_s)
+
+    def _wait(self, body: dict[str, Any], delay_s: float) -> None:
+        delay_s = bounded_wait(delay_s)
         if delay_s > SQS_MAX_DELAY_S:
             # SQS delays at most 15 minutes: the rest of the wait is carried in the message.
             body["notBefore"] = round(time.time() + delay_s, 3)

@@ -58,6 +58,7 @@ class SendCommand:
     content: AskedContent
     client_reference: str | None = None
     send_at: datetime | None = None
+    expire_at: datetime | None = None
     status_callback_url: str | None = None
 
     @property
@@ -76,6 +77,7 @@ class SendCommand:
             content=content,
             client_reference=self.client_reference,
             send_at=self.send_at,
+            expire_at=self.expire_at,
             status_callback_url=self.status_callback_url,
         )
 

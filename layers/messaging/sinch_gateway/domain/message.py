@@ -49,6 +49,9 @@ MAX_STORED_ERROR_CHARS = 1000
 MAX_EVENTS = 50
 STATUS_MOVES = 4
 ITEM_BOUND_BYTES = 320 * 1024
+# The longest Sinch keeps trying to deliver a message, from when it is to be sent (XMS's
+# expire_at, the MMS JSON API's mms-expiry-timestamp): also their default.
+SINCH_VALIDITY = timedelta(days=3)
 
 
 def clip(text: str, limit: int) -> str:
@@ -164,6 +167,7 @@ class MessageDraft(_Stored):
     content: MessageContent
     client_reference: str | None = None
     send_at: datetime | None = None
+    expire_at: datetime | None = None  # None: SINCH_VALIDITY after acceptance, or after send_at
     status_callback_url: str | None = None
 
 
@@ -175,6 +179,8 @@ class MessageRecord(_Stored):
     sender: str | None = None
     client_reference: str | None = None
     send_at: datetime | None = None
+    # When Sinch stops trying to deliver it; None only on messages recorded before it was kept.
+    expire_at: datetime | None = None
     # Where Sinch reports on it (our webhook). Stored as callbackUrl, Sinch's word for it, so that
     # messages recorded before the field had this name still get their reports.
     webhook_url: str | None = Field(default=None, alias="callbackUrl")
@@ -202,6 +208,11 @@ class MessageRecord(_Stored):
     @property
     def api(self) -> Api:
         return api_of(self.content)
+
+    @property
+    def expires_at(self) -> datetime:
+        """When Sinch stops trying: as asked, or SINCH_VALIDITY after it was due."""
+        return self.expire_at or (self.send_at or self.created_at) + SINCH_VALIDITY
 
     def expire_after(self, days: int) -> MessageRecord:
         return self.model_copy(update={"ttl": int((self.created_at + timedelta(days=days)).timestamp())})

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from sinch_gateway.domain.content import MessageContent
+from sinch_gateway.domain.reports import StatusReport
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class OutboundMessage:
     content: MessageContent
     webhook_url: str = ""  # empty: no delivery reports (a dry run)
     send_at: datetime | None = None
+    expire_at: datetime | None = None  # when Sinch is to stop trying
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,5 @@ CallOutcome = Answered | Transient | Refused | AuthFailed
 SendOutcome = Accepted | Transient | Refused | AuthFailed
 LookupOutcome = Accepted | NotFound | CannotLookUp | Transient | Refused | AuthFailed
 DryRunOutcome = DryRun | NotOffered | Transient | Refused | AuthFailed
+# What Sinch says of one recipient of what it accepted, when asked instead of waiting for its report.
+ReportOutcome = StatusReport | NotFound | CannotLookUp | Transient | Refused | AuthFailed

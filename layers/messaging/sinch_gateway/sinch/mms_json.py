@@ -30,12 +30,13 @@ from sinch_gateway.domain.outcomes import (
     NotOffered,
     OutboundMessage,
     Refused,
+    ReportOutcome,
     SendOutcome,
     Transient,
 )
 from sinch_gateway.measures import timed_sinch_call
 from sinch_gateway.sinch.credentials import CredentialStore, SecretError, SinchCredentials
-from sinch_gateway.sinch.xms import MAX_ERROR_TEXT_CHARS, sinch_id
+from sinch_gateway.sinch.xms import MAX_ERROR_TEXT_CHARS, sinch_id, sinch_time
 
 _ERROR_CODE_CHARS = 16
 NO_MMS_CREDENTIALS = "sinch_credentials_unavailable: the Sinch secret lacks mms_api_key or mms_service_id"
@@ -70,6 +71,8 @@ def request_body(message: OutboundMessage, credentials: SinchCredentials) -> dic
         "from": _digits(credentials.from_number),
         "client-reference": message.reference,
     }
+    if message.expire_at:
+        body["mms-expiry-timestamp"] = sinch_time(message.expire_at)
     match content:
         case MmsSlidesContent():
             body.update({"action": "sendmms", "slide": slide_objects(content.slides)})
@@ -179,6 +182,9 @@ class MmsJsonChannel:
 
     def cancel(self, sinch_id: str) -> CallOutcome | NotOffered:
         return NotOffered()
+
+    def report(self, sinch_id: str, recipient: str) -> ReportOutcome:
+        return CannotLookUp()  # only postbacks tell what became of a message
 
     def dry_run(self, message: OutboundMessage) -> DryRunOutcome:
         return NotOffered()

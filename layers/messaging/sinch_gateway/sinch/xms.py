@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,14 +29,22 @@ from sinch_gateway.domain.outcomes import (
     NotFound,
     OutboundMessage,
     Refused,
+    ReportOutcome,
     SendOutcome,
     Transient,
 )
+from sinch_gateway.domain.reports import MalformedReport
 from sinch_gateway.measures import timed_sinch_call
 from sinch_gateway.sinch.credentials import CredentialStore, SecretError
 from sinch_gateway.sinch.tokens import BearerTokens, TokenFailure
+from sinch_gateway.sinch.xms_reports import read_delivery_report
 
 _dry_run_answer = TypeAdapter(DryRun)
+
+
+def sinch_time(at: datetime) -> str:
+    """A time as Sinch writes its own: UTC, to the millisecond, with a Z."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def batch_body(message: OutboundMessage, sender: str) -> dict[str, Any]:
@@ -49,9 +58,9 @@ def batch_body(message: OutboundMessage, sender: str) -> dict[str, Any]:
     else:
         body["delivery_report"] = "none"
     if message.send_at:
-        body["send_at"] = (
-            message.send_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        )
+        body["send_at"] = sinch_time(message.send_at)
+    if message.expire_at:
+        body["expire_at"] = sinch_time(message.expire_at)
     match message.content:
         case SmsContent(text=text):
             body.update(type="mt_text", body=text)
@@ -154,6 +163,19 @@ def as_dry_run(outcome: CallOutcome) -> DryRun | Transient | Refused | AuthFaile
         return Transient("malformed_response")
 
 
+def as_report(outcome: CallOutcome) -> ReportOutcome:
+    """The recipient's report Sinch answered: a 404 is Sinch holding no such batch or recipient;
+    an answer that is no report is no answer."""
+    if isinstance(outcome, Refused) and outcome.http_status == HTTPStatus.NOT_FOUND:
+        return NotFound()
+    if not isinstance(outcome, Answered):
+        return outcome
+    try:
+        return read_delivery_report(outcome.data)
+    except MalformedReport:
+        return Transient("malformed_response")
+
+
 def as_lookup(outcome: CallOutcome, client_reference: str) -> LookupOutcome:
     """The batch a page of Sinch's batch list holds for `client_reference`. Only a well-formed page
     without it is NotFound: anything else could hide a batch, and must not lead to a resend."""
@@ -193,6 +215,12 @@ class XmsChannel:
 
     def cancel(self, sinch_id: str) -> CallOutcome:
         return self._call("DELETE", f"/batches/{quote(sinch_id, safe='')}")
+
+    def report(self, sinch_id: str, recipient: str) -> ReportOutcome:
+        """Sinch's per-recipient delivery report, as it stands now."""
+        msisdn = quote(recipient.removeprefix("+"), safe="")
+        path = f"/batches/{quote(sinch_id, safe='')}/delivery_report/{msisdn}"
+        return as_report(self._call("GET", path))
 
     def find(self, reference: str) -> LookupOutcome:
         """The batch Sinch already holds for our message, if an earlier answer was lost."""

@@ -5,8 +5,9 @@ Shapes, statuses and codes: https://developers.sinch.com/docs/sms/api-reference/
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -75,8 +76,19 @@ def _status_and_code(report: RecipientDeliveryReport | BatchDeliveryReport) -> t
 
 def parse_delivery_report(raw: str) -> StatusReport:
     """One XMS delivery report; MalformedReport when it is not one."""
+    return _status_report(raw, delivery_report_adapter.validate_json)
+
+
+def read_delivery_report(data: Any) -> StatusReport:
+    """A report Sinch answered as JSON (a lookup); MalformedReport when it is not one."""
+    return _status_report(data, delivery_report_adapter.validate_python)
+
+
+def _status_report(
+    data: Any, validate: Callable[[Any], RecipientDeliveryReport | BatchDeliveryReport]
+) -> StatusReport:
     try:
-        report = delivery_report_adapter.validate_json(raw)
+        report = validate(data)
     except ValidationError as exc:
         raise MalformedReport(
             [(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()]

@@ -18,6 +18,7 @@ from sinch_gateway.domain.outcomes import (
     LookupOutcome,
     NotOffered,
     OutboundMessage,
+    ReportOutcome,
     SendOutcome,
 )
 from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
@@ -43,6 +44,11 @@ class SinchChannel(Protocol):
     def find(self, reference: str) -> LookupOutcome: ...
 
     def cancel(self, sinch_id: str) -> CallOutcome | NotOffered: ...
+
+    def report(self, sinch_id: str, recipient: str) -> ReportOutcome:
+        """What Sinch says now of `recipient` in what it accepted as `sinch_id` (XMS's
+        per-recipient delivery report); CannotLookUp where the API has no such lookup."""
+        ...
 
     def dry_run(self, message: OutboundMessage) -> DryRunOutcome: ...
 
@@ -103,6 +109,11 @@ class SendRate(Protocol):
 class RetryQueue(Protocol):
     def enqueue_retry(self, message_id: str, delay_s: float, turn: Turn | None = None) -> None:
         """Send the message again in `delay_s`, keeping its place in the shared rate (`turn`)."""
+        ...
+
+    def enqueue_settle(self, message_id: str, delay_s: float) -> None:
+        """Check in `delay_s` that the message Sinch accepted has its final status (see
+        usecases.settling)."""
         ...
 
     def dead_letter(self, body: str, reason: str, message_id: str | None) -> None: ...

@@ -1,10 +1,11 @@
-"""What a SendQueue message asks for: our own retry of a message, or a send request that another
+"""What a SendQueue message asks for: our own retry of a message, our own check that a message
+Sinch accepted has settled, or a send request that another
 AWS service published (the body of POST /v1/messages, plus an optional idempotencyKey).
 
 Who published it is proven by SQS, not by the message: its `SenderId` is the principal whose
 credentials signed SendMessage. A request is taken for a tenant only from one of that tenant's
-registered publishers; a retry only from the gateway's own functions (their roles), since a
-retry names any tenant's message and makes it be attempted now.
+registered publishers; a retry or a settle check only from the gateway's own functions (their
+roles), since either names any tenant's message and makes it be attempted, or looked up, now.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sinch_gateway.media.preflight import MEDIA_BUDGET_S
 from sinch_gateway.usecases.admission import Admission
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, TenantStore
 from sinch_gateway.usecases.sending import MessageSender
+from sinch_gateway.usecases.settling import Settler
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -57,8 +59,16 @@ class QueuedRetry:
 
 
 @dataclass(frozen=True)
+class QueuedSettle:
+    """The gateway's own check that a message Sinch accepted ends final (usecases.settling)."""
+
+    message_id: str
+    not_before: float | None = None
+
+
+@dataclass(frozen=True)
 class MalformedRetry:
-    """A body that says it is a retry, without a message id."""
+    """A body that says it is a retry (or a settle check), without a message id."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ class Unreadable:
 
 
 # A SendQueue body as the edge read it.
-QueuedBody = QueuedRetry | MalformedRetry | QueuedSend | Unreadable
+QueuedBody = QueuedRetry | QueuedSettle | MalformedRetry | QueuedSend | Unreadable
 
 
 class OutOfTime(Exception):
@@ -101,8 +111,10 @@ class QueueIntake:
         admission: Admission,
         queue: RetryQueue,
         *,
+        settler: Settler,
         settings: QueueSettings,
     ) -> None:
+        self._settler = settler
         self._sender = sender
         self._repo = repository
         self._tenants = tenants
@@ -148,13 +160,15 @@ class QueueIntake:
         sender_id: str | None,
         time_left_s: float | None,
     ) -> None:
-        if isinstance(queued, QueuedRetry | MalformedRetry):
+        if isinstance(queued, QueuedRetry | QueuedSettle | MalformedRetry):
             if sender_id is None or principal_of(sender_id) not in self._settings.gateway_role_ids:
                 self._refuse(
                     body, f"retry_not_authorized: only the gateway's functions retry ({_who(sender_id)})"
                 )
             elif isinstance(queued, MalformedRetry):
                 self._park(body, "invalid_request: a retry without a messageId")
+            elif isinstance(queued, QueuedSettle):
+                self._settle(queued)
             else:
                 self._retry(queued, body)
             return
@@ -249,6 +263,13 @@ class QueueIntake:
             self._sender.attempt(request.message_id, turn)
         except MessageNotFound:
             self._park(body, "unknown_message: no such message (expired or never stored)")
+
+    def _settle(self, request: QueuedSettle) -> None:
+        wait = (request.not_before or 0) - time.time()
+        if wait > 1:
+            self._queue.enqueue_settle(request.message_id, wait)  # round again, as a retry does
+            return
+        self._settler.settle(request.message_id)
 
     def _park(self, body: str, reason: str, message_id: str | None = None) -> None:
         """Not to be sent: parked on the DeadLetterQueue with why, and logged at ERROR."""

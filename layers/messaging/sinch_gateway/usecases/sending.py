@@ -78,7 +78,7 @@ class MessageSender:
         self._queue = queue
         self._settings = settings
         self._media = media
-        self._rate = rate or _NoRate()
+        self._rate = rate or NoRate()
         self._opt_outs = opt_outs
         self._sender_number = sender_number
         self._tenants = tenants  # for each tenant's share of the rate (its policy)
@@ -100,11 +100,13 @@ class MessageSender:
             content=draft.content,
             client_reference=draft.client_reference,
             send_at=draft.send_at,
+            expire_at=draft.expire_at,
             webhook_url=webhook_url,
             status_callback_url=draft.status_callback_url,
             segments=segments.segments if segments else None,
             encoding=segments.encoding if segments else None,
         ).expire_after(self._settings.message_ttl_days)
+        record.expire_at = record.expires_at  # kept as sent to Sinch, default or not
         record.events.append(StatusEvent(status=Status.ACCEPTED, at=record.created_at))
         if held_for_s(record.content, record.send_at, utcnow()):
             # Held here until due (see _send): nobody sends it before then, so nobody claims it.
@@ -161,6 +163,9 @@ class MessageSender:
             self._queue.enqueue_retry(record.id, hold_s)
             logger.info("held until due", extra={"message_id": record.id, "due_in_s": round(hold_s)})
             return Sent(record)
+        if record.expires_at <= utcnow():
+            # Sinch refuses an expire_at already past; the caller said not to deliver it later.
+            return self._end(record, Status.EXPIRED, EXPIRED_UNSENT, EXPIRED_UNSENT_TEXT)
         if self._left_s(record) <= 0:
             return self._too_old(record)
         if self._opted_out_since_admitted(record):
@@ -234,6 +239,7 @@ class MessageSender:
                 )
                 if moved is not Transition.MOVED:  # a delivery report was faster than us
                     self._repo.set_batch(record.id, sinch_id)
+                self._check_settled_later(record)
                 return Sent(record.model_copy(update={"status": Status.SUBMITTED, "batch_id": sinch_id}))
             case Refused(http_status, code, text) as refused:
                 metrics.add_metric(name="SinchRejected", unit=MetricUnit.Count, value=1)
@@ -261,6 +267,18 @@ class MessageSender:
                     record, reason, retry_after_s, counted=not rate_limited, unconfirmed=ambiguous
                 )
 
+    def _check_settled_later(self, record: MessageRecord) -> None:
+        """Have usecases.settling check, once its report has had ReportGraceSeconds (from its
+        sendAt, if later), that the message Sinch now holds ends final."""
+        ahead_s = (record.send_at - utcnow()).total_seconds() if record.send_at else 0.0
+        try:
+            self._queue.enqueue_settle(record.id, self._settings.report_grace_s + max(0.0, ahead_s))
+        except Exception:
+            # Sinch has the message and its answer must not be lost to this: its reports still
+            # settle it; only a lost final report would then leave it pending.
+            metrics.add_metric(name="SettleChecksNotQueued", unit=MetricUnit.Count, value=1)
+            logger.exception("settle check not queued", extra={"message_id": record.id})
+
     def _outbound(self, record: MessageRecord) -> OutboundMessage:
         return OutboundMessage(
             reference=record.id,
@@ -268,6 +286,7 @@ class MessageSender:
             content=self._linked(record.content, record.send_at),
             webhook_url=record.webhook_url or "",
             send_at=record.send_at,
+            expire_at=record.expires_at,
         )
 
     def _linked(self, content: MessageContent, send_at: datetime | None) -> MessageContent:
@@ -410,6 +429,7 @@ class MessageSender:
             to=draft.to,
             content=self._linked(draft.content, draft.send_at),
             send_at=draft.send_at,
+            expire_at=draft.expire_at,
         )
         match channel.dry_run(message):
             case DryRun(number_of_messages, recipients):
@@ -494,6 +514,8 @@ DEFAULT_HOLD_OFF_S = 1.0
 # its whole Retry-After.
 MAX_SHARED_HOLD_OFF_S = 60.0
 RETRIES_EXHAUSTED = "retries_exhausted"
+EXPIRED_UNSENT = "expired_unsent"
+EXPIRED_UNSENT_TEXT = "its expireAt passed before Sinch took it; not sent"
 TOO_OLD = "too_old"
 TOO_OLD_TEXT = "not sent: Sinch did not take it within {age_s:g} s of when it was due ({last})"
 UNCONFIRMED_TOO_OLD_TEXT = (
@@ -507,7 +529,7 @@ UNKNOWN_TEXT = (
 )
 
 
-class _NoRate:
+class NoRate:
     """No shared rate: every call may go at once (Sinch's 429s are still retried)."""
 
     def acquire(
