@@ -191,7 +191,12 @@ def _run(config: dict[str, Any], count: int, timeout_s: float, receiver: Callbac
     # Once, at the end: everything the gateway lists, to find what it lost.
     listed_queued = _listing(call, api, queued_reference)
     listed = {**_listing(call, api, reference), **listed_queued}
-    messages.update(listed)
+    # A listing shows summaries: a message seen only there, or whose status moved since it was
+    # read, is read whole again (its events, batchId).
+    moved = [i for i, m in listed.items() if i not in messages or messages[i]["status"] != m["status"]]
+    for message_id in moved:
+        status, body = call("GET", f"{api}/v1/messages/{message_id}")
+        messages[message_id] = body if status == 200 and isinstance(body, dict) else listed[message_id]
     report.accepted = list(messages)
     report.lost = [i for i in ids if i not in listed] + ["(queued)"] * max(0, queued - len(listed_queued))
     for message_id, message in messages.items():
@@ -239,7 +244,7 @@ def _check_callbacks(
     """Wait for each message's callbacks up to its final status, then compare them with the statuses
     GET shows: each once, in that order, signed with the tenant's secret."""
     expected = {
-        message_id: list(dict.fromkeys(e["status"] for e in message["events"] if not e.get("stale")))
+        message_id: list(dict.fromkeys(e["status"] for e in message.get("events", []) if not e.get("stale")))
         for message_id, message in report.final_messages.items()
     }
     wanted = {f"{i}:{statuses[-1]}" for i, statuses in expected.items() if statuses}

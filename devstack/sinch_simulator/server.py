@@ -45,6 +45,9 @@ class Services:
 
 class SimServer(ThreadingHTTPServer):
     daemon_threads = True
+    # Sinch's hosts (and a media host) take many connections at once; the default backlog of 5
+    # drops the SYNs of a request's 8 parallel media fetches when accepting lags on a busy machine.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], services: Services) -> None:
         super().__init__(address, _Handler)
