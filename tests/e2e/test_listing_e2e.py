@@ -61,15 +61,22 @@ def test_a_tenant_lists_its_own_messages_filtered_and_paged(local: LocalStack, f
         assert answer.status == 202, answer.body
         sent.append(answer.body)
     newest_first = [m["id"] for m in reversed(sent)]
+    # A status filter needs a status that holds: each is delivered once its report came.
+    deadline = time.monotonic() + 60
+    for message in sent:
+        while local.api("GET", f"/v1/messages/{message['id']}", key=fresh).body["status"] != "delivered":
+            assert time.monotonic() < deadline, f"{message['id']} was never delivered"
+            time.sleep(0.2)
 
     assert [m["id"] for m in every_item(local, fresh, limit="2")] == newest_first
     # urlencode writes the + as %2B, as a client must.
     assert [m["id"] for m in every_item(local, fresh, to=SECOND, limit="2")] == [sent[3]["id"], sent[1]["id"]]
     window = {"since": sent[1]["createdAt"], "until": sent[4]["createdAt"]}
     assert [m["id"] for m in every_item(local, fresh, **window)] == newest_first[1:4]
-    assert [m["id"] for m in every_item(local, fresh, **window, to=FIRST, status="submitted")] == [
+    assert [m["id"] for m in every_item(local, fresh, **window, to=FIRST, status="delivered")] == [
         sent[2]["id"]
     ]
+    assert every_item(local, fresh, **window, status="failed") == []
     status, bad = listing(local, fresh, since="2026-12-01T10:00:00")
     assert (status, [e["field"] for e in bad["errors"]]) == (422, ["since"])
 

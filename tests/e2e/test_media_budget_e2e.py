@@ -132,6 +132,10 @@ def test_a_queued_request_of_slow_slides_is_sent(local: LocalStack) -> None:
         time.sleep(0.5)
     [message] = listed
     assert message["status"] != "rejected", message.get("error")
+    # Recorded first, then sent: the call to Sinch follows (and must land before the next test).
+    while not mms_api_calls(local):
+        assert time.monotonic() < deadline, "the queued request never reached Sinch"
+        time.sleep(0.2)
     assert len(mms_api_calls(local)) == 1
 
 
