@@ -171,6 +171,19 @@ def _priced(usd: Mapping[str, float]) -> dict[str, Any]:
     }
 
 
+def _send_queue_rounds(
+    rounds: int, hops: int, hop_ms: float, messages_per_batch: float, memory_mb: int
+) -> dict[str, float]:
+    """USD per million messages for `rounds` trips round SendQueue (a SendMessage and a share of
+    the poller's receive and delete each), `hops` of them a QueueFunction invocation of `hop_ms`
+    shared by `messages_per_batch` messages."""
+    return {
+        "sqs": rounds * (1 + 2 / messages_per_batch) * PRICES["sqs_requests_per_million"],
+        "lambda_requests": hops / messages_per_batch * PRICES["lambda_requests_per_million"],
+        "lambda_compute": MILLION * hops * hop_ms / 1000 * memory_mb / 1024 * PRICES["lambda_gb_second"],
+    }
+
+
 def hold_cost_per_million(
     ahead_s: float,
     *,
@@ -184,12 +197,7 @@ def hold_cost_per_million(
     last, which is the send itself) a QueueFunction hop of `hop_ms` that only queues it again.
     `messages_per_batch` is how many hops share an invocation: 1 is the worst case."""
     rounds = math.ceil(max(0.0, ahead_s) / SQS_MAX_DELAY_S)
-    hops = max(0, rounds - 1)
-    usd = {
-        "sqs": rounds * (1 + 2 / messages_per_batch) * PRICES["sqs_requests_per_million"],
-        "lambda_requests": hops / messages_per_batch * PRICES["lambda_requests_per_million"],
-        "lambda_compute": MILLION * hops * hop_ms / 1000 * memory_mb / 1024 * PRICES["lambda_gb_second"],
-    }
+    usd = _send_queue_rounds(rounds, max(0, rounds - 1), hop_ms, messages_per_batch, memory_mb)
     return {**_priced(usd), "rounds": rounds}
 
 
@@ -209,9 +217,7 @@ def settle_cost_per_million(
     when the answer moves the status (the Sinch call itself is not AWS's to bill)."""
     rounds = max(1, math.ceil(grace_s / SQS_MAX_DELAY_S))
     usd = {
-        "sqs": rounds * (1 + 2 / messages_per_batch) * PRICES["sqs_requests_per_million"],
-        "lambda_requests": rounds / messages_per_batch * PRICES["lambda_requests_per_million"],
-        "lambda_compute": MILLION * rounds * hop_ms / 1000 * memory_mb / 1024 * PRICES["lambda_gb_second"],
+        **_send_queue_rounds(rounds, rounds, hop_ms, messages_per_batch, memory_mb),
         "dynamodb_reads": (1 + lookup_share) * PRICES["dynamodb_rru_per_million"],
         "dynamodb_writes": lookup_share * PRICES["dynamodb_wru_per_million"],
     }
