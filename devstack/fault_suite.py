@@ -192,7 +192,7 @@ def _run(config: dict[str, Any], count: int, timeout_s: float, receiver: Callbac
     listed_queued = _listing(call, api, queued_reference)
     listed = {**_listing(call, api, reference), **listed_queued}
     # A listing shows summaries: a message seen only there, or whose status moved since it was
-    # read, is read whole again (its events, batchId).
+    # read, is read whole again (its events, sinchId).
     moved = [i for i, m in listed.items() if i not in messages or messages[i]["status"] != m["status"]]
     for message_id in moved:
         status, body = call("GET", f"{api}/v1/messages/{message_id}")
@@ -210,7 +210,7 @@ def _run(config: dict[str, Any], count: int, timeout_s: float, receiver: Callbac
     report.dead_letter_mismatch = _dead_letter_mismatch(sqs, config["dead_letter_queue_url"], messages)
     # Each message Sinch took has one settle check waiting ReportGraceSeconds (15 minutes by
     # default) on SendQueue, by design: anything beyond those is left over.
-    settle_checks = sum(1 for m in messages.values() if m.get("batchId"))
+    settle_checks = sum(1 for m in messages.values() if m.get("sinchId"))
     report.queue_left = _drained(sqs, config["send_queue_url"], timeout_s=120, expected=settle_checks)
     report.seconds = time.monotonic() - started
     report.final_messages = messages

@@ -105,7 +105,7 @@ READ_WRITE_ITEM = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"
 
 EXPECTED: dict[str, set[Grant]] = {
     "SendFunction": _runtime("SendFunctionLogGroup")
-    # repository: create, get, claim/transition/set_batch; the listings (by clientReference, by tenant)
+    # repository: create, get, claim/transition/set_sinch_id; the listings (by clientReference, by tenant)
     | grants(READ_WRITE_ITEM, arn("MessagesTable"))
     | grants(["dynamodb:Query"], MESSAGE_INDEX)
     | grants(["dynamodb:Query"], TENANT_INDEX)

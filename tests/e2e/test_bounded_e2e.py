@@ -85,7 +85,7 @@ def test_sinch_answering_429_past_the_max_age_ends_the_message_too_old_and_nothi
         r["response"]["status"] for r in local.sim("GET", "/_sim/requests") if r["path"].endswith("/batches")
     ]
     assert len(answers) >= 3 and set(answers) == {429}, answers
-    assert "batchId" not in ended or ended["batchId"] is None
+    assert "sinchId" not in ended or ended["sinchId"] is None
     db = aws.client("dynamodb", state["aws_endpoint_url"], state["region"])
     item = db.get_item(TableName=state["messages_table"], Key={"id": {"S": doomed}})["Item"]
     print(f"{retrying['count']} retries: {item_size(item)} bytes stored")  # with -s: this run's figure

@@ -40,7 +40,7 @@ def test_an_sms_is_sent_once_and_reaches_delivered(local: LocalStack) -> None:
     assert sent["headers"]["Authorization"].startswith("Bearer ") or sent["headers"].get(
         "authorization", ""
     ).startswith("Bearer ")
-    assert final["batchId"] == sent["response"]["body"]["id"]
+    assert final["sinchId"] == sent["response"]["body"]["id"]
     assert final["attempts"] == 1 and final["error"] is None
 
 
@@ -147,7 +147,7 @@ def test_an_unsigned_delivery_report_is_refused_and_changes_nothing(local: Local
     final = local.wait_final(sent["id"])
     forged = {
         "type": "recipient_delivery_report_sms",
-        "batch_id": final["batchId"],
+        "batch_id": final["sinchId"],
         "recipient": "+12025550143",
         "code": 402,
         "status": "Failed",

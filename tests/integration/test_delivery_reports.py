@@ -30,7 +30,7 @@ def report(message_id: str, batch_id: str, status: str, code: int, **extra: Any)
 def submitted(env: Env) -> tuple[str, str]:
     _, body = env.send(SMS)
     stored = env.stored(body["id"])
-    return body["id"], stored["batchId"]
+    return body["id"], stored["sinchId"]
 
 
 def test_reports_move_the_status_forward(env: Env) -> None:

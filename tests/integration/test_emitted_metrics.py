@@ -141,7 +141,7 @@ def run_the_flows(env: Env) -> None:
     for sinch_status in ("Delivered", "Failed", "Expired", "Rejected", "Cancelled", "Aborted", "Deleted"):
         status, body = env.send(SMS)
         assert status == 202, body
-        batch = env.stored(body["id"])["batchId"]
+        batch = env.stored(body["id"])["sinchId"]
         assert env.report(report(body["id"], batch, sinch_status))[0] == 200
     assert env.report(report(body["id"], batch, "Delivered"), secret="not-the-secret")[0] == 401
     assert env.report(report("0" * 26, batch, "Delivered"))[0] == 200  # no such message

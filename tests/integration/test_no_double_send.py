@@ -37,7 +37,7 @@ def test_a_batch_accepted_before_the_answer_was_lost_is_adopted_not_sent_again(
     assert len(posts) == 1, "Sinch must see the batch once"
     stored = env.stored(body["id"])
     assert stored["status"] == "submitted"
-    assert stored["batchId"] == posts[0]["response"]["body"]["id"]
+    assert stored["sinchId"] == posts[0]["response"]["body"]["id"]
     lookups = [r for r in env.sim_call("GET", "/_sim/requests") if r["method"] == "GET"]
     assert [r["query"] for r in lookups] and all(body["id"] in json.dumps(r["query"]) for r in lookups)
 

@@ -19,7 +19,7 @@ def test_accepted_message_is_recorded_with_sinchs_batch_id(env: Env) -> None:
     (request,) = env.batch_requests()
     stored = env.stored(body["id"])
     assert stored["status"] == "submitted"
-    assert stored["batchId"] == request["response"]["body"]["id"]
+    assert stored["sinchId"] == request["response"]["body"]["id"]
     assert request["body"]["from"] == "+12025550100"
     assert request["body"]["delivery_report"] == "per_recipient_final"
     assert env.retry_queued(body["id"]) is None

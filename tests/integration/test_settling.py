@@ -55,7 +55,7 @@ def test_with_its_reports_dropped_the_lookup_finds_the_message_delivered(quick_s
     env.faults(DROP_REPORTS)
     _, body = env.send(SMS)
     settle_check(env, body["id"])
-    batch_id = env.stored(body["id"])["batchId"]
+    batch_id = env.stored(body["id"])["sinchId"]
     deadline = time.monotonic() + 20
     while not at_sinch(env, batch_id, "Delivered"):
         assert time.monotonic() < deadline, "the simulator never delivered it"

@@ -218,11 +218,11 @@ class FakeMessageStore:
         if once is not None:
             self.nonces.setdefault(message_id, set()).add(once)
 
-    def set_batch(self, message_id: str, batch_id: str) -> None:
+    def set_sinch_id(self, message_id: str, sinch_id: str) -> None:
         item = self._items.get(message_id)
         if item is None:
             raise KeyError(f"no message {message_id}")  # the repository's condition fails likewise
-        item.update(batchId=batch_id, updatedAt=utcnow().isoformat())
+        item.update(batchId=sinch_id, updatedAt=utcnow().isoformat())
         self._leases.pop(message_id, None)
 
 

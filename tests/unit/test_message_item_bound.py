@@ -96,7 +96,7 @@ def largest_message(content: MessageContent) -> dict[str, Any]:
         expire_at=AT,
         webhook_url=url(),
         status_callback_url=url(),
-        batch_id="b" * SINCH_ID_CHARS,
+        sinch_id="b" * SINCH_ID_CHARS,
         status=Status.DELIVERED,
         attempts=10**15,
         error_code=wide(MAX_STORED_CODE_CHARS),

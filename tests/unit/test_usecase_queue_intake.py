@@ -200,8 +200,8 @@ def test_one_idempotency_key_is_one_message_per_tenant(queue: Queue) -> None:
 
     ours = queue.stored(queued_message_id(TENANT, "ignored", "order-1234-shipped"))
     theirs = queue.stored(queued_message_id(OTHER_TENANT, "ignored", "order-1234-shipped"))
-    assert (ours.tenant_id, ours.batch_id) == (TENANT, "b-1")
-    assert (theirs.tenant_id, theirs.batch_id) == (OTHER_TENANT, "b-2")
+    assert (ours.tenant_id, ours.sinch_id) == (TENANT, "b-1")
+    assert (theirs.tenant_id, theirs.sinch_id) == (OTHER_TENANT, "b-2")
     assert len(queue.sending.xms.sent) == 2
 
 
@@ -554,7 +554,7 @@ def test_a_published_mms_of_slides_goes_through_the_mms_api_with_its_media_check
     message_id = queue.publish(body)
 
     record = queue.stored(message_id)
-    assert (record.status, record.batch_id) == (Status.SUBMITTED, "tracking-1")
+    assert (record.status, record.sinch_id) == (Status.SUBMITTED, "tracking-1")
     assert isinstance(record.content, MmsSlidesContent)
     assert [[m.content_type for m in s.media] for s in record.content.slides] == [[], ["image/jpeg"]]
     assert queue.media_checked == [MEDIA]

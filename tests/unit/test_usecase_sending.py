@@ -96,8 +96,8 @@ def test_an_accepted_message_is_submitted_with_sinchs_id(world: Sending) -> None
     ).message
 
     record = stored(world, answer.id)
-    assert (answer.status, answer.batch_id) == (Status.SUBMITTED, BATCH)
-    assert (record.status, record.batch_id, record.attempts) == (Status.SUBMITTED, BATCH, 1)
+    assert (answer.status, answer.sinch_id) == (Status.SUBMITTED, BATCH)
+    assert (record.status, record.sinch_id, record.attempts) == (Status.SUBMITTED, BATCH, 1)
     assert (record.tenant_id, record.client_reference, record.segments, record.encoding) == (
         TENANT,
         "order-1",
@@ -140,7 +140,7 @@ def test_each_content_goes_through_the_channel_of_its_api(world: Sending) -> Non
 
     assert [m.reference for m in world.xms.sent] == [through_xms.id]
     assert [m.reference for m in world.mms.sent] == [through_mms.id]
-    assert stored(world, through_mms.id).batch_id == "mms-1"
+    assert stored(world, through_mms.id).sinch_id == "mms-1"
     assert stored(world, through_mms.id).segments is None  # segments are an SMS's
 
 
@@ -243,7 +243,7 @@ def test_sinchs_rate_limit_uses_up_no_attempt(world: Sending) -> None:
         world.sender.attempt(message_id)
 
     record = stored(world, message_id)
-    assert (record.status, record.batch_id, record.attempts) == (Status.SUBMITTED, BATCH, 1)
+    assert (record.status, record.sinch_id, record.attempts) == (Status.SUBMITTED, BATCH, 1)
     assert len(world.xms.sent) == 6
     assert world.xms.called("find") == [], "a 429 is a clear no: nothing to look up"
     assert len(world.queue.retries) == 5 and world.queue.dead_letters == []
@@ -398,8 +398,8 @@ def test_a_later_attempt_adopts_what_sinch_accepted_instead_of_sending_again(wor
 
     answer = world.sender.attempt(message_id)
 
-    assert (answer.status, answer.batch_id) == (Status.SUBMITTED, BATCH)
-    assert stored(world, message_id).batch_id == BATCH
+    assert (answer.status, answer.sinch_id) == (Status.SUBMITTED, BATCH)
+    assert stored(world, message_id).sinch_id == BATCH
     assert [kind for kind, _ in world.xms.calls] == ["send", "find"]
     assert world.xms.called("find") == [message_id]  # looked up by our id, Sinch's client reference
 
@@ -446,7 +446,7 @@ def test_an_api_without_lookups_sends_again_after_a_clear_failure(world: Sending
     world.sender.attempt(message_id)
 
     assert [kind for kind, _ in world.mms.calls] == ["send", "find", "send"]
-    assert stored(world, message_id).batch_id == "mms-2"
+    assert stored(world, message_id).sinch_id == "mms-2"
 
 
 def test_an_api_without_lookups_never_sends_again_after_a_lost_answer(world: Sending) -> None:
@@ -516,7 +516,7 @@ def test_a_report_faster_than_sinchs_answer_keeps_its_status_and_the_batch_id_is
     message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
 
     record = stored(world, message_id)
-    assert (record.status, record.batch_id) == (Status.DELIVERED, BATCH)
+    assert (record.status, record.sinch_id) == (Status.DELIVERED, BATCH)
     assert [e.status for e in record.events] == [Status.ACCEPTED, Status.DELIVERED]
 
 

@@ -583,7 +583,7 @@ class MessageAccepted(_ApiModel):
 class MessageView(MessageAccepted):
     """Answer to GET /v1/messages/{id}."""
 
-    batch_id: str | None = Field(
+    sinch_id: str | None = Field(
         default=None, description="Sinch's id for it: the XMS batch id, or the MMS JSON API's tracking id"
     )
     attempts: int
@@ -634,7 +634,7 @@ def message_view(record: MessageRecord) -> MessageView:
     error = MessageError(code=record.error_code, text=record.error_text or "") if record.error_code else None
     return MessageView(
         **accepted_view(record).model_dump(),
-        batch_id=record.batch_id,
+        sinch_id=record.sinch_id,
         attempts=record.attempts,
         error=error,
         delivered_as=record.delivered_as,

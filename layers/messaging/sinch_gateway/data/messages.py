@@ -543,12 +543,12 @@ class MessageRepository:
             return _events_of(item)  # another writer was first: the next try sees its change
         return events
 
-    def set_batch(self, message_id: str, batch_id: str) -> None:
+    def set_sinch_id(self, message_id: str, sinch_id: str) -> None:
         """Record Sinch's batch id even when a delivery report already moved the status on."""
         self._db.update_item(
             TableName=self._table,
             Key={"id": {"S": message_id}},
             UpdateExpression="SET batchId = :b, updatedAt = :now REMOVE leaseUntil",
             ConditionExpression="attribute_exists(id)",
-            ExpressionAttributeValues=to_item({":b": batch_id, ":now": utcnow().isoformat()}),
+            ExpressionAttributeValues=to_item({":b": sinch_id, ":now": utcnow().isoformat()}),
         )

@@ -185,7 +185,9 @@ class MessageRecord(_Stored):
     # messages recorded before the field had this name still get their reports.
     webhook_url: str | None = Field(default=None, alias="callbackUrl")
     status_callback_url: str | None = None  # where we report its status changes (the caller's)
-    batch_id: str | None = None  # Sinch's id for what it accepted: XMS batch id or MMS tracking id
+    # Sinch's id for what it accepted: XMS batch id or MMS tracking id. Stored as batchId, its name
+    # before the gateway had batches of its own, so that messages recorded earlier keep it.
+    sinch_id: str | None = Field(default=None, alias="batchId")
     status: Status = Status.ACCEPTED
     attempts: int = 0
     error_code: Annotated[str | None, _clipping(MAX_STORED_CODE_CHARS)] = None
@@ -223,7 +225,7 @@ class Change:
     """What a status write sets on the message besides its status and event; None leaves a field
     as it is. Named as MessageRecord's fields: how they are stored is the store's business."""
 
-    batch_id: str | None = None
+    sinch_id: str | None = None
     error_code: str | None = None
     error_text: str | None = None
     clear_error: bool = False  # what kept it waiting (a retry's error) is over

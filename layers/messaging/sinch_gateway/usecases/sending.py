@@ -230,17 +230,17 @@ class MessageSender:
         match outcome:
             case Accepted(sinch_id):
                 metrics.add_metric(name="SinchAccepted", unit=MetricUnit.Count, value=1)
-                logger.info("Sinch accepted the message", extra={**log, "batch_id": sinch_id})
+                logger.info("Sinch accepted the message", extra={**log, "sinch_id": sinch_id})
                 moved = self._repo.transition(
                     record.id,
                     Status.SUBMITTED,
                     detail=f"batch {sinch_id}",
-                    change=Change(batch_id=sinch_id, clear_error=True),
+                    change=Change(sinch_id=sinch_id, clear_error=True),
                 )
                 if moved is not Transition.MOVED:  # a delivery report was faster than us
-                    self._repo.set_batch(record.id, sinch_id)
+                    self._repo.set_sinch_id(record.id, sinch_id)
                 self._check_settled_later(record)
-                return Sent(record.model_copy(update={"status": Status.SUBMITTED, "batch_id": sinch_id}))
+                return Sent(record.model_copy(update={"status": Status.SUBMITTED, "sinch_id": sinch_id}))
             case Refused(http_status, code, text) as refused:
                 metrics.add_metric(name="SinchRejected", unit=MetricUnit.Count, value=1)
                 logger.warning(
@@ -472,12 +472,12 @@ class MessageSender:
             # The claim above counted as an attempt: it was none, and the count says so.
             return self._cancelled(record, "cancelled before it reached Sinch", attempts=record.attempts)
         scheduled = record.send_at is not None and record.send_at > utcnow()
-        if not (scheduled and record.batch_id and record.status in (Status.SUBMITTED, Status.QUEUED)):
+        if not (scheduled and record.sinch_id and record.status in (Status.SUBMITTED, Status.QUEUED)):
             raise Conflict(f"The message is {record.status}: only a message not sent yet can be cancelled.")
         channel = self._channels[record.api]
-        match channel.cancel(record.batch_id):
+        match channel.cancel(record.sinch_id):
             case Answered():
-                return self._cancelled(record, f"batch {record.batch_id} cancelled at Sinch")
+                return self._cancelled(record, f"batch {record.sinch_id} cancelled at Sinch")
             case NotOffered():
                 raise Conflict("Sinch's MMS API cannot cancel a message it has accepted.")
             case Refused(http_status, code, text):

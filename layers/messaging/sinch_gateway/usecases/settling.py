@@ -58,7 +58,7 @@ class Settler:
         record = self._repo.get(message_id)
         if record is None or record.status.is_final:
             return  # gone with its TTL, or its final report came: nothing to settle
-        if record.status in SENDABLE_STATUSES or record.batch_id is None:
+        if record.status in SENDABLE_STATUSES or record.sinch_id is None:
             return  # not Sinch's (yet): the sender's own retries and age limit bound it
         if self._asked(record):
             return
@@ -75,7 +75,7 @@ class Settler:
     def _asked(self, record: MessageRecord) -> bool:
         """Ask Sinch what became of it and apply the answer as a report. True when this check is
         over: the answer made it final, or the shared rate had no room (the check comes back)."""
-        if record.api is not Api.XMS or record.batch_id is None:
+        if record.api is not Api.XMS or record.sinch_id is None:
             return False  # the MMS JSON API has no lookup: its postbacks alone can tell
         channel = self._channels[record.api]
         share = self._tenants.policy(record.tenant_id).rate_share(record.tenant_id)
@@ -83,7 +83,7 @@ class Settler:
         if not granted.calls:
             self._queue.enqueue_settle(record.id, max(1.0, granted.wait_s))
             return True  # asked again when the rate has room: this check ends here
-        outcome = channel.report(record.batch_id, record.to)
+        outcome = channel.report(record.sinch_id, record.to)
         metrics.add_metric(name="ReportLookups", unit=MetricUnit.Count, value=1)
         if not isinstance(outcome, StatusReport) or outcome.status is None:
             logger.info(
