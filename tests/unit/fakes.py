@@ -25,6 +25,7 @@ from aws_lambda_powertools import Metrics
 
 from sinch_gateway import config
 from sinch_gateway.config import QueueSettings
+from sinch_gateway.domain.batches import BatchSlice
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.inbound import Action, InboundMessage, sender_key
 from sinch_gateway.domain.message import (
@@ -313,6 +314,7 @@ class FakeRetryQueue:
     settle_checks: list[tuple[str, float]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     turns: dict[str, Turn] = field(default_factory=dict)  # the place each waiting message keeps
+    slices: list[tuple[BatchSlice, float]] = field(default_factory=list)
 
     def enqueue_retry(self, message_id: str, delay_s: float, turn: Turn | None = None) -> None:
         self.retries.append((message_id, delay_s))
@@ -323,6 +325,9 @@ class FakeRetryQueue:
 
     def enqueue_settle(self, message_id: str, delay_s: float) -> None:
         self.settle_checks.append((message_id, delay_s))
+
+    def enqueue_slice(self, batch_slice: BatchSlice, delay_s: float = 0.0) -> None:
+        self.slices.append((batch_slice, delay_s))
 
     def dead_letter(self, body: str, reason: str, message_id: str | None) -> None:
         self.dead_letters.append(DeadLetter(body, reason, message_id))

@@ -11,6 +11,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sinch_gateway.data.queue_text import sqs_text, string_attributes
+from sinch_gateway.domain.batches import BatchSlice
 from sinch_gateway.domain.rate_share import Turn
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ SQS_MAX_DELAY_S = 900
 MAX_WAIT_S = 4 * 24 * 60 * 60
 RETRY_KIND = "retry"
 SETTLE_KIND = "settle"
+SLICE_KIND = "slice"
 
 metrics = Metrics()
 
@@ -42,11 +44,23 @@ class SendQueue:
     def enqueue_retry(self, message_id: str, delay_s: float, turn: Turn | None = None) -> None:
         body: dict[str, Any] = {"kind": RETRY_KIND, "messageId": message_id}
         if turn is not None:
-            # Its place in the tenant's share of Sinch's rate, kept while it waits.
-            body["turn"] = {
-                "place": turn.place,
-                **({"capAt": turn.cap_at} if turn.cap_at is not None else {}),
-            }
+            body["turn"] = _turn(turn)
+        self._wait(body, delay_s)
+
+    def enqueue_slice(self, batch_slice: BatchSlice, delay_s: float = 0.0) -> None:
+        """Queue a batch's slice (or what is left of it) for the queue function to send."""
+        body: dict[str, Any] = {
+            "kind": SLICE_KIND,
+            "batchId": batch_slice.batch_id,
+            "tenant": batch_slice.tenant_id,
+            "index": batch_slice.index,
+            "recipients": [
+                {"to": r.to, **({"values": dict(r.values)} if r.values else {})}
+                for r in batch_slice.recipients
+            ],
+        }
+        if batch_slice.turn is not None:
+            body["turn"] = _turn(batch_slice.turn)
         self._wait(body, delay_s)
 
     def enqueue_settle(self, message_id: str, delay_s: float) -> None:
@@ -74,3 +88,8 @@ class SendQueue:
             MessageAttributes=string_attributes(reason=reason, messageId=message_id),
         )
         metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=1)
+
+
+def _turn(turn: Turn) -> dict[str, float]:
+    """A place in the tenant's share of Sinch's rate, kept while it waits."""
+    return {"place": turn.place, **({"capAt": turn.cap_at} if turn.cap_at is not None else {})}

@@ -13,7 +13,12 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+
+from sinch_gateway.domain.content import MessageContent
+from sinch_gateway.domain.message import utcnow
+from sinch_gateway.domain.rate_share import Turn
 
 MAX_RECIPIENTS = 10_000  # per batch request
 MAX_SINCH_RECIPIENTS = 1_000  # per XMS /batches call (Sinch's limit on `to`)
@@ -82,3 +87,38 @@ class SliceRecipient:
 
     def message_id(self, batch_id: str) -> str:
         return recipient_message_id(batch_id, self.to)
+
+
+@dataclass(frozen=True)
+class BatchSlice:
+    """Up to MAX_SLICE_RECIPIENTS recipients of a batch, as one SendQueue body: the queue function
+    makes their messages and hands them to Sinch. `turn`: the place a slice put back to wait for
+    the rest of its recipients keeps in its tenant's share of the rate."""
+
+    batch_id: str
+    tenant_id: str
+    index: int  # its place among the batch's slices, from 0
+    recipients: tuple[SliceRecipient, ...]
+    turn: Turn | None = None
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A batch as recorded: what each recipient gets (the text with its `${name}` placeholders, and
+    each parameter's default; a recipient's own values travel in its slice), and how far it got."""
+
+    id: str
+    tenant_id: str
+    content: MessageContent  # as admission made it, one for every recipient
+    recipients: int  # taken (refused ones are not counted)
+    refused: int
+    slices: int
+    webhook_url: str  # where Sinch reports on its messages
+    defaults: Mapping[str, str] = field(default_factory=dict)  # each parameter's "default" value
+    status: BatchStatus = BatchStatus.ACCEPTED
+    client_reference: str | None = None
+    send_at: datetime | None = None
+    expire_at: datetime | None = None
+    status_callback_url: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)

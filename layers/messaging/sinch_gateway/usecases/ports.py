@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from sinch_gateway.domain.batches import BatchRecord, BatchSlice, BatchStatus
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.message import UNCHANGED, Advanced, Change, MessageRecord, StatusEvent
 from sinch_gateway.domain.outcomes import (
@@ -116,7 +117,31 @@ class RetryQueue(Protocol):
         usecases.settling)."""
         ...
 
+    def enqueue_slice(self, batch_slice: BatchSlice, delay_s: float = 0.0) -> None:
+        """Queue a batch's slice (or what is left of it) for the queue function to send."""
+        ...
+
     def dead_letter(self, body: str, reason: str, message_id: str | None) -> None: ...
+
+
+class BatchStore(Protocol):
+    """Batches as recorded (their recipients' messages are in the MessageStore, each with the
+    batch's id)."""
+
+    def create(self, batch: BatchRecord) -> bool:
+        """Record a new batch; False when one with its id exists already."""
+        ...
+
+    def get(self, batch_id: str) -> BatchRecord | None: ...
+
+    def get_for_tenant(self, tenant_id: str, batch_id: str) -> BatchRecord | None:
+        """The batch if it is `tenant_id`'s; None for another tenant's, as for none."""
+        ...
+
+    def set_status(self, batch_id: str, status: BatchStatus) -> BatchRecord | None:
+        """Move the batch to `status` unless it is cancelled already (a cancel is final); the
+        batch as it now stands."""
+        ...
 
 
 class TenantStore(Protocol):
