@@ -97,6 +97,7 @@ def largest_message(content: MessageContent) -> dict[str, Any]:
         webhook_url=url(),
         status_callback_url=url(),
         sinch_id="b" * SINCH_ID_CHARS,
+        batch_id=str(uuid.uuid4()),
         status=Status.DELIVERED,
         attempts=10**15,
         error_code=wide(MAX_STORED_CODE_CHARS),

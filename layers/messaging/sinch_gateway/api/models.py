@@ -586,6 +586,9 @@ class MessageView(MessageAccepted):
     sinch_id: str | None = Field(
         default=None, description="Sinch's id for it: the XMS batch id, or the MMS JSON API's tracking id"
     )
+    batch_id: str | None = Field(
+        default=None, description="The batch (POST /v1/batches) it was sent in, if any"
+    )
     attempts: int
     error: MessageError | None = None
     delivered_as: Channel | None = Field(
@@ -635,6 +638,7 @@ def message_view(record: MessageRecord) -> MessageView:
     return MessageView(
         **accepted_view(record).model_dump(),
         sinch_id=record.sinch_id,
+        batch_id=record.batch_id,
         attempts=record.attempts,
         error=error,
         delivered_as=record.delivered_as,

@@ -188,6 +188,7 @@ class MessageRecord(_Stored):
     # Sinch's id for what it accepted: XMS batch id or MMS tracking id. Stored as batchId, its name
     # before the gateway had batches of its own, so that messages recorded earlier keep it.
     sinch_id: str | None = Field(default=None, alias="batchId")
+    batch_id: str | None = Field(default=None, alias="gatewayBatchId")  # our batch it belongs to, if any
     status: Status = Status.ACCEPTED
     attempts: int = 0
     error_code: Annotated[str | None, _clipping(MAX_STORED_CODE_CHARS)] = None
