@@ -5,6 +5,8 @@ idempotencyKey), each into what QueueIntake takes."""
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import (
@@ -100,6 +102,20 @@ def read_queued(body: str) -> QueuedBody:
         reason = "; ".join(f"{error_field(e)}: {validation_message(e)}" for e in exc.errors())
         return Unreadable(reason, recorded_as)
     return QueuedSend(request.command(), request.idempotency_key, recorded_as)
+
+
+def in_turn_order(bodies: Sequence[str]) -> list[int]:
+    """The order to take one delivery's bodies in: messages waiting for the rate by their kept
+    places (earliest first), before everything else, as it came. Records are taken one after
+    another, and each waits for its own turn: one with a later place taken first would make the
+    earlier ones miss theirs, and lose them."""
+
+    def place(index: int) -> tuple[float, int]:
+        read = read_queued(bodies[index])
+        turn = read.turn if isinstance(read, QueuedRetry) else None
+        return (turn.place if turn is not None else math.inf, index)
+
+    return sorted(range(len(bodies)), key=place)
 
 
 def _gateways_own(data: dict[str, Any]) -> QueuedRetry | QueuedSettle | MalformedRetry:
