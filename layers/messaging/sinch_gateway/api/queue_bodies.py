@@ -22,7 +22,7 @@ from sinch_gateway.api.models import PRINTABLE_ASCII, SendMessageRequest, error_
 from sinch_gateway.data.send_queue import RETRY_KIND, SETTLE_KIND
 from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaContent
 from sinch_gateway.domain.message import storable
-from sinch_gateway.domain.rate_share import Turn
+from sinch_gateway.domain.rate_share import Turn, Waiting
 from sinch_gateway.usecases.queue_intake import (
     MalformedRetry,
     QueuedBody,
@@ -46,6 +46,18 @@ class KeptTurn(BaseModel):
         return Turn(self.place, self.cap_at)
 
 
+class RateWaiting(BaseModel):
+    """What a message waiting for its turn asks of the rate when it comes back."""
+
+    api: str = Field(min_length=1, max_length=32)
+    tenant: str = Field(min_length=1, max_length=128)
+    calls: int = Field(ge=1, le=2)
+    until: float = Field(allow_inf_nan=False)
+
+    def as_waiting(self) -> Waiting:
+        return Waiting(self.api, self.tenant, self.calls, self.until)
+
+
 class RetryRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -53,16 +65,17 @@ class RetryRequest(BaseModel):
     message_id: str = Field(alias="messageId", min_length=1)
     not_before: float | None = Field(default=None, alias="notBefore")
     turn: KeptTurn | None = None
+    waiting: RateWaiting | None = None
 
-    @field_validator("turn", mode="wrap")
+    @field_validator("turn", "waiting", mode="wrap")
     @classmethod
-    def _turn_or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> KeptTurn | None:
-        # A place that cannot be read is only a place lost: the message still goes, from the back.
+    def _or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # A place (or what it waits for) that cannot be read is only a place lost: the message
+        # still goes, read first, from the back of its tenant's line.
         try:
-            turn: KeptTurn | None = handler(value)
+            return handler(value)
         except ValidationError:
             return None
-        return turn
 
 
 class SettleRequest(BaseModel):
@@ -128,7 +141,8 @@ def _gateways_own(data: dict[str, Any]) -> QueuedRetry | QueuedSettle | Malforme
     except ValidationError:
         return MalformedRetry()
     turn = retry.turn.as_turn() if retry.turn is not None else None
-    return QueuedRetry(retry.message_id, retry.not_before, turn)
+    waiting = retry.waiting.as_waiting() if retry.waiting is not None else None
+    return QueuedRetry(retry.message_id, retry.not_before, turn, waiting)
 
 
 def _recorded_as(fields: dict[str, Any]) -> RecordedAs:

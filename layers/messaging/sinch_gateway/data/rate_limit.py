@@ -140,6 +140,27 @@ class SharedRate:
             logger.warning("the shared Sinch rate could not be read: sending without it", extra={"key": key})
             return Grant(calls)
 
+    def waits(self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn) -> Grant | None:
+        """Taking nothing: for a call that kept `turn`, how much longer to wait (a Grant of no
+        calls, with the turn to keep), or None once it may ask `acquire` for its slot. A read at
+        most (none while this container's view is fresh); None when DynamoDB cannot be asked."""
+        request = Request(share, calls, self._interval, max_wait_s, turn)
+        now = round(self._clock(), _DIGITS)
+        seen = self._views.get(key)
+        try:
+            fresh = seen is not None and now - seen[1] <= VIEW_MAX_AGE_S
+            view = (
+                seen[0]
+                if seen is not None and fresh
+                else self._read(key, {"S": bookkeeping_id("rate", key)}, now)
+            )
+        except (BotoCoreError, ClientError):
+            return None
+        decided = plan(view, request, now)
+        if decided.kind is Kind.PARK and decided.line is None and decided.cap is None:
+            return self._parked(request, decided)
+        return None
+
     def _acquire(self, key: str, request: Request) -> Grant:
         item_id = {"S": bookkeeping_id("rate", key)}
         started = round(self._clock(), _DIGITS)

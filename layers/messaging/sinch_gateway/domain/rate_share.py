@@ -73,6 +73,18 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """What a call parked for its turn asks of the rate when it comes back: `calls` calls of the
+    tenant `tenant_id` to the schedule `key`, until `until` (epoch seconds; past it, the call is
+    too old to go). Asked before anything else is read, it waits again at the cost of a read."""
+
+    key: str
+    tenant_id: str
+    calls: int
+    until: float
+
+
+@dataclass(frozen=True)
 class Grant:
     """`calls` may go now (the caller has waited for their slot); or none may, and the caller
     should ask again in `wait_s`, keeping `turn`."""
