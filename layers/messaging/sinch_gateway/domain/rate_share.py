@@ -298,10 +298,16 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
         return replace(keeps, line=new_line, cap=kept_cap_point)
     # How long until its place is due and the schedule (and its cap) have room, as far as this
     # view tells: calls waiting wake in the order of their places.
-    ready_in = max(due_in - patience, slot_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
+    others_wait = max(slot_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
+    ready_in = max(due_in - patience, others_wait)
     if ready_in <= patience - waited_s:
         return replace(keeps, kind=Kind.WAIT, wait_s=ready_in, look_again=not due, prune=(), leave_line=False)
-    return replace(keeps, wait_s=ready_in, prune=(), leave_line=False)
+    # Parked, it is told to come back no later than half-way to its turn as reckoned now, and no
+    # later than its turn would come if the others stopped sending: their weight slows share time
+    # only while they send, and a call back late leaves the plan's slots unused meanwhile. Coming
+    # back early costs a read of the schedule, and it waits again.
+    alone_in = max(due_in * share.weight / weight - patience, others_wait)
+    return replace(keeps, wait_s=max(alone_in, ready_in / 2), prune=(), leave_line=False)
 
 
 def _bounded(advance: Advance | None, latest: float) -> Advance | None:
