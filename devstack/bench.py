@@ -863,7 +863,7 @@ def rate_fairness(bench: Bench) -> list[Row]:
         ),
         Row(
             "rate fairness",
-            "plan's rate used while both push",
+            "plan's rate used while A floods",
             f["rate_used_flood"],
             "",
             1.0,

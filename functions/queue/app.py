@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sinch_gateway import config, wiring
-from sinch_gateway.api.queue_bodies import read_queued
+from sinch_gateway.api.queue_bodies import in_turn_order, read_queued
 from sinch_gateway.telemetry import logger, metrics, tracer
 
 services = wiring.QueueServices(config.load(config.QueueSettings))
@@ -39,6 +39,8 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    records = event.get("Records") or []
+    event = {**event, "Records": [records[i] for i in in_turn_order([r.get("body", "") for r in records])]}
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

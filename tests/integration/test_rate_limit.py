@@ -91,6 +91,26 @@ def test_a_call_whose_turn_is_past_its_patience_keeps_a_place_and_comes_back_to_
     assert sleeps[-2:] == pytest.approx([5.0 - waiting.wait_s, INTERVAL], abs=1e-4), "in order, at its turn"
 
 
+def test_a_call_back_before_its_turn_is_told_to_wait_again_and_changes_nothing(env: Env, key: str) -> None:
+    clock = Clock()
+    rate, _ = shared(env, clock)
+    rate.acquire(key, A, 1, max_wait_s=1.0)
+    rate.hold_off(key, 5.0)
+    rate.hold_off(key, 5.0)
+    parked = rate.acquire(key, A, 1, max_wait_s=1.0)
+    assert parked.turn is not None
+    item = env.ddb.get_item(TableName=env.table, Key={"id": {"S": f"rate#{key}"}})["Item"]
+
+    clock.advance(1.0)
+    again = rate.waits(key, A, 1, 1.0, parked.turn)
+
+    assert again == Grant(0, pytest.approx(parked.wait_s - 1.0, abs=1e-3), parked.turn)
+    assert env.ddb.get_item(TableName=env.table, Key={"id": {"S": f"rate#{key}"}})["Item"] == item
+    clock.advance(again.wait_s)
+    assert rate.waits(key, A, 1, 1.0, parked.turn) is None, "its turn come: acquire takes its slot"
+    assert rate.acquire(key, A, 1, 1.0, parked.turn) == Grant(1)
+
+
 def test_a_lookup_and_a_send_take_two_slots(env: Env, key: str) -> None:
     clock = Clock()
     rate, sleeps = shared(env, clock)

@@ -48,7 +48,7 @@ from sinch_gateway.domain.outcomes import (
     ReportOutcome,
     SendOutcome,
 )
-from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
+from sinch_gateway.domain.rate_share import Grant, RateShare, Turn, Waiting
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 from sinch_gateway.domain.status_callbacks import ReceiverHealth
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
@@ -314,14 +314,21 @@ class FakeRetryQueue:
     settle_checks: list[tuple[str, float]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     turns: dict[str, Turn] = field(default_factory=dict)  # the place each waiting message keeps
+    waiting: dict[str, Waiting] = field(default_factory=dict)  # what it asks of the rate then
     slices: list[tuple[BatchSlice, float]] = field(default_factory=list)
 
-    def enqueue_retry(self, message_id: str, delay_s: float, turn: Turn | None = None) -> None:
+    def enqueue_retry(
+        self, message_id: str, delay_s: float, turn: Turn | None = None, waiting: Waiting | None = None
+    ) -> None:
         self.retries.append((message_id, delay_s))
         if turn is not None:
             self.turns[message_id] = turn
         else:
             self.turns.pop(message_id, None)
+        if waiting is not None:
+            self.waiting[message_id] = waiting
+        else:
+            self.waiting.pop(message_id, None)
 
     def enqueue_settle(self, message_id: str, delay_s: float) -> None:
         self.settle_checks.append((message_id, delay_s))
@@ -345,6 +352,7 @@ class FakeRate:
     shares: list[RateShare] = field(default_factory=list)
     turns: list[Turn | None] = field(default_factory=list)
     held_off: list[tuple[str, float]] = field(default_factory=list)
+    asked_waits: list[Turn] = field(default_factory=list)  # turns asked about, taking nothing
 
     def acquire(
         self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn | None = None
@@ -355,6 +363,10 @@ class FakeRate:
             return Grant(0, self.wait_s, self.TURN)
         self.acquired.append((key, calls))
         return Grant(calls)
+
+    def waits(self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn) -> Grant | None:
+        self.asked_waits.append(turn)
+        return Grant(0, self.wait_s, turn) if self.wait_s > max_wait_s else None
 
     def hold_off(self, key: str, seconds: float) -> None:
         self.held_off.append((key, seconds))

@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sinch_gateway.api.queue_bodies import read_queued
 from sinch_gateway.data.send_queue import MAX_WAIT_S, SendQueue, bounded_wait
-from sinch_gateway.domain.rate_share import Turn
+from sinch_gateway.domain.rate_share import Turn, Waiting
 from sinch_gateway.domain.retry_policy import next_delay
+from sinch_gateway.usecases.queue_intake import QueuedRetry
 
 
 def test_backoff_grows_exponentially_within_full_jitter() -> None:
@@ -82,6 +84,27 @@ def test_a_retry_carries_the_place_its_message_keeps_in_the_rate() -> None:
 
     bodies = [json.loads(sent["MessageBody"]) for sent in sqs.sent]
     assert [body.get("turn") for body in bodies] == [{"place": 12.5, "capAt": 1.8e9}, {"place": 13.5}, None]
+
+
+def test_a_retry_waiting_for_its_turn_comes_back_as_it_was_queued() -> None:
+    sqs = RecordingSqs()
+    waiting = Waiting("xms", "tenant-a", 2, 1.8e9)
+    SendQueue(sqs, "q", "dlq").enqueue_retry("m", 3.0, Turn(12.5), waiting)  # type: ignore[arg-type]
+
+    (sent,) = sqs.sent
+    read = read_queued(sent["MessageBody"])
+
+    assert read == QueuedRetry("m", None, Turn(12.5), waiting)
+
+
+@pytest.mark.parametrize(
+    "waiting",
+    [{"api": "xms"}, {"api": "xms", "tenant": "t", "calls": 0, "until": 1.0}, "nonsense", {"calls": 1e400}],
+)
+def test_a_retry_whose_wait_cannot_be_read_is_still_attempted_read_first(waiting: object) -> None:
+    body = json.dumps({"kind": "retry", "messageId": "m", "turn": {"place": 1.0}, "waiting": waiting})
+
+    assert read_queued(body) == QueuedRetry("m", None, Turn(1.0), None)
 
 
 @given(st.floats())

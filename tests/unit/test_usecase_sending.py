@@ -3,6 +3,8 @@ their waits, never sending twice, cancelling and dry runs."""
 
 import json
 import random
+import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -702,3 +704,41 @@ def test_a_retry_after_a_stop_that_came_while_it_waited_is_not_sent(
     assert len(world.xms.sent) == 1, "only the first attempt, before the STOP"
     record = stored(world, message_id)
     assert record.status is Status.REJECTED and record.error_code == "recipient_opted_out"
+
+
+def test_a_message_back_before_its_turn_waits_again_with_nothing_claimed_read_or_written(
+    world: Sending,
+) -> None:
+    world.rate.wait_s = 7.5
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
+    turn, waiting = world.queue.turns[message_id], world.queue.waiting[message_id]
+    assert (waiting.key, waiting.tenant_id, waiting.calls) == (Api.XMS, TENANT, 1)
+    parked = stored(world, message_id)
+
+    for _ in range(5):
+        world.sender.attempt_in_turn(message_id, turn, waiting)
+
+    assert stored(world, message_id) == parked, "nothing written while it waits for its turn"
+    assert not world.store.held(message_id), "and nothing claimed"
+    assert world.rate.asked_waits == [turn] * 5 and world.rate.turns == [None], "no slot asked for"
+    assert len(world.queue.retries) == 6 and world.queue.waiting[message_id] == waiting
+    assert world.xms.calls == []
+
+    world.rate.wait_s = 0.0
+    world.xms.on_send(Accepted(BATCH))
+    world.sender.attempt_in_turn(message_id, turn, waiting)
+
+    assert stored(world, message_id).status is Status.SUBMITTED
+    assert world.rate.turns == [None, turn], "its turn come, it takes its slot with its place"
+
+
+def test_a_message_waiting_for_its_turn_past_its_age_limit_is_read_and_ends_too_old(world: Sending) -> None:
+    world.rate.wait_s = 7.5
+    message_id = world.sender.submit(SMS, CALLBACK, TENANT).message.id
+    turn, waiting = world.queue.turns[message_id], world.queue.waiting[message_id]
+    assert waiting.until == pytest.approx(time.time() + world.settings.max_message_age_s, abs=5)
+
+    world.sender.attempt_in_turn(message_id, turn, replace(waiting, until=time.time() - 1))
+
+    assert world.rate.asked_waits == [], "past its limit it is read, not parked again"
+    assert world.rate.turns == [None, turn]

@@ -5,6 +5,8 @@ idempotencyKey), each into what QueueIntake takes."""
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import (
@@ -20,7 +22,7 @@ from sinch_gateway.api.models import PRINTABLE_ASCII, SendMessageRequest, error_
 from sinch_gateway.data.send_queue import RETRY_KIND, SETTLE_KIND
 from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaContent
 from sinch_gateway.domain.message import storable
-from sinch_gateway.domain.rate_share import Turn
+from sinch_gateway.domain.rate_share import Turn, Waiting
 from sinch_gateway.usecases.queue_intake import (
     MalformedRetry,
     QueuedBody,
@@ -44,6 +46,18 @@ class KeptTurn(BaseModel):
         return Turn(self.place, self.cap_at)
 
 
+class RateWaiting(BaseModel):
+    """What a message waiting for its turn asks of the rate when it comes back."""
+
+    api: str = Field(min_length=1, max_length=32)
+    tenant: str = Field(min_length=1, max_length=128)
+    calls: int = Field(ge=1, le=2)
+    until: float = Field(allow_inf_nan=False)
+
+    def as_waiting(self) -> Waiting:
+        return Waiting(self.api, self.tenant, self.calls, self.until)
+
+
 class RetryRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -51,16 +65,17 @@ class RetryRequest(BaseModel):
     message_id: str = Field(alias="messageId", min_length=1)
     not_before: float | None = Field(default=None, alias="notBefore")
     turn: KeptTurn | None = None
+    waiting: RateWaiting | None = None
 
-    @field_validator("turn", mode="wrap")
+    @field_validator("turn", "waiting", mode="wrap")
     @classmethod
-    def _turn_or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> KeptTurn | None:
-        # A place that cannot be read is only a place lost: the message still goes, from the back.
+    def _or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # A place (or what it waits for) that cannot be read is only a place lost: the message
+        # still goes, read first, from the back of its tenant's line.
         try:
-            turn: KeptTurn | None = handler(value)
+            return handler(value)
         except ValidationError:
             return None
-        return turn
 
 
 class SettleRequest(BaseModel):
@@ -102,6 +117,20 @@ def read_queued(body: str) -> QueuedBody:
     return QueuedSend(request.command(), request.idempotency_key, recorded_as)
 
 
+def in_turn_order(bodies: Sequence[str]) -> list[int]:
+    """The order to take one delivery's bodies in: messages waiting for the rate by their kept
+    places (earliest first), before everything else, as it came. Records are taken one after
+    another, and each waits for its own turn: one with a later place taken first would make the
+    earlier ones miss theirs, and lose them."""
+
+    def place(index: int) -> tuple[float, int]:
+        read = read_queued(bodies[index])
+        turn = read.turn if isinstance(read, QueuedRetry) else None
+        return (turn.place if turn is not None else math.inf, index)
+
+    return sorted(range(len(bodies)), key=place)
+
+
 def _gateways_own(data: dict[str, Any]) -> QueuedRetry | QueuedSettle | MalformedRetry:
     """A retry or a settle check, which the gateway's own functions queue."""
     try:
@@ -112,7 +141,8 @@ def _gateways_own(data: dict[str, Any]) -> QueuedRetry | QueuedSettle | Malforme
     except ValidationError:
         return MalformedRetry()
     turn = retry.turn.as_turn() if retry.turn is not None else None
-    return QueuedRetry(retry.message_id, retry.not_before, turn)
+    waiting = retry.waiting.as_waiting() if retry.waiting is not None else None
+    return QueuedRetry(retry.message_id, retry.not_before, turn, waiting)
 
 
 def _recorded_as(fields: dict[str, Any]) -> RecordedAs:

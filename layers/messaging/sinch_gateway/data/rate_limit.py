@@ -75,18 +75,23 @@ logger = Logger(child=True)
 metrics = Metrics()
 HEADROOM = 0.97
 SINCH_WINDOW_S = 1.0  # Sinch counts a plan's calls per second
-# A call that leaves later than its slot by more than half the schedule's slack (a second's calls
+# A call that leaves later than its slot by more than the schedule's slack (a second's calls
 # spaced at HEADROOM leave 1/HEADROOM - 1 seconds) would arrive among the next second's calls.
-LATE_S = (1 / HEADROOM - 1) * SINCH_WINDOW_S / 2
+# Calls never leave before their slots, so one late call may take the whole slack: the call after
+# it leaves a full interval after its own slot. (A wake-up 16 ms late, common on a busy host, is
+# then still in time.)
+LATE_S = (1 / HEADROOM - 1) * SINCH_WINDOW_S
 # A take can lose a race to another sender, or wait for its turn within its patience; after this
 # many rounds the caller is told to come back a slot later instead of looping.
 _ROUNDS = 6
 # A view of the schedule older than this is read again before a call is told to wait.
 VIEW_MAX_AGE_S = 1.0
 # A slot is booked this many times the container's recent write time ahead of now (at most
-# MAX_LEAD_S): the write's answer then comes before the slot, and the call leaves on it.
+# MAX_LEAD_S): the write's answer then comes before the slot, and the call leaves on it. Writes
+# take milliseconds; the cap only bounds what a wild estimate could book, and lies well above
+# what slow writes take (each slot booked closer than its write's answer is a slot missed).
 LEAD_FACTOR = 2.0
-MAX_LEAD_S = 0.25
+MAX_LEAD_S = 1.0
 _LEAD_WEIGHT = 0.2  # of the latest write, in the running estimate of the write time
 
 
@@ -134,6 +139,27 @@ class SharedRate:
         except (BotoCoreError, ClientError):
             logger.warning("the shared Sinch rate could not be read: sending without it", extra={"key": key})
             return Grant(calls)
+
+    def waits(self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn) -> Grant | None:
+        """Taking nothing: for a call that kept `turn`, how much longer to wait (a Grant of no
+        calls, with the turn to keep), or None once it may ask `acquire` for its slot. A read at
+        most (none while this container's view is fresh); None when DynamoDB cannot be asked."""
+        request = Request(share, calls, self._interval, max_wait_s, turn)
+        now = round(self._clock(), _DIGITS)
+        seen = self._views.get(key)
+        try:
+            fresh = seen is not None and now - seen[1] <= VIEW_MAX_AGE_S
+            view = (
+                seen[0]
+                if seen is not None and fresh
+                else self._read(key, {"S": bookkeeping_id("rate", key)}, now)
+            )
+        except (BotoCoreError, ClientError):
+            return None
+        decided = plan(view, request, now)
+        if decided.kind is Kind.PARK and decided.line is None and decided.cap is None:
+            return self._parked(request, decided)
+        return None
 
     def _acquire(self, key: str, request: Request) -> Grant:
         item_id = {"S": bookkeeping_id("rate", key)}

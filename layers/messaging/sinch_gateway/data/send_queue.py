@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from sinch_gateway.data.queue_text import sqs_text, string_attributes
 from sinch_gateway.domain.batches import BatchSlice
-from sinch_gateway.domain.rate_share import Turn
+from sinch_gateway.domain.rate_share import Turn, Waiting
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -41,10 +41,19 @@ class SendQueue:
         self._url = queue_url
         self._dead_letter_url = dead_letter_url
 
-    def enqueue_retry(self, message_id: str, delay_s: float, turn: Turn | None = None) -> None:
+    def enqueue_retry(
+        self, message_id: str, delay_s: float, turn: Turn | None = None, waiting: Waiting | None = None
+    ) -> None:
         body: dict[str, Any] = {"kind": RETRY_KIND, "messageId": message_id}
         if turn is not None:
             body["turn"] = _turn(turn)
+        if waiting is not None:
+            body["waiting"] = {
+                "api": waiting.key,
+                "tenant": waiting.tenant_id,
+                "calls": waiting.calls,
+                "until": round(waiting.until, 3),
+            }
         self._wait(body, delay_s)
 
     def enqueue_slice(self, batch_slice: BatchSlice, delay_s: float = 0.0) -> None:

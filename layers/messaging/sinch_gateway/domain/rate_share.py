@@ -45,6 +45,12 @@ _PRUNE_PER_WRITE = 4
 CAP_ACTIVE_S = 1.0
 # Whatever capped tenants take, share time never stands still.
 MIN_LEFT = 0.05
+# How late a call may come back and keep its place. Calls come back late when the queue that
+# holds them is slow, and when the weight of those sending dropped while they waited (their wait
+# was reckoned at the weight then): losing their places then would send them to the back, after
+# everyone who came meanwhile, while the plan's slots go unused. What a tenant can take by
+# coming back late is bounded by this much of its share.
+LATE_TURN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,18 @@ class Turn:
 
     place: float
     cap_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What a call parked for its turn asks of the rate when it comes back: `calls` calls of the
+    tenant `tenant_id` to the schedule `key`, until `until` (epoch seconds; past it, the call is
+    too old to go). Asked before anything else is read, it waits again at the cost of a read."""
+
+    key: str
+    tenant_id: str
+    calls: int
+    until: float
 
 
 @dataclass(frozen=True)
@@ -200,13 +218,12 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
     end = line.end if line is not None else clock
     turn = request.turn
     weight = view.waiting_weight(share.tenant_id, share.weight, clock)
-    # A place is kept while it is still in the line and its turn passed less than a patience
-    # ago: a call back much later than its turn lost it (as a tenant not sending loses its
-    # share), and takes a new place at the end of its tenant's line, behind the calls that came
-    # in time, instead of going before everyone who came meanwhile.
-    kept = (
-        turn.place if turn is not None and clock - patience / weight <= turn.place <= end + _EPSILON else None
-    )
+    # A place is kept while it is still in the line and its turn passed less than LATE_TURN_S
+    # ago (or a patience, if longer): a call back much later than its turn lost it (as a tenant
+    # not sending loses its share), and takes a new place at the end of its tenant's line,
+    # behind the calls that came in time, instead of going before everyone who came meanwhile.
+    late = max(patience, LATE_TURN_S) / weight
+    kept = turn.place if turn is not None and clock - late <= turn.place <= end + _EPSILON else None
     # A tenant whose cap lies below its share sends at its cap: it takes no place in share time
     # (it needs no share, and the others share the rest of the rate among themselves).
     below_share = share.cap_per_s is not None and share.cap_per_s < share.weight / (weight * step)
@@ -281,10 +298,16 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
         return replace(keeps, line=new_line, cap=kept_cap_point)
     # How long until its place is due and the schedule (and its cap) have room, as far as this
     # view tells: calls waiting wake in the order of their places.
-    ready_in = max(due_in - patience, slot_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
+    others_wait = max(slot_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
+    ready_in = max(due_in - patience, others_wait)
     if ready_in <= patience - waited_s:
         return replace(keeps, kind=Kind.WAIT, wait_s=ready_in, look_again=not due, prune=(), leave_line=False)
-    return replace(keeps, wait_s=ready_in, prune=(), leave_line=False)
+    # Parked, it is told to come back no later than half-way to its turn as reckoned now, and no
+    # later than its turn would come if the others stopped sending: their weight slows share time
+    # only while they send, and a call back late leaves the plan's slots unused meanwhile. Coming
+    # back early costs a read of the schedule, and it waits again.
+    alone_in = max(due_in * share.weight / weight - patience, others_wait)
+    return replace(keeps, wait_s=max(alone_in, ready_in / 2), prune=(), leave_line=False)
 
 
 def _bounded(advance: Advance | None, latest: float) -> Advance | None:

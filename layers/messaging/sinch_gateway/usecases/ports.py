@@ -22,7 +22,7 @@ from sinch_gateway.domain.outcomes import (
     ReportOutcome,
     SendOutcome,
 )
-from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
+from sinch_gateway.domain.rate_share import Grant, RateShare, Turn, Waiting
 from sinch_gateway.domain.status import Status, Transition
 from sinch_gateway.domain.status_callbacks import ReceiverHealth
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
@@ -104,12 +104,20 @@ class SendRate(Protocol):
         kept from the last time."""
         ...
 
+    def waits(self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn) -> Grant | None:
+        """Taking nothing: for a call that kept `turn`, how much longer to wait (a Grant of no
+        calls, with the turn to keep), or None once it may ask `acquire` for its slot."""
+        ...
+
     def hold_off(self, key: str, seconds: float) -> None: ...
 
 
 class RetryQueue(Protocol):
-    def enqueue_retry(self, message_id: str, delay_s: float, turn: Turn | None = None) -> None:
-        """Send the message again in `delay_s`, keeping its place in the shared rate (`turn`)."""
+    def enqueue_retry(
+        self, message_id: str, delay_s: float, turn: Turn | None = None, waiting: Waiting | None = None
+    ) -> None:
+        """Send the message again in `delay_s`, keeping its place in the shared rate (`turn`);
+        `waiting`: what it asks of the rate then, when it waits for nothing else."""
         ...
 
     def enqueue_settle(self, message_id: str, delay_s: float) -> None:

@@ -22,7 +22,7 @@ from sinch_gateway.domain.commands import SendCommand
 from sinch_gateway.domain.content import MessageContent, SmsContent
 from sinch_gateway.domain.errors import Conflict, InvalidRequest, MediaUnavailable, MessageNotFound
 from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent, storable
-from sinch_gateway.domain.rate_share import Turn
+from sinch_gateway.domain.rate_share import Turn, Waiting
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.tenants import principal_of
 from sinch_gateway.domain.webhooks import delivery_report_url
@@ -56,6 +56,7 @@ class QueuedRetry:
     message_id: str
     not_before: float | None = None
     turn: Turn | None = None
+    waiting: Waiting | None = None  # what it asks of the rate, when it waits for its turn
 
 
 @dataclass(frozen=True)
@@ -257,10 +258,10 @@ class QueueIntake:
         wait = (request.not_before or 0) - time.time()
         if wait > 1:
             # Still too early: SQS cannot delay longer than 15 minutes, so go round again.
-            self._queue.enqueue_retry(request.message_id, wait, turn)
+            self._queue.enqueue_retry(request.message_id, wait, turn, request.waiting)
             return
         try:
-            self._sender.attempt(request.message_id, turn)
+            self._sender.attempt_in_turn(request.message_id, turn, request.waiting)
         except MessageNotFound:
             self._park(body, "unknown_message: no such message (expired or never stored)")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -34,7 +35,7 @@ from sinch_gateway.domain.outcomes import (
     Transient,
 )
 from sinch_gateway.domain.phone import mask
-from sinch_gateway.domain.rate_share import Grant, RateShare, Turn
+from sinch_gateway.domain.rate_share import Grant, RateShare, Turn, Waiting
 from sinch_gateway.domain.results import Ended, Preview, PreviewRecipient, SendResult, Sent
 from sinch_gateway.domain.retry_policy import next_delay
 from sinch_gateway.domain.segments import count_segments
@@ -133,6 +134,22 @@ class MessageSender:
             metrics.add_metric(name="MessageSegments", unit=MetricUnit.Count, value=record.segments)
         return self._send(record)
 
+    def attempt_in_turn(self, message_id: str, turn: Turn | None, waiting: Waiting | None) -> None:
+        """One send attempt of a message that waited for its turn in the rate: the rate is asked
+        first, and while the turn has not come the message waits again, claimed, read and written
+        by nobody (a place in the line costs nothing to keep). Past `waiting.until` it is read,
+        and ends too old."""
+        if waiting is not None and turn is not None and time.time() < waiting.until:
+            share = self._share(waiting.tenant_id)
+            later = self._rate.waits(
+                waiting.key, share, waiting.calls, self._settings.sinch_rate_wait_s, turn
+            )
+            if later is not None:
+                metrics.add_metric(name="SendsDeferredByRate", unit=MetricUnit.Count, value=1)
+                self._queue.enqueue_retry(message_id, later.wait_s, later.turn, waiting)
+                return
+        self.attempt(message_id, turn)
+
     def attempt(self, message_id: str, turn: Turn | None = None) -> MessageRecord:
         """One send attempt, if the message still needs one and nobody else is sending it.
         `turn`: the place it kept in its tenant's share of the rate while it waited."""
@@ -201,21 +218,24 @@ class MessageSender:
     def _hand_over(self, record: MessageRecord, turn: Turn | None = None) -> SendResult:
         """Send it (or adopt what Sinch holds of an earlier attempt) and record the outcome."""
         channel = self._channels[record.api]
-        policy = self._tenants.policy(record.tenant_id) if self._tenants is not None else TenantPolicy()
         # A second attempt looks Sinch up first: that call counts against the rate too.
+        calls = 2 if record.attempts > 1 else 1
         granted = self._rate.acquire(
-            record.api,
-            policy.rate_share(record.tenant_id),
-            2 if record.attempts > 1 else 1,
-            self._settings.sinch_rate_wait_s,
-            turn,
+            record.api, self._share(record.tenant_id), calls, self._settings.sinch_rate_wait_s, turn
         )
         if not granted.calls:
             # Not this tenant's turn yet, or the plan's rate is taken: wait in the queue, keeping
-            # its place, rather than meet a 429.
+            # its place, rather than meet a 429. It comes back asking the rate first.
             metrics.add_metric(name="SendsDeferredByRate", unit=MetricUnit.Count, value=1)
+            waiting = Waiting(record.api, record.tenant_id, calls, time.time() + self._left_s(record))
             return self._retry_later(
-                record, RATE_WAIT, granted.wait_s, counted=False, jitter=False, turn=granted.turn
+                record,
+                RATE_WAIT,
+                granted.wait_s,
+                counted=False,
+                jitter=False,
+                turn=granted.turn,
+                waiting=waiting,
             )
         found = self._earlier(channel, record) if record.attempts > 1 else NotFound()
         if isinstance(found, CannotLookUp) and record.unconfirmed:
@@ -266,6 +286,11 @@ class MessageSender:
                 return self._retry_later(
                     record, reason, retry_after_s, counted=not rate_limited, unconfirmed=ambiguous
                 )
+
+    def _share(self, tenant_id: str) -> RateShare:
+        """The tenant's claim on the rate, from its policy."""
+        policy = self._tenants.policy(tenant_id) if self._tenants is not None else TenantPolicy()
+        return policy.rate_share(tenant_id)
 
     def _check_settled_later(self, record: MessageRecord) -> None:
         """Have usecases.settling check, once its report has had ReportGraceSeconds (from its
@@ -375,6 +400,7 @@ class MessageSender:
         unconfirmed: bool = False,
         jitter: bool = True,
         turn: Turn | None = None,
+        waiting: Waiting | None = None,
     ) -> SendResult:
         # Sinch's rate limit says "slower", not "broken": waiting for it uses up no attempt (what
         # ends such a wait is the message's age: see _left_s).
@@ -396,7 +422,7 @@ class MessageSender:
         delay = min(delay, max(1.0, self._left_s(record)))
         # Enqueue before recording: if we die in between, the lease expires and the queued
         # retry still finds the message sendable.
-        self._queue.enqueue_retry(record.id, delay, turn)
+        self._queue.enqueue_retry(record.id, delay, turn, waiting)
         metrics.add_metric(name="SendRetries", unit=MetricUnit.Count, value=1)
         # The message says why it waits: GET shows this error until Sinch takes it.
         code = reason.split(":", maxsplit=1)[0].strip()[:64]
@@ -536,6 +562,9 @@ class NoRate:
         self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn | None = None
     ) -> Grant:
         return Grant(calls)
+
+    def waits(self, key: str, share: RateShare, calls: int, max_wait_s: float, turn: Turn) -> Grant | None:
+        return None
 
     def hold_off(self, key: str, seconds: float) -> None:
         return None
