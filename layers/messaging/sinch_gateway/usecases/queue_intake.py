@@ -168,6 +168,8 @@ class QueueIntake:
                 )
             elif isinstance(queued, MalformedRetry):
                 self._park(body, "invalid_request: a retry without a messageId")
+            elif time_left_s is not None and time_left_s < self._send_worst_s():
+                self._pass_on(queued)
             elif isinstance(queued, QueuedSettle):
                 self._settle(queued)
             else:
@@ -187,14 +189,29 @@ class QueueIntake:
         metrics.add_metric(name="QueuedRequests", unit=MetricUnit.Count, value=1)
         self._sender.submit(draft, callback, tenant_id, message_id)
 
+    def _send_worst_s(self) -> float:
+        """A send's worst case: Sinch's timeouts, and the wait for the rate."""
+        settings = self._settings
+        return settings.sinch_connect_timeout_s + settings.sinch_read_timeout_s + settings.sinch_rate_wait_s
+
+    def _pass_on(self, queued: QueuedRetry | QueuedSettle) -> None:
+        """Too little of the invocation is left for this record's worst case: it goes back on
+        the queue as it came (its place in the rate kept) for another invocation to take at once.
+        Run out of time, the invocation would fail as a whole, and SQS would deliver every record
+        of it again, those done and queued again already included (each then twice)."""
+        wait = max(0.0, (queued.not_before or 0) - time.time())
+        if isinstance(queued, QueuedSettle):
+            self._queue.enqueue_settle(queued.message_id, wait)
+        else:
+            self._queue.enqueue_retry(queued.message_id, wait, queued.turn, queued.waiting)
+        metrics.add_metric(name="QueueRecordsPassedOn", unit=MetricUnit.Count, value=1)
+
     def _media_budget_s(self, time_left_s: float | None) -> float | None:
         """The media's time: the whole budget, or less when the invocation has less left than that
-        and a send's worst case (Sinch's timeouts and the wait for the rate) after it."""
+        and a send's worst case after it."""
         if time_left_s is None:
             return None
-        settings = self._settings
-        send_s = settings.sinch_connect_timeout_s + settings.sinch_read_timeout_s + settings.sinch_rate_wait_s
-        left = max(0.0, time_left_s - send_s)
+        left = max(0.0, time_left_s - self._send_worst_s())
         return None if left >= MEDIA_BUDGET_S else left
 
     def _admit(
