@@ -77,28 +77,6 @@ def test_a_place_not_due_is_kept_and_told_when_to_come_back() -> None:
     assert come_back_in(kept, 1.0) == pytest.approx(5.0 - 1.0 + 0.5)
 
 
-def test_a_place_not_due_comes_back_half_way_to_its_turn_or_by_when_it_would_come_alone() -> None:
-    # A and B both send: share time runs at half speed, and A's place 20 s of it ahead comes due
-    # (within its 1 s patience) in 39 s; were B to stop, in 19 s. A comes back half-way, not at 39 s.
-    lines = {"a": Line(end=30.0), "b": Line(end=30.0)}
-    view = Schedule(next_slot=NOW + 0.5, share_clock=10.0, share_clock_at=NOW, lines=lines)
-
-    two = plan(view, Request(A, 1, STEP, 1.0, Turn(place=30.0)), NOW)
-
-    assert two.kind is Kind.PARK and two.wait_s == pytest.approx((40.0 - 1.0) / 2)
-    # With five sending, it would come due in 99 s, in 19 s alone: half-way bounds the rounds it
-    # goes (each a read of the schedule) while they keep sending.
-    five = Schedule(
-        next_slot=NOW + 0.5,
-        share_clock=10.0,
-        share_clock_at=NOW,
-        lines={**lines, "c": Line(end=30.0), "d": Line(end=30.0), "e": Line(end=30.0)},
-    )
-    assert plan(five, Request(A, 1, STEP, 1.0, Turn(place=30.0)), NOW).wait_s == pytest.approx(
-        (100.0 - 1.0) / 2
-    )
-
-
 def test_a_place_whose_turn_passed_long_ago_is_lost_and_a_late_one_kept() -> None:
     view = Schedule(next_slot=NOW + 0.5, share_clock=10.0, share_clock_at=NOW, lines={"a": Line(end=15.0)})
 

@@ -47,10 +47,12 @@ CAP_ACTIVE_S = 1.0
 MIN_LEFT = 0.05
 # How late a call may come back and keep its place. Calls come back late when the queue that
 # holds them is slow, and when the weight of those sending dropped while they waited (their wait
-# was reckoned at the weight then): losing their places then would send them to the back, after
-# everyone who came meanwhile, while the plan's slots go unused. What a tenant can take by
-# coming back late is bounded by this much of its share.
-LATE_TURN_S = 30.0
+# was reckoned at the weight then, so a tenant left alone finds its calls back up to twice as
+# late as their turns): losing their places then would send them to the back, after everyone who
+# came meanwhile, for minutes more. Late calls are due at once; the catch-up this allows a tenant
+# is bounded by this much of its share, and comes mostly when fewer tenants send (which is what
+# made its calls late).
+LATE_TURN_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -302,12 +304,7 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
     ready_in = max(due_in - patience, others_wait)
     if ready_in <= patience - waited_s:
         return replace(keeps, kind=Kind.WAIT, wait_s=ready_in, look_again=not due, prune=(), leave_line=False)
-    # Parked, it is told to come back no later than half-way to its turn as reckoned now, and no
-    # later than its turn would come if the others stopped sending: their weight slows share time
-    # only while they send, and a call back late leaves the plan's slots unused meanwhile. Coming
-    # back early costs a read of the schedule, and it waits again.
-    alone_in = max(due_in * share.weight / weight - patience, others_wait)
-    return replace(keeps, wait_s=max(alone_in, ready_in / 2), prune=(), leave_line=False)
+    return replace(keeps, wait_s=ready_in, prune=(), leave_line=False)
 
 
 def _bounded(advance: Advance | None, latest: float) -> Advance | None:
