@@ -80,6 +80,7 @@ class Queue:
             ),
             self.sending.queue,
             settler=self.sending.settler,
+            fan_out=self.sending.fan_out,
             settings=self.sending.settings,
         )
 

@@ -29,6 +29,7 @@ from sinch_gateway.domain.webhooks import delivery_report_url
 from sinch_gateway.measures import final_status
 from sinch_gateway.media.preflight import MEDIA_BUDGET_S
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.fan_out import FanOut, QueuedSlice
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, TenantStore
 from sinch_gateway.usecases.sending import MessageSender
 from sinch_gateway.usecases.settling import Settler
@@ -60,15 +61,19 @@ class QueuedRetry:
 
 @dataclass(frozen=True)
 class QueuedSettle:
-    """The gateway's own check that a message Sinch accepted ends final (usecases.settling)."""
+    """The gateway's own check that messages Sinch accepted end final (usecases.settling): one, or
+    those one call for several recipients handed over."""
 
-    message_id: str
+    message_ids: tuple[str, ...]
     not_before: float | None = None
 
 
 @dataclass(frozen=True)
 class MalformedRetry:
-    """A body that says it is a retry (or a settle check), without a message id."""
+    """A body that says it is one of the gateway's own (a retry, a settle check, a batch's slice),
+    and cannot be read as one: why."""
+
+    reason: str = "a retry without a messageId"
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ class Unreadable:
 
 
 # A SendQueue body as the edge read it.
-QueuedBody = QueuedRetry | QueuedSettle | MalformedRetry | QueuedSend | Unreadable
+QueuedBody = QueuedRetry | QueuedSettle | QueuedSlice | MalformedRetry | QueuedSend | Unreadable
 
 
 class OutOfTime(Exception):
@@ -112,9 +117,11 @@ class QueueIntake:
         queue: RetryQueue,
         *,
         settler: Settler,
+        fan_out: FanOut,
         settings: QueueSettings,
     ) -> None:
         self._settler = settler
+        self._fan_out = fan_out
         self._sender = sender
         self._repo = repository
         self._tenants = tenants
@@ -160,15 +167,18 @@ class QueueIntake:
         sender_id: str | None,
         time_left_s: float | None,
     ) -> None:
-        if isinstance(queued, QueuedRetry | QueuedSettle | MalformedRetry):
+        if isinstance(queued, QueuedRetry | QueuedSettle | QueuedSlice | MalformedRetry):
+            # A batch's slice too: it names a tenant's batch and makes its recipients be sent.
             if sender_id is None or principal_of(sender_id) not in self._settings.gateway_role_ids:
                 self._refuse(
                     body, f"retry_not_authorized: only the gateway's functions retry ({_who(sender_id)})"
                 )
             elif isinstance(queued, MalformedRetry):
-                self._park(body, "invalid_request: a retry without a messageId")
+                self._park(body, f"invalid_request: {queued.reason}")
             elif isinstance(queued, QueuedSettle):
                 self._settle(queued)
+            elif isinstance(queued, QueuedSlice):
+                self._fan_out.hand_over(queued, body, time_left_s=time_left_s)
             else:
                 self._retry(queued, body)
             return
@@ -267,9 +277,9 @@ class QueueIntake:
     def _settle(self, request: QueuedSettle) -> None:
         wait = (request.not_before or 0) - time.time()
         if wait > 1:
-            self._queue.enqueue_settle(request.message_id, wait)  # round again, as a retry does
+            self._queue.enqueue_settle_all(request.message_ids, wait)  # round again, as a retry does
             return
-        self._settler.settle(request.message_id)
+        self._settler.settle_all(request.message_ids)
 
     def _park(self, body: str, reason: str, message_id: str | None = None) -> None:
         """Not to be sent: parked on the DeadLetterQueue with why, and logged at ERROR."""

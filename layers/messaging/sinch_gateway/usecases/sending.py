@@ -108,6 +108,11 @@ class MessageSender:
         ).expire_after(self._settings.message_ttl_days)
         record.expire_at = record.expires_at  # kept as sent to Sinch, default or not
         record.events.append(StatusEvent(status=Status.ACCEPTED, at=record.created_at))
+        return self.submit_record(record)
+
+    def submit_record(self, record: MessageRecord) -> SendResult:
+        """Record a new message made already (a batch's recipient's, or `submit`'s), then make its
+        first send attempt; a message with its id found, an attempt of that one."""
         if held_for_s(record.content, record.send_at, utcnow()):
             # Held here until due (see _send): nobody sends it before then, so nobody claims it.
             created: MessageRecord | None = record if self._repo.create(record) else None
