@@ -133,7 +133,7 @@ def _checked(name: str, value: Any) -> Any:
 
 @dataclass(frozen=True)
 class CallbackEffects:
-    """What a `callbacks` rule does to one message's reports (picked once per batch or MMS)."""
+    """What a `callbacks` rule does to one message's reports (picked once per XMS recipient or MMS)."""
 
     final: str | None = None  # None: the normal outcome
     code: int | None = None  # the rule's own receipt code (XMS only)
