@@ -76,7 +76,8 @@ class Delivery:
         # reports may be lost (or late, doubled, reordered) while its neighbours' arrive.
         by_effects: dict[CallbackEffects, list[str]] = {}
         for msisdn in waiting:
-            by_effects.setdefault(CallbackEffects.of(self._faults.pick("callbacks")), []).append(msisdn)
+            effects = CallbackEffects.of(self._faults.pick("callbacks", "xms"))
+            by_effects.setdefault(effects, []).append(msisdn)
         if request.media_url is not None:
             fetched = self._media.fetch(
                 request.media_url, self._media_max_bytes(), XMS_TYPES, self._faults.pick("media")

@@ -1042,3 +1042,16 @@ def test_drop_faults_lose_some_recipients_reports_while_every_one_can_be_looked_
     got = reported()
     assert 0 < len(got) < len(numbers)  # some recipients' reports lost, not the whole batch's
     assert all(v == ["Dispatched", "Delivered"] for v in got.values())
+
+
+def test_a_callbacks_rule_for_the_mms_api_leaves_xms_reports_alone(
+    sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver
+) -> None:
+    set_faults(sim, http, {"match": "callbacks", "drop": True, "api": "mms"})
+    send(sim, http, delivery_report="per_recipient_final", callback_url=receiver.url)
+    assert receiver.reports(1)[0]["status"] == "Delivered"
+    set_faults(sim, http, {"match": "callbacks", "drop": True, "api": "xms"})
+    dropped = send(sim, http, delivery_report="per_recipient_final", callback_url=receiver.url)
+    assert wait_until(lambda: recipient_status(sim, http, dropped["id"])["status"] == "Delivered")
+    time.sleep(DELAY_S * 3)
+    assert len(receiver.calls) == 1

@@ -362,3 +362,15 @@ def test_a_call_bigger_than_the_limit_needs_an_empty_window_and_holds_it_longer(
     assert not limiter.allow("a", 100, 1)  # 300 messages at 100 a second: 3 s
     clock[0] += 0.1
     assert limiter.allow("a", 100, 1)
+
+
+def test_a_callbacks_rule_may_hold_for_one_api_only() -> None:
+    faults = FaultSet()
+    faults.replace({"rules": [{"match": "callbacks", "drop": True, "api": "xms"}]})
+    assert faults.pick("callbacks", "mms") is None
+    rule = faults.pick("callbacks", "xms")
+    assert rule is not None and rule.drop
+    with pytest.raises(ValueError):
+        FaultRule.parse({"match": "callbacks", "drop": True, "api": "sms"})
+    with pytest.raises(ValueError):
+        FaultRule.parse({"match": "batches", "status": 503, "api": "xms"})
