@@ -3,6 +3,7 @@ exactly once, the polls left out of the cost, the rows, and a clear refusal with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -138,33 +139,48 @@ def test_a_run_is_ok_only_with_every_recipient_final_and_seen_once() -> None:
     assert not ok(unsettled)
 
 
-@pytest.fixture
-def no_batch_api() -> Iterator[str]:
-    """An API that knows no /v1/batches, as the stack before the batch API: 404 to everything."""
+@contextlib.contextmanager
+def api_answering(status: int, body: dict[str, Any]) -> Iterator[str]:
+    """An API that answers every POST with `status` and `body`."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = json.dumps({"type": "not-found", "detail": "no such route"}).encode()
-            self.send_response(404)
+            data = json.dumps(body).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
-def test_without_a_batch_api_it_says_so_plainly(no_batch_api: str) -> None:
-    with pytest.raises(BatchApiMissing, match=r"POST /v1/batches answered 404.*no batch API yet"):
-        post_batch({"api_url": no_batch_api, "api_key": "k"}, fictional_numbers(2), "ref")
+def test_without_a_batch_api_it_says_so_plainly() -> None:
+    # The stack before the batch API: no such route.
+    with (
+        api_answering(404, {"type": "not-found", "detail": "no such route"}) as api,
+        pytest.raises(BatchApiMissing, match=r"POST /v1/batches answered 404.*no batch API yet"),
+    ):
+        post_batch({"api_url": api, "api_key": "k"}, fictional_numbers(2), "ref")
+
+
+def test_a_refused_batch_is_not_taken_for_a_missing_api() -> None:
+    with (
+        api_answering(422, {"type": "validation"}) as api,
+        pytest.raises(RuntimeError, match="answered 422") as raised,
+    ):
+        post_batch({"api_url": api, "api_key": "k"}, fictional_numbers(2), "ref")
+    assert not isinstance(raised.value, BatchApiMissing)
 
 
 @pytest.mark.parametrize(
