@@ -236,9 +236,7 @@ def _events_of(item: dict[str, Any]) -> list[StatusEvent]:
     return _EVENTS.validate_python(deserialize(item.get("events", {"L": []})))
 
 
-# DynamoDB's most per call: items in a TransactWriteItems, keys in a BatchGetItem.
-TRANSACTION_ITEMS = 100
-BATCH_GET_ITEMS = 100
+BATCH_GET_ITEMS = 100  # DynamoDB's most keys in one BatchGetItem
 # Single-item writes made at once by the bulk methods: within botocore's pool of 10 connections.
 _PARALLEL_WRITES = 8
 _Item = TypeVar("_Item")
@@ -292,42 +290,14 @@ class MessageRepository:
         """Store each new message where none with its id exists (claimed for its first attempt when
         `lease_s` is given); the ones stored, as stored.
 
-        TransactWriteItems of up to 100 puts, each on condition that its item does not exist: a
-        slice delivered twice (even at once, to two containers) never overwrites a message that
-        moved on, nor claims one twice. A transaction is all or nothing: when some of its items
-        exist, it is written again without them (SQS delivering a slice twice is rare; a
-        transactional write costs twice a plain one, the price of that condition in bulk).
+        One conditional PutItem each, several at once: a slice delivered twice (even at once, to
+        two containers) never overwrites a message that moved on, nor claims one twice.
+        BatchWriteItem takes no condition; TransactWriteItems does, but costs two write units an
+        item and fails whole when one item exists (a slice delivered again), for nothing more.
         """
-        stored: list[MessageRecord] = []
-        for start in range(0, len(records), TRANSACTION_ITEMS):
-            group = [self._new(r, lease_s) for r in records[start : start + TRANSACTION_ITEMS]]
-            for _ in range(EVENT_WRITE_TRIES):
-                if not group:
-                    break
-                try:
-                    self._db.transact_write_items(
-                        TransactItems=[
-                            {
-                                "Put": {
-                                    "TableName": self._table,
-                                    "Item": to_item(item),
-                                    "ConditionExpression": "attribute_not_exists(id)",
-                                }
-                            }
-                            for _, item in group
-                        ]
-                    )
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                        raise
-                    reasons = exc.response.get("CancellationReasons", [])
-                    exist = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
-                    # Without a reason per item (or in a conflict with another writer), try again.
-                    group = [g for i, g in enumerate(group) if i not in exist]
-                    continue
-                stored.extend(record for record, _ in group)
-                break
-        return stored
+        made = [self._new(record, lease_s) for record in records]
+        stored = _each(lambda pair: self._put_new(pair[1]), made)
+        return [record for (record, _), new in zip(made, stored, strict=True) if new]
 
     @staticmethod
     def _new(record: MessageRecord, lease_s: int | None) -> tuple[MessageRecord, dict[str, Any]]:
