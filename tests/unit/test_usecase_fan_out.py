@@ -26,6 +26,7 @@ from sinch_gateway.domain.outcomes import Accepted, NotFound, OutboundBatch, Ref
 from sinch_gateway.domain.rate_share import RateShare, Turn
 from sinch_gateway.domain.status import Status
 from sinch_gateway.usecases.fan_out import QueuedSlice
+from sinch_gateway.usecases.queue_intake import MalformedRetry, QueuedSettle
 from tests.unit.fakes import FakeBatchStore, FakeRate, Sending, sender_settings
 
 TENANT = "k1l2m3n4o5"
@@ -458,3 +459,44 @@ def test_a_slice_body_is_read_as_send_queue_writes_it() -> None:
             Turn(3.5),
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("fields", "read"),
+    [
+        ({"messageIds": ["m1", "m2"]}, QueuedSettle(("m1", "m2"))),
+        ({"messageId": "m1"}, QueuedSettle(("m1",))),
+        ({"messageId": "m1", "messageIds": ["m2"]}, MalformedRetry()),
+        ({}, MalformedRetry()),
+        ({"messageIds": []}, MalformedRetry()),
+    ],
+)
+def test_a_settle_check_names_one_message_or_the_messages_of_one_call(
+    fields: dict[str, object], read: object
+) -> None:
+    assert read_queued(json.dumps({"kind": "settle", **fields})) == read
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"recipients": []}, "recipients"),
+        ({"recipients": [{"to": "2025550143"}]}, "recipients.0.to"),
+        ({"recipients": [{"to": "+12025550143", "values": {"na me": "x"}}]}, "recipients.0.values"),
+        ({"batchId": "a/b"}, "batchId"),
+        ({"index": -1}, "index"),
+    ],
+)
+def test_a_slice_that_cannot_be_read_says_which_field(changes: dict[str, object], field: str) -> None:
+    """Parked on the DLQ with that reason by QueueIntake (tests/integration/test_fan_out.py)."""
+    body = {
+        "kind": "slice",
+        "batchId": BATCH_ID,
+        "tenant": TENANT,
+        "index": 0,
+        "recipients": [{"to": "+12025550143"}],
+    }
+
+    read = read_queued(json.dumps({**body, **changes}))
+
+    assert isinstance(read, MalformedRetry) and f": {field}" in read.reason, read
