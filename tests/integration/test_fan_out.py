@@ -38,15 +38,15 @@ TEXT = "Hi ${name}, your code is ${code}"
 @pytest.fixture
 def batches(env: Env) -> Iterator[FakeBatchStore]:
     """The batches QueueFunction reads. Until the batch API's BatchesTable adapter is merged, an
-    in-memory store stands in for it (the queue function's `batches`)."""
+    in-memory store stands in for it (the queue function's `batch_store`)."""
     store = FakeBatchStore()
     env.handler("QueueFunction")
     services = env.modules["QueueFunction"].services
     for cached in ("fan_out", "queue_intake"):
         services.__dict__.pop(cached, None)
-    services.__dict__["batches"] = store
+    services.__dict__["batch_store"] = store
     yield store
-    for cached in ("fan_out", "queue_intake", "batches"):
+    for cached in ("fan_out", "queue_intake", "batch_store"):
         services.__dict__.pop(cached, None)
 
 
@@ -210,7 +210,7 @@ def configured(env: Env, batches: FakeBatchStore, monkeypatch: pytest.MonkeyPatc
     test), the queue function reading `batches`."""
     settings = {**os.environ, **environment}
     queue = wiring.QueueServices(config.load(config.QueueSettings, settings))
-    queue.__dict__["batches"] = batches
+    queue.__dict__["batch_store"] = batches
     for function, services in (
         ("QueueFunction", queue),
         ("SendFunction", wiring.SendServices(config.load(config.SendSettings, settings))),

@@ -411,10 +411,10 @@ class FakeRate:
 
 
 class FakeBatchStore:
-    """Batches by id; a cancel is final, as BatchStore says."""
+    """Batches by id, as BatchesTable holds them (a cancel is final)."""
 
-    def __init__(self, *batches: BatchRecord) -> None:
-        self.batches = {b.id: b for b in batches}
+    def __init__(self) -> None:
+        self.batches: dict[str, BatchRecord] = {}
 
     def create(self, batch: BatchRecord) -> bool:
         if batch.id in self.batches:
@@ -426,16 +426,15 @@ class FakeBatchStore:
         return self.batches.get(batch_id)
 
     def get_for_tenant(self, tenant_id: str, batch_id: str) -> BatchRecord | None:
-        batch = self.batches.get(batch_id)
+        batch = self.get(batch_id)
         return batch if batch is not None and batch.tenant_id == tenant_id else None
 
     def set_status(self, batch_id: str, status: BatchStatus) -> BatchRecord | None:
-        batch = self.batches.get(batch_id)
-        if batch is None:
-            return None
-        if batch.status is not BatchStatus.CANCELLED:
-            self.batches[batch_id] = batch = replace(batch, status=status, updated_at=utcnow())
-        return batch
+        batch = self.get(batch_id)
+        if batch is None or batch.status is BatchStatus.CANCELLED:
+            return batch
+        self.batches[batch_id] = replace(batch, status=status, updated_at=utcnow())
+        return self.batches[batch_id]
 
 
 class FakeTenantStore:

@@ -235,14 +235,14 @@ class QueueServices(_SenderServices):
         super().__init__(settings)
 
     @cached_property
-    def batches(self) -> BatchStore:
+    def batch_store(self) -> BatchStore:
         return _BatchesNotWired()
 
     @cached_property
     def fan_out(self) -> FanOut:
         return FanOut(
             self.repository,
-            self.batches,
+            self.batch_store,
             self.xms,
             self.sender,
             queue=self.send_queue,
