@@ -429,6 +429,21 @@ def test_an_mms_json_batch_goes_one_recipient_per_call_as_single_messages() -> N
     assert {m.batch_id for m in sending.store.records()} == {BATCH_ID}
 
 
+def test_an_mms_json_recipient_waiting_for_the_rate_puts_the_others_back_behind_it() -> None:
+    sending = Sending(rate=FakeRate(wait_s=5.0))
+    slides = MmsSlidesContent(slides=(Slide(text="Spring sale"),), subject="Sale", fallback_text="Sale")
+    sending.batches.create(batch(content=slides, defaults={}))
+    people = [SliceRecipient(to) for to in unique_numbers(3)]
+
+    hand_over(sending, a_slice(people))
+
+    assert sending.mms.calls == []
+    assert message(sending, people[0].to).status is Status.RETRYING, "it waits for its own turn"
+    assert [m for m, _ in sending.queue.retries] == [people[0].message_id(BATCH_ID)]
+    ((rest, _),) = sending.queue.slices
+    assert rest.recipients == tuple(people[1:])
+
+
 def test_a_report_on_a_recipient_of_a_call_finds_its_message() -> None:
     to = "+12025550143"
     reference = "7c1e9a52-3f0b-4d2e-8a61-5b9c0d4e2f10/3/0a1b2c3d"

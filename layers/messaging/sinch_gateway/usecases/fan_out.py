@@ -146,25 +146,20 @@ class FanOut:
 
     def _one_by_one(self, batch: BatchRecord, batch_slice: BatchSlice, time_left_s: float | None) -> None:
         started = self._clock()
-        recipients = list(batch_slice.recipients)
-        while recipients:
-            if self._out_of_time(started, time_left_s):
-                self._queue.enqueue_slice(replace(batch_slice, recipients=tuple(recipients)))
+        recipients = batch_slice.recipients
+        for at, recipient in enumerate(recipients):
+            if at and self._out_of_time(started, time_left_s):
+                self._put_back(batch_slice, recipients[at:], 0.0, None)
                 return
             batch = self._batches.get(batch.id) or batch
             if batch.status is BatchStatus.CANCELLED:
-                self._end_unsent(batch, recipients, Status.CANCELLED, "batch_cancelled", CANCELLED_TEXT)
+                self._end_unsent(batch, recipients[at:], Status.CANCELLED, "batch_cancelled", CANCELLED_TEXT)
                 return
-            recipient = recipients.pop(0)
-            record = self._message(batch, recipient, None)
-            sent = self._sender.submit_record(record)
-            if sent.message.status is Status.RETRYING and not sent.message.sinch_id:
-                # The rate had no room (or Sinch failed): this one waits for its own retry; the
-                # others wait with it rather than meet the same.
-                if recipients:
-                    self._queue.enqueue_slice(
-                        replace(batch_slice, recipients=tuple(recipients)), self._settings.retry_base_delay_s
-                    )
+            sent = self._sender.submit_record(self._message(batch, recipient, None))
+            if sent.message.status is Status.RETRYING and at + 1 < len(recipients):
+                # The rate had no room, or Sinch failed: this one waits for its own retry, and
+                # the others with it rather than meet the same.
+                self._put_back(batch_slice, recipients[at + 1 :], self._settings.retry_base_delay_s, None)
                 return
 
     # --- XMS: up to 1,000 recipients per call -----------------------------------------------------
