@@ -674,7 +674,13 @@ class Sending:
             tenants=self.tenants,
         )
         self.settler = Settler(
-            self.store, self.channels, self.queue, self.settings, rate=self.rate, tenants=self.tenants
+            self.store,
+            self.channels,
+            self.queue,
+            self.settings,
+            rate=self.rate,
+            tenants=self.tenants,
+            clock=self.clock,
         )
         self.fan_out = FanOut(
             self.store,

@@ -190,3 +190,22 @@ def test_one_check_of_the_messages_one_call_handed_over_checks_the_pending_again
     ]
     ((again, delay_s),) = world.queue.settle_bodies
     assert again == (records[1].id,) and delay_s >= GRACE_S
+
+
+def test_a_check_of_many_messages_puts_those_it_did_not_reach_back_when_it_had_its_turn(
+    world: Sending,
+) -> None:
+    """Lookups wait for the rate: a call's thousand lost reports must not hold the function."""
+    records = [accepted(world, SMS.model_copy(update={"to": f"+1202555014{i}"})) for i in range(3)]
+
+    def slow(_: str) -> StatusReport:
+        world.clock.advance(world.settings.sinch_rate_wait_s)  # this lookup waited a whole turn
+        return report(Status.DELIVERED, 0)
+
+    world.xms.on_report(slow)
+
+    world.settler.settle_all([r.id for r in records])
+
+    assert len(world.xms.called("report")) == 1
+    assert current(world, records[0].id).status is Status.DELIVERED
+    assert world.queue.settle_bodies == [((records[1].id, records[2].id), 0.0)]

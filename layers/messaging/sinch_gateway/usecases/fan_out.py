@@ -73,6 +73,7 @@ from sinch_gateway.usecases.sending import (
     UNAUTHORIZED,
     MessageSender,
     NoRate,
+    had_its_turn,
 )
 
 logger = Logger(child=True)
@@ -479,17 +480,7 @@ class FanOut:
         self._queue.enqueue_slice(replace(batch_slice, recipients=tuple(recipients), turn=turn), delay_s)
 
     def _out_of_time(self, started: float, time_left_s: float | None) -> bool:
-        """The slice has had its turn (about as long as a send may wait for the rate), or the
-        invocation has too little left for another call."""
-        elapsed = self._clock() - started
-        settings = self._settings
-        worst_s = (
-            2 * (settings.sinch_connect_timeout_s + settings.sinch_read_timeout_s)
-            + settings.sinch_rate_wait_s
-        )
-        return elapsed >= settings.sinch_rate_wait_s or (
-            time_left_s is not None and time_left_s - elapsed < worst_s
-        )
+        return had_its_turn(self._settings, self._clock() - started, time_left_s)
 
     def _park(self, body: str, reason: str, batch_slice: BatchSlice) -> None:
         """A slice that can never be sent: on the DeadLetterQueue with why, logged at ERROR."""

@@ -176,7 +176,7 @@ class QueueIntake:
             elif isinstance(queued, MalformedRetry):
                 self._park(body, f"invalid_request: {queued.reason}")
             elif isinstance(queued, QueuedSettle):
-                self._settle(queued)
+                self._settle(queued, time_left_s)
             elif isinstance(queued, QueuedSlice):
                 self._fan_out.hand_over(queued, body, time_left_s=time_left_s)
             else:
@@ -274,12 +274,12 @@ class QueueIntake:
         except MessageNotFound:
             self._park(body, "unknown_message: no such message (expired or never stored)")
 
-    def _settle(self, request: QueuedSettle) -> None:
+    def _settle(self, request: QueuedSettle, time_left_s: float | None) -> None:
         wait = (request.not_before or 0) - time.time()
         if wait > 1:
             self._queue.enqueue_settle_all(request.message_ids, wait)  # round again, as a retry does
             return
-        self._settler.settle_all(request.message_ids)
+        self._settler.settle_all(request.message_ids, time_left_s=time_left_s)
 
     def _park(self, body: str, reason: str, message_id: str | None = None) -> None:
         """Not to be sent: parked on the DeadLetterQueue with why, and logged at ERROR."""

@@ -546,6 +546,19 @@ class NoRate:
         return None
 
 
+def had_its_turn(settings: SenderSettings, elapsed_s: float, time_left_s: float | None) -> bool:
+    """Whether work on one queue record that hands many messages to Sinch (a batch's slice, a
+    call's settle check) should put the rest back now: it has had about as long as one send may
+    wait for the rate (the records after it wait too), or the invocation has too little left for
+    another call to Sinch (time_left_s: from when the record was taken)."""
+    call_s = (
+        2 * (settings.sinch_connect_timeout_s + settings.sinch_read_timeout_s) + settings.sinch_rate_wait_s
+    )
+    return elapsed_s >= settings.sinch_rate_wait_s or (
+        time_left_s is not None and time_left_s - elapsed_s < call_s
+    )
+
+
 def unavailable_error(outcome: Transient | Refused | AuthFailed) -> GatewayError:
     """A Sinch failure on a call we do not retry ourselves (dry run, cancel)."""
     match outcome:

@@ -10,8 +10,9 @@ messages wait for their postbacks until then."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 from aws_lambda_powertools import Logger, Metrics
@@ -24,7 +25,7 @@ from sinch_gateway.domain.reports import StatusReport
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 from sinch_gateway.measures import final_status
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SendRate, SinchChannel, TenantStore
-from sinch_gateway.usecases.sending import NoRate
+from sinch_gateway.usecases.sending import NoRate, had_its_turn
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -44,10 +45,13 @@ class Settler:
         *,
         rate: SendRate | None,
         tenants: TenantStore,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self._repo = repository
         self._channels = channels
         self._queue = queue
+        self._settings = settings
         self._grace = timedelta(seconds=settings.report_grace_s)
         self._rate_wait_s = settings.sinch_rate_wait_s
         self._rate = rate or NoRate()
@@ -60,17 +64,22 @@ class Settler:
         if wait_s is not None:
             self._queue.enqueue_settle(message_id, wait_s)
 
-    def settle_all(self, message_ids: Sequence[str]) -> None:
+    def settle_all(self, message_ids: Sequence[str], *, time_left_s: float | None = None) -> None:
         """One check of each of the messages one call handed over; those still pending are checked
         again together (one SQS message for those due at the same time, which they mostly are:
-        one call, one age)."""
+        one call, one age). Each lookup waits for its turn in the rate: past its own turn
+        (usecases.sending.had_its_turn), the check puts the messages it did not reach back at once."""
+        started = self._clock()
         again: dict[float, list[str]] = defaultdict(list)
-        for message_id in message_ids:
+        for at, message_id in enumerate(message_ids):
+            if at and had_its_turn(self._settings, self._clock() - started, time_left_s):
+                again[0.0].extend(message_ids[at:])
+                break
             wait_s = self._check(message_id)
             if wait_s is not None:
                 again[round(wait_s)].append(message_id)
         for wait_s, ids in again.items():
-            self._queue.enqueue_settle_all(ids, max(1.0, wait_s))
+            self._queue.enqueue_settle_all(ids, wait_s)
 
     def _check(self, message_id: str) -> float | None:
         """One check; the seconds until the next, or None when no more are needed."""
