@@ -1,6 +1,6 @@
 """SendQueue's bodies read at the edge, as the API reads its requests: our own retry of a message,
-or a send request another AWS service published (the body of POST /v1/messages, plus an optional
-idempotencyKey), each into what QueueIntake takes."""
+settle check or batch's slice, or a send request another AWS service published (the body of
+POST /v1/messages, plus an optional idempotencyKey), each into what QueueIntake takes."""
 
 from __future__ import annotations
 

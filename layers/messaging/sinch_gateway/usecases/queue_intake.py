@@ -1,11 +1,13 @@
-"""What a SendQueue message asks for: our own retry of a message, our own check that a message
-Sinch accepted has settled, or a send request that another
-AWS service published (the body of POST /v1/messages, plus an optional idempotencyKey).
+"""What a SendQueue message asks for: our own retry of a message, our own check that messages
+Sinch accepted have settled, a slice of one of our batches to hand over (usecases.fan_out), or a
+send request that another AWS service published (the body of POST /v1/messages, plus an optional
+idempotencyKey).
 
 Who published it is proven by SQS, not by the message: its `SenderId` is the principal whose
 credentials signed SendMessage. A request is taken for a tenant only from one of that tenant's
-registered publishers; a retry or a settle check only from the gateway's own functions (their
-roles), since either names any tenant's message and makes it be attempted, or looked up, now.
+registered publishers; a retry, a settle check or a slice only from the gateway's own functions
+(their roles), since each names any tenant's messages and makes them be attempted, or looked up,
+now.
 """
 
 from __future__ import annotations
