@@ -97,8 +97,9 @@ bench: install $(BENCH_RUNTIME)/.installed $(BENCH_LAYER)/.built .venv-bench-sdk
 
 # Lost / doubled / final counts under every fault at once, on a fresh local stack: make fault-suite N=10000
 N ?= 1000
+BATCHES ?= 0
 fault-suite: install
-	$(PY) -m devstack.fault_suite --count $(N)
+	$(PY) -m devstack.fault_suite --count $(N) --batches $(BATCHES)
 
 # docs/openapi.json is generated from the code; a test fails when it is stale.
 openapi: install

@@ -36,22 +36,35 @@ def install(path: Path) -> None:
 
     def recorded(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
         prefix = self.meta.service_model.endpoint_prefix
-        if operation_name == "TransactWriteItems":
-            # IAM authorizes a transaction by the item actions in it, each on its own table and key.
-            calls = [
-                (_TRANSACT_ACTIONS[kind], params)
-                for entry in api_params.get("TransactItems", [])
-                for kind, params in entry.items()
-            ]
-        else:
-            calls = [(operation_name, api_params)]
         # One write per line, appended: whole lines even with several workers per function.
         with path.open("a", encoding="utf-8") as log:
-            for action, params in calls:
+            for action, params in item_calls(operation_name, api_params):
                 log.write(json.dumps(_record(f"{prefix}:{action}", params)) + "\n")
         return make_api_call(self, operation_name, api_params)
 
     BaseClient._make_api_call = recorded  # type: ignore[attr-defined]
+
+
+def item_calls(operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A call as the item calls IAM authorizes and DynamoDB bills, one per item written:
+    a transaction is its item actions, each on its own table and key; a BatchWriteItem keeps its
+    action (IAM's name for it) on each of its items' tables and keys, so 25 items are 25 records."""
+    if operation == "TransactWriteItems":
+        return [
+            (_TRANSACT_ACTIONS[kind], entry_params)
+            for entry in params.get("TransactItems", [])
+            for kind, entry_params in entry.items()
+        ]
+    if operation == "BatchWriteItem":
+        return [
+            (
+                operation,
+                {"TableName": table, **(request.get("PutRequest") or request.get("DeleteRequest") or {})},
+            )
+            for table, requests in (params.get("RequestItems") or {}).items()
+            for request in requests
+        ]
+    return [(operation, params)]
 
 
 _TRANSACT_ACTIONS = {

@@ -18,7 +18,9 @@ the figure are what to read. Sections (SECTIONS, below, each a function returnin
 - status callback fairness: tenant B's callback latency p50/p95 while tenant A's receivers hang or
   answer 500, against B's with A quiet (devstack.bench_callbacks).
 - each tenant's fair share of that rate: tenant B's time to reach Sinch and B's rate while
-  tenant A floods at 10x, beside B alone (devstack.bench_fairness).
+  tenant A floods at 10x, beside B alone (devstack.bench_fairness);
+- batches: a 10,000-recipient batch beside the same recipients one POST each: its 202, all
+  submitted, all final, Sinch calls, writes and cost per recipient (devstack.bench_batches).
 
 Cold processes run on a Lambda-like runtime: the base interpreter without site-packages (`-S`),
 with only the layer as `sam build` makes it (.bench/layer, from the layer's own Makefile) and the
@@ -881,6 +883,31 @@ def rate_fairness(bench: Bench) -> list[Row]:
     ]
 
 
+def batch_fanout(bench: Bench) -> list[Row]:
+    """A 10,000-recipient batch beside the same recipients one POST /v1/messages each, on a stack
+    of its own (devstack.bench_batches)."""
+    from devstack.bench_batches import (
+        rows_of as batch_rows,
+    )  # imports the product: not before the cold sections
+
+    out = bench.workdir / "batches.json"
+    command = [sys.executable, "-m", "devstack.bench_batches", "--out", str(out)]
+    if bench.messages < 100:  # --quick
+        command += ["--recipients", "200"]
+    done = subprocess.run(  # noqa: S603 - our own module
+        command,
+        cwd=ROOT,
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=3600,
+    )
+    if not out.exists():
+        raise RuntimeError((done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1])
+    return [Row(**row) for row in batch_rows(json.loads(out.read_text(encoding="utf-8")))]
+
+
 # In this order: the cold sections first, while the stack is quiet.
 SECTIONS: list[Section] = [
     import_ratio,
@@ -894,6 +921,7 @@ SECTIONS: list[Section] = [
     callback_fairness,
     bounded_messages,
     rate_fairness,
+    batch_fanout,
 ]
 
 

@@ -139,7 +139,6 @@ def measure_rate(
     _, requests = _http("GET", f"{sim}/_sim/requests")
     sinch = _sinch_figures(requests if isinstance(requests, list) else [], rate_limit)
     delivered = sum(1 for m in messages.values() if m["status"] == "delivered")
-    per_message = max(1, delivered)
     calls = _per_function(_aws_calls(calls_dir), calls_before)
     logs = _log_figures(logs_dir, logs_before)
     return {
@@ -154,16 +153,26 @@ def measure_rate(
         "send_seconds": round(sent_s, 2),
         "settle_seconds": round(settled_s, 2),
         **sinch,
+        **usage_per(calls, logs, delivered),
+    }
+
+
+def usage_per(calls: dict[str, Any], logs: dict[str, Any], count: int) -> dict[str, Any]:
+    """AWS calls by function, DynamoDB item writes by kind of item, invocations, their mean time
+    and log bytes, each per one of `count` (delivered messages, or a batch's recipients): the
+    inputs of `devstack.cost`. `calls` as `_per_function` gives them, `logs` as `_log_figures`."""
+    per = max(1, count)
+    return {
         "aws_calls_per_delivered": {
-            function: {action: round(n / per_message, 3) for action, n in sorted(actions.items())}
+            function: {action: round(n / per, 3) for action, n in sorted(actions.items())}
             for function, actions in calls["actions"].items()
         },
         "dynamodb_writes_per_delivered": {
-            kind: round(n / per_message, 3) for kind, n in sorted(calls["writes"].items())
+            kind: round(n / per, 3) for kind, n in sorted(calls["writes"].items())
         },
-        "invocations_per_delivered": {f: round(n / per_message, 3) for f, n in logs["invocations"].items()},
+        "invocations_per_delivered": {f: round(n / per, 3) for f, n in logs["invocations"].items()},
         "lambda_ms_per_invocation": logs["mean_ms"],
-        "log_bytes_per_delivered": {f: round(n / per_message) for f, n in logs["bytes"].items()},
+        "log_bytes_per_delivered": {f: round(n / per) for f, n in logs["bytes"].items()},
     }
 
 
@@ -249,11 +258,13 @@ def _per_function(
 
 
 def _item_kind(record: dict[str, Any]) -> str:
-    """Which kind of item a DynamoDB write touched: a message, the rate, a nonce, ..."""
+    """Which kind of item a DynamoDB write touched: a message, a batch, the rate, a nonce, ..."""
     table = str(record.get("TableName", ""))
     item_id = str(record.get("id", ""))
     if "Idempotency" in table:
         return "idempotency"
+    if "BatchesTable" in table:
+        return "batch"  # a batch's own record (its recipients' messages are messages)
     if "#" in item_id:
         return item_id.split("#", 1)[0]  # rate, nonce, unmatched, postback
     return "message"

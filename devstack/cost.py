@@ -33,7 +33,8 @@ PRICES: dict[str, float] = {
 }
 # AWS WAF's fixed part, prorated by the hour: each web ACL, and each rule in it.
 WAF_MONTHLY: dict[str, float] = {"web_acl": 5.00, "rule": 1.00}
-DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+# devstack.aws_calls records a BatchWriteItem once per item: each is a write like the others.
+DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
 DYNAMODB_STRONG_READS = frozenset({"GetItem", "Query"})  # the repository reads consistently
 
 

@@ -8,6 +8,12 @@ accepting, duplicated and reordered delivery reports, other final statuses) and 
 callback receiver answers some callbacks with a 500, waits for every message to settle (and its
 callbacks to arrive), then counts. `make fault-suite N=10000` (or `python -m devstack.fault_suite
 --count N`) runs it on a fresh local stack; tests/e2e/test_fault_suite.py runs it on a small count.
+
+With `batches` (`--batches B --batch-size R`), B batches of R recipients each go through
+POST /v1/batches among the messages, and Sinch's delivery reports of some XMS messages are
+dropped too (their messages settle through the lookup at Sinch, ReportGraceSeconds after Sinch
+took them: a stack with a short grace, as `--batches` starts). Every recipient's message must end
+final, once, and Sinch must see each recipient once.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from typing import Any
 
 from devstack.aws import publisher
 from devstack.callback_receiver import CallbackReceiver
+from devstack.fictional import fictional_numbers
+from sinch_gateway.domain.batches import recipient_message_id
 from sinch_gateway.domain.status_callbacks import signature
 
 FINAL = {"delivered", "failed", "expired", "rejected", "cancelled", "aborted", "deleted"}
@@ -54,6 +62,13 @@ FAULTS: dict[str, Any] = {
         {"match": "callbacks", "delay_ms": 300, "probability": 0.1},
     ],
 }
+# With batches: some recipients' reports never come (XMS only: an MMS JSON API message whose
+# postbacks are lost can only expire, days later). Checked first, so it takes its full share.
+DROPPED_REPORTS = {"match": "callbacks", "api": "xms", "drop": True, "probability": 0.05}
+BATCH_TEXT = "fault suite batch"
+# Batch recipients' numbers: apart from the single messages' (+1 202 555 0143 and 0144).
+BATCH_NUMBERS_FROM = 1000
+BATCH_REPORT_GRACE_S = 5  # ReportGraceSeconds of a stack that drops reports
 
 
 @dataclass
@@ -126,22 +141,40 @@ def _http(method: str, url: str, body: Any = None, key: str | None = None) -> tu
         return status, raw.decode(errors="replace")
 
 
-def run(config: dict[str, Any], count: int, timeout_s: float = 600) -> Report:
-    """Send `count` messages (a quarter through SendQueue) under FAULTS against the stack `config`,
-    each with a status callback URL."""
+@dataclass(frozen=True)
+class Batches:
+    """How many batches go among the messages, and how many recipients each has."""
+
+    count: int = 0
+    size: int = 25
+
+    def numbers(self, n: int) -> list[str]:
+        return fictional_numbers(self.size, start=BATCH_NUMBERS_FROM + n * self.size)
+
+    @property
+    def recipients(self) -> int:
+        return self.count * self.size
+
+
+def run(config: dict[str, Any], count: int, timeout_s: float = 600, batches: Batches = Batches()) -> Report:
+    """Send `count` messages (a quarter through SendQueue), and `batches`, under FAULTS against the
+    stack `config`, each with a status callback URL."""
     with CallbackReceiver(failure_rate=CALLBACK_FAILURE_RATE) as receiver:
-        report = _run(config, count, timeout_s, receiver)
+        report = _run(config, count, timeout_s, receiver, batches)
         _check_callbacks(report, receiver, config, timeout_s)
     return report
 
 
-def _run(config: dict[str, Any], count: int, timeout_s: float, receiver: CallbackReceiver) -> Report:
+def _run(
+    config: dict[str, Any], count: int, timeout_s: float, receiver: CallbackReceiver, batches: Batches
+) -> Report:
     api, key, sim = config["api_url"].rstrip("/"), config["api_key"], config["sinch_url"].rstrip("/")
     sqs = publisher(config)  # the first tenant's publisher: SendQueue takes its requests as that tenant's
     started = time.monotonic()
     report = Report()
     _http("POST", f"{sim}/_sim/reset")
-    _http("POST", f"{sim}/_sim/faults", FAULTS)
+    faults = {**FAULTS, "rules": [DROPPED_REPORTS, *FAULTS["rules"]]} if batches.count else FAULTS
+    _http("POST", f"{sim}/_sim/faults", faults)
     # And Sinch's own per-plan rate limit on top: 429s the gateway must slow down for.
     _http("POST", f"{sim}/_sim/config", {"rate_limit": RATE_LIMIT})
     reference = f"fault-suite-{int(time.time())}"
@@ -182,14 +215,57 @@ def _run(config: dict[str, Any], count: int, timeout_s: float, receiver: Callbac
             ),
         )
 
+    def batch(n: int) -> list[str]:
+        """A batch's recipients' message ids (derived from the batch and each number)."""
+        numbers = batches.numbers(n)
+        body = {"to": numbers, "text": f"{BATCH_TEXT} {n}", "clientReference": f"{reference}-batch"}
+        status, answer = call("POST", f"{api}/v1/batches", {**body, "statusCallbackUrl": receiver.url})
+        if status != 202 or not isinstance(answer, dict):
+            with lock:
+                report.refused[status] += 1
+            return []
+        refused = {r["to"] for r in answer.get("refused") or []}
+        return [recipient_message_id(answer["id"], to) for to in numbers if to not in refused]
+
     queued = count // 4
     with ThreadPoolExecutor(max_workers=8) as pool:
+        sent_batches = pool.map(batch, range(batches.count))  # among the messages, not after them
         ids = [i for i in pool.map(through_api, range(count - queued)) if i]
         list(pool.map(through_queue, range(queued)))
-    report.sent = count
-    messages = _settle(call, api, ids, queued_reference=queued_reference, queued=queued, timeout_s=timeout_s)
+        batch_ids = [i for recipients in sent_batches for i in recipients]
+    report.sent = count + batches.recipients
+    messages = _settle(
+        call, api, ids + batch_ids, queued_reference=queued_reference, queued=queued, timeout_s=timeout_s
+    )
+    _tally(report, call, api, messages, ids=ids, batch_ids=batch_ids, reference=reference, queued=queued)
+    _http("POST", f"{sim}/_sim/faults", {"rules": []})
+    _http("POST", f"{sim}/_sim/config", {"rate_limit": None})
+    batch_numbers = {n for b in range(batches.count) for n in batches.numbers(b)}
+    report.doubled = _doubled(sim, batch_numbers)
+    report.dead_letter_mismatch = _dead_letter_mismatch(sqs, config["dead_letter_queue_url"], messages)
+    # Each message Sinch took has one settle check waiting ReportGraceSeconds (15 minutes by
+    # default) on SendQueue, by design: anything beyond those is left over.
+    settle_checks = sum(1 for m in messages.values() if m.get("sinchId"))
+    report.queue_left = _drained(sqs, config["send_queue_url"], timeout_s=120, expected=settle_checks)
+    report.seconds = time.monotonic() - started
+    report.final_messages = messages
+    return report
+
+
+def _tally(
+    report: Report,
+    call: Call,
+    api: str,
+    messages: dict[str, dict[str, Any]],
+    *,
+    ids: list[str],
+    batch_ids: list[str],
+    reference: str,
+    queued: int,
+) -> None:
+    """What the gateway lost, and which messages are final, once all have settled."""
     # Once, at the end: everything the gateway lists, to find what it lost.
-    listed_queued = _listing(call, api, queued_reference)
+    listed_queued = _listing(call, api, f"{reference}-queued")
     listed = {**_listing(call, api, reference), **listed_queued}
     # A listing shows summaries: a message seen only there, or whose status moved since it was
     # read, is read whole again (its events, sinchId).
@@ -199,22 +275,13 @@ def _run(config: dict[str, Any], count: int, timeout_s: float, receiver: Callbac
         messages[message_id] = body if status == 200 and isinstance(body, dict) else listed[message_id]
     report.accepted = list(messages)
     report.lost = [i for i in ids if i not in listed] + ["(queued)"] * max(0, queued - len(listed_queued))
+    # A batch recipient's message is made by the fan-out: one never found by its id is lost.
+    report.lost += [i for i in batch_ids if i not in messages]
     for message_id, message in messages.items():
         if message["status"] in FINAL:
             report.final[message["status"]] += 1
         else:
             report.not_final.append(message_id)
-    _http("POST", f"{sim}/_sim/faults", {"rules": []})
-    _http("POST", f"{sim}/_sim/config", {"rate_limit": None})
-    report.doubled = _doubled(sim)
-    report.dead_letter_mismatch = _dead_letter_mismatch(sqs, config["dead_letter_queue_url"], messages)
-    # Each message Sinch took has one settle check waiting ReportGraceSeconds (15 minutes by
-    # default) on SendQueue, by design: anything beyond those is left over.
-    settle_checks = sum(1 for m in messages.values() if m.get("sinchId"))
-    report.queue_left = _drained(sqs, config["send_queue_url"], timeout_s=120, expected=settle_checks)
-    report.seconds = time.monotonic() - started
-    report.final_messages = messages
-    return report
 
 
 def _drained(sqs: Any, queue_url: str, timeout_s: float, expected: int = 0) -> int:
@@ -343,12 +410,31 @@ def _settle(
             time.sleep(2)
 
 
-def _doubled(sim: str) -> list[str]:
-    """Client references of which Sinch accepted more than one message, on either API (answers
-    that were dropped included)."""
+def _doubled(sim: str, batch_numbers: set[str]) -> list[str]:
+    """Client references of which Sinch accepted more than one message, on either API, and batch
+    recipients Sinch accepted more than once, in one call or several (answers that were dropped
+    included). A call to batch recipients is judged by its recipients only: how the gateway names
+    such calls is its own business."""
     _, requests = _http("GET", f"{sim}/_sim/requests")
-    accepted = Counter(ref for r in requests if (ref := _accepted_reference(r)) is not None)
-    return [str(ref) for ref, n in accepted.items() if n > 1]
+    return doubled_in(requests, batch_numbers)
+
+
+def doubled_in(requests: list[dict[str, Any]], batch_numbers: set[str]) -> list[str]:
+    """`_doubled` on the simulator's request log."""
+    references: Counter[str] = Counter()
+    recipients: Counter[str] = Counter()
+    for request in requests:
+        reference = _accepted_reference(request)
+        if reference is None:
+            continue
+        to = {"+" + n.removeprefix("+") for n in request["body"].get("to") or []} & batch_numbers
+        if to:
+            recipients.update(to)
+        else:
+            references[reference] += 1
+    return [ref for ref, n in references.items() if n > 1] + [
+        f"batch recipient {to}" for to, n in recipients.items() if n > 1
+    ]
 
 
 def _accepted_reference(request: dict[str, Any]) -> str | None:
@@ -387,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=3600, help="seconds to wait for every message to settle"
     )
+    parser.add_argument(
+        "--batches", type=int, default=0, help="batches among the messages (and dropped reports)"
+    )
+    parser.add_argument("--batch-size", type=int, default=25, help="recipients of each batch")
     args = parser.parse_args(argv)
     from devstack.stack import LocalStack, StackConfig
 
@@ -394,10 +484,15 @@ def main(argv: list[str] | None = None) -> int:
         None,
         # The simulator's postbacks come within a second or so (a few, when retried): the MMS JSON
         # API's wait after a lost answer need not be Sinch's real quarter of an hour here.
-        parameter_overrides={"MmsPostbackGraceSeconds": "30", "CallbackRetryBaseSeconds": "1"},
+        parameter_overrides={
+            "MmsPostbackGraceSeconds": "30",
+            "CallbackRetryBaseSeconds": "1",
+            # Dropped reports come with batches: their messages are looked up this soon after.
+            **({"ReportGraceSeconds": str(BATCH_REPORT_GRACE_S)} if args.batches else {}),
+        },
     )
     with LocalStack(config, log=lambda line: None) as stack:
-        report = run(stack.state(), args.count, args.timeout)
+        report = run(stack.state(), args.count, args.timeout, Batches(args.batches, args.batch_size))
     print(report.summary())
     return 0 if report.ok else 1
 

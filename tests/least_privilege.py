@@ -120,7 +120,8 @@ EXPECTED: dict[str, set[Grant]] = {
     # checked media: kept, and linked to Sinch by presigned GETs
     | grants(KEPT_MEDIA_ACTIONS, KEPT_MEDIA),
     "QueueFunction": _runtime("QueueFunctionLogGroup")
-    | grants(READ_WRITE_ITEM, arn("MessagesTable"))
+    # as SendFunction's; the messages a batch's slice made already, read in bulk
+    | grants([*READ_WRITE_ITEM, "dynamodb:BatchGetItem"], arn("MessagesTable"))
     | grants(["dynamodb:GetItem"], arn("TenantsTable"), TENANT_POLICY_READ)
     # Lambda's event source mapping polling SendQueue
     | grants(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], arn("SendQueue"))

@@ -72,19 +72,32 @@ class Delivery:
         waiting = self._store.queued(batch_id)
         if request is None or not waiting:  # reset, or canceled before it went out
             return
-        effects = CallbackEffects.of(self._faults.pick("callbacks"))
+        # A `callbacks` rule is picked per recipient: each recipient is a message of its own, whose
+        # reports may be lost (or late, doubled, reordered) while its neighbours' arrive.
+        by_effects: dict[CallbackEffects, list[str]] = {}
+        for msisdn in waiting:
+            effects = CallbackEffects.of(self._faults.pick("callbacks", "xms"))
+            by_effects.setdefault(effects, []).append(msisdn)
         if request.media_url is not None:
             fetched = self._media.fetch(
                 request.media_url, self._media_max_bytes(), XMS_TYPES, self._faults.pick("media")
             )
             if fetched.problem is not None:
                 log.info("batch %s: media refused (%s): recipients fail with 414", batch_id, fetched.detail)
-                failed = [self._store.set_status(batch_id, m, "Failed", 414) for m in waiting]
-                self._send(request, effects, self._reports(request, failed))
+                for effects, msisdns in by_effects.items():
+                    failed = [self._store.set_status(batch_id, m, "Failed", 414) for m in msisdns]
+                    self._send(request, effects, self._reports(request, failed))
                 return
+        for effects, msisdns in by_effects.items():
+            self._go_out(batch_id, request, msisdns, effects)
+
+    def _go_out(
+        self, batch_id: str, request: BatchRequest, msisdns: list[str], effects: CallbackEffects
+    ) -> None:
+        """Dispatch (or abort) these recipients, who share their callback effects."""
         changes: list[Change | None] = []
         sent: list[str] = []
-        for msisdn in waiting:
+        for msisdn in msisdns:
             status, code = self._refusal(request, msisdn) or (DISPATCHED, 401)
             change = self._store.set_status(batch_id, msisdn, status, code)
             changes.append(change)

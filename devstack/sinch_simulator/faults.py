@@ -19,9 +19,11 @@ _EFFECTS: dict[str, frozenset[str]] = {
     # The MMS JSON API answers its errors with HTTP 200: error_code forces one (E106, E113, ...).
     "mms_api": _REQUEST_EFFECTS | {"error_code"},
     "media": frozenset({"status", "delay_ms", "drop_connection"}),
-    "callbacks": frozenset({"final", "code", "duplicate", "reorder", "delay_ms", "drop"}),
+    # `api`: only XMS delivery reports ("xms") or only MMS JSON API postbacks ("mms").
+    "callbacks": frozenset({"final", "code", "duplicate", "reorder", "delay_ms", "drop", "api"}),
 }
 _OPTIONS = frozenset({"match", "times", "probability"})
+CALLBACK_APIS = ("xms", "mms")
 
 # Default receipt code for a forced final status, as Sinch pairs them; a rule may give `code`.
 # https://developers.sinch.com/docs/sms/api-reference/sms/tag/Delivery-reports/
@@ -51,6 +53,7 @@ class FaultRule:
     duplicate: int = 0
     reorder: bool = False
     drop: bool = False
+    api: str | None = None  # callbacks of one API only; None = both
     times: int | None = None  # matches left; None = unlimited
     probability: float | None = None
 
@@ -123,6 +126,7 @@ def _checked(name: str, value: Any) -> Any:
         "duplicate": lambda v: integer(v) and v >= 0,
         "reorder": lambda v: isinstance(v, bool),
         "drop": lambda v: isinstance(v, bool),
+        "api": lambda v: v in CALLBACK_APIS,
         "times": lambda v: integer(v) and v >= 1,
         "probability": lambda v: is_number(v) and 0 <= v <= 1,
     }
@@ -133,7 +137,7 @@ def _checked(name: str, value: Any) -> Any:
 
 @dataclass(frozen=True)
 class CallbackEffects:
-    """What a `callbacks` rule does to one message's reports (picked once per batch or MMS)."""
+    """What a `callbacks` rule does to one message's reports (picked once per XMS recipient or MMS)."""
 
     final: str | None = None  # None: the normal outcome
     code: int | None = None  # the rule's own receipt code (XMS only)
@@ -174,10 +178,11 @@ class FaultSet:
     def clear(self) -> None:
         self.replace({"rules": []})
 
-    def pick(self, match: str) -> FaultRule | None:
+    def pick(self, match: str, api: str | None = None) -> FaultRule | None:
+        """The rule for one request, fetch or message; `api` says whose callbacks they are."""
         with self._lock:
             for rule in self._rules:
-                if rule.match != match or rule.times == 0:
+                if rule.match != match or rule.times == 0 or (rule.api is not None and rule.api != api):
                     continue
                 # Draw only for candidate rules, so a seeded run repeats for the same requests.
                 if rule.probability is not None and self._rng.random() >= rule.probability:

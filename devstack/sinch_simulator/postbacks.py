@@ -129,7 +129,7 @@ class MmsDelivery:
         self._later(self._delay_s(), self._process, message, tracking_id, files)
 
     def _process(self, message: Message, tracking_id: str, files: tuple[MediaFile, ...]) -> None:
-        effects = CallbackEffects.of(self._faults.pick("callbacks"))
+        effects = CallbackEffects.of(self._faults.pick("callbacks", "mms"))
         bad = _unreadable(files)
         if bad is not None:
             code = SEND_CONTENT_FAILED.get(bad.kind, "E011")
@@ -220,7 +220,7 @@ class MmsDelivery:
         return report
 
     def _effects(self) -> CallbackEffects:
-        return CallbackEffects.of(self._faults.pick("callbacks"))
+        return CallbackEffects.of(self._faults.pick("callbacks", "mms"))
 
     # --- posting ------------------------------------------------------------------------------------
 

@@ -10,10 +10,15 @@ from typing import Any
 
 from .common import ApiError, is_http_url, iso, parse_iso
 
-MSISDN = re.compile(r"^\+?\d{7,15}$")
+# E.164: a country code never starts with 0; "+" optional, as XMS takes it.
+MSISDN = re.compile(r"^\+?[1-9]\d{6,14}$")
 # Phone number or short code, or an alphanumeric sender (11 chars is the GSM limit).
 SENDER = re.compile(r"^(\+?\d{3,15}|[A-Za-z0-9][A-Za-z0-9 ._-]{0,10})$")
 PARAMETER = re.compile(r"\$\{([A-Za-z0-9._-]+)\}")
+# Sinch's parameter names: letters, digits, '.', '_', '-', at most 16; values at most 160 characters.
+PARAMETER_NAME = re.compile(r"^[A-Za-z0-9._-]{1,16}$")
+MAX_PARAMETER_VALUE = 160
+DEFAULT_KEY = "default"  # a parameter's value for recipients it names no value for
 DELIVERY_REPORTS = ("none", "summary", "full", "per_recipient", "per_recipient_final")
 MAX_RECIPIENTS = 1000
 # Old docs say 1600; the current limit is not documented. 2000 is a hard cap here so the simulator
@@ -31,7 +36,7 @@ class BatchRequest:
     """A validated batch request. `echo` holds the fields Sinch returns in the batch object."""
 
     type: str  # "mt_text" | "mt_media"
-    to: tuple[str, ...]  # as given, duplicates (with or without "+") removed
+    to: tuple[str, ...]  # as given, duplicates (with or without "+") removed: see _recipients
     text: str  # mt_text body, or the media message ("" when none)
     media_url: str | None
     parameters: dict[str, dict[str, str]]
@@ -50,6 +55,12 @@ class BatchRequest:
 
     def body_for(self, recipient: str) -> str | None:
         """The text after `${name}` substitution; None when a parameter has no value for him."""
+        text, complete = self.filled(recipient)
+        return text if complete else None
+
+    def filled(self, recipient: str) -> tuple[str, bool]:
+        """The text with each `${name}` that has a value for him filled in (his own, else the
+        default), and whether every parameter had one."""
         key = msisdn_key(recipient)
         missing = False
 
@@ -59,15 +70,14 @@ class BatchRequest:
             if values is None:  # not a parameter: Sinch leaves the text alone
                 return match.group(0)
             for who, val in values.items():
-                if who != "default" and msisdn_key(who) == key:
+                if who != DEFAULT_KEY and msisdn_key(who) == key:
                     return val
-            if "default" in values:
-                return values["default"]
+            if DEFAULT_KEY in values:
+                return values[DEFAULT_KEY]
             missing = True
             return match.group(0)
 
-        text = PARAMETER.sub(value, self.text)
-        return None if missing else text
+        return PARAMETER.sub(value, self.text), not missing
 
 
 def msisdn_key(msisdn: str) -> str:
@@ -195,6 +205,8 @@ def _recipients(to: Any) -> tuple[str, ...]:
         raise _format("to must be an array of MSISDNs")
     if not 1 <= len(to) <= MAX_RECIPIENTS:
         raise _constraint(f"to must hold 1 to {MAX_RECIPIENTS} recipients")
+    # Sinch's documents do not say what a number listed twice gets; here it is one recipient (one
+    # message, one report), the first spelling kept, with or without "+".
     unique: dict[str, str] = {}
     for recipient in to:
         if not isinstance(recipient, str) or not MSISDN.match(recipient):
@@ -239,12 +251,23 @@ def _media_body(body: Any) -> tuple[str, str, dict[str, Any]]:
 
 
 def _parameters(value: Any) -> dict[str, dict[str, str]]:
+    """`{name: {msisdn or "default": text}}`; a name, key or value out of Sinch's limits is a 400."""
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(
         isinstance(per, dict) and all(isinstance(v, str) for v in per.values()) for per in value.values()
     ):
         raise _format("parameters must map each name to an object of recipient (or 'default') to text")
+    for name, per in value.items():
+        if not PARAMETER_NAME.match(name):
+            raise _format(f"'{name}' is not a valid parameter name: 1 to 16 of A-Z a-z 0-9 . _ -")
+        for who, text in per.items():
+            if who != DEFAULT_KEY and not MSISDN.match(who):
+                raise _format(f"parameter '{name}': '{who}' is neither an MSISDN nor '{DEFAULT_KEY}'")
+            if len(text) > MAX_PARAMETER_VALUE:
+                raise _constraint(
+                    f"parameter '{name}': values must be at most {MAX_PARAMETER_VALUE} characters"
+                )
     return value
 
 

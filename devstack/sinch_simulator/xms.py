@@ -77,13 +77,12 @@ class XmsApi:
             raise ApiError(404, "not_found", f"No such resource: {req.path}")
         account, rest = segments[0], segments[1:]  # a service plan id or a project id
         self._authorize(account, req.headers.get("authorization") or "")
-        if not self._limiter.allow(account, self._config.rate_limit):
-            raise ApiError(
-                429, "too_many_requests", "Too many requests for this service plan", {"Retry-After": "1"}
-            )
+        sending = (req.method, rest) == ("POST", ["batches"])
+        if not sending:  # a send is counted by its recipients, once they are known
+            self._limit(account, 1)
         match req.method, rest:
             case "POST", ["batches"]:
-                response = self._create(req)
+                response = self._create(account, req)
             case "GET", ["batches"]:
                 response = self._list(req.query)
             case "POST", ["batches", "dry_run"]:
@@ -124,9 +123,17 @@ class XmsApi:
         except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise ApiError(400, "syntax_invalid_json", "The request body is not valid JSON") from None
 
-    def _create(self, req: ApiRequest) -> Response:
+    def _limit(self, account: str, messages: int) -> None:
+        if not self._limiter.allow(account, self._config.rate_limit, messages):
+            raise ApiError(
+                429, "too_many_requests", "Too many requests for this service plan", {"Retry-After": "1"}
+            )
+
+    def _create(self, account: str, req: ApiRequest) -> Response:
         now = utcnow()  # one clock reading: expire_at defaults to exactly created_at + 3 days
         request = parse_batch_request(self._json(req), now)
+        # Sinch's limit is in messages per second: a call to 500 recipients uses 500 of them.
+        self._limit(account, len(request.to))
         batch = self._store.create(request, now)
         self._delivery.schedule(batch["id"], request.send_at)
         return Response(201, batch)
@@ -137,7 +144,7 @@ class XmsApi:
         limit = _int(req.query, "number_of_recipients", DEFAULT_DRY_RUN_RECIPIENTS, 0, 1000)
         details, messages = [], 0
         for msisdn in request.to:
-            body = request.body_for(msisdn) or request.text
+            body = request.filled(msisdn)[0]
             parts = count_parts(body)
             count = 1 if request.is_media else parts.count
             if request.max_parts and request.truncate_concat:

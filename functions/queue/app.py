@@ -1,5 +1,5 @@
-"""QueueFunction: sends what waits on SendQueue (retries and published requests), reporting partial
-batch failures."""
+"""QueueFunction: sends what waits on SendQueue (retries, published requests, batches' slices),
+reporting partial batch failures."""
 
 from typing import Any
 

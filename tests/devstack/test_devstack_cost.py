@@ -42,3 +42,11 @@ def test_a_settle_check_costs_a_round_of_sendqueue_per_15_minutes_of_grace_and_o
     ] == pytest.approx(write, abs=0.01)
     batched = settle_cost_per_million(900, messages_per_batch=10)["total_usd_per_million"]
     assert batched < settle_cost_per_million(900)["total_usd_per_million"]
+
+
+def test_each_item_of_a_batch_write_is_a_write_unit() -> None:
+    # devstack.aws_calls records a BatchWriteItem of n items as n records.
+    figures = {**FIGURES, "aws_calls_per_delivered": {"QueueFunction": {"dynamodb:BatchWriteItem": 2.0}}}
+    cost = cost_per_million(figures)
+    assert cost["per_message"]["dynamodb_writes"] == 2.0
+    assert cost["usd_per_million"]["dynamodb_writes"] == 2 * PRICES["dynamodb_wru_per_million"]

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import urllib3
 
+from devstack.fictional import fictional_numbers
 from devstack.sinch_simulator import SinchSimulator
 from tests.conftest import control
 
@@ -901,3 +902,156 @@ def test_an_inbound_sms_without_an_inbound_url_is_a_400(
         sim, http, "POST", "/_sim/inbound", {"from": "+12025550143", "to": "12025550100", "body": "STOP"}
     )
     assert status == 400 and "inbound_url" in error["text"]
+
+
+# --- batches of many recipients --------------------------------------------------------------------
+
+
+def test_a_batch_of_1000_gets_one_final_report_per_recipient_with_its_reference(
+    sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver
+) -> None:
+    numbers = fictional_numbers(1000)
+    batch = send(
+        sim,
+        http,
+        to=numbers,
+        delivery_report="per_recipient_final",
+        callback_url=receiver.url,
+        client_reference="b-7",
+    )
+    calls = receiver.wait(1000, timeout=60)
+    reports = [c.json for c in calls]
+    assert sorted(r["recipient"] for r in reports) == sorted(numbers)  # each exactly once
+    assert {(r["batch_id"], r["client_reference"], r["status"], r["code"]) for r in reports} == {
+        (batch["id"], "b-7", "Delivered", 0)
+    }
+    assert all(valid_signature(c) for c in calls)
+
+
+def test_more_than_1000_recipients_or_one_bad_number_is_a_400_and_sends_nothing(
+    sim: SinchSimulator, http: urllib3.PoolManager
+) -> None:
+    too_many = xms(sim, http, "POST", "/batches", {"to": fictional_numbers(1001), "from": FROM, "body": "Hi"})
+    assert (too_many.status, too_many.json()["code"]) == (400, "syntax_constraint_violation")
+    bad = [*fictional_numbers(10), "+1202555014x"]
+    one_bad = xms(sim, http, "POST", "/batches", {"to": bad, "from": FROM, "body": "Hi"})
+    assert (one_bad.status, one_bad.json()["code"]) == (400, "syntax_invalid_parameter_format")
+    assert "+1202555014x" in one_bad.json()["text"]
+    assert xms(sim, http, "GET", "/batches").json()["count"] == 0
+
+
+def test_each_recipient_gets_its_own_value_else_the_default_else_is_aborted_405(
+    sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver
+) -> None:
+    ann, bo, carl = fictional_numbers(3)
+    body = {
+        "to": [ann, bo, carl],
+        "from": FROM,
+        "body": "Hi ${name}, code ${code}",
+        "parameters": {"name": {ann: "Ann", "default": "there"}, "code": {ann: "A1", bo: "B2"}},
+    }
+    dry = xms(sim, http, "POST", "/batches/dry_run?per_recipient=true", body).json()
+    assert {d["recipient"]: d["body"] for d in dry["per_recipient"]} == {
+        ann: "Hi Ann, code A1",
+        bo: "Hi there, code B2",
+        carl: "Hi there, code ${code}",  # unmatched: Sinch will not send it
+    }
+    sent = send(sim, http, **body, delivery_report="per_recipient", callback_url=receiver.url)
+    reports = receiver.reports(5)  # Dispatched + Delivered for two, Aborted for one
+    assert {(r["recipient"], r["status"], r["code"]) for r in reports} == {
+        (ann, "Dispatched", 401),
+        (ann, "Delivered", 0),
+        (bo, "Dispatched", 401),
+        (bo, "Delivered", 0),
+        (carl, "Aborted", 405),
+    }
+    assert recipient_status(sim, http, sent["id"], carl)["code"] == 405
+
+
+def test_a_number_listed_twice_is_one_recipient_with_one_report(
+    sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver
+) -> None:
+    batch = send(
+        sim,
+        http,
+        to=[TO, TO.removeprefix("+"), TO, TO2],
+        delivery_report="per_recipient_final",
+        callback_url=receiver.url,
+    )
+    receiver.reports(2)
+    time.sleep(DELAY_S * 3)
+    assert sorted(c.json["recipient"] for c in receiver.calls) == [TO, TO2]
+    report = xms(sim, http, "GET", f"/batches/{batch['id']}/delivery_report").json()
+    assert report["total_message_count"] == 2
+
+
+def test_the_rate_limit_counts_recipients(sim: SinchSimulator, http: urllib3.PoolManager) -> None:
+    assert control(sim, http, "POST", "/_sim/config", {"rate_limit": 500})[0] == 200
+    assert (
+        xms(sim, http, "POST", "/batches", {"to": fictional_numbers(499), "from": FROM, "body": "Hi"}).status
+        == 201
+    )
+    over = xms(
+        sim, http, "POST", "/batches", {"to": fictional_numbers(2, start=499), "from": FROM, "body": "Hi"}
+    )
+    assert (over.status, over.json()["code"], over.headers["Retry-After"]) == (429, "too_many_requests", "1")
+    assert xms(sim, http, "POST", "/batches", {"to": [TO], "from": FROM, "body": "Hi"}).status == 201
+    assert xms(sim, http, "GET", "/batches").status == 429  # 500 messages this second: nothing more
+    bad = xms(sim, http, "POST", "/batches", {"to": ["nope"], "from": FROM, "body": "Hi"})
+    assert bad.status == 400  # checked before it is counted
+
+
+def test_every_recipient_of_a_batch_can_be_looked_up(sim: SinchSimulator, http: urllib3.PoolManager) -> None:
+    numbers = fictional_numbers(50, start=120)
+    batch = send(sim, http, to=numbers, client_reference="look")
+
+    def all_delivered() -> bool:
+        return all(recipient_status(sim, http, batch["id"], n)["status"] == "Delivered" for n in numbers)
+
+    assert wait_until(all_delivered)
+    for number in (numbers[0], numbers[-1]):
+        for spelt in (number, number.removeprefix("+"), number.replace("+", "%2B")):
+            report = recipient_status(sim, http, batch["id"], spelt)
+            assert (report["batch_id"], report["recipient"], report["client_reference"]) == (
+                batch["id"],
+                number,
+                "look",
+            )
+
+
+def test_drop_faults_lose_some_recipients_reports_while_every_one_can_be_looked_up(
+    sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver
+) -> None:
+    set_faults(sim, http, {"match": "callbacks", "drop": True, "probability": 0.3}, seed=11)
+    numbers = fictional_numbers(60)
+    batch = send(sim, http, to=numbers, delivery_report="per_recipient", callback_url=receiver.url)
+
+    def all_final() -> bool:
+        return all(recipient_status(sim, http, batch["id"], n)["status"] == "Delivered" for n in numbers)
+
+    assert wait_until(all_final)
+
+    def reported() -> dict[str, list[str]]:
+        seen: dict[str, list[str]] = {}
+        for call in receiver.calls:
+            seen.setdefault(call.json["recipient"], []).append(call.json["status"])
+        return seen
+
+    # A recipient's Dispatched report goes out before its final status is set, its final report after.
+    assert wait_until(lambda: all(len(v) == 2 for v in reported().values()))
+    got = reported()
+    assert 0 < len(got) < len(numbers)  # some recipients' reports lost, not the whole batch's
+    assert all(v == ["Dispatched", "Delivered"] for v in got.values())
+
+
+def test_a_callbacks_rule_for_the_mms_api_leaves_xms_reports_alone(
+    sim: SinchSimulator, http: urllib3.PoolManager, receiver: Receiver
+) -> None:
+    set_faults(sim, http, {"match": "callbacks", "drop": True, "api": "mms"})
+    send(sim, http, delivery_report="per_recipient_final", callback_url=receiver.url)
+    assert receiver.reports(1)[0]["status"] == "Delivered"
+    set_faults(sim, http, {"match": "callbacks", "drop": True, "api": "xms"})
+    dropped = send(sim, http, delivery_report="per_recipient_final", callback_url=receiver.url)
+    assert wait_until(lambda: recipient_status(sim, http, dropped["id"])["status"] == "Delivered")
+    time.sleep(DELAY_S * 3)
+    assert len(receiver.calls) == 1

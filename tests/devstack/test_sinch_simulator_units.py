@@ -8,8 +8,10 @@ import hmac
 import re
 from datetime import UTC, datetime, timedelta
 
+import phonenumbers
 import pytest
 
+from devstack.fictional import MAX_NUMBERS, fictional_numbers
 from devstack.sinch_simulator.callbacks import split_userinfo
 from devstack.sinch_simulator.common import ApiError, iso, new_ulid
 from devstack.sinch_simulator.faults import FaultRule, FaultSet
@@ -173,6 +175,13 @@ def test_expire_at_defaults_to_three_days_after_send_at() -> None:
         ({"to": ["12345"]}, 400, "syntax_invalid_parameter_format"),
         ({"to": ["+1202555014x"]}, 400, "syntax_invalid_parameter_format"),
         ({"to": [TO] * 1001}, 400, "syntax_constraint_violation"),  # counted before duplicates go
+        ({"to": [TO, "+02025550143"]}, 400, "syntax_invalid_parameter_format"),  # no country code 0
+        ({"parameters": {"a" * 17: {"default": "x"}}}, 400, "syntax_invalid_parameter_format"),
+        ({"parameters": {"first name": {"default": "x"}}}, 400, "syntax_invalid_parameter_format"),
+        ({"parameters": {"name": {"Ann": "x"}}}, 400, "syntax_invalid_parameter_format"),
+        ({"parameters": {"name": {TO: "x" * 161}}}, 400, "syntax_constraint_violation"),
+        ({"parameters": {"name": {"default": 7}}}, 400, "syntax_invalid_parameter_format"),
+        ({"parameters": ["name"]}, 400, "syntax_invalid_parameter_format"),
         ({"from": None}, 400, "syntax_constraint_violation"),
         ({"from": "not a valid sender!"}, 400, "syntax_invalid_parameter_format"),
         ({"body": None}, 400, "syntax_constraint_violation"),
@@ -230,6 +239,38 @@ def test_parameters_are_substituted_per_recipient() -> None:
         {"to": [TO], "from": FROM, "body": "Hi ${name}", "parameters": {"name": {"+12025550199": "Bo"}}}, NOW
     )
     assert unmatched.body_for(TO) is None
+
+
+def test_parameter_limits_are_sinchs() -> None:
+    req = parse_batch_request(
+        {
+            "to": [TO],
+            "from": FROM,
+            "body": "${a.b_c-0123456789}",
+            "parameters": {"a.b_c-0123456789": {TO: "x" * 160, "default": ""}},
+        },
+        NOW,
+    )
+    assert req.body_for(TO) == "x" * 160
+
+
+def test_a_number_listed_twice_is_one_recipient() -> None:
+    req = parse_batch_request(
+        {"to": [TO, TO, TO.removeprefix("+"), "+12025550144"], "from": FROM, "body": "Hi"}, NOW
+    )
+    assert req.to == (TO, "+12025550144")
+
+
+def test_fictional_numbers_are_distinct_valid_us_numbers() -> None:
+    numbers = fictional_numbers(MAX_NUMBERS)
+    assert len(set(numbers)) == MAX_NUMBERS == 10_000
+    for number in numbers:
+        parsed = phonenumbers.parse(number)
+        assert phonenumbers.is_valid_number(parsed) and phonenumbers.region_code_for_number(parsed) == "US"
+        assert number[5:10] == "55501"  # the fictional 555-0100..0199 of its area code
+    assert fictional_numbers(2, start=150) == ["+12025550150", "+12025550151"]
+    with pytest.raises(ValueError):
+        fictional_numbers(1, start=MAX_NUMBERS)
 
 
 # --- fault rules ------------------------------------------------------------------------------------
@@ -293,3 +334,43 @@ def test_rate_limit_is_per_plan_and_refusals_do_not_count() -> None:
     assert [limiter.allow("a", 2) for _ in range(3)] == [True, True, False]
     assert limiter.allow("b", 2)
     assert limiter.allow("a", None)
+
+
+def test_rate_limit_counts_messages_not_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("devstack.sinch_simulator.ratelimit.time.monotonic", lambda: clock[0])
+    limiter = RateLimiter()
+    assert limiter.allow("a", 500, 400)
+    assert not limiter.allow("a", 500, 101)  # 501 messages in one second
+    assert limiter.allow("a", 500, 100)
+    assert not limiter.allow("a", 500)
+    clock[0] += 1.0
+    assert limiter.allow("a", 500, 500)
+
+
+def test_a_call_bigger_than_the_limit_needs_an_empty_window_and_holds_it_longer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("devstack.sinch_simulator.ratelimit.time.monotonic", lambda: clock[0])
+    limiter = RateLimiter()
+    assert limiter.allow("a", 100, 1)
+    assert not limiter.allow("a", 100, 300)  # never more than the limit on top of others
+    clock[0] += 1.0
+    assert limiter.allow("a", 100, 300)  # alone it goes: else it could never be sent
+    clock[0] += 2.9
+    assert not limiter.allow("a", 100, 1)  # 300 messages at 100 a second: 3 s
+    clock[0] += 0.1
+    assert limiter.allow("a", 100, 1)
+
+
+def test_a_callbacks_rule_may_hold_for_one_api_only() -> None:
+    faults = FaultSet()
+    faults.replace({"rules": [{"match": "callbacks", "drop": True, "api": "xms"}]})
+    assert faults.pick("callbacks", "mms") is None
+    rule = faults.pick("callbacks", "xms")
+    assert rule is not None and rule.drop
+    with pytest.raises(ValueError):
+        FaultRule.parse({"match": "callbacks", "drop": True, "api": "sms"})
+    with pytest.raises(ValueError):
+        FaultRule.parse({"match": "batches", "status": 503, "api": "xms"})

@@ -233,6 +233,19 @@ class Env:
                 return None
             time.sleep(0.1)
 
+    def scan(self, **query: Any) -> list[dict[str, Any]]:
+        """Every item of MessagesTable that `query` (Scan's parameters) lets through, page after
+        page: the session's table holds more than the 1 MB one page reads (a batch's thousands of
+        messages)."""
+        items: list[dict[str, Any]] = []
+        page: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True, **query}
+        while True:
+            answer = self.ddb.scan(**page)
+            items.extend(answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                return items
+            page["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def dead_letters(self) -> list[tuple[str, dict[str, str]]]:
         """Everything on the DeadLetterQueue now (taken off it): body and attributes."""
         found: list[tuple[str, dict[str, str]]] = []

@@ -127,12 +127,11 @@ def test_a_batch_report_moves_the_status_too(env: Env) -> None:
 
 
 def unmatched(env: Env, batch: str) -> list[dict[str, Any]]:
-    answer = env.ddb.scan(
-        TableName=env.table,
+    items = env.scan(
         FilterExpression="begins_with(id, :prefix)",
         ExpressionAttributeValues={":prefix": {"S": f"unmatched#{batch}#"}},
     )
-    return [{k: next(iter(v.values())) for k, v in item.items()} for item in answer["Items"]]
+    return [{k: next(iter(v.values())) for k, v in item.items()} for item in items]
 
 
 def test_a_report_for_an_unknown_message_is_acknowledged_and_kept_a_week(env: Env) -> None:

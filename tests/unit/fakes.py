@@ -25,7 +25,7 @@ from aws_lambda_powertools import Metrics
 
 from sinch_gateway import config
 from sinch_gateway.config import QueueSettings
-from sinch_gateway.domain.batches import BatchSlice
+from sinch_gateway.domain.batches import BatchRecord, BatchSlice, BatchStatus
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.inbound import Action, InboundMessage, sender_key
 from sinch_gateway.domain.message import (
@@ -44,6 +44,7 @@ from sinch_gateway.domain.outcomes import (
     DryRunOutcome,
     LookupOutcome,
     NotOffered,
+    OutboundBatch,
     OutboundMessage,
     ReportOutcome,
     SendOutcome,
@@ -55,6 +56,7 @@ from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.tenants import Tenant, TenantPolicy
 from sinch_gateway.domain.webhook_auth import WebhookProof, signature
 from sinch_gateway.sinch.credentials import WebhookSecrets
+from sinch_gateway.usecases.fan_out import FanOut
 from sinch_gateway.usecases.sending import MessageSender
 from sinch_gateway.usecases.settling import Settler
 
@@ -62,6 +64,8 @@ if TYPE_CHECKING:
     from sinch_gateway.usecases.admission import TemplateLookup
     from sinch_gateway.usecases.inbound_intake import InboundStore
     from sinch_gateway.usecases.ports import (
+        BatchChannel,
+        BatchStore,
         MediaStore,
         MessageStore,
         OptOutLookup,
@@ -95,6 +99,7 @@ class FakeMessageStore:
         self._items: dict[str, dict[str, Any]] = {}
         self._leases: dict[str, float] = {}
         self.nonces: dict[str, set[str]] = {}  # the signed reports' nonces each message took
+        self.bulk_calls: list[tuple[str, int]] = []  # each bulk method called, with how many
 
     # --- for tests -----------------------------------------------------------------------------
     def seed(self, record: MessageRecord) -> MessageRecord:
@@ -122,6 +127,36 @@ class FakeMessageStore:
             return False
         self.seed(record)
         return True
+
+    def create_all(self, records: Sequence[MessageRecord], lease_s: int | None = None) -> list[MessageRecord]:
+        self.bulk_calls.append(("create_all", len(records)))
+        made = [
+            self.create_claimed(r, lease_s) if lease_s is not None else r if self.create(r) else None
+            for r in records
+        ]
+        return [r for r in made if r is not None]
+
+    def get_all(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
+        return {i: r for i in message_ids if (r := self.get(i)) is not None}
+
+    def claim_all(
+        self, message_ids: Sequence[str], lease_s: int, call_reference: str | None = None
+    ) -> list[MessageRecord]:
+        self.bulk_calls.append(("claim_all", len(message_ids)))
+        claimed: list[MessageRecord] = []
+        for message_id in message_ids:
+            before = self.get(message_id)
+            if before is not None and self.claim(message_id, lease_s) is not None:
+                claimed.append(before)
+                if call_reference:
+                    self._items[message_id]["callReference"] = call_reference
+        return claimed
+
+    def advance_all(
+        self, records: Sequence[MessageRecord], event: StatusEvent, change: Change = UNCHANGED
+    ) -> dict[str, Advanced]:
+        self.bulk_calls.append(("advance_all", len(records)))
+        return {r.id: self.advance(r.id, event, change=change) for r in records}
 
     def get(self, message_id: str) -> MessageRecord | None:
         item = self._items.get(message_id)
@@ -229,7 +264,7 @@ class FakeMessageStore:
 
 Arg = TypeVar("Arg")
 Outcome = TypeVar("Outcome")
-CallKind = Literal["send", "find", "cancel", "dry_run", "report"]
+CallKind = Literal["send", "send_batch", "find", "cancel", "dry_run", "report"]
 
 
 def _always(outcome: Outcome) -> Callable[[object], Outcome]:
@@ -246,8 +281,9 @@ class ScriptedChannel:
 
     api: Api = Api.XMS
     settle_s: float = 10.0
-    calls: list[tuple[CallKind, OutboundMessage | str]] = field(default_factory=list)
+    calls: list[tuple[CallKind, OutboundMessage | OutboundBatch | str]] = field(default_factory=list)
     _sends: deque[Callable[[OutboundMessage], SendOutcome]] = field(default_factory=deque)
+    _batch_sends: deque[Callable[[OutboundBatch], SendOutcome]] = field(default_factory=deque)
     _finds: deque[Callable[[str], LookupOutcome]] = field(default_factory=deque)
     _reports: deque[Callable[[str], ReportOutcome]] = field(default_factory=deque)
     _cancels: deque[Callable[[str], CallOutcome | NotOffered]] = field(default_factory=deque)
@@ -256,6 +292,9 @@ class ScriptedChannel:
     # Outcomes are frozen dataclasses, never callable: a callable answer is a scripted function.
     def on_send(self, *answers: SendOutcome | Callable[[OutboundMessage], SendOutcome]) -> None:
         self._sends.extend(a if callable(a) else _always(a) for a in answers)
+
+    def on_send_batch(self, *answers: SendOutcome | Callable[[OutboundBatch], SendOutcome]) -> None:
+        self._batch_sends.extend(a if callable(a) else _always(a) for a in answers)
 
     def on_find(self, *answers: LookupOutcome | Callable[[str], LookupOutcome]) -> None:
         self._finds.extend(a if callable(a) else _always(a) for a in answers)
@@ -271,8 +310,12 @@ class ScriptedChannel:
     def on_dry_run(self, *answers: DryRunOutcome | Callable[[OutboundMessage], DryRunOutcome]) -> None:
         self._dry_runs.extend(a if callable(a) else _always(a) for a in answers)
 
-    def called(self, kind: CallKind) -> list[OutboundMessage | str]:
+    def called(self, kind: CallKind) -> list[OutboundMessage | OutboundBatch | str]:
         return [arg for k, arg in self.calls if k == kind]
+
+    @property
+    def batches_sent(self) -> list[OutboundBatch]:
+        return [m for m in self.called("send_batch") if isinstance(m, OutboundBatch)]
 
     @property
     def sent(self) -> list[OutboundMessage]:
@@ -280,6 +323,9 @@ class ScriptedChannel:
 
     def send(self, message: OutboundMessage) -> SendOutcome:
         return self._answer("send", self._sends, message)
+
+    def send_batch(self, batch: OutboundBatch) -> SendOutcome:
+        return self._answer("send_batch", self._batch_sends, batch)
 
     def find(self, reference: str) -> LookupOutcome:
         return self._answer("find", self._finds, reference)
@@ -294,7 +340,7 @@ class ScriptedChannel:
         return self._answer("dry_run", self._dry_runs, message)
 
     def _answer(self, kind: CallKind, script: deque[Callable[[Arg], Outcome]], arg: Arg) -> Outcome:
-        assert isinstance(arg, OutboundMessage | str)
+        assert isinstance(arg, OutboundMessage | OutboundBatch | str)
         self.calls.append((kind, arg))
         if not script:
             raise AssertionError(f"unexpected {kind} to Sinch: the test scripted no answer for it")
@@ -316,6 +362,7 @@ class FakeRetryQueue:
     turns: dict[str, Turn] = field(default_factory=dict)  # the place each waiting message keeps
     waiting: dict[str, Waiting] = field(default_factory=dict)  # what it asks of the rate then
     slices: list[tuple[BatchSlice, float]] = field(default_factory=list)
+    settle_bodies: list[tuple[tuple[str, ...], float]] = field(default_factory=list)  # one per call
 
     def enqueue_retry(
         self, message_id: str, delay_s: float, turn: Turn | None = None, waiting: Waiting | None = None
@@ -332,6 +379,9 @@ class FakeRetryQueue:
 
     def enqueue_settle(self, message_id: str, delay_s: float) -> None:
         self.settle_checks.append((message_id, delay_s))
+
+    def enqueue_settle_all(self, message_ids: Sequence[str], delay_s: float) -> None:
+        self.settle_bodies.append((tuple(message_ids), delay_s))
 
     def enqueue_slice(self, batch_slice: BatchSlice, delay_s: float = 0.0) -> None:
         self.slices.append((batch_slice, delay_s))
@@ -370,6 +420,33 @@ class FakeRate:
 
     def hold_off(self, key: str, seconds: float) -> None:
         self.held_off.append((key, seconds))
+
+
+class FakeBatchStore:
+    """Batches by id, as BatchesTable holds them (a cancel is final)."""
+
+    def __init__(self) -> None:
+        self.batches: dict[str, BatchRecord] = {}
+
+    def create(self, batch: BatchRecord) -> bool:
+        if batch.id in self.batches:
+            return False
+        self.batches[batch.id] = batch
+        return True
+
+    def get(self, batch_id: str) -> BatchRecord | None:
+        return self.batches.get(batch_id)
+
+    def get_for_tenant(self, tenant_id: str, batch_id: str) -> BatchRecord | None:
+        batch = self.get(batch_id)
+        return batch if batch is not None and batch.tenant_id == tenant_id else None
+
+    def set_status(self, batch_id: str, status: BatchStatus) -> BatchRecord | None:
+        batch = self.get(batch_id)
+        if batch is None or batch.status is BatchStatus.CANCELLED:
+            return batch
+        self.batches[batch_id] = replace(batch, status=status, updated_at=utcnow())
+        return self.batches[batch_id]
 
 
 class FakeTenantStore:
@@ -588,9 +665,11 @@ class Sending:
     media: FakeMediaStore = field(default_factory=FakeMediaStore)
     opt_outs: FakeOptOuts = field(default_factory=FakeOptOuts)
     tenants: FakeTenantStore = field(default_factory=FakeTenantStore)
+    batches: FakeBatchStore = field(default_factory=FakeBatchStore)
     store: FakeMessageStore = field(init=False)
     sender: MessageSender = field(init=False)
     settler: Settler = field(init=False)
+    fan_out: FanOut = field(init=False)
 
     def __post_init__(self) -> None:
         metrics_dropped()
@@ -607,7 +686,25 @@ class Sending:
             tenants=self.tenants,
         )
         self.settler = Settler(
-            self.store, self.channels, self.queue, self.settings, rate=self.rate, tenants=self.tenants
+            self.store,
+            self.channels,
+            self.queue,
+            self.settings,
+            rate=self.rate,
+            tenants=self.tenants,
+            clock=self.clock,
+        )
+        self.fan_out = FanOut(
+            self.store,
+            self.batches,
+            self.xms,
+            self.sender,
+            queue=self.queue,
+            settings=self.settings,
+            media=self.media,
+            tenants=self.tenants,
+            rate=self.rate,
+            clock=self.clock,
         )
 
     @property
@@ -642,6 +739,8 @@ if TYPE_CHECKING:
     # Each fake is its port, as mypy --strict sees it.
     _store: MessageStore = FakeMessageStore()
     _channel: SinchChannel = ScriptedChannel()
+    _batch_channel: BatchChannel = ScriptedChannel()
+    _batches: BatchStore = FakeBatchStore()
     _queue: RetryQueue = FakeRetryQueue()
     _rate: SendRate = FakeRate()
     _tenants: TenantStore = FakeTenantStore()

@@ -24,6 +24,7 @@ from sinch_gateway.domain.content import (
     SmsContent,
     XmsMediaContent,
 )
+from sinch_gateway.domain.fan_out import call_reference
 from sinch_gateway.domain.message import (
     ITEM_BOUND_BYTES,
     MAX_EVENT_DETAIL_CHARS,
@@ -98,6 +99,7 @@ def largest_message(content: MessageContent) -> dict[str, Any]:
         status_callback_url=url(),
         sinch_id="b" * SINCH_ID_CHARS,
         batch_id=str(uuid.uuid4()),
+        call_reference=call_reference("b" * 80, 999_999),  # the longest a batch's call is named
         status=Status.DELIVERED,
         attempts=10**15,
         error_code=wide(MAX_STORED_CODE_CHARS),

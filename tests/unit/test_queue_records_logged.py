@@ -103,3 +103,35 @@ def test_a_status_callback_given_up_is_logged_at_error_with_why(
 
     assert [r for _, r in delivery.queue.dead] == [reason]
     assert errors(caplog) == [("status callback given up", reason)]
+
+
+def slice_body(**changes: object) -> str:
+    recipients = [{"to": "+12025550143"}]
+    return json.dumps(
+        {"kind": "slice", "batchId": "b1", "tenant": TENANT, "index": 0, "recipients": recipients, **changes}
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "message"),
+    [
+        (
+            slice_body(recipients=[]),
+            "invalid_request: a batch's slice that cannot be read: recipients",
+            "queue record parked on the DeadLetterQueue",
+        ),
+        (slice_body(), "unknown_batch: ", "batch slice parked on the DeadLetterQueue"),
+    ],
+    ids=["malformed", "unknown-batch"],
+)
+def test_a_failed_slice_is_logged_at_error_with_why(
+    caplog: pytest.LogCaptureFixture, body: str, reason: str, message: str
+) -> None:
+    queue = Queue()
+
+    with caplog.at_level(logging.ERROR):
+        queue.intake.handle(read_queued(body), body, "sqs-1", None, sender_id=GATEWAY_SENDER)
+
+    (parked,) = queue.sending.queue.dead_letters
+    assert errors(caplog) == [(message, parked.reason)]
+    assert parked.reason.startswith(reason)

@@ -86,6 +86,7 @@ class Queue:
             ),
             self.sending.queue,
             settler=self.sending.settler,
+            fan_out=self.sending.fan_out,
             settings=self.sending.settings,
         )
 
@@ -138,9 +139,7 @@ def retry(message_id: str, **extra: object) -> str:
     return json.dumps({"kind": "retry", "messageId": message_id, **extra})
 
 
-def test_a_retry_or_settle_check_with_too_little_of_the_invocation_left_is_put_back_untouched(
-    queue: Queue,
-) -> None:
+def test_a_retry_with_too_little_of_the_invocation_left_is_put_back_untouched(queue: Queue) -> None:
     queue.sending.rate.wait_s = 7.5
     draft = MessageDraft(to="+12025550143", content=SmsContent(text="Waiting for its turn"))
     message_id = queue.sending.sender.submit(draft, "https://hooks.example.test", TENANT).message.id
@@ -162,18 +161,11 @@ def test_a_retry_or_settle_check_with_too_little_of_the_invocation_left_is_put_b
 
     # 8 s are a send's worst case (Sinch's 2 s and 5 s timeouts, the rate's 1 s): 7 s are too few.
     queue.intake.handle(read_queued(body), body, "sqs-retry", None, sender_id=GATEWAY_SENDER, time_left_s=7.0)
-    settle = json.dumps({"kind": "settle", "messageId": message_id, "notBefore": time.time() + 1_000})
-    queue.intake.handle(
-        read_queued(settle), settle, "sqs-settle", None, sender_id=GATEWAY_SENDER, time_left_s=7.0
-    )
 
     assert (queue.stored(message_id), len(queue.sending.rate.asked_waits)) == before, "nothing done"
     assert queue.sending.queue.retries[-1] == (message_id, 0.0)
-    assert (
-        queue.sending.queue.turns[message_id] == turn and queue.sending.queue.waiting[message_id] == waiting
-    )
-    (settle_id, settle_wait) = queue.sending.queue.settle_checks[-1]
-    assert settle_id == message_id and 998 <= settle_wait <= 1_000, "its wait kept"
+    assert queue.sending.queue.turns[message_id] == turn
+    assert queue.sending.queue.waiting[message_id] == waiting
 
 
 # --- published requests ------------------------------------------------------------------------

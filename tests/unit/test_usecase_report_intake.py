@@ -12,8 +12,10 @@ import pytest
 from aws_lambda_powertools import Metrics
 
 from sinch_gateway.api.problems import problem_kind
+from sinch_gateway.domain.batches import recipient_message_id
 from sinch_gateway.domain.content import Channel, MmsSlidesContent, Slide, SmsContent
 from sinch_gateway.domain.errors import InvalidReport, Unauthenticated
+from sinch_gateway.domain.fan_out import call_reference
 from sinch_gateway.domain.message import MAX_EVENTS, Advanced, MessageRecord, StatusEvent
 from sinch_gateway.domain.reports import StatusReport
 from sinch_gateway.domain.status import Status
@@ -133,6 +135,45 @@ def test_reports_move_the_status_forward(reports: Reports) -> None:
             "operatorAt": "2026-11-23T19:00:02Z",
         },
     ]
+
+
+def test_a_report_on_one_recipient_of_a_batchs_call_moves_that_recipients_message(reports: Reports) -> None:
+    ours = "5b0f3c1e-8d2a-4e6b-9c7f-1a2b3c4d5e6f"  # our batch; the call for several of its recipients
+    recipients = ("+12025550143", "+12025550144")
+    for to in recipients:
+        reports.store.seed(
+            MessageRecord(
+                id=recipient_message_id(ours, to),
+                tenant_id="k1l2m3n4o5",
+                to=to,
+                content=SmsContent(text="Hi"),
+                batch_id=ours,
+                sinch_id=BATCH,
+                status=Status.SUBMITTED,
+            )
+        )
+    reference = call_reference(ours, 0)
+
+    # Sinch may write the number without its "+".
+    assert reports.post(report(reference, "Delivered", 0, recipient="12025550144")) == "moved"
+
+    first, second = (reports.store.get(recipient_message_id(ours, to)) for to in recipients)
+    assert first is not None and first.status is Status.SUBMITTED
+    assert second is not None and second.status is Status.DELIVERED
+
+
+def test_a_report_on_a_whole_call_for_several_recipients_is_kept_unmatched(reports: Reports) -> None:
+    reference = call_reference("5b0f3c1e-8d2a-4e6b-9c7f-1a2b3c4d5e6f", 0)
+    summary = {
+        "type": "delivery_report_sms",
+        "batch_id": BATCH,
+        "total_message_count": 2,
+        "statuses": [{"code": 0, "status": "Delivered", "count": 2}],
+        "client_reference": reference,
+    }
+
+    assert reports.post(json.dumps(summary)) == "unknown_message"
+    assert reports.unmatched.of_kind("unmatched")
 
 
 def test_duplicate_late_and_out_of_order_reports_are_kept_as_stale_events(reports: Reports) -> None:

@@ -169,3 +169,43 @@ def test_a_message_gone_with_its_ttl_is_nothing_to_settle(world: Sending) -> Non
     world.settler.settle("0b0e2a7e-0000-4000-8000-000000000000")
 
     assert world.queue.settle_checks == [] and world.xms.calls == []
+
+
+def test_one_check_of_the_messages_one_call_handed_over_checks_the_pending_again_together(
+    world: Sending,
+) -> None:
+    """A batch's call hands many messages over: one settle body lists them all, and those still
+    pending go back in one body, not one SQS message each."""
+    records = [accepted(world, SMS.model_copy(update={"to": f"+1202555014{i}"})) for i in range(3)]
+    world.store.advance(records[0].id, StatusEvent(status=Status.DELIVERED, at=utcnow(), code=0))
+    world.xms.on_report(report(Status.DISPATCHED, 401), report(Status.DELIVERED, 0))
+
+    world.settler.settle_all([r.id for r in records])
+
+    assert world.xms.called("report") == [f"{BATCH}/{r.to}" for r in records[1:]], "none for the final one"
+    assert [current(world, r.id).status for r in records] == [
+        Status.DELIVERED,
+        Status.DISPATCHED,
+        Status.DELIVERED,
+    ]
+    ((again, delay_s),) = world.queue.settle_bodies
+    assert again == (records[1].id,) and delay_s >= GRACE_S
+
+
+def test_a_check_of_many_messages_puts_those_it_did_not_reach_back_when_it_had_its_turn(
+    world: Sending,
+) -> None:
+    """Lookups wait for the rate: a call's thousand lost reports must not hold the function."""
+    records = [accepted(world, SMS.model_copy(update={"to": f"+1202555014{i}"})) for i in range(3)]
+
+    def slow(_: str) -> StatusReport:
+        world.clock.advance(world.settings.sinch_rate_wait_s)  # this lookup waited a whole turn
+        return report(Status.DELIVERED, 0)
+
+    world.xms.on_report(slow)
+
+    world.settler.settle_all([r.id for r in records])
+
+    assert len(world.xms.called("report")) == 1
+    assert current(world, records[0].id).status is Status.DELIVERED
+    assert world.queue.settle_bodies == [((records[1].id, records[2].id), 0.0)]

@@ -1,13 +1,13 @@
 """SendQueue's bodies read at the edge, as the API reads its requests: our own retry of a message,
-or a send request another AWS service published (the body of POST /v1/messages, plus an optional
-idempotencyKey), each into what QueueIntake takes."""
+settle check or batch's slice, or a send request another AWS service published (the body of
+POST /v1/messages, plus an optional idempotencyKey), each into what QueueIntake takes."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -15,14 +15,26 @@ from pydantic import (
     Field,
     ValidationError,
     ValidatorFunctionWrapHandler,
-    field_validator,
+    WrapValidator,
+    model_validator,
 )
 
 from sinch_gateway.api.models import PRINTABLE_ASCII, SendMessageRequest, error_field, validation_message
-from sinch_gateway.data.send_queue import RETRY_KIND, SETTLE_KIND
+from sinch_gateway.data.send_queue import RETRY_KIND, SETTLE_KIND, SLICE_KIND
+from sinch_gateway.domain.batches import (
+    MAX_PARAMETER_VALUE_CHARS,
+    MAX_RECIPIENTS,
+    MAX_SINCH_RECIPIENTS,
+    MAX_SLICE_RECIPIENTS,
+    PARAMETER_NAME,
+    BatchSlice,
+    SliceRecipient,
+)
 from sinch_gateway.domain.content import MessageContent, SmsContent, XmsMediaContent
 from sinch_gateway.domain.message import storable
 from sinch_gateway.domain.rate_share import Turn, Waiting
+from sinch_gateway.domain.tenants import MAX_TENANT_ID_CHARS
+from sinch_gateway.usecases.fan_out import QueuedSlice
 from sinch_gateway.usecases.queue_intake import (
     MalformedRetry,
     QueuedBody,
@@ -50,12 +62,25 @@ class RateWaiting(BaseModel):
     """What a message waiting for its turn asks of the rate when it comes back."""
 
     api: str = Field(min_length=1, max_length=32)
-    tenant: str = Field(min_length=1, max_length=128)
+    tenant: str = Field(min_length=1, max_length=MAX_TENANT_ID_CHARS)
     calls: int = Field(ge=1, le=2)
     until: float = Field(allow_inf_nan=False)
 
     def as_waiting(self) -> Waiting:
         return Waiting(self.api, self.tenant, self.calls, self.until)
+
+
+def _or_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # A place (or what it waits for) that cannot be read is only a place lost: the message
+    # still goes, read first, from the back of its tenant's line.
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+LenientTurn = Annotated[KeptTurn | None, WrapValidator(_or_none)]
+LenientWaiting = Annotated[RateWaiting | None, WrapValidator(_or_none)]
 
 
 class RetryRequest(BaseModel):
@@ -64,26 +89,66 @@ class RetryRequest(BaseModel):
     kind: Literal["retry"]
     message_id: str = Field(alias="messageId", min_length=1)
     not_before: float | None = Field(default=None, alias="notBefore")
-    turn: KeptTurn | None = None
-    waiting: RateWaiting | None = None
-
-    @field_validator("turn", "waiting", mode="wrap")
-    @classmethod
-    def _or_none(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        # A place (or what it waits for) that cannot be read is only a place lost: the message
-        # still goes, read first, from the back of its tenant's line.
-        try:
-            return handler(value)
-        except ValidationError:
-            return None
+    turn: LenientTurn = None
+    waiting: LenientWaiting = None
 
 
 class SettleRequest(BaseModel):
+    """A check of one message, or of those one call for several recipients handed over."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     kind: Literal["settle"]
-    message_id: str = Field(alias="messageId", min_length=1)
+    message_id: str | None = Field(default=None, alias="messageId", min_length=1)
+    message_ids: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None, alias="messageIds", min_length=1, max_length=MAX_SINCH_RECIPIENTS
+    )
     not_before: float | None = Field(default=None, alias="notBefore")
+
+    @model_validator(mode="after")
+    def _one_or_several(self) -> SettleRequest:
+        if (self.message_id is None) == (self.message_ids is None):
+            raise ValueError("a settle check names messageId or messageIds")
+        return self
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (self.message_id,) if self.message_id is not None else tuple(self.message_ids or ())
+
+
+ParameterName = Annotated[str, Field(pattern=PARAMETER_NAME.pattern)]
+ParameterValue = Annotated[str, Field(max_length=MAX_PARAMETER_VALUE_CHARS)]
+
+
+class SliceRecipientBody(BaseModel):
+    to: str = Field(pattern=r"^\+[1-9][0-9]{1,14}$")  # E.164, as the batch's intake normalised it
+    values: dict[ParameterName, ParameterValue] = Field(default_factory=dict)
+
+
+class SliceRequest(BaseModel):
+    """A batch's slice (data.send_queue.SendQueue.enqueue_slice writes it)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    kind: Literal["slice"]
+    batch_id: str = Field(alias="batchId", min_length=1, max_length=80, pattern=r"^[^/]+$")
+    tenant: str = Field(min_length=1, max_length=MAX_TENANT_ID_CHARS)
+    index: int = Field(ge=0, le=MAX_RECIPIENTS)
+    recipients: list[SliceRecipientBody] = Field(min_length=1, max_length=MAX_SLICE_RECIPIENTS)
+    turn: LenientTurn = None
+    not_before: float | None = Field(default=None, alias="notBefore", allow_inf_nan=False)
+
+    def as_slice(self) -> QueuedSlice:
+        return QueuedSlice(
+            BatchSlice(
+                batch_id=self.batch_id,
+                tenant_id=self.tenant,
+                index=self.index,
+                recipients=tuple(SliceRecipient(r.to, r.values) for r in self.recipients),
+                turn=self.turn.as_turn() if self.turn is not None else None,
+            ),
+            self.not_before,
+        )
 
 
 class QueuedSendRequest(SendMessageRequest):
@@ -106,7 +171,7 @@ def read_queued(body: str) -> QueuedBody:
         data: Any = json.loads(body)
     except (ValueError, RecursionError):
         return Unreadable("the body is not JSON (or is nested too deeply)", RecordedAs())
-    if isinstance(data, dict) and data.get("kind") in (RETRY_KIND, SETTLE_KIND):
+    if isinstance(data, dict) and data.get("kind") in (RETRY_KIND, SETTLE_KIND, SLICE_KIND):
         return _gateways_own(data)
     recorded_as = _recorded_as(data if isinstance(data, dict) else {})
     try:
@@ -131,15 +196,20 @@ def in_turn_order(bodies: Sequence[str]) -> list[int]:
     return sorted(range(len(bodies)), key=place)
 
 
-def _gateways_own(data: dict[str, Any]) -> QueuedRetry | QueuedSettle | MalformedRetry:
-    """A retry or a settle check, which the gateway's own functions queue."""
+def _gateways_own(data: dict[str, Any]) -> QueuedRetry | QueuedSettle | QueuedSlice | MalformedRetry:
+    """A retry, a settle check or a batch's slice, which the gateway's own functions queue."""
     try:
         if data["kind"] == SETTLE_KIND:
             settle = SettleRequest.model_validate(data)
-            return QueuedSettle(settle.message_id, settle.not_before)
+            return QueuedSettle(settle.ids, settle.not_before)
+        if data["kind"] == SLICE_KIND:
+            return SliceRequest.model_validate(data).as_slice()
         retry = RetryRequest.model_validate(data)
-    except ValidationError:
-        return MalformedRetry()
+    except ValidationError as exc:
+        if data["kind"] != SLICE_KIND:
+            return MalformedRetry()
+        reason = "; ".join(f"{error_field(e)}: {validation_message(e)}" for e in exc.errors())
+        return MalformedRetry(f"a batch's slice that cannot be read: {reason}")
     turn = retry.turn.as_turn() if retry.turn is not None else None
     waiting = retry.waiting.as_waiting() if retry.waiting is not None else None
     return QueuedRetry(retry.message_id, retry.not_before, turn, waiting)

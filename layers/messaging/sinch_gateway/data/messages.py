@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import TypeAdapter
@@ -235,6 +236,21 @@ def _events_of(item: dict[str, Any]) -> list[StatusEvent]:
     return _EVENTS.validate_python(deserialize(item.get("events", {"L": []})))
 
 
+BATCH_GET_ITEMS = 100  # DynamoDB's most keys in one BatchGetItem
+# Single-item writes made at once by the bulk methods: within botocore's pool of 10 connections.
+_PARALLEL_WRITES = 8
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+
+def _each(write: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
+    """`write` of each item, several at once (each waits on DynamoDB, not on this CPU), in order."""
+    if len(items) <= 1:
+        return [write(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(_PARALLEL_WRITES, len(items))) as pool:
+        return list(pool.map(write, items))
+
+
 def condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -269,6 +285,66 @@ class MessageRepository:
                 return False
             raise
         return True
+
+    def create_all(self, records: Sequence[MessageRecord], lease_s: int | None = None) -> list[MessageRecord]:
+        """Store each new message where none with its id exists (claimed for its first attempt when
+        `lease_s` is given); the ones stored, as stored.
+
+        One conditional PutItem each, several at once: a slice delivered twice (even at once, to
+        two containers) never overwrites a message that moved on, nor claims one twice.
+        BatchWriteItem takes no condition; TransactWriteItems does, but costs two write units an
+        item and fails whole when one item exists (a slice delivered again), for nothing more.
+        """
+        made = [self._new(record, lease_s) for record in records]
+        stored = _each(lambda pair: self._put_new(pair[1]), made)
+        return [record for (record, _), new in zip(made, stored, strict=True) if new]
+
+    @staticmethod
+    def _new(record: MessageRecord, lease_s: int | None) -> tuple[MessageRecord, dict[str, Any]]:
+        if lease_s is None:
+            return record, message_item(record)
+        claimed = record.model_copy(update={"attempts": record.attempts + 1})
+        item = message_item(claimed)
+        item["leaseUntil"] = int(time.time() + lease_s)
+        return claimed, item
+
+    def get_all(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
+        """The messages that exist among `message_ids`, by id (BatchGetItem, consistent reads)."""
+        wanted = [i for i in dict.fromkeys(message_ids) if is_message_id(i)]
+        found: dict[str, MessageRecord] = {}
+        for start in range(0, len(wanted), BATCH_GET_ITEMS):
+            keys: list[dict[str, Any]] = [{"id": {"S": i}} for i in wanted[start : start + BATCH_GET_ITEMS]]
+            while keys:
+                answer = self._db.batch_get_item(
+                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                )
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    if _is_message(item) and _alive(item):
+                        record = MessageRecord.model_validate(from_item(item))
+                        found[record.id] = record
+                unprocessed = answer.get("UnprocessedKeys", {}).get(self._table)
+                keys = list(unprocessed["Keys"]) if unprocessed else []  # throttled: asked again
+        return found
+
+    def claim_all(
+        self, message_ids: Sequence[str], lease_s: int, call_reference: str | None = None
+    ) -> list[MessageRecord]:
+        """Claim each message as `claim` does, naming the call it is for (if any); the ones
+        claimed, as they stood before (with the reference of the call that carried them last).
+        One conditional write each, several at once."""
+        claimed = _each(lambda i: self._claim(i, lease_s, call_reference, "ALL_OLD"), message_ids)
+        return [record for record in claimed if record is not None]
+
+    def advance_all(
+        self, records: Sequence[MessageRecord], event: StatusEvent, change: Change = UNCHANGED
+    ) -> dict[str, Advanced]:
+        """`advance` of each message (as read in `records`) to `event`, several at once."""
+
+        def one(record: MessageRecord) -> Advanced:
+            seen = record.events if event.status in SENDABLE_STATUSES else None
+            return self.advance(record.id, event, seen_events=seen, change=change)
+
+        return dict(zip((r.id for r in records), _each(one, records), strict=True))
 
     def get_for_tenant(self, tenant_id: str, message_id: str) -> MessageRecord | None:
         """The message if it is this tenant's: another tenant's is as absent as an unknown id."""
@@ -312,14 +388,25 @@ class MessageRepository:
 
         The lease lets another sender take over if this one dies mid-send.
         """
+        return self._claim(message_id, lease_s, None, "ALL_NEW")
+
+    def _claim(
+        self,
+        message_id: str,
+        lease_s: int,
+        call_reference: str | None,
+        returned: Literal["ALL_NEW", "ALL_OLD"],
+    ) -> MessageRecord | None:
         if not is_message_id(message_id):
             return None
         now = time.time()
+        naming = {":reference": call_reference} if call_reference else {}
         try:
             answer = self._db.update_item(
                 TableName=self._table,
                 Key={"id": {"S": message_id}},
-                UpdateExpression="SET attempts = attempts + :one, leaseUntil = :until, updatedAt = :now",
+                UpdateExpression="SET attempts = attempts + :one, leaseUntil = :until, updatedAt = :now"
+                + (", callReference = :reference" if call_reference else ""),
                 ConditionExpression="#s IN (:accepted, :retrying) AND "
                 "(attribute_not_exists(leaseUntil) OR leaseUntil < :epoch)",
                 ExpressionAttributeNames={"#s": "status"},
@@ -331,15 +418,17 @@ class MessageRepository:
                         ":now": utcnow().isoformat(),
                         ":accepted": Status.ACCEPTED.value,
                         ":retrying": Status.RETRYING.value,
+                        **naming,
                     }
                 ),
-                ReturnValues="ALL_NEW",
+                ReturnValues=returned,
             )
         except ClientError as exc:
             if condition_failed(exc):
                 return None
             if _too_big(exc) and self._compact(message_id) is not None:
-                return self.claim(message_id, lease_s)  # smaller now, or not compacted a second time
+                # Smaller now, or not compacted a second time.
+                return self._claim(message_id, lease_s, call_reference, returned)
             raise
         return MessageRecord.model_validate(from_item(answer["Attributes"]))
 

@@ -189,6 +189,10 @@ class MessageRecord(_Stored):
     # before the gateway had batches of its own, so that messages recorded earlier keep it.
     sinch_id: str | None = Field(default=None, alias="batchId")
     batch_id: str | None = Field(default=None, alias="gatewayBatchId")  # our batch it belongs to, if any
+    # The client_reference of the last call that carried it, when that call was for several of its
+    # batch's recipients (a call for one message is named by the message's id): an answer lost,
+    # the call is looked up at Sinch by it before the message is sent again.
+    call_reference: str | None = None
     status: Status = Status.ACCEPTED
     attempts: int = 0
     error_code: Annotated[str | None, _clipping(MAX_STORED_CODE_CHARS)] = None

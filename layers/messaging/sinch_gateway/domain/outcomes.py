@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -24,6 +25,21 @@ class OutboundMessage:
     webhook_url: str = ""  # empty: no delivery reports (a dry run)
     send_at: datetime | None = None
     expire_at: datetime | None = None  # when Sinch is to stop trying
+
+
+@dataclass(frozen=True)
+class OutboundBatch:
+    """One XMS call for several recipients of a batch: `content` with its `${name}` placeholders,
+    filled in by Sinch from `parameters` ({name: {number or "default": value}}). `reference` names
+    the call (domain.fan_out.call_reference)."""
+
+    reference: str
+    recipients: tuple[str, ...]
+    content: MessageContent
+    parameters: Mapping[str, Mapping[str, str]]
+    webhook_url: str
+    send_at: datetime | None = None
+    expire_at: datetime | None = None
 
 
 @dataclass(frozen=True)

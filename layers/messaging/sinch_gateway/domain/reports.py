@@ -20,6 +20,7 @@ class StatusReport:
     at: datetime
     operator_at: datetime | None = None
     delivered_as: Channel | None = None  # Sinch delivered it as this (an MMS's fallback SMS)
+    recipient: str | None = None  # whom an XMS per-recipient report is on, as Sinch wrote the number
 
 
 class MalformedReport(ValueError):

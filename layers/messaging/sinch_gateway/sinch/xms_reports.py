@@ -95,9 +95,9 @@ def _status_report(
         ) from None
     status, code = _status_and_code(report)
     if isinstance(report, RecipientDeliveryReport):
-        at, operator_at = report.at, report.operator_status_at
+        at, operator_at, recipient = report.at, report.operator_status_at, report.recipient
     else:
-        at, operator_at = utcnow(), None  # a batch report carries no time of its own
+        at, operator_at, recipient = utcnow(), None, None  # a batch report carries no time of its own
     return StatusReport(
         kind=report.type,
         sinch_id=report.batch_id,
@@ -106,4 +106,5 @@ def _status_report(
         code=code,
         at=at,
         operator_at=operator_at,
+        recipient=recipient,
     )

@@ -18,6 +18,7 @@ from sinch_gateway.domain.outcomes import (
     DryRunOutcome,
     LookupOutcome,
     NotOffered,
+    OutboundBatch,
     OutboundMessage,
     ReportOutcome,
     SendOutcome,
@@ -54,8 +55,45 @@ class SinchChannel(Protocol):
     def dry_run(self, message: OutboundMessage) -> DryRunOutcome: ...
 
 
+class BatchChannel(Protocol):
+    """A Sinch API that takes several recipients in one call (XMS), each text filled in from
+    `parameters`, and finds a call by its client_reference."""
+
+    @property
+    def api(self) -> Api: ...
+
+    @property
+    def settle_s(self) -> float: ...
+
+    def send_batch(self, batch: OutboundBatch) -> SendOutcome: ...
+
+    def find(self, reference: str) -> LookupOutcome: ...
+
+
 class MessageStore(Protocol):
     def create_claimed(self, record: MessageRecord, lease_s: int) -> MessageRecord | None: ...
+
+    def create_all(self, records: Sequence[MessageRecord], lease_s: int | None = None) -> list[MessageRecord]:
+        """Store each new message where none with its id exists (claimed for its first attempt when
+        `lease_s` is given); the ones stored, as stored. A message that exists is left as it is."""
+        ...
+
+    def get_all(self, message_ids: Sequence[str]) -> dict[str, MessageRecord]:
+        """The messages that exist among `message_ids`, by id."""
+        ...
+
+    def claim_all(
+        self, message_ids: Sequence[str], lease_s: int, call_reference: str | None = None
+    ) -> list[MessageRecord]:
+        """Claim each message as `claim` does, naming the call it is for (if any); the ones
+        claimed, as they stood before (with the reference of the call that carried them last)."""
+        ...
+
+    def advance_all(
+        self, records: Sequence[MessageRecord], event: StatusEvent, change: Change = UNCHANGED
+    ) -> dict[str, Advanced]:
+        """`advance` of each message (as read in `records`) to `event`, with `change`."""
+        ...
 
     def create(self, record: MessageRecord) -> bool: ...
 
@@ -123,6 +161,10 @@ class RetryQueue(Protocol):
     def enqueue_settle(self, message_id: str, delay_s: float) -> None:
         """Check in `delay_s` that the message Sinch accepted has its final status (see
         usecases.settling)."""
+        ...
+
+    def enqueue_settle_all(self, message_ids: Sequence[str], delay_s: float) -> None:
+        """One check, in `delay_s`, of several messages (those one call handed over)."""
         ...
 
     def enqueue_slice(self, batch_slice: BatchSlice, delay_s: float = 0.0) -> None:

@@ -1,11 +1,13 @@
-"""What a SendQueue message asks for: our own retry of a message, our own check that a message
-Sinch accepted has settled, or a send request that another
-AWS service published (the body of POST /v1/messages, plus an optional idempotencyKey).
+"""What a SendQueue message asks for: our own retry of a message, our own check that messages
+Sinch accepted have settled, a slice of one of our batches to hand over (usecases.fan_out), or a
+send request that another AWS service published (the body of POST /v1/messages, plus an optional
+idempotencyKey).
 
 Who published it is proven by SQS, not by the message: its `SenderId` is the principal whose
 credentials signed SendMessage. A request is taken for a tenant only from one of that tenant's
-registered publishers; a retry or a settle check only from the gateway's own functions (their
-roles), since either names any tenant's message and makes it be attempted, or looked up, now.
+registered publishers; a retry, a settle check or a slice only from the gateway's own functions
+(their roles), since each names any tenant's messages and makes them be attempted, or looked up,
+now.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sinch_gateway.domain.webhooks import delivery_report_url
 from sinch_gateway.measures import final_status
 from sinch_gateway.media.preflight import MEDIA_BUDGET_S
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.fan_out import FanOut, QueuedSlice
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, TenantStore
 from sinch_gateway.usecases.sending import MessageSender
 from sinch_gateway.usecases.settling import Settler
@@ -61,15 +64,19 @@ class QueuedRetry:
 
 @dataclass(frozen=True)
 class QueuedSettle:
-    """The gateway's own check that a message Sinch accepted ends final (usecases.settling)."""
+    """The gateway's own check that messages Sinch accepted end final (usecases.settling): one, or
+    those one call for several recipients handed over."""
 
-    message_id: str
+    message_ids: tuple[str, ...]
     not_before: float | None = None
 
 
 @dataclass(frozen=True)
 class MalformedRetry:
-    """A body that says it is a retry (or a settle check), without a message id."""
+    """A body that says it is one of the gateway's own (a retry, a settle check, a batch's slice),
+    and cannot be read as one: why."""
+
+    reason: str = "a retry without a messageId"
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ class Unreadable:
 
 
 # A SendQueue body as the edge read it.
-QueuedBody = QueuedRetry | QueuedSettle | MalformedRetry | QueuedSend | Unreadable
+QueuedBody = QueuedRetry | QueuedSettle | QueuedSlice | MalformedRetry | QueuedSend | Unreadable
 
 
 class OutOfTime(Exception):
@@ -113,9 +120,11 @@ class QueueIntake:
         queue: RetryQueue,
         *,
         settler: Settler,
+        fan_out: FanOut,
         settings: QueueSettings,
     ) -> None:
         self._settler = settler
+        self._fan_out = fan_out
         self._sender = sender
         self._repo = repository
         self._tenants = tenants
@@ -161,17 +170,24 @@ class QueueIntake:
         sender_id: str | None,
         time_left_s: float | None,
     ) -> None:
-        if isinstance(queued, QueuedRetry | QueuedSettle | MalformedRetry):
+        if isinstance(queued, QueuedRetry | QueuedSettle | QueuedSlice | MalformedRetry):
+            # A batch's slice too: it names a tenant's batch and makes its recipients be sent.
             if sender_id is None or principal_of(sender_id) not in self._settings.gateway_role_ids:
                 self._refuse(
                     body, f"retry_not_authorized: only the gateway's functions retry ({_who(sender_id)})"
                 )
             elif isinstance(queued, MalformedRetry):
-                self._park(body, "invalid_request: a retry without a messageId")
-            elif time_left_s is not None and time_left_s < self._send_worst_s():
+                self._park(body, f"invalid_request: {queued.reason}")
+            elif (
+                isinstance(queued, QueuedRetry)
+                and time_left_s is not None
+                and time_left_s < self._send_worst_s()
+            ):
                 self._pass_on(queued)
             elif isinstance(queued, QueuedSettle):
-                self._settle(queued)
+                self._settle(queued, time_left_s)
+            elif isinstance(queued, QueuedSlice):
+                self._fan_out.hand_over(queued, body, time_left_s=time_left_s)
             else:
                 self._retry(queued, body)
             return
@@ -194,16 +210,14 @@ class QueueIntake:
         settings = self._settings
         return settings.sinch_connect_timeout_s + settings.sinch_read_timeout_s + settings.sinch_rate_wait_s
 
-    def _pass_on(self, queued: QueuedRetry | QueuedSettle) -> None:
-        """Too little of the invocation is left for this record's worst case: it goes back on
-        the queue as it came (its place in the rate kept) for another invocation to take at once.
-        Run out of time, the invocation would fail as a whole, and SQS would deliver every record
-        of it again, those done and queued again already included (each then twice)."""
+    def _pass_on(self, queued: QueuedRetry) -> None:
+        """Too little of the invocation is left for a retry's worst case: it goes back on the queue
+        as it came (its place in the rate kept) for another invocation to take at once. Run out of
+        time, the invocation would fail as a whole, and SQS would deliver every record of it again,
+        those done and queued again already included (each then twice). (A settle check and a
+        batch's slice keep to the time left themselves.)"""
         wait = max(0.0, (queued.not_before or 0) - time.time())
-        if isinstance(queued, QueuedSettle):
-            self._queue.enqueue_settle(queued.message_id, wait)
-        else:
-            self._queue.enqueue_retry(queued.message_id, wait, queued.turn, queued.waiting)
+        self._queue.enqueue_retry(queued.message_id, wait, queued.turn, queued.waiting)
         metrics.add_metric(name="QueueRecordsPassedOn", unit=MetricUnit.Count, value=1)
 
     def _media_budget_s(self, time_left_s: float | None) -> float | None:
@@ -282,12 +296,12 @@ class QueueIntake:
         except MessageNotFound:
             self._park(body, "unknown_message: no such message (expired or never stored)")
 
-    def _settle(self, request: QueuedSettle) -> None:
+    def _settle(self, request: QueuedSettle, time_left_s: float | None) -> None:
         wait = (request.not_before or 0) - time.time()
         if wait > 1:
-            self._queue.enqueue_settle(request.message_id, wait)  # round again, as a retry does
+            self._queue.enqueue_settle_all(request.message_ids, wait)  # round again, as a retry does
             return
-        self._settler.settle(request.message_id)
+        self._settler.settle_all(request.message_ids, time_left_s=time_left_s)
 
     def _park(self, body: str, reason: str, message_id: str | None = None) -> None:
         """Not to be sent: parked on the DeadLetterQueue with why, and logged at ERROR."""

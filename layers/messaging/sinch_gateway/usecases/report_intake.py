@@ -10,6 +10,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sinch_gateway.domain.errors import InvalidReport, Unauthenticated
+from sinch_gateway.domain.fan_out import reported_message_id
 from sinch_gateway.domain.message import Change, StatusEvent
 from sinch_gateway.domain.reports import MalformedReport, StatusReport
 from sinch_gateway.domain.status import Transition
@@ -137,14 +138,16 @@ class ReportIntake:
         if report.status is None:
             logger.warning("report with a status we do not know", extra=log)
             return self._unmatched_report(report, raw, "unknown_status", once)
-        if not report.reference:
+        message_id = reported_message_id(report.reference, report.recipient)
+        if not message_id:
             logger.warning("report without our client reference", extra=log)
             return self._unmatched_report(report, raw, "unknown_message", once)
+        log["message_id"] = message_id
         event = StatusEvent(
             status=report.status, at=report.at, code=report.code, operator_at=report.operator_at
         )
         change = Change(delivered_as=report.delivered_as)
-        advanced = self._messages.advance(report.reference, event, once=once, change=change)
+        advanced = self._messages.advance(message_id, event, once=once, change=change)
         result = advanced.transition
         if result is Transition.REPLAYED:
             return "replayed"
@@ -155,7 +158,7 @@ class ReportIntake:
             # The status write is conditional, so it cannot also append when its condition fails
             # (DynamoDB has no per-clause condition): a second write keeps the report as an event.
             stale = event.model_copy(update={"stale": True})
-            if not self._messages.append_event(report.reference, stale, once=once):
+            if not self._messages.append_event(message_id, stale, once=once):
                 logger.warning(
                     "stale report not kept: the message is gone, has too many events or took this "
                     "report before",

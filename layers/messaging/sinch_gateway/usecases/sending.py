@@ -109,6 +109,11 @@ class MessageSender:
         ).expire_after(self._settings.message_ttl_days)
         record.expire_at = record.expires_at  # kept as sent to Sinch, default or not
         record.events.append(StatusEvent(status=Status.ACCEPTED, at=record.created_at))
+        return self.submit_record(record)
+
+    def submit_record(self, record: MessageRecord) -> SendResult:
+        """Record a new message made already (a batch's recipient's, or `submit`'s), then make its
+        first send attempt; a message with its id found, an attempt of that one."""
         if held_for_s(record.content, record.send_at, utcnow()):
             # Held here until due (see _send): nobody sends it before then, so nobody claims it.
             created: MessageRecord | None = record if self._repo.create(record) else None
@@ -568,6 +573,19 @@ class NoRate:
 
     def hold_off(self, key: str, seconds: float) -> None:
         return None
+
+
+def had_its_turn(settings: SenderSettings, elapsed_s: float, time_left_s: float | None) -> bool:
+    """Whether work on one queue record that hands many messages to Sinch (a batch's slice, a
+    call's settle check) should put the rest back now: it has had about as long as one send may
+    wait for the rate (the records after it wait too), or the invocation has too little left for
+    another call to Sinch (time_left_s: from when the record was taken)."""
+    call_s = (
+        2 * (settings.sinch_connect_timeout_s + settings.sinch_read_timeout_s) + settings.sinch_rate_wait_s
+    )
+    return elapsed_s >= settings.sinch_rate_wait_s or (
+        time_left_s is not None and time_left_s - elapsed_s < call_s
+    )
 
 
 def unavailable_error(outcome: Transient | Refused | AuthFailed) -> GatewayError:

@@ -10,7 +10,9 @@ messages wait for their postbacks until then."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 from aws_lambda_powertools import Logger, Metrics
@@ -23,7 +25,7 @@ from sinch_gateway.domain.reports import StatusReport
 from sinch_gateway.domain.status import SENDABLE_STATUSES, Status, Transition
 from sinch_gateway.measures import final_status
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, SendRate, SinchChannel, TenantStore
-from sinch_gateway.usecases.sending import NoRate
+from sinch_gateway.usecases.sending import NoRate, had_its_turn
 
 logger = Logger(child=True)
 metrics = Metrics()
@@ -43,10 +45,13 @@ class Settler:
         *,
         rate: SendRate | None,
         tenants: TenantStore,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self._repo = repository
         self._channels = channels
         self._queue = queue
+        self._settings = settings
         self._grace = timedelta(seconds=settings.report_grace_s)
         self._rate_wait_s = settings.sinch_rate_wait_s
         self._rate = rate or NoRate()
@@ -55,41 +60,65 @@ class Settler:
     def settle(self, message_id: str) -> None:
         """One check of a message Sinch accepted; raises only for AWS trouble (SQS delivers the
         check again)."""
+        wait_s = self._check(message_id)
+        if wait_s is not None:
+            self._queue.enqueue_settle(message_id, wait_s)
+
+    def settle_all(self, message_ids: Sequence[str], *, time_left_s: float | None = None) -> None:
+        """One check of each of the messages one call handed over; those still pending are checked
+        again together (one SQS message for those due at the same time, which they mostly are:
+        one call, one age). Each lookup waits for its turn in the rate: past its own turn
+        (usecases.sending.had_its_turn), the check puts the messages it did not reach back at once."""
+        started = self._clock()
+        again: dict[float, list[str]] = defaultdict(list)
+        for at, message_id in enumerate(message_ids):
+            if at and had_its_turn(self._settings, self._clock() - started, time_left_s):
+                again[0.0].extend(message_ids[at:])
+                break
+            wait_s = self._check(message_id)
+            if wait_s is not None:
+                again[round(wait_s)].append(message_id)
+        for wait_s, ids in again.items():
+            self._queue.enqueue_settle_all(ids, wait_s)
+
+    def _check(self, message_id: str) -> float | None:
+        """One check; the seconds until the next, or None when no more are needed."""
         record = self._repo.get(message_id)
         if record is None or record.status.is_final:
-            return  # gone with its TTL, or its final report came: nothing to settle
+            return None  # gone with its TTL, or its final report came: nothing to settle
         if record.status in SENDABLE_STATUSES or record.sinch_id is None:
-            return  # not Sinch's (yet): the sender's own retries and age limit bound it
-        if self._asked(record):
-            return
+            return None  # not Sinch's (yet): the sender's own retries and age limit bound it
+        asked = self._asked(record)
+        if asked is not None:
+            return asked or None
         now = utcnow()
         deadline = record.expires_at + self._grace
         if now >= deadline:
             self._expire(record)
-            return
+            return None
         # Each wait as long as the message's age: a handful of lookups over its days at Sinch.
         age = now - (max(record.created_at, record.send_at) if record.send_at else record.created_at)
         wait = min(max(self._grace, age), deadline - now)
-        self._queue.enqueue_settle(record.id, max(1.0, wait.total_seconds()))
+        return max(1.0, wait.total_seconds())
 
-    def _asked(self, record: MessageRecord) -> bool:
-        """Ask Sinch what became of it and apply the answer as a report. True when this check is
-        over: the answer made it final, or the shared rate had no room (the check comes back)."""
+    def _asked(self, record: MessageRecord) -> float | None:
+        """Ask Sinch what became of it and apply the answer as a report. None when the check goes
+        on; when it is over, 0 (the answer made it final) or the seconds until the shared rate has
+        room to ask again."""
         if record.api is not Api.XMS or record.sinch_id is None:
-            return False  # the MMS JSON API has no lookup: its postbacks alone can tell
+            return None  # the MMS JSON API has no lookup: its postbacks alone can tell
         channel = self._channels[record.api]
         share = self._tenants.policy(record.tenant_id).rate_share(record.tenant_id)
         granted = self._rate.acquire(record.api, share, 1, self._rate_wait_s)
         if not granted.calls:
-            self._queue.enqueue_settle(record.id, max(1.0, granted.wait_s))
-            return True  # asked again when the rate has room: this check ends here
+            return max(1.0, granted.wait_s)  # asked again when the rate has room
         outcome = channel.report(record.sinch_id, record.to)
         metrics.add_metric(name="ReportLookups", unit=MetricUnit.Count, value=1)
         if not isinstance(outcome, StatusReport) or outcome.status is None:
             logger.info(
                 "lookup gave no status", extra={"message_id": record.id, "outcome": repr(outcome)[:200]}
             )
-            return False
+            return None
         event = StatusEvent(
             status=outcome.status,
             at=outcome.at,
@@ -105,7 +134,8 @@ class Settler:
             "looked up at Sinch",
             extra={"message_id": record.id, "status": outcome.status, "result": advanced.transition.value},
         )
-        return outcome.status.is_final or advanced.transition is Transition.MISSING
+        over = outcome.status.is_final or advanced.transition is Transition.MISSING
+        return 0.0 if over else None
 
     def _expire(self, record: MessageRecord) -> None:
         how = (
