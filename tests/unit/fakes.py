@@ -521,6 +521,7 @@ def sender_settings(**environment: str) -> QueueSettings:
     defaults = {
         "MESSAGES_TABLE": "messages",
         "TENANTS_TABLE": "tenants",
+        "BATCHES_TABLE": "batches",
         "SEND_QUEUE_URL": "send-queue",
         "DEAD_LETTER_QUEUE_URL": "dead-letters",
         "SINCH_SECRET_ID": "sinch",
@@ -556,6 +557,13 @@ class FakeOptOuts:
 
     def opted_out(self, recipient: str, sender: str | None) -> bool:
         self.reads += 1
+        return self._says(recipient, sender)
+
+    def opted_out_all(self, recipients: Sequence[str], sender: str | None) -> frozenset[str]:
+        self.reads += 1  # one bulk read, as BatchGetItem's calls are made together
+        return frozenset(r for r in recipients if self._says(r, sender))
+
+    def _says(self, recipient: str, sender: str | None) -> bool:
         states = self.senders.get(recipient, {})
         return states.get(sender_key(sender), False) if sender else any(states.values())
 

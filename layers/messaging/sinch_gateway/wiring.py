@@ -9,6 +9,7 @@ from functools import cached_property
 
 import urllib3
 
+from sinch_gateway.api.batches import BatchesEndpoint
 from sinch_gateway.api.messages import MessagesEndpoint
 from sinch_gateway.config import (
     CallbackAddressSettings,
@@ -21,6 +22,7 @@ from sinch_gateway.config import (
     WebhookSettings,
 )
 from sinch_gateway.data import aws
+from sinch_gateway.data.batches import BatchRepository
 from sinch_gateway.data.callback_queue import CallbackQueue
 from sinch_gateway.data.inbound import InboundRepository, OptOutRepository
 from sinch_gateway.data.media import S3Media
@@ -48,6 +50,8 @@ from sinch_gateway.sinch.credentials import (
 from sinch_gateway.sinch.mms_json import MmsJsonChannel
 from sinch_gateway.sinch.xms import XmsChannel
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.batch_intake import BatchIntake
+from sinch_gateway.usecases.batch_progress import BatchProgressReader
 from sinch_gateway.usecases.callback_breaker import ReceiverBreaker
 from sinch_gateway.usecases.inbound_intake import InboundIntake
 from sinch_gateway.usecases.media import link_lifetime_s
@@ -164,6 +168,15 @@ class _SenderServices(_Services):
         )
 
     @cached_property
+    def batch_store(self) -> BatchRepository:
+        settings = self.settings
+        return BatchRepository(aws.dynamodb(), settings.batches_table, settings.message_ttl_days)
+
+    @cached_property
+    def batch_intake(self) -> BatchIntake:
+        return BatchIntake(self.admission, self.batch_store, self.send_queue)
+
+    @cached_property
     def opt_outs(self) -> OptOutRepository:
         return OptOutRepository(aws.dynamodb(), self.settings.messages_table)
 
@@ -210,6 +223,15 @@ class SendServices(_SenderServices):
     def messages(self) -> MessagesEndpoint:
         send_message = SendMessage(self.sender, self.admission)
         return MessagesEndpoint(send_message, self.settings.idempotency_table)
+
+    @cached_property
+    def batches(self) -> BatchesEndpoint:
+        return BatchesEndpoint(
+            self.batch_intake,
+            BatchProgressReader(self.batch_store, self.repository),
+            self.repository,
+            self.settings.idempotency_table,
+        )
 
     @cached_property
     def mms_templates(self) -> Templates:
