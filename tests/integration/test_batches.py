@@ -338,7 +338,7 @@ def test_a_batchs_messages_page_newest_first_with_a_status_filter(env: Env, tena
     seen: list[str] = []
     token = None
     while True:
-        more = {"nextToken": token} if token else {}
+        more: dict[str, str] = {"nextToken": token} if token else {}
         status, page = batch_messages(env, tenant, batch_id, limit="2", **more)
         assert status == 200, page
         seen += [m["id"] for m in page["items"]]

@@ -18,14 +18,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from aws_lambda_powertools import Metrics
 
 from sinch_gateway import config
 from sinch_gateway.config import QueueSettings
-from sinch_gateway.domain.batches import BatchSlice
+from sinch_gateway.domain.batches import BatchRecord, BatchSlice, BatchStatus
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.inbound import Action, InboundMessage, sender_key
 from sinch_gateway.domain.message import (
@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from sinch_gateway.usecases.admission import TemplateLookup
     from sinch_gateway.usecases.inbound_intake import InboundStore
     from sinch_gateway.usecases.ports import (
+        BatchMessages,
+        BatchStore,
         MediaStore,
         MessageStore,
         OptOutLookup,
@@ -133,6 +135,13 @@ class FakeMessageStore:
     def get_for_tenant(self, tenant_id: str, message_id: str) -> MessageRecord | None:
         record = self.get(message_id)
         return record if record is not None and record.tenant_id == tenant_id else None
+
+    def count_by_status(self, batch_id: str) -> dict[Status, int]:
+        counts: dict[Status, int] = {}
+        for record in self.records():
+            if record.batch_id == batch_id and self.get(record.id) is not None:
+                counts[record.status] = counts.get(record.status, 0) + 1
+        return counts
 
     def claim(self, message_id: str, lease_s: int) -> MessageRecord | None:
         item = self._items.get(message_id)
@@ -331,6 +340,33 @@ class FakeRetryQueue:
 
     def dead_letter(self, body: str, reason: str, message_id: str | None) -> None:
         self.dead_letters.append(DeadLetter(body, reason, message_id))
+
+
+class FakeBatchStore:
+    """Batches by id, as BatchesTable holds them (a cancel is final)."""
+
+    def __init__(self) -> None:
+        self.batches: dict[str, BatchRecord] = {}
+
+    def create(self, batch: BatchRecord) -> bool:
+        if batch.id in self.batches:
+            return False
+        self.batches[batch.id] = batch
+        return True
+
+    def get(self, batch_id: str) -> BatchRecord | None:
+        return self.batches.get(batch_id)
+
+    def get_for_tenant(self, tenant_id: str, batch_id: str) -> BatchRecord | None:
+        batch = self.get(batch_id)
+        return batch if batch is not None and batch.tenant_id == tenant_id else None
+
+    def set_status(self, batch_id: str, status: BatchStatus) -> BatchRecord | None:
+        batch = self.get(batch_id)
+        if batch is None or batch.status is BatchStatus.CANCELLED:
+            return batch
+        self.batches[batch_id] = replace(batch, status=status, updated_at=datetime.now(UTC))
+        return self.batches[batch_id]
 
 
 @dataclass
@@ -647,6 +683,8 @@ if TYPE_CHECKING:
     _template_lookup: TemplateLookup = FakeTemplateStore()
     _template_settler: TemplateSettler = FakeTemplateStore()
     _opt_outs: OptOutLookup = FakeOptOuts()
+    _batches: BatchStore = FakeBatchStore()
+    _batch_messages: BatchMessages = FakeMessageStore()
     _inbound: InboundStore = FakeInboundStore()
     _media: MediaStore = FakeMediaStore()
 
