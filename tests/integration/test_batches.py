@@ -433,3 +433,31 @@ def test_a_body_past_the_batch_limit_is_a_413_and_a_message_keeps_its_own(env: E
         tenant=tenant,
     )
     assert message["statusCode"] == 413
+
+
+# --- published on SendQueue -------------------------------------------------------------------------
+
+
+def test_a_batch_published_on_sendqueue_is_recorded_and_queued_in_slices(env: Env, tenant: str) -> None:
+    body = json.dumps({"to": [ANN, BOB, "junk"], "text": "Hi", "idempotencyKey": "k-" + uuid.uuid4().hex})
+
+    result = env.consume(body, tenant=tenant)
+
+    assert result["result"] == {"batchItemFailures": []}
+    [item] = batches_of(env, tenant)
+    assert (item["recipients"]["N"], item["refused"]["N"]) == ("2", "1")
+    [(queued, _)] = queued_slices(env)
+    assert [r["to"] for r in queued["recipients"]] == [ANN, BOB]
+    assert env.dead_letters() == []
+
+
+def test_a_published_batch_with_all_refused_goes_to_the_dlq_with_why(env: Env, tenant: str) -> None:
+    body = json.dumps({"to": ["junk", "+1"], "text": "Hi"})
+
+    env.consume(body, tenant=tenant)
+
+    [(parked, attributes)] = env.dead_letters()
+    assert parked == body
+    assert attributes["reason"].startswith("all_recipients_refused")
+    assert batches_of(env, tenant) == []
+    assert queued_slices(env) == []

@@ -267,6 +267,7 @@ class QueueServices(_SenderServices):
                 tenants=self.tenants,
             ),
             settings=self.settings,
+            batch_intake=self.batch_intake,
         )
 
 
