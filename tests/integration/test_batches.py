@@ -26,9 +26,10 @@ SQS_MAX_BODY_BYTES = 256 * 1024
 
 @cache
 def fictional_numbers(count: int) -> tuple[str, ...]:
-    """`count` distinct valid numbers, each 555-01xx in some US area code (fictional ones)."""
+    """`count` distinct valid numbers, each 555-01xx in some US area code (fictional ones), none in
+    202 (the named numbers', some of which opt out)."""
     numbers: list[str] = []
-    for area in range(201, 1000):
+    for area in range(203, 1000):
         try:
             normalize_e164(f"+1{area}5550100")
         except InvalidPhoneNumber:
@@ -461,3 +462,32 @@ def test_a_published_batch_with_all_refused_goes_to_the_dlq_with_why(env: Env, t
     assert attributes["reason"].startswith("all_recipients_refused")
     assert batches_of(env, tenant) == []
     assert queued_slices(env) == []
+
+
+def test_thousands_of_refusals_under_a_key_are_answered_and_replayed_never_a_5xx(
+    env: Env, tenant: str
+) -> None:
+    good = fictional_numbers(5000)
+    junk = [f"+{uuid.uuid4().hex[:30]}" for _ in range(5000)]  # each its own: the answer compresses badly
+    key = {"Idempotency-Key": "many-refused-" + uuid.uuid4().hex}
+    request = {"to": [*good, *junk], "text": "Hi"}
+
+    first = post_batch(env, tenant, request, key)
+    again = post_batch(env, tenant, request, key)
+
+    assert first[0] == 202, first[1]
+    assert len(first[1]["refused"]) == 5000
+    assert again[2]["body"] == first[2]["body"]
+    assert len(batches_of(env, tenant)) == 1
+
+
+def test_ten_thousand_refusals_are_a_422_listing_each(env: Env, tenant: str) -> None:
+    junk = [f"+{uuid.uuid4().hex[:30]}" for _ in range(MAX_RECIPIENTS)]
+    key = {"Idempotency-Key": "all-refused-" + uuid.uuid4().hex}
+
+    status, problem, _ = post_batch(env, tenant, {"to": junk, "text": "Hi"}, key)
+    again = post_batch(env, tenant, {"to": junk, "text": "Hi"}, key)
+
+    assert status == again[0] == 422
+    assert len(problem["refused"]) == MAX_RECIPIENTS
+    assert (batches_of(env, tenant), queued_slices(env)) == ([], [])

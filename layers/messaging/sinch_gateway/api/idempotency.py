@@ -3,6 +3,8 @@ and body within 24 hours get the first answer again byte for byte, and nothing i
 
 from __future__ import annotations
 
+import base64
+import gzip
 import os
 from collections.abc import Callable
 from functools import cached_property
@@ -20,6 +22,35 @@ if TYPE_CHECKING:
 IDEMPOTENCY_WINDOW_S = 24 * 60 * 60
 # The answer to give once: (the caller's tenant, what the route passes on) -> the whole answer.
 Answer = Callable[[str, Any], HttpAnswer]
+# A kept answer is a DynamoDB item of at most 400 KB, with the request's hash beside it. A larger
+# body (a batch's refusals: thousands of them) is kept gzipped; one still too large is answered
+# and not kept, and the same request again is answered anew (a batch's id is derived from its
+# key and body, so that finds the batch recorded: nothing is sent twice).
+COMPRESS_FROM_BYTES = 32 * 1024
+MAX_KEPT_BYTES = 300 * 1024
+
+
+class _NotKept(Exception):
+    def __init__(self, answer: HttpAnswer) -> None:
+        super().__init__("the answer is too large to keep")
+        self.answer = answer
+
+
+def kept(answer: HttpAnswer) -> dict[str, Any]:
+    """The answer as the idempotency record keeps it; _NotKept when it cannot."""
+    data = answer.as_dict()
+    if len(answer.body) >= COMPRESS_FROM_BYTES:
+        data["body"] = base64.b64encode(gzip.compress(answer.body.encode(), mtime=0)).decode()
+        data["encoding"] = "gzip"
+    if len(data["body"]) > MAX_KEPT_BYTES:
+        raise _NotKept(answer)
+    return data
+
+
+def unkept(data: dict[str, Any]) -> HttpAnswer:
+    if data.get("encoding") == "gzip":
+        data = {**data, "body": gzip.decompress(base64.b64decode(data["body"])).decode()}
+    return HttpAnswer.from_dict(data)
 
 
 class AnsweredOnce:
@@ -47,7 +78,9 @@ class AnsweredOnce:
         config.register_lambda_context(context)
         request = {"apiKeyId": tenant_id, "key": key, "body": body}
         try:
-            return HttpAnswer.from_dict(once(request=request, payload=payload))
+            return unkept(once(request=request, payload=payload))
+        except _NotKept as exc:
+            return exc.answer
         except IdempotencyValidationError:
             raise Conflict(
                 "This Idempotency-Key was used with another body in the last 24 hours; use a new key.",
@@ -82,6 +115,6 @@ class AnsweredOnce:
             data_keyword_argument="request", persistence_store=store, config=config, key_prefix=prefix
         )
         def once(request: dict[str, Any], payload: Any) -> dict[str, Any]:
-            return self._answer(request["apiKeyId"], payload).as_dict()
+            return kept(self._answer(request["apiKeyId"], payload))
 
         return config, once
