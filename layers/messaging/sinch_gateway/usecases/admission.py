@@ -2,7 +2,9 @@
 the tenant's policy first (cheap, and no media is fetched for a refused destination), then the
 recipient's opt-out (one read), then its media (every file of the request fetched together within
 one time budget, checked, and kept: Sinch gets the kept copy), then, for a template, the template
-itself. A dry run checks all the same and keeps nothing."""
+itself. A dry run checks all the same and keeps nothing. A batch passes the same checks: its
+content once for every recipient, each recipient's policy and opt-out on its own
+(usecases.batch_intake)."""
 
 from __future__ import annotations
 
