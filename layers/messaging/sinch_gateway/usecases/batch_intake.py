@@ -118,7 +118,11 @@ class _Recipients:
             self.refuse(position, RefusalType.MALFORMED, f"The number {exc}.")
             return
         if to in first:
-            self.refuse(position, RefusalType.DUPLICATE, f"{to} is named before (as {first[to]!r}).")
+            self.refuse(
+                position,
+                RefusalType.DUPLICATE,
+                f"The same number ({to}) as an earlier recipient, written {first[to]!r}.",
+            )
             return
         first[to] = written
         if problem := self._not_allowed(to):
