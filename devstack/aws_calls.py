@@ -76,6 +76,10 @@ _TRANSACT_ACTIONS = {
 
 
 def _record(action: str, params: dict[str, Any]) -> dict[str, Any]:
+    if action == "dynamodb:BatchGetItem":  # one table's keys (RequestItems), read together
+        [(table, request)] = params["RequestItems"].items()
+        ids = [key["id"]["S"] for key in request["Keys"]]
+        return {"action": action, "TableName": table, "ids": ids, **_condition_keys("BatchGetItem", request)}
     record = {"action": action, **{name: params[name] for name in _RESOURCE_PARAMETERS if name in params}}
     key = params.get("Key") or params.get("Item") or {}
     if isinstance(key, dict) and isinstance(key.get("id"), dict) and "S" in key["id"]:  # not S3's Key

@@ -92,6 +92,7 @@ def _runtime(log_group: str) -> set[Grant]:
 
 MESSAGE_INDEX = {"Fn::Sub": "${MessagesTable.Arn}/index/byClientReference"}
 TENANT_INDEX = {"Fn::Sub": "${MessagesTable.Arn}/index/byTenant"}
+BATCH_INDEX = {"Fn::Sub": "${MessagesTable.Arn}/index/byBatch"}
 STREAM_READ = [
     "dynamodb:DescribeStream",
     "dynamodb:GetRecords",
@@ -109,6 +110,12 @@ EXPECTED: dict[str, set[Grant]] = {
     | grants(READ_WRITE_ITEM, arn("MessagesTable"))
     | grants(["dynamodb:Query"], MESSAGE_INDEX)
     | grants(["dynamodb:Query"], TENANT_INDEX)
+    # a batch's counts and its messages
+    | grants(["dynamodb:Query"], BATCH_INDEX)
+    # a batch's recipients' opt-outs, read together
+    | grants(["dynamodb:BatchGetItem"], arn("MessagesTable"), leading_keys("optout#*"))
+    # batches: recorded (POST), read (GET), cancelled (DELETE)
+    | grants(READ_WRITE_ITEM, arn("BatchesTable"))
     # Powertools Idempotency: get_item, put_item, update_item, delete_item (on a failed request)
     | grants([*READ_WRITE_ITEM, "dynamodb:DeleteItem"], arn("IdempotencyTable"))
     | grants(["dynamodb:GetItem"], arn("TenantsTable"), TENANT_POLICY_READ)
@@ -122,6 +129,8 @@ EXPECTED: dict[str, set[Grant]] = {
     "QueueFunction": _runtime("QueueFunctionLogGroup")
     # as SendFunction's; the messages a batch's slice made already, read in bulk
     | grants([*READ_WRITE_ITEM, "dynamodb:BatchGetItem"], arn("MessagesTable"))
+    # a published batch recorded; a slice's batch read
+    | grants(["dynamodb:GetItem", "dynamodb:PutItem"], arn("BatchesTable"))
     | grants(["dynamodb:GetItem"], arn("TenantsTable"), TENANT_POLICY_READ)
     # Lambda's event source mapping polling SendQueue
     | grants(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], arn("SendQueue"))
@@ -278,7 +287,7 @@ def _matches(grant: Grant, call: dict[str, Any], resource: str) -> bool:
 def _context(key: str, call: dict[str, Any]) -> list[str] | None:
     """A condition key's values for the call: None when the request does not carry it."""
     if key == "dynamodb:LeadingKeys":  # MessagesTable's partition key: the only one conditioned
-        return [call["id"]] if "id" in call else None
+        return call["ids"] if "ids" in call else [call["id"]] if "id" in call else None
     if key == "dynamodb:Attributes":
         return call.get("attributes")
     if key == "dynamodb:Select":

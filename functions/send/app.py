@@ -14,6 +14,9 @@ from sinch_gateway.api import listing, pages
 from sinch_gateway.api import problems as api_problems
 from sinch_gateway.api.models import (
     PRINTABLE_ASCII,
+    BatchAcceptedView,
+    BatchRequest,
+    BatchView,
     DryRunResult,
     Health,
     InboundPage,
@@ -106,15 +109,79 @@ def send_message(
     endpoint = services.messages
     if dry_run:
         return Response(200, "application/json", endpoint.dry_run(message, tenant_id).model_dump_json())
+    if idempotency_key is None:
+        return endpoint.answer(message, report_url(), tenant_id).response()
+    return endpoint.answer_once(
+        idempotency_key, tenant_id, message, report_url(), app.lambda_context
+    ).response()
+
+
+def report_url() -> str:
+    """Where Sinch is to send its delivery reports on what this request sends."""
     request_context = app.current_event.request_context
-    webhook_url = delivery_report_url(
+    return delivery_report_url(
         services.settings.public_base_url, request_context.domain_name, request_context.stage
     )
+
+
+@app.post(
+    "/v1/batches",
+    summary="Send one message to many recipients (1 to 10,000), each a message of its own",
+    description="Each recipient that cannot be sent to is listed in `refused` with why; the rest "
+    "still go. When every one is refused: a 422 listing them, and nothing is recorded or sent.",
+    responses=api_problems.documented({202: ("Accepted", BatchAcceptedView)}, 400, 409, 413, 415),
+)
+@tracer.capture_method
+def send_batch(batch: BatchRequest, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    tenant_id = current_tenant()
     if idempotency_key is None:
-        return endpoint.answer(message, webhook_url, tenant_id).response()
-    return endpoint.answer_once(
-        idempotency_key, tenant_id, message, webhook_url, app.lambda_context
+        return services.batches.answer(batch, report_url(), tenant_id).response()
+    return services.batches.answer_once(
+        idempotency_key, tenant_id, batch, report_url(), app.lambda_context
     ).response()
+
+
+BatchId = Annotated[
+    str | None, Query(alias="batchId", min_length=1, max_length=64, description="Only this batch's messages")
+]
+
+
+@app.get(
+    "/v1/batches/<id>",
+    summary="A batch: its status and its recipients counted per message status",
+    responses=api_problems.documented({200: ("The batch", BatchView)}, 404),
+)
+@tracer.capture_method
+def get_batch(id: str) -> BatchView:
+    return services.batches.view(current_tenant(), id)
+
+
+@app.delete(
+    "/v1/batches/<id>",
+    summary="Cancel a batch: every recipient not yet handed to Sinch ends cancelled",
+    responses=api_problems.documented({200: ("The cancelled batch", BatchView)}, 404),
+)
+@tracer.capture_method
+def cancel_batch(id: str) -> BatchView:
+    return services.batches.cancel(current_tenant(), id)
+
+
+@app.get(
+    "/v1/batches/<id>/messages",
+    summary="A batch's messages, newest first, a page at a time",
+    responses=api_problems.documented({200: ("A page of the batch's messages", MessagePage)}, 400, 404),
+)
+@tracer.capture_method
+def list_batch_messages(
+    id: str,
+    status: Annotated[Status | None, Query(description="Only messages in this status now")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    next_token: Annotated[
+        str | None, Query(alias="nextToken", description="The nextToken of the previous page")
+    ] = None,
+) -> MessagePage:
+    which = listing.message_filter(None, status, None, None, None, batch_id=id)
+    return services.batches.page_messages(current_tenant(), which, limit, next_token, unknown_is_empty=False)
 
 
 @app.get(
@@ -135,13 +202,18 @@ def list_messages(
     to: Annotated[ListedRecipient, Query(description="Only messages to this number, E.164")] = None,
     since: Annotated[ListedTime, Query(description="Created at or after (RFC 3339 with a time zone)")] = None,
     until: Annotated[ListedTime, Query(description="Created before (RFC 3339 with a time zone)")] = None,
+    batch_id: BatchId = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     # Checked by listing.decode_token, so that every bad token is the same 400.
     next_token: Annotated[
         str | None, Query(alias="nextToken", description="The nextToken of the previous page")
     ] = None,
 ) -> MessagePage:
-    which = listing.message_filter(client_reference, status, to, since, until)
+    which = listing.message_filter(client_reference, status, to, since, until, batch_id=batch_id)
+    if batch_id is not None:
+        return services.batches.page_messages(
+            current_tenant(), which, limit, next_token, unknown_is_empty=True
+        )
     return listing.page_messages(services.repository, current_tenant(), which, limit, next_token)
 
 

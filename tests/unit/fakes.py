@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from aws_lambda_powertools import Metrics
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from sinch_gateway.usecases.inbound_intake import InboundStore
     from sinch_gateway.usecases.ports import (
         BatchChannel,
+        BatchMessages,
         BatchStore,
         MediaStore,
         MessageStore,
@@ -168,6 +169,13 @@ class FakeMessageStore:
     def get_for_tenant(self, tenant_id: str, message_id: str) -> MessageRecord | None:
         record = self.get(message_id)
         return record if record is not None and record.tenant_id == tenant_id else None
+
+    def count_by_status(self, batch_id: str) -> dict[Status, int]:
+        counts: dict[Status, int] = {}
+        for record in self.records():
+            if record.batch_id == batch_id and self.get(record.id) is not None:
+                counts[record.status] = counts.get(record.status, 0) + 1
+        return counts
 
     def claim(self, message_id: str, lease_s: int) -> MessageRecord | None:
         item = self._items.get(message_id)
@@ -390,6 +398,33 @@ class FakeRetryQueue:
         self.dead_letters.append(DeadLetter(body, reason, message_id))
 
 
+class FakeBatchStore:
+    """Batches by id, as BatchesTable holds them (a cancel is final)."""
+
+    def __init__(self) -> None:
+        self.batches: dict[str, BatchRecord] = {}
+
+    def create(self, batch: BatchRecord) -> bool:
+        if batch.id in self.batches:
+            return False
+        self.batches[batch.id] = batch
+        return True
+
+    def get(self, batch_id: str) -> BatchRecord | None:
+        return self.batches.get(batch_id)
+
+    def get_for_tenant(self, tenant_id: str, batch_id: str) -> BatchRecord | None:
+        batch = self.get(batch_id)
+        return batch if batch is not None and batch.tenant_id == tenant_id else None
+
+    def set_status(self, batch_id: str, status: BatchStatus) -> BatchRecord | None:
+        batch = self.get(batch_id)
+        if batch is None or batch.status is BatchStatus.CANCELLED:
+            return batch
+        self.batches[batch_id] = replace(batch, status=status, updated_at=datetime.now(UTC))
+        return self.batches[batch_id]
+
+
 @dataclass
 class FakeRate:
     """A shared rate that has room, or is full for `wait_s`; records what was asked of it.
@@ -420,33 +455,6 @@ class FakeRate:
 
     def hold_off(self, key: str, seconds: float) -> None:
         self.held_off.append((key, seconds))
-
-
-class FakeBatchStore:
-    """Batches by id, as BatchesTable holds them (a cancel is final)."""
-
-    def __init__(self) -> None:
-        self.batches: dict[str, BatchRecord] = {}
-
-    def create(self, batch: BatchRecord) -> bool:
-        if batch.id in self.batches:
-            return False
-        self.batches[batch.id] = batch
-        return True
-
-    def get(self, batch_id: str) -> BatchRecord | None:
-        return self.batches.get(batch_id)
-
-    def get_for_tenant(self, tenant_id: str, batch_id: str) -> BatchRecord | None:
-        batch = self.get(batch_id)
-        return batch if batch is not None and batch.tenant_id == tenant_id else None
-
-    def set_status(self, batch_id: str, status: BatchStatus) -> BatchRecord | None:
-        batch = self.get(batch_id)
-        if batch is None or batch.status is BatchStatus.CANCELLED:
-            return batch
-        self.batches[batch_id] = replace(batch, status=status, updated_at=utcnow())
-        return self.batches[batch_id]
 
 
 class FakeTenantStore:
@@ -610,6 +618,7 @@ def sender_settings(**environment: str) -> QueueSettings:
     defaults = {
         "MESSAGES_TABLE": "messages",
         "TENANTS_TABLE": "tenants",
+        "BATCHES_TABLE": "batches",
         "SEND_QUEUE_URL": "send-queue",
         "DEAD_LETTER_QUEUE_URL": "dead-letters",
         "SINCH_SECRET_ID": "sinch",
@@ -645,6 +654,13 @@ class FakeOptOuts:
 
     def opted_out(self, recipient: str, sender: str | None) -> bool:
         self.reads += 1
+        return self._says(recipient, sender)
+
+    def opted_out_all(self, recipients: Sequence[str], sender: str | None) -> frozenset[str]:
+        self.reads += 1  # one bulk read, as BatchGetItem's calls are made together
+        return frozenset(r for r in recipients if self._says(r, sender))
+
+    def _says(self, recipient: str, sender: str | None) -> bool:
         states = self.senders.get(recipient, {})
         return states.get(sender_key(sender), False) if sender else any(states.values())
 
@@ -750,6 +766,7 @@ if TYPE_CHECKING:
     _template_lookup: TemplateLookup = FakeTemplateStore()
     _template_settler: TemplateSettler = FakeTemplateStore()
     _opt_outs: OptOutLookup = FakeOptOuts()
+    _batch_messages: BatchMessages = FakeMessageStore()
     _inbound: InboundStore = FakeInboundStore()
     _media: MediaStore = FakeMediaStore()
 

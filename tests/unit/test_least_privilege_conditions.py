@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devstack.aws_calls import _record
-from sinch_gateway.data.inbound import InboundRepository
+from sinch_gateway.data.inbound import InboundRepository, OptOutRepository
 from sinch_gateway.data.messages import MessageRepository, message_item, to_item
 from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import POLICY_ATTRIBUTES, TenantDirectory
@@ -50,6 +50,10 @@ class RecordingTable:
     def put_item(self, **params: Any) -> dict[str, Any]:
         return self._keep("PutItem", params)
 
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's
+        self.calls.append(_record("dynamodb:BatchGetItem", {"RequestItems": RequestItems}))
+        return {"Responses": {table: [] for table in RequestItems}}
+
     def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803 - boto3's
         kinds = {"Put": "PutItem", "Update": "UpdateItem"}
         for entry in TransactItems:
@@ -79,6 +83,20 @@ def test_a_senders_tenant_read_without_the_projection_is_refused() -> None:
         assert permits(function, whole, TENANTS) is None
         assert permits(function, secret, TENANTS) is None
     assert permits("CallbackFunction", whole, TENANTS) is not None
+
+
+def test_a_batchs_bulk_opt_out_read_is_allowed_and_only_for_opt_outs() -> None:
+    table = RecordingTable()
+    recipients = [f"+1202555{n:04d}" for n in range(150)]
+    OptOutRepository(table, "Messages").opted_out_all(recipients, "+12025550100")  # type: ignore[arg-type]
+
+    assert [len(c["ids"]) for c in table.calls] == [100, 50]
+    for call in table.calls:
+        assert call["TableName"] == "Messages"
+        for function in ("SendFunction", "QueueFunction"):
+            assert permits(function, call, MESSAGES) is not None
+            assert permits(function, {**call, "ids": [*call["ids"], MESSAGE_ID]}, MESSAGES) is None
+        assert permits("WebhookFunction", call, MESSAGES) is None
 
 
 def report_writes() -> list[dict[str, Any]]:

@@ -400,6 +400,7 @@ def test_policy_from_settings() -> None:
     base = {
         "MESSAGES_TABLE": "m",
         "TENANTS_TABLE": "t",
+        "BATCHES_TABLE": "b",
         "SEND_QUEUE_URL": "q",
         "DEAD_LETTER_QUEUE_URL": "d",
         "SINCH_SECRET_ID": "s",

@@ -28,6 +28,7 @@ from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 from sinch_gateway.domain.tenants import TenantPolicy
 from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.batch_intake import BatchIntake
 from sinch_gateway.usecases.queue_intake import OutOfTime, QueueIntake, queued_message_id
 from tests.strategies import json_values
 from tests.unit.fakes import (
@@ -35,6 +36,7 @@ from tests.unit.fakes import (
     PUBLISHER,
     SEND_ROLE_ID,
     DeadLetter,
+    FakeBatchStore,
     FakeOptOuts,
     FakeTemplateStore,
     FakeTenantStore,
@@ -70,24 +72,28 @@ class Queue:
     media_budgets: list[float | None] = field(default_factory=list)
     callback_refusal: InvalidRequest | None = None
 
+    batches: FakeBatchStore = field(default_factory=FakeBatchStore)
+
     def __post_init__(self) -> None:
+        admission = Admission(
+            self.tenants,
+            self._check_media,
+            self.templates,
+            opt_outs=self.opt_outs,
+            sender_number=lambda: SENDER,
+            check_callback=self._check_callback,
+            media=self.sending.media,
+        )
         self.intake = QueueIntake(
             self.sending.sender,
             self.sending.store,
             self.tenants,
-            Admission(
-                self.tenants,
-                self._check_media,
-                self.templates,
-                opt_outs=self.opt_outs,
-                sender_number=lambda: SENDER,
-                check_callback=self._check_callback,
-                media=self.sending.media,
-            ),
+            admission,
             self.sending.queue,
             settler=self.sending.settler,
             fan_out=self.sending.fan_out,
             settings=self.sending.settings,
+            batch_intake=BatchIntake(admission, self.batches, self.sending.queue),
         )
 
     def _check_media(
@@ -675,6 +681,17 @@ def test_whatever_a_published_body_holds_it_is_sent_once_or_rejected_and_parked(
 
     message_id = queue.publish(body)  # raises nothing
 
+    if isinstance(body, dict) and isinstance(body.get("to"), list):  # a batch request
+        if queue.batches.batches:
+            [batch] = queue.batches.batches.values()
+            assert batch.id == message_id
+            assert queue.dead_letters == []
+            assert len(queue.sending.queue.slices) == batch.slices
+        else:
+            assert [d.body for d in queue.dead_letters] == [json.dumps(body)]
+            assert queue.sending.queue.slices == []
+        assert queue.sending.store.records() == []
+        return
     record = queue.stored(message_id)
     if record.status is Status.REJECTED:
         assert [d.message_id for d in queue.dead_letters] == [message_id]
@@ -682,6 +699,82 @@ def test_whatever_a_published_body_holds_it_is_sent_once_or_rejected_and_parked(
     else:
         assert (record.status, queue.dead_letters) == (Status.SUBMITTED, [])
         assert [m.reference for m in queue.sending.xms.sent] == [message_id]
+
+
+# --- published batches -------------------------------------------------------------------------
+
+
+def test_a_published_batch_is_recorded_for_its_tenant_and_its_slices_queued(queue: Queue) -> None:
+    queue.opt_outs.set("+12025550145", SENDER, opted_out=True)
+
+    batch_id = queue.publish(
+        {
+            "to": ["+12025550143", "+12025550144", "+12025550145", "junk"],
+            "text": "Hi ${n}",
+            "parameters": {"n": {"default": "you"}},
+        },
+        sqs_id="sqs-7",
+    )
+
+    batch = queue.batches.batches[batch_id]
+    assert (batch.tenant_id, batch.recipients, batch.refused, batch.webhook_url) == (TENANT, 2, 2, CALLBACK)
+    [(queued, _)] = queue.sending.queue.slices
+    assert [r.to for r in queued.recipients] == ["+12025550143", "+12025550144"]
+    assert queue.dead_letters == []
+    assert queue.sending.xms.calls == []  # the fan-out sends, not the intake
+
+
+def test_a_published_batch_delivered_twice_is_one_batch(queue: Queue) -> None:
+    body = {"to": ["+12025550143"], "text": "Hi", "idempotencyKey": "campaign-1"}
+
+    queue.publish(body, sqs_id="sqs-1")
+    queue.publish(body, sqs_id="sqs-2")
+
+    assert list(queue.batches.batches) == [queued_message_id(TENANT, "sqs-any", "campaign-1")]
+    # Queued again: the fan-out finds each recipient's message made already, and sends it once.
+    assert [s.batch_id for s, _ in queue.sending.queue.slices] == list(queue.batches.batches) * 2
+
+
+def test_a_published_batch_with_every_recipient_refused_is_parked_with_why(queue: Queue) -> None:
+    body = json.dumps({"to": ["junk", "+12025550143", "+1 202 555 0143"], "text": "Hi ${missing}"})
+
+    queue.publish(body)
+
+    [parked] = queue.dead_letters
+    assert parked.body == body
+    assert parked.reason.startswith("all_recipients_refused: ")
+    assert "malformed" in parked.reason and "missing_parameter" in parked.reason
+    assert "+12025550143" not in parked.reason  # numbers are masked
+    assert (queue.batches.batches, queue.sending.queue.slices) == ({}, [])
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"to": ["+12025550143"]}, "invalid_request: text: is required"),
+        (
+            {"to": ["+12025550143"], "text": "Hi", "parameters": {"bad name": {}}},
+            "invalid_request: parameters",
+        ),
+        ({"to": [], "text": "Hi"}, "invalid_request: to: must not be empty"),
+    ],
+)
+def test_a_published_batch_that_is_no_batch_is_parked_with_why(
+    queue: Queue, body: dict[str, object], reason: str
+) -> None:
+    queue.publish(body)
+
+    [parked] = queue.dead_letters
+    assert parked.reason.startswith(reason), parked.reason
+    assert (queue.batches.batches, queue.sending.queue.slices) == ({}, [])
+
+
+def test_a_published_batch_from_someone_else_is_parked_not_authorized(queue: Queue) -> None:
+    queue.publish({"to": ["+12025550143"], "text": "Hi"}, sender="AIDAEXAMPLESTRANGER01")
+
+    [parked] = queue.dead_letters
+    assert parked.reason.startswith("tenant_not_authorized")
+    assert queue.batches.batches == {}
 
 
 # --- retries -----------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ class SenderSettings(Settings, CallbackAddressSettings, TenantSettings):
     """What a function that sends needs (SendFunction, QueueFunction)."""
 
     send_queue_url: Name = Field(alias="SEND_QUEUE_URL")
+    batches_table: Name = Field(alias="BATCHES_TABLE")
     dead_letter_queue_url: Name = Field(alias="DEAD_LETTER_QUEUE_URL")
     sinch_secret_id: Name = Field(alias="SINCH_SECRET_ID")
     allow_http_media: bool = Field(default=False, alias="ALLOW_HTTP_MEDIA")

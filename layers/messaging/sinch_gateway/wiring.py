@@ -9,6 +9,7 @@ from functools import cached_property
 
 import urllib3
 
+from sinch_gateway.api.batches import BatchesEndpoint
 from sinch_gateway.api.messages import MessagesEndpoint
 from sinch_gateway.config import (
     CallbackAddressSettings,
@@ -21,6 +22,7 @@ from sinch_gateway.config import (
     WebhookSettings,
 )
 from sinch_gateway.data import aws
+from sinch_gateway.data.batches import BatchRepository
 from sinch_gateway.data.callback_queue import CallbackQueue
 from sinch_gateway.data.inbound import InboundRepository, OptOutRepository
 from sinch_gateway.data.media import S3Media
@@ -31,7 +33,6 @@ from sinch_gateway.data.send_queue import SendQueue
 from sinch_gateway.data.templates import TemplateRepository
 from sinch_gateway.data.tenants import POLICY_ATTRIBUTES, TenantDirectory
 from sinch_gateway.data.unmatched import UnmatchedReports
-from sinch_gateway.domain.batches import BatchRecord, BatchStatus
 from sinch_gateway.domain.content import Api
 from sinch_gateway.domain.errors import InvalidRequest
 from sinch_gateway.domain.message import utcnow
@@ -49,11 +50,13 @@ from sinch_gateway.sinch.credentials import (
 from sinch_gateway.sinch.mms_json import MmsJsonChannel
 from sinch_gateway.sinch.xms import XmsChannel
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.batch_intake import BatchIntake
+from sinch_gateway.usecases.batch_progress import BatchProgressReader
 from sinch_gateway.usecases.callback_breaker import ReceiverBreaker
 from sinch_gateway.usecases.fan_out import FanOut
 from sinch_gateway.usecases.inbound_intake import InboundIntake
 from sinch_gateway.usecases.media import link_lifetime_s
-from sinch_gateway.usecases.ports import BatchStore, SinchChannel
+from sinch_gateway.usecases.ports import SinchChannel
 from sinch_gateway.usecases.queue_intake import QueueIntake
 from sinch_gateway.usecases.report_intake import ReportIntake
 from sinch_gateway.usecases.send_message import SendMessage
@@ -166,6 +169,15 @@ class _SenderServices(_Services):
         )
 
     @cached_property
+    def batch_store(self) -> BatchRepository:
+        settings = self.settings
+        return BatchRepository(aws.dynamodb(), settings.batches_table, settings.message_ttl_days)
+
+    @cached_property
+    def batch_intake(self) -> BatchIntake:
+        return BatchIntake(self.admission, self.batch_store, self.send_queue)
+
+    @cached_property
     def opt_outs(self) -> OptOutRepository:
         return OptOutRepository(aws.dynamodb(), self.settings.messages_table)
 
@@ -218,6 +230,15 @@ class SendServices(_SenderServices):
         return MessagesEndpoint(send_message, self.settings.idempotency_table)
 
     @cached_property
+    def batches(self) -> BatchesEndpoint:
+        return BatchesEndpoint(
+            self.batch_intake,
+            BatchProgressReader(self.batch_store, self.repository),
+            self.repository,
+            self.settings.idempotency_table,
+        )
+
+    @cached_property
     def mms_templates(self) -> Templates:
         return Templates(
             self.templates,
@@ -233,10 +254,6 @@ class QueueServices(_SenderServices):
 
     def __init__(self, settings: QueueSettings) -> None:
         super().__init__(settings)
-
-    @cached_property
-    def batch_store(self) -> BatchStore:
-        return _BatchesNotWired()
 
     @cached_property
     def fan_out(self) -> FanOut:
@@ -270,24 +287,8 @@ class QueueServices(_SenderServices):
                 tenants=self.tenants,
             ),
             settings=self.settings,
+            batch_intake=self.batch_intake,
         )
-
-
-class _BatchesNotWired:
-    """Until the batch API's BatchStore adapter (BatchesTable) is merged in: a slice fails, and SQS
-    delivers it again (then parks it on the DLQ)."""
-
-    def create(self, batch: BatchRecord) -> bool:
-        raise NotImplementedError("BatchesTable is not wired yet")
-
-    def get(self, batch_id: str) -> BatchRecord | None:
-        raise NotImplementedError("BatchesTable is not wired yet")
-
-    def get_for_tenant(self, tenant_id: str, batch_id: str) -> BatchRecord | None:
-        raise NotImplementedError("BatchesTable is not wired yet")
-
-    def set_status(self, batch_id: str, status: BatchStatus) -> BatchRecord | None:
-        raise NotImplementedError("BatchesTable is not wired yet")
 
 
 class WebhookServices(_Services):

@@ -1,6 +1,7 @@
-"""Listings of a tenant's messages (through the byTenant index, or byClientReference for one
-clientReference) and inbound messages (byClientReference), a page at a time, with an opaque
-continuation token: DynamoDB's key to continue after, checked before DynamoDB ever sees it."""
+"""Listings of a tenant's messages (through the byTenant index, byClientReference for one
+clientReference, or byBatch for one batch) and inbound messages (byClientReference), a page at a
+time, with an opaque continuation token: DynamoDB's key to continue after, checked before DynamoDB
+ever sees it."""
 
 from __future__ import annotations
 
@@ -69,6 +70,12 @@ class _TenantPageKey(_PageKey):
     messageTenant: _String  # noqa: N815
 
 
+class _BatchPageKey(_PageKey):
+    """byBatch's."""
+
+    gatewayBatchId: _String  # noqa: N815
+
+
 def encode_token(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
@@ -79,13 +86,14 @@ def decode_token(
     is_item_id: Callable[[str], bool] = is_message_id,
     *,
     by_tenant: bool = False,
+    by_batch: bool = False,
     window: MessageFilter | None = None,
 ) -> dict[str, Any]:
     """The page key in `token`, or InvalidToken: whatever it holds never reaches DynamoDB
     unless it is exactly the shape of a key this listing (its index, its index key, and the ids
     of the items it lists) gave, and lies within the listing's time `window` (DynamoDB refuses a
     start key outside the key condition: a 500 here)."""
-    shape: type[_PageKey] = _TenantPageKey if by_tenant else _ReferencePageKey
+    shape: type[_PageKey] = _TenantPageKey if by_tenant else _BatchPageKey if by_batch else _ReferencePageKey
     try:
         if len(token) > MAX_TOKEN_CHARS or not _BASE64URL.fullmatch(token):
             raise ValueError("not base64url")
@@ -112,20 +120,26 @@ def message_filter(
     to: str | None,
     since: datetime | None,
     until: datetime | None,
+    *,
+    batch_id: str | None = None,
 ) -> MessageFilter:
     if since is not None and until is not None and since >= until:
         raise InvalidRequest(
             "The time window is empty: since must be earlier than until.",
             errors=[("until", "must be later than since")],
         )
-    return MessageFilter(client_reference, status, to, since, until)
+    return MessageFilter(client_reference, status, to, since, until, batch_id)
 
 
 def page_messages(
     repository: MessageRepository, tenant_id: str, which: MessageFilter, limit: int, next_token: str | None
 ) -> MessagePage:
+    """A page of the tenant's messages; with a batch (which the caller checked is the tenant's),
+    through byBatch, a token then being good for that batch only."""
     start = None
-    if next_token and which.client_reference is None:
+    if next_token and which.batch_id is not None:
+        start = decode_token(next_token, which.batch_id, by_batch=True, window=which)
+    elif next_token and which.client_reference is None:
         start = decode_token(next_token, tenant_id, by_tenant=True, window=which)
     elif next_token and which.client_reference is not None:
         start = decode_token(next_token, tenant_ref(tenant_id, which.client_reference), window=which)

@@ -3,19 +3,16 @@ Idempotency-Key, after which the first answer is replayed byte for byte."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from sinch_gateway.api.idempotency import AnsweredOnce
 from sinch_gateway.api.models import DryRunResult, SendMessageRequest, accepted_view
 from sinch_gateway.api.problems import HttpAnswer, error_answer
-from sinch_gateway.data import aws
 from sinch_gateway.domain.answers import refusal_problem
 from sinch_gateway.domain.errors import (
-    Conflict,
     GatewayError,
     InvalidRequest,
     MediaUnavailable,
@@ -26,11 +23,6 @@ from sinch_gateway.domain.outcomes import AuthFailed
 from sinch_gateway.domain.results import Ended
 from sinch_gateway.usecases.send_message import SendMessage
 from sinch_gateway.usecases.sending import UNAUTHORIZED
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-
-IDEMPOTENCY_WINDOW_S = 24 * 60 * 60
 
 
 class MessagesEndpoint:
@@ -67,53 +59,19 @@ class MessagesEndpoint:
         self, key: str, tenant_id: str, message: SendMessageRequest, webhook_url: str, context: LambdaContext
     ) -> HttpAnswer:
         """The first answer for this key and body; a different body or a request in flight is a 409."""
-        # Imported here: Powertools Idempotency imports boto3 (and s3transfer), which a request
-        # without a key never needs.
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
-            IdempotencyAlreadyInProgressError,
-            IdempotencyValidationError,
-        )
-
-        config, send_once = self._idempotent
-        config.register_lambda_context(context)
-        request = {"apiKeyId": tenant_id, "key": key, "body": message.model_dump(mode="json")}
-        try:
-            return HttpAnswer.from_dict(send_once(request=request, message=message, webhook_url=webhook_url))
-        except IdempotencyValidationError:
-            raise Conflict(
-                "This Idempotency-Key was used with another body in the last 24 hours; use a new key.",
-                errors=[("Idempotency-Key", "was used with another body")],
-            ) from None
-        except IdempotencyAlreadyInProgressError:
-            raise Conflict(
-                "A request with this Idempotency-Key is still being processed.", retry_after_s=1
-            ) from None
+        return self._once(key, tenant_id, message.model_dump(mode="json"), (message, webhook_url), context)
 
     @cached_property
-    def _idempotent(self) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
-        # Built on first use, not at import: see answer_once.
-        from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer,
-            IdempotencyConfig,
-            idempotent_function,
-        )
+    def _once(self) -> AnsweredOnce:
+        def send(tenant_id: str, payload: tuple[SendMessageRequest, str]) -> HttpAnswer:
+            message, webhook_url = payload
+            return self.answer(message, webhook_url, tenant_id)
 
-        config = IdempotencyConfig(
-            # Keys are per API key: two clients choosing the same key do not collide.
-            event_key_jmespath="[apiKeyId, key]",
-            payload_validation_jmespath="body",
-            raise_on_no_idempotency_key=True,
-            expires_after_seconds=IDEMPOTENCY_WINDOW_S,
-        )
-        store = DynamoDBPersistenceLayer(table_name=self._idempotency_table, boto3_client=aws.dynamodb())
+        # The name its records were first kept under, so that a key used before still finds them.
+        return AnsweredOnce(self._idempotency_table, _FIRST_NAME, send)
 
-        @idempotent_function(data_keyword_argument="request", persistence_store=store, config=config)
-        def send_once(
-            request: dict[str, Any], message: SendMessageRequest, webhook_url: str
-        ) -> dict[str, Any]:
-            return self.answer(message, webhook_url, request["apiKeyId"]).as_dict()
 
-        return config, send_once
+_FIRST_NAME = "sinch_gateway.api.messages.MessagesEndpoint._idempotent.<locals>.send_once"
 
 
 def refusal_error(ended: Ended) -> GatewayError:

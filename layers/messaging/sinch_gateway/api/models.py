@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -21,11 +21,23 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from sinch_gateway.domain.batches import (
+    DEFAULT_KEY,
+    MAX_PARAMETER_VALUE_CHARS,
+    MAX_RECIPIENTS,
+    PARAMETER_NAME,
+    BatchRecord,
+    BatchStatus,
+    Refusal,
+    RefusalType,
+    placeholders,
+)
 from sinch_gateway.domain.commands import (
     AskedContent,
     AskedSlide,
     AskedSlides,
     AskedTemplate,
+    BatchCommand,
     MmsOptions,
     NewTemplate,
     SendCommand,
@@ -35,7 +47,7 @@ from sinch_gateway.domain.inbound import Action, InboundMedia, InboundMessage
 from sinch_gateway.domain.listing import MessageSummary
 from sinch_gateway.domain.message import SINCH_VALIDITY, MessageRecord, StatusEvent
 from sinch_gateway.domain.mms_media import MAX_MEDIA_PER_SLIDE, MAX_SLIDE_TEXT_CHARS, MAX_SLIDES
-from sinch_gateway.domain.phone import mms_unavailable_reason, normalize_e164
+from sinch_gateway.domain.phone import InvalidPhoneNumber, mms_unavailable_reason, normalize_e164
 from sinch_gateway.domain.segments import count_segments
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
@@ -43,6 +55,8 @@ from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
 SMS_MAX_CHARS = 1600
 MMS_MAX_CHARS = 5000
 SUBJECT_MAX_CHARS = 80
+MAX_WRITTEN_NUMBER_CHARS = 32  # E.164 has at most 15 digits; room for separators
+MAX_PARAMETERS = 20  # names per batch
 MAX_SCHEDULE_AHEAD = SINCH_VALIDITY  # as far ahead as Sinch lets a message live
 # Characters that show nothing on a handset, beyond what str.isspace() knows: format characters
 # (zero-width space and joiners, BOM, bidi marks), Hangul fillers, braille blank, variation selectors.
@@ -55,6 +69,7 @@ FROM_MASK = r"^[A-Za-z0-9 ]{1,11}$"
 # What each pattern a field must match means, for the client.
 _PATTERNS = {
     PRINTABLE_ASCII: "must be printable ASCII characters (no line breaks, nothing beyond ~)",
+    PARAMETER_NAME.pattern: "must be a name of 1 to 16 letters, digits, '.', '_' or '-'",
     FROM_MASK: "must be 1 to 11 letters, digits or spaces",
 }
 _TYPE_NAMES = {
@@ -257,12 +272,16 @@ class SlideTextRequest(_ApiModel):
     _text_visible = _visible_fields("text")
 
 
-class SendMessageRequest(_ApiModel):
-    """A message to send. Its fields say which kind: `text` alone is an SMS; `mediaUrl` an MMS with
-    one file (Sinch's XMS API); `slides` or `templateId` a rich MMS (Sinch's MMS JSON API)."""
+class _ContentRequest(_ApiModel):
+    """What a message or a batch sends, and when. Its fields say which kind: `text` alone is an
+    SMS; `mediaUrl` an MMS with one file (Sinch's XMS API); `slides` or `templateId` a rich MMS
+    (Sinch's MMS JSON API)."""
 
     # Only the documented (camelCase) names: `media_url` is as unknown to clients as any typo.
     model_config = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
+    # A batch's text may hold ${name} placeholders, filled per recipient: its maxParts is checked
+    # per recipient, on the text each gets.
+    _fills_placeholders: ClassVar[bool] = False
 
     # Declared first: the rules of the fields after them depend on which kind this is (_kind).
     media_url: HttpUrl | None = Field(default=None, description="Media for a one-file MMS (https)")
@@ -272,7 +291,6 @@ class SendMessageRequest(_ApiModel):
     template_id: str | None = Field(
         default=None, min_length=1, max_length=64, description="A saved MMS template (POST /v1/mms-templates)"
     )
-    to: E164
     text: str | None = Field(
         default=None,
         min_length=1,
@@ -341,17 +359,6 @@ class SendMessageRequest(_ApiModel):
         "address: the same rules as mediaUrl)",
     )
 
-    def command(self) -> SendCommand:
-        """What the request asks for, in the use cases' terms (the one place it is read)."""
-        return SendCommand(
-            to=self.to,
-            content=self._content(),
-            client_reference=self.client_reference,
-            send_at=self.send_at,
-            expire_at=self.expire_at,
-            status_callback_url=str(self.status_callback_url) if self.status_callback_url else None,
-        )
-
     def _content(self) -> AskedContent:
         options = MmsOptions(
             subject=self.subject,
@@ -393,13 +400,6 @@ class SendMessageRequest(_ApiModel):
         ):
             raise ValueError("cannot be combined with mediaUrl or slides: the template holds the content")
         return template_id
-
-    @field_validator("to")
-    @classmethod
-    def _mms_needs_a_country_sinch_serves(cls, to: str, info: ValidationInfo) -> str:
-        if _kind(info) not in ("sms", None) and (reason := mms_unavailable_reason(to)):
-            raise ValueError(reason)
-        return to
 
     @field_validator("send_at")
     @classmethod
@@ -459,6 +459,8 @@ class SendMessageRequest(_ApiModel):
         if _kind(info) not in ("sms", None):
             raise ValueError("is only used with an SMS (a message with text alone)")
         text = info.data.get("text")
+        if text is not None and cls._fills_placeholders and placeholders(text):
+            return max_parts
         if text is not None and (needed := count_segments(text)).segments > max_parts:
             raise ValueError(
                 f"is {max_parts}, but the text needs {needed.segments} segments "
@@ -504,6 +506,105 @@ class SendMessageRequest(_ApiModel):
         if slide_texts is not None and _kind(info) not in ("mms-template", None):
             raise ValueError("is only used with templateId")
         return slide_texts
+
+
+class SendMessageRequest(_ContentRequest):
+    """A message to send. Its fields say which kind: `text` alone is an SMS; `mediaUrl` an MMS with
+    one file (Sinch's XMS API); `slides` or `templateId` a rich MMS (Sinch's MMS JSON API)."""
+
+    to: E164
+
+    def command(self) -> SendCommand:
+        """What the request asks for, in the use cases' terms (the one place it is read)."""
+        return SendCommand(
+            to=self.to,
+            content=self._content(),
+            client_reference=self.client_reference,
+            send_at=self.send_at,
+            expire_at=self.expire_at,
+            status_callback_url=str(self.status_callback_url) if self.status_callback_url else None,
+        )
+
+    @field_validator("to")
+    @classmethod
+    def _mms_needs_a_country_sinch_serves(cls, to: str, info: ValidationInfo) -> str:
+        if _kind(info) not in ("sms", None) and (reason := mms_unavailable_reason(to)):
+            raise ValueError(reason)
+        return to
+
+
+# A number as a batch request writes it: checked per recipient (a malformed one is refused, the
+# rest still go), but never longer than a number can be written.
+WrittenNumber = Annotated[str, Field(min_length=1, max_length=MAX_WRITTEN_NUMBER_CHARS)]
+ParameterName = Annotated[str, Field(pattern=PARAMETER_NAME.pattern)]
+ParameterValue = Annotated[str, Field(max_length=MAX_PARAMETER_VALUE_CHARS)]
+
+
+class BatchRequest(_ContentRequest):
+    """One message to many recipients: each gets a message of its own, its `${name}` placeholders
+    filled from `parameters`."""
+
+    _fills_placeholders = True
+
+    to: list[WrittenNumber] = Field(
+        min_length=1,
+        max_length=MAX_RECIPIENTS,
+        description=f"1 to {MAX_RECIPIENTS} recipients in E.164; one that cannot be sent to is "
+        "listed in `refused` with why, and the rest still go",
+        examples=[["+12025550143", "+12025550144"]],
+    )
+    parameters: dict[ParameterName, dict[str, ParameterValue]] | None = Field(
+        default=None,
+        max_length=MAX_PARAMETERS,
+        description="Values for the text's ${name} placeholders (Sinch's parameters): per name, a "
+        'value per recipient number and optionally a "default" for the others. Names: 1 to 16 '
+        "letters, digits, '.', '_' or '-'; values at most 160 characters",
+        examples=[{"name": {"+12025550143": "Ann", "default": "customer"}}],
+    )
+
+    def command(self) -> BatchCommand:
+        """What the request asks for, in the use cases' terms (the one place it is read)."""
+        return BatchCommand(
+            to=tuple(self.to),
+            content=self._content(),
+            parameters=self.parameters or {},
+            max_parts=self.max_parts,
+            client_reference=self.client_reference,
+            send_at=self.send_at,
+            expire_at=self.expire_at,
+            status_callback_url=str(self.status_callback_url) if self.status_callback_url else None,
+        )
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_by_number(
+        cls, parameters: dict[str, dict[str, str]] | None, info: ValidationInfo
+    ) -> dict[str, dict[str, str]] | None:
+        """Each value keyed by the number in E.164 (as `to` is read), or "default"."""
+        if parameters is None:
+            return None
+        if _kind(info) not in ("sms", "xms-media", None):
+            raise ValueError("is only used with text (an SMS, or an MMS with mediaUrl)")
+        by_number: dict[str, dict[str, str]] = {}
+        for name, values in parameters.items():
+            if len(values) > MAX_RECIPIENTS + 1:
+                raise ValueError(f"{name}: must have at most {MAX_RECIPIENTS + 1} values")
+            by_number[name] = {}
+            for key, value in values.items():
+                number = key if key == DEFAULT_KEY else _parameter_number(name, key)
+                if number in by_number[name]:
+                    raise ValueError(f"{name}: names {number} twice")
+                by_number[name][number] = value
+        return by_number
+
+
+def _parameter_number(name: str, key: str) -> str:
+    try:
+        return normalize_e164(key)
+    except InvalidPhoneNumber as exc:
+        raise ValueError(
+            f'{name}: each key must be a recipient\'s number in E.164 or "default"; {key[:32]!r} {exc}'
+        ) from None
 
 
 class TemplateRequest(_ApiModel):
@@ -749,3 +850,59 @@ class Problem(BaseModel):
     status: int
     detail: str | None = None
     errors: list[FieldProblem] = Field(default_factory=list)
+
+
+class RefusalView(_ApiModel):
+    """A recipient of a batch that will not be sent to, and why (the rest still go)."""
+
+    to: str = Field(description="The number as it was written in `to`")
+    type: RefusalType = Field(
+        description="malformed: not a valid number in E.164; not_allowed: a country this API key may "
+        "not send to (or, for an MMS, one Sinch delivers no MMS to); opted_out: it texted STOP to "
+        "the sender number; duplicate: the same number as an earlier recipient; missing_parameter: "
+        "a ${name} in the text with no value for it and no default; too_many_parts: its text, "
+        "filled in, needs more segments than maxParts"
+    )
+    detail: str
+
+
+def refusal_view(refusal: Refusal) -> RefusalView:
+    return RefusalView(to=refusal.to, type=refusal.type, detail=refusal.detail)
+
+
+class BatchAcceptedView(_ApiModel):
+    """Answer to POST /v1/batches: the recipients taken, each to get a message of its own."""
+
+    id: str
+    status: BatchStatus
+    recipients: int = Field(description="Recipients taken (refused ones are not counted)")
+    refused: list[RefusalView]
+
+
+class BatchView(_ApiModel):
+    """Answer to GET and DELETE /v1/batches/{id}: how far the batch's recipients got."""
+
+    id: str
+    status: BatchStatus = Field(
+        description="accepted: none handed to Sinch yet; sending: some handed over; done: every "
+        "recipient handed over or ended; cancelled: by DELETE (recipients not yet handed over end "
+        "cancelled)"
+    )
+    recipients: int
+    counts: dict[Status, int] = Field(
+        description="Recipients per message status; a recipient whose message is not made yet "
+        "counts as accepted"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+def batch_view(batch: BatchRecord, status: BatchStatus, counts: Mapping[Status, int]) -> BatchView:
+    return BatchView(
+        id=batch.id,
+        status=status,
+        recipients=batch.recipients,
+        counts=dict(counts),
+        created_at=batch.created_at,
+        updated_at=batch.updated_at,
+    )

@@ -21,6 +21,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 
 from sinch_gateway.api.models import Problem, error_field, validation_message
 from sinch_gateway.domain.errors import (
+    AllRecipientsRefused,
+    BatchNotFound,
     Conflict,
     DestinationNotAllowed,
     GatewayError,
@@ -44,6 +46,12 @@ from sinch_gateway.domain.inbound import RecipientOptedOut
 
 PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
+# A batch names up to 10,000 recipients, each with its parameters' values; Lambda takes at most
+# 6 MB per synchronous request.
+MAX_BATCH_BODY_BYTES = 5 * 1024 * 1024
+BATCH_RESOURCE = "/v1/batches"
+# A request can fail on thousands of fields (10,000 numbers in a batch): the first are listed.
+MAX_LISTED_ERRORS = 100
 # Why json.loads refused what is JSON by its grammar: our words, said in the 400's detail.
 NESTED_TOO_DEEPLY = "it is nested too deeply"
 NUMBER_TOO_LONG = f"a number in it has more than {sys.get_int_max_str_digits()} digits"
@@ -118,6 +126,8 @@ PROBLEM_KINDS: dict[type[GatewayError], ProblemKind] = {
     InvalidToken: ProblemKind(400, "/problems/invalid-token", "The continuation token is not valid"),
     MessageNotFound: ProblemKind(404, "/problems/not-found", "No such message"),
     TemplateNotFound: ProblemKind(404, "/problems/not-found", "No such template"),
+    BatchNotFound: ProblemKind(404, "/problems/not-found", "No such batch"),
+    AllRecipientsRefused: ProblemKind(422, "/problems/all-recipients-refused", "Every recipient was refused"),
     Conflict: ProblemKind(409, "/problems/conflict", "Conflict"),
     SinchRejected: ProblemKind(422, "/problems/sinch-rejected", "Sinch rejected the message"),
     SinchForbidden: ProblemKind(422, "/problems/sinch-forbidden", "Sinch refused to send the message"),
@@ -183,13 +193,15 @@ def validation_problem(exc: RequestValidationError) -> Response[str]:
             f"{why}Send a JSON object with Content-Type: application/json.",
         )
     fields = [(_field_name(e), validation_message(e)) for e in errors]
-    names = ", ".join(sorted({f for f, _ in fields}))
+    listed = fields[:MAX_LISTED_ERRORS]
+    names = ", ".join(sorted({f for f, _ in listed}))
+    more = f" ({len(fields) - len(listed)} more errors not listed)" if len(fields) > len(listed) else ""
     return problem(
         422,
         "/problems/validation-error",
         "The request is not valid",
-        f"Check these fields: {names}.",
-        errors=fields,
+        f"Check these fields: {names}.{more}",
+        errors=listed,
     )
 
 
@@ -237,9 +249,10 @@ def reject_unreadable_body(event: Mapping[str, Any]) -> HttpAnswer | None:
         size = len(body) * 3 // 4 - body[-2:].count("=")
     else:
         size = len(body.encode("utf-8", "surrogatepass"))
-    if size > MAX_BODY_BYTES:
+    limit = MAX_BATCH_BODY_BYTES if event.get("resource") == BATCH_RESOURCE else MAX_BODY_BYTES
+    if size > limit:
         return problem_answer(
-            413, "/problems/body-too-large", "The body is too large", f"At most {MAX_BODY_BYTES} bytes."
+            413, "/problems/body-too-large", "The body is too large", f"At most {limit} bytes."
         )
     if _body_text(event) is None:
         return _not_utf8()

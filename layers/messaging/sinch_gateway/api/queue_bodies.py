@@ -1,6 +1,7 @@
 """SendQueue's bodies read at the edge, as the API reads its requests: our own retry of a message,
 settle check or batch's slice, or a send request another AWS service published (the body of
-POST /v1/messages, plus an optional idempotencyKey), each into what QueueIntake takes."""
+POST /v1/messages, or of POST /v1/batches when `to` is a list, plus an optional idempotencyKey),
+each into what QueueIntake takes."""
 
 from __future__ import annotations
 
@@ -19,7 +20,13 @@ from pydantic import (
     model_validator,
 )
 
-from sinch_gateway.api.models import PRINTABLE_ASCII, SendMessageRequest, error_field, validation_message
+from sinch_gateway.api.models import (
+    PRINTABLE_ASCII,
+    BatchRequest,
+    SendMessageRequest,
+    error_field,
+    validation_message,
+)
 from sinch_gateway.data.send_queue import RETRY_KIND, SETTLE_KIND, SLICE_KIND
 from sinch_gateway.domain.batches import (
     MAX_PARAMETER_VALUE_CHARS,
@@ -37,12 +44,14 @@ from sinch_gateway.domain.tenants import MAX_TENANT_ID_CHARS
 from sinch_gateway.usecases.fan_out import QueuedSlice
 from sinch_gateway.usecases.queue_intake import (
     MalformedRetry,
+    QueuedBatch,
     QueuedBody,
     QueuedRetry,
     QueuedSend,
     QueuedSettle,
     RecordedAs,
     Unreadable,
+    UnreadableBatch,
 )
 
 
@@ -163,6 +172,18 @@ class QueuedSendRequest(SendMessageRequest):
     )
 
 
+class QueuedBatchRequest(BatchRequest):
+    """A batch request published to SendQueue (`to` a list)."""
+
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=PRINTABLE_ASCII,
+        description="Same key within the batch's lifetime: one batch, each recipient sent once",
+    )
+
+
 def read_queued(body: str) -> QueuedBody:
     """What one SendQueue body asks for. Nothing here knows who published it: QueueIntake
     checks that (a retry only from the gateway's functions, a request from its tenant's
@@ -173,12 +194,13 @@ def read_queued(body: str) -> QueuedBody:
         return Unreadable("the body is not JSON (or is nested too deeply)", RecordedAs())
     if isinstance(data, dict) and data.get("kind") in (RETRY_KIND, SETTLE_KIND, SLICE_KIND):
         return _gateways_own(data)
+    if isinstance(data, dict) and isinstance(data.get("to"), list):
+        return _batch(data)
     recorded_as = _recorded_as(data if isinstance(data, dict) else {})
     try:
         request = QueuedSendRequest.model_validate(data)
     except ValidationError as exc:
-        reason = "; ".join(f"{error_field(e)}: {validation_message(e)}" for e in exc.errors())
-        return Unreadable(reason, recorded_as)
+        return Unreadable(_reason(exc), recorded_as)
     return QueuedSend(request.command(), request.idempotency_key, recorded_as)
 
 
@@ -194,6 +216,21 @@ def in_turn_order(bodies: Sequence[str]) -> list[int]:
         return (turn.place if turn is not None else math.inf, index)
 
     return sorted(range(len(bodies)), key=place)
+
+
+def _batch(data: dict[str, Any]) -> QueuedBatch | UnreadableBatch:
+    try:
+        request = QueuedBatchRequest.model_validate(data)
+    except ValidationError as exc:
+        return UnreadableBatch(_reason(exc))
+    return QueuedBatch(request.command(), request.idempotency_key)
+
+
+def _reason(exc: ValidationError, most: int = 20) -> str:
+    """What is wrong, in the publisher's field names (the first `most` errors)."""
+    errors = exc.errors()
+    more = f"; and {len(errors) - most} more" if len(errors) > most else ""
+    return "; ".join(f"{error_field(e)}: {validation_message(e)}" for e in errors[:most]) + more
 
 
 def _gateways_own(data: dict[str, Any]) -> QueuedRetry | QueuedSettle | QueuedSlice | MalformedRetry:

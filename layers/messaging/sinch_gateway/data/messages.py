@@ -46,6 +46,9 @@ CLIENT_REFERENCE_INDEX = "byClientReference"
 # key is an attribute only messages carry, so the index lists nothing else of the table's.
 TENANT_INDEX = "byTenant"
 TENANT_KEY = "messageTenant"
+# A batch's messages (GET /v1/batches/{id}, its counts and its messages), newest first.
+BATCH_INDEX = "byBatch"
+BATCH_KEY = "gatewayBatchId"
 # How often an event write is tried again when another writer changed the events in between
 # (their number is the write's condition): a sender and a report or two at once, at most.
 EVENT_WRITE_TRIES = 20
@@ -108,6 +111,7 @@ def listing_query(
     limit: int,
     start_after: dict[str, Any] | None,
     now: float,
+    tenant_id: str | None = None,
 ) -> dict[str, Any]:
     """The Query (less its table) for one page of index `index` where `key` is `value`, newest
     first: the time window in the key condition, the other filters in a FilterExpression, which
@@ -135,6 +139,14 @@ def listing_query(
         filters.append("#to = :to")
         names["#to"] = "to"
         values[":to"] = which.to
+    if key == BATCH_KEY:
+        # A batch is one tenant's (checked before), and this says so again at the item.
+        filters.append("#tenant = :tenant")
+        names["#tenant"] = TENANT_KEY
+        values[":tenant"] = tenant_id
+        if which.client_reference is not None:
+            filters.append("clientReference = :reference")
+            values[":reference"] = which.client_reference
     query: dict[str, Any] = {
         "IndexName": index,
         "KeyConditionExpression": condition,
@@ -364,7 +376,9 @@ class MessageRepository:
         """One page of the tenant's messages that `which` lets through, newest first, and the key
         to continue after it (None on the last page). `limit` bounds the messages read: the
         filter may let fewer through, none even, before the last page."""
-        if which.client_reference is not None:
+        if which.batch_id is not None:
+            index, key, value = BATCH_INDEX, BATCH_KEY, which.batch_id
+        elif which.client_reference is not None:
             index, key, value = (
                 CLIENT_REFERENCE_INDEX,
                 "tenantRef",
@@ -374,7 +388,16 @@ class MessageRepository:
             index, key, value = TENANT_INDEX, TENANT_KEY, tenant_id
         answer = self._db.query(
             TableName=self._table,
-            **listing_query(index, key, value, which, limit=limit, start_after=start_after, now=time.time()),
+            **listing_query(
+                index,
+                key,
+                value,
+                which,
+                limit=limit,
+                start_after=start_after,
+                now=time.time(),
+                tenant_id=tenant_id,
+            ),
         )
         items = answer.get("Items", [])
         if index == CLIENT_REFERENCE_INDEX:  # the whole message is there (and may predate `channel`)
@@ -382,6 +405,28 @@ class MessageRepository:
         else:
             summaries = [MessageSummary.model_validate(from_item(i)) for i in items]
         return summaries, answer.get("LastEvaluatedKey")
+
+    def count_by_status(self, batch_id: str) -> dict[Status, int]:
+        """A batch's messages per status, read from byBatch (the status alone of each: 10,000
+        messages are a few pages)."""
+        counts: dict[Status, int] = {}
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": BATCH_INDEX,
+            "KeyConditionExpression": "#key = :key",
+            "ProjectionExpression": "#status, #ttl",
+            "ExpressionAttributeNames": {"#key": BATCH_KEY, "#status": "status", "#ttl": "ttl"},
+            "ExpressionAttributeValues": {":key": {"S": batch_id}},
+        }
+        while True:
+            answer = self._db.query(**query)
+            for item in answer.get("Items", []):
+                if _alive(item):
+                    status = Status(item["status"]["S"])
+                    counts[status] = counts.get(status, 0) + 1
+            if "LastEvaluatedKey" not in answer:
+                return counts
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def claim(self, message_id: str, lease_s: int) -> MessageRecord | None:
         """Take the right to send: only one sender at a time, and only before Sinch has it.

@@ -9,9 +9,10 @@ finds the messages it made, and a per-recipient delivery report finds its messag
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -19,10 +20,14 @@ from enum import StrEnum
 from sinch_gateway.domain.content import MessageContent
 from sinch_gateway.domain.message import utcnow
 from sinch_gateway.domain.rate_share import Turn
+from sinch_gateway.domain.status import SENDABLE_STATUSES, Status
 
 MAX_RECIPIENTS = 10_000  # per batch request
 MAX_SINCH_RECIPIENTS = 1_000  # per XMS /batches call (Sinch's limit on `to`)
 MAX_SLICE_RECIPIENTS = MAX_SINCH_RECIPIENTS  # per SendQueue body
+# A slice's recipients, as JSON, at most this many characters (a SendQueue body is ASCII, every
+# other character escaped): SQS takes a body of at most 256 KiB, and the rest of it is small.
+MAX_SLICE_CHARS = 200 * 1024
 # Sinch's parameter names: letters, digits, '.', '_', '-', at most 16; values at most 160 characters.
 PARAMETER_NAME = re.compile(r"^[A-Za-z0-9._-]{1,16}$")
 MAX_PARAMETER_VALUE_CHARS = 160
@@ -44,7 +49,9 @@ class RefusalType(StrEnum):
     MALFORMED = "malformed"
     NOT_ALLOWED = "not_allowed"  # the tenant's policy does not allow its country
     OPTED_OUT = "opted_out"
-    DUPLICATE = "duplicate"
+    DUPLICATE = "duplicate"  # the same number (as E.164) named earlier in `to`
+    MISSING_PARAMETER = "missing_parameter"  # a placeholder with no value for it and no default
+    TOO_MANY_PARTS = "too_many_parts"  # its text, parameters filled, needs more parts than maxParts
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,38 @@ class SliceRecipient:
         return recipient_message_id(batch_id, self.to)
 
 
+def slice_weight(recipient: SliceRecipient) -> int:
+    """The characters `recipient` takes in a SendQueue body (as data/send_queue.py writes it)."""
+    entry: dict[str, object] = {"to": recipient.to}
+    if recipient.values:
+        entry["values"] = dict(recipient.values)
+    return len(json.dumps(entry)) + 2  # and its ", "
+
+
+def slices(
+    batch_id: str,
+    tenant_id: str,
+    recipients: Sequence[SliceRecipient],
+    *,
+    max_recipients: int = MAX_SLICE_RECIPIENTS,
+    max_chars: int = MAX_SLICE_CHARS,
+) -> list[BatchSlice]:
+    """The recipients in order, cut into slices of at most `max_recipients` and `max_chars`."""
+    cut: list[BatchSlice] = []
+    current: list[SliceRecipient] = []
+    chars = 0
+    for recipient in recipients:
+        weight = slice_weight(recipient)
+        if current and (len(current) == max_recipients or chars + weight > max_chars):
+            cut.append(BatchSlice(batch_id, tenant_id, len(cut), tuple(current)))
+            current, chars = [], 0
+        current.append(recipient)
+        chars += weight
+    if current:
+        cut.append(BatchSlice(batch_id, tenant_id, len(cut), tuple(current)))
+    return cut
+
+
 @dataclass(frozen=True)
 class BatchSlice:
     """Up to MAX_SLICE_RECIPIENTS recipients of a batch, as one SendQueue body: the queue function
@@ -122,3 +161,41 @@ class BatchRecord:
     status_callback_url: str | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class BatchAccepted:
+    """Recorded, its slices queued: `batch` as it stands, and who was left out."""
+
+    batch: BatchRecord
+    refused: tuple[Refusal, ...]
+
+
+@dataclass(frozen=True)
+class BatchRefused:
+    """Every recipient refused: nothing recorded, nothing queued."""
+
+    refused: tuple[Refusal, ...]
+
+
+BatchResult = BatchAccepted | BatchRefused
+
+
+def recipient_counts(recipients: int, messages: Mapping[Status, int]) -> dict[Status, int]:
+    """Recipients per status: those whose message the fan-out has not made yet are accepted."""
+    counts = {status: n for status, n in messages.items() if n}
+    unmade = recipients - sum(counts.values())
+    if unmade > 0:
+        counts[Status.ACCEPTED] = counts.get(Status.ACCEPTED, 0) + unmade
+    return counts
+
+
+def progress(recorded: BatchStatus, counts: Mapping[Status, int]) -> BatchStatus:
+    """A batch's status from its recipients' `counts` (recipient_counts): cancelled once
+    cancelled; done when none waits to be handed to Sinch; sending once some were."""
+    if recorded is BatchStatus.CANCELLED:
+        return BatchStatus.CANCELLED
+    waiting = sum(n for status, n in counts.items() if status in SENDABLE_STATUSES)
+    if waiting == 0:
+        return BatchStatus.DONE
+    return BatchStatus.SENDING if waiting < sum(counts.values()) else BatchStatus.ACCEPTED

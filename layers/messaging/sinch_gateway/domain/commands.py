@@ -3,9 +3,10 @@ shape there; admission then turns a SendCommand into the message as it will be s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from sinch_gateway.domain.batches import Parameters
 from sinch_gateway.domain.content import Channel, MessageContent, SlideText, SmsContent, XmsMediaContent
 from sinch_gateway.domain.message import MessageDraft
 
@@ -51,15 +52,10 @@ AskedContent = SmsContent | XmsMediaContent | AskedSlides | AskedTemplate
 
 
 @dataclass(frozen=True)
-class SendCommand:
-    """One message to send, as its caller asked for it."""
+class _Asked:
+    """What a message or a batch asks for besides its recipients."""
 
-    to: str
     content: AskedContent
-    client_reference: str | None = None
-    send_at: datetime | None = None
-    expire_at: datetime | None = None
-    status_callback_url: str | None = None
 
     @property
     def channel(self) -> Channel:
@@ -69,6 +65,17 @@ class SendCommand:
     def from_mask(self) -> str | None:
         content = self.content
         return content.options.from_mask if isinstance(content, AskedSlides | AskedTemplate) else None
+
+
+@dataclass(frozen=True)
+class SendCommand(_Asked):
+    """One message to send, as its caller asked for it."""
+
+    to: str
+    client_reference: str | None = None
+    send_at: datetime | None = None
+    expire_at: datetime | None = None
+    status_callback_url: str | None = None
 
     def draft(self, content: MessageContent) -> MessageDraft:
         """The message as it will be stored, with its content as admission made it."""
@@ -80,6 +87,20 @@ class SendCommand:
             expire_at=self.expire_at,
             status_callback_url=self.status_callback_url,
         )
+
+
+@dataclass(frozen=True)
+class BatchCommand(_Asked):
+    """One batch, as its caller asked for it: `to` as written (the use case checks each number,
+    and refuses a recipient, not the batch); `parameters` keyed by E.164 number or "default"."""
+
+    to: tuple[str, ...]
+    parameters: Parameters = field(default_factory=dict)
+    max_parts: int | None = None
+    client_reference: str | None = None
+    send_at: datetime | None = None
+    expire_at: datetime | None = None
+    status_callback_url: str | None = None
 
 
 @dataclass(frozen=True)

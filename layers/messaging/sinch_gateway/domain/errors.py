@@ -69,6 +69,16 @@ class TemplateNotFound(GatewayError):
     pass
 
 
+class BatchNotFound(GatewayError):
+    pass
+
+
+class AllRecipientsRefused(InvalidRequest):
+    """Every recipient of a batch was refused (extra["refused"] says why each): nothing recorded."""
+
+    code = "all_recipients_refused"
+
+
 class Conflict(GatewayError):
     """The request cannot be done in the message's present state (or with this idempotency key)."""
 

@@ -33,6 +33,7 @@ class MessageFilter:
     to: str | None = None  # E.164
     since: datetime | None = None
     until: datetime | None = None
+    batch_id: str | None = None  # our batch (POST /v1/batches) they belong to
 
     def holds(self, created_at: str) -> bool:
         """Whether a creation time, as stored, lies in the window."""

@@ -49,11 +49,18 @@ class TenantPolicy(BaseModel):
 
     def check(self, to: str, channel: Channel) -> None:
         """Raise the problem the caller should hear when this policy refuses the message."""
+        self.check_channel(channel)
+        self.check_country(to)
+
+    def check_channel(self, channel: Channel) -> None:
         if channel is Channel.MMS and not self.mms_allowed:
             raise MmsNotAllowed(
                 "MMS is not enabled for this API key.",
                 errors=[("mediaUrl", "MMS is not enabled for this API key; send an SMS instead")],
             )
+
+    def check_country(self, to: str) -> None:
+        """Raise DestinationNotAllowed unless the policy allows the country of `to` (E.164)."""
         if self.allowed_countries is None:
             return
         if region_of(to) not in self.allowed_countries:

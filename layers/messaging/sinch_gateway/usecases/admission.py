@@ -2,7 +2,9 @@
 the tenant's policy first (cheap, and no media is fetched for a refused destination), then the
 recipient's opt-out (one read), then its media (every file of the request fetched together within
 one time budget, checked, and kept: Sinch gets the kept copy), then, for a template, the template
-itself. A dry run checks all the same and keeps nothing."""
+itself. A dry run checks all the same and keeps nothing. A batch passes the same checks: its
+content once for every recipient, each recipient's policy and opt-out on its own
+(usecases.batch_intake)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, replace
 from typing import Protocol
 
-from sinch_gateway.domain.commands import AskedSlide, AskedSlides, AskedTemplate, SendCommand
+from sinch_gateway.domain.commands import (
+    AskedContent,
+    AskedSlide,
+    AskedSlides,
+    AskedTemplate,
+    BatchCommand,
+    SendCommand,
+)
 from sinch_gateway.domain.content import (
+    MessageContent,
     MmsSlidesContent,
     MmsTemplateContent,
     Slide,
@@ -23,6 +33,7 @@ from sinch_gateway.domain.inbound import RecipientOptedOut
 from sinch_gateway.domain.message import MessageDraft
 from sinch_gateway.domain.mms_media import MediaKind, combination_problem, kind_of
 from sinch_gateway.domain.templates import MmsTemplate, TemplateStatus
+from sinch_gateway.domain.tenants import TenantPolicy
 from sinch_gateway.media.preflight import MediaInfo
 from sinch_gateway.usecases.ports import MediaStore, OptOutLookup, SenderNumber, TenantStore
 
@@ -91,29 +102,56 @@ class Admission:
     def _admit(
         self, command: SendCommand, tenant_id: str, keep: Keep, media_budget_s: float | None
     ) -> MessageDraft:
-        policy = self._tenants.policy(tenant_id)
-        policy.check(command.to, command.channel)
-        if command.from_mask is not None:
-            policy.check_sender("fromMask", command.from_mask)
-        if command.status_callback_url is not None:
-            self._check_callback(command.status_callback_url)
+        self._checked_policy(command, tenant_id, command.to)
         if self._opt_outs.opted_out(command.to, self._sender_number()):
             raise RecipientOptedOut(
                 "The recipient has opted out of messages from this sender number (they texted STOP); "
                 "nothing was sent. They can text START to opt back in.",
                 errors=[("to", "has opted out (texted STOP to the sender number)")],
             )
-        match command.content:
+        return command.draft(self._content(command.content, tenant_id, keep, media_budget_s))
+
+    def batch_policy(self, command: BatchCommand, tenant_id: str) -> TenantPolicy:
+        """What a batch must pass as a whole (its channel, sender, status callback URL): raises the
+        InvalidRequest the caller should hear; the tenant's policy, for each recipient's country."""
+        return self._checked_policy(command, tenant_id)
+
+    def opted_out(self, recipients: Sequence[str]) -> frozenset[str]:
+        """Which of `recipients` (E.164) opted out of the number we send from, read together."""
+        return self._opt_outs.opted_out_all(recipients, self._sender_number())
+
+    def batch_content(self, command: BatchCommand, tenant_id: str) -> MessageContent:
+        """A batch's content, admitted once for every recipient: media checked and kept, a
+        template looked up."""
+        return self._content(command.content, tenant_id, self._keep, None)
+
+    def _checked_policy(
+        self, command: SendCommand | BatchCommand, tenant_id: str, to: str | None = None
+    ) -> TenantPolicy:
+        policy = self._tenants.policy(tenant_id)
+        policy.check_channel(command.channel)
+        if to is not None:
+            policy.check_country(to)
+        if command.from_mask is not None:
+            policy.check_sender("fromMask", command.from_mask)
+        if command.status_callback_url is not None:
+            self._check_callback(command.status_callback_url)
+        return policy
+
+    def _content(
+        self, content: AskedContent, tenant_id: str, keep: Keep, media_budget_s: float | None
+    ) -> MessageContent:
+        match content:
             case XmsMediaContent() as media:
                 [info] = self._fetched([("mediaUrl", media.media_url)], media_budget_s)
-                return command.draft(media.model_copy(update={"media_key": keep(info)}))
+                return media.model_copy(update={"media_key": keep(info)})
             case AskedSlides(slides, options):
                 checked = self._checked_slides(slides, "slides", keep, media_budget_s)
-                return command.draft(MmsSlidesContent(slides=checked, **asdict(options)))
+                return MmsSlidesContent(slides=checked, **asdict(options))
             case AskedTemplate() as asked:
-                return command.draft(self._template_content(asked, tenant_id))
+                return self._template_content(asked, tenant_id)
             case sms:
-                return command.draft(sms)
+                return sms
 
     def check_slides(self, slides: Sequence[AskedSlide], *, field: str) -> tuple[Slide, ...]:
         """A template's slides, checked as a message's are, their media kept."""

@@ -7,7 +7,7 @@ adapters (sinch/, data/) without knowing which.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sinch_gateway.domain.batches import BatchRecord, BatchSlice, BatchStatus
@@ -130,6 +130,12 @@ class MessageStore(Protocol):
     def set_sinch_id(self, message_id: str, sinch_id: str) -> None: ...
 
 
+class BatchMessages(Protocol):
+    """A batch's recipients' messages (those the fan-out made so far), read together."""
+
+    def count_by_status(self, batch_id: str) -> Mapping[Status, int]: ...
+
+
 class SendRate(Protocol):
     """Sinch's rate, shared by every sender and fairly among tenants (see domain.rate_share)."""
 
@@ -207,6 +213,10 @@ SenderNumber = Callable[[], str | None]
 class OptOutLookup(Protocol):
     def opted_out(self, recipient: str, sender: str | None) -> bool:
         """Whether `recipient` opted out of messages from `sender` (of any of ours when None)."""
+        ...
+
+    def opted_out_all(self, recipients: Sequence[str], sender: str | None) -> frozenset[str]:
+        """Which of `recipients` opted out (as `opted_out` says of each), read in bulk."""
         ...
 
 

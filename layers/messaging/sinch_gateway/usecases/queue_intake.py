@@ -20,10 +20,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sinch_gateway.config import QueueSettings
-from sinch_gateway.domain.commands import SendCommand
+from sinch_gateway.domain.batches import BatchRefused
+from sinch_gateway.domain.commands import BatchCommand, SendCommand
 from sinch_gateway.domain.content import MessageContent, SmsContent
 from sinch_gateway.domain.errors import Conflict, InvalidRequest, MediaUnavailable, MessageNotFound
 from sinch_gateway.domain.message import MessageDraft, MessageRecord, StatusEvent, storable
+from sinch_gateway.domain.phone import mask
 from sinch_gateway.domain.rate_share import Turn, Waiting
 from sinch_gateway.domain.status import Status
 from sinch_gateway.domain.tenants import principal_of
@@ -31,6 +33,7 @@ from sinch_gateway.domain.webhooks import delivery_report_url
 from sinch_gateway.measures import final_status
 from sinch_gateway.media.preflight import MEDIA_BUDGET_S
 from sinch_gateway.usecases.admission import Admission
+from sinch_gateway.usecases.batch_intake import BatchIntake
 from sinch_gateway.usecases.fan_out import FanOut, QueuedSlice
 from sinch_gateway.usecases.ports import MessageStore, RetryQueue, TenantStore
 from sinch_gateway.usecases.sending import MessageSender
@@ -89,6 +92,22 @@ class QueuedSend:
 
 
 @dataclass(frozen=True)
+class QueuedBatch:
+    """A batch request another service published (`to` a list); the same `idempotency_key`: one
+    batch."""
+
+    command: BatchCommand
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True)
+class UnreadableBatch:
+    """A body with `to` a list that is no batch request: why, in the publisher's field names."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Unreadable:
     """A body that is no send request: why, in the publisher's field names."""
 
@@ -97,7 +116,16 @@ class Unreadable:
 
 
 # A SendQueue body as the edge read it.
-QueuedBody = QueuedRetry | QueuedSettle | QueuedSlice | MalformedRetry | QueuedSend | Unreadable
+QueuedBody = (
+    QueuedRetry
+    | QueuedSettle
+    | QueuedSlice
+    | MalformedRetry
+    | QueuedSend
+    | Unreadable
+    | QueuedBatch
+    | UnreadableBatch
+)
 
 
 class OutOfTime(Exception):
@@ -122,7 +150,9 @@ class QueueIntake:
         settler: Settler,
         fan_out: FanOut,
         settings: QueueSettings,
+        batch_intake: BatchIntake,
     ) -> None:
+        self._batch_intake = batch_intake
         self._settler = settler
         self._fan_out = fan_out
         self._sender = sender
@@ -197,6 +227,9 @@ class QueueIntake:
         if isinstance(queued, Unreadable):
             self._reject(body, tenant_id, sqs_message_id, queued.reason, queued.recorded_as)
             return
+        if isinstance(queued, QueuedBatch | UnreadableBatch):
+            self._batch(queued, body, tenant_id, sqs_message_id)
+            return
         draft = self._admit(queued, body, tenant_id, sqs_message_id, self._media_budget_s(time_left_s))
         if draft is None:
             return
@@ -219,6 +252,34 @@ class QueueIntake:
         wait = max(0.0, (queued.not_before or 0) - time.time())
         self._queue.enqueue_retry(queued.message_id, wait, queued.turn, queued.waiting)
         metrics.add_metric(name="QueueRecordsPassedOn", unit=MetricUnit.Count, value=1)
+
+    def _batch(
+        self, queued: QueuedBatch | UnreadableBatch, body: str, tenant_id: str, sqs_message_id: str
+    ) -> None:
+        """A published batch, taken as POST /v1/batches takes one; its refusals logged. What is
+        not sendable at all (every recipient refused, or the batch itself) is parked with why."""
+        if isinstance(queued, UnreadableBatch):
+            self._refuse(body, f"invalid_request: {storable(queued.reason)}")
+            return
+        # Derived, as a message's is: a request delivered twice is one batch.
+        batch_id = queued_message_id(tenant_id, sqs_message_id, queued.idempotency_key)
+        callback = delivery_report_url(self._settings.webhook_base_url, None, None)
+        try:
+            result = self._batch_intake.accept(queued.command, tenant_id, callback, batch_id)
+        except (InvalidRequest, Conflict) as exc:
+            reason = "; ".join(f"{f}: {m}" for f, m in exc.errors) or exc.detail
+            self._refuse(body, f"{getattr(exc, 'code', 'invalid_request')}: {storable(reason)}")
+            return
+        refused = [{"to": mask(r.to), "type": r.type.value, "detail": r.detail} for r in result.refused]
+        if isinstance(result, BatchRefused):
+            reasons = "; ".join(f"{r['to']}: {r['type']}" for r in refused[:20])
+            self._refuse(body, f"all_recipients_refused: {reasons}")
+            return
+        if refused:
+            logger.warning(
+                "queued batch: recipients refused", extra={"batch_id": batch_id, "refused": refused[:100]}
+            )
+        metrics.add_metric(name="QueuedBatches", unit=MetricUnit.Count, value=1)
 
     def _media_budget_s(self, time_left_s: float | None) -> float | None:
         """The media's time: the whole budget, or less when the invocation has less left than that
