@@ -77,6 +77,19 @@ def test_a_place_not_due_is_kept_and_told_when_to_come_back() -> None:
     assert come_back_in(kept, 1.0) == pytest.approx(5.0 - 1.0 + 0.5)
 
 
+def test_a_call_waiting_behind_a_tenant_about_to_stop_comes_back_when_its_turn_comes_sooner() -> None:
+    # A's place lies 20 s of share time ahead; B, weight 1, has calls waiting for 5 s of it only:
+    # share time runs at half speed for 5 s of it (10 s), then at full speed (15 s): 25 s, not 40.
+    lines = {"a": Line(end=30.0), "b": Line(end=15.0)}
+    view = Schedule(next_slot=NOW + 0.5, share_clock=10.0, share_clock_at=NOW, lines=lines)
+
+    parked = plan(view, Request(A, 1, STEP, 1.0, Turn(place=30.0)), NOW)
+
+    assert parked.kind is Kind.PARK and parked.wait_s == pytest.approx(25.0 - 1.0)
+    assert view.real_time_to(12.0, 10.0, A) == pytest.approx(4.0), "both send until then"
+    assert view.real_time_to(9.0, 10.0, A) == 0.0, "a place passed is due now"
+
+
 def test_a_place_whose_turn_passed_long_ago_is_lost_and_a_late_one_kept() -> None:
     view = Schedule(next_slot=NOW + 0.5, share_clock=10.0, share_clock_at=NOW, lines={"a": Line(end=15.0)})
 

@@ -146,6 +146,25 @@ class Schedule:
         )
         return max(MIN_LEFT, 1.0 - capped * step)
 
+    def real_time_to(self, place: float, clock: float, share: RateShare) -> float:
+        """The plan's seconds until share time, at `clock` now, reaches `place` in `share`'s line,
+        as the lines stand: the others' weight counts until the end of each of their lines (the
+        calls they have waiting), so a call that waits behind a tenant about to stop comes back
+        when share time, sped up then, reaches it; one whose others keep sending comes back
+        early, and waits again."""
+        ends = sorted(
+            (line.end, line.weight)
+            for tenant, line in self.lines.items()
+            if tenant != share.tenant_id and line.end > clock
+        )
+        seconds, at, others = 0.0, clock, sum(weight for _, weight in ends)
+        for end, weight in ends:
+            if end >= place:
+                break
+            seconds += (end - at) * (share.weight + others)
+            at, others = end, others - weight
+        return seconds + max(0.0, place - at) * (share.weight + others)
+
     def waiting_weight(self, tenant_id: str, weight: float, clock: float) -> float:
         """The weight of the tenants sending at share time `clock`, `tenant_id` among them (at
         `weight`): those whose lines reach past it."""
@@ -231,7 +250,7 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
     below_share = share.cap_per_s is not None and share.cap_per_s < share.weight / (weight * step)
     place = kept if kept is not None else max(end, clock)
     # Seconds until share time reaches the place, at the present weight and caps.
-    due_in = 0.0 if below_share else max(0.0, (place - clock) * weight / view.left_by_caps(now, step))
+    due_in = 0.0 if below_share else view.real_time_to(place, clock, share) / view.left_by_caps(now, step)
     # A tenant with no line waiting (a newcomer, or one sending below its share) may book
     # further ahead than the others: it finds room at once even while they keep the schedule full.
     cost = calls * step / share.weight
