@@ -176,6 +176,45 @@ def refuse_oversized_start_keys() -> None:
     DynamoDBBackend.scan = checked(DynamoDBBackend.scan)  # type: ignore[method-assign]
 
 
+def keep_stream_records_out_of_transaction_backups() -> None:
+    """Make TransactWriteItems back its tables up without their stream records. moto deep-copied
+    each table a transaction names, its stream's records included, so every transaction took
+    longer the more the table had ever been written to (3 s after some thousands of writes, and
+    past a client's read timeout soon after), where DynamoDB's does not. The stream is shared by
+    the backup instead, and a transaction that fails leaves no record in it, as on DynamoDB."""
+    import copy
+
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    if hasattr(DynamoDBBackend.transact_write_items, "unchecked"):
+        return
+    transact = DynamoDBBackend.transact_write_items
+
+    def backed_up(self: Table, memo: dict[int, Any]) -> Table:
+        if self.stream_shard is not None:
+            memo[id(self.stream_shard)] = self.stream_shard  # shared, not copied
+        clone: Table = object.__new__(Table)
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            setattr(clone, name, copy.deepcopy(value, memo))
+        return clone
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        shards = [t.stream_shard for t in self.tables.values() if t.stream_shard is not None]
+        written = [len(shard.items) for shard in shards]
+        try:
+            transact(self, transact_items)
+        except Exception:
+            for shard, length in zip(shards, written, strict=True):
+                del shard.items[length:]
+            raise
+
+    transact_write_items.unchecked = transact  # type: ignore[attr-defined]
+    Table.__deepcopy__ = backed_up  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 # SendMessage's allowed characters (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html).
 _REFUSED_BY_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _ALLOWED_BY_SQS = "#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]"
@@ -240,6 +279,7 @@ class MotoServer:
         iam_principals.install()  # SQS's SenderId from the signing principal, as on AWS
         refuse_oversized_start_keys()
         refuse_characters_sqs_refuses()
+        keep_stream_records_out_of_transaction_backups()
         try:
             self._server = make_server(
                 self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler

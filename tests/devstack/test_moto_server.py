@@ -476,3 +476,49 @@ def test_an_item_up_to_400_kb_is_taken_also_when_an_update_grows_it() -> None:
         ) == ("ValidationException", "Item size has exceeded the maximum allowed size")
     finally:
         server.stop()
+
+
+def test_a_transaction_never_copies_its_tables_stream_and_one_that_fails_leaves_no_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto.dynamodb.models.table import StreamShard
+
+    def refused(self: StreamShard, memo: dict[int, Any]) -> StreamShard:
+        raise AssertionError("a transaction copied a stream's records")
+
+    server = MotoServer("127.0.0.1", 0)
+    endpoint = server.start()
+    monkeypatch.setattr(StreamShard, "__deepcopy__", refused, raising=False)
+    try:
+        db = aws.client("dynamodb", endpoint, "us-east-1")
+        table = f"streamed-{uuid.uuid4().hex[:8]}"
+        hash_keyed_table(db, table)
+        arn = db.update_table(
+            TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+        )["TableDescription"]["LatestStreamArn"]
+        db.put_item(TableName=table, Item={"id": {"S": "a"}})
+
+        db.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": {"id": {"S": "b"}}}}])
+        with pytest.raises(ClientError) as cancelled:
+            db.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": table, "Item": {"id": {"S": "c"}}}},
+                    {
+                        "Put": {
+                            "TableName": table,
+                            "Item": {"id": {"S": "a"}},
+                            "ConditionExpression": "attribute_not_exists(id)",
+                        }
+                    },
+                ]
+            )
+
+        assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+        streams = aws.client("dynamodbstreams", endpoint, "us-east-1")
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        records = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=100)["Records"]
+        assert [r["dynamodb"]["Keys"]["id"]["S"] for r in records] == ["a", "b"]
+        assert "Item" not in db.get_item(TableName=table, Key={"id": {"S": "c"}})
+    finally:
+        server.stop()
