@@ -194,7 +194,7 @@ def keep_stream_records_out_of_transaction_backups() -> None:
     def backed_up(self: Table, memo: dict[int, Any]) -> Table:
         if self.stream_shard is not None:
             memo[id(self.stream_shard)] = self.stream_shard  # shared, not copied
-        clone: Table = object.__new__(Table)
+        clone = copy.copy(self)  # the same class, its attributes copied deeply below
         memo[id(self)] = clone
         for name, value in self.__dict__.items():
             setattr(clone, name, copy.deepcopy(value, memo))
