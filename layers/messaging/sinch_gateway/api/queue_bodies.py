@@ -245,8 +245,7 @@ def _gateways_own(data: dict[str, Any]) -> QueuedRetry | QueuedSettle | QueuedSl
     except ValidationError as exc:
         if data["kind"] != SLICE_KIND:
             return MalformedRetry()
-        reason = "; ".join(f"{error_field(e)}: {validation_message(e)}" for e in exc.errors())
-        return MalformedRetry(f"a batch's slice that cannot be read: {reason}")
+        return MalformedRetry(f"a batch's slice that cannot be read: {_reason(exc)}")
     turn = retry.turn.as_turn() if retry.turn is not None else None
     waiting = retry.waiting.as_waiting() if retry.waiting is not None else None
     return QueuedRetry(retry.message_id, retry.not_before, turn, waiting)
