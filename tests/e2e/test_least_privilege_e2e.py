@@ -48,6 +48,9 @@ RARELY_USED = {
     ),
     ("SendFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
     ("QueueFunction", "dynamodb:GetItem", canonical(arn("TenantsTable"))): "the per-tenant policy",
+    ("QueueFunction", "dynamodb:PutItem", canonical(arn("BatchesTable"))): (
+        "a batch published on SendQueue (`to` a list): tests/integration/test_batches.py takes one"
+    ),
     ("CallbackFunction", "sqs:SendMessage", canonical(arn("CallbackDeadLetterQueue"))): (
         "a status callback not taken for CallbackMaxAgeSeconds (24 h), or with no secret to sign it"
     ),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from sinch_gateway.domain.rate_share import (
-    LATE_TURN_S,
     NEWCOMER_SLOTS,
     Kind,
     Line,
@@ -90,15 +89,13 @@ def test_a_call_waiting_behind_a_tenant_about_to_stop_comes_back_when_its_turn_c
     assert view.real_time_to(9.0, 10.0, A) == 0.0, "a place passed is due now"
 
 
-def test_a_place_whose_turn_passed_long_ago_is_lost_and_a_late_one_kept() -> None:
+def test_a_place_whose_turn_passed_long_ago_is_lost() -> None:
     view = Schedule(next_slot=NOW + 0.5, share_clock=10.0, share_clock_at=NOW, lines={"a": Line(end=15.0)})
 
     in_time = plan(view, Request(A, 1, STEP, 1.0, Turn(place=9.5)), NOW)
-    late = plan(view, Request(A, 1, STEP, 1.0, Turn(place=10.0 - LATE_TURN_S + 1)), NOW)
-    too_late = plan(view, Request(A, 1, STEP, 1.0, Turn(place=10.0 - LATE_TURN_S - 1)), NOW)
+    too_late = plan(view, Request(A, 1, STEP, 1.0, Turn(place=2.0)), NOW)
 
     assert in_time.kind is Kind.TAKE and in_time.kept_place == 9.5
-    assert late.kind is Kind.TAKE and late.kept_place == 10.0 - LATE_TURN_S + 1, "late, but kept"
     assert too_late.kind is Kind.PARK and too_late.line is not None, "a new place, at the end of A's line"
 
 

@@ -45,14 +45,6 @@ _PRUNE_PER_WRITE = 4
 CAP_ACTIVE_S = 1.0
 # Whatever capped tenants take, share time never stands still.
 MIN_LEFT = 0.05
-# How late a call may come back and keep its place. Calls come back late when the queue that
-# holds them is slow, and when the weight of those sending dropped while they waited (their wait
-# was reckoned at the weight then, so a tenant left alone finds its calls back up to twice as
-# late as their turns): losing their places then would send them to the back, after everyone who
-# came meanwhile, for minutes more. Late calls are due at once; the catch-up this allows a tenant
-# is bounded by this much of its share, and comes mostly when fewer tenants send (which is what
-# made its calls late).
-LATE_TURN_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -239,12 +231,14 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
     end = line.end if line is not None else clock
     turn = request.turn
     weight = view.waiting_weight(share.tenant_id, share.weight, clock)
-    # A place is kept while it is still in the line and its turn passed less than LATE_TURN_S
-    # ago (or a patience, if longer): a call back much later than its turn lost it (as a tenant
-    # not sending loses its share), and takes a new place at the end of its tenant's line,
-    # behind the calls that came in time, instead of going before everyone who came meanwhile.
-    late = max(patience, LATE_TURN_S) / weight
-    kept = turn.place if turn is not None and clock - late <= turn.place <= end + _EPSILON else None
+    # A place is kept while it is still in the line and its turn passed less than a patience
+    # ago: a call back much later than its turn lost it (as a tenant not sending loses its
+    # share), and takes a new place at the end of its tenant's line, behind the calls that came
+    # in time, instead of going before everyone who came meanwhile. (Kept longer, a tenant whose
+    # calls all came back late would take every slot from one that just began sending.)
+    kept = (
+        turn.place if turn is not None and clock - patience / weight <= turn.place <= end + _EPSILON else None
+    )
     # A tenant whose cap lies below its share sends at its cap: it takes no place in share time
     # (it needs no share, and the others share the rest of the rate among themselves).
     below_share = share.cap_per_s is not None and share.cap_per_s < share.weight / (weight * step)
