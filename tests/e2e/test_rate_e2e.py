@@ -154,8 +154,9 @@ def test_while_a_floods_b_reaches_sinch_at_its_share_with_the_weight_and_cap_set
         a, b = tenants(state)
         _http("POST", f"{sim}/_sim/config", {"rate_limit": SHARED_RATE})
 
-        # A floods: 40 messages at once, 20 s of the plan's rate.
-        flood = posted(api, a, 40, "flood")
+        # A floods: 60 messages at once, 30 s of the plan's rate: enough to outlast B's three
+        # parts, A taking every turn while B changes its policy between them.
+        flood = posted(api, a, 60, "flood")
         # B sends 6 while A's backlog waits: they reach Sinch taking turns with A's (about one of
         # A's between two of B's), not after A's backlog.
         # On a loaded machine B's POSTs themselves take a while, and A's turns go on meanwhile.
