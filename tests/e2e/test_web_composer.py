@@ -6,6 +6,7 @@ Each case saves a screenshot under test-output/web/<case>.png (gitignored); look
 import dataclasses
 import random
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -285,6 +286,10 @@ def test_html_from_the_user_or_the_server_is_shown_as_text(composer: Composer, l
         expect(send).to_be_disabled()
         expect(page.get_by_role("status")).to_contain_text("Sending")
         status, body = answers.pop(0)
+        # The route's handler runs while Playwright waits: the button can show the send before it.
+        deadline = time.monotonic() + 10
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(20)
         held.pop().fulfill(status=status, json=body)
         expect(send).to_be_enabled()
 
