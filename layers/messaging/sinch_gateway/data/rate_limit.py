@@ -148,16 +148,12 @@ class SharedRate:
         now = round(self._clock(), _DIGITS)
         seen = self._views.get(key)
         try:
-            fresh = seen is not None and now - seen[1] <= VIEW_MAX_AGE_S
-            view = (
-                seen[0]
-                if seen is not None and fresh
-                else self._read(key, {"S": bookkeeping_id("rate", key)}, now)
-            )
+            if seen is None or now - seen[1] > VIEW_MAX_AGE_S:
+                seen = (self._read(key, {"S": bookkeeping_id("rate", key)}, now), now)
         except (BotoCoreError, ClientError):
             return None
-        decided = plan(view, request, now)
-        if decided.kind is Kind.PARK and decided.line is None and decided.cap is None:
+        decided = plan(seen[0], request, now)
+        if decided.writes_nothing:
             return self._parked(request, decided)
         return None
 
@@ -187,7 +183,7 @@ class SharedRate:
                 if decided.look_again:
                     self._read(key, item_id, round(self._clock(), _DIGITS))
                 continue
-            if decided.kind is Kind.PARK and decided.line is None and decided.cap is None:
+            if decided.writes_nothing:
                 # Nothing new to keep: it comes back with the turn it has.
                 return self._parked(request, decided)
             try:

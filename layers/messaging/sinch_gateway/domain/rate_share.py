@@ -212,6 +212,11 @@ class Plan:
     prune: tuple[str, ...] = ()
     leave_line: bool = False  # a tenant now below its share: its line no longer counts
 
+    @property
+    def writes_nothing(self) -> bool:
+        """A call parked with the place (and point under its cap) it came with: nothing to keep."""
+        return self.kind is Kind.PARK and self.line is None and self.cap is None
+
 
 @dataclass(frozen=True)
 class Request:
@@ -313,8 +318,7 @@ def plan(view: Schedule, request: Request, now: float, waited_s: float = 0.0) ->
         return replace(keeps, line=new_line, cap=kept_cap_point)
     # How long until its place is due and the schedule (and its cap) have room, as far as this
     # view tells: calls waiting wake in the order of their places.
-    others_wait = max(slot_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
-    ready_in = max(due_in - patience, others_wait)
+    ready_in = max(due_in - patience, slot_at - (now + horizon), (cap_at or now) - (now + horizon), 0.0)
     if ready_in <= patience - waited_s:
         return replace(keeps, kind=Kind.WAIT, wait_s=ready_in, look_again=not due, prune=(), leave_line=False)
     return replace(keeps, wait_s=ready_in, prune=(), leave_line=False)
